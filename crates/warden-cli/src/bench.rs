@@ -1,0 +1,183 @@
+//! `warden bench`: decision latency and throughput, in process, on real policies.
+//!
+//! Every call is timed on its own (the cost of reading the clock, measured and reported, is
+//! included in the percentiles); throughput is total decisions over wall-clock time with all
+//! threads running.
+
+use std::path::PathBuf;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde::Serialize;
+use warden::{Action, Warden};
+
+use crate::action_args::read_input;
+use crate::{exit, report};
+
+/// Arguments of `warden bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Policy files or directories.
+    #[arg(long = "policy", short = 'p', value_name = "PATH", required = true)]
+    policies: Vec<PathBuf>,
+    /// Total decisions across all threads.
+    #[arg(long, short = 'n', default_value_t = 1_000_000)]
+    iterations: u64,
+    /// Threads deciding at once.
+    #[arg(long, short = 't', default_value_t = 1)]
+    threads: usize,
+    /// Actions to cycle through: a JSON object, an array of them, or one object per line.
+    /// Default: an allowed `http_request` GET to https://api.github.com/.
+    #[arg(long, value_name = "FILE|-")]
+    input: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct BenchResult {
+    decisions: u64,
+    threads: usize,
+    rules: usize,
+    p50_ns: u64,
+    p99_ns: u64,
+    max_ns: u64,
+    mean_ns: u64,
+    decisions_per_sec: f64,
+    wall_ms: f64,
+    clock_overhead_ns: u64,
+}
+
+pub fn run(args: &BenchArgs) -> i32 {
+    if args.threads == 0 || args.iterations == 0 {
+        report::usage_error("--threads and --iterations must be at least 1");
+        return exit::ERROR;
+    }
+    let actions = match actions(args.input.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            report::usage_error(&e);
+            return exit::ERROR;
+        }
+    };
+    let warden = match Warden::from_paths(&args.policies) {
+        Ok(w) => w,
+        Err(e) => {
+            report::load_error(&e);
+            return exit::ERROR;
+        }
+    };
+    let result = measure(&warden, &actions, args.iterations, args.threads);
+    if args.json {
+        println!("{}", report::json(&result));
+    } else {
+        println!(
+            "{} decisions on {} thread{} ({} rules): p50 {} ns, p99 {} ns, max {} ns, mean {} ns; {:.0} decisions/s (clock overhead ~{} ns per call, included)",
+            result.decisions,
+            result.threads,
+            if result.threads == 1 { "" } else { "s" },
+            result.rules,
+            result.p50_ns,
+            result.p99_ns,
+            result.max_ns,
+            result.mean_ns,
+            result.decisions_per_sec,
+            result.clock_overhead_ns,
+        );
+    }
+    exit::OK
+}
+
+fn actions(input: Option<&str>) -> Result<Vec<Action>, String> {
+    let Some(input) = input else {
+        return Ok(vec![Action::new("http_request")
+            .with_arg("url", "https://api.github.com/repos/rust-lang/rust")
+            .with_arg("method", "GET")]);
+    };
+    let text = read_input(input)?;
+    let trimmed = text.trim_start();
+    let values: Vec<serde_json::Value> = if trimmed.starts_with('[') {
+        serde_json::from_str(&text).map_err(|e| format!("{input}: {e}"))?
+    } else {
+        serde_json::Deserializer::from_str(&text)
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{input}: {e}"))?
+    };
+    let actions: Vec<Action> = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::from_value::<Action>(v).map_err(|e| format!("{input}: action {i}: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    if actions.is_empty() {
+        return Err(format!("{input}: no actions"));
+    }
+    Ok(actions)
+}
+
+fn measure(warden: &Warden, actions: &[Action], iterations: u64, threads: usize) -> BenchResult {
+    let per_thread = iterations.div_ceil(threads as u64);
+    let barrier = Barrier::new(threads);
+    // Warm up: caches, lazy statics, branch predictors.
+    for a in actions.iter().cycle().take(10_000) {
+        std::hint::black_box(warden.decide(a));
+    }
+    let started = Instant::now();
+    let mut samples: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let mut lat = Vec::with_capacity(per_thread as usize);
+                    barrier.wait();
+                    let mut i = t;
+                    for _ in 0..per_thread {
+                        let a = &actions[i % actions.len()];
+                        i += 1;
+                        let t0 = Instant::now();
+                        std::hint::black_box(warden.decide(a));
+                        lat.push(t0.elapsed().as_nanos() as u64);
+                    }
+                    lat
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("bench thread"))
+            .collect()
+    });
+    let wall = started.elapsed();
+    samples.sort_unstable();
+    let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize];
+    let total: u64 = samples.iter().sum();
+    BenchResult {
+        decisions: samples.len() as u64,
+        threads,
+        rules: warden.policies().rule_count(),
+        p50_ns: pct(0.50),
+        p99_ns: pct(0.99),
+        max_ns: *samples.last().unwrap_or(&0),
+        mean_ns: total / samples.len().max(1) as u64,
+        decisions_per_sec: samples.len() as f64 / wall.as_secs_f64().max(1e-9),
+        wall_ms: wall.as_secs_f64() * 1e3,
+        clock_overhead_ns: clock_overhead(),
+    }
+}
+
+/// Median cost of one `Instant::now()` + `elapsed()` pair.
+fn clock_overhead() -> u64 {
+    let mut v: Vec<u64> = (0..10_001)
+        .map(|_| {
+            let t0 = Instant::now();
+            std::hint::black_box(Duration::ZERO);
+            t0.elapsed().as_nanos() as u64
+        })
+        .collect();
+    v.sort_unstable();
+    v[v.len() / 2]
+}

@@ -1,0 +1,174 @@
+//! `when:` conditions: CEL expressions compiled once at load, run per decision.
+//!
+//! A condition sees `action` (the action name), `args`, `context` (JSON objects), and `agent`,
+//! `tool`, `resource` (strings, or null when absent). It must produce a boolean. Any error at
+//! run time — a missing key, a type mismatch, a non-boolean result — is returned to the engine,
+//! which fails closed (see `rule.rs`).
+
+use std::sync::{Arc, OnceLock};
+
+use cel::{Context, Env, Program, Value};
+use serde_json::Value as Json;
+
+use warden_core::Action;
+
+use crate::diagnostic::did_you_mean;
+
+/// The variables a condition may use.
+pub(crate) const VARIABLES: &[&str] = &["action", "args", "context", "agent", "tool", "resource"];
+
+/// A compiled CEL condition.
+pub(crate) struct Condition {
+    program: Program,
+    /// Which of the optional variables the program reads, so only those are bound.
+    uses: Uses,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Uses {
+    action: bool,
+    args: bool,
+    context: bool,
+    agent: bool,
+    tool: bool,
+    resource: bool,
+}
+
+impl std::fmt::Debug for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Condition")
+    }
+}
+
+fn env() -> &'static Arc<Env> {
+    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
+    ENV.get_or_init(|| Arc::new(Env::stdlib()))
+}
+
+/// A compile error: the message, and the 0-based character column within the expression.
+pub(crate) struct CompileError {
+    pub message: String,
+    pub column: Option<usize>,
+    pub hint: Option<String>,
+}
+
+impl Condition {
+    pub fn compile(source: &str) -> Result<Condition, CompileError> {
+        let program = env().compile(source).map_err(|errors| {
+            let first = errors.errors.first();
+            CompileError {
+                message: first.map_or_else(
+                    || "invalid CEL expression".to_string(),
+                    |e| format!("invalid CEL expression: {}", e.msg),
+                ),
+                column: first.and_then(|e| usize::try_from(e.pos.1).ok()),
+                hint: None,
+            }
+        })?;
+        let refs = program.references();
+        let mut uses = Uses::default();
+        for var in refs.variables() {
+            match var {
+                "action" => uses.action = true,
+                "args" => uses.args = true,
+                "context" => uses.context = true,
+                "agent" => uses.agent = true,
+                "tool" => uses.tool = true,
+                "resource" => uses.resource = true,
+                unknown => {
+                    return Err(CompileError {
+                        message: format!("unknown variable `{unknown}` in CEL expression"),
+                        column: source.find(unknown).map(|b| source[..b].chars().count()),
+                        hint: Some(match did_you_mean(unknown, VARIABLES) {
+                            Some(k) => format!("did you mean `{k}`?"),
+                            None => format!("a condition can use {}", VARIABLES.join(", ")),
+                        }),
+                    });
+                }
+            }
+        }
+        Ok(Condition { program, uses })
+    }
+
+    /// Run the condition. `Err` carries a message for the decision's reason.
+    pub fn eval(&self, action: &Action) -> Result<bool, String> {
+        let mut ctx = Context::with_env(env().clone());
+        let u = self.uses;
+        if u.action {
+            ctx.add_variable_from_value("action", action.action.as_str());
+        }
+        if u.args {
+            bind_json(&mut ctx, "args", &action.args)?;
+        }
+        if u.context {
+            bind_json(&mut ctx, "context", &action.context)?;
+        }
+        if u.agent {
+            ctx.add_variable_from_value("agent", opt(action.agent.as_deref()));
+        }
+        if u.tool {
+            ctx.add_variable_from_value("tool", opt(action.tool.as_deref()));
+        }
+        if u.resource {
+            ctx.add_variable_from_value("resource", opt(action.resource.as_deref()));
+        }
+        match self.program.execute(&ctx) {
+            Ok(Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(format!(
+                "condition produced {:?}, not a boolean",
+                other.type_of()
+            )),
+            Err(e) => Err(format!("condition failed: {e}")),
+        }
+    }
+}
+
+fn opt(s: Option<&str>) -> Value {
+    s.map_or(Value::Null, Value::from)
+}
+
+fn bind_json(ctx: &mut Context<'_, '_>, name: &str, value: &Json) -> Result<(), String> {
+    ctx.add_variable(name, value)
+        .map_err(|e| format!("cannot pass `{name}` to the condition: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(expr: &str, action: &Action) -> Result<bool, String> {
+        Condition::compile(expr).map_err(|e| e.message)?.eval(action)
+    }
+
+    #[test]
+    fn sees_every_variable() {
+        let a = Action::new("db.query")
+            .with_agent("bot")
+            .with_arg("rows", 50)
+            .with_arg("table", "users")
+            .with_context("env", "prod");
+        assert_eq!(run("action == 'db.query'", &a), Ok(true));
+        assert_eq!(run("args.rows > 10 && args.table == 'users'", &a), Ok(true));
+        assert_eq!(run("context.env == 'prod'", &a), Ok(true));
+        assert_eq!(run("agent == 'bot' && tool == null", &a), Ok(true));
+        assert_eq!(run("has(args.missing)", &a), Ok(false));
+        assert_eq!(run("args.table.startsWith('us')", &a), Ok(true));
+    }
+
+    #[test]
+    fn runtime_errors_are_errors_not_false() {
+        let a = Action::new("x");
+        assert!(run("args.missing == 1", &a).unwrap_err().contains("condition failed"));
+        assert!(run("'text'", &a).unwrap_err().contains("not a boolean"));
+    }
+
+    #[test]
+    fn compile_errors_name_the_problem() {
+        let e = Condition::compile("args.x ==").err().unwrap();
+        assert!(e.message.starts_with("invalid CEL expression"), "{}", e.message);
+        let e = Condition::compile("arg.x == 1").err().unwrap();
+        assert!(e.message.contains("unknown variable `arg`"));
+        assert_eq!(e.hint.as_deref(), Some("did you mean `args`?"));
+        assert_eq!(e.column, Some(0));
+    }
+}

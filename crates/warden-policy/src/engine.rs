@@ -1,0 +1,149 @@
+//! The YAML policy engine: rules compiled into an index, evaluated without locks.
+//!
+//! Rules naming exact actions are indexed by name; rules with a glob anywhere in `action` sit
+//! in one short list checked for every action. Both lists are sorted strongest-first (deny,
+//! then require approval, then allow; file order within each), so the first rule that applies
+//! is the deciding one and evaluation stops there.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use warden_core::{Action, Match, Policy, PolicyError, Verdict};
+
+use crate::explain::{RuleTrace, Status};
+use crate::rule::{Check, Rule};
+
+/// A compiled YAML policy document.
+#[derive(Debug)]
+pub struct YamlPolicy {
+    name: Arc<str>,
+    default: Verdict,
+    rules: Vec<Rule>,
+    /// Exact action name → indexes into `rules`, strongest first.
+    exact: HashMap<Box<str>, Vec<u32>>,
+    /// Rules with a glob in `action`, strongest first.
+    globbed: Vec<u32>,
+}
+
+/// Strongest verdict first, then file order.
+fn priority(rule: &Rule) -> (std::cmp::Reverse<Verdict>, usize) {
+    (std::cmp::Reverse(rule.verdict()), rule.index)
+}
+
+impl YamlPolicy {
+    pub(crate) fn new(name: Arc<str>, default: Verdict, rules: Vec<Rule>) -> Self {
+        let mut exact: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        let mut globbed = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let i = u32::try_from(i).expect("fewer than 4 billion rules");
+            if rule.actions.iter().all(|p| p.exact().is_some()) {
+                for name in rule.actions.iter().filter_map(|p| p.exact()) {
+                    let bucket = exact.entry(name.into()).or_default();
+                    if !bucket.contains(&i) {
+                        bucket.push(i);
+                    }
+                }
+            } else {
+                globbed.push(i);
+            }
+        }
+        let by_priority = |list: &mut Vec<u32>| list.sort_by_key(|&i| priority(&rules[i as usize]));
+        exact.values_mut().for_each(by_priority);
+        by_priority(&mut globbed);
+        YamlPolicy {
+            name,
+            default,
+            rules,
+            exact,
+            globbed,
+        }
+    }
+
+    /// The document's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The verdict when no rule applies.
+    pub fn default_verdict(&self) -> Verdict {
+        self.default
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// True when the document has no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Every rule's verdict on `action`, in file order, for `explain`.
+    pub(crate) fn trace(&self, action: &Action) -> Vec<RuleTrace> {
+        self.rules
+            .iter()
+            .map(|rule| {
+                let (status, detail) = match rule.check_all(action) {
+                    Check::Applies => (Status::Matched, rule.outcome.reason.to_string()),
+                    Check::Miss(m) => (Status::NotMatched, rule.explain_miss(m, action)),
+                    Check::Error(e) => (Status::Error, e),
+                };
+                RuleTrace {
+                    policy: self.name.clone(),
+                    rule: rule.id().clone(),
+                    verdict: rule.verdict(),
+                    status,
+                    detail,
+                    decided: false,
+                }
+            })
+            .collect()
+    }
+}
+
+impl Policy for YamlPolicy {
+    fn evaluate(&self, action: &Action) -> Result<Option<Match>, PolicyError> {
+        let exact: &[u32] = self
+            .exact
+            .get(action.action.as_str())
+            .map_or(&[], Vec::as_slice);
+        let (mut e, mut g) = (exact.iter().peekable(), self.globbed.iter().peekable());
+        // Merge the two priority-sorted lists; the first rule that applies decides.
+        loop {
+            let (i, needs_name_check) = match (e.peek(), g.peek()) {
+                (None, None) => return Ok(None),
+                (Some(&&a), Some(&&b)) => {
+                    if priority(&self.rules[a as usize]) <= priority(&self.rules[b as usize]) {
+                        e.next();
+                        (a, false)
+                    } else {
+                        g.next();
+                        (b, true)
+                    }
+                }
+                (Some(&&a), None) => {
+                    e.next();
+                    (a, false)
+                }
+                (None, Some(&&b)) => {
+                    g.next();
+                    (b, true)
+                }
+            };
+            let rule = &self.rules[i as usize];
+            let check = if needs_name_check {
+                rule.check_all(action)
+            } else {
+                rule.check(action)
+            };
+            match check {
+                Check::Applies => return Ok(Some(rule.outcome.clone())),
+                Check::Miss(_) => {}
+                Check::Error(why) => {
+                    return Err(PolicyError::new(&*self.name, &**rule.id(), why));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! What `warden policy explain` reports: every rule, whether it applied, and why.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use warden_core::{Decision, Verdict};
+
+/// Whether a rule applied to the action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every condition of the rule held.
+    Matched,
+    /// Some condition did not hold; `detail` says which.
+    NotMatched,
+    /// A condition could not be evaluated; the rule restricts, so this denies.
+    Error,
+}
+
+/// One rule's part in a decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleTrace {
+    /// The document the rule is in.
+    pub policy: Arc<str>,
+    /// The rule id.
+    pub rule: Arc<str>,
+    /// What the rule says when it applies.
+    pub verdict: Verdict,
+    /// Whether it applied.
+    pub status: Status,
+    /// Why (or why not), in words.
+    pub detail: String,
+    /// True for the rule that decided.
+    pub decided: bool,
+}
+
+/// A decision with the trace of every rule that was considered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The decision, exactly as `decide` makes it.
+    pub decision: Decision,
+    /// Every rule of every document, in order.
+    pub rules: Vec<RuleTrace>,
+}

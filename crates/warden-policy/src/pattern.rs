@@ -1,0 +1,111 @@
+//! Name patterns used by rules for actions, tools and agents: exact, prefix or glob.
+//!
+//! Most rules name an action exactly, so exact names are kept as plain strings (and indexed
+//! by the engine); `prefix*` and `*` get fast paths; only real globs go through `globset`.
+
+use globset::{GlobBuilder, GlobMatcher};
+
+/// A compiled name pattern.
+#[derive(Debug, Clone)]
+pub(crate) enum Pattern {
+    /// `*`: any name.
+    Any,
+    /// A name without glob characters.
+    Exact(Box<str>),
+    /// `something*` with no other glob characters.
+    Prefix(Box<str>),
+    /// Anything else with `*`, `?`, `[…]` or `{a,b}`.
+    Glob(GlobMatcher),
+}
+
+const GLOB_CHARS: &[char] = &['*', '?', '[', ']', '{', '}', '\\'];
+
+impl Pattern {
+    /// Compile a pattern; the error says what is wrong with the glob.
+    pub fn parse(text: &str) -> Result<Pattern, String> {
+        if text.is_empty() {
+            return Err("a name pattern must not be empty".into());
+        }
+        if text == "*" || text == "**" {
+            return Ok(Pattern::Any);
+        }
+        if !text.contains(GLOB_CHARS) {
+            return Ok(Pattern::Exact(text.into()));
+        }
+        if let Some(prefix) = text.strip_suffix('*')
+            && !prefix.contains(GLOB_CHARS)
+        {
+            return Ok(Pattern::Prefix(prefix.into()));
+        }
+        GlobBuilder::new(text)
+            .literal_separator(false)
+            .backslash_escape(true)
+            .build()
+            .map(|g| Pattern::Glob(g.compile_matcher()))
+            .map_err(|e| format!("invalid glob `{text}`: {}", glob_error_kind(&e)))
+    }
+
+    /// Does `name` match?
+    #[inline]
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Pattern::Any => true,
+            Pattern::Exact(s) => **s == *name,
+            Pattern::Prefix(p) => name.starts_with(&**p),
+            Pattern::Glob(g) => g.is_match(name),
+        }
+    }
+
+    /// The name, when the pattern is an exact name.
+    pub fn exact(&self) -> Option<&str> {
+        match self {
+            Pattern::Exact(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+fn glob_error_kind(e: &globset::Error) -> String {
+    match e.kind() {
+        globset::ErrorKind::UnclosedClass => "a `[` class is not closed".into(),
+        globset::ErrorKind::UnopenedAlternates => "a `}` has no matching `{`".into(),
+        globset::ErrorKind::UnclosedAlternates => "a `{` is not closed".into(),
+        globset::ErrorKind::NestedAlternates => "`{…}` alternatives cannot be nested".into(),
+        globset::ErrorKind::DanglingEscape => "it ends with a lone `\\`".into(),
+        globset::ErrorKind::InvalidRange(a, b) => format!("the range `{a}-{b}` is invalid"),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_matching() {
+        let cases = [
+            ("*", "anything/at all", true),
+            ("execute_code", "execute_code", true),
+            ("execute_code", "execute_code2", false),
+            ("mcp.*", "mcp.tools/call", true),
+            ("mcp.*", "mcpx", false),
+            ("file.{read,write}", "file.write", true),
+            ("file.{read,write}", "file.delete", false),
+            ("db.?et", "db.get", true),
+            ("*_code", "execute_code", true),
+            ("[ab]x", "cx", false),
+        ];
+        for (pat, name, want) in cases {
+            assert_eq!(Pattern::parse(pat).unwrap().matches(name), want, "{pat} vs {name}");
+        }
+        assert!(matches!(Pattern::parse("a*").unwrap(), Pattern::Prefix(_)));
+        assert_eq!(Pattern::parse("a.b").unwrap().exact(), Some("a.b"));
+    }
+
+    #[test]
+    fn bad_globs_say_why() {
+        assert!(Pattern::parse("[abc").unwrap_err().contains("`[` class is not closed"));
+        assert!(Pattern::parse("{a,b").unwrap_err().contains("`{` is not closed"));
+        assert!(Pattern::parse("").is_err());
+    }
+}

@@ -1,0 +1,372 @@
+//! Turning a YAML tree into a compiled [`YamlPolicy`], collecting every problem on the way.
+
+use std::sync::Arc;
+
+use warden_core::{Match, Verdict};
+
+use super::{Node, Value};
+use crate::condition::Condition;
+use crate::diagnostic::{Position, Problem, Source, did_you_mean};
+use crate::domain::DomainPattern;
+use crate::engine::YamlPolicy;
+use crate::pattern::Pattern;
+use crate::rule::Rule;
+
+const DOC_FIELDS: &[&str] = &["name", "description", "default", "rules"];
+const RULE_FIELDS: &[&str] = &[
+    "id",
+    "description",
+    "effect",
+    "allow",
+    "action",
+    "tool",
+    "agents",
+    "domains",
+    "methods",
+    "when",
+    "reason",
+    "obligations",
+];
+const EFFECTS: &[&str] = &["allow", "deny", "require_approval"];
+/// Obligations Warden's callers understand; custom ones start with `x-`.
+pub(crate) const OBLIGATIONS: &[&str] = &["redact", "log_args"];
+
+/// Compiles one document, pushing problems into `problems`.
+struct Compiler<'a> {
+    source: &'a Source,
+    problems: Vec<Problem>,
+}
+
+/// Compile YAML text into a policy. `Err` holds every problem found.
+pub(crate) fn compile(source: &Source) -> Result<YamlPolicy, Vec<Problem>> {
+    let root = match super::parse(source) {
+        Ok(Some(root)) => root,
+        Ok(None) => {
+            return Err(vec![
+                Problem::new(source, source.position_of(0, 0), "the policy file is empty")
+                    .with_hint("a policy needs at least `rules:`"),
+            ]);
+        }
+        Err(p) => return Err(vec![p]),
+    };
+    let mut c = Compiler {
+        source,
+        problems: Vec::new(),
+    };
+    let policy = c.document(&root);
+    match policy {
+        Some(p) if c.problems.is_empty() => Ok(p),
+        _ => Err(c.problems),
+    }
+}
+
+impl Compiler<'_> {
+    fn problem(&mut self, pos: Position, message: impl Into<String>) -> &mut Problem {
+        self.problems.push(Problem::new(self.source, pos, message));
+        self.problems.last_mut().expect("just pushed")
+    }
+
+    /// Check a mapping's keys against `known`, reporting unknown ones with a suggestion.
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        known: &[&str],
+    ) -> Option<Vec<(&'n str, &'n Node, &'n Node)>> {
+        let Value::Map(entries) = &node.value else {
+            self.problem(node.pos, format!("{what} must be a mapping, found {}", node.kind()));
+            return None;
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            let Some(name) = k.as_str() else {
+                self.problem(k.pos, format!("{what} keys must be names, found {}", k.kind()));
+                continue;
+            };
+            if known.contains(&name) {
+                out.push((name, k, v));
+            } else {
+                let hint = did_you_mean(name, known).map_or_else(
+                    || format!("{what} fields are: {}", known.join(", ")),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                let p = Problem::new(self.source, k.pos, format!("unknown field `{name}` in {what}"))
+                    .with_hint(hint);
+                self.problems.push(p);
+            }
+        }
+        Some(out)
+    }
+
+    fn string<'n>(&mut self, node: &'n Node, field: &str) -> Option<&'n str> {
+        match &node.value {
+            Value::Str(s) => Some(s),
+            _ => {
+                self.problem(node.pos, format!("`{field}` must be a string, found {}", node.kind()));
+                None
+            }
+        }
+    }
+
+    /// A string or a list of strings, each with its node for positions.
+    fn strings<'n>(&mut self, node: &'n Node, field: &str) -> Option<Vec<(&'n str, &'n Node)>> {
+        match &node.value {
+            Value::Str(s) => Some(vec![(s.as_str(), node)]),
+            Value::Seq(items) if !items.is_empty() => {
+                let mut out = Vec::new();
+                for item in items {
+                    match &item.value {
+                        Value::Str(s) => out.push((s.as_str(), item)),
+                        _ => {
+                            self.problem(
+                                item.pos,
+                                format!("`{field}` entries must be strings, found {}", item.kind()),
+                            );
+                        }
+                    }
+                }
+                (out.len() == items.len()).then_some(out)
+            }
+            Value::Seq(_) => {
+                self.problem(node.pos, format!("`{field}` must not be an empty list"));
+                None
+            }
+            _ => {
+                self.problem(
+                    node.pos,
+                    format!("`{field}` must be a string or a list of strings, found {}", node.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn patterns(&mut self, node: &Node, field: &str) -> Option<Vec<Pattern>> {
+        let items = self.strings(node, field)?;
+        let mut out = Vec::new();
+        for (text, n) in items {
+            match Pattern::parse(text) {
+                Ok(p) => out.push(p),
+                Err(e) => {
+                    self.problem(n.pos, format!("`{field}`: {e}"));
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn verdict(&mut self, node: &Node, field: &str) -> Option<Verdict> {
+        let text = self.string(node, field)?;
+        match text.parse::<Verdict>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                let hint = did_you_mean(text, EFFECTS).map(|s| format!("did you mean `{s}`?"));
+                let p = Problem::new(
+                    self.source,
+                    node.pos,
+                    format!("`{field}` must be allow, deny or require_approval, found \"{text}\""),
+                )
+                .with_hint_opt(hint);
+                self.problems.push(p);
+                None
+            }
+        }
+    }
+
+    fn document(&mut self, root: &Node) -> Option<YamlPolicy> {
+        let fields = self.fields(root, "the policy", DOC_FIELDS)?;
+        let mut name: Option<String> = None;
+        let mut default = Verdict::Deny;
+        let mut rules_node = None;
+        for (key, _, v) in &fields {
+            match *key {
+                "name" => name = self.string(v, "name").map(str::to_string),
+                "description" => {
+                    self.string(v, "description");
+                }
+                "default" => default = self.verdict(v, "default").unwrap_or(Verdict::Deny),
+                "rules" => rules_node = Some(*v),
+                _ => unreachable!("fields() filters unknown keys"),
+            }
+        }
+        let name: Arc<str> = Arc::from(name.unwrap_or_else(|| {
+            self.source
+                .path()
+                .file_stem()
+                .map_or_else(|| "policy".into(), |s| s.to_string_lossy().into_owned())
+        }));
+        let Some(rules_node) = rules_node else {
+            self.problem(root.pos, "the policy has no `rules:` list")
+                .set_hint("add `rules:` with at least one rule");
+            return None;
+        };
+        let Value::Seq(items) = &rules_node.value else {
+            self.problem(rules_node.pos, format!("`rules` must be a list, found {}", rules_node.kind()));
+            return None;
+        };
+        let mut rules = Vec::with_capacity(items.len());
+        let mut ids: Vec<(Arc<str>, Position)> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            if let Some(rule) = self.rule(item, index, &name) {
+                if let Some((_, first)) = ids.iter().find(|(id, _)| *id == *rule.id()) {
+                    let line = first.line;
+                    self.problem(item.pos, format!("rule id `{}` is used twice (first on line {line})", rule.id()));
+                } else {
+                    ids.push((rule.id().clone(), item.pos));
+                }
+                rules.push(rule);
+            }
+        }
+        Some(YamlPolicy::new(name, default, rules))
+    }
+
+    fn rule(&mut self, node: &Node, index: usize, policy: &Arc<str>) -> Option<Rule> {
+        let before = self.problems.len();
+        let fields = self.fields(node, "a rule", RULE_FIELDS)?;
+        let get = |name: &str| fields.iter().find(|(k, _, _)| *k == name).map(|(_, k, v)| (*k, *v));
+
+        let id = match get("id") {
+            Some((_, v)) => self.string(v, "id").map(str::to_string),
+            None => None,
+        }
+        .unwrap_or_else(|| format!("rules[{index}]"));
+
+        let verdict = match (get("effect"), get("allow")) {
+            (Some((k, _)), Some(_)) => {
+                self.problem(k.pos, "a rule has both `effect` and `allow`")
+                    .set_hint("keep `effect`; `allow: true|false` is its short form");
+                None
+            }
+            (Some((_, v)), None) => self.verdict(v, "effect"),
+            (None, Some((_, v))) => match v.value {
+                Value::Bool(true) => Some(Verdict::Allow),
+                Value::Bool(false) => Some(Verdict::Deny),
+                _ => {
+                    let hint = match v.as_str() {
+                        Some(s) if EFFECTS.contains(&s) => format!("write `effect: {s}`"),
+                        _ => "write `allow: true` or `allow: false`".into(),
+                    };
+                    self.problem(v.pos, format!("`allow` must be true or false, found {}", v.kind()))
+                        .set_hint(hint);
+                    None
+                }
+            },
+            (None, None) => {
+                self.problem(node.pos, "a rule needs an `effect` (allow, deny or require_approval)")
+                    .set_hint("or the short form `allow: true` / `allow: false`");
+                None
+            }
+        };
+
+        let actions = match get("action") {
+            Some((_, v)) => self.patterns(v, "action"),
+            None => {
+                self.problem(node.pos, "a rule needs an `action` (a name or a glob such as `mcp.*`)");
+                None
+            }
+        };
+        let tools = get("tool").and_then(|(_, v)| self.patterns(v, "tool"));
+        let agents = get("agents").and_then(|(_, v)| self.patterns(v, "agents"));
+        let domains = get("domains").and_then(|(_, v)| {
+            let items = self.strings(v, "domains")?;
+            let mut out = Vec::new();
+            for (text, n) in items {
+                match DomainPattern::parse(text) {
+                    Ok(d) => out.push(d),
+                    Err(e) => {
+                        self.problem(n.pos, format!("`domains`: {e}"));
+                    }
+                }
+            }
+            Some(out)
+        });
+        let methods = get("methods").and_then(|(_, v)| {
+            let items = self.strings(v, "methods")?;
+            let mut out = Vec::new();
+            for (text, n) in items {
+                if text.is_empty() || !text.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
+                    self.problem(n.pos, format!("`methods`: `{text}` is not an HTTP method"));
+                } else {
+                    out.push(Box::from(text.to_ascii_uppercase()));
+                }
+            }
+            Some(out)
+        });
+        let when = get("when").and_then(|(_, v)| {
+            let text = self.string(v, "when")?;
+            match Condition::compile(text) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    let mut pos = v.pos;
+                    // Point inside the expression when it sits on one line of the file.
+                    if let Some(col) = e.column
+                        && !text.contains('\n')
+                    {
+                        let quoted = usize::from(matches!(
+                            self.source.text.as_bytes().get(v.pos.offset),
+                            Some(b'"' | b'\'')
+                        ));
+                        let byte = text.char_indices().nth(col).map_or(text.len(), |(b, _)| b);
+                        pos = self.source.position_of(v.pos.offset + quoted + byte, 1);
+                    }
+                    let p = Problem::new(self.source, pos, format!("`when`: {}", e.message))
+                        .with_hint_opt(e.hint);
+                    self.problems.push(p);
+                    None
+                }
+            }
+        });
+        let reason = get("reason").and_then(|(_, v)| self.string(v, "reason").map(str::to_string));
+        get("description").map(|(_, v)| self.string(v, "description"));
+        let obligations = get("obligations").and_then(|(_, v)| {
+            let items = self.strings(v, "obligations")?;
+            let mut out: Vec<Arc<str>> = Vec::new();
+            for (text, n) in items {
+                if OBLIGATIONS.contains(&text) || text.starts_with("x-") {
+                    out.push(Arc::from(text));
+                } else {
+                    let hint = did_you_mean(text, OBLIGATIONS).map_or_else(
+                        || format!("known obligations are {}; custom ones start with `x-`", OBLIGATIONS.join(", ")),
+                        |s| format!("did you mean `{s}`?"),
+                    );
+                    self.problem(n.pos, format!("unknown obligation `{text}`")).set_hint(hint);
+                }
+            }
+            Some(out)
+        });
+
+        if self.problems.len() > before {
+            return None;
+        }
+        let (Some(verdict), Some(actions)) = (verdict, actions) else {
+            return None;
+        };
+        let id: Arc<str> = Arc::from(id);
+        let reason = reason.unwrap_or_else(|| default_reason(verdict, &id, policy));
+        Some(Rule {
+            index,
+            actions,
+            tools,
+            agents,
+            domains,
+            methods,
+            when,
+            outcome: Match {
+                verdict,
+                policy: policy.clone(),
+                rule: id,
+                reason: Arc::from(reason),
+                obligations: obligations.unwrap_or_default().into(),
+            },
+        })
+    }
+}
+
+fn default_reason(verdict: Verdict, id: &str, policy: &str) -> String {
+    let what = match verdict {
+        Verdict::Allow => "allowed",
+        Verdict::Deny => "denied",
+        Verdict::RequireApproval => "needs approval",
+    };
+    format!("{what} by rule `{id}` of policy `{policy}`")
+}
