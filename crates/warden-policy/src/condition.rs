@@ -7,7 +7,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use cel::{Context, Env, Program, Value};
+use cel::common::ast::{EntryExpr, Expr, MapExpr, StructExpr};
+use cel::{Context, Env, IdedExpr, Program, Value};
 use serde_json::Value as Json;
 
 use warden_core::Action;
@@ -65,9 +66,10 @@ impl Condition {
                 hint: None,
             }
         })?;
-        let refs = program.references();
+        let mut free = Vec::new();
+        free_variables(program.expression(), &mut Vec::new(), &mut free);
         let mut uses = Uses::default();
-        for var in refs.variables() {
+        for var in free {
             match var {
                 "action" => uses.action = true,
                 "args" => uses.args = true,
@@ -123,6 +125,50 @@ impl Condition {
     }
 }
 
+/// Identifiers the expression reads from outside, i.e. not bound by a macro such as
+/// `all(x, …)`. Those must be among [`VARIABLES`].
+fn free_variables<'e>(e: &'e IdedExpr, bound: &mut Vec<&'e str>, out: &mut Vec<&'e str>) {
+    match &e.expr {
+        Expr::Ident(name) => {
+            if !bound.contains(&name.as_str()) && !out.contains(&name.as_str()) {
+                out.push(name);
+            }
+        }
+        Expr::Select(s) => free_variables(&s.operand, bound, out),
+        Expr::Call(c) => {
+            if let Some(t) = &c.target {
+                free_variables(t, bound, out);
+            }
+            c.args.iter().for_each(|a| free_variables(a, bound, out));
+        }
+        Expr::List(l) => l.elements.iter().for_each(|x| free_variables(x, bound, out)),
+        Expr::Map(MapExpr { entries }) | Expr::Struct(StructExpr { entries, .. }) => {
+            for entry in entries {
+                match &entry.expr {
+                    EntryExpr::MapEntry(m) => {
+                        free_variables(&m.key, bound, out);
+                        free_variables(&m.value, bound, out);
+                    }
+                    EntryExpr::StructField(f) => free_variables(&f.value, bound, out),
+                }
+            }
+        }
+        Expr::Comprehension(c) => {
+            free_variables(&c.iter_range, bound, out);
+            free_variables(&c.accu_init, bound, out);
+            let depth = bound.len();
+            bound.push(&c.iter_var);
+            bound.extend(c.iter_var2.as_deref());
+            bound.push(&c.accu_var);
+            for part in [&c.loop_cond, &c.loop_step, &c.result] {
+                free_variables(part, bound, out);
+            }
+            bound.truncate(depth);
+        }
+        Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
 fn opt(s: Option<&str>) -> Value {
     s.map_or(Value::Null, Value::from)
 }
@@ -153,6 +199,8 @@ mod tests {
         assert_eq!(run("agent == 'bot' && tool == null", &a), Ok(true));
         assert_eq!(run("has(args.missing)", &a), Ok(false));
         assert_eq!(run("args.table.startsWith('us')", &a), Ok(true));
+        let list = Action::new("x").with_arg("ids", serde_json::json!([1, 2, 3]));
+        assert_eq!(run("args.ids.all(i, i > 0) && args.ids.exists(n, n == 2)", &list), Ok(true));
     }
 
     #[test]

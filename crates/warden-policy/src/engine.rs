@@ -3,7 +3,9 @@
 //! Rules naming exact actions are indexed by name; rules with a glob anywhere in `action` sit
 //! in one short list checked for every action. Both lists are sorted strongest-first (deny,
 //! then require approval, then allow; file order within each), so the first rule that applies
-//! is the deciding one and evaluation stops there.
+//! is the deciding one and evaluation stops there — except that after an approval rule
+//! applies, the remaining approval rules are still checked, because one of them failing to
+//! evaluate means deny whatever the order of the rules.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -109,10 +111,12 @@ impl Policy for YamlPolicy {
             .get(action.action.as_str())
             .map_or(&[], Vec::as_slice);
         let (mut e, mut g) = (exact.iter().peekable(), self.globbed.iter().peekable());
+        // An approval that applied; kept while the other approval rules are checked for errors.
+        let mut approval: Option<&Rule> = None;
         // Merge the two priority-sorted lists; the first rule that applies decides.
         loop {
             let (i, needs_name_check) = match (e.peek(), g.peek()) {
-                (None, None) => return Ok(None),
+                (None, None) => return Ok(approval.map(|r| r.outcome.clone())),
                 (Some(&&a), Some(&&b)) => {
                     if priority(&self.rules[a as usize]) <= priority(&self.rules[b as usize]) {
                         e.next();
@@ -132,12 +136,22 @@ impl Policy for YamlPolicy {
                 }
             };
             let rule = &self.rules[i as usize];
+            if let Some(found) = approval
+                && rule.verdict() != Verdict::RequireApproval
+            {
+                return Ok(Some(found.outcome.clone()));
+            }
             let check = if needs_name_check {
                 rule.check_all(action)
             } else {
                 rule.check(action)
             };
             match check {
+                // Errors deny, so whether one approval rule errors must not depend on whether
+                // another approval rule happened to be written first: check them all.
+                Check::Applies if rule.verdict() == Verdict::RequireApproval => {
+                    approval = approval.or(Some(rule));
+                }
                 Check::Applies => return Ok(Some(rule.outcome.clone())),
                 Check::Miss(_) => {}
                 Check::Error(why) => {

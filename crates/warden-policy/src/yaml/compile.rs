@@ -67,17 +67,20 @@ impl Compiler<'_> {
     }
 
     /// Check a mapping's keys against `known`, reporting unknown ones with a suggestion.
-    fn fields<'n>(
+    /// Also returns the fields suggested for typos, so a "missing field" error is not added
+    /// on top of the "did you mean" one.
+    fn fields<'n, 'k>(
         &mut self,
         node: &'n Node,
         what: &str,
-        known: &[&str],
-    ) -> Option<Vec<(&'n str, &'n Node, &'n Node)>> {
+        known: &[&'k str],
+    ) -> Option<(Vec<(&'n str, &'n Node, &'n Node)>, Vec<&'k str>)> {
         let Value::Map(entries) = &node.value else {
             self.problem(node.pos, format!("{what} must be a mapping, found {}", node.kind()));
             return None;
         };
         let mut out = Vec::with_capacity(entries.len());
+        let mut suggested = Vec::new();
         for (k, v) in entries {
             let Some(name) = k.as_str() else {
                 self.problem(k.pos, format!("{what} keys must be names, found {}", k.kind()));
@@ -86,7 +89,9 @@ impl Compiler<'_> {
             if known.contains(&name) {
                 out.push((name, k, v));
             } else {
-                let hint = did_you_mean(name, known).map_or_else(
+                let guess = did_you_mean(name, known);
+                suggested.extend(guess);
+                let hint = guess.map_or_else(
                     || format!("{what} fields are: {}", known.join(", ")),
                     |s| format!("did you mean `{s}`?"),
                 );
@@ -95,7 +100,7 @@ impl Compiler<'_> {
                 self.problems.push(p);
             }
         }
-        Some(out)
+        Some((out, suggested))
     }
 
     fn string<'n>(&mut self, node: &'n Node, field: &str) -> Option<&'n str> {
@@ -174,7 +179,7 @@ impl Compiler<'_> {
     }
 
     fn document(&mut self, root: &Node) -> Option<YamlPolicy> {
-        let fields = self.fields(root, "the policy", DOC_FIELDS)?;
+        let (fields, suggested) = self.fields(root, "the policy", DOC_FIELDS)?;
         let mut name: Option<String> = None;
         let mut default = Verdict::Deny;
         let mut rules_node = None;
@@ -196,6 +201,9 @@ impl Compiler<'_> {
                 .map_or_else(|| "policy".into(), |s| s.to_string_lossy().into_owned())
         }));
         let Some(rules_node) = rules_node else {
+            if suggested.contains(&"rules") {
+                return None;
+            }
             self.problem(root.pos, "the policy has no `rules:` list")
                 .set_hint("add `rules:` with at least one rule");
             return None;
@@ -222,7 +230,7 @@ impl Compiler<'_> {
 
     fn rule(&mut self, node: &Node, index: usize, policy: &Arc<str>) -> Option<Rule> {
         let before = self.problems.len();
-        let fields = self.fields(node, "a rule", RULE_FIELDS)?;
+        let (fields, suggested) = self.fields(node, "a rule", RULE_FIELDS)?;
         let get = |name: &str| fields.iter().find(|(k, _, _)| *k == name).map(|(_, k, v)| (*k, *v));
 
         let id = match get("id") {
@@ -251,6 +259,7 @@ impl Compiler<'_> {
                     None
                 }
             },
+            (None, None) if suggested.contains(&"effect") || suggested.contains(&"allow") => None,
             (None, None) => {
                 self.problem(node.pos, "a rule needs an `effect` (allow, deny or require_approval)")
                     .set_hint("or the short form `allow: true` / `allow: false`");
@@ -260,6 +269,7 @@ impl Compiler<'_> {
 
         let actions = match get("action") {
             Some((_, v)) => self.patterns(v, "action"),
+            None if suggested.contains(&"action") => None,
             None => {
                 self.problem(node.pos, "a rule needs an `action` (a name or a glob such as `mcp.*`)");
                 None
