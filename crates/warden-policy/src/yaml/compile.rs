@@ -56,7 +56,11 @@ pub(crate) fn compile(source: &Source) -> Result<YamlPolicy, Vec<Problem>> {
     let policy = c.document(&root);
     match policy {
         Some(p) if c.problems.is_empty() => Ok(p),
-        _ => Err(c.problems),
+        _ => {
+            // Report in reading order, whatever order the checks ran in.
+            c.problems.sort_by_key(|p| p.position().offset);
+            Err(c.problems)
+        }
     }
 }
 
