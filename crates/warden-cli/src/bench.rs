@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde::Serialize;
-use warden::{Action, Warden};
+use warden::{Action, PolicySet, Warden};
 
 use crate::action_args::read_input;
 use crate::{exit, report};
@@ -158,7 +158,7 @@ fn measure(warden: &Warden, actions: &[Action], iterations: u64, threads: usize)
     BenchResult {
         decisions: samples.len() as u64,
         threads,
-        rules: warden.policies().rule_count(),
+        rules: warden.with_policies(PolicySet::rule_count),
         p50_ns: pct(0.50),
         p99_ns: pct(0.99),
         max_ns: *samples.last().unwrap_or(&0),

@@ -92,6 +92,10 @@ pub struct Decision {
     /// Obligations of the deciding rule.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub obligations: Vec<Arc<str>>,
+    /// Version of the policy set that decided (starts at 1, grows with every reload; 0 when
+    /// the decision was made outside a `Warden`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub policy_version: u64,
     /// Sequence number of the audit record, when the decision was audited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_seq: Option<u64>,
@@ -108,6 +112,7 @@ impl Decision {
             policy: Some(m.policy.clone()),
             rule: Some(m.rule.clone()),
             obligations: m.obligations.to_vec(),
+            policy_version: 0,
             audit_seq: None,
             elapsed_ns: 0,
         }
@@ -121,10 +126,15 @@ impl Decision {
             policy: None,
             rule: None,
             obligations: Vec::new(),
+            policy_version: 0,
             audit_seq: None,
             elapsed_ns: 0,
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

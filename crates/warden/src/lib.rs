@@ -3,7 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -17,14 +17,25 @@ pub use warden_policy::{Explanation, LoadError, PolicySet};
 /// [`ArcSwap`], so a reload swaps it atomically while decisions keep running on the old one
 /// until they finish. There is never a moment without a set.
 pub struct Warden {
-    policies: ArcSwap<PolicySet>,
+    policies: ArcSwap<Versioned>,
+    reload: Mutex<()>,
+}
+
+/// A policy set and its version number (1 for the first set, +1 per replacement).
+struct Versioned {
+    set: PolicySet,
+    version: u64,
 }
 
 impl Warden {
     /// A Warden judging with `policies`.
     pub fn new(policies: PolicySet) -> Self {
         Warden {
-            policies: ArcSwap::from_pointee(policies),
+            policies: ArcSwap::from_pointee(Versioned {
+                set: policies,
+                version: 1,
+            }),
+            reload: Mutex::new(()),
         }
     }
 
@@ -40,10 +51,13 @@ impl Warden {
         let mut decision = match action.validate() {
             Err(e) => Decision::deny(format!("denied: {e}")),
             Ok(()) => {
-                let set = self.policies.load();
-                catch_unwind(AssertUnwindSafe(|| set.decide(action))).unwrap_or_else(|_| {
-                    Decision::deny("denied: the policy engine failed internally (panic)")
-                })
+                let active = self.policies.load();
+                let mut d = catch_unwind(AssertUnwindSafe(|| active.set.decide(action)))
+                    .unwrap_or_else(|_| {
+                        Decision::deny("denied: the policy engine failed internally (panic)")
+                    });
+                d.policy_version = active.version;
+                d
             }
         };
         decision.elapsed_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -53,7 +67,9 @@ impl Warden {
     /// Judge an action and report every rule's part in the decision.
     pub fn explain(&self, action: &Action) -> Explanation {
         let start = Instant::now();
-        let mut e = self.policies.load().explain(action);
+        let active = self.policies.load();
+        let mut e = active.set.explain(action);
+        e.decision.policy_version = active.version;
         if let Err(err) = action.validate() {
             e.decision = Decision::deny(format!("denied: {err}"));
         }
@@ -61,15 +77,28 @@ impl Warden {
         e
     }
 
-    /// The active policy set.
-    pub fn policies(&self) -> Arc<PolicySet> {
-        self.policies.load_full()
+    /// Run `f` with the active policy set.
+    pub fn with_policies<R>(&self, f: impl FnOnce(&PolicySet) -> R) -> R {
+        f(&self.policies.load().set)
     }
 
-    /// Replace the active policy set atomically (hot reload). Decisions already running
-    /// finish on the set they started with.
-    pub fn replace_policies(&self, policies: PolicySet) {
-        self.policies.store(Arc::new(policies));
+    /// The active policy set's version: 1 at start, +1 per replacement.
+    pub fn policy_version(&self) -> u64 {
+        self.policies.load().version
+    }
+
+    /// Replace the active policy set atomically (hot reload) and return the new version.
+    /// Decisions already running finish on the set they started with.
+    pub fn replace_policies(&self, policies: PolicySet) -> u64 {
+        // Writers take turns so two reloads cannot both claim the same version; readers
+        // never touch this lock.
+        let _turn = self.reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let version = self.policies.load().version + 1;
+        self.policies.store(Arc::new(Versioned {
+            set: policies,
+            version,
+        }));
+        version
     }
 }
 
@@ -115,7 +144,9 @@ rules:
         let w = warden();
         assert_eq!(w.decide(&Action::new("execute_code")).verdict, Verdict::Deny);
         let open = "rules:\n  - action: execute_code\n    allow: true\n";
-        w.replace_policies(PolicySet::from_yaml("open.yaml", open).unwrap());
-        assert_eq!(w.decide(&Action::new("execute_code")).verdict, Verdict::Allow);
+        assert_eq!(w.policy_version(), 1);
+        assert_eq!(w.replace_policies(PolicySet::from_yaml("open.yaml", open).unwrap()), 2);
+        let d = w.decide(&Action::new("execute_code"));
+        assert_eq!((d.verdict, d.policy_version), (Verdict::Allow, 2));
     }
 }
