@@ -25,15 +25,17 @@ const BRIEF: &str = r#"rules:
 fn many_rules(n: usize, cel: bool) -> PolicySet {
     let mut text = String::from("rules:\n");
     for i in 0..n {
-        let action = if i % 10 == 9 {
+        let action = if (i + 1).is_multiple_of(10) {
             format!("ns{i}.*")
         } else {
             format!("action_{i}")
         };
-        let effect = if i % 3 == 0 { "deny" } else { "allow" };
+        let effect = if i.is_multiple_of(3) { "deny" } else { "allow" };
         text.push_str(&format!("  - effect: {effect}\n    action: \"{action}\"\n"));
         if cel {
-            text.push_str(&format!("    when: \"args.n > {i} && context.env == 'prod'\"\n"));
+            text.push_str(&format!(
+                "    when: \"args.n > {i} && context.env == 'prod'\"\n"
+            ));
         }
     }
     PolicySet::from_yaml("bench.yaml", &text).expect("bench policy compiles")
@@ -42,7 +44,7 @@ fn many_rules(n: usize, cel: bool) -> PolicySet {
 /// An action that reaches the rule in the middle of the set (an allow rule).
 fn middle_action(n: usize) -> Action {
     let mut i = n / 2;
-    while i % 3 == 0 || i % 10 == 9 {
+    while i.is_multiple_of(3) || (i + 1).is_multiple_of(10) {
         i += 1;
     }
     Action::new(format!("action_{i}"))
@@ -52,7 +54,11 @@ fn middle_action(n: usize) -> Action {
 
 #[divan::bench]
 fn one_rule_deny(b: Bencher) {
-    let set = PolicySet::from_yaml("one.yaml", "rules:\n  - action: execute_code\n    allow: false\n").unwrap();
+    let set = PolicySet::from_yaml(
+        "one.yaml",
+        "rules:\n  - action: execute_code\n    allow: false\n",
+    )
+    .unwrap();
     let a = Action::new("execute_code");
     b.bench(|| black_box(set.decide(black_box(&a))));
 }

@@ -141,7 +141,10 @@ fn free_variables<'e>(e: &'e IdedExpr, bound: &mut Vec<&'e str>, out: &mut Vec<&
             }
             c.args.iter().for_each(|a| free_variables(a, bound, out));
         }
-        Expr::List(l) => l.elements.iter().for_each(|x| free_variables(x, bound, out)),
+        Expr::List(l) => l
+            .elements
+            .iter()
+            .for_each(|x| free_variables(x, bound, out)),
         Expr::Map(MapExpr { entries }) | Expr::Struct(StructExpr { entries, .. }) => {
             for entry in entries {
                 match &entry.expr {
@@ -183,7 +186,9 @@ mod tests {
     use super::*;
 
     fn run(expr: &str, action: &Action) -> Result<bool, String> {
-        Condition::compile(expr).map_err(|e| e.message)?.eval(action)
+        Condition::compile(expr)
+            .map_err(|e| e.message)?
+            .eval(action)
     }
 
     #[test]
@@ -200,20 +205,34 @@ mod tests {
         assert_eq!(run("has(args.missing)", &a), Ok(false));
         assert_eq!(run("args.table.startsWith('us')", &a), Ok(true));
         let list = Action::new("x").with_arg("ids", serde_json::json!([1, 2, 3]));
-        assert_eq!(run("args.ids.all(i, i > 0) && args.ids.exists(n, n == 2)", &list), Ok(true));
+        assert_eq!(
+            run(
+                "args.ids.all(i, i > 0) && args.ids.exists(n, n == 2)",
+                &list
+            ),
+            Ok(true)
+        );
     }
 
     #[test]
     fn runtime_errors_are_errors_not_false() {
         let a = Action::new("x");
-        assert!(run("args.missing == 1", &a).unwrap_err().contains("condition failed"));
+        assert!(
+            run("args.missing == 1", &a)
+                .unwrap_err()
+                .contains("condition failed")
+        );
         assert!(run("'text'", &a).unwrap_err().contains("not a boolean"));
     }
 
     #[test]
     fn compile_errors_name_the_problem() {
         let e = Condition::compile("args.x ==").err().unwrap();
-        assert!(e.message.starts_with("invalid CEL expression"), "{}", e.message);
+        assert!(
+            e.message.starts_with("invalid CEL expression"),
+            "{}",
+            e.message
+        );
         let e = Condition::compile("arg.x == 1").err().unwrap();
         assert!(e.message.contains("unknown variable `arg`"));
         assert_eq!(e.hint.as_deref(), Some("did you mean `args`?"));

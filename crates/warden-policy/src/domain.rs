@@ -22,7 +22,10 @@ pub(crate) struct DomainPattern {
 /// The host an action targets, as far as it can be told.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Target {
-    Host { host: String, port: Option<u16> },
+    Host {
+        host: String,
+        port: Option<u16>,
+    },
     /// Neither `args.url` nor `args.host` is present.
     Missing,
     /// Present but unusable; the string says why.

@@ -96,7 +96,11 @@ mod tests {
             ("[ab]x", "cx", false),
         ];
         for (pat, name, want) in cases {
-            assert_eq!(Pattern::parse(pat).unwrap().matches(name), want, "{pat} vs {name}");
+            assert_eq!(
+                Pattern::parse(pat).unwrap().matches(name),
+                want,
+                "{pat} vs {name}"
+            );
         }
         assert!(matches!(Pattern::parse("a*").unwrap(), Pattern::Prefix(_)));
         assert_eq!(Pattern::parse("a.b").unwrap().exact(), Some("a.b"));
@@ -104,8 +108,16 @@ mod tests {
 
     #[test]
     fn bad_globs_say_why() {
-        assert!(Pattern::parse("[abc").unwrap_err().contains("`[` class is not closed"));
-        assert!(Pattern::parse("{a,b").unwrap_err().contains("`{` is not closed"));
+        assert!(
+            Pattern::parse("[abc")
+                .unwrap_err()
+                .contains("`[` class is not closed")
+        );
+        assert!(
+            Pattern::parse("{a,b")
+                .unwrap_err()
+                .contains("`{` is not closed")
+        );
         assert!(Pattern::parse("").is_err());
     }
 }

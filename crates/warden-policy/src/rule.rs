@@ -127,7 +127,10 @@ impl Rule {
         let quote = |o: Option<&str>| o.map_or_else(|| "none".to_string(), |s| format!("`{s}`"));
         match miss {
             Miss::Action => format!("action `{}` is not one this rule names", action.action),
-            Miss::Tool => format!("tool {} is not one this rule names", quote(action.tool.as_deref())),
+            Miss::Tool => format!(
+                "tool {} is not one this rule names",
+                quote(action.tool.as_deref())
+            ),
             Miss::Agent => format!(
                 "agent {} is not one this rule names",
                 quote(action.agent.as_deref())

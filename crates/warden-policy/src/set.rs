@@ -10,18 +10,24 @@ use std::sync::Arc;
 
 use warden_core::{Action, Decision, Match, Policy, PolicyError, Verdict};
 
+use crate::cedar::CedarPolicy;
 use crate::diagnostic::{LoadError, Position, Problem, Source};
 use crate::engine::YamlPolicy;
 use crate::explain::{Explanation, Status};
+use crate::rego::RegoPolicy;
 
 /// File extensions the loader understands.
-pub const EXTENSIONS: &[&str] = &["yaml", "yml"];
+pub const EXTENSIONS: &[&str] = &["yaml", "yml", "cedar", "rego"];
 
 /// One loaded document, in whichever language it was written.
 #[derive(Debug)]
 pub enum Document {
     /// A native YAML policy.
     Yaml(YamlPolicy),
+    /// A Cedar policy file (`.cedar`).
+    Cedar(CedarPolicy),
+    /// A Rego policy file (`.rego`, `package warden`).
+    Rego(RegoPolicy),
 }
 
 impl Document {
@@ -29,6 +35,8 @@ impl Document {
     pub fn name(&self) -> &Arc<str> {
         match self {
             Document::Yaml(p) => p.name(),
+            Document::Cedar(p) => p.name(),
+            Document::Rego(p) => p.name(),
         }
     }
 
@@ -36,18 +44,24 @@ impl Document {
     pub fn default_verdict(&self) -> Verdict {
         match self {
             Document::Yaml(p) => p.default_verdict(),
+            Document::Cedar(p) => p.default_verdict(),
+            Document::Rego(p) => p.default_verdict(),
         }
     }
 
     fn evaluate(&self, action: &Action) -> Result<Option<Match>, PolicyError> {
         match self {
             Document::Yaml(p) => p.evaluate(action),
+            Document::Cedar(p) => p.evaluate(action),
+            Document::Rego(p) => p.evaluate(action),
         }
     }
 
     fn trace(&self, action: &Action) -> Vec<crate::explain::RuleTrace> {
         match self {
             Document::Yaml(p) => p.trace(action),
+            Document::Cedar(p) => p.trace(action),
+            Document::Rego(p) => p.trace(action),
         }
     }
 
@@ -55,6 +69,8 @@ impl Document {
     pub fn rule_count(&self) -> usize {
         match self {
             Document::Yaml(p) => p.len(),
+            Document::Cedar(p) => p.rule_count(),
+            Document::Rego(p) => p.rule_count(),
         }
     }
 }
@@ -109,16 +125,18 @@ impl PolicySet {
         let mut problems = Vec::new();
         let mut documents: Vec<Document> = Vec::new();
         for source in sources {
-            match crate::yaml::compile(source) {
+            match compile_one(source) {
                 Ok(policy) => {
                     if let Some(other) = documents.iter().find(|d| d.name() == policy.name()) {
                         problems.push(Problem::new(
                             source,
                             source.position_of(0, 0),
                             format!("two policies are named `{}`", other.name()),
-                        ).with_hint("give each document a unique `name:`"));
+                        ).with_hint(
+                            "give each document a unique `name:` (Cedar and Rego documents are named after their file)",
+                        ));
                     }
-                    documents.push(Document::Yaml(policy));
+                    documents.push(policy);
                 }
                 Err(p) => problems.extend(p),
             }
@@ -127,7 +145,10 @@ impl PolicySet {
             return Err(LoadError::new(problems));
         }
         if documents.is_empty() {
-            return Err(LoadError::file(Path::new("."), "no policy documents to load"));
+            return Err(LoadError::file(
+                Path::new("."),
+                "no policy documents to load",
+            ));
         }
         let default = documents
             .iter()
@@ -173,7 +194,11 @@ impl PolicySet {
     /// Judge an action and report every rule's part in it.
     pub fn explain(&self, action: &Action) -> Explanation {
         let decision = self.decide(action);
-        let mut rules: Vec<_> = self.documents.iter().flat_map(|d| d.trace(action)).collect();
+        let mut rules: Vec<_> = self
+            .documents
+            .iter()
+            .flat_map(|d| d.trace(action))
+            .collect();
         if let (Some(policy), Some(rule)) = (&decision.policy, &decision.rule)
             && let Some(t) = rules
                 .iter_mut()
@@ -182,6 +207,15 @@ impl PolicySet {
             t.decided = true;
         }
         Explanation { decision, rules }
+    }
+}
+
+/// Compile one source with the backend its extension names (YAML when it names none).
+fn compile_one(source: &Source) -> Result<Document, Vec<Problem>> {
+    match source.path.extension().and_then(|e| e.to_str()) {
+        Some("cedar") => CedarPolicy::compile(source).map(Document::Cedar),
+        Some("rego") => RegoPolicy::compile(source).map(Document::Rego),
+        _ => crate::yaml::compile(source).map(Document::Yaml),
     }
 }
 
@@ -228,7 +262,10 @@ fn collect(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
         if files.is_empty() {
             return Err(LoadError::file(
                 path,
-                format!("no policy files (.{}) in this directory", EXTENSIONS.join(", .")),
+                format!(
+                    "no policy files (.{}) in this directory",
+                    EXTENSIONS.join(", .")
+                ),
             ));
         }
         return Ok(files);
@@ -260,8 +297,8 @@ fn has_policy_extension(path: &Path) -> bool {
 
 /// Read a file as UTF-8, pointing at the first invalid byte otherwise.
 pub(crate) fn read(path: &Path) -> Result<Source, LoadError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| LoadError::file(path, format!("cannot read policy: {e}")))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| LoadError::file(path, format!("cannot read policy: {e}")))?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Source::new(path, &text)),
         Err(e) => {

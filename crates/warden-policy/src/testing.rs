@@ -104,7 +104,11 @@ impl TestFile {
             }
         }
         if cases.is_empty() && problems.is_empty() {
-            problems.push(Problem::new(&source, root.pos, "the test file has no `cases`"));
+            problems.push(Problem::new(
+                &source,
+                root.pos,
+                "the test file has no `cases`",
+            ));
         }
         if problems.is_empty() {
             Ok(TestFile {
@@ -137,7 +141,11 @@ fn entries<'n>(
     problems: &mut Vec<Problem>,
 ) -> Vec<(&'n str, &'n Node, &'n Node)> {
     let Value::Map(map) = &node.value else {
-        problems.push(Problem::new(source, node.pos, format!("{what} must be a mapping")));
+        problems.push(Problem::new(
+            source,
+            node.pos,
+            format!("{what} must be a mapping"),
+        ));
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -146,10 +154,13 @@ fn entries<'n>(
             Some(name) if known.contains(&name) => out.push((name, k, v)),
             other => {
                 let name = other.unwrap_or("?");
-                let hint = did_you_mean(name, known)
-                    .map_or_else(|| format!("expected one of {}", known.join(", ")), |s| format!("did you mean `{s}`?"));
+                let hint = did_you_mean(name, known).map_or_else(
+                    || format!("expected one of {}", known.join(", ")),
+                    |s| format!("did you mean `{s}`?"),
+                );
                 problems.push(
-                    Problem::new(source, k.pos, format!("unknown field `{name}` in {what}")).with_hint(hint),
+                    Problem::new(source, k.pos, format!("unknown field `{name}` in {what}"))
+                        .with_hint(hint),
                 );
             }
         }
@@ -160,7 +171,10 @@ fn entries<'n>(
 fn strings(node: &Node) -> Option<Vec<String>> {
     match &node.value {
         Value::Str(s) => Some(vec![s.clone()]),
-        Value::Seq(items) => items.iter().map(|i| i.as_str().map(str::to_string)).collect(),
+        Value::Seq(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect(),
         _ => None,
     }
 }
@@ -197,7 +211,9 @@ fn case(source: &Source, node: &Node, index: usize, problems: &mut Vec<Problem>)
                         Ok(()) => action = Some(a),
                         Err(e) => problems.push(Problem::new(source, v.pos, e.to_string())),
                     },
-                    Err(e) => problems.push(Problem::new(source, v.pos, format!("invalid action: {e}"))),
+                    Err(e) => {
+                        problems.push(Problem::new(source, v.pos, format!("invalid action: {e}")))
+                    }
                 }
             }
             _ => unreachable!("entries() filters unknown keys"),
@@ -218,4 +234,3 @@ fn case(source: &Source, node: &Node, index: usize, problems: &mut Vec<Problem>)
     })
     .filter(|_| problems.len() == before)
 }
-

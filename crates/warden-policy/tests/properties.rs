@@ -4,7 +4,13 @@ use proptest::prelude::*;
 use warden_core::{Action, Verdict};
 use warden_policy::PolicySet;
 
-const ACTIONS: &[&str] = &["read", "write", "http_request", "execute_code", "mcp.tools/call"];
+const ACTIONS: &[&str] = &[
+    "read",
+    "write",
+    "http_request",
+    "execute_code",
+    "mcp.tools/call",
+];
 const AGENTS: &[&str] = &["alice", "bob", "coder-1"];
 const EFFECTS: &[&str] = &["allow", "deny", "require_approval"];
 
@@ -65,12 +71,14 @@ fn action() -> impl Strategy<Value = Action> {
         prop::sample::select(ACTIONS),
         prop::option::of(prop::sample::select(AGENTS)),
         prop::option::of(0i64..12),
-        prop::option::of(prop::sample::select(&[
-            "https://api.github.com/x",
-            "https://a.example.com/",
-            "https://evil.com/",
-            "not a url",
-        ][..])),
+        prop::option::of(prop::sample::select(
+            &[
+                "https://api.github.com/x",
+                "https://a.example.com/",
+                "https://evil.com/",
+                "not a url",
+            ][..],
+        )),
     )
         .prop_map(|(name, agent, n, url)| {
             let mut a = Action::new(name);

@@ -31,6 +31,9 @@ const EFFECTS: &[&str] = &["allow", "deny", "require_approval"];
 /// Obligations Warden's callers understand; custom ones start with `x-`.
 pub(crate) const OBLIGATIONS: &[&str] = &["redact", "log_args"];
 
+/// A mapping's known entries: (field name, key node, value node).
+type Fields<'n> = Vec<(&'n str, &'n Node, &'n Node)>;
+
 /// Compiles one document, pushing problems into `problems`.
 struct Compiler<'a> {
     source: &'a Source,
@@ -78,16 +81,22 @@ impl Compiler<'_> {
         node: &'n Node,
         what: &str,
         known: &[&'k str],
-    ) -> Option<(Vec<(&'n str, &'n Node, &'n Node)>, Vec<&'k str>)> {
+    ) -> Option<(Fields<'n>, Vec<&'k str>)> {
         let Value::Map(entries) = &node.value else {
-            self.problem(node.pos, format!("{what} must be a mapping, found {}", node.kind()));
+            self.problem(
+                node.pos,
+                format!("{what} must be a mapping, found {}", node.kind()),
+            );
             return None;
         };
         let mut out = Vec::with_capacity(entries.len());
         let mut suggested = Vec::new();
         for (k, v) in entries {
             let Some(name) = k.as_str() else {
-                self.problem(k.pos, format!("{what} keys must be names, found {}", k.kind()));
+                self.problem(
+                    k.pos,
+                    format!("{what} keys must be names, found {}", k.kind()),
+                );
                 continue;
             };
             if known.contains(&name) {
@@ -99,8 +108,12 @@ impl Compiler<'_> {
                     || format!("{what} fields are: {}", known.join(", ")),
                     |s| format!("did you mean `{s}`?"),
                 );
-                let p = Problem::new(self.source, k.pos, format!("unknown field `{name}` in {what}"))
-                    .with_hint(hint);
+                let p = Problem::new(
+                    self.source,
+                    k.pos,
+                    format!("unknown field `{name}` in {what}"),
+                )
+                .with_hint(hint);
                 self.problems.push(p);
             }
         }
@@ -111,7 +124,10 @@ impl Compiler<'_> {
         match &node.value {
             Value::Str(s) => Some(s),
             _ => {
-                self.problem(node.pos, format!("`{field}` must be a string, found {}", node.kind()));
+                self.problem(
+                    node.pos,
+                    format!("`{field}` must be a string, found {}", node.kind()),
+                );
                 None
             }
         }
@@ -143,7 +159,10 @@ impl Compiler<'_> {
             _ => {
                 self.problem(
                     node.pos,
-                    format!("`{field}` must be a string or a list of strings, found {}", node.kind()),
+                    format!(
+                        "`{field}` must be a string or a list of strings, found {}",
+                        node.kind()
+                    ),
                 );
                 None
             }
@@ -213,7 +232,10 @@ impl Compiler<'_> {
             return None;
         };
         let Value::Seq(items) = &rules_node.value else {
-            self.problem(rules_node.pos, format!("`rules` must be a list, found {}", rules_node.kind()));
+            self.problem(
+                rules_node.pos,
+                format!("`rules` must be a list, found {}", rules_node.kind()),
+            );
             return None;
         };
         let mut rules = Vec::with_capacity(items.len());
@@ -222,7 +244,13 @@ impl Compiler<'_> {
             if let Some(rule) = self.rule(item, index, &name) {
                 if let Some((_, first)) = ids.iter().find(|(id, _)| *id == *rule.id()) {
                     let line = first.line;
-                    self.problem(item.pos, format!("rule id `{}` is used twice (first on line {line})", rule.id()));
+                    self.problem(
+                        item.pos,
+                        format!(
+                            "rule id `{}` is used twice (first on line {line})",
+                            rule.id()
+                        ),
+                    );
                 } else {
                     ids.push((rule.id().clone(), item.pos));
                 }
@@ -235,7 +263,12 @@ impl Compiler<'_> {
     fn rule(&mut self, node: &Node, index: usize, policy: &Arc<str>) -> Option<Rule> {
         let before = self.problems.len();
         let (fields, suggested) = self.fields(node, "a rule", RULE_FIELDS)?;
-        let get = |name: &str| fields.iter().find(|(k, _, _)| *k == name).map(|(_, k, v)| (*k, *v));
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _, _)| *k == name)
+                .map(|(_, k, v)| (*k, *v))
+        };
 
         let id = match get("id") {
             Some((_, v)) => self.string(v, "id").map(str::to_string),
@@ -258,15 +291,21 @@ impl Compiler<'_> {
                         Some(s) if EFFECTS.contains(&s) => format!("write `effect: {s}`"),
                         _ => "write `allow: true` or `allow: false`".into(),
                     };
-                    self.problem(v.pos, format!("`allow` must be true or false, found {}", v.kind()))
-                        .set_hint(hint);
+                    self.problem(
+                        v.pos,
+                        format!("`allow` must be true or false, found {}", v.kind()),
+                    )
+                    .set_hint(hint);
                     None
                 }
             },
             (None, None) if suggested.contains(&"effect") || suggested.contains(&"allow") => None,
             (None, None) => {
-                self.problem(node.pos, "a rule needs an `effect` (allow, deny or require_approval)")
-                    .set_hint("or the short form `allow: true` / `allow: false`");
+                self.problem(
+                    node.pos,
+                    "a rule needs an `effect` (allow, deny or require_approval)",
+                )
+                .set_hint("or the short form `allow: true` / `allow: false`");
                 None
             }
         };
@@ -275,7 +314,10 @@ impl Compiler<'_> {
             Some((_, v)) => self.patterns(v, "action"),
             None if suggested.contains(&"action") => None,
             None => {
-                self.problem(node.pos, "a rule needs an `action` (a name or a glob such as `mcp.*`)");
+                self.problem(
+                    node.pos,
+                    "a rule needs an `action` (a name or a glob such as `mcp.*`)",
+                );
                 None
             }
         };
@@ -340,10 +382,16 @@ impl Compiler<'_> {
                     out.push(Arc::from(text));
                 } else {
                     let hint = did_you_mean(text, OBLIGATIONS).map_or_else(
-                        || format!("known obligations are {}; custom ones start with `x-`", OBLIGATIONS.join(", ")),
+                        || {
+                            format!(
+                                "known obligations are {}; custom ones start with `x-`",
+                                OBLIGATIONS.join(", ")
+                            )
+                        },
                         |s| format!("did you mean `{s}`?"),
                     );
-                    self.problem(n.pos, format!("unknown obligation `{text}`")).set_hint(hint);
+                    self.problem(n.pos, format!("unknown obligation `{text}`"))
+                        .set_hint(hint);
                 }
             }
             Some(out)

@@ -127,7 +127,11 @@ pub(crate) fn parse(source: &Source) -> Result<Option<Node>, Problem> {
         let (event, span) = event.map_err(|e| {
             let m = e.marker();
             let at = offsets.byte(m.index());
-            Problem::new(source, source.position_of(at, 0), format!("invalid YAML: {}", e.info()))
+            Problem::new(
+                source,
+                source.position_of(at, 0),
+                format!("invalid YAML: {}", e.info()),
+            )
         })?;
         let complete = match event {
             Event::DocumentStart(_) => {
@@ -145,13 +149,19 @@ pub(crate) fn parse(source: &Source) -> Result<Option<Node>, Problem> {
             Event::Scalar(text, style, anchor, tag) => {
                 let p = pos(&span);
                 let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
-                let value = scalar(&text, style, tag.as_deref())
-                    .map_err(|m| Problem::new(source, p, m))?;
+                let value =
+                    scalar(&text, style, tag.as_deref()).map_err(|m| Problem::new(source, p, m))?;
                 Some((Node { value, pos: p }, anchor))
             }
             Event::Alias(id) => match anchors.get(&id) {
                 Some(node) => Some((node.clone(), 0)),
-                None => return Err(Problem::new(source, pos(&span), "alias to an unknown anchor")),
+                None => {
+                    return Err(Problem::new(
+                        source,
+                        pos(&span),
+                        "alias to an unknown anchor",
+                    ));
+                }
             },
             Event::SequenceStart(anchor, _) => {
                 stack.push(Frame::Seq {
@@ -199,10 +209,7 @@ pub(crate) fn parse(source: &Source) -> Result<Option<Node>, Problem> {
                 )),
                 _ => unreachable!("the parser balances mapping events"),
             },
-            Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentEnd
-            | Event::Nothing => None,
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
         };
         let Some((node, anchor)) = complete else {
             continue;
@@ -305,8 +312,8 @@ struct CharOffsets {
 
 impl CharOffsets {
     fn new(text: &str) -> Self {
-        let bytes = (!text.is_ascii())
-            .then(|| text.char_indices().map(|(b, _)| b).collect::<Vec<_>>());
+        let bytes =
+            (!text.is_ascii()).then(|| text.char_indices().map(|(b, _)| b).collect::<Vec<_>>());
         CharOffsets {
             bytes,
             len: text.len(),
@@ -358,9 +365,13 @@ mod tests {
 
     #[test]
     fn positions_point_at_keys_and_values() {
-        let root = load("rules:\n  - action: \"x\"\n    efect: deny\n").unwrap().unwrap();
+        let root = load("rules:\n  - action: \"x\"\n    efect: deny\n")
+            .unwrap()
+            .unwrap();
         let (_, rules) = &map(&root)[0];
-        let Value::Seq(items) = &rules.value else { panic!() };
+        let Value::Seq(items) = &rules.value else {
+            panic!()
+        };
         let (k, v) = &map(&items[0])[1];
         assert_eq!((k.pos.line, k.pos.column), (3, 5));
         assert_eq!((v.pos.line, v.pos.column), (3, 12));
