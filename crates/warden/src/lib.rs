@@ -8,8 +8,11 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
+pub use warden_audit::{AuditConfig, AuditLog};
 pub use warden_core::{Action, Decision, Match, Policy, PolicyError, Verdict};
 pub use warden_policy::{Explanation, LoadError, PolicySet};
+
+use warden_audit::Entry;
 
 /// The gate every action passes: policies in, one [`Decision`] out.
 ///
@@ -19,6 +22,7 @@ pub use warden_policy::{Explanation, LoadError, PolicySet};
 pub struct Warden {
     policies: ArcSwap<Versioned>,
     reload: Mutex<()>,
+    audit: Option<AuditLog>,
 }
 
 /// A policy set and its version number (1 for the first set, +1 per replacement).
@@ -36,7 +40,20 @@ impl Warden {
                 version: 1,
             }),
             reload: Mutex::new(()),
+            audit: None,
         }
+    }
+
+    /// Record every decision in `log`. From then on a decision that cannot be recorded is
+    /// a deny (with `durable` logs, `decide` returns only once its record is committed).
+    pub fn with_audit(mut self, log: AuditLog) -> Self {
+        self.audit = Some(log);
+        self
+    }
+
+    /// The audit log, when decisions are recorded.
+    pub fn audit(&self) -> Option<&AuditLog> {
+        self.audit.as_ref()
     }
 
     /// Load policy files or directories; any problem in any file is an error.
@@ -60,7 +77,23 @@ impl Warden {
                 d
             }
         };
-        decision.elapsed_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        decision.elapsed_ns = elapsed_ns(start);
+        if let Some(log) = &self.audit {
+            // The record carries the policy's own latency; the caller's `elapsed_ns` then
+            // grows to include the time the audit took.
+            let entry = Entry::new(action, &decision).with_policy_version(decision.policy_version);
+            match log.append(entry) {
+                Ok(seq) => decision.audit_seq = Some(seq),
+                Err(e) => {
+                    let version = decision.policy_version;
+                    decision = Decision::deny(format!(
+                        "denied: the decision could not be recorded in the audit log: {e}"
+                    ));
+                    decision.policy_version = version;
+                }
+            }
+            decision.elapsed_ns = elapsed_ns(start);
+        }
         decision
     }
 
@@ -73,7 +106,7 @@ impl Warden {
         if let Err(err) = action.validate() {
             e.decision = Decision::deny(format!("denied: {err}"));
         }
-        e.decision.elapsed_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        e.decision.elapsed_ns = elapsed_ns(start);
         e
     }
 
@@ -92,7 +125,10 @@ impl Warden {
     pub fn replace_policies(&self, policies: PolicySet) -> u64 {
         // Writers take turns so two reloads cannot both claim the same version; readers
         // never touch this lock.
-        let _turn = self.reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _turn = self
+            .reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let version = self.policies.load().version + 1;
         self.policies.store(Arc::new(Versioned {
             set: policies,
@@ -100,6 +136,10 @@ impl Warden {
         }));
         version
     }
+}
+
+fn elapsed_ns(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -142,10 +182,16 @@ rules:
     #[test]
     fn replacing_policies_takes_effect() {
         let w = warden();
-        assert_eq!(w.decide(&Action::new("execute_code")).verdict, Verdict::Deny);
+        assert_eq!(
+            w.decide(&Action::new("execute_code")).verdict,
+            Verdict::Deny
+        );
         let open = "rules:\n  - action: execute_code\n    allow: true\n";
         assert_eq!(w.policy_version(), 1);
-        assert_eq!(w.replace_policies(PolicySet::from_yaml("open.yaml", open).unwrap()), 2);
+        assert_eq!(
+            w.replace_policies(PolicySet::from_yaml("open.yaml", open).unwrap()),
+            2
+        );
         let d = w.decide(&Action::new("execute_code"));
         assert_eq!((d.verdict, d.policy_version), (Verdict::Allow, 2));
     }

@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests: entries, keys, configs and a second SQLite
+//! connection for editing log files by hand, as someone with `sqlite3` would.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use warden_audit::{AuditConfig, AuditLog, Entry, SigningKey, VerifyReport};
+use warden_core::{Action, Decision, Verdict};
+
+/// A fixed key, so failures are reproducible.
+pub fn key() -> SigningKey {
+    SigningKey::from_bytes(&[7u8; 32])
+}
+
+/// Another key: an attacker's, or a wrongly pinned one.
+pub fn other_key() -> SigningKey {
+    SigningKey::from_bytes(&[8u8; 32])
+}
+
+/// The `i`th test entry: three agents, three actions, all three verdicts.
+pub fn entry(i: u64) -> Entry {
+    let action = Action::new(["http_request", "execute_code", "read_file"][(i % 3) as usize])
+        .with_agent(format!("agent-{}", i % 4))
+        .with_tool("fetch")
+        .with_resource(format!("https://example.com/{i}"))
+        .with_arg("n", i)
+        .with_arg("url", format!("https://example.com/{i}"));
+    let verdict = [Verdict::Allow, Verdict::Deny, Verdict::RequireApproval][(i % 3) as usize];
+    let decision = Decision {
+        verdict,
+        reason: Arc::from(format!("reason {i}")),
+        policy: Some(Arc::from("default.yaml")),
+        rule: Some(Arc::from(format!("rules[{}]", i % 5))),
+        elapsed_ns: 1000 + i,
+        ..Decision::deny("")
+    };
+    Entry::new(&action, &decision)
+}
+
+/// A signing, durable config with small checkpoint intervals so tests see several.
+pub fn config() -> AuditConfig {
+    let mut c = AuditConfig::default();
+    c.signing_key = Some(key());
+    c.checkpoint_every = 10;
+    c.checkpoint_interval = Duration::from_secs(3600);
+    c
+}
+
+/// A closed log with `n` records (checkpoints every 10, and one at the end).
+pub fn write_log(path: &Path, n: u64) {
+    let log = AuditLog::open(path, config()).unwrap();
+    for i in 1..=n {
+        assert_eq!(log.append(entry(i)).unwrap(), i);
+    }
+    log.close().unwrap();
+}
+
+/// Verify without a pinned key and without progress.
+pub fn verify(path: &Path) -> VerifyReport {
+    warden_audit::verify(path, None, |_, _| {})
+}
+
+/// A plain read-write connection to edit the file by hand.
+pub fn sql(path: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}

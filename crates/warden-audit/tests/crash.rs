@@ -1,0 +1,198 @@
+//! Crash tests: a child process (this test binary, re-executed to run only `crash_child`)
+//! appends under load and prints every sequence number `append` returned; the parent kills
+//! it with SIGKILL mid-load, reopens the log and checks what survived.
+//!
+//! The child is started with libtest's own arguments (`crash_child --exact --nocapture
+//! --ignored`), which both `cargo test` and `cargo nextest run` binaries accept.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{config, entry, key};
+use warden_audit::{AuditLog, Filter, Mode, VerifyReport, query};
+
+/// Set in the child's environment: `durable:<path>` or `buffered:<path>`.
+const CHILD_ENV: &str = "WARDEN_AUDIT_CRASH_CHILD";
+/// How many acknowledged appends the parent waits for before killing the child.
+const KILL_AFTER: usize = 400;
+
+fn child_config(mode: Mode) -> warden_audit::AuditConfig {
+    let mut c = config();
+    c.mode = mode;
+    c.checkpoint_every = 100;
+    c.queue_capacity = 256;
+    c.max_batch = 64;
+    c
+}
+
+/// The child's body. Ignored in normal runs; without the environment variable it does
+/// nothing, so `cargo test -- --ignored` stays harmless.
+#[test]
+#[ignore = "runs only as the child process of the crash tests"]
+fn crash_child() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (mode, path) = spec.split_once(':').expect("mode:path");
+    let mode = if mode == "buffered" {
+        Mode::Buffered
+    } else {
+        Mode::Durable
+    };
+    let log = Arc::new(AuditLog::open(path, child_config(mode)).expect("child opens the log"));
+    // Bounded in time in case the parent dies without killing us.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let workers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while Instant::now() < deadline {
+                    let seq = log.append(entry(t * 1_000_000 + i)).expect("append");
+                    // One write per line: the line is only printed after `append` returned.
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "acked {seq}").expect("stdout");
+                    out.flush().expect("stdout");
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+}
+
+/// Kills the child if the parent test fails early.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Run the child against `path`, SIGKILL it after `KILL_AFTER` acknowledgements, and return
+/// every sequence number it reported.
+fn run_and_kill(mode: &str, path: &Path) -> BTreeSet<u64> {
+    let exe = std::env::current_exe().unwrap();
+    let child = Command::new(exe)
+        .args([
+            "crash_child",
+            "--exact",
+            "--nocapture",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, format!("{mode}:{}", path.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let mut acked = BTreeSet::new();
+    let mut killed = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        // libtest may print its own text on the same line first; take what follows the tag.
+        if let Some(seq) = line.split("acked ").nth(1) {
+            acked.insert(seq.trim().parse::<u64>().unwrap());
+        }
+        if !killed && acked.len() >= KILL_AFTER {
+            child.0.kill().unwrap(); // SIGKILL on Unix
+            killed = true;
+            // Keep reading: lines already in the pipe were acknowledged before the kill.
+        }
+    }
+    child.0.wait().unwrap();
+    assert!(
+        killed,
+        "the child exited before {KILL_AFTER} appends (see its stderr)"
+    );
+    acked
+}
+
+fn committed(path: &Path) -> BTreeSet<u64> {
+    query(path, &Filter::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect()
+}
+
+#[test]
+fn durable_appends_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let acked = run_and_kill("durable", &path);
+
+    // The chain verifies; the tail since the last checkpoint is merely unanchored.
+    let report = warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {});
+    assert!(report.is_intact(), "{report}");
+    let in_log = committed(&path);
+    let lost: Vec<_> = acked.difference(&in_log).collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged durable appends lost: {lost:?}"
+    );
+    // Numbers are contiguous: nothing was handed out and skipped.
+    let max = *in_log.iter().next_back().unwrap();
+    assert_eq!(in_log.len() as u64, max);
+
+    // Reopening reports no gap and continues the chain.
+    let log = AuditLog::open(&path, child_config(Mode::Durable)).unwrap();
+    assert_eq!(log.recovered_gap(), None);
+    assert_eq!(log.append(entry(0)).unwrap(), max + 1);
+    log.close().unwrap();
+    let report = warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {});
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.summary().unwrap().unanchored, 0);
+}
+
+#[test]
+fn buffered_crash_is_reported_as_a_gap_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let acked = run_and_kill("buffered", &path);
+
+    let report = warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {});
+    assert!(report.is_intact(), "{report}");
+    let in_log = committed(&path);
+    let last = in_log.iter().next_back().copied().unwrap_or(0);
+
+    let log = AuditLog::open(&path, child_config(Mode::Buffered)).unwrap();
+    let gap = log
+        .recovered_gap()
+        .expect("an unclean buffered shutdown is reported");
+    assert_eq!(gap.first_seq, last + 1);
+    // Every acknowledged number is either committed or inside the reported gap.
+    for seq in &acked {
+        assert!(
+            in_log.contains(seq) || (gap.first_seq..=gap.last_seq).contains(seq),
+            "acknowledged {seq} is neither in the log nor in the reported gap {gap:?}"
+        );
+    }
+    // Numbering resumes after the gap, so no number a caller may hold is reused.
+    let next = log.append(entry(0)).unwrap();
+    assert_eq!(next, gap.last_seq + 1);
+    log.close().unwrap();
+
+    match warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {}) {
+        VerifyReport::Intact(s) => {
+            assert_eq!(s.gaps, vec![gap]);
+            assert_eq!(s.incidents.len(), 1);
+            assert_eq!(s.incidents[0].kind, "unclean_shutdown");
+            assert_eq!(s.unanchored, 0);
+        }
+        other => panic!("expected intact, got {other}"),
+    }
+}

@@ -1,0 +1,372 @@
+//! Tampering with a real log file by hand (plain SQL, as with `sqlite3`) and checking that
+//! `verify` names the exact first bad sequence number and the kind of change.
+
+mod common;
+
+use common::{key, other_key, sql, verify, write_log};
+use ed25519_dalek::Signer;
+use rusqlite::params;
+use warden_audit::{CHECKPOINT_DOMAIN, Filter, Record, TamperKind, VerifyReport, key_id, query};
+
+const N: u64 = 30;
+
+fn log() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    write_log(&path, N);
+    (dir, path)
+}
+
+#[track_caller]
+fn expect_tampered(report: VerifyReport, seq: u64, kind: TamperKind) {
+    match report {
+        VerifyReport::Tampered { tampering, .. } => {
+            assert_eq!((tampering.seq, tampering.kind), (seq, kind), "{tampering}");
+        }
+        other => panic!("expected tampering at {seq} ({kind}), got {other}"),
+    }
+}
+
+fn record(path: &std::path::Path, seq: u64) -> Record {
+    query(path, &Filter::default())
+        .unwrap()
+        .into_iter()
+        .find(|r| r.seq == seq)
+        .unwrap()
+}
+
+/// Write a record's fields back, as an attacker who read `docs/audit.md` would.
+fn put(conn: &rusqlite::Connection, r: &Record) {
+    let args = r.args.as_ref().map(warden_audit::canonical_json);
+    conn.execute(
+        "INSERT OR REPLACE INTO records VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        params![
+            r.seq as i64,
+            r.ts.unix_nanos(),
+            r.agent,
+            r.action,
+            r.tool,
+            r.resource,
+            r.verdict.as_str(),
+            r.policy,
+            r.rule,
+            r.reason,
+            args,
+            &r.args_digest[..],
+            r.latency_ns as i64,
+            r.policy_version.map(|v| v as i64),
+            &r.prev_hash[..],
+            &r.hash[..],
+        ],
+    )
+    .unwrap();
+}
+
+/// Shift records `from..` up by one to make room, as an insertion in the middle needs.
+fn make_room(conn: &rusqlite::Connection, from: u64) {
+    let from = from as i64;
+    conn.execute(
+        "UPDATE records SET seq = -(seq + 1) WHERE seq >= ?1",
+        [from],
+    )
+    .unwrap();
+    conn.execute("UPDATE records SET seq = -seq WHERE seq < 0", [])
+        .unwrap();
+}
+
+#[test]
+fn untouched_log_is_intact() {
+    let (_dir, path) = log();
+    let report = verify(&path);
+    let summary = report.summary().unwrap();
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(summary.records, N);
+    assert_eq!(summary.last_checkpoint, Some(N));
+    assert_eq!(summary.checkpoints, 3);
+    assert_eq!(summary.unanchored, 0);
+    assert_eq!(summary.keys, vec![key_id(&key().verifying_key())]);
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[test]
+fn edited_field_names_the_record() {
+    let (_dir, path) = log();
+    sql(&path)
+        .execute(
+            "UPDATE records SET reason = 'nothing to see' WHERE seq = 17",
+            [],
+        )
+        .unwrap();
+    let report = verify(&path);
+    assert_eq!(report.exit_code(), 1);
+    expect_tampered(report, 17, TamperKind::Modified);
+}
+
+#[test]
+fn edited_verdict_and_redacted_args_are_detected() {
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    conn.execute("UPDATE records SET verdict = 'allow' WHERE seq = 5", [])
+        .unwrap();
+    expect_tampered(verify(&path), 5, TamperKind::Modified);
+    let (_dir2, path2) = log();
+    sql(&path2)
+        .execute("UPDATE records SET args = NULL WHERE seq = 3", [])
+        .unwrap();
+    expect_tampered(verify(&path2), 3, TamperKind::Modified);
+}
+
+#[test]
+fn edited_and_rehashed_record_is_named_by_the_broken_link() {
+    let (_dir, path) = log();
+    let mut r = record(&path, 17);
+    r.reason = "nothing to see".into();
+    r.hash = r.compute_hash();
+    put(&sql(&path), &r);
+    expect_tampered(verify(&path), 17, TamperKind::Modified);
+}
+
+#[test]
+fn rewritten_chain_is_caught_by_the_next_checkpoint() {
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    // Edit 17 and re-hash everything after it: a consistent chain, but not the signed one.
+    let mut prev = record(&path, 16).hash;
+    for seq in 17..=N {
+        let mut r = record(&path, seq);
+        if seq == 17 {
+            r.verdict = warden_core::Verdict::Allow;
+        }
+        r.prev_hash = prev;
+        r.hash = r.compute_hash();
+        prev = r.hash;
+        put(&conn, &r);
+    }
+    // Checkpoint 10 still matches, checkpoint 20 does not: 11..=20 cannot be vouched for.
+    expect_tampered(verify(&path), 11, TamperKind::Rewritten);
+}
+
+#[test]
+fn deleted_record_is_named() {
+    let (_dir, path) = log();
+    sql(&path)
+        .execute("DELETE FROM records WHERE seq = 17", [])
+        .unwrap();
+    let report = verify(&path);
+    assert_eq!(report.summary().unwrap().last_seq, Some(16));
+    expect_tampered(report, 17, TamperKind::Deleted);
+}
+
+#[test]
+fn deleted_range_names_its_first_record() {
+    let (_dir, path) = log();
+    sql(&path)
+        .execute("DELETE FROM records WHERE seq BETWEEN 12 AND 19", [])
+        .unwrap();
+    expect_tampered(verify(&path), 12, TamperKind::Deleted);
+}
+
+#[test]
+fn deleted_first_record_is_named() {
+    let (_dir, path) = log();
+    sql(&path)
+        .execute("DELETE FROM records WHERE seq = 1", [])
+        .unwrap();
+    expect_tampered(verify(&path), 1, TamperKind::Deleted);
+}
+
+#[test]
+fn truncated_tail_is_caught_by_a_checkpoint() {
+    let (_dir, path) = log();
+    sql(&path)
+        .execute("DELETE FROM records WHERE seq > 25", [])
+        .unwrap();
+    expect_tampered(verify(&path), 26, TamperKind::Deleted);
+}
+
+#[test]
+fn truncation_to_a_checkpoint_with_its_checkpoint_needs_external_anchors() {
+    // The documented limit: cutting the tail back to a checkpoint *and* deleting the later
+    // checkpoints leaves a shorter, consistent log. Only checkpoints copied elsewhere (or a
+    // known record count) reveal it; verify shows what it can vouch for.
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    conn.execute("DELETE FROM records WHERE seq > 20", [])
+        .unwrap();
+    conn.execute("DELETE FROM checkpoints WHERE seq > 20", [])
+        .unwrap();
+    let report = verify(&path);
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.summary().unwrap().last_seq, Some(20));
+}
+
+#[test]
+fn forged_insertion_in_the_middle_is_named() {
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    let before = record(&path, 16);
+    make_room(&conn, 17);
+    // A well-formed record with a correct hash, linked to 16: only its successor gives it away.
+    let mut forged = before.clone();
+    forged.seq = 17;
+    forged.reason = "approved by admin".into();
+    forged.prev_hash = before.hash;
+    forged.hash = forged.compute_hash();
+    put(&conn, &forged);
+    expect_tampered(verify(&path), 17, TamperKind::Inserted);
+}
+
+#[test]
+fn naive_insertion_in_the_middle_is_named() {
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    let mut junk = record(&path, 16);
+    make_room(&conn, 17);
+    junk.seq = 17;
+    junk.reason = "approved by admin".into();
+    put(&conn, &junk); // stale hash and link copied from 16
+    expect_tampered(verify(&path), 17, TamperKind::Inserted);
+}
+
+#[test]
+fn swapped_records_are_named() {
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    conn.execute("UPDATE records SET seq = -1 WHERE seq = 17", [])
+        .unwrap();
+    conn.execute("UPDATE records SET seq = 17 WHERE seq = 18", [])
+        .unwrap();
+    conn.execute("UPDATE records SET seq = 18 WHERE seq = -1", [])
+        .unwrap();
+    expect_tampered(verify(&path), 17, TamperKind::Reordered);
+}
+
+#[test]
+fn tampered_checkpoint_signature_is_named() {
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    let mut sig: Vec<u8> = conn
+        .query_row(
+            "SELECT signature FROM checkpoints WHERE seq = 20",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    sig[5] ^= 1;
+    conn.execute(
+        "UPDATE checkpoints SET signature = ?1 WHERE seq = 20",
+        [&sig],
+    )
+    .unwrap();
+    expect_tampered(verify(&path), 20, TamperKind::BadSignature);
+}
+
+#[test]
+fn moved_checkpoint_head_is_a_bad_signature() {
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    // Point checkpoint 20 at the hash of a rewritten record: the signature no longer fits.
+    conn.execute(
+        "UPDATE checkpoints SET head_hash = (SELECT hash FROM records WHERE seq = 19) WHERE seq = 20",
+        [],
+    )
+    .unwrap();
+    expect_tampered(verify(&path), 20, TamperKind::BadSignature);
+}
+
+#[test]
+fn pinned_key_must_have_signed_every_checkpoint() {
+    let (_dir, path) = log();
+    let right = warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {});
+    assert!(right.is_intact(), "{right}");
+    let wrong = warden_audit::verify(&path, Some(other_key().verifying_key()), |_, _| {});
+    expect_tampered(wrong, 10, TamperKind::UntrustedKey);
+}
+
+#[test]
+fn re_signed_rewrite_passes_only_without_a_pinned_key() {
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    let attacker = other_key();
+    let mut prev = record(&path, 4).hash;
+    for seq in 5..=N {
+        let mut r = record(&path, seq);
+        if seq == 5 {
+            r.verdict = warden_core::Verdict::Allow;
+        }
+        r.prev_hash = prev;
+        r.hash = r.compute_hash();
+        prev = r.hash;
+        put(&conn, &r);
+    }
+    // Re-sign every checkpoint with the attacker's key, following docs/audit.md.
+    let cps: Vec<(i64, i64)> = conn
+        .prepare("SELECT seq, signed_at_ns FROM checkpoints")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (seq, signed_at) in cps {
+        let head = record(&path, seq as u64).hash;
+        let mut msg = CHECKPOINT_DOMAIN.to_vec();
+        msg.extend_from_slice(&7u64.to_le_bytes());
+        msg.extend_from_slice(b"ed25519");
+        msg.extend_from_slice(&(seq as u64).to_le_bytes());
+        msg.extend_from_slice(&head);
+        msg.extend_from_slice(&signed_at.to_le_bytes());
+        let sig = attacker.sign(&msg);
+        conn.execute(
+            "UPDATE checkpoints SET head_hash = ?1, public_key = ?2, key_id = ?3, signature = ?4 WHERE seq = ?5",
+            params![
+                &head[..],
+                &attacker.verifying_key().as_bytes()[..],
+                key_id(&attacker.verifying_key()),
+                &sig.to_bytes()[..],
+                seq
+            ],
+        )
+        .unwrap();
+    }
+    let unpinned = verify(&path);
+    assert!(unpinned.is_intact(), "{unpinned}");
+    assert_eq!(
+        unpinned.summary().unwrap().keys,
+        vec![key_id(&attacker.verifying_key())],
+        "the report shows which key signed"
+    );
+    let pinned = warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {});
+    expect_tampered(pinned, 10, TamperKind::UntrustedKey);
+}
+
+#[test]
+fn first_finding_wins_across_records_and_checkpoints() {
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    conn.execute("UPDATE records SET reason = 'x' WHERE seq = 25", [])
+        .unwrap();
+    conn.execute(
+        "UPDATE checkpoints SET signature = zeroblob(64) WHERE seq = 10",
+        [],
+    )
+    .unwrap();
+    expect_tampered(verify(&path), 10, TamperKind::BadSignature);
+}
+
+#[test]
+fn wrong_length_hash_is_a_modification() {
+    let (_dir, path) = log();
+    sql(&path)
+        .execute("UPDATE records SET hash = x'00' WHERE seq = 9", [])
+        .unwrap();
+    expect_tampered(verify(&path), 9, TamperKind::Modified);
+}
+
+#[test]
+fn progress_reaches_the_total() {
+    let (_dir, path) = log();
+    let mut last = (0, 0);
+    let report = warden_audit::verify(&path, None, |done, total| last = (done, total));
+    assert!(report.is_intact());
+    assert_eq!(last, (N, N));
+}
