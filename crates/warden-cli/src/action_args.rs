@@ -55,7 +55,9 @@ impl ActionArgs {
             return Action::from_json(&text).map_err(|e| format!("{input}: {e}"));
         }
         let Some(name) = &self.action else {
-            return Err("give the action with --action NAME, or as JSON with --input FILE|-".into());
+            return Err(
+                "give the action with --action NAME, or as JSON with --input FILE|-".into(),
+            );
         };
         let mut action = Action::new(name.clone());
         action.agent.clone_from(&self.agent);
@@ -102,12 +104,24 @@ mod tests {
 
     #[test]
     fn values_are_json_when_they_parse() {
-        let m = pairs(&["n=5".into(), "m=GET".into(), "s=\"5\"".into(), "e=".into()], "--arg").unwrap();
+        let m = pairs(
+            &["n=5".into(), "m=GET".into(), "s=\"5\"".into(), "e=".into()],
+            "--arg",
+        )
+        .unwrap();
         assert_eq!(m["n"], Value::from(5));
         assert_eq!(m["m"], Value::from("GET"));
         assert_eq!(m["s"], Value::from("5"));
         assert_eq!(m["e"], Value::from(""));
-        assert!(pairs(&["novalue".into()], "--arg").unwrap_err().contains("KEY=VALUE"));
-        assert!(pairs(&["=x".into()], "--arg").unwrap_err().contains("key is empty"));
+        assert!(
+            pairs(&["novalue".into()], "--arg")
+                .unwrap_err()
+                .contains("KEY=VALUE")
+        );
+        assert!(
+            pairs(&["=x".into()], "--arg")
+                .unwrap_err()
+                .contains("key is empty")
+        );
     }
 }

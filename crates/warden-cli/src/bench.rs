@@ -13,6 +13,7 @@ use serde::Serialize;
 use warden::{Action, PolicySet, Warden};
 
 use crate::action_args::read_input;
+use crate::audit_args::AuditArgs;
 use crate::{exit, report};
 
 /// Arguments of `warden bench`.
@@ -31,6 +32,8 @@ pub struct BenchArgs {
     /// Default: an allowed `http_request` GET to https://api.github.com/.
     #[arg(long, value_name = "FILE|-")]
     input: Option<String>,
+    #[command(flatten)]
+    audit: AuditArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -41,6 +44,7 @@ struct BenchResult {
     decisions: u64,
     threads: usize,
     rules: usize,
+    audit: Option<String>,
     p50_ns: u64,
     p99_ns: u64,
     max_ns: u64,
@@ -69,16 +73,34 @@ pub fn run(args: &BenchArgs) -> i32 {
             return exit::ERROR;
         }
     };
+    let warden = match args.audit.attach(warden) {
+        Ok(w) => w,
+        Err(e) => {
+            report::usage_error(&e);
+            return exit::ERROR;
+        }
+    };
     let result = measure(&warden, &actions, args.iterations, args.threads);
+    if let Some(log) = warden.audit()
+        && let Err(e) = log.flush()
+    {
+        report::usage_error(&format!("the audit log failed during the run: {e}"));
+        return exit::ERROR;
+    }
     if args.json {
-        println!("{}", report::json(&result));
+        outln!("{}", report::json(&result));
     } else {
-        println!(
-            "{} decisions on {} thread{} ({} rules): p50 {} ns, p99 {} ns, max {} ns, mean {} ns; {:.0} decisions/s (clock overhead ~{} ns per call, included)",
+        outln!(
+            "{} decisions on {} thread{} ({} rules{}): p50 {} ns, p99 {} ns, max {} ns, mean {} ns; {:.0} decisions/s (clock overhead ~{} ns per call, included)",
             result.decisions,
             result.threads,
             if result.threads == 1 { "" } else { "s" },
             result.rules,
+            result
+                .audit
+                .as_deref()
+                .map(|db| format!(", audited to {db}"))
+                .unwrap_or_default(),
             result.p50_ns,
             result.p99_ns,
             result.max_ns,
@@ -92,9 +114,11 @@ pub fn run(args: &BenchArgs) -> i32 {
 
 fn actions(input: Option<&str>) -> Result<Vec<Action>, String> {
     let Some(input) = input else {
-        return Ok(vec![Action::new("http_request")
-            .with_arg("url", "https://api.github.com/repos/rust-lang/rust")
-            .with_arg("method", "GET")]);
+        return Ok(vec![
+            Action::new("http_request")
+                .with_arg("url", "https://api.github.com/repos/rust-lang/rust")
+                .with_arg("method", "GET"),
+        ]);
     };
     let text = read_input(input)?;
     let trimmed = text.trim_start();
@@ -134,10 +158,8 @@ fn measure(warden: &Warden, actions: &[Action], iterations: u64, threads: usize)
                 s.spawn(move || {
                     let mut lat = Vec::with_capacity(per_thread as usize);
                     barrier.wait();
-                    let mut i = t;
-                    for _ in 0..per_thread {
-                        let a = &actions[i % actions.len()];
-                        i += 1;
+                    for i in 0..per_thread as usize {
+                        let a = &actions[(t + i) % actions.len()];
                         let t0 = Instant::now();
                         std::hint::black_box(warden.decide(a));
                         lat.push(t0.elapsed().as_nanos() as u64);
@@ -159,6 +181,7 @@ fn measure(warden: &Warden, actions: &[Action], iterations: u64, threads: usize)
         decisions: samples.len() as u64,
         threads,
         rules: warden.with_policies(PolicySet::rule_count),
+        audit: warden.audit().map(|log| log.path().display().to_string()),
         p50_ns: pct(0.50),
         p99_ns: pct(0.99),
         max_ns: *samples.last().unwrap_or(&0),

@@ -4,6 +4,7 @@ use clap::Args;
 use warden::Warden;
 
 use crate::action_args::ActionArgs;
+use crate::audit_args::AuditArgs;
 use crate::{exit, report};
 
 /// Arguments of `warden check`.
@@ -11,6 +12,8 @@ use crate::{exit, report};
 pub struct CheckArgs {
     #[command(flatten)]
     action: ActionArgs,
+    #[command(flatten)]
+    audit: AuditArgs,
     /// Print the decision as JSON.
     #[arg(long)]
     json: bool,
@@ -38,11 +41,20 @@ pub fn run(args: &CheckArgs) -> i32 {
     let Some(warden) = load(&args.action) else {
         return exit::ERROR;
     };
+    let warden = match args.audit.attach(warden) {
+        Ok(w) => w,
+        Err(e) => {
+            report::usage_error(&e);
+            return exit::ERROR;
+        }
+    };
     let decision = warden.decide(&action);
+    // Dropping the Warden closes the log: buffered records are committed before exit.
+    drop(warden);
     if args.json {
-        println!("{}", report::json(&decision));
+        outln!("{}", report::json(&decision));
     } else {
-        println!("{}", report::decision_text(&decision));
+        outln!("{}", report::decision_text(&decision));
     }
     decision.verdict.exit_code()
 }

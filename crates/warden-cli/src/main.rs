@@ -4,12 +4,24 @@
 //! 0 allow / success · 1 deny / test failure · 3 require approval · 2 usage error, invalid
 //! input or invalid policy. Nothing that went wrong ever exits 0.
 
+/// `println!` that ignores a closed stdout (`warden check … | head -1`) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod action_args;
+mod audit;
+mod audit_args;
 mod bench;
 mod check;
 mod exit;
+mod hook;
 mod policy;
 mod report;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -28,8 +40,16 @@ enum Command {
     /// Validate, explain and test policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Verify, query and export the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Measure decision latency and throughput on a policy.
     Bench(bench::BenchArgs),
+    /// Serve decisions over HTTP, reloading policies when they change.
+    Serve(serve::ServeArgs),
+    /// Answer an agent's tool-call hook (Claude Code).
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
 }
 
 fn main() {
@@ -37,7 +57,10 @@ fn main() {
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
         Command::Bench(args) => bench::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Hook(cmd) => hook::run(&cmd),
     };
     std::process::exit(code);
 }

@@ -67,10 +67,13 @@ fn validate(paths: &[PathBuf], json: bool) -> i32 {
                     .iter()
                     .map(|d| serde_json::json!({"name": &**d.name(), "rules": d.rule_count(), "default": d.default_verdict()}))
                     .collect();
-                println!("{}", report::json(&serde_json::json!({"valid": true, "documents": docs})));
+                outln!(
+                    "{}",
+                    report::json(&serde_json::json!({"valid": true, "documents": docs}))
+                );
             } else {
                 for d in set.documents() {
-                    println!(
+                    outln!(
                         "ok: policy `{}`: {} rule{}, default {}",
                         d.name(),
                         d.rule_count(),
@@ -96,7 +99,10 @@ fn validate(paths: &[PathBuf], json: bool) -> i32 {
                         })
                     })
                     .collect();
-                println!("{}", report::json(&serde_json::json!({"valid": false, "problems": problems})));
+                outln!(
+                    "{}",
+                    report::json(&serde_json::json!({"valid": false, "problems": problems}))
+                );
             } else {
                 report::load_error(&e);
             }
@@ -118,9 +124,9 @@ fn explain(args: &ExplainArgs) -> i32 {
     };
     let e = warden.explain(&action);
     if args.json {
-        println!("{}", report::json(&e));
+        outln!("{}", report::json(&e));
     } else {
-        println!("action `{}`", action.action);
+        outln!("action `{}`", action.action);
         for t in &e.rules {
             let mark = match (t.decided, t.status) {
                 (true, _) => "=>",
@@ -133,12 +139,18 @@ fn explain(args: &ExplainArgs) -> i32 {
                 Status::NotMatched => "not matched",
                 Status::Error => "error",
             };
-            println!("{mark} {}/{} [{}] {status}: {}", t.policy, t.rule, t.verdict, t.detail);
+            outln!(
+                "{mark} {}/{} [{}] {status}: {}",
+                t.policy,
+                t.rule,
+                t.verdict,
+                t.detail
+            );
         }
         if e.decision.rule.is_none() {
-            println!("=> {}", e.decision.reason);
+            outln!("=> {}", e.decision.reason);
         }
-        println!("{}", report::decision_text(&e.decision));
+        outln!("{}", report::decision_text(&e.decision));
     }
     e.decision.verdict.exit_code()
 }
@@ -151,7 +163,11 @@ fn test(file: &std::path::Path, overrides: &[PathBuf], json: bool) -> i32 {
             return exit::ERROR;
         }
     };
-    let paths = if overrides.is_empty() { &tests.policies } else { &overrides.to_vec() };
+    let paths = if overrides.is_empty() {
+        &tests.policies
+    } else {
+        &overrides.to_vec()
+    };
     if paths.is_empty() {
         report::usage_error(&format!(
             "{}: no `policies:` in the test file and no --policy given",
@@ -182,24 +198,36 @@ fn test(file: &std::path::Path, overrides: &[PathBuf], json: bool) -> i32 {
                 })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
-            report::json(&serde_json::json!({"passed": results.len() - failed, "failed": failed, "cases": cases}))
+            report::json(
+                &serde_json::json!({"passed": results.len() - failed, "failed": failed, "cases": cases})
+            )
         );
     } else {
         for r in &results {
             if r.passed() {
-                println!("ok   {} => {}", r.case.name, r.decision.verdict);
+                outln!("ok   {} => {}", r.case.name, r.decision.verdict);
             } else {
-                println!("FAIL {} ({}:{})", r.case.name, file.display(), r.case.line);
-                let want_rule = r.case.rule.as_deref().map(|x| format!(" by rule `{x}`")).unwrap_or_default();
-                let got_rule = r.decision.rule.as_deref().map(|x| format!(" by rule `{x}`")).unwrap_or_default();
-                println!("  - expected: {}{want_rule}", r.case.expect);
-                println!("  + actual:   {}{got_rule}", r.decision.verdict);
-                println!("    reason:   {}", r.decision.reason);
+                outln!("FAIL {} ({}:{})", r.case.name, file.display(), r.case.line);
+                let want_rule = r
+                    .case
+                    .rule
+                    .as_deref()
+                    .map(|x| format!(" by rule `{x}`"))
+                    .unwrap_or_default();
+                let got_rule = r
+                    .decision
+                    .rule
+                    .as_deref()
+                    .map(|x| format!(" by rule `{x}`"))
+                    .unwrap_or_default();
+                outln!("  - expected: {}{want_rule}", r.case.expect);
+                outln!("  + actual:   {}{got_rule}", r.decision.verdict);
+                outln!("    reason:   {}", r.decision.reason);
             }
         }
-        println!("{} passed, {failed} failed", results.len() - failed);
+        outln!("{} passed, {failed} failed", results.len() - failed);
     }
     if failed == 0 { exit::OK } else { exit::DENY }
 }

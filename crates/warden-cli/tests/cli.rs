@@ -61,17 +61,44 @@ fn check_exit_codes_follow_the_verdict() {
     assert_eq!(deny.code, 1, "{}", deny.stderr);
     assert!(deny.stdout.starts_with("deny: "), "{}", deny.stdout);
 
-    let get = ["check", "-p", &p, "-a", "http_request", "--arg", "url=https://api.github.com/repos", "--arg", "method=GET"];
+    let get = [
+        "check",
+        "-p",
+        &p,
+        "-a",
+        "http_request",
+        "--arg",
+        "url=https://api.github.com/repos",
+        "--arg",
+        "method=GET",
+    ];
     let allow = warden(&get, None);
     assert_eq!(allow.code, 0, "{}", allow.stderr);
     assert!(allow.stdout.starts_with("allow: "));
 
-    let post = ["check", "-p", &p, "-a", "http_request", "--arg", "url=https://api.github.com/repos", "--arg", "method=POST"];
+    let post = [
+        "check",
+        "-p",
+        &p,
+        "-a",
+        "http_request",
+        "--arg",
+        "url=https://api.github.com/repos",
+        "--arg",
+        "method=POST",
+    ];
     assert_eq!(warden(&post, None).code, 1);
 
     let dir = tempfile::tempdir().unwrap();
-    let approval = write(dir.path(), "a.yaml", "rules:\n  - {action: pay, effect: require_approval}\n");
-    let out = warden(&["check", "-p", approval.to_str().unwrap(), "-a", "pay"], None);
+    let approval = write(
+        dir.path(),
+        "a.yaml",
+        "rules:\n  - {action: pay, effect: require_approval}\n",
+    );
+    let out = warden(
+        &["check", "-p", approval.to_str().unwrap(), "-a", "pay"],
+        None,
+    );
     assert_eq!(out.code, 3);
     assert!(out.stdout.starts_with("require_approval: "));
 }
@@ -92,26 +119,74 @@ fn check_json_and_stdin_input() {
 #[test]
 fn errors_exit_2_and_never_0() {
     let (d, p) = brief();
-    let bad = write(d.path(), "bad.yaml", "rules:\n  - action: x\n    efect: deny\n");
+    let bad = write(
+        d.path(),
+        "bad.yaml",
+        "rules:\n  - action: x\n    efect: deny\n",
+    );
     let bad = bad.to_str().unwrap();
     let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
-        (vec!["check", "-p", bad, "-a", "x"], None, "bad.yaml:3:5: unknown field `efect`"),
-        (vec!["check", "-p", "/nonexistent/p.yaml", "-a", "x"], None, "cannot read policy"),
+        (
+            vec!["check", "-p", bad, "-a", "x"],
+            None,
+            "bad.yaml:3:5: unknown field `efect`",
+        ),
+        (
+            vec!["check", "-p", "/nonexistent/p.yaml", "-a", "x"],
+            None,
+            "cannot read policy",
+        ),
         (vec!["check", "-a", "x"], None, "--policy"),
-        (vec!["check", "-p", &p], None, "give the action with --action"),
-        (vec!["check", "-p", &p, "-a", "x", "--arg", "novalue"], None, "expected KEY=VALUE"),
-        (vec!["check", "-p", &p, "--input", "-"], Some("{not json"), "invalid action"),
-        (vec!["check", "-p", &p, "--input", "-"], Some(r#"{"action":"x","argz":{}}"#), "unknown field `argz`"),
-        (vec!["check", "-p", &p, "--input", "-"], Some(r#"{"action":""}"#), "non-empty"),
-        (vec!["check", "-p", &p, "--input", "/nonexistent.json"], None, "cannot read"),
-        (vec!["check", "-p", &p, "-a", "x", "--frobnicate"], None, "unexpected argument"),
+        (
+            vec!["check", "-p", &p],
+            None,
+            "give the action with --action",
+        ),
+        (
+            vec!["check", "-p", &p, "-a", "x", "--arg", "novalue"],
+            None,
+            "expected KEY=VALUE",
+        ),
+        (
+            vec!["check", "-p", &p, "--input", "-"],
+            Some("{not json"),
+            "invalid action",
+        ),
+        (
+            vec!["check", "-p", &p, "--input", "-"],
+            Some(r#"{"action":"x","argz":{}}"#),
+            "unknown field `argz`",
+        ),
+        (
+            vec!["check", "-p", &p, "--input", "-"],
+            Some(r#"{"action":""}"#),
+            "non-empty",
+        ),
+        (
+            vec!["check", "-p", &p, "--input", "/nonexistent.json"],
+            None,
+            "cannot read",
+        ),
+        (
+            vec!["check", "-p", &p, "-a", "x", "--frobnicate"],
+            None,
+            "unexpected argument",
+        ),
         (vec!["frobnicate"], None, "unrecognized subcommand"),
     ];
     for (args, stdin, needle) in cases {
         let out = warden(&args, stdin);
         assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
-        assert!(out.stderr.contains(needle), "{args:?}: want {needle:?} in {}", out.stderr);
-        assert!(out.stdout.is_empty(), "{args:?}: nothing decided, nothing printed: {}", out.stdout);
+        assert!(
+            out.stderr.contains(needle),
+            "{args:?}: want {needle:?} in {}",
+            out.stderr
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: nothing decided, nothing printed: {}",
+            out.stdout
+        );
     }
 }
 
@@ -121,19 +196,41 @@ fn validate_reports_every_problem_with_positions() {
     let ok = write(dir.path(), "ok.yaml", BRIEF);
     let out = warden(&["policy", "validate", ok.to_str().unwrap()], None);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("ok: policy `ok`: 2 rules, default deny"));
+    assert!(
+        out.stdout
+            .contains("ok: policy `ok`: 2 rules, default deny")
+    );
 
-    let bad = write(dir.path(), "bad.yaml", "rules:\n  - action: \"[x\"\n    allow: maybe\n    when: \"args.n >\"\n");
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "rules:\n  - action: \"[x\"\n    allow: maybe\n    when: \"args.n >\"\n",
+    );
     let out = warden(&["policy", "validate", bad.to_str().unwrap()], None);
     assert_eq!(out.code, 2);
-    let lines: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
     assert_eq!(lines.len(), 3, "{}", out.stderr);
-    assert!(lines[0].contains("bad.yaml:2:13: `action`: invalid glob"), "{}", lines[0]);
-    assert!(lines[1].contains("bad.yaml:3:12: `allow` must be true or false"), "{}", lines[1]);
+    assert!(
+        lines[0].contains("bad.yaml:2:13: `action`: invalid glob"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("bad.yaml:3:12: `allow` must be true or false"),
+        "{}",
+        lines[1]
+    );
     assert!(lines[2].contains("bad.yaml:4:"), "{}", lines[2]);
     assert!(out.stderr.contains("3 problems found"));
 
-    let out = warden(&["policy", "validate", "--json", bad.to_str().unwrap()], None);
+    let out = warden(
+        &["policy", "validate", "--json", bad.to_str().unwrap()],
+        None,
+    );
     assert_eq!(out.code, 2);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["valid"], false);
@@ -146,27 +243,57 @@ fn explain_shows_every_rule_and_the_decider() {
     let (_d, p) = brief();
     let out = warden(&["policy", "explain", "-p", &p, "-a", "execute_code"], None);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("=> brief/rules[0] [deny] matched"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("=> brief/rules[0] [deny] matched"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("-  brief/rules[1] [allow] not matched: action `execute_code` is not one this rule names"), "{}", out.stdout);
 
-    let out = warden(&["policy", "explain", "-p", &p, "-a", "http_request", "--arg", "url=https://api.github.com.evil.com/", "--arg", "method=GET", "--json"], None);
+    let out = warden(
+        &[
+            "policy",
+            "explain",
+            "-p",
+            &p,
+            "-a",
+            "http_request",
+            "--arg",
+            "url=https://api.github.com.evil.com/",
+            "--arg",
+            "method=GET",
+            "--json",
+        ],
+        None,
+    );
     assert_eq!(out.code, 1);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(v["rules"][1]["detail"], "host `api.github.com.evil.com` is not in `domains`");
+    assert_eq!(
+        v["rules"][1]["detail"],
+        "host `api.github.com.evil.com` is not in `domains`"
+    );
     assert_eq!(v["decision"]["verdict"], "deny");
 }
 
 #[test]
 fn policy_test_passes_fails_with_a_diff_and_rejects_bad_files() {
     let (d, p) = brief();
-    let good = write(d.path(), "good.test.yaml", &format!(
-        "policies: [{p}]\ncases:\n  - name: no code\n    action: {{action: execute_code}}\n    expect: deny\n    rule: rules[0]\n"
-    ));
+    let good = write(
+        d.path(),
+        "good.test.yaml",
+        &format!(
+            "policies: [{p}]\ncases:\n  - name: no code\n    action: {{action: execute_code}}\n    expect: deny\n    rule: rules[0]\n"
+        ),
+    );
     let out = warden(&["policy", "test", good.to_str().unwrap()], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("1 passed, 0 failed"));
 
-    let failing = write(d.path(), "fail.test.yaml", "policies: brief.yaml\ncases:\n  - name: post allowed?\n    action: {action: http_request, args: {url: 'https://api.github.com/', method: POST}}\n    expect: allow\n");
+    let failing = write(
+        d.path(),
+        "fail.test.yaml",
+        "policies: brief.yaml\ncases:\n  - name: post allowed?\n    action: {action: http_request, args: {url: 'https://api.github.com/', method: POST}}\n    expect: allow\n",
+    );
     let out = warden(&["policy", "test", failing.to_str().unwrap()], None);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("FAIL post allowed?"), "{}", out.stdout);
@@ -174,21 +301,46 @@ fn policy_test_passes_fails_with_a_diff_and_rejects_bad_files() {
     assert!(out.stdout.contains("+ actual:   deny"));
     assert!(out.stdout.contains("0 passed, 1 failed"));
 
-    let broken = write(d.path(), "broken.test.yaml", "policies: brief.yaml\ncases:\n  - action: {action: x}\n    expcet: deny\n");
+    let broken = write(
+        d.path(),
+        "broken.test.yaml",
+        "policies: brief.yaml\ncases:\n  - action: {action: x}\n    expcet: deny\n",
+    );
     let out = warden(&["policy", "test", broken.to_str().unwrap()], None);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("broken.test.yaml:4:5: unknown field `expcet`"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("broken.test.yaml:4:5: unknown field `expcet`"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn bench_reports_percentiles_and_throughput() {
     let (_d, p) = brief();
-    let out = warden(&["bench", "-p", &p, "--iterations", "20000", "--threads", "2", "--json"], None);
+    let out = warden(
+        &[
+            "bench",
+            "-p",
+            &p,
+            "--iterations",
+            "20000",
+            "--threads",
+            "2",
+            "--json",
+        ],
+        None,
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["decisions"], 20000);
     assert_eq!(v["threads"], 2);
-    let (p50, p99, max) = (v["p50_ns"].as_u64().unwrap(), v["p99_ns"].as_u64().unwrap(), v["max_ns"].as_u64().unwrap());
+    let (p50, p99, max) = (
+        v["p50_ns"].as_u64().unwrap(),
+        v["p99_ns"].as_u64().unwrap(),
+        v["max_ns"].as_u64().unwrap(),
+    );
     assert!(p50 > 0 && p50 <= p99 && p99 <= max, "{v}");
     assert!(v["decisions_per_sec"].as_f64().unwrap() > 0.0);
     assert_eq!(warden(&["bench", "-p", &p, "--threads", "0"], None).code, 2);

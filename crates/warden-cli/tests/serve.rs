@@ -1,0 +1,726 @@
+//! End-to-end tests of `warden serve`: the real binary on a loopback port, real HTTP/1.1 over
+//! `std::net::TcpStream`. Waits are bounded; nothing asserts on how long anything took.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BRIEF: &str = r#"name: alpha
+rules:
+  - action: "execute_code"
+    allow: false
+  - action: "http_request"
+    allow: true
+    domains: ["api.github.com"]
+    methods: ["GET"]
+"#;
+
+/// The set the reload test swaps in: a different answer for every probe action.
+const BETA: &str = r#"name: beta
+rules:
+  - action: "execute_code"
+    effect: require_approval
+  - action: "http_request"
+    allow: true
+    domains: ["example.com"]
+    methods: ["GET", "POST"]
+"#;
+
+/// A running `warden serve`; killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start warden serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while err.read_line(&mut line).is_ok_and(|n| n > 0) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no address printed; stderr: {}", stderr.lock().unwrap()));
+        let addr = line
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Server {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        request(self.addr, "GET", path, &[], b"")
+    }
+
+    fn post(&self, path: &str, body: &str) -> Reply {
+        request(self.addr, "POST", path, &[], body.as_bytes())
+    }
+
+    fn version(&self) -> u64 {
+        self.get("/readyz").json()["policy_version"]
+            .as_u64()
+            .unwrap()
+    }
+
+    fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").body;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("metric {name} missing in\n{text}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+
+    /// An error answer: the status, and a JSON body with `error` and `verdict: deny`.
+    fn assert_rejected(&self, status: u16, needle: &str) {
+        assert_eq!(self.status, status, "{self:?}");
+        let v = self.json();
+        assert_eq!(v["verdict"], "deny", "{self:?}");
+        let error = v["error"].as_str().unwrap();
+        assert!(error.contains(needle), "{error:?} lacks {needle:?}");
+    }
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&str], body: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413) and close before reading a large body.
+    let _ = s.write_all(body);
+    read_reply(&mut s)
+}
+
+fn read_reply(s: &mut TcpStream) -> Reply {
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    Reply {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// Wait (bounded) until `f` holds.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn policy_file(dir: &Path, text: &str) -> PathBuf {
+    let file = dir.join("policy.yaml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Replace a file the way editors and config managers do: write aside, rename over.
+fn replace(file: &Path, text: &str) {
+    let tmp = file.with_extension("yaml.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, file).unwrap();
+}
+
+fn action(name: &str, url: Option<&str>, method: Option<&str>) -> String {
+    let mut a = json!({"agent": "bot", "action": name});
+    if let Some(url) = url {
+        a["args"] = json!({"url": url, "method": method.unwrap_or("GET")});
+    }
+    a.to_string()
+}
+
+#[test]
+fn every_endpoint_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = policy_file(dir.path(), BRIEF);
+    let server = Server::start(&["--policy", file.to_str().unwrap()]);
+
+    let allow = server.post(
+        "/v1/decide",
+        &action("http_request", Some("https://api.github.com/repos"), None),
+    );
+    assert_eq!(allow.status, 200, "{allow:?}");
+    assert!(
+        allow
+            .head
+            .to_ascii_lowercase()
+            .contains("content-type: application/json")
+    );
+    let d = allow.json();
+    assert_eq!(
+        (d["verdict"].as_str(), d["policy_version"].as_u64()),
+        (Some("allow"), Some(1))
+    );
+    assert_eq!(d["rule"], "rules[1]");
+    let deny = server
+        .post("/v1/decide", &action("execute_code", None, None))
+        .json();
+    assert_eq!(deny["verdict"], "deny");
+
+    let batch = format!(
+        "[{},{},{}]",
+        action("execute_code", None, None),
+        action("http_request", Some("https://api.github.com/"), Some("GET")),
+        action(
+            "http_request",
+            Some("https://api.github.com/"),
+            Some("POST")
+        ),
+    );
+    let answers = server.post("/v1/decide/batch", &batch).json();
+    let verdicts: Vec<&str> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["deny", "allow", "deny"]);
+    assert_eq!(server.post("/v1/decide/batch", "[]").json(), json!([]));
+
+    assert_eq!(server.get("/healthz").json(), json!({"status": "ok"}));
+    assert_eq!(
+        server.get("/readyz").json(),
+        json!({"status": "ready", "policy_version": 1})
+    );
+
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.head.contains("text/plain"));
+    for line in [
+        "warden_decisions_total{verdict=\"allow\"} 2",
+        "warden_decisions_total{verdict=\"deny\"} 3",
+        "warden_decision_request_seconds_count 5",
+        "warden_policy_version 1",
+        "warden_policy_reloads_total 0",
+        "warden_policy_reload_failures_total 0",
+        "warden_audit_queue_depth 0",
+    ] {
+        assert!(
+            metrics.body.contains(line),
+            "{line} missing in\n{}",
+            metrics.body
+        );
+    }
+
+    // The OpenAPI document describes every route this test used, with its method.
+    let doc = server.get("/openapi.json").json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (method, path) in [
+        ("post", "/v1/decide"),
+        ("post", "/v1/decide/batch"),
+        ("get", "/v1/audit"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} undocumented"
+        );
+    }
+    server.get("/nope").assert_rejected(404, "/nope");
+}
+
+#[test]
+fn bad_requests_are_denied_with_4xx_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = policy_file(dir.path(), BRIEF);
+    let server = Server::start(&[
+        "--policy",
+        file.to_str().unwrap(),
+        "--max-batch",
+        "2",
+        "--request-timeout",
+        "1",
+    ]);
+    server
+        .post("/v1/decide", "{not json")
+        .assert_rejected(400, "not valid JSON");
+    server
+        .post("/v1/decide", "")
+        .assert_rejected(400, "not valid JSON");
+    server
+        .post("/v1/decide", r#"{"action":"x","args":[1]}"#)
+        .assert_rejected(400, "expected a JSON object");
+    server
+        .post("/v1/decide", r#"{"action":7}"#)
+        .assert_rejected(400, "invalid type");
+    server
+        .post("/v1/decide", r#"{"action":"x","argz":{}}"#)
+        .assert_rejected(400, "unknown field `argz`");
+    server
+        .post("/v1/decide", r#"{"action":"  "}"#)
+        .assert_rejected(400, "non-empty");
+    server
+        .post("/v1/decide/batch", r#"{"action":"x"}"#)
+        .assert_rejected(400, "JSON array");
+    server
+        .post("/v1/decide/batch", r#"[{"action":"x"},{"action":""}]"#)
+        .assert_rejected(400, "actions[1]");
+    server
+        .post(
+            "/v1/decide/batch",
+            r#"[{"action":"x"},{"action":"y"},{"action":"z"}]"#,
+        )
+        .assert_rejected(413, "at most 2");
+    let big = format!(
+        r#"{{"action":"x","args":{{"pad":"{}"}}}}"#,
+        "a".repeat(1 << 20)
+    );
+    server
+        .post("/v1/decide", &big)
+        .assert_rejected(413, "larger than 1048576");
+    request(server.addr, "DELETE", "/v1/decide", &[], b"").assert_rejected(405, "DELETE");
+
+    // A chunked body over the limit is cut off while it streams in.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let chunk = "b".repeat(64 * 1024);
+    let mut req = String::from(
+        "POST /v1/decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for _ in 0..20 {
+        req.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    req.push_str("0\r\n\r\n");
+    let _ = s.write_all(req.as_bytes());
+    read_reply(&mut s).assert_rejected(413, "larger than");
+
+    // A slow client: the body never finishes arriving.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"action\"")
+        .unwrap();
+    read_reply(&mut s).assert_rejected(408, "not received within");
+
+    // A slower client: the headers never finish; the server hangs up instead of waiting.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"POST /v1/decide HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut rest = Vec::new();
+    let closed = s.read_to_end(&mut rest);
+    assert!(
+        closed.is_ok(),
+        "the server did not close a stalled connection: {closed:?}"
+    );
+
+    // Still serving, and the rejections were counted.
+    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(
+        server.metric("warden_http_rejected_total{status=\"400\"}"),
+        8.0
+    );
+    assert_eq!(
+        server.metric("warden_http_rejected_total{status=\"413\"}"),
+        3.0
+    );
+    assert_eq!(
+        server.metric("warden_http_rejected_total{status=\"408\"}"),
+        1.0
+    );
+}
+
+#[test]
+fn a_token_is_required_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = policy_file(dir.path(), BRIEF);
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "serve",
+            "--policy",
+            file.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--token-file"), "{stderr}");
+    assert!(out.stdout.is_empty(), "it must not have started listening");
+
+    // With a token (on loopback here, to keep the test off other interfaces), every
+    // endpoint but the probes needs it.
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    let server = Server::start(&[
+        "--policy",
+        file.to_str().unwrap(),
+        "--token-file",
+        token.to_str().unwrap(),
+    ]);
+    let body = action("execute_code", None, None);
+    let bare = server.post("/v1/decide", &body);
+    bare.assert_rejected(401, "bearer token");
+    assert!(
+        bare.head.contains("www-authenticate: Bearer")
+            || bare.head.contains("WWW-Authenticate: Bearer")
+    );
+    request(
+        server.addr,
+        "POST",
+        "/v1/decide",
+        &["Authorization: Bearer s3cret-tokex"],
+        body.as_bytes(),
+    )
+    .assert_rejected(401, "bearer token");
+    server.get("/metrics").assert_rejected(401, "bearer token");
+    let ok = request(
+        server.addr,
+        "POST",
+        "/v1/decide",
+        &["Authorization: Bearer s3cret-token"],
+        body.as_bytes(),
+    );
+    assert_eq!(
+        (ok.status, ok.json()["verdict"].as_str()),
+        (200, Some("deny"))
+    );
+    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(server.get("/readyz").status, 200);
+}
+
+/// The verdict each probe gets from alpha (BRIEF) and from beta.
+fn probes() -> Vec<(String, &'static str, &'static str)> {
+    vec![
+        (
+            action("execute_code", None, None),
+            "deny",
+            "require_approval",
+        ),
+        (
+            action(
+                "http_request",
+                Some("https://api.github.com/x"),
+                Some("GET"),
+            ),
+            "allow",
+            "deny",
+        ),
+        (
+            action("http_request", Some("https://example.com/"), Some("POST")),
+            "deny",
+            "allow",
+        ),
+        (
+            action("http_request", Some("https://evil.com/"), Some("GET")),
+            "deny",
+            "deny",
+        ),
+    ]
+}
+
+#[test]
+fn policy_edits_under_load_never_give_a_wrong_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = policy_file(dir.path(), BRIEF);
+    let server = Server::start(&["--policy", file.to_str().unwrap()]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = server.addr;
+    let clients: Vec<_> = (0..4)
+        .map(|t| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let probes = probes();
+                let mut seen = Vec::new();
+                // Bounded: stops when the writer is done, or after 100 000 requests.
+                for i in 0..100_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let (body, alpha, beta) = &probes[(i + t) % probes.len()];
+                    let reply = request(addr, "POST", "/v1/decide", &[], body.as_bytes());
+                    assert_eq!(reply.status, 200, "{reply:?}");
+                    let d = reply.json();
+                    let verdict = d["verdict"].as_str().unwrap().to_string();
+                    let expected = match d["policy"].as_str() {
+                        Some("alpha") => *alpha,
+                        Some("beta") => *beta,
+                        other => panic!("decided by neither set: {other:?} in {d}"),
+                    };
+                    assert_eq!(verdict, expected, "{body} -> {d}");
+                    assert!(verdict == *alpha || verdict == *beta);
+                    seen.push(d["policy_version"].as_u64().unwrap());
+                }
+                seen
+            })
+        })
+        .collect();
+    // Swap the sets back and forth, waiting (bounded) for each swap to be served.
+    for round in 0..6u64 {
+        replace(&file, if round % 2 == 0 { BETA } else { BRIEF });
+        eventually("the edit to be picked up", || server.version() == round + 2);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut versions: Vec<u64> = Vec::new();
+    for c in clients {
+        versions.extend(c.join().expect("a client saw a wrong answer"));
+    }
+    versions.sort_unstable();
+    versions.dedup();
+    assert!(
+        versions.len() >= 2,
+        "the clients saw only versions {versions:?}"
+    );
+    assert_eq!(server.metric("warden_policy_reloads_total"), 6.0);
+    assert_eq!(server.metric("warden_policy_reload_failures_total"), 0.0);
+}
+
+#[test]
+fn a_broken_policy_keeps_the_last_good_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = policy_file(dir.path(), BRIEF);
+    let server = Server::start(&["--policy", file.to_str().unwrap()]);
+    replace(&file, "rules:\n  - action: execute_code\n    efect: deny\n");
+    eventually("the reload failure to be counted", || {
+        server.metric("warden_policy_reload_failures_total") == 1.0
+    });
+    assert_eq!(server.version(), 1);
+    let log = server.stderr();
+    assert!(
+        log.contains("reload rejected, still serving policy version 1"),
+        "{log}"
+    );
+    assert!(
+        log.contains("policy.yaml:3:5: unknown field `efect`"),
+        "{log}"
+    );
+    let d = server
+        .post(
+            "/v1/decide",
+            &action("http_request", Some("https://api.github.com/"), None),
+        )
+        .json();
+    assert_eq!(
+        (d["verdict"].as_str(), d["policy_version"].as_u64()),
+        (Some("allow"), Some(1))
+    );
+    // Fixing the file brings the next version.
+    replace(&file, BETA);
+    eventually("the fix to be served", || server.version() == 2);
+    assert_eq!(server.metric("warden_policy_reload_failures_total"), 1.0);
+}
+
+#[test]
+fn sighup_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = policy_file(dir.path(), BRIEF);
+    let server = Server::start(&["--policy", file.to_str().unwrap()]);
+    // The file did not change, so only the signal can bring a new version.
+    server.signal("HUP");
+    eventually("SIGHUP to reload", || server.version() == 2);
+    assert!(
+        server
+            .stderr()
+            .contains("SIGHUP: policies reloaded, now version 2")
+    );
+    server.signal("HUP");
+    eventually("the second SIGHUP to reload", || server.version() == 3);
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_then_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = policy_file(dir.path(), BRIEF);
+    let mut server = Server::start(&["--policy", file.to_str().unwrap()]);
+    let body = action("execute_code", None, None);
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST /v1/decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body.as_bytes()[..5]).unwrap();
+    // Make sure the server is inside this request before it is told to stop.
+    eventually("the request to be in flight", || {
+        server.metric("warden_http_requests_in_flight") == 1.0
+    });
+    server.signal("TERM");
+    eventually("the server to see SIGTERM", || {
+        server.stderr().contains("SIGTERM")
+    });
+    s.write_all(&body.as_bytes()[5..]).unwrap();
+    let reply = read_reply(&mut s);
+    assert_eq!(
+        (reply.status, reply.json()["verdict"].as_str()),
+        (200, Some("deny"))
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        TcpStream::connect(server.addr).is_err(),
+        "still accepting after shutdown"
+    );
+}
+
+#[test]
+fn decisions_are_audited_queryable_and_flushed_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = policy_file(dir.path(), BRIEF);
+    let db = dir.path().join("warden.db");
+    let mut server = Server::start(&[
+        "--policy",
+        file.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    let d = server
+        .post("/v1/decide", &action("execute_code", None, None))
+        .json();
+    assert_eq!(
+        (d["verdict"].as_str(), d["audit_seq"].as_u64()),
+        (Some("deny"), Some(1))
+    );
+    let batch = format!(
+        "[{},{}]",
+        action("http_request", Some("https://api.github.com/"), None),
+        action("execute_code", None, None)
+    );
+    let seqs: Vec<u64> = server
+        .post("/v1/decide/batch", &batch)
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["audit_seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [2, 3]);
+
+    let denied = server.get("/v1/audit?verdict=deny&agent=bot").json();
+    let denied: Vec<u64> = denied
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(denied, [1, 3]);
+    let last = server.get("/v1/audit?limit=1").json();
+    assert_eq!(last[0]["action"], "execute_code");
+    assert_eq!(last[0]["policy_version"], 1);
+    server
+        .get("/v1/audit?verdict=maybe")
+        .assert_rejected(400, "unknown verdict");
+    server
+        .get("/v1/audit?since=yesterday")
+        .assert_rejected(400, "RFC 3339");
+    server
+        .get("/v1/audit?colour=red")
+        .assert_rejected(400, "unknown field");
+    server
+        .get("/v1/audit?limit=100000")
+        .assert_rejected(400, "at most");
+    assert!(
+        server
+            .get("/metrics")
+            .body
+            .contains("warden_audit_queue_depth 0")
+    );
+
+    server.signal("TERM");
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    let records = warden_audit::query(&db, &warden_audit::Filter::default()).unwrap();
+    assert_eq!(records.len(), 3);
+}
+
+#[test]
+fn without_a_db_there_is_no_audit_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = policy_file(dir.path(), BRIEF);
+    let server = Server::start(&["--policy", file.to_str().unwrap()]);
+    server.get("/v1/audit").assert_rejected(404, "--db");
+}

@@ -1,0 +1,571 @@
+//! The HTTP endpoints: routing, bearer-token check, request limits, and the JSON shapes of
+//! answers and errors.
+//!
+//! Every answer that is not a decision carries `"verdict": "deny"`, so a client that only looks
+//! at `verdict` can never read an error as permission.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use warden::{Action, Decision, Warden};
+
+use crate::metrics::{Gauges, Metrics};
+
+/// Every endpoint the server answers. The router is built from [`Route::ALL`] alone, so a
+/// route cannot be served without being listed here; a test holds this list and the OpenAPI
+/// document to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /v1/decide`
+    Decide,
+    /// `POST /v1/decide/batch`
+    DecideBatch,
+    /// `GET /v1/audit`
+    Audit,
+    /// `GET /healthz`
+    Healthz,
+    /// `GET /readyz`
+    Readyz,
+    /// `GET /metrics`
+    Metrics,
+    /// `GET /openapi.json`
+    OpenApi,
+}
+
+impl Route {
+    /// Every route, in the order of the OpenAPI document.
+    pub const ALL: [Route; 7] = [
+        Route::Decide,
+        Route::DecideBatch,
+        Route::Audit,
+        Route::Healthz,
+        Route::Readyz,
+        Route::Metrics,
+        Route::OpenApi,
+    ];
+
+    /// The HTTP method, lower case as in OpenAPI.
+    pub fn method(self) -> &'static str {
+        match self {
+            Route::Decide | Route::DecideBatch => "post",
+            _ => "get",
+        }
+    }
+
+    /// The path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::Decide => "/v1/decide",
+            Route::DecideBatch => "/v1/decide/batch",
+            Route::Audit => "/v1/audit",
+            Route::Healthz => "/healthz",
+            Route::Readyz => "/readyz",
+            Route::Metrics => "/metrics",
+            Route::OpenApi => "/openapi.json",
+        }
+    }
+
+    /// Whether the bearer token (when configured) is required. Probes never need it.
+    pub fn needs_token(self) -> bool {
+        !matches!(self, Route::Healthz | Route::Readyz)
+    }
+
+    fn handler(self) -> MethodRouter<AppState> {
+        match self {
+            Route::Decide => post(decide),
+            Route::DecideBatch => post(decide_batch),
+            Route::Audit => get(audit),
+            Route::Healthz => get(healthz),
+            Route::Readyz => get(readyz),
+            Route::Metrics => get(metrics),
+            Route::OpenApi => get(openapi),
+        }
+    }
+}
+
+/// The OpenAPI 3.1 document served at `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// What every request handler shares.
+pub(crate) struct Shared {
+    pub warden: Arc<Warden>,
+    pub metrics: Arc<Metrics>,
+    pub token: Option<String>,
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+    pub request_timeout: Duration,
+    /// The audit log's file, for `GET /v1/audit` (read-only connections beside the writer).
+    pub audit_db: Option<std::path::PathBuf>,
+    /// Set when shutdown began: `/readyz` turns 503 so load balancers stop sending.
+    pub draining: AtomicBool,
+}
+
+type AppState = Arc<Shared>;
+
+/// The router with every endpoint, the token check and JSON fallbacks.
+pub(crate) fn router(shared: AppState) -> Router {
+    let mut open = Router::new();
+    let mut protected = Router::new();
+    for route in Route::ALL {
+        if route.needs_token() {
+            protected = protected.route(route.path(), route.handler());
+        } else {
+            open = open.route(route.path(), route.handler());
+        }
+    }
+    // Without a token the layer would only cost time on every request.
+    if shared.token.is_some() {
+        protected = protected.route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            require_token,
+        ));
+    }
+    open.merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(shared)
+}
+
+/// An error answer: a status, and `{"error": …, "verdict": "deny"}`.
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    status: StatusCode,
+    error: String,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, error: impl Into<String>) -> Self {
+        Rejection {
+            status,
+            error: error.into(),
+        }
+    }
+
+    fn counted(self, metrics: &Metrics) -> Response {
+        metrics.record_rejected(self.status.as_u16());
+        self.into_response()
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    verdict: &'static str,
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_string(&ErrorBody {
+            error: &self.error,
+            verdict: "deny",
+        })
+        .unwrap_or_else(|_| r#"{"error":"internal error","verdict":"deny"}"#.to_string());
+        let mut response = json_response(self.status, body);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Serialize a value, or answer with a deny if that ever fails.
+fn json_ok<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_string(value) {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(e) => Rejection::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot serialize the answer: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn require_token(State(shared): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(expected) = &shared.token
+        && !token_matches(request.headers(), expected)
+    {
+        return Rejection::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (send `Authorization: Bearer <token>`)",
+        )
+        .counted(&shared.metrics);
+    }
+    next.run(request).await
+}
+
+fn token_matches(headers: &HeaderMap, expected: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    // Constant time in the token's content, so response timing does not reveal how many
+    // leading bytes were right. (A length mismatch returns early; the length is not secret.)
+    given.trim().as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
+/// Read the whole body within the size and time limits.
+async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Bytes, Rejection> {
+    let too_large = || {
+        Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body is larger than {} bytes",
+                shared.max_body_bytes
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > shared.max_body_bytes as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(
+        shared.request_timeout,
+        axum::body::to_bytes(body, shared.max_body_bytes),
+    )
+    .await
+    {
+        Err(_) => Err(Rejection::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "request body not received within {} s",
+                shared.request_timeout.as_secs_f64()
+            ),
+        )),
+        Ok(Err(e)) if is_length_limit(&e) => Err(too_large()),
+        Ok(Err(e)) => Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the request body: {e}"),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        if err.to_string().contains("length limit") {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+fn parse_action(value: serde_json::Value, what: &str) -> Result<Action, Rejection> {
+    let action: Action = serde_json::from_value(value).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            format!("{what}: invalid action: {e}"),
+        )
+    })?;
+    action
+        .validate()
+        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, format!("{what}: {e}")))?;
+    Ok(action)
+}
+
+/// One action straight from the bytes (one pass; no intermediate JSON tree).
+fn parse_one(bytes: &[u8]) -> Result<Action, Rejection> {
+    let action: Action = serde_json::from_slice(bytes).map_err(|e| {
+        let message = match e.classify() {
+            serde_json::error::Category::Data => format!("body: invalid action: {e}"),
+            _ => format!("the body is not valid JSON: {e}"),
+        };
+        Rejection::new(StatusCode::BAD_REQUEST, message)
+    })?;
+    action
+        .validate()
+        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, format!("body: {e}")))?;
+    Ok(action)
+}
+
+fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, Rejection> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
+}
+
+impl Shared {
+    fn decide(&self, action: &Action, started: Instant) -> Decision {
+        let decision = self.warden.decide(action);
+        self.metrics
+            .record_decision(decision.verdict, started.elapsed());
+        decision
+    }
+
+    /// Decide `actions` in order. Without an audit log a decision takes a microsecond and
+    /// runs right here; with one, `decide` waits for its record to be committed, so it runs
+    /// on a blocking thread where waiting does not stall other connections (and concurrent
+    /// waits share one group commit).
+    async fn decide_all(self: &Arc<Self>, actions: Vec<Action>, started: Instant) -> Vec<Decision> {
+        if self.warden.audit().is_none() {
+            return actions.iter().map(|a| self.decide(a, started)).collect();
+        }
+        let shared = self.clone();
+        let n = actions.len();
+        let decided = tokio::task::spawn_blocking(move || {
+            actions
+                .iter()
+                .map(|a| shared.decide(a, started))
+                .collect::<Vec<_>>()
+        })
+        .await;
+        decided.unwrap_or_else(|e| {
+            // INVARIANT: a failed task never becomes an allow.
+            (0..n)
+                .map(|_| Decision::deny(format!("denied: the decision task failed: {e}")))
+                .collect()
+        })
+    }
+}
+
+async fn decide(State(shared): State<AppState>, request: Request) -> Response {
+    let started = Instant::now();
+    let _in_flight = shared.metrics.start_request();
+    let (parts, body) = request.into_parts();
+    let action = read_body(&shared, &parts.headers, body)
+        .await
+        .and_then(|bytes| parse_one(&bytes));
+    match action {
+        Ok(action) => match shared.decide_all(vec![action], started).await.pop() {
+            Some(decision) => json_ok(&decision),
+            None => json_ok(&Decision::deny("denied: no decision was made")),
+        },
+        Err(rejection) => rejection.counted(&shared.metrics),
+    }
+}
+
+async fn decide_batch(State(shared): State<AppState>, request: Request) -> Response {
+    let started = Instant::now();
+    let _in_flight = shared.metrics.start_request();
+    let (parts, body) = request.into_parts();
+    let actions = read_body(&shared, &parts.headers, body)
+        .await
+        .and_then(|bytes| parse_json(&bytes))
+        .and_then(|value| parse_batch(&shared, value));
+    match actions {
+        Ok(actions) => json_ok(&shared.decide_all(actions, started).await),
+        Err(rejection) => rejection.counted(&shared.metrics),
+    }
+}
+
+fn parse_batch(shared: &Shared, value: serde_json::Value) -> Result<Vec<Action>, Rejection> {
+    let serde_json::Value::Array(items) = value else {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON array of actions",
+        ));
+    };
+    if items.len() > shared.max_batch {
+        return Err(Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a batch holds at most {} actions; this one has {}",
+                shared.max_batch,
+                items.len()
+            ),
+        ));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| parse_action(v, &format!("actions[{i}]")))
+        .collect()
+}
+
+/// The query parameters of `GET /v1/audit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    agent: Option<String>,
+    action: Option<String>,
+    verdict: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Most records one `GET /v1/audit` returns, so one request cannot ask for the whole log.
+const MAX_AUDIT_RECORDS: usize = 10_000;
+/// Records returned when no `limit` is given.
+const DEFAULT_AUDIT_RECORDS: usize = 100;
+
+fn audit_filter(request: &Request) -> Result<warden_audit::Filter, Rejection> {
+    let bad = |m: String| Rejection::new(StatusCode::BAD_REQUEST, m);
+    let Query(q) = Query::<AuditQuery>::try_from_uri(request.uri())
+        .map_err(|e| bad(format!("invalid query: {}", e.body_text())))?;
+    let time = |t: Option<String>| {
+        t.map(|t| warden_audit::Timestamp::parse_rfc3339(&t))
+            .transpose()
+            .map_err(|e| bad(e.to_string()))
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_AUDIT_RECORDS);
+    if limit > MAX_AUDIT_RECORDS {
+        return Err(bad(format!("limit is at most {MAX_AUDIT_RECORDS}")));
+    }
+    Ok(warden_audit::Filter {
+        agent: q.agent,
+        action: q.action,
+        verdict: q.verdict.map(|v| v.parse()).transpose().map_err(bad)?,
+        since: time(q.since)?,
+        until: time(q.until)?,
+        limit: Some(limit),
+    })
+}
+
+async fn audit(State(shared): State<AppState>, request: Request) -> Response {
+    let Some(db) = shared.audit_db.clone() else {
+        return Rejection::new(
+            StatusCode::NOT_FOUND,
+            "this server keeps no audit log (start it with --db FILE)",
+        )
+        .counted(&shared.metrics);
+    };
+    let filter = match audit_filter(&request) {
+        Ok(f) => f,
+        Err(rejection) => return rejection.counted(&shared.metrics),
+    };
+    let records = tokio::task::spawn_blocking(move || warden_audit::query(db, &filter)).await;
+    match records {
+        Ok(Ok(records)) => json_ok(&records),
+        Ok(Err(e)) => Rejection::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read the audit log: {e}"),
+        )
+        .into_response(),
+        Err(e) => Rejection::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the audit query failed: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_string())
+}
+
+async fn readyz(State(shared): State<AppState>) -> Response {
+    if shared.draining.load(Ordering::Relaxed) {
+        return Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    json_response(
+        StatusCode::OK,
+        format!(
+            r#"{{"status":"ready","policy_version":{}}}"#,
+            shared.warden.policy_version()
+        ),
+    )
+}
+
+async fn metrics(State(shared): State<AppState>) -> Response {
+    let text = shared.metrics.render(Gauges {
+        policy_version: shared.warden.policy_version(),
+        audit_queue_depth: shared
+            .warden
+            .audit()
+            .map(|log| log.stats().queue_depth as u64),
+    });
+    let mut response = (StatusCode::OK, text).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+async fn openapi() -> Response {
+    json_response(StatusCode::OK, OPENAPI.to_string())
+}
+
+async fn not_found(State(shared): State<AppState>, request: Request) -> Response {
+    Rejection::new(
+        StatusCode::NOT_FOUND,
+        format!("no endpoint {} (see /openapi.json)", request.uri().path()),
+    )
+    .counted(&shared.metrics)
+}
+
+async fn method_not_allowed(State(shared): State<AppState>, request: Request) -> Response {
+    Rejection::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .counted(&shared.metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_describes_exactly_the_routes() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut described = Vec::new();
+        for (path, item) in paths {
+            for method in item.as_object().expect("path item").keys() {
+                if ["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                    described.push((method.clone(), path.clone()));
+                }
+            }
+        }
+        let mut served: Vec<(String, String)> = Route::ALL
+            .iter()
+            .map(|r| (r.method().to_string(), r.path().to_string()))
+            .collect();
+        described.sort();
+        served.sort();
+        assert_eq!(described, served);
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        let mut h = HeaderMap::new();
+        assert!(!token_matches(&h, "abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert!(token_matches(&h, "abc"));
+        assert!(!token_matches(&h, "abcd"));
+        assert!(!token_matches(&h, "ab"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert!(!token_matches(&h, "abc"));
+    }
+}

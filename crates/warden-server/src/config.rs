@@ -1,0 +1,142 @@
+//! What a decision server needs to start, and the reasons it refuses to.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+use warden_policy::LoadError;
+
+/// Everything `warden serve` was told: where the policies are, where to listen, how to
+/// protect the endpoints and how much a client may ask of the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Policy files or directories; watched for changes.
+    pub policies: Vec<PathBuf>,
+    /// The address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The bearer token every non-probe endpoint requires, when set.
+    pub token: Option<String>,
+    /// Allow a non-loopback `listen` without a token.
+    pub insecure: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most actions accepted in one `POST /v1/decide/batch`.
+    pub max_batch: usize,
+    /// How long a client may take to send its headers, and separately its body.
+    pub request_timeout: Duration,
+    /// How often the policy files' modification times are compared.
+    pub poll_interval: Duration,
+    /// How long shutdown waits for in-flight requests before giving up on them.
+    pub drain_timeout: Duration,
+    /// The audit log every decision is recorded in, when set (`--db`).
+    pub audit_db: Option<PathBuf>,
+    /// Threads answering requests; `None` is one per CPU.
+    pub worker_threads: Option<usize>,
+}
+
+impl ServerConfig {
+    /// A configuration with the documented defaults: 1 MiB bodies, batches of 1000,
+    /// 10 s request timeout, 250 ms policy polling, 10 s drain.
+    pub fn new(policies: Vec<PathBuf>, listen: SocketAddr) -> Self {
+        ServerConfig {
+            policies,
+            listen,
+            token: None,
+            insecure: false,
+            max_body_bytes: 1024 * 1024,
+            max_batch: 1000,
+            request_timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(250),
+            drain_timeout: Duration::from_secs(10),
+            audit_db: None,
+            worker_threads: None,
+        }
+    }
+
+    /// Refuse configurations that would expose an unprotected decision endpoint.
+    pub fn check(&self) -> Result<(), ServeError> {
+        if self.policies.is_empty() {
+            return Err(ServeError::NoPolicies);
+        }
+        if let Some(token) = &self.token
+            && token.trim().is_empty()
+        {
+            return Err(ServeError::EmptyToken);
+        }
+        if !self.listen.ip().is_loopback() && self.token.is_none() && !self.insecure {
+            return Err(ServeError::Unprotected { addr: self.listen });
+        }
+        if self.max_batch == 0 || self.max_body_bytes == 0 || self.worker_threads == Some(0) {
+            return Err(ServeError::ZeroLimit);
+        }
+        Ok(())
+    }
+}
+
+/// Why a decision server could not start or stopped with an error.
+#[derive(Debug, Error)]
+pub enum ServeError {
+    /// No policy paths were given.
+    #[error("no policy files given (use --policy PATH)")]
+    NoPolicies,
+    /// The policies did not load; nothing is served.
+    #[error("the policies did not load ({} problem(s)); nothing is served", .0.problems().len())]
+    Policy(#[from] LoadError),
+    /// A non-loopback address without a token or `--insecure`.
+    #[error(
+        "refusing to listen on {addr} without a token: anyone who can reach it could ask for decisions; give --token-file FILE, or --insecure to accept the risk"
+    )]
+    Unprotected {
+        /// The address that was asked for.
+        addr: SocketAddr,
+    },
+    /// The token is empty or only whitespace.
+    #[error("the token is empty")]
+    EmptyToken,
+    /// A size limit of zero would reject every request.
+    #[error("--max-batch, --max-body-bytes and --threads must be at least 1")]
+    ZeroLimit,
+    /// The audit log could not be opened; nothing is served (decisions must be recorded).
+    #[error("{0}")]
+    Audit(#[from] warden_audit::AuditError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address that was asked for.
+        addr: SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The async runtime or a signal handler could not be set up.
+    #[error("cannot start the server runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(listen: &str) -> ServerConfig {
+        ServerConfig::new(vec!["p.yaml".into()], listen.parse().unwrap())
+    }
+
+    #[test]
+    fn loopback_needs_no_token() {
+        assert!(config("127.0.0.1:0").check().is_ok());
+        assert!(config("[::1]:0").check().is_ok());
+    }
+
+    #[test]
+    fn other_addresses_need_a_token_or_insecure() {
+        let mut c = config("0.0.0.0:0");
+        assert!(matches!(c.check(), Err(ServeError::Unprotected { .. })));
+        c.token = Some("s3cret".into());
+        assert!(c.check().is_ok());
+        c.token = Some("  ".into());
+        assert!(matches!(c.check(), Err(ServeError::EmptyToken)));
+        c.token = None;
+        c.insecure = true;
+        assert!(c.check().is_ok());
+    }
+}

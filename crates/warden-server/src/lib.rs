@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod api;
+mod config;
+mod metrics;
+mod reload;
+mod server;
+
+pub use api::{OPENAPI, Route};
+pub use config::{ServeError, ServerConfig};
+pub use metrics::{Gauges, InFlight, Metrics};
+pub use reload::{ReloadError, Reloader};
+pub use server::DecisionServer;

@@ -1,0 +1,233 @@
+//! Counters the server keeps and renders as Prometheus text at `GET /metrics`.
+//!
+//! Plain atomics rather than a metrics crate: the set is small and fixed, and recording must
+//! cost a few nanoseconds on the decision path.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use warden_core::Verdict;
+
+/// Upper bounds of the decision latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
+    0.01, 0.1,
+];
+
+/// HTTP statuses of rejected requests, counted one by one.
+const REJECTED: [u16; 7] = [400, 401, 404, 405, 408, 413, 503];
+
+/// The server's counters. Shared by every request; every method takes `&self`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    decisions: [AtomicU64; 3],
+    latency_buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_ns: AtomicU64,
+    rejected: [AtomicU64; REJECTED.len()],
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+/// Counts one decision request as in flight until dropped.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Values read elsewhere at render time (they live in `Warden` and the audit log).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Version of the policy set serving now.
+    pub policy_version: u64,
+    /// Audit records accepted but not yet written, when an audit log is open.
+    pub audit_queue_depth: Option<u64>,
+}
+
+fn verdict_index(v: Verdict) -> usize {
+    match v {
+        Verdict::Allow => 0,
+        Verdict::Deny => 1,
+        Verdict::RequireApproval => 2,
+    }
+}
+
+impl Metrics {
+    /// Count one decision and the time its request took.
+    pub fn record_decision(&self, verdict: Verdict, took: Duration) {
+        self.decisions[verdict_index(verdict)].fetch_add(1, Relaxed);
+        let secs = took.as_secs_f64();
+        // Buckets are cumulative in the output; here each observation lands in its first one.
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.latency_buckets[i].fetch_add(1, Relaxed);
+        }
+        self.latency_count.fetch_add(1, Relaxed);
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.latency_sum_ns.fetch_add(ns, Relaxed);
+    }
+
+    /// Mark a decision request as started; it counts as in flight until the guard drops.
+    pub fn start_request(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Relaxed);
+        InFlight(&self.in_flight)
+    }
+
+    /// Count a request rejected with this status.
+    pub fn record_rejected(&self, status: u16) {
+        if let Some(i) = REJECTED.iter().position(|s| *s == status) {
+            self.rejected[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Count a successful policy reload.
+    pub fn record_reload(&self) {
+        self.reloads.fetch_add(1, Relaxed);
+    }
+
+    /// Count a rejected policy reload (the last good set kept serving).
+    pub fn record_reload_failure(&self) {
+        self.reload_failures.fetch_add(1, Relaxed);
+    }
+
+    /// Decisions so far with this verdict.
+    pub fn decisions(&self, verdict: Verdict) -> u64 {
+        self.decisions[verdict_index(verdict)].load(Relaxed)
+    }
+
+    /// Successful reloads so far.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Relaxed)
+    }
+
+    /// Rejected reloads so far.
+    pub fn reload_failures(&self) -> u64 {
+        self.reload_failures.load(Relaxed)
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self, gauges: Gauges) -> String {
+        let mut out = String::with_capacity(2048);
+        // INVARIANT: writing to a String cannot fail, so the results are ignored.
+        let _ = writeln!(
+            out,
+            "# HELP warden_decisions_total Decisions made, by verdict."
+        );
+        let _ = writeln!(out, "# TYPE warden_decisions_total counter");
+        for v in [Verdict::Allow, Verdict::Deny, Verdict::RequireApproval] {
+            let _ = writeln!(
+                out,
+                "warden_decisions_total{{verdict=\"{}\"}} {}",
+                v.as_str(),
+                self.decisions(v)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP warden_decision_request_seconds Time from request start to decision, per decided action."
+        );
+        let _ = writeln!(out, "# TYPE warden_decision_request_seconds histogram");
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(&self.latency_buckets) {
+            cumulative += count.load(Relaxed);
+            let _ = writeln!(
+                out,
+                "warden_decision_request_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let count = self.latency_count.load(Relaxed);
+        let _ = writeln!(
+            out,
+            "warden_decision_request_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let sum = self.latency_sum_ns.load(Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "warden_decision_request_seconds_sum {sum}");
+        let _ = writeln!(out, "warden_decision_request_seconds_count {count}");
+        let _ = writeln!(
+            out,
+            "# HELP warden_http_rejected_total Requests rejected before a decision, by status."
+        );
+        let _ = writeln!(out, "# TYPE warden_http_rejected_total counter");
+        for (status, n) in REJECTED.iter().zip(&self.rejected) {
+            let _ = writeln!(
+                out,
+                "warden_http_rejected_total{{status=\"{status}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP warden_http_requests_in_flight Decision requests being received or decided now."
+        );
+        let _ = writeln!(out, "# TYPE warden_http_requests_in_flight gauge");
+        let _ = writeln!(
+            out,
+            "warden_http_requests_in_flight {}",
+            self.in_flight.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP warden_policy_version Version of the policy set serving now."
+        );
+        let _ = writeln!(out, "# TYPE warden_policy_version gauge");
+        let _ = writeln!(out, "warden_policy_version {}", gauges.policy_version);
+        let _ = writeln!(
+            out,
+            "# HELP warden_policy_reloads_total Policy reloads that took effect."
+        );
+        let _ = writeln!(out, "# TYPE warden_policy_reloads_total counter");
+        let _ = writeln!(out, "warden_policy_reloads_total {}", self.reloads());
+        let _ = writeln!(
+            out,
+            "# HELP warden_policy_reload_failures_total Policy reloads rejected; the last good set kept serving."
+        );
+        let _ = writeln!(out, "# TYPE warden_policy_reload_failures_total counter");
+        let _ = writeln!(
+            out,
+            "warden_policy_reload_failures_total {}",
+            self.reload_failures()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP warden_audit_queue_depth Audit records accepted but not yet written (0 without --db)."
+        );
+        let _ = writeln!(out, "# TYPE warden_audit_queue_depth gauge");
+        let _ = writeln!(
+            out,
+            "warden_audit_queue_depth {}",
+            gauges.audit_queue_depth.unwrap_or(0)
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_and_cumulative_buckets() {
+        let m = Metrics::default();
+        m.record_decision(Verdict::Allow, Duration::from_micros(3));
+        m.record_decision(Verdict::Deny, Duration::from_micros(40));
+        m.record_rejected(413);
+        m.record_reload_failure();
+        let text = m.render(Gauges {
+            policy_version: 4,
+            audit_queue_depth: None,
+        });
+        assert!(text.contains("warden_decisions_total{verdict=\"allow\"} 1"));
+        assert!(text.contains("warden_decisions_total{verdict=\"deny\"} 1"));
+        assert!(text.contains("warden_decision_request_seconds_bucket{le=\"0.000005\"} 1"));
+        assert!(text.contains("warden_decision_request_seconds_bucket{le=\"0.00005\"} 2"));
+        assert!(text.contains("warden_decision_request_seconds_bucket{le=\"+Inf\"} 2"));
+        assert!(text.contains("warden_http_rejected_total{status=\"413\"} 1"));
+        assert!(text.contains("warden_policy_version 4"));
+        assert!(text.contains("warden_policy_reload_failures_total 1"));
+    }
+}

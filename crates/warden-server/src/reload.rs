@@ -1,0 +1,257 @@
+//! Hot reload: notice that policy files changed (or that SIGHUP asked), compile the new set off
+//! the request threads, and swap it in atomically. A set that does not compile is rejected
+//! with its problems on stderr and the last good set keeps serving; there is never a moment
+//! without a set.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Mutex;
+use warden::Warden;
+use warden_policy::{LoadError, PolicySet};
+
+use crate::metrics::Metrics;
+
+/// What the policy paths looked like on disk: each file's path, length and modification
+/// time. Two equal fingerprints mean "nothing to reload".
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Fingerprint(Vec<(PathBuf, Option<(u64, SystemTime)>)>);
+
+impl Fingerprint {
+    fn take(paths: &[PathBuf]) -> Self {
+        let mut entries = Vec::new();
+        for path in paths {
+            entries.push((path.clone(), stamp(path)));
+            if path.is_dir()
+                && let Ok(dir) = std::fs::read_dir(path)
+            {
+                let mut files: Vec<PathBuf> =
+                    dir.filter_map(Result::ok).map(|e| e.path()).collect();
+                files.sort();
+                entries.extend(files.into_iter().map(|f| {
+                    let s = stamp(&f);
+                    (f, s)
+                }));
+            }
+        }
+        Fingerprint(entries)
+    }
+}
+
+fn stamp(path: &Path) -> Option<(u64, SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
+/// Why a reload did not take effect.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new policies did not compile; the last good set keeps serving.
+    #[error("{0}")]
+    Rejected(#[from] LoadError),
+    /// The compiling task died (it panicked); the last good set keeps serving.
+    #[error("the policy compiler task failed: {0}")]
+    Compiler(String),
+}
+
+/// Watches the policy paths and swaps new sets into a [`Warden`].
+pub struct Reloader {
+    warden: Arc<Warden>,
+    paths: Vec<PathBuf>,
+    metrics: Arc<Metrics>,
+    /// The fingerprint of the files last compiled (successfully or not). Also serializes
+    /// reloads, so a poll and a SIGHUP never compile at the same time.
+    seen: Mutex<Fingerprint>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("paths", &self.paths)
+            .field("policy_version", &self.warden.policy_version())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long the files must stay unchanged before a poll compiles them, so that a file
+/// caught half-written is not loaded.
+const SETTLE: Duration = Duration::from_millis(50);
+
+impl Reloader {
+    /// A reloader for `warden`, whose current set came from `paths`.
+    pub fn new(warden: Arc<Warden>, paths: Vec<PathBuf>, metrics: Arc<Metrics>) -> Self {
+        let seen = Fingerprint::take(&paths);
+        Reloader {
+            warden,
+            paths,
+            metrics,
+            seen: Mutex::new(seen),
+        }
+    }
+
+    /// Compile the policy paths now and swap the result in; returns the new version.
+    /// `why` names the trigger in the log line.
+    pub async fn reload(&self, why: &str) -> Result<u64, ReloadError> {
+        let mut seen = self.seen.lock().await;
+        let before = self.fingerprint().await;
+        let result = self.compile_and_swap(why).await;
+        *seen = before;
+        result
+    }
+
+    /// Reload if the files changed since the last compile and have stopped changing.
+    /// Returns `None` when there was nothing to do.
+    pub async fn reload_if_changed(&self) -> Option<Result<u64, ReloadError>> {
+        let mut seen = self.seen.lock().await;
+        let now = self.fingerprint().await;
+        if now == *seen {
+            return None;
+        }
+        tokio::time::sleep(SETTLE).await;
+        if self.fingerprint().await != now {
+            // Still being written: look again on the next tick.
+            return None;
+        }
+        let result = self.compile_and_swap("policy files changed").await;
+        // Record what was compiled even when it was rejected, so a broken file is reported
+        // once, not on every tick; the next edit is a new fingerprint.
+        *seen = now;
+        Some(result)
+    }
+
+    /// Poll for changes every `interval`, forever.
+    pub async fn watch(self: Arc<Self>, interval: Duration) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let _ = self.reload_if_changed().await;
+        }
+    }
+
+    async fn fingerprint(&self) -> Fingerprint {
+        let paths = self.paths.clone();
+        // stat() can block on a slow filesystem; keep it off the request threads.
+        tokio::task::spawn_blocking(move || Fingerprint::take(&paths))
+            .await
+            .unwrap_or_default()
+    }
+
+    async fn compile_and_swap(&self, why: &str) -> Result<u64, ReloadError> {
+        let paths = self.paths.clone();
+        // Compiling (CEL, Cedar, Rego) takes milliseconds; never on a request thread.
+        let compiled = tokio::task::spawn_blocking(move || PolicySet::load(&paths)).await;
+        let serving = self.warden.policy_version();
+        match compiled {
+            Ok(Ok(set)) => {
+                let rules = set.rule_count();
+                let version = self.warden.replace_policies(set);
+                self.metrics.record_reload();
+                eprintln!(
+                    "warden: {why}: policies reloaded, now version {version} ({rules} rules)"
+                );
+                Ok(version)
+            }
+            Ok(Err(e)) => {
+                self.metrics.record_reload_failure();
+                eprintln!(
+                    "warden: {why}: reload rejected, still serving policy version {serving}:"
+                );
+                for problem in e.problems() {
+                    eprintln!("error: {problem}");
+                }
+                Err(ReloadError::Rejected(e))
+            }
+            Err(join) => {
+                self.metrics.record_reload_failure();
+                eprintln!(
+                    "warden: {why}: reload failed ({join}), still serving policy version {serving}"
+                );
+                Err(ReloadError::Compiler(join.to_string()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DENY: &str = "rules:\n  - action: execute_code\n    allow: false\n";
+    const ALLOW: &str = "rules:\n  - action: execute_code\n    allow: true\n";
+
+    fn setup(text: &str) -> (tempfile::TempDir, PathBuf, Arc<Warden>, Reloader) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.yaml");
+        std::fs::write(&file, text).unwrap();
+        let warden = Arc::new(Warden::from_paths(&[&file]).unwrap());
+        let r = Reloader::new(
+            warden.clone(),
+            vec![file.clone()],
+            Arc::new(Metrics::default()),
+        );
+        (dir, file, warden, r)
+    }
+
+    fn rewrite(file: &Path, text: &str) {
+        // Make sure the modification time moves even on coarse-grained filesystems.
+        let old = std::fs::metadata(file).unwrap().modified().unwrap();
+        std::fs::write(file, text).unwrap();
+        let f = std::fs::File::options().write(true).open(file).unwrap();
+        f.set_modified(old + Duration::from_secs(1)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_change_is_picked_up_once() {
+        let (_d, file, warden, r) = setup(DENY);
+        assert!(r.reload_if_changed().await.is_none());
+        rewrite(&file, ALLOW);
+        assert_eq!(r.reload_if_changed().await.unwrap().unwrap(), 2);
+        assert!(r.reload_if_changed().await.is_none());
+        assert_eq!(warden.policy_version(), 2);
+        assert_eq!(r.metrics.reloads(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_broken_file_keeps_the_last_good_set() {
+        let (_d, file, warden, r) = setup(DENY);
+        rewrite(&file, "rules:\n  - action: execute_code\n    efect: deny\n");
+        let err = r.reload_if_changed().await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("p.yaml:3:5"), "{err}");
+        assert_eq!(warden.policy_version(), 1);
+        assert_eq!(r.metrics.reload_failures(), 1);
+        // Reported once, not on every tick.
+        assert!(r.reload_if_changed().await.is_none());
+        let d = warden.decide(&warden::Action::new("execute_code"));
+        assert_eq!(d.verdict, warden::Verdict::Deny);
+    }
+
+    #[tokio::test]
+    async fn a_new_file_in_a_policy_directory_is_picked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), DENY).unwrap();
+        let warden = Arc::new(Warden::from_paths(&[dir.path()]).unwrap());
+        let r = Reloader::new(
+            warden.clone(),
+            vec![dir.path().to_path_buf()],
+            Arc::new(Metrics::default()),
+        );
+        assert!(r.reload_if_changed().await.is_none());
+        std::fs::write(
+            dir.path().join("b.yaml"),
+            "rules:\n  - action: http_request\n    allow: true\n",
+        )
+        .unwrap();
+        assert_eq!(r.reload_if_changed().await.unwrap().unwrap(), 2);
+        let d = warden.decide(&warden::Action::new("http_request"));
+        assert_eq!(d.verdict, warden::Verdict::Allow);
+    }
+
+    #[tokio::test]
+    async fn an_explicit_reload_always_compiles() {
+        let (_d, _file, warden, r) = setup(DENY);
+        assert_eq!(r.reload("SIGHUP").await.unwrap(), 2);
+        assert_eq!(warden.policy_version(), 2);
+    }
+}
