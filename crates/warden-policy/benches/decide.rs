@@ -74,6 +74,18 @@ fn one_rule_cel(b: Bencher) {
     b.bench(|| black_box(set.decide(black_box(&a))));
 }
 
+/// A condition outside the natively evaluated shapes runs in the CEL interpreter.
+#[divan::bench]
+fn one_rule_cel_interpreted(b: Bencher) {
+    let set = PolicySet::from_yaml(
+        "one.yaml",
+        "rules:\n  - action: pay\n    allow: true\n    when: \"size(args.to) > 2\"\n",
+    )
+    .unwrap();
+    let a = Action::new("pay").with_arg("to", "acme");
+    b.bench(|| black_box(set.decide(black_box(&a))));
+}
+
 #[divan::bench(args = ["allow_get", "deny_post", "deny_execute_code", "default_deny"])]
 fn brief_policy(b: Bencher, case: &str) {
     let set = PolicySet::from_yaml("brief.yaml", BRIEF).unwrap();

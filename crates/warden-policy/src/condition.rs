@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 use warden_core::Action;
 
 use crate::diagnostic::did_you_mean;
+use crate::fast::Fast;
 
 /// The variables a condition may use.
 pub(crate) const VARIABLES: &[&str] = &["action", "args", "context", "agent", "tool", "resource"];
@@ -21,6 +22,8 @@ pub(crate) const VARIABLES: &[&str] = &["action", "args", "context", "agent", "t
 /// A compiled CEL condition.
 pub(crate) struct Condition {
     program: Program,
+    /// The same condition compiled natively, when its shape allows (see `fast.rs`).
+    fast: Option<Fast>,
     /// Which of the optional variables the program reads, so only those are bound.
     uses: Uses,
 }
@@ -89,11 +92,24 @@ impl Condition {
                 }
             }
         }
-        Ok(Condition { program, uses })
+        let fast = crate::fast::compile(program.expression());
+        Ok(Condition {
+            program,
+            fast,
+            uses,
+        })
     }
 
     /// Run the condition. `Err` carries a message for the decision's reason.
     pub fn eval(&self, action: &Action) -> Result<bool, String> {
+        match &self.fast {
+            Some(fast) => fast.eval(action),
+            None => self.interpret(action),
+        }
+    }
+
+    /// Run the condition in the CEL interpreter.
+    fn interpret(&self, action: &Action) -> Result<bool, String> {
         let mut ctx = Context::with_env(env().clone());
         let u = self.uses;
         if u.action {
@@ -184,6 +200,7 @@ fn bind_json(ctx: &mut Context<'_, '_>, name: &str, value: &Json) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn run(expr: &str, action: &Action) -> Result<bool, String> {
         Condition::compile(expr)
@@ -223,6 +240,136 @@ mod tests {
                 .contains("condition failed")
         );
         assert!(run("'text'", &a).unwrap_err().contains("not a boolean"));
+    }
+
+    #[test]
+    fn common_shapes_run_natively() {
+        for (expr, native) in [
+            ("args.amount <= 100", true),
+            ("has(args.to) && args.to == 'x'", true),
+            ("context.env in ['dev', 'test']", true),
+            ("!(agent == null) || tool.startsWith('read_')", true),
+            ("size(args.s) > 2", false),
+            ("args.ids.all(i, i > 0)", false),
+            ("args.a == args.b", false),
+        ] {
+            let c = Condition::compile(expr).map_err(|e| e.message).unwrap();
+            assert_eq!(c.fast.is_some(), native, "{expr}");
+        }
+    }
+
+    fn atom() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "args.n",
+            "args.neg",
+            "args.f",
+            "args.s",
+            "args.b",
+            "args.z",
+            "args.missing",
+            "args.o.k",
+            "args.o.missing",
+            "args.s.x",
+            "args.l",
+            "args.o",
+            "context.env",
+            "action",
+            "agent",
+            "tool",
+            "0",
+            "5",
+            "-3",
+            "5u",
+            "2.5",
+            "'abc'",
+            "'b'",
+            "''",
+            "true",
+            "false",
+            "null",
+        ])
+        .prop_map(str::to_string)
+    }
+
+    fn expr() -> impl Strategy<Value = String> {
+        let ops = prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">="]);
+        let leaf = prop_oneof![
+            (atom(), ops, atom()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+            prop::sample::select(vec![
+                "args.n",
+                "args.o.k",
+                "args.missing",
+                "args.o",
+                "args.s.x",
+                "context.env"
+            ])
+            .prop_map(|p| format!("has({p})")),
+            (
+                atom(),
+                prop::sample::select(vec!["startsWith", "endsWith", "contains"])
+            )
+                .prop_map(|(a, f)| format!("{a}.{f}('a')")),
+            atom().prop_map(|a| format!("{a} in ['abc', 5, 2.5, true, null]")),
+            atom(),
+        ];
+        leaf.prop_recursive(3, 16, 2, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|e| format!("!({e})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) && ({b})")),
+                (inner.clone(), inner).prop_map(|(a, b)| format!("({a}) || ({b})")),
+            ]
+        })
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        prop::sample::select(vec![
+            serde_json::json!(5),
+            serde_json::json!(-3),
+            serde_json::json!(0),
+            serde_json::json!(2.5),
+            serde_json::json!("abc"),
+            serde_json::json!("b"),
+            serde_json::json!(""),
+            serde_json::json!(true),
+            serde_json::json!(false),
+            serde_json::json!(null),
+            serde_json::json!([1, 2]),
+            serde_json::json!({"k": 5}),
+            serde_json::json!({"x": "abc"}),
+        ])
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// The native evaluator and the CEL interpreter give the same answer — the same
+        /// boolean, or an error in both — on every expression it takes over.
+        #[test]
+        fn native_and_interpreted_agree(
+            e in expr(),
+            values in prop::collection::vec(json_value(), 8),
+            present in prop::collection::vec(any::<bool>(), 8),
+            agent in prop::option::of(prop::sample::select(vec!["bot", "abc"])),
+        ) {
+            let Ok(c) = Condition::compile(&e) else { return Ok(()); };
+            let Some(fast) = &c.fast else { return Ok(()); };
+            let mut action = Action::new("abc");
+            for (i, key) in ["n", "neg", "f", "s", "b", "z", "l", "o"].iter().enumerate() {
+                if present[i] {
+                    action = action.with_arg(*key, values[i].clone());
+                }
+            }
+            action = action.with_context("env", values[3].clone());
+            if let Some(a) = agent {
+                action = action.with_agent(a);
+            }
+            let native = fast.eval(&action);
+            let interpreted = c.interpret(&action);
+            prop_assert_eq!(native.is_ok(), interpreted.is_ok(), "{}: native {:?}, interpreted {:?}", e, native, interpreted);
+            if let (Ok(a), Ok(b)) = (&native, &interpreted) {
+                prop_assert_eq!(a, b, "{}", e);
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod diagnostic;
 mod domain;
 mod engine;
 mod explain;
+mod fast;
 mod pattern;
 mod rego;
 mod rule;
