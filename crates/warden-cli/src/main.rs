@@ -19,6 +19,7 @@ mod bench;
 mod check;
 mod exit;
 mod hook;
+mod mcp;
 mod policy;
 mod report;
 mod serve;
@@ -50,6 +51,12 @@ enum Command {
     /// Answer an agent's tool-call hook (Claude Code).
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// MCP gateway: scan tool lists, pin them, run a server behind Warden.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
+    /// Scan text for injected instructions, invisible characters and secrets.
+    #[command(subcommand)]
+    Scan(mcp::ScanCommand),
 }
 
 fn main() {
@@ -61,6 +68,8 @@ fn main() {
         Command::Bench(args) => bench::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Hook(cmd) => hook::run(&cmd),
+        Command::Mcp(cmd) => cmd.run(),
+        Command::Scan(cmd) => cmd.run(),
     };
     std::process::exit(code);
 }

@@ -1,0 +1,354 @@
+//! `warden mcp scan|pin|proxy` and `warden scan text`: the command-line doors into
+//! warden-mcp. Flags become plain values here; the work happens in the crate.
+//!
+//! Exit codes: scans exit 0 when clean, 1 when a finding is at or above `--fail-on`, 2 on an
+//! error (a target that could not be read or started counts: a scan that could not look is
+//! not clean). The proxy exits with the server's exit code, or 2 if it could not start.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use warden::{AuditConfig, AuditLog, Warden};
+use warden_mcp::proxy::{self, ProxyConfig};
+use warden_mcp::{
+    Finding, Format, Lock, ServerTools, Severity, detect, report, scan_servers, source,
+};
+
+use crate::exit;
+
+/// `warden mcp …`
+#[derive(Subcommand, Debug)]
+pub enum McpCommand {
+    /// Scan MCP tool lists for poisoning, hidden text, look-alike names and drift.
+    ///
+    /// Targets: JSON files holding a `tools/list` result (the server is named after the
+    /// file), MCP client configs (`mcpServers` / `servers`: every server in them is started
+    /// and scanned), or a server command after `--`.
+    Scan(ScanArgs),
+    /// Pin the tools of servers in a lock file, so later scans and the proxy catch changes.
+    Pin(PinArgs),
+    /// Run an MCP server behind Warden: policy on every tool call, poisoned tools hidden.
+    Proxy(ProxyArgs),
+}
+
+/// `warden scan …`
+#[derive(Subcommand, Debug)]
+pub enum ScanCommand {
+    /// Scan any text for injected instructions, invisible characters and secrets (the
+    /// detector the MCP proxy applies to tool results).
+    Text(ScanTextArgs),
+}
+
+/// Output flags shared by the scans.
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
+    /// Short for `--format json`.
+    #[arg(long)]
+    json: bool,
+    /// Exit 1 when a finding is at or above this severity (info, low, medium, high, critical).
+    #[arg(long, default_value = "medium", value_parser = parse_severity)]
+    fail_on: Severity,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FormatArg {
+    Table,
+    Json,
+    Sarif,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse()
+}
+
+impl OutputArgs {
+    fn format(&self) -> Format {
+        match (self.json, self.format) {
+            (true, _) | (_, FormatArg::Json) => Format::Json,
+            (_, FormatArg::Table) => Format::Table,
+            (_, FormatArg::Sarif) => Format::Sarif,
+        }
+    }
+
+    /// Print the findings and pick the exit code.
+    fn finish(&self, findings: &[Finding], scanned: &[String], had_errors: bool) -> i32 {
+        print!("{}", report::render(findings, self.format(), scanned));
+        if self.format() != Format::Table {
+            println!();
+        }
+        if had_errors {
+            exit::ERROR
+        } else if findings.iter().any(|f| f.severity >= self.fail_on) {
+            exit::DENY
+        } else {
+            exit::OK
+        }
+    }
+}
+
+/// Where tool lists come from (shared by `scan` and `pin`).
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    /// Tool-list JSON files, MCP client configs, or URLs.
+    targets: Vec<String>,
+    /// A server command to start over stdio, after `--`.
+    #[arg(last = true)]
+    command: Vec<String>,
+    /// Seconds to wait for each server to answer.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+}
+
+impl TargetArgs {
+    /// Load every target; errors are printed and counted.
+    fn load(&self) -> (Vec<ServerTools>, Vec<String>, bool) {
+        let timeout = Duration::from_secs(self.timeout);
+        let mut servers = Vec::new();
+        let mut scanned = Vec::new();
+        let mut failed = false;
+        if self.targets.is_empty() && self.command.is_empty() {
+            eprintln!(
+                "error: nothing to scan: give tool-list files, a client config, or `-- <server command>`"
+            );
+            return (servers, scanned, true);
+        }
+        for t in &self.targets {
+            scanned.push(t.clone());
+            for r in source::load_target(t, timeout) {
+                match r {
+                    Ok(s) => servers.push(s),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        failed = true;
+                    }
+                }
+            }
+        }
+        if !self.command.is_empty() {
+            scanned.push(self.command.join(" "));
+            match source::load_command(&self.command, timeout) {
+                Ok(s) => servers.push(s),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failed = true;
+                }
+            }
+        }
+        (servers, scanned, failed)
+    }
+}
+
+/// Arguments of `warden mcp scan`.
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    targets: TargetArgs,
+    /// Compare with this lock file (from `warden mcp pin`) and report every change.
+    #[arg(long)]
+    lock: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// Arguments of `warden mcp pin`.
+#[derive(Args, Debug)]
+pub struct PinArgs {
+    /// The lock file to write (servers already in it and not scanned now are kept).
+    #[arg(long)]
+    lock: PathBuf,
+    #[command(flatten)]
+    targets: TargetArgs,
+}
+
+/// Arguments of `warden mcp proxy`.
+#[derive(Args, Debug)]
+pub struct ProxyArgs {
+    /// Policy files or directories (repeatable).
+    #[arg(long = "policy", short = 'p', required = true)]
+    policies: Vec<PathBuf>,
+    /// Withhold tools that are new or changed since they were pinned in this lock file.
+    #[arg(long)]
+    lock: Option<PathBuf>,
+    /// Record every decision in this audit database (SQLite).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// The server's name in `context.server` and in the lock (default: its serverInfo.name).
+    #[arg(long)]
+    name: Option<String>,
+    /// The server command, after `--`.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+/// Arguments of `warden scan text`.
+#[derive(Args, Debug)]
+pub struct ScanTextArgs {
+    /// The file to scan; `-` or nothing reads standard input.
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl McpCommand {
+    /// Run the subcommand and return the exit code.
+    pub fn run(self) -> i32 {
+        match self {
+            McpCommand::Scan(a) => scan(&a),
+            McpCommand::Pin(a) => pin(&a),
+            McpCommand::Proxy(a) => run_proxy(a),
+        }
+    }
+}
+
+impl ScanCommand {
+    /// Run the subcommand and return the exit code.
+    pub fn run(self) -> i32 {
+        match self {
+            ScanCommand::Text(a) => a.run(),
+        }
+    }
+}
+
+fn read_lock(path: &Path) -> Option<Lock> {
+    match Lock::read(path) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+fn scan(args: &ScanArgs) -> i32 {
+    let lock = match &args.lock {
+        Some(p) => match read_lock(p) {
+            Some(l) => Some(l),
+            None => return exit::ERROR,
+        },
+        None => None,
+    };
+    let (servers, scanned, failed) = args.targets.load();
+    let mut findings = scan_servers(&servers);
+    if let Some(lock) = lock {
+        findings.extend(lock.check(&servers));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    }
+    args.output.finish(&findings, &scanned, failed)
+}
+
+fn pin(args: &PinArgs) -> i32 {
+    let (servers, _, failed) = args.targets.load();
+    if failed {
+        eprintln!("nothing was pinned");
+        return exit::ERROR;
+    }
+    let mut lock = if args.lock.exists() {
+        match read_lock(&args.lock) {
+            Some(l) => l,
+            None => return exit::ERROR,
+        }
+    } else {
+        Lock::default()
+    };
+    let fresh = Lock::pin(&servers);
+    lock.version = 1;
+    lock.servers.extend(fresh.servers);
+    if let Err(e) = lock.write(&args.lock) {
+        eprintln!("error: {e}");
+        return exit::ERROR;
+    }
+    let tools: usize = servers.iter().map(|s| s.tools.len()).sum();
+    eprintln!(
+        "pinned {tools} tools of {} server{} in {}",
+        servers.len(),
+        if servers.len() == 1 { "" } else { "s" },
+        args.lock.display()
+    );
+    exit::OK
+}
+
+fn run_proxy(args: ProxyArgs) -> i32 {
+    let mut warden = match Warden::from_paths(&args.policies) {
+        Ok(w) => w,
+        Err(e) => {
+            crate::report::load_error(&e);
+            return exit::ERROR;
+        }
+    };
+    if let Some(db) = &args.db {
+        match AuditLog::open(db, AuditConfig::default()) {
+            Ok(log) => warden = warden.with_audit(log),
+            Err(e) => {
+                eprintln!("error: audit database {}: {e}", db.display());
+                return exit::ERROR;
+            }
+        }
+    }
+    let lock = match &args.lock {
+        Some(p) => match read_lock(p) {
+            Some(l) => Some(l),
+            None => return exit::ERROR,
+        },
+        None => None,
+    };
+    let config = ProxyConfig {
+        command: args.command,
+        lock,
+        server_name: args.name,
+    };
+    let stdin = std::io::BufReader::new(std::io::stdin());
+    match proxy::run(config, Arc::new(warden), stdin, Box::new(std::io::stdout())) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+impl ScanTextArgs {
+    /// Scan the text and return the exit code.
+    pub fn run(&self) -> i32 {
+        let (name, text) = match self.file.as_ref().filter(|p| p.as_os_str() != "-") {
+            Some(p) => match std::fs::read(p) {
+                Ok(b) => (
+                    p.display().to_string(),
+                    String::from_utf8_lossy(&b).into_owned(),
+                ),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", p.display());
+                    return exit::ERROR;
+                }
+            },
+            None => {
+                let mut b = Vec::new();
+                if let Err(e) = std::io::stdin().read_to_end(&mut b) {
+                    eprintln!("error: standard input: {e}");
+                    return exit::ERROR;
+                }
+                ("-".to_string(), String::from_utf8_lossy(&b).into_owned())
+            }
+        };
+        let findings: Vec<Finding> = detect::scan(&text, detect::Mode::Output)
+            .into_iter()
+            .map(|h| Finding {
+                id: h.id.into(),
+                category: h.category,
+                severity: h.severity,
+                server: name.clone(),
+                tool: None,
+                field: format!("line {}", text[..h.span.0].matches('\n').count() + 1),
+                span: Some(h.span),
+                excerpt: warden_mcp::finding::visible(&text[h.span.0..h.span.1], 120),
+                why: h.why,
+            })
+            .collect();
+        self.output.finish(&findings, &[name], false)
+    }
+}

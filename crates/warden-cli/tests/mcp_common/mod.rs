@@ -1,0 +1,201 @@
+//! Shared setup for the MCP end-to-end tests: where the real peers are, how to start the
+//! `warden` binary, and a tiny line-based JSON-RPC client to drive the proxy with.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The `warden` binary under test (`WARDEN_BIN` overrides, for running against a build
+/// made elsewhere).
+pub fn warden() -> PathBuf {
+    std::env::var_os("WARDEN_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_warden")),
+        PathBuf::from,
+    )
+}
+
+/// `tests/peers/node_modules`, or a failure that says how to install it. Never a skip:
+/// CI runs `scripts/test-peers.sh` first, and a missing peer is a broken setup.
+pub fn peers() -> PathBuf {
+    let dir = root().join("tests/peers/node_modules");
+    assert!(
+        dir.join("@modelcontextprotocol/server-filesystem").is_dir()
+            && dir.join("@modelcontextprotocol/server-everything").is_dir(),
+        "the MCP test peers are missing from {}: run `bash scripts/test-peers.sh` (needs Node 20 and npm)",
+        dir.display()
+    );
+    dir
+}
+
+/// The command line of a real npm MCP server, by its bin name (`mcp-server-filesystem`).
+pub fn npm_server(bin: &str) -> Vec<String> {
+    let path = peers().join(".bin").join(bin);
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/test-peers.sh`",
+        path.display()
+    );
+    vec!["node".into(), path.display().to_string()]
+}
+
+/// The command line of the repository's malicious test server.
+pub fn malicious_server() -> Vec<String> {
+    let path = root().join("crates/warden-mcp/tests/peers/malicious_server.js");
+    vec!["node".into(), path.display().to_string()]
+}
+
+/// The gateway policy the proxy tests use.
+pub fn gateway_policy() -> PathBuf {
+    root().join("crates/warden-mcp/tests/fixtures/gateway.yaml")
+}
+
+/// A proxy process with a JSON-RPC client attached to its stdio.
+pub struct Proxy {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    next_id: u64,
+}
+
+impl Proxy {
+    /// Start `warden mcp proxy <flags> -- <server>`.
+    pub fn start(flags: &[&str], server: &[String], env: &[(&str, &Path)]) -> Proxy {
+        let mut cmd = Command::new(warden());
+        cmd.args(["mcp", "proxy"])
+            .args(flags)
+            .arg("--")
+            .args(server);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start warden mcp proxy");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proxy {
+            child,
+            stdin,
+            lines,
+            next_id: 1,
+        }
+    }
+
+    /// Send one raw line.
+    pub fn send_raw(&mut self, line: &str) {
+        let w = self.stdin.as_mut().unwrap();
+        writeln!(w, "{line}").unwrap();
+        w.flush().unwrap();
+    }
+
+    /// The next message from the proxy; every line must be JSON (the proxy never lets
+    /// anything else through).
+    pub fn recv(&mut self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the proxy answered within 30 s");
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the proxy sent a non-JSON line ({e}): {line}"))
+    }
+
+    /// The response with this id, skipping notifications; those are returned too.
+    pub fn response(&mut self, id: &Value) -> (Value, Vec<Value>) {
+        let mut notes = Vec::new();
+        loop {
+            let m = self.recv();
+            if m.get("id") == Some(id) && m.get("method").is_none() {
+                return (m, notes);
+            }
+            notes.push(m);
+        }
+    }
+
+    /// Send a request and wait for its response.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = json!(self.next_id);
+        self.next_id += 1;
+        self.send_raw(
+            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+        );
+        self.response(&id).0
+    }
+
+    /// initialize + notifications/initialized.
+    pub fn initialize(&mut self) -> Value {
+        let r = self.request(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "warden-e2e", "version": "0"}}),
+        );
+        self.send_raw(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        r
+    }
+
+    /// The names in a tools/list result.
+    pub fn tool_names(&mut self) -> Vec<String> {
+        let r = self.request("tools/list", json!({}));
+        r["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("tools/list failed: {r}"))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Call a tool.
+    pub fn call(&mut self, tool: &str, args: Value) -> Value {
+        self.request("tools/call", json!({"name": tool, "arguments": args}))
+    }
+
+    /// Close the client side and wait for the proxy to exit.
+    pub fn finish(mut self) -> i32 {
+        drop(self.stdin.take());
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run `warden <args>` to completion: (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(warden())
+        .args(args)
+        .output()
+        .expect("run warden");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

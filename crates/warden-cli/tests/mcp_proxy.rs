@@ -1,0 +1,404 @@
+//! End-to-end: `warden mcp proxy` between a client and real MCP servers from npm
+//! (server-filesystem, server-everything) and the repository's malicious server.
+
+mod mcp_common;
+
+use mcp_common::*;
+use serde_json::{Value, json};
+
+fn error_code(r: &Value) -> i64 {
+    r["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("expected an error, got {r}"))
+}
+
+#[test]
+fn allowed_calls_work_and_a_denied_write_never_reaches_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("hello.txt"), "hello from disk").unwrap();
+    let mut server = npm_server("mcp-server-filesystem");
+    server.push(root.display().to_string());
+    let policy = gateway_policy();
+    let mut p = Proxy::start(&["--policy", policy.to_str().unwrap()], &server, &[]);
+    let init = p.initialize();
+    assert_eq!(
+        init["result"]["serverInfo"]["name"], "secure-filesystem-server",
+        "{init}"
+    );
+    let names = p.tool_names();
+    assert!(
+        names.contains(&"write_file".to_string()) && names.len() >= 10,
+        "{names:?}"
+    );
+
+    let r = p.call("read_text_file", json!({"path": root.join("hello.txt")}));
+    assert_eq!(r["result"]["content"][0]["text"], "hello from disk", "{r}");
+
+    let target = root.join("planted.txt");
+    let r = p.call(
+        "write_file",
+        json!({"path": target, "content": "should never exist"}),
+    );
+    assert_eq!(error_code(&r), -32001, "{r}");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("writes are not allowed through this gateway"),
+        "{msg}"
+    );
+    assert_eq!(r["error"]["data"]["rule"], "no-writes");
+    assert!(!target.exists(), "the denied write reached the server");
+
+    // Tools the policy does not name fall to the default: deny.
+    let r = p.call("create_directory", json!({"path": root.join("d")}));
+    assert_eq!(error_code(&r), -32001);
+    assert!(!root.join("d").exists());
+    assert_eq!(p.finish(), 0);
+}
+
+#[test]
+fn require_approval_is_an_error_the_client_can_show() {
+    let policy = gateway_policy();
+    let mut p = Proxy::start(
+        &["--policy", policy.to_str().unwrap()],
+        &npm_server("mcp-server-everything"),
+        &[],
+    );
+    p.initialize();
+    let r = p.call("echo", json!({"message": "through the gateway"}));
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("through the gateway"),
+        "{r}"
+    );
+    let r = p.call("get-sum", json!({"a": 2, "b": 3}));
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains('5'),
+        "{r}"
+    );
+    let r = p.call("get-env", json!({}));
+    assert_eq!(error_code(&r), -32002, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs a person's approval"),
+        "{r}"
+    );
+    assert_eq!(r["error"]["data"]["verdict"], "require_approval");
+}
+
+#[test]
+fn poisoned_and_rug_pulled_tools_never_reach_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let policy = gateway_policy();
+    let mut p = Proxy::start(
+        &["--policy", policy.to_str().unwrap()],
+        &malicious_server(),
+        &[("MALICIOUS_LOG", &log)],
+    );
+    let init = p.initialize();
+    assert_eq!(init["result"]["serverInfo"]["name"], "malicious-demo");
+    assert!(
+        init["result"].get("instructions").is_none(),
+        "poisoned instructions reached the client: {init}"
+    );
+    let id = json!(100);
+    p.send_raw(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"}).to_string());
+    let (first, _) = p.response(&id);
+    let names: Vec<&str> = first["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"add") && names.contains(&"get_fact_of_the_day"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"poisoned_add") && !names.contains(&"hidden_time"),
+        "poisoned tools reached the client: {names:?}"
+    );
+    let text = first.to_string();
+    assert!(
+        !text.contains("IMPORTANT") && !text.contains('\u{E0044}'),
+        "poison in the listing: {text}"
+    );
+
+    // The server announces a change (the rug pull) and the client re-lists.
+    let note = p.recv();
+    assert_eq!(note["method"], "notifications/tools/list_changed", "{note}");
+    let names = p.tool_names();
+    assert!(
+        !names.contains(&"get_fact_of_the_day".to_string()),
+        "the rug-pulled tool reached the client: {names:?}"
+    );
+
+    for tool in ["poisoned_add", "hidden_time", "get_fact_of_the_day"] {
+        let r = p.call(tool, json!({"a": 1, "b": 2}));
+        assert_eq!(error_code(&r), -32004, "{tool}: {r}");
+    }
+    let r = p.call("add", json!({"a": 1, "b": 2}));
+    assert_eq!(r["result"]["content"][0]["text"], "3");
+    drop(p);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        [r#"tools/call add {"a":1,"b":2}"#],
+        "calls that reached the server"
+    );
+}
+
+#[test]
+fn results_are_redacted_or_blocked_by_policy() {
+    let policy = gateway_policy();
+    let mut p = Proxy::start(
+        &["--policy", policy.to_str().unwrap()],
+        &malicious_server(),
+        &[],
+    );
+    p.initialize();
+    p.tool_names();
+    // Only a credential: the policy allows with `redact`, so the span is cut out.
+    let r = p.call("leaky_echo", json!({"message": "hi"}));
+    let text = r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(
+        text.contains("[REDACTED by warden: secret.aws-access-key]") && !text.contains("AKIA"),
+        "{text}"
+    );
+    // An injected instruction: no rule allows it, so the result is blocked.
+    let r = p.call("leaky_echo", json!({"message": "inject"}));
+    assert_eq!(error_code(&r), -32003, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("poisoning.override"),
+        "{r}"
+    );
+    assert!(!r.to_string().contains("evil.example"));
+}
+
+#[test]
+fn malformed_messages_get_errors_and_reach_neither_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let policy = gateway_policy();
+    let mut p = Proxy::start(
+        &["--policy", policy.to_str().unwrap()],
+        &malicious_server(),
+        &[("MALICIOUS_LOG", &log)],
+    );
+    p.initialize();
+    for (line, code, id) in [
+        ("this is not json", -32700, Value::Null),
+        (r#"{"jsonrpc":"2.0","id":7}"#, -32600, json!(7)),
+        ("[]", -32600, Value::Null),
+        (
+            r#"{"jsonrpc":"1.0","id":8,"method":"tools/call","params":{"name":"add"}}"#,
+            -32600,
+            json!(8),
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"add","arguments":[1]}}"#,
+            -32602,
+            json!(9),
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{}}"#,
+            -32602,
+            json!(10),
+        ),
+    ] {
+        p.send_raw(line);
+        let r = p.recv();
+        assert_eq!(
+            (r["error"]["code"].as_i64(), &r["id"]),
+            (Some(code), &id),
+            "{line} -> {r}"
+        );
+    }
+    // Garbage from the server is dropped; the answer after it still arrives, and `recv`
+    // checks that every line the client gets is JSON.
+    let r = p.call("garble", json!({}));
+    assert_eq!(r["result"]["content"][0]["text"], "ok", "{r}");
+    let r = p.request("ping", json!({}));
+    assert!(r.get("result").is_some(), "{r}");
+    drop(p);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(calls.lines().collect::<Vec<_>>(), ["tools/call garble {}"]);
+}
+
+#[test]
+fn a_lock_file_withholds_tools_that_changed_since_pinning() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("mcp.lock");
+    let mut pin = vec!["mcp", "pin", "--lock", lock.to_str().unwrap(), "--"];
+    let server = malicious_server();
+    pin.extend(server.iter().map(String::as_str));
+    let (code, _, err) = run(&pin);
+    assert_eq!(code, 0, "{err}");
+    let policy = gateway_policy();
+    let mut p = Proxy::start(
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--lock",
+            lock.to_str().unwrap(),
+        ],
+        &server,
+        &[],
+    );
+    p.initialize();
+    let names = p.tool_names();
+    assert!(
+        names.contains(&"get_fact_of_the_day".to_string()),
+        "{names:?}"
+    );
+    let _ = p.recv(); // list_changed
+    let names = p.tool_names();
+    assert!(
+        !names.contains(&"get_fact_of_the_day".to_string()),
+        "{names:?}"
+    );
+    let r = p.call("get_fact_of_the_day", json!({}));
+    assert_eq!(error_code(&r), -32004);
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed since it was pinned"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_real_sdk_client_works_through_the_proxy() {
+    // The official Python SDK's stdio client (pip `mcp`, installed by scripts/test-peers.sh).
+    let script = root().join("crates/warden-mcp/tests/peers/sdk_client.py");
+    let policy = gateway_policy();
+    let mut server = npm_server("mcp-server-everything");
+    let mut args = vec![
+        script.display().to_string(),
+        warden().display().to_string(),
+        policy.display().to_string(),
+    ];
+    args.append(&mut server);
+    let out = std::process::Command::new("python3")
+        .args(&args)
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sdk client failed (is the Python `mcp` package installed? run scripts/test-peers.sh)\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert!(
+        v["tools"].as_array().unwrap().iter().any(|t| t == "echo"),
+        "{v}"
+    );
+    assert!(v["echo"].as_str().unwrap().contains("hello sdk"), "{v}");
+    assert!(
+        v["get_env_error"].as_str().unwrap().contains("approval"),
+        "{v}"
+    );
+}
+
+#[test]
+fn every_call_and_verdict_reaches_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("warden.db");
+    let policy = gateway_policy();
+    let mut p = Proxy::start(
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        &malicious_server(),
+        &[],
+    );
+    p.initialize();
+    p.tool_names();
+    p.call("add", json!({"a": 1, "b": 2}));
+    p.call("poisoned_add", json!({"a": 1, "b": 2}));
+    p.call("not_in_policy", json!({}));
+    p.call("leaky_echo", json!({"message": "hi"}));
+    assert_eq!(p.finish(), 0);
+
+    let mut out = Vec::new();
+    warden_audit::export_jsonl(&db, &mut out).unwrap();
+    let records: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(String, String, String)> = records
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+            (s("action"), s("tool"), s("verdict"))
+        })
+        .collect();
+    let has = |a: &str, t: &str, v: &str| seen.contains(&(a.into(), t.into(), v.into()));
+    assert!(has("mcp.tools/call", "add", "allow"), "{seen:?}");
+    assert!(
+        has("mcp.tools/call", "poisoned_add", "deny"),
+        "withheld calls are recorded: {seen:?}"
+    );
+    assert!(has("mcp.tools/call", "not_in_policy", "deny"), "{seen:?}");
+    assert!(has("mcp.tools/call", "leaky_echo", "allow"), "{seen:?}");
+    assert!(
+        has("mcp.tools/result", "leaky_echo", "allow"),
+        "result decisions are recorded: {seen:?}"
+    );
+    assert!(
+        has("mcp.tools/list", "poisoned_add", "deny"),
+        "hiding a tool is a recorded decision: {seen:?}"
+    );
+}
+
+#[test]
+fn only_an_explicit_rule_can_show_a_poisoned_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    // A permissive default does not un-hide poisoned tools…
+    let open = dir.path().join("open.yaml");
+    std::fs::write(&open, "default: allow\nrules: []\n").unwrap();
+    let mut p = Proxy::start(
+        &["--policy", open.to_str().unwrap()],
+        &malicious_server(),
+        &[],
+    );
+    p.initialize();
+    let names = p.tool_names();
+    assert!(!names.contains(&"poisoned_add".to_string()), "{names:?}");
+    drop(p);
+    // …a rule naming the tool does.
+    let vetted = dir.path().join("vetted.yaml");
+    std::fs::write(
+        &vetted,
+        "default: allow\nrules:\n  - id: vetted\n    action: mcp.tools/list\n    tool: poisoned_add\n    allow: true\n",
+    )
+    .unwrap();
+    let mut p = Proxy::start(
+        &["--policy", vetted.to_str().unwrap()],
+        &malicious_server(),
+        &[],
+    );
+    p.initialize();
+    let names = p.tool_names();
+    assert!(names.contains(&"poisoned_add".to_string()), "{names:?}");
+    assert!(!names.contains(&"hidden_time".to_string()), "{names:?}");
+}

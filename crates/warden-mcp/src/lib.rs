@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod detect;
+pub mod finding;
+pub mod http;
+pub mod jsonrpc;
+pub mod lock;
+pub mod names;
+#[cfg(feature = "proxy")]
+pub mod proxy;
+pub mod report;
+pub mod scan;
+pub mod source;
+
+pub use finding::{Category, Finding, Severity};
+pub use lock::{Lock, LockError};
+#[cfg(feature = "proxy")]
+pub use proxy::{ProxyConfig, ProxyError};
+pub use report::Format;
+pub use scan::{ServerTools, scan_servers};

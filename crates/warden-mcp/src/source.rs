@@ -1,0 +1,138 @@
+//! Where tool lists come from: saved `tools/list` results, MCP client configs
+//! (`mcpServers` of Claude Desktop / Cursor, `servers` of VS Code), and server commands.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::client::{self, ClientError};
+use crate::scan::ServerTools;
+
+/// A target that could not be read.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not JSON.
+    #[error("{path}: not JSON: {source}")]
+    Json {
+        /// The file.
+        path: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// JSON, but neither a tool list nor a client config.
+    #[error(
+        "{path}: neither a tools/list result (`tools`) nor an MCP client config (`mcpServers` or `servers`)"
+    )]
+    Shape {
+        /// The file.
+        path: String,
+    },
+    /// A config entry or URL we cannot scan.
+    #[error("{what}: {why}")]
+    Unsupported {
+        /// The entry.
+        what: String,
+        /// Why.
+        why: String,
+    },
+    /// Talking to a server failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Load one target: a JSON file (tool list or client config) or a Streamable HTTP URL.
+/// A config yields one entry per server in it, in the config's order.
+pub fn load_target(target: &str, timeout: Duration) -> Vec<Result<ServerTools, SourceError>> {
+    if target.starts_with("http://") || target.starts_with("https://") {
+        return vec![crate::http::list_tools(target, timeout).map_err(SourceError::from)];
+    }
+    let path = Path::new(target);
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(source) => {
+            return vec![Err(SourceError::Io {
+                path: target.into(),
+                source,
+            })];
+        }
+    };
+    let value: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(source) => {
+            return vec![Err(SourceError::Json {
+                path: target.into(),
+                source,
+            })];
+        }
+    };
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or(target);
+    if let Some(servers) = value
+        .get("mcpServers")
+        .or_else(|| value.get("servers"))
+        .and_then(Value::as_object)
+    {
+        return servers
+            .iter()
+            .map(|(name, entry)| from_config_entry(name, entry, timeout))
+            .collect();
+    }
+    match ServerTools::from_json(stem, &value) {
+        Some(s) => vec![Ok(s)],
+        None => vec![Err(SourceError::Shape {
+            path: target.into(),
+        })],
+    }
+}
+
+/// Start the server a config entry describes and list its tools (named by the config key).
+fn from_config_entry(
+    name: &str,
+    entry: &Value,
+    timeout: Duration,
+) -> Result<ServerTools, SourceError> {
+    let Some(command) = entry.get("command").and_then(Value::as_str) else {
+        if let Some(url) = entry.get("url").and_then(Value::as_str) {
+            let mut s = crate::http::list_tools(url, timeout)?;
+            s.server = name.to_string();
+            return Ok(s);
+        }
+        let why = "the entry has neither a `command` nor a `url`";
+        return Err(SourceError::Unsupported {
+            what: format!("server `{name}`"),
+            why: why.into(),
+        });
+    };
+    let mut argv = vec![command.to_string()];
+    argv.extend(
+        entry
+            .get("args")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(String::from),
+    );
+    let env: Vec<(String, String)> = entry
+        .get("env")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect();
+    Ok(client::list_tools(&argv, &env, Some(name), timeout)?)
+}
+
+/// Start a server command and list its tools (named by its `serverInfo.name`).
+pub fn load_command(argv: &[String], timeout: Duration) -> Result<ServerTools, SourceError> {
+    Ok(client::list_tools(argv, &[], None, timeout)?)
+}
