@@ -42,16 +42,19 @@ pub fn generate_signing_key() -> Result<SigningKey, AuditError> {
 /// Refuses to overwrite an existing file: losing a node key makes its old checkpoints
 /// unverifiable against a pinned key.
 pub fn generate_key_file(path: impl AsRef<Path>) -> Result<SigningKey, AuditError> {
-    let path = path.as_ref();
     let key = generate_signing_key()?;
+    write_key_file(path.as_ref(), &key)?;
+    Ok(key)
+}
+
+/// Write `key` to `path` (secret, mode 0600) and `<path>.pub`; never overwrites.
+pub(crate) fn write_key_file(path: &Path, key: &SigningKey) -> Result<(), AuditError> {
     write_new(path, &format!("{}\n", to_hex(key.as_bytes())), true)?;
-    let pub_path = public_key_path(path);
     write_new(
-        &pub_path,
+        &public_key_path(path),
         &format!("{}\n", public_key_hex(&key.verifying_key())),
         false,
-    )?;
-    Ok(key)
+    )
 }
 
 /// Where [`generate_key_file`] puts the public key for a secret key file.
@@ -77,6 +80,13 @@ fn write_new(path: &Path, contents: &str, secret: bool) -> Result<(), AuditError
     file.write_all(contents.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(AuditError::io(path, "cannot write key file"))
+}
+
+/// Where a log's node key lives unless told otherwise: `<db>.key`.
+pub fn default_key_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push(".key");
+    PathBuf::from(name)
 }
 
 /// Load a signing key written by [`generate_key_file`].

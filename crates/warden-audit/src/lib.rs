@@ -15,8 +15,9 @@ mod verify;
 pub use encoding::{CHECKPOINT_DOMAIN, GENESIS_HASH, RECORD_DOMAIN, args_digest, canonical_json};
 pub use error::AuditError;
 pub use keys::{
-    SCHEME_ED25519, SigningKey, VerifyingKey, generate_key_file, generate_signing_key, key_id,
-    load_signing_key, parse_verifying_key, public_key_hex, public_key_path,
+    SCHEME_ED25519, SigningKey, VerifyingKey, default_key_path, generate_key_file,
+    generate_signing_key, key_id, load_signing_key, parse_verifying_key, public_key_hex,
+    public_key_path,
 };
 pub use log::{AuditConfig, AuditLog, AuditStats, Gap, Mode, WhenFull};
 pub use read::{Checkpoint, Filter, checkpoints, export_jsonl, export_jsonl_with_progress, query};

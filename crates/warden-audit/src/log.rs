@@ -338,6 +338,31 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl AuditLog {
+    /// Open `path` with checkpoints signed by the node key at `key` (default `<path>.key`).
+    /// A missing key file is created (mode 0600, plus `.pub`) only once the log itself has
+    /// opened, so a bad `path` leaves nothing behind. This is how Warden's doors (CLI,
+    /// server, hook, MCP proxy) open their logs, so every log they write is anchored.
+    pub fn open_signed(
+        path: impl AsRef<Path>,
+        mut config: AuditConfig,
+        key: Option<&Path>,
+    ) -> Result<AuditLog, AuditError> {
+        let path = path.as_ref();
+        let key_path = key.map_or_else(|| crate::keys::default_key_path(path), Path::to_path_buf);
+        let existing = key_path.exists();
+        let signing_key = if existing {
+            crate::keys::load_signing_key(&key_path)?
+        } else {
+            crate::keys::generate_signing_key()?
+        };
+        config.signing_key = Some(signing_key.clone());
+        let log = AuditLog::open(path, config)?;
+        if !existing {
+            crate::keys::write_key_file(&key_path, &signing_key)?;
+        }
+        Ok(log)
+    }
+
     /// Open the log at `path`, creating it if there is no file there.
     ///
     /// An existing file is checked (SQLite header, Warden's application id, format version,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use warden::{AuditConfig, AuditLog, Warden};
-use warden_audit::{Mode, generate_key_file, load_signing_key};
+use warden_audit::Mode;
 
 /// How a command records its decisions.
 #[derive(Args, Debug, Clone, Default)]
@@ -36,24 +36,13 @@ impl AuditArgs {
         let Some(db) = &self.db else {
             return Ok(warden);
         };
-        let key_path = self.key.clone().unwrap_or_else(|| {
-            let mut p = db.clone().into_os_string();
-            p.push(".key");
-            PathBuf::from(p)
-        });
-        let key = if key_path.exists() {
-            load_signing_key(&key_path)
-        } else {
-            generate_key_file(&key_path)
-        }
-        .map_err(|e| format!("audit key {}: {e}", key_path.display()))?;
         let mut config = AuditConfig::default();
         config.mode = match self.audit_mode {
             AuditMode::Durable => Mode::Durable,
             AuditMode::Buffered => Mode::Buffered,
         };
-        config.signing_key = Some(key);
-        let log = AuditLog::open(db, config).map_err(|e| e.to_string())?;
+        let log =
+            AuditLog::open_signed(db, config, self.key.as_deref()).map_err(|e| e.to_string())?;
         if let Some(gap) = log.recovered_gap() {
             eprintln!(
                 "warning: {}: records {}..={} were lost before the last restart (buffered mode); `warden audit verify` reports them",

@@ -14,7 +14,7 @@ use warden::{Action, PolicySet, Warden};
 
 use crate::action_args::read_input;
 use crate::audit_args::AuditArgs;
-use crate::{exit, report};
+use crate::{check, exit, report};
 
 /// Arguments of `warden bench`.
 #[derive(Args, Debug)]
@@ -66,19 +66,9 @@ pub fn run(args: &BenchArgs) -> i32 {
             return exit::ERROR;
         }
     };
-    let warden = match Warden::from_paths(&args.policies) {
+    let warden = match check::warden(&args.policies, &args.audit) {
         Ok(w) => w,
-        Err(e) => {
-            report::load_error(&e);
-            return exit::ERROR;
-        }
-    };
-    let warden = match args.audit.attach(warden) {
-        Ok(w) => w,
-        Err(e) => {
-            report::usage_error(&e);
-            return exit::ERROR;
-        }
+        Err(code) => return code,
     };
     let result = measure(&warden, &actions, args.iterations, args.threads);
     if let Some(log) = warden.audit()

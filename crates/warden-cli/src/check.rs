@@ -1,7 +1,9 @@
 //! `warden check`: decide one action and exit with its verdict.
 
+use std::path::PathBuf;
+
 use clap::Args;
-use warden::Warden;
+use warden::{Action, Warden};
 
 use crate::action_args::ActionArgs;
 use crate::audit_args::AuditArgs;
@@ -19,34 +21,33 @@ pub struct CheckArgs {
     json: bool,
 }
 
-/// Load the policies named by `args`, reporting problems; `None` means exit 2.
-pub fn load(args: &ActionArgs) -> Option<Warden> {
-    match Warden::from_paths(&args.policies) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            report::load_error(&e);
-            None
-        }
-    }
+/// The action the flags describe, or the exit code after saying what is wrong with them.
+pub fn action(args: &ActionArgs) -> Result<Action, i32> {
+    args.action().map_err(|e| {
+        report::usage_error(&e);
+        exit::ERROR
+    })
+}
+
+/// A Warden judging with `policies` (recording to the audit log when `audit` asks for one),
+/// or the exit code after reporting every problem.
+pub fn warden(policies: &[PathBuf], audit: &AuditArgs) -> Result<Warden, i32> {
+    let warden = Warden::from_paths(policies).map_err(|e| {
+        report::load_error(&e);
+        exit::ERROR
+    })?;
+    audit.attach(warden).map_err(|e| {
+        report::usage_error(&e);
+        exit::ERROR
+    })
 }
 
 pub fn run(args: &CheckArgs) -> i32 {
-    let action = match args.action.action() {
-        Ok(a) => a,
-        Err(e) => {
-            report::usage_error(&e);
-            return exit::ERROR;
-        }
-    };
-    let Some(warden) = load(&args.action) else {
-        return exit::ERROR;
-    };
-    let warden = match args.audit.attach(warden) {
-        Ok(w) => w,
-        Err(e) => {
-            report::usage_error(&e);
-            return exit::ERROR;
-        }
+    let (action, warden) = match action(&args.action)
+        .and_then(|a| Ok((a, warden(&args.action.policies, &args.audit)?)))
+    {
+        Ok(ready) => ready,
+        Err(code) => return code,
     };
     let decision = warden.decide(&action);
     // Dropping the Warden closes the log: buffered records are committed before exit.

@@ -128,7 +128,7 @@ fn answer(args: &ClaudeCodeArgs, input: &str) -> Result<Option<String>, String> 
         format!("the policy did not load: {}", problems.join("; "))
     })?;
     if let Some(db) = &args.db {
-        let log = AuditLog::open(db, AuditConfig::default())
+        let log = AuditLog::open_signed(db, AuditConfig::default(), None)
             .map_err(|e| format!("cannot open the audit log: {e}"))?;
         warden = warden.with_audit(log);
     }

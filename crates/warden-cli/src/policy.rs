@@ -6,7 +6,8 @@ use clap::{Args, Subcommand};
 use warden_policy::{PolicySet, Status, testing::TestFile};
 
 use crate::action_args::ActionArgs;
-use crate::check::load;
+use crate::audit_args::AuditArgs;
+use crate::check;
 use crate::{exit, report};
 
 /// Policy subcommands.
@@ -112,15 +113,14 @@ fn validate(paths: &[PathBuf], json: bool) -> i32 {
 }
 
 fn explain(args: &ExplainArgs) -> i32 {
-    let action = match args.action.action() {
-        Ok(a) => a,
-        Err(e) => {
-            report::usage_error(&e);
-            return exit::ERROR;
-        }
-    };
-    let Some(warden) = load(&args.action) else {
-        return exit::ERROR;
+    let (action, warden) = match check::action(&args.action).and_then(|a| {
+        Ok((
+            a,
+            check::warden(&args.action.policies, &AuditArgs::default())?,
+        ))
+    }) {
+        Ok(ready) => ready,
+        Err(code) => return code,
     };
     let e = warden.explain(&action);
     if args.json {

@@ -361,3 +361,55 @@ proptest! {
         prop_assert!(!out.stderr.contains("panicked"));
     }
 }
+
+#[test]
+fn check_with_db_records_signs_and_refuses_foreign_files() {
+    let (d, p) = brief();
+    let db = d.path().join("warden.db");
+    let db_s = db.to_str().unwrap();
+    let out = warden(
+        &[
+            "check",
+            "-p",
+            &p,
+            "-a",
+            "execute_code",
+            "--db",
+            db_s,
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["audit_seq"], 1);
+    assert!(d.path().join("warden.db.key").exists());
+    let pubkey = d.path().join("warden.db.key.pub");
+    let verify = warden(
+        &["audit", "verify", db_s, "--key", pubkey.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    assert!(verify.stdout.contains("1 valid"), "{}", verify.stdout);
+
+    // A file that is not a Warden log: exit 2, the file unchanged, no key left behind.
+    let foreign = write(d.path(), "notes.db", "just some text, not SQLite");
+    let before = std::fs::read(&foreign).unwrap();
+    let out = warden(
+        &[
+            "check",
+            "-p",
+            &p,
+            "-a",
+            "execute_code",
+            "--db",
+            foreign.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("notes.db"), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+    assert!(!d.path().join("notes.db.key").exists());
+}

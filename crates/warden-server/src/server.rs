@@ -46,7 +46,9 @@ impl DecisionServer {
         let warden = tokio::task::spawn_blocking(move || -> Result<Warden, ServeError> {
             let warden = Warden::from_paths(&policies)?;
             Ok(match db {
-                Some(db) => warden.with_audit(AuditLog::open(db, AuditConfig::default())?),
+                Some(db) => {
+                    warden.with_audit(AuditLog::open_signed(db, AuditConfig::default(), None)?)
+                }
                 None => warden,
             })
         })
