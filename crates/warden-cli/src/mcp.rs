@@ -3,9 +3,11 @@
 //!
 //! Exit codes: scans exit 0 when clean, 1 when a finding is at or above `--fail-on`, 2 on an
 //! error (a target that could not be read or started counts: a scan that could not look is
-//! not clean). The proxy exits with the server's exit code, or 2 if it could not start.
+//! not clean). The stdio proxy exits with the server's exit code, or 2 if it could not start;
+//! the HTTP proxy exits 0 when interrupted, 2 if it could not start.
 
 use std::io::Read;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use warden::{AuditConfig, AuditLog, Warden};
 use warden_mcp::proxy::{self, ProxyConfig};
+use warden_mcp::proxy_http;
 use warden_mcp::{
     Finding, Format, Lock, ServerTools, Severity, detect, report, scan_servers, source,
 };
@@ -181,8 +184,18 @@ pub struct ProxyArgs {
     /// The server's name in `context.server` and in the lock (default: its serverInfo.name).
     #[arg(long)]
     name: Option<String>,
-    /// The server command, after `--`.
-    #[arg(last = true, required = true)]
+    /// Streamable HTTP: the upstream MCP endpoint to forward to (`http://host:port/mcp`),
+    /// instead of a server command.
+    #[arg(long, requires = "listen", conflicts_with = "command")]
+    upstream: Option<String>,
+    /// Streamable HTTP: the address to listen on (`127.0.0.1:8808`; port 0 picks one).
+    #[arg(long, requires = "upstream")]
+    listen: Option<SocketAddr>,
+    /// Allow `--listen` on a non-loopback address (anyone who reaches it can use the server).
+    #[arg(long, requires = "listen")]
+    insecure: bool,
+    /// The server command, after `--` (stdio).
+    #[arg(last = true, required_unless_present = "upstream")]
     command: Vec<String>,
 }
 
@@ -282,7 +295,7 @@ fn run_proxy(args: ProxyArgs) -> i32 {
         }
     };
     if let Some(db) = &args.db {
-        match AuditLog::open(db, AuditConfig::default()) {
+        match AuditLog::open_signed(db, AuditConfig::default(), None) {
             Ok(log) => warden = warden.with_audit(log),
             Err(e) => {
                 eprintln!("error: audit database {}: {e}", db.display());
@@ -302,6 +315,20 @@ fn run_proxy(args: ProxyArgs) -> i32 {
         lock,
         server_name: args.name,
     };
+    if let (Some(upstream), Some(listen)) = (args.upstream, args.listen) {
+        let http = proxy_http::HttpConfig {
+            upstream,
+            listen,
+            insecure: args.insecure,
+        };
+        return match proxy_http::run(config, http, Arc::new(warden)) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::ERROR
+            }
+        };
+    }
     let stdin = std::io::BufReader::new(std::io::stdin());
     match proxy::run(config, Arc::new(warden), stdin, Box::new(std::io::stdout())) {
         Ok(code) => code,

@@ -11,6 +11,8 @@ pub mod lock;
 pub mod names;
 #[cfg(feature = "proxy")]
 pub mod proxy;
+#[cfg(feature = "proxy")]
+pub mod proxy_http;
 pub mod report;
 pub mod scan;
 pub mod source;
@@ -18,6 +20,6 @@ pub mod source;
 pub use finding::{Category, Finding, Severity};
 pub use lock::{Lock, LockError};
 #[cfg(feature = "proxy")]
-pub use proxy::{ProxyConfig, ProxyError};
+pub use proxy::{Gateway, ProxyConfig, ProxyError};
 pub use report::Format;
 pub use scan::{ServerTools, scan_servers};

@@ -1,5 +1,7 @@
-//! The stdio proxy: sits between an MCP client and the server it starts, speaking
-//! newline-delimited JSON-RPC 2.0 to both, and is transparent except where Warden decides.
+//! The proxy's decision path, [`Gateway`], shared by both transports, and the stdio
+//! transport: the stdio proxy sits between an MCP client and the server it starts, speaking
+//! newline-delimited JSON-RPC 2.0 to both (the Streamable HTTP proxy is
+//! [`crate::proxy_http`]). Both are transparent except where Warden decides.
 //!
 //! - The server's `instructions` are dropped from the `initialize` answer when poisoned.
 //! - `tools/list` results are scanned; poisoned tools (high or critical findings) are hidden
@@ -43,6 +45,27 @@ pub enum ProxyError {
     /// No server command was given.
     #[error("no server command given (put it after `--`)")]
     NoCommand,
+    /// The upstream URL of the HTTP proxy is not usable.
+    #[error("upstream `{url}`: {why}")]
+    Upstream {
+        /// The URL.
+        url: String,
+        /// Why.
+        why: String,
+    },
+    /// The HTTP proxy could not listen.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A non-loopback listen address without `--insecure`.
+    #[error(
+        "refusing to listen on {0}: anyone who can reach it could use the upstream MCP server through this proxy; listen on a loopback address, or give --insecure to accept the risk"
+    )]
+    NotLoopback(std::net::SocketAddr),
 }
 
 /// How the proxy is set up.
@@ -82,7 +105,7 @@ fn send(out: &Out, msg: &Value) {
     let _ = w.flush();
 }
 
-fn log(msg: &str) {
+pub(crate) fn log(msg: &str) {
     eprintln!("warden-mcp: {msg}");
 }
 
