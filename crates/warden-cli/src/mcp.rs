@@ -106,6 +106,10 @@ pub struct TargetArgs {
     /// Seconds to wait for each server to answer.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Trust the CA certificates in this PEM file for `https://` servers, besides the OS
+    /// trust store (a private CA). Host names are still verified.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
 }
 
 impl TargetArgs {
@@ -123,7 +127,7 @@ impl TargetArgs {
         }
         for t in &self.targets {
             scanned.push(t.clone());
-            for r in source::load_target(t, timeout) {
+            for r in source::load_target(t, timeout, self.ca_cert.as_deref()) {
                 match r {
                     Ok(s) => servers.push(s),
                     Err(e) => {
@@ -184,10 +188,14 @@ pub struct ProxyArgs {
     /// The server's name in `context.server` and in the lock (default: its serverInfo.name).
     #[arg(long)]
     name: Option<String>,
-    /// Streamable HTTP: the upstream MCP endpoint to forward to (`http://host:port/mcp`),
-    /// instead of a server command.
+    /// Streamable HTTP: the upstream MCP endpoint to forward to (`http://host:port/mcp` or
+    /// `https://…`), instead of a server command.
     #[arg(long, requires = "listen", conflicts_with = "command")]
     upstream: Option<String>,
+    /// Trust the CA certificates in this PEM file for an `https://` upstream, besides the OS
+    /// trust store (a private CA). Host names are still verified.
+    #[arg(long, value_name = "FILE", requires = "upstream")]
+    ca_cert: Option<PathBuf>,
     /// Streamable HTTP: the address to listen on (`127.0.0.1:8808`; port 0 picks one).
     #[arg(long, requires = "upstream")]
     listen: Option<SocketAddr>,
@@ -318,6 +326,7 @@ fn run_proxy(args: ProxyArgs) -> i32 {
     if let (Some(upstream), Some(listen)) = (args.upstream, args.listen) {
         let http = proxy_http::HttpConfig {
             upstream,
+            ca_cert: args.ca_cert,
             listen,
             insecure: args.insecure,
         };

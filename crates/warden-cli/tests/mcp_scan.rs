@@ -271,5 +271,6 @@ fn scans_a_streamable_http_server_by_url() {
         .as_object()
         .unwrap();
     assert!(tools.contains_key("echo") && tools.len() >= 10, "{tools:?}");
-    assert_eq!(run(&["mcp", "scan", "https://example.invalid/mcp"]).0, 2);
+    // Nothing listens there (loopback only): an unreachable https server is an error.
+    assert_eq!(run(&["mcp", "scan", "https://127.0.0.1:9/mcp"]).0, 2);
 }

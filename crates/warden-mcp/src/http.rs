@@ -1,26 +1,27 @@
 //! A minimal MCP client over Streamable HTTP, for scanning a server by URL: initialize, list
-//! tools, done. Plain `http://` only — the scanner runs offline, so the servers it reaches by
-//! URL are local ones (a gateway, a container port), and a TLS stack is not worth carrying
-//! for that.
+//! tools, done. `http://` and `https://` (rustls, through the shared [`crate::tls::client`]:
+//! the OS trust store plus `--ca-cert`).
 //!
-//! One TCP connection per request. A body ends at its Content-Length, at its last chunk, or
-//! as soon as the answer to our request has arrived (servers hold SSE streams open). It may
-//! be JSON or a Server-Sent Events stream whose `data:` lines carry JSON-RPC messages.
+//! A body ends at its end or as soon as the answer to our request has arrived (servers hold
+//! SSE streams open). It may be JSON or a Server-Sent Events stream whose `data:` lines carry
+//! JSON-RPC messages.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::time::Duration;
 
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header::{ACCEPT, CONTENT_TYPE};
+use hyper::{Request, Uri};
 use serde_json::{Value, json};
 
 use crate::client::{ClientError, PROTOCOL_VERSION};
 use crate::scan::ServerTools;
+use crate::tls::{self, HttpClient};
 
 #[derive(Debug)]
 struct Endpoint {
-    host: String,
-    port: u16,
-    path: String,
+    uri: Uri,
     url: String,
 }
 
@@ -29,25 +30,15 @@ fn endpoint(url: &str) -> Result<Endpoint, ClientError> {
         url: url.into(),
         why: why.into(),
     };
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        bad("only plain http:// URLs are supported (local servers); https needs TLS, which the offline scanner does not carry")
-    })?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().map_err(|_| bad("the port is not a number"))?),
-        None => (authority, 80),
-    };
-    if host.is_empty() {
+    let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(bad("only http:// and https:// URLs are supported"));
+    }
+    if uri.host().is_none_or(str::is_empty) {
         return Err(bad("the URL has no host"));
     }
     Ok(Endpoint {
-        host: host.into(),
-        port,
-        path: if path.is_empty() {
-            "/".into()
-        } else {
-            path.into()
-        },
+        uri,
         url: url.into(),
     })
 }
@@ -58,115 +49,87 @@ struct Reply {
     messages: Vec<Value>,
 }
 
-fn post(
-    ep: &Endpoint,
-    body: &Value,
-    session: Option<&str>,
+struct Conn<'a> {
+    ep: &'a Endpoint,
+    client: &'a HttpClient<Full<Bytes>>,
     timeout: Duration,
-) -> Result<Reply, ClientError> {
-    let err = |why: String| ClientError::Http {
-        url: ep.url.clone(),
-        why,
-    };
-    let addr = (ep.host.as_str(), ep.port)
-        .to_socket_addrs()
-        .map_err(|e| err(format!("cannot resolve: {e}")))?
-        .next()
-        .ok_or_else(|| err("cannot resolve the host".into()))?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| err(format!("cannot connect: {e}")))?;
-    stream.set_read_timeout(Some(timeout)).ok();
-    stream.set_write_timeout(Some(timeout)).ok();
-    let body = body.to_string();
-    let mut request = format!(
-        "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
-        ep.path,
-        ep.host,
-        ep.port,
-        body.len()
-    );
-    if let Some(s) = session {
-        request.push_str(&format!(
-            "Mcp-Session-Id: {s}\r\nMCP-Protocol-Version: {PROTOCOL_VERSION}\r\n"
-        ));
-    }
-    request.push_str("\r\n");
-    request.push_str(&body);
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| err(format!("cannot send: {e}")))?;
-    // Servers keep SSE connections open whatever we ask, so the body ends when it is
-    // complete (Content-Length, last chunk, or our answer seen), not at EOF.
-    let want = body_id(&body);
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        if let Some(reply) = parse_reply(&raw, want.as_ref(), false) {
-            return reply.map_err(err);
+}
+
+impl Conn<'_> {
+    fn err(&self, why: String) -> ClientError {
+        ClientError::Http {
+            url: self.ep.url.clone(),
+            why,
         }
-        match stream.read(&mut buf) {
-            Ok(0) => {
-                return parse_reply(&raw, want.as_ref(), true)
-                    .unwrap_or_else(|| Err("the answer ended early".into()))
-                    .map_err(err);
+    }
+
+    async fn post(&self, body: &Value, session: Option<&str>) -> Result<Reply, ClientError> {
+        let mut req = Request::post(self.ep.uri.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json, text/event-stream");
+        if let Some(s) = session {
+            req = req
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", PROTOCOL_VERSION);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| self.err(format!("cannot build the request: {e}")))?;
+        let want = body.get("id").cloned();
+        let exchange = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| format!("cannot connect: {}", tls::describe(&e)))?;
+            let status = resp.status().as_u16();
+            let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
+            let session = header("mcp-session-id").map(String::from);
+            let sse = header("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
+            // Servers keep SSE connections open whatever we ask, so the body is complete
+            // at its end or once our answer is in it.
+            let mut body = resp.into_body();
+            let mut raw = Vec::new();
+            loop {
+                let messages = parse_body(&raw, sse);
+                let answered = want
+                    .as_ref()
+                    .is_some_and(|id| messages.iter().any(|m| m.get("id") == Some(id)));
+                let frame = if answered { None } else { body.frame().await };
+                match frame {
+                    None => {
+                        return Ok(Reply {
+                            status,
+                            session,
+                            messages,
+                        });
+                    }
+                    Some(Ok(f)) => {
+                        if let Some(data) = f.data_ref() {
+                            raw.extend_from_slice(data);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        return Err(format!("cannot read the answer: {}", tls::describe(&e)));
+                    }
+                }
             }
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) => return Err(err(format!("cannot read the answer: {e}"))),
-        }
-    }
-}
-
-fn body_id(body: &str) -> Option<Value> {
-    serde_json::from_str::<Value>(body).ok()?.get("id").cloned()
-}
-
-/// The reply in `raw`, once it is complete (or at `eof`); `None` while more bytes are needed.
-fn parse_reply(raw: &[u8], want: Option<&Value>, eof: bool) -> Option<Result<Reply, String>> {
-    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return eof.then(|| Err("the answer is not HTTP".to_string()));
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.lines();
-    let Some(status) = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse::<u16>().ok())
-    else {
-        return Some(Err("the answer has no status line".into()));
-    };
-    let mut session = None;
-    let mut chunked = false;
-    let mut sse = false;
-    let mut length = None;
-    for line in lines {
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
         };
-        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-        match k.as_str() {
-            "mcp-session-id" => session = Some(v.to_string()),
-            "transfer-encoding" => chunked = v.eq_ignore_ascii_case("chunked"),
-            "content-type" => sse = v.starts_with("text/event-stream"),
-            "content-length" => length = v.parse::<usize>().ok(),
-            _ => {}
-        }
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| self.err(format!("no answer within {} s", self.timeout.as_secs())))?
+            .map_err(|why| self.err(why))
     }
-    let complete_by_framing = match (length, chunked) {
-        (Some(n), _) => body.len() >= n,
-        (None, true) => body.ends_with(b"0\r\n\r\n"),
-        (None, false) => false,
-    };
-    if chunked {
-        body = dechunk(&body);
-    }
-    if let Some(n) = length {
-        body.truncate(n);
-    }
-    let text = String::from_utf8_lossy(&body);
-    let messages: Vec<Value> = if sse {
+}
+
+/// The JSON-RPC messages in a (possibly partial) body: one JSON value, or the `data:` of
+/// each complete SSE event.
+fn parse_body(raw: &[u8], sse: bool) -> Vec<Value> {
+    let text = String::from_utf8_lossy(raw);
+    if sse {
         // Each event's `data:` lines joined with newlines form one message.
-        text.split("\n\n")
+        text.replace("\r\n", "\n")
+            .split("\n\n")
             .filter_map(|event| {
                 let data: Vec<&str> = event
                     .lines()
@@ -183,126 +146,122 @@ fn parse_reply(raw: &[u8], want: Option<&Value>, eof: bool) -> Option<Result<Rep
             .ok()
             .into_iter()
             .collect()
-    };
-    let answered = want.is_some_and(|id| messages.iter().any(|m| m.get("id") == Some(id)));
-    (complete_by_framing || answered || eof).then_some(Ok(Reply {
-        status,
-        session,
-        messages,
-    }))
+    }
 }
 
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&data[..eol]);
-        let Ok(size) = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-        else {
-            break;
-        };
-        data = &data[eol + 2..];
-        if size == 0 || data.len() < size {
-            break;
+impl Conn<'_> {
+    async fn call(
+        &self,
+        id: u64,
+        method: &str,
+        params: Value,
+        session: Option<&str>,
+    ) -> Result<(Value, Option<String>), ClientError> {
+        let reply = self
+            .post(
+                &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+                session,
+            )
+            .await?;
+        if !(200..300).contains(&reply.status) {
+            return Err(self.err(format!("`{method}` answered HTTP {}", reply.status)));
         }
-        out.extend_from_slice(&data[..size]);
-        data = data.get(size + 2..).unwrap_or(&[]);
+        let msg = reply
+            .messages
+            .into_iter()
+            .find(|m| m.get("id") == Some(&json!(id)))
+            .ok_or_else(|| self.err(format!("no answer to `{method}` in the response")))?;
+        if let Some(error) = msg.get("error") {
+            return Err(ClientError::Rpc {
+                command: self.ep.url.clone(),
+                method: method.into(),
+                error: error.clone(),
+            });
+        }
+        Ok((
+            msg.get("result").cloned().unwrap_or(Value::Null),
+            reply.session,
+        ))
     }
-    out
-}
 
-fn call(
-    ep: &Endpoint,
-    id: u64,
-    method: &str,
-    params: Value,
-    session: Option<&str>,
-    timeout: Duration,
-) -> Result<(Value, Option<String>), ClientError> {
-    let reply = post(
-        ep,
-        &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
-        session,
-        timeout,
-    )?;
-    if !(200..300).contains(&reply.status) {
-        return Err(ClientError::Http {
-            url: ep.url.clone(),
-            why: format!("`{method}` answered HTTP {}", reply.status),
-        });
+    async fn list_tools(&self) -> Result<ServerTools, ClientError> {
+        let (init, session) = self
+            .call(
+                1,
+                "initialize",
+                json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+                       "clientInfo": {"name": "warden-mcp-scan", "version": env!("CARGO_PKG_VERSION")}}),
+                None,
+            )
+            .await?;
+        let session = session.as_deref();
+        self.post(
+            &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            session,
+        )
+        .await?;
+        let server = init
+            .pointer("/serverInfo/name")
+            .and_then(Value::as_str)
+            .unwrap_or(&self.ep.url)
+            .to_string();
+        let mut tools = Vec::new();
+        let mut cursor: Option<Value> = None;
+        for id in 2..1002 {
+            let params = cursor
+                .as_ref()
+                .map_or_else(|| json!({}), |c| json!({"cursor": c}));
+            let (page, _) = self.call(id, "tools/list", params, session).await?;
+            tools.extend(
+                page.get("tools")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+            cursor = page.get("nextCursor").filter(|c| !c.is_null()).cloned();
+            if cursor.is_none() {
+                break;
+            }
+        }
+        let instructions = init
+            .get("instructions")
+            .and_then(Value::as_str)
+            .map(String::from);
+        Ok(ServerTools {
+            instructions,
+            server,
+            tools,
+        })
     }
-    let msg = reply
-        .messages
-        .into_iter()
-        .find(|m| m.get("id") == Some(&json!(id)))
-        .ok_or_else(|| ClientError::Http {
-            url: ep.url.clone(),
-            why: format!("no answer to `{method}` in the response"),
-        })?;
-    if let Some(error) = msg.get("error") {
-        return Err(ClientError::Rpc {
-            command: ep.url.clone(),
-            method: method.into(),
-            error: error.clone(),
-        });
-    }
-    Ok((
-        msg.get("result").cloned().unwrap_or(Value::Null),
-        reply.session,
-    ))
 }
 
 /// Initialize a Streamable HTTP server and list every tool (named by its `serverInfo.name`).
-pub fn list_tools(url: &str, timeout: Duration) -> Result<ServerTools, ClientError> {
+/// `https://` servers are verified against the OS trust store plus `ca_cert` (PEM), when
+/// given.
+pub fn list_tools(
+    url: &str,
+    timeout: Duration,
+    ca_cert: Option<&Path>,
+) -> Result<ServerTools, ClientError> {
     let ep = endpoint(url)?;
-    let (init, session) = call(
-        &ep,
-        1,
-        "initialize",
-        json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-               "clientInfo": {"name": "warden-mcp-scan", "version": env!("CARGO_PKG_VERSION")}}),
-        None,
-        timeout,
-    )?;
-    let session = session.as_deref();
-    post(
-        &ep,
-        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        session,
-        timeout,
-    )?;
-    let server = init
-        .pointer("/serverInfo/name")
-        .and_then(Value::as_str)
-        .unwrap_or(url)
-        .to_string();
-    let mut tools = Vec::new();
-    let mut cursor: Option<Value> = None;
-    for id in 2..1002 {
-        let params = cursor
-            .as_ref()
-            .map_or_else(|| json!({}), |c| json!({"cursor": c}));
-        let (page, _) = call(&ep, id, "tools/list", params, session, timeout)?;
-        tools.extend(
-            page.get("tools")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .cloned(),
-        );
-        cursor = page.get("nextCursor").filter(|c| !c.is_null()).cloned();
-        if cursor.is_none() {
-            break;
+    let err = |why: String| ClientError::Http {
+        url: url.into(),
+        why,
+    };
+    let client = tls::client(ca_cert).map_err(|e| err(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| err(format!("cannot start the client runtime: {e}")))?;
+    runtime.block_on(
+        Conn {
+            ep: &ep,
+            client: &client,
+            timeout,
         }
-    }
-    let instructions = init
-        .get("instructions")
-        .and_then(Value::as_str)
-        .map(String::from);
-    Ok(ServerTools {
-        instructions,
-        server,
-        tools,
-    })
+        .list_tools(),
+    )
 }
 
 #[cfg(test)]
@@ -310,43 +269,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_urls_and_refuses_tls() {
+    fn parses_http_and_https_urls() {
         let ep = endpoint("http://127.0.0.1:3001/mcp").unwrap();
         assert_eq!(
-            (ep.host.as_str(), ep.port, ep.path.as_str()),
-            ("127.0.0.1", 3001, "/mcp")
+            (ep.uri.host(), ep.uri.port_u16(), ep.uri.path()),
+            (Some("127.0.0.1"), Some(3001), "/mcp")
         );
-        assert_eq!(endpoint("http://localhost").unwrap().path, "/");
+        assert_eq!(endpoint("http://localhost").unwrap().uri.path(), "/");
+        assert!(endpoint("https://example.com/mcp").is_ok());
         assert!(
-            endpoint("https://example.com/mcp")
+            endpoint("ftp://example.com/mcp")
                 .unwrap_err()
                 .to_string()
-                .contains("TLS")
+                .contains("only http:// and https://")
         );
     }
 
     #[test]
     fn an_open_sse_stream_is_complete_once_the_answer_is_in() {
-        let head =
-            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nmcp-session-id: s1\r\n\r\n";
-        let partial =
-            format!("{head}event: message\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"x\"}}\n\n");
-        assert!(parse_reply(partial.as_bytes(), Some(&json!(7)), false).is_none());
-        let done = format!("{partial}data: {{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{{}}}}\n\n");
-        let reply = parse_reply(done.as_bytes(), Some(&json!(7)), false)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (reply.status, reply.session.as_deref(), reply.messages.len()),
-            (200, Some("s1"), 2)
-        );
-    }
-
-    #[test]
-    fn dechunks() {
-        assert_eq!(
-            dechunk(b"4\r\nWiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n"),
-            b"Wikipedia"
-        );
+        let partial = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\n\n";
+        assert_eq!(parse_body(partial.as_bytes(), true).len(), 1);
+        let done =
+            format!("{partial}data: {{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{{}}}}\r\n\r\n");
+        let messages = parse_body(done.as_bytes(), true);
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[1]["id"], 7);
+        assert!(parse_body(b"{\"id\": 1", false).is_empty());
+        assert_eq!(parse_body(b"{\"id\": 1}", false).len(), 1);
     }
 }

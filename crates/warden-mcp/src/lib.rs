@@ -5,6 +5,7 @@
 pub mod client;
 pub mod detect;
 pub mod finding;
+#[cfg(feature = "http")]
 pub mod http;
 pub mod jsonrpc;
 pub mod lock;
@@ -16,6 +17,8 @@ pub mod proxy_http;
 pub mod report;
 pub mod scan;
 pub mod source;
+#[cfg(feature = "http")]
+pub mod tls;
 
 pub use finding::{Category, Finding, Severity};
 pub use lock::{Lock, LockError};

@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
@@ -29,14 +30,12 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use warden::Warden;
 
 use crate::jsonrpc;
 use crate::proxy::{Gateway, Inbound, ProxyConfig, ProxyError};
+use crate::tls::{self, HttpClient};
 
 /// The largest POST body accepted (one JSON-RPC message).
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -64,25 +63,26 @@ const HOP_BY_HOP: [&str; 6] = [
 /// Where the HTTP proxy listens and what it forwards to.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// The upstream MCP endpoint (`http://host:port/mcp`).
+    /// The upstream MCP endpoint (`http://host:port/mcp` or `https://…`).
     pub upstream: String,
+    /// A PEM file of CA certificates trusted for an `https://` upstream, besides the OS
+    /// trust store.
+    pub ca_cert: Option<PathBuf>,
     /// The address to listen on.
     pub listen: SocketAddr,
     /// Allow a non-loopback `listen` address.
     pub insecure: bool,
 }
 
-/// Parse and check the upstream URL: plain `http://` with a host.
+/// Parse and check the upstream URL: `http://` or `https://`, with a host.
 fn upstream_uri(url: &str) -> Result<Uri, ProxyError> {
     let bad = |why: &str| ProxyError::Upstream {
         url: url.into(),
         why: why.into(),
     };
     let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(bad(
-            "only plain http:// upstreams are supported (run the proxy next to the server)",
-        ));
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(bad("only http:// and https:// upstreams are supported"));
     }
     if uri.host().is_none() {
         return Err(bad("the URL has no host"));
@@ -94,7 +94,7 @@ struct App {
     upstream: Uri,
     /// Listening on loopback: requests must name a loopback host (and origin).
     loopback: bool,
-    client: Client<HttpConnector, Body>,
+    client: HttpClient<Body>,
     warden: Arc<Warden>,
     config: Arc<ProxyConfig>,
     sessions: Mutex<HashMap<String, Arc<Gateway>>>,
@@ -130,6 +130,10 @@ pub fn run(config: ProxyConfig, http: HttpConfig, warden: Arc<Warden>) -> Result
         return Err(ProxyError::NotLoopback(http.listen));
     }
     let upstream = upstream_uri(&http.upstream)?;
+    let client = tls::client(http.ca_cert.as_deref()).map_err(|e| ProxyError::Upstream {
+        url: http.upstream.clone(),
+        why: e.to_string(),
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,7 +153,7 @@ pub fn run(config: ProxyConfig, http: HttpConfig, warden: Arc<Warden>) -> Result
         let app = Arc::new(App {
             upstream,
             loopback: http.listen.ip().is_loopback(),
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client,
             sessionless: Mutex::new(Arc::new(Gateway::new(warden.clone(), config.clone()))),
             warden,
             config,
@@ -333,6 +337,7 @@ async fn forward(
     }
     let req = req.body(body).map_err(|e| bad_gateway(&e.to_string()))?;
     app.client.request(req).await.map_err(|e| {
+        let e = tls::describe(&e);
         crate::proxy::log(&format!("upstream {} failed: {e}", app.upstream));
         bad_gateway(&format!("the upstream MCP server is unreachable: {e}"))
     })
@@ -534,9 +539,10 @@ mod tests {
     }
 
     #[test]
-    fn upstreams_must_be_plain_http() {
+    fn upstreams_must_be_http_or_https() {
         assert!(upstream_uri("http://127.0.0.1:3001/mcp").is_ok());
-        assert!(upstream_uri("https://example.com/mcp").is_err());
+        assert!(upstream_uri("https://example.com/mcp").is_ok());
+        assert!(upstream_uri("ftp://example.com/mcp").is_err());
         assert!(upstream_uri("not a url").is_err());
     }
 }

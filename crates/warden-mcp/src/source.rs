@@ -51,10 +51,15 @@ pub enum SourceError {
 }
 
 /// Load one target: a JSON file (tool list or client config) or a Streamable HTTP URL.
-/// A config yields one entry per server in it, in the config's order.
-pub fn load_target(target: &str, timeout: Duration) -> Vec<Result<ServerTools, SourceError>> {
+/// A config yields one entry per server in it, in the config's order. `https://` servers
+/// (by URL or in a config) are verified against the OS trust store plus `ca_cert` (PEM).
+pub fn load_target(
+    target: &str,
+    timeout: Duration,
+    ca_cert: Option<&Path>,
+) -> Vec<Result<ServerTools, SourceError>> {
     if target.starts_with("http://") || target.starts_with("https://") {
-        return vec![crate::http::list_tools(target, timeout).map_err(SourceError::from)];
+        return vec![from_url(target, timeout, ca_cert)];
     }
     let path = Path::new(target);
     let text = match std::fs::read_to_string(path) {
@@ -83,7 +88,7 @@ pub fn load_target(target: &str, timeout: Duration) -> Vec<Result<ServerTools, S
     {
         return servers
             .iter()
-            .map(|(name, entry)| from_config_entry(name, entry, timeout))
+            .map(|(name, entry)| from_config_entry(name, entry, timeout, ca_cert))
             .collect();
     }
     match ServerTools::from_json(stem, &value) {
@@ -99,10 +104,11 @@ fn from_config_entry(
     name: &str,
     entry: &Value,
     timeout: Duration,
+    ca_cert: Option<&Path>,
 ) -> Result<ServerTools, SourceError> {
     let Some(command) = entry.get("command").and_then(Value::as_str) else {
         if let Some(url) = entry.get("url").and_then(Value::as_str) {
-            let mut s = crate::http::list_tools(url, timeout)?;
+            let mut s = from_url(url, timeout, ca_cert)?;
             s.server = name.to_string();
             return Ok(s);
         }
@@ -130,6 +136,29 @@ fn from_config_entry(
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect();
     Ok(client::list_tools(&argv, &env, Some(name), timeout)?)
+}
+
+/// List the tools of a Streamable HTTP server.
+#[cfg(feature = "http")]
+fn from_url(
+    url: &str,
+    timeout: Duration,
+    ca_cert: Option<&Path>,
+) -> Result<ServerTools, SourceError> {
+    Ok(crate::http::list_tools(url, timeout, ca_cert)?)
+}
+
+/// Without the `http` feature there is no HTTP client.
+#[cfg(not(feature = "http"))]
+fn from_url(
+    url: &str,
+    _timeout: Duration,
+    _ca_cert: Option<&Path>,
+) -> Result<ServerTools, SourceError> {
+    Err(SourceError::Unsupported {
+        what: url.into(),
+        why: "built without the `http` feature".into(),
+    })
 }
 
 /// Start a server command and list its tools (named by its `serverInfo.name`).
