@@ -206,30 +206,54 @@ pub fn list_tools(
                 .map(String::from)
         })
         .unwrap_or_else(|| argv.join(" "));
-    let mut tools = Vec::new();
-    let mut cursor: Option<Value> = None;
-    // A server that pages forever is cut off; 1000 pages is far beyond any real server.
-    for _ in 0..1000 {
-        let params = match &cursor {
-            Some(c) => json!({"cursor": c}),
-            None => json!({}),
-        };
-        let page = s.request("tools/list", params)?;
-        if let Some(list) = page.get("tools").and_then(Value::as_array) {
-            tools.extend(list.iter().cloned());
-        }
-        cursor = page.get("nextCursor").filter(|c| !c.is_null()).cloned();
-        if cursor.is_none() {
-            break;
+    let mut pages = ToolPages::default();
+    while let Some(params) = pages.next_params() {
+        pages.add(&s.request("tools/list", params)?);
+    }
+    Ok(pages.finish(&init, server))
+}
+
+/// A paginated `tools/list`, collected the same way over every transport: ask with the last
+/// `nextCursor` until the server gives none.
+#[derive(Default)]
+pub(crate) struct ToolPages {
+    tools: Vec<Value>,
+    cursor: Option<Value>,
+    pages: usize,
+}
+
+/// A server that pages forever is cut off; 1000 pages is far beyond any real server.
+const MAX_PAGES: usize = 1000;
+
+impl ToolPages {
+    /// The params of the next `tools/list` request, or `None` when the listing is complete.
+    pub(crate) fn next_params(&self) -> Option<Value> {
+        match (&self.cursor, self.pages) {
+            (_, n) if n >= MAX_PAGES => None,
+            (None, 0) => Some(json!({})),
+            (None, _) => None,
+            (Some(c), _) => Some(json!({"cursor": c})),
         }
     }
-    let instructions = init
-        .get("instructions")
-        .and_then(Value::as_str)
-        .map(String::from);
-    Ok(ServerTools {
-        instructions,
-        server,
-        tools,
-    })
+
+    /// Take one page's tools and cursor.
+    pub(crate) fn add(&mut self, page: &Value) {
+        self.pages += 1;
+        if let Some(list) = page.get("tools").and_then(Value::as_array) {
+            self.tools.extend(list.iter().cloned());
+        }
+        self.cursor = page.get("nextCursor").filter(|c| !c.is_null()).cloned();
+    }
+
+    /// The server's tools, with the `instructions` from its `initialize` answer.
+    pub(crate) fn finish(self, init: &Value, server: String) -> ServerTools {
+        ServerTools {
+            instructions: init
+                .get("instructions")
+                .and_then(Value::as_str)
+                .map(String::from),
+            server,
+            tools: self.tools,
+        }
+    }
 }

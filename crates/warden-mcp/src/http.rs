@@ -15,6 +15,7 @@ use hyper::header::{ACCEPT, CONTENT_TYPE};
 use hyper::{Request, Uri};
 use serde_json::{Value, json};
 
+use crate::client::ToolPages;
 use crate::client::{ClientError, PROTOCOL_VERSION};
 use crate::scan::ServerTools;
 use crate::tls::{self, HttpClient};
@@ -205,34 +206,14 @@ impl Conn<'_> {
             .and_then(Value::as_str)
             .unwrap_or(&self.ep.url)
             .to_string();
-        let mut tools = Vec::new();
-        let mut cursor: Option<Value> = None;
-        for id in 2..1002 {
-            let params = cursor
-                .as_ref()
-                .map_or_else(|| json!({}), |c| json!({"cursor": c}));
+        let mut pages = ToolPages::default();
+        let mut id = 1;
+        while let Some(params) = pages.next_params() {
+            id += 1;
             let (page, _) = self.call(id, "tools/list", params, session).await?;
-            tools.extend(
-                page.get("tools")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .cloned(),
-            );
-            cursor = page.get("nextCursor").filter(|c| !c.is_null()).cloned();
-            if cursor.is_none() {
-                break;
-            }
+            pages.add(&page);
         }
-        let instructions = init
-            .get("instructions")
-            .and_then(Value::as_str)
-            .map(String::from);
-        Ok(ServerTools {
-            instructions,
-            server,
-            tools,
-        })
+        Ok(pages.finish(&init, server))
     }
 }
 
