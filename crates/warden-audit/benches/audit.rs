@@ -1,3 +1,6 @@
+// This file reports measurements to the person running it.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 //! Audit log benchmarks: append throughput and latency in each mode, verification
 //! throughput, and write amplification (printed before the divan table).
 //!

@@ -431,8 +431,8 @@ impl AuditLog {
                 first_seq: next_seq,
                 last_seq: reserved,
             };
-            eprintln!(
-                "warden-audit: {}: the previous writer stopped without closing the log in buffered mode; \
+            tracing::warn!(
+                "{}: the previous writer stopped without closing the log in buffered mode; \
                  records {}..={} may have been lost (at most {} records)",
                 path.display(),
                 gap.first_seq,
@@ -739,7 +739,7 @@ impl AuditLog {
 impl Drop for AuditLog {
     fn drop(&mut self) {
         if let Err(e) = self.shutdown() {
-            eprintln!("warden-audit: closing the log failed: {e}");
+            tracing::error!("closing the log failed: {e}");
         }
     }
 }

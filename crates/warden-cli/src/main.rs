@@ -4,6 +4,9 @@
 //! 0 allow / success · 1 deny / test failure · 3 require approval · 2 usage error, invalid
 //! input or invalid policy. Nothing that went wrong ever exits 0.
 
+// The binary is where output is allowed to happen.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 /// `println!` that ignores a closed stdout (`warden check … | head -1`) instead of panicking.
 macro_rules! outln {
     ($($arg:tt)*) => {{
@@ -61,6 +64,16 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    // Library crates report through `tracing`; this is the one place it reaches stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .without_time()
+        .with_target(false)
+        .init();
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Policy(cmd) => policy::run(cmd),

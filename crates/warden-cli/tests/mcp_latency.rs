@@ -1,3 +1,6 @@
+// This file reports measurements to the person running it.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 //! Measurement, not a pass/fail test (tests never assert on time): the latency the proxy adds
 //! to a `tools/call`, side by side with a direct connection to the same real server
 //! (server-everything's `echo`), sequential calls after a warm-up.

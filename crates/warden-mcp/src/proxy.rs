@@ -106,7 +106,7 @@ fn send(out: &Out, msg: &Value) {
 }
 
 pub(crate) fn log(msg: &str) {
-    eprintln!("warden-mcp: {msg}");
+    tracing::warn!("{msg}");
 }
 
 /// One client–server conversation's policy state and decision path, shared by both

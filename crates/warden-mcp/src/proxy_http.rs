@@ -159,7 +159,7 @@ pub fn run(config: ProxyConfig, http: HttpConfig, warden: Arc<Warden>) -> Result
             config,
             sessions: Mutex::new(HashMap::new()),
         });
-        eprintln!(
+        tracing::info!(
             "warden-mcp: listening on http://{local}/mcp, forwarding to {}",
             http.upstream
         );

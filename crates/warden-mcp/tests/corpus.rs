@@ -1,3 +1,6 @@
+// This file reports measurements to the person running it.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 //! Detection quality on the labelled corpus (`corpus/`): recall on published poisoning
 //! examples and false positives on real servers' tools, per category, with floors.
 //!

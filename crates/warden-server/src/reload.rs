@@ -148,25 +148,21 @@ impl Reloader {
                 let rules = set.rule_count();
                 let version = self.warden.replace_policies(set);
                 self.metrics.record_reload();
-                eprintln!(
-                    "warden: {why}: policies reloaded, now version {version} ({rules} rules)"
-                );
+                tracing::info!("{why}: policies reloaded, now version {version} ({rules} rules)");
                 Ok(version)
             }
             Ok(Err(e)) => {
                 self.metrics.record_reload_failure();
-                eprintln!(
-                    "warden: {why}: reload rejected, still serving policy version {serving}:"
-                );
+                tracing::warn!("{why}: reload rejected, still serving policy version {serving}:");
                 for problem in e.problems() {
-                    eprintln!("error: {problem}");
+                    tracing::warn!("  {problem}");
                 }
                 Err(ReloadError::Rejected(e))
             }
             Err(join) => {
                 self.metrics.record_reload_failure();
-                eprintln!(
-                    "warden: {why}: reload failed ({join}), still serving policy version {serving}"
+                tracing::error!(
+                    "{why}: reload failed ({join}), still serving policy version {serving}"
                 );
                 Err(ReloadError::Compiler(join.to_string()))
             }

@@ -133,7 +133,7 @@ impl DecisionServer {
                         Ok((stream, _)) => stream,
                         Err(e) => {
                             // Out of file descriptors and the like: back off, keep serving.
-                            eprintln!("warden: accept failed: {e}");
+                            tracing::warn!("accept failed: {e}");
                             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                             continue;
                         }
@@ -156,8 +156,8 @@ impl DecisionServer {
             .await
             .is_err()
         {
-            eprintln!(
-                "warden: some requests did not finish within {} s; closing them",
+            tracing::warn!(
+                "some requests did not finish within {} s; closing them",
                 config.drain_timeout.as_secs_f64()
             );
         }
@@ -198,8 +198,8 @@ async fn flush_audit(shared: &Arc<Shared>) {
         tokio::task::spawn_blocking(move || shared.warden.audit().map(AuditLog::flush)).await;
     match flushed {
         Ok(None) | Ok(Some(Ok(()))) => {}
-        Ok(Some(Err(e))) => eprintln!("warden: flushing the audit log failed: {e}"),
-        Err(e) => eprintln!("warden: flushing the audit log failed: {e}"),
+        Ok(Some(Err(e))) => tracing::error!("flushing the audit log failed: {e}"),
+        Err(e) => tracing::error!("flushing the audit log failed: {e}"),
     }
 }
 
@@ -230,11 +230,11 @@ impl Signals {
                     tokio::spawn(async move { let _ = reloader.reload("SIGHUP").await; });
                 }
                 _ = self.terminate.recv() => {
-                    eprintln!("warden: SIGTERM: finishing in-flight requests");
+                    tracing::info!("SIGTERM: finishing in-flight requests");
                     return;
                 }
                 _ = self.interrupt.recv() => {
-                    eprintln!("warden: SIGINT: finishing in-flight requests");
+                    tracing::info!("SIGINT: finishing in-flight requests");
                     return;
                 }
             }

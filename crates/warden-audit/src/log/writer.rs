@@ -229,10 +229,7 @@ impl Writer {
     /// A write succeeded: clear the failing state (and say so once).
     fn recovered(&self) {
         if self.shared.failing.swap(false, Ordering::Relaxed) {
-            eprintln!(
-                "warden-audit: {}: writes succeed again",
-                self.shared.path.display()
-            );
+            tracing::info!("{}: writes succeed again", self.shared.path.display());
         }
     }
 
@@ -266,8 +263,8 @@ impl Writer {
                 let mut errors = lock(&s.errors);
                 if !s.failing.swap(true, Ordering::Relaxed) {
                     // Once per failure episode, so a full disk does not flood stderr.
-                    eprintln!(
-                        "warden-audit: {}: cannot write audit records {first}..={last}: {detail}; \
+                    tracing::error!(
+                        "{}: cannot write audit records {first}..={last}: {detail}; \
                          appends fail until writes succeed again",
                         s.path.display()
                     );
@@ -445,8 +442,8 @@ impl Writer {
             }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
-                eprintln!(
-                    "warden-audit: {}: cannot sign checkpoint at {seq}: {e}",
+                tracing::error!(
+                    "{}: cannot sign checkpoint at {seq}: {e}",
                     self.shared.path.display()
                 );
             }
@@ -485,8 +482,8 @@ impl Writer {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 let mut errors = lock(&self.shared.errors);
                 errors.close_error = Some(format!("cannot close the log cleanly: {e}"));
-                eprintln!(
-                    "warden-audit: {}: cannot close the log cleanly: {e}",
+                tracing::error!(
+                    "{}: cannot close the log cleanly: {e}",
                     self.shared.path.display()
                 );
             }
@@ -550,14 +547,17 @@ impl WalCheckpointer {
                         && !warned
                     {
                         warned = true;
-                        eprintln!(
-                            "warden-audit: {}: cannot checkpoint the WAL (it will grow until this works): {e}",
+                        tracing::warn!(
+                            "{}: cannot checkpoint the WAL (it will grow until this works): {e}",
                             shared.path.display()
                         );
                     }
                 }
             })
-            .map_err(AuditError::io(path, "cannot start the WAL checkpoint thread"))?;
+            .map_err(AuditError::io(
+                path,
+                "cannot start the WAL checkpoint thread",
+            ))?;
         Ok(WalCheckpointer {
             stop,
             handle: Some(handle),

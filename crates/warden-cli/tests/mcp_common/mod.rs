@@ -234,7 +234,7 @@ pub fn http_proxy(upstream: &str, flags: &[&str]) -> (Killed, SocketAddr, Arc<Mu
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("warden-mcp: listening on http://") {
+                if let Some((_, rest)) = line.split_once("listening on http://") {
                     let addr = rest.split('/').next().unwrap().to_string();
                     let _ = tx.send(addr);
                 }
