@@ -1,7 +1,6 @@
-//! The flags that describe an action, shared by `check`, `policy explain` and `bench`.
+//! The flags that describe an action, shared by `check` and `policy explain`.
 
 use std::io::Read;
-use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::{Map, Value};
@@ -10,20 +9,17 @@ use warden_core::Action;
 /// An action given as flags, or as JSON with `--input`.
 #[derive(Args, Debug, Clone)]
 pub struct ActionArgs {
-    /// Policy files or directories (repeatable).
-    #[arg(long = "policy", short = 'p', value_name = "PATH", required = true)]
-    pub policies: Vec<PathBuf>,
     /// The action name, e.g. `http_request`.
-    #[arg(long, short = 'a', conflicts_with = "input")]
+    #[arg(long, short = 'a', value_name = "NAME", conflicts_with = "input")]
     pub action: Option<String>,
     /// The agent asking (a name or DID).
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     pub agent: Option<String>,
     /// The tool being called.
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     pub tool: Option<String>,
     /// The resource touched.
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     pub resource: Option<String>,
     /// An argument `key=value`; the value is read as JSON when it parses (`n=5`, `ok=true`),
     /// else as a string (`method=GET`). Repeatable.

@@ -79,8 +79,18 @@ pub enum ExportFormat {
     Jsonl,
 }
 
+/// Run an audit command.
+pub fn run(cmd: AuditCommand) -> crate::error::Result<crate::exit::Exit> {
+    use crate::exit::Exit;
+    Ok(match run_code(cmd) {
+        EXIT_OK => Exit::Ok,
+        EXIT_TAMPERED => Exit::Failed,
+        _ => Exit::Error,
+    })
+}
+
 /// Run an audit command; returns the process exit code.
-pub fn run(cmd: AuditCommand) -> i32 {
+fn run_code(cmd: AuditCommand) -> i32 {
     match cmd {
         AuditCommand::Verify { db, key, json } => run_verify(&db, key.as_deref(), json),
         AuditCommand::Query {
@@ -115,7 +125,7 @@ fn run_verify(db: &Path, key: Option<&str>, json: bool) -> i32 {
     let pinned = match key.map(parse_verifying_key).transpose() {
         Ok(k) => k,
         Err(e) => {
-            eprintln!("error: --key: {e}");
+            errln!("error: --key: {e}");
             return EXIT_ERROR;
         }
     };
@@ -141,7 +151,7 @@ fn run_verify(db: &Path, key: Option<&str>, json: bool) -> i32 {
         };
     }
     if let VerifyReport::Error(e) = &report {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         return EXIT_ERROR;
     }
     let result = print_stdout(|out| {
@@ -245,7 +255,7 @@ fn run_query(db: &Path, filter: &Filter, json: bool) -> i32 {
     let records = match query(db, filter) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return EXIT_ERROR;
         }
     };
@@ -255,7 +265,7 @@ fn run_query(db: &Path, filter: &Filter, json: bool) -> i32 {
             writeln!(out)
         })
     } else if records.is_empty() {
-        eprintln!("no records match");
+        errln!("no records match");
         Ok(())
     } else {
         print_stdout(|out| write_table(out, &records))
@@ -336,7 +346,7 @@ fn run_export(db: &Path, format: ExportFormat, output: Option<&Path>) -> i32 {
         Some(path) => match File::create(path) {
             Ok(file) => export_jsonl_with_progress(db, file, |d, t| progress.update(d, t)),
             Err(e) => {
-                eprintln!(
+                errln!(
                     "error: {}: cannot create the export file: {e}",
                     path.display()
                 );
@@ -349,14 +359,14 @@ fn run_export(db: &Path, format: ExportFormat, output: Option<&Path>) -> i32 {
     match result {
         Ok(n) => {
             if let Some(path) = output {
-                eprintln!("exported {n} records to {}", path.display());
+                errln!("exported {n} records to {}", path.display());
             }
             EXIT_OK
         }
         // The reader went away (`| head`): not an error worth a message.
         Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe => EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             EXIT_ERROR
         }
     }
@@ -369,7 +379,7 @@ fn print_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), 
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => {
-            eprintln!("error: cannot write to standard output: {e}");
+            errln!("error: cannot write to standard output: {e}");
             Err(EXIT_ERROR)
         }
     }
@@ -404,14 +414,14 @@ impl Progress {
         }
         self.last = Some(Instant::now());
         let pct = (done.min(total) * 100).checked_div(total).unwrap_or(100);
-        eprint!("\r{}: {done}/{total} records ({pct}%)", self.label);
+        errprint!("\r{}: {done}/{total} records ({pct}%)", self.label);
         self.shown = true;
     }
 
     fn finish(&mut self) {
         if self.shown {
             // Clear the line so the result starts on a clean one.
-            eprint!("\r\x1b[2K");
+            errprint!("\r\x1b[2K");
         }
     }
 }
@@ -444,7 +454,7 @@ mod tests {
         let hex = to_hex(key.verifying_key().as_bytes());
         let other = to_hex(SigningKey::from_bytes(&[4; 32]).verifying_key().as_bytes());
         let verify = |key: Option<String>| {
-            run(AuditCommand::Verify {
+            run_code(AuditCommand::Verify {
                 db: path.clone(),
                 key,
                 json: false,
@@ -458,7 +468,7 @@ mod tests {
             "a checkpoint signed by another key is tampering"
         );
         assert_eq!(verify(Some("not-a-key".into())), 2);
-        let missing = run(AuditCommand::Verify {
+        let missing = run_code(AuditCommand::Verify {
             db: path.with_file_name("missing.db"),
             key: None,
             json: true,
@@ -470,7 +480,7 @@ mod tests {
     fn query_and_export_exit_codes() {
         let (dir, path, _) = log_with(4);
         let query = |db: PathBuf| {
-            run(AuditCommand::Query {
+            run_code(AuditCommand::Query {
                 db,
                 agent: Some("a1".into()),
                 action: None,
@@ -484,7 +494,7 @@ mod tests {
         assert_eq!(query(path.clone()), 0);
         assert_eq!(query(dir.path().join("missing.db")), 2);
         let out = dir.path().join("out.jsonl");
-        let code = run(AuditCommand::Export {
+        let code = run_code(AuditCommand::Export {
             db: path,
             format: ExportFormat::Jsonl,
             output: Some(out.clone()),

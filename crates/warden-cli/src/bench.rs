@@ -4,7 +4,6 @@
 //! included in the percentiles); throughput is total decisions over wall-clock time with all
 //! threads running.
 
-use std::path::PathBuf;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -13,20 +12,26 @@ use serde::Serialize;
 use warden::{Action, PolicySet, Warden};
 
 use crate::action_args::read_input;
-use crate::audit_args::AuditArgs;
-use crate::{check, exit, report};
+use crate::args::{AuditArgs, PolicyArgs};
+use crate::check;
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::report;
+
+/// Decisions made before timing starts (caches, lazy statics, branch predictors). They are
+/// real decisions: with `--db` they are recorded too.
+const WARM_UP: u64 = 10_000;
 
 /// Arguments of `warden bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Policy files or directories.
-    #[arg(long = "policy", short = 'p', value_name = "PATH", required = true)]
-    policies: Vec<PathBuf>,
-    /// Total decisions across all threads.
-    #[arg(long, short = 'n', default_value_t = 1_000_000)]
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Total decisions across all threads (after a warm-up of 10,000).
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 1_000_000)]
     iterations: u64,
     /// Threads deciding at once.
-    #[arg(long, short = 't', default_value_t = 1)]
+    #[arg(long, short = 't', value_name = "N", default_value_t = 1)]
     threads: usize,
     /// Actions to cycle through: a JSON object, an array of them, or one object per line.
     /// Default: an allowed `http_request` GET to https://api.github.com/.
@@ -34,9 +39,9 @@ pub struct BenchArgs {
     input: Option<String>,
     #[command(flatten)]
     audit: AuditArgs,
-    /// Print the result as JSON.
+    /// Print the result (or the error) as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(Serialize)]
@@ -45,6 +50,8 @@ struct BenchResult {
     threads: usize,
     rules: usize,
     audit: Option<String>,
+    /// Decisions recorded in the audit log: warm-up plus measured.
+    audited: Option<u64>,
     p50_ns: u64,
     p99_ns: u64,
     max_ns: u64,
@@ -54,28 +61,24 @@ struct BenchResult {
     clock_overhead_ns: u64,
 }
 
-pub fn run(args: &BenchArgs) -> i32 {
+pub fn run(args: &BenchArgs) -> Result<Exit> {
     if args.threads == 0 || args.iterations == 0 {
-        report::usage_error("--threads and --iterations must be at least 1");
-        return exit::ERROR;
+        return Err(Error::msg("--threads and --iterations must be at least 1"));
     }
-    let actions = match actions(args.input.as_deref()) {
-        Ok(a) => a,
-        Err(e) => {
-            report::usage_error(&e);
-            return exit::ERROR;
-        }
-    };
-    let warden = match check::warden(&args.policies, &args.audit) {
-        Ok(w) => w,
-        Err(code) => return code,
-    };
+    let actions = actions(args.input.as_deref())?;
+    let warden = check::warden(&args.policy, &args.audit)?;
+    if !args.json {
+        errln!(
+            "warden bench: {WARM_UP} warm-up decisions, then {} measured on {} thread{}…",
+            args.iterations,
+            args.threads,
+            if args.threads == 1 { "" } else { "s" }
+        );
+    }
     let result = measure(&warden, &actions, args.iterations, args.threads);
-    if let Some(log) = warden.audit()
-        && let Err(e) = log.flush()
-    {
-        report::usage_error(&format!("the audit log failed during the run: {e}"));
-        return exit::ERROR;
+    if let Some(log) = warden.audit() {
+        log.flush()
+            .map_err(|e| Error::msg(format!("the audit log failed during the run: {e}")))?;
     }
     if args.json {
         outln!("{}", report::json(&result));
@@ -86,11 +89,11 @@ pub fn run(args: &BenchArgs) -> i32 {
             result.threads,
             if result.threads == 1 { "" } else { "s" },
             result.rules,
-            result
-                .audit
-                .as_deref()
-                .map(|db| format!(", audited to {db}"))
-                .unwrap_or_default(),
+            match (&result.audit, result.audited) {
+                (Some(db), Some(n)) =>
+                    format!(", {n} records audited to {db} including the {WARM_UP} warm-up"),
+                _ => String::new(),
+            },
             result.p50_ns,
             result.p99_ns,
             result.max_ns,
@@ -99,7 +102,7 @@ pub fn run(args: &BenchArgs) -> i32 {
             result.clock_overhead_ns,
         );
     }
-    exit::OK
+    Ok(Exit::Ok)
 }
 
 fn actions(input: Option<&str>) -> Result<Vec<Action>, String> {
@@ -137,7 +140,7 @@ fn measure(warden: &Warden, actions: &[Action], iterations: u64, threads: usize)
     let per_thread = iterations.div_ceil(threads as u64);
     let barrier = Barrier::new(threads);
     // Warm up: caches, lazy statics, branch predictors.
-    for a in actions.iter().cycle().take(10_000) {
+    for a in actions.iter().cycle().take(WARM_UP as usize) {
         std::hint::black_box(warden.decide(a));
     }
     let started = Instant::now();
@@ -172,6 +175,7 @@ fn measure(warden: &Warden, actions: &[Action], iterations: u64, threads: usize)
         threads,
         rules: warden.with_policies(PolicySet::rule_count),
         audit: warden.audit().map(|log| log.path().display().to_string()),
+        audited: warden.audit().map(|_| WARM_UP + samples.len() as u64),
         p50_ns: pct(0.50),
         p99_ns: pct(0.99),
         max_ns: *samples.last().unwrap_or(&0),

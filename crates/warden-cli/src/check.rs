@@ -1,54 +1,41 @@
 //! `warden check`: decide one action and exit with its verdict.
 
-use std::path::PathBuf;
-
 use clap::Args;
 use warden::{Action, Warden};
 
 use crate::action_args::ActionArgs;
-use crate::audit_args::AuditArgs;
-use crate::{exit, report};
+use crate::args::{AuditArgs, PolicyArgs, builder};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::report;
 
 /// Arguments of `warden check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
     action: ActionArgs,
     #[command(flatten)]
     audit: AuditArgs,
-    /// Print the decision as JSON.
+    /// Print the decision (or the error) as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
-/// The action the flags describe, or the exit code after saying what is wrong with them.
-pub fn action(args: &ActionArgs) -> Result<Action, i32> {
-    args.action().map_err(|e| {
-        report::usage_error(&e);
-        exit::ERROR
-    })
+/// The action the flags describe.
+pub fn action(args: &ActionArgs) -> Result<Action> {
+    args.action().map_err(Error::Message)
 }
 
-/// A Warden judging with `policies` (recording to the audit log when `audit` asks for one),
-/// or the exit code after reporting every problem.
-pub fn warden(policies: &[PathBuf], audit: &AuditArgs) -> Result<Warden, i32> {
-    let warden = Warden::from_paths(policies).map_err(|e| {
-        report::load_error(&e);
-        exit::ERROR
-    })?;
-    audit.attach(warden).map_err(|e| {
-        report::usage_error(&e);
-        exit::ERROR
-    })
+/// A Warden judging with `policy`, recording to the log `audit` asks for.
+pub fn warden(policy: &PolicyArgs, audit: &AuditArgs) -> Result<Warden> {
+    Ok(builder(policy, audit).build()?)
 }
 
-pub fn run(args: &CheckArgs) -> i32 {
-    let (action, warden) = match action(&args.action)
-        .and_then(|a| Ok((a, warden(&args.action.policies, &args.audit)?)))
-    {
-        Ok(ready) => ready,
-        Err(code) => return code,
-    };
+pub fn run(args: &CheckArgs) -> Result<Exit> {
+    let action = action(&args.action)?;
+    let warden = warden(&args.policy, &args.audit)?;
     let decision = warden.decide(&action);
     // Dropping the Warden closes the log: buffered records are committed before exit.
     drop(warden);
@@ -57,5 +44,5 @@ pub fn run(args: &CheckArgs) -> i32 {
     } else {
         outln!("{}", report::decision_text(&decision));
     }
-    decision.verdict.exit_code()
+    Ok(decision.verdict.into())
 }

@@ -1,38 +1,46 @@
 //! `warden`: the command line door into Warden.
 //!
-//! Exit codes (stable, documented in the README):
-//! 0 allow / success · 1 deny / test failure · 3 require approval · 2 usage error, invalid
-//! input or invalid policy. Nothing that went wrong ever exits 0.
+//! This file is the table of contents: the commands, the global flags, and the one place
+//! where a command's result becomes output and an exit code. Each command lives in its own
+//! module, parses its flags into plain values, calls the crates and returns
+//! `Result<Exit, Error>`; nothing else prints errors or exits.
+//!
+//! Exit codes (stable, documented in the README and in [`exit::Exit`]):
+//! 0 allow / success · 1 deny / test failure / tampered / findings · 3 require approval ·
+//! 2 usage error, invalid input or policy, anything that went wrong. Nothing that went wrong
+//! ever exits 0, and a closed pipe never turns into a panic.
 
 // The binary is where output is allowed to happen.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-/// `println!` that ignores a closed stdout (`warden check … | head -1`) instead of panicking.
-macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
+#[macro_use]
+mod report;
 
 mod action_args;
+mod args;
 mod audit;
-mod audit_args;
 mod bench;
 mod check;
+mod error;
 mod exit;
 mod hook;
 mod mcp;
 mod policy;
-mod report;
 mod serve;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+use crate::exit::Exit;
 
 /// Warden: allow, deny or require approval for every action an AI agent takes.
 #[derive(Parser, Debug)]
 #[command(name = "warden", version, about, long_about = None)]
 struct Cli {
+    #[command(flatten)]
+    global: report::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,27 +70,55 @@ enum Command {
     Scan(mcp::ScanCommand),
 }
 
-fn main() {
-    let cli = Cli::parse();
-    // Library crates report through `tracing`; this is the one place it reaches stderr.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .without_time()
-        .with_target(false)
-        .init();
-    let code = match cli.command {
-        Command::Check(args) => check::run(&args),
-        Command::Policy(cmd) => policy::run(cmd),
-        Command::Audit(cmd) => audit::run(cmd),
-        Command::Bench(args) => bench::run(&args),
-        Command::Serve(args) => serve::run(&args),
-        Command::Hook(cmd) => hook::run(&cmd),
-        Command::Mcp(cmd) => cmd.run(),
-        Command::Scan(cmd) => cmd.run(),
+impl Command {
+    fn run(self) -> Result<Exit> {
+        match self {
+            Command::Check(args) => check::run(&args),
+            Command::Policy(cmd) => policy::run(cmd),
+            Command::Audit(cmd) => audit::run(cmd),
+            Command::Bench(args) => bench::run(&args),
+            Command::Serve(args) => serve::run(&args),
+            Command::Hook(cmd) => hook::run(&cmd),
+            Command::Mcp(cmd) => cmd.run(),
+            Command::Scan(cmd) => cmd.run(),
+        }
+    }
+
+    /// How a failure is reported: as a JSON object when the command was asked for JSON.
+    fn error_style(&self) -> report::ErrorStyle {
+        match self {
+            Command::Check(a) if a.json => report::ErrorStyle::JsonDeny,
+            Command::Policy(policy::PolicyCommand::Explain(a)) if a.json => {
+                report::ErrorStyle::JsonDeny
+            }
+            Command::Policy(cmd) if cmd.json() => report::ErrorStyle::Json,
+            Command::Bench(a) if a.json => report::ErrorStyle::Json,
+            _ => report::ErrorStyle::Text,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout and exit 0; usage errors to stderr, exit 2.
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Error
+            } else {
+                Exit::Ok
+            }
+            .into();
+        }
     };
-    std::process::exit(code);
+    report::init(&cli.global);
+    let style = cli.command.error_style();
+    match cli.command.run() {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            report::error(&e, style);
+            Exit::Error.into()
+        }
+    }
 }

@@ -13,14 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use warden::{AuditConfig, AuditLog, Warden};
 use warden_mcp::proxy::{self, ProxyConfig};
 use warden_mcp::proxy_http;
 use warden_mcp::{
     Finding, Format, Lock, ServerTools, Severity, detect, report, scan_servers, source,
 };
 
-use crate::exit;
+use crate::args::{AuditArgs, PolicyArgs, builder};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
 
 /// `warden mcp …`
 #[derive(Subcommand, Debug)]
@@ -80,17 +81,17 @@ impl OutputArgs {
     }
 
     /// Print the findings and pick the exit code.
-    fn finish(&self, findings: &[Finding], scanned: &[String], had_errors: bool) -> i32 {
-        print!("{}", report::render(findings, self.format(), scanned));
+    fn finish(&self, findings: &[Finding], scanned: &[String], had_errors: bool) -> Exit {
+        out!("{}", report::render(findings, self.format(), scanned));
         if self.format() != Format::Table {
-            println!();
+            outln!();
         }
         if had_errors {
-            exit::ERROR
+            Exit::Error
         } else if findings.iter().any(|f| f.severity >= self.fail_on) {
-            exit::DENY
+            Exit::Failed
         } else {
-            exit::OK
+            Exit::Ok
         }
     }
 }
@@ -120,7 +121,7 @@ impl TargetArgs {
         let mut scanned = Vec::new();
         let mut failed = false;
         if self.targets.is_empty() && self.command.is_empty() {
-            eprintln!(
+            errln!(
                 "error: nothing to scan: give tool-list files, a client config, or `-- <server command>`"
             );
             return (servers, scanned, true);
@@ -131,7 +132,7 @@ impl TargetArgs {
                 match r {
                     Ok(s) => servers.push(s),
                     Err(e) => {
-                        eprintln!("error: {e}");
+                        errln!("error: {e}");
                         failed = true;
                     }
                 }
@@ -142,7 +143,7 @@ impl TargetArgs {
             match source::load_command(&self.command, timeout) {
                 Ok(s) => servers.push(s),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     failed = true;
                 }
             }
@@ -176,15 +177,13 @@ pub struct PinArgs {
 /// Arguments of `warden mcp proxy`.
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
-    /// Policy files or directories (repeatable).
-    #[arg(long = "policy", short = 'p', required = true)]
-    policies: Vec<PathBuf>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    audit: AuditArgs,
     /// Withhold tools that are new or changed since they were pinned in this lock file.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     lock: Option<PathBuf>,
-    /// Record every decision in this audit database (SQLite).
-    #[arg(long)]
-    db: Option<PathBuf>,
     /// The server's name in `context.server` and in the lock (default: its serverInfo.name).
     #[arg(long)]
     name: Option<String>,
@@ -218,21 +217,21 @@ pub struct ScanTextArgs {
 
 impl McpCommand {
     /// Run the subcommand and return the exit code.
-    pub fn run(self) -> i32 {
-        match self {
+    pub fn run(self) -> Result<Exit> {
+        Ok(match self {
             McpCommand::Scan(a) => scan(&a),
             McpCommand::Pin(a) => pin(&a),
-            McpCommand::Proxy(a) => run_proxy(a),
-        }
+            McpCommand::Proxy(a) => return run_proxy(a),
+        })
     }
 }
 
 impl ScanCommand {
     /// Run the subcommand and return the exit code.
-    pub fn run(self) -> i32 {
-        match self {
+    pub fn run(self) -> Result<Exit> {
+        Ok(match self {
             ScanCommand::Text(a) => a.run(),
-        }
+        })
     }
 }
 
@@ -240,17 +239,17 @@ fn read_lock(path: &Path) -> Option<Lock> {
     match Lock::read(path) {
         Ok(l) => Some(l),
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             None
         }
     }
 }
 
-fn scan(args: &ScanArgs) -> i32 {
+fn scan(args: &ScanArgs) -> Exit {
     let lock = match &args.lock {
         Some(p) => match read_lock(p) {
             Some(l) => Some(l),
-            None => return exit::ERROR,
+            None => return Exit::Error,
         },
         None => None,
     };
@@ -263,16 +262,16 @@ fn scan(args: &ScanArgs) -> i32 {
     args.output.finish(&findings, &scanned, failed)
 }
 
-fn pin(args: &PinArgs) -> i32 {
+fn pin(args: &PinArgs) -> Exit {
     let (servers, _, failed) = args.targets.load();
     if failed {
-        eprintln!("nothing was pinned");
-        return exit::ERROR;
+        errln!("nothing was pinned");
+        return Exit::Error;
     }
     let mut lock = if args.lock.exists() {
         match read_lock(&args.lock) {
             Some(l) => l,
-            None => return exit::ERROR,
+            None => return Exit::Error,
         }
     } else {
         Lock::default()
@@ -281,43 +280,32 @@ fn pin(args: &PinArgs) -> i32 {
     lock.version = 1;
     lock.servers.extend(fresh.servers);
     if let Err(e) = lock.write(&args.lock) {
-        eprintln!("error: {e}");
-        return exit::ERROR;
+        errln!("error: {e}");
+        return Exit::Error;
     }
     let tools: usize = servers.iter().map(|s| s.tools.len()).sum();
-    eprintln!(
+    errln!(
         "pinned {tools} tools of {} server{} in {}",
         servers.len(),
         if servers.len() == 1 { "" } else { "s" },
         args.lock.display()
     );
-    exit::OK
+    Exit::Ok
 }
 
-fn run_proxy(args: ProxyArgs) -> i32 {
-    let mut warden = match Warden::from_paths(&args.policies) {
-        Ok(w) => w,
-        Err(e) => {
-            crate::report::load_error(&e);
-            return exit::ERROR;
-        }
-    };
-    if let Some(db) = &args.db {
-        match AuditLog::open_signed(db, AuditConfig::default(), None) {
-            Ok(log) => warden = warden.with_audit(log),
-            Err(e) => {
-                eprintln!("error: audit database {}: {e}", db.display());
-                return exit::ERROR;
-            }
-        }
-    }
+fn run_proxy(args: ProxyArgs) -> Result<Exit> {
     let lock = match &args.lock {
         Some(p) => match read_lock(p) {
             Some(l) => Some(l),
-            None => return exit::ERROR,
+            None => return Ok(Exit::Error),
         },
         None => None,
     };
+    let mut builder = builder(&args.policy, &args.audit).protect_binary();
+    if let Some(lock) = &args.lock {
+        builder = builder.protect(lock);
+    }
+    let warden = builder.build()?;
     let config = ProxyConfig {
         command: args.command,
         lock,
@@ -330,27 +318,19 @@ fn run_proxy(args: ProxyArgs) -> i32 {
             listen,
             insecure: args.insecure,
         };
-        return match proxy_http::run(config, http, Arc::new(warden)) {
-            Ok(()) => exit::OK,
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit::ERROR
-            }
-        };
+        proxy_http::run(config, http, Arc::new(warden)).map_err(|e| Error::msg(e.to_string()))?;
+        return Ok(Exit::Ok);
     }
     let stdin = std::io::BufReader::new(std::io::stdin());
-    match proxy::run(config, Arc::new(warden), stdin, Box::new(std::io::stdout())) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::ERROR
-        }
-    }
+    let code = proxy::run(config, Arc::new(warden), stdin, Box::new(std::io::stdout()))
+        .map_err(|e| Error::msg(e.to_string()))?;
+    // The server's own exit code, as a shell would see it (a signal death is 128+n there).
+    Ok(Exit::Child(u8::try_from(code).unwrap_or(2)))
 }
 
 impl ScanTextArgs {
     /// Scan the text and return the exit code.
-    pub fn run(&self) -> i32 {
+    pub fn run(&self) -> Exit {
         let (name, text) = match self.file.as_ref().filter(|p| p.as_os_str() != "-") {
             Some(p) => match std::fs::read(p) {
                 Ok(b) => (
@@ -358,15 +338,15 @@ impl ScanTextArgs {
                     String::from_utf8_lossy(&b).into_owned(),
                 ),
                 Err(e) => {
-                    eprintln!("error: {}: {e}", p.display());
-                    return exit::ERROR;
+                    errln!("error: {}: {e}", p.display());
+                    return Exit::Error;
                 }
             },
             None => {
                 let mut b = Vec::new();
                 if let Err(e) = std::io::stdin().read_to_end(&mut b) {
-                    eprintln!("error: standard input: {e}");
-                    return exit::ERROR;
+                    errln!("error: standard input: {e}");
+                    return Exit::Error;
                 }
                 ("-".to_string(), String::from_utf8_lossy(&b).into_owned())
             }

@@ -6,9 +6,11 @@ use clap::{Args, Subcommand};
 use warden_policy::{PolicySet, Status, testing::TestFile};
 
 use crate::action_args::ActionArgs;
-use crate::audit_args::AuditArgs;
+use crate::args::{AuditArgs, PolicyArgs};
 use crate::check;
-use crate::{exit, report};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::report::{self, visible};
 
 /// Policy subcommands.
 #[derive(Subcommand, Debug)]
@@ -16,8 +18,11 @@ pub enum PolicyCommand {
     /// Check policy files and report every problem with file, line and column.
     Validate {
         /// Policy files or directories.
-        #[arg(required = true, value_name = "PATH")]
+        #[arg(value_name = "PATH", required_unless_present = "policies")]
         paths: Vec<PathBuf>,
+        /// Policy file or directory, as every other command takes it (repeatable).
+        #[arg(long = "policy", short = 'p', value_name = "PATH")]
+        policies: Vec<PathBuf>,
         /// Print a JSON summary (problems or documents).
         #[arg(long)]
         json: bool,
@@ -27,6 +32,7 @@ pub enum PolicyCommand {
     /// Run a test file of actions with expected verdicts; exit 1 on any mismatch.
     Test {
         /// The test file (YAML with `policies:` and `cases:`).
+        #[arg(value_name = "FILE")]
         file: PathBuf,
         /// Policies to test instead of the file's own `policies:`.
         #[arg(long = "policy", short = 'p', value_name = "PATH")]
@@ -41,15 +47,34 @@ pub enum PolicyCommand {
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
     #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
     action: ActionArgs,
-    /// Print the explanation as JSON.
+    /// Print the explanation (or the error) as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
-pub fn run(cmd: PolicyCommand) -> i32 {
+impl PolicyCommand {
+    /// Whether the command was asked for JSON output.
+    pub fn json(&self) -> bool {
+        match self {
+            PolicyCommand::Validate { json, .. } | PolicyCommand::Test { json, .. } => *json,
+            PolicyCommand::Explain(a) => a.json,
+        }
+    }
+}
+
+pub fn run(cmd: PolicyCommand) -> Result<Exit> {
     match cmd {
-        PolicyCommand::Validate { paths, json } => validate(&paths, json),
+        PolicyCommand::Validate {
+            mut paths,
+            policies,
+            json,
+        } => {
+            paths.extend(policies);
+            validate(&paths, json)
+        }
         PolicyCommand::Explain(args) => explain(&args),
         PolicyCommand::Test {
             file,
@@ -59,7 +84,7 @@ pub fn run(cmd: PolicyCommand) -> i32 {
     }
 }
 
-fn validate(paths: &[PathBuf], json: bool) -> i32 {
+fn validate(paths: &[PathBuf], json: bool) -> Result<Exit> {
     match PolicySet::load(paths) {
         Ok(set) => {
             if json {
@@ -76,57 +101,41 @@ fn validate(paths: &[PathBuf], json: bool) -> i32 {
                 for d in set.documents() {
                     outln!(
                         "ok: policy `{}`: {} rule{}, default {}",
-                        d.name(),
+                        visible(d.name()),
                         d.rule_count(),
                         if d.rule_count() == 1 { "" } else { "s" },
                         d.default_verdict()
                     );
                 }
             }
-            exit::OK
+            Ok(Exit::Ok)
         }
         Err(e) => {
             if json {
-                let problems: Vec<_> = e
-                    .problems()
-                    .iter()
-                    .map(|p| {
-                        serde_json::json!({
-                            "file": p.file().display().to_string(),
-                            "line": p.position().line,
-                            "column": p.position().column,
-                            "message": p.message(),
-                            "hint": p.hint(),
-                        })
-                    })
-                    .collect();
+                // The documented shape of an invalid set: `valid: false` and every problem.
                 outln!(
                     "{}",
-                    report::json(&serde_json::json!({"valid": false, "problems": problems}))
+                    report::json(
+                        &serde_json::json!({"valid": false, "problems": report::problems_json(&e)})
+                    )
                 );
-            } else {
                 report::load_error(&e);
+                Ok(Exit::Error)
+            } else {
+                Err(Error::Policy(e))
             }
-            exit::ERROR
         }
     }
 }
 
-fn explain(args: &ExplainArgs) -> i32 {
-    let (action, warden) = match check::action(&args.action).and_then(|a| {
-        Ok((
-            a,
-            check::warden(&args.action.policies, &AuditArgs::default())?,
-        ))
-    }) {
-        Ok(ready) => ready,
-        Err(code) => return code,
-    };
+fn explain(args: &ExplainArgs) -> Result<Exit> {
+    let action = check::action(&args.action)?;
+    let warden = check::warden(&args.policy, &AuditArgs::default())?;
     let e = warden.explain(&action);
     if args.json {
         outln!("{}", report::json(&e));
     } else {
-        outln!("action `{}`", action.action);
+        outln!("action `{}`", visible(&action.action));
         for t in &e.rules {
             let mark = match (t.decided, t.status) {
                 (true, _) => "=>",
@@ -141,47 +150,34 @@ fn explain(args: &ExplainArgs) -> i32 {
             };
             outln!(
                 "{mark} {}/{} [{}] {status}: {}",
-                t.policy,
-                t.rule,
+                visible(&t.policy),
+                visible(&t.rule),
                 t.verdict,
-                t.detail
+                visible(&t.detail)
             );
         }
         if e.decision.rule.is_none() {
-            outln!("=> {}", e.decision.reason);
+            outln!("=> {}", visible(&e.decision.reason));
         }
         outln!("{}", report::decision_text(&e.decision));
     }
-    e.decision.verdict.exit_code()
+    Ok(e.decision.verdict.into())
 }
 
-fn test(file: &std::path::Path, overrides: &[PathBuf], json: bool) -> i32 {
-    let tests = match TestFile::load(file) {
-        Ok(t) => t,
-        Err(e) => {
-            report::load_error(&e);
-            return exit::ERROR;
-        }
-    };
+fn test(file: &std::path::Path, overrides: &[PathBuf], json: bool) -> Result<Exit> {
+    let tests = TestFile::load(file)?;
     let paths = if overrides.is_empty() {
         &tests.policies
     } else {
         &overrides.to_vec()
     };
     if paths.is_empty() {
-        report::usage_error(&format!(
+        return Err(Error::msg(format!(
             "{}: no `policies:` in the test file and no --policy given",
             file.display()
-        ));
-        return exit::ERROR;
+        )));
     }
-    let set = match PolicySet::load(paths) {
-        Ok(s) => s,
-        Err(e) => {
-            report::load_error(&e);
-            return exit::ERROR;
-        }
-    };
+    let set = PolicySet::load(paths)?;
     let results = tests.run(&set);
     let failed = results.iter().filter(|r| !r.passed()).count();
     if json {
@@ -207,9 +203,14 @@ fn test(file: &std::path::Path, overrides: &[PathBuf], json: bool) -> i32 {
     } else {
         for r in &results {
             if r.passed() {
-                outln!("ok   {} => {}", r.case.name, r.decision.verdict);
+                outln!("ok   {} => {}", visible(&r.case.name), r.decision.verdict);
             } else {
-                outln!("FAIL {} ({}:{})", r.case.name, file.display(), r.case.line);
+                outln!(
+                    "FAIL {} ({}:{})",
+                    visible(&r.case.name),
+                    file.display(),
+                    r.case.line
+                );
                 let want_rule = r
                     .case
                     .rule
@@ -224,10 +225,10 @@ fn test(file: &std::path::Path, overrides: &[PathBuf], json: bool) -> i32 {
                     .unwrap_or_default();
                 outln!("  - expected: {}{want_rule}", r.case.expect);
                 outln!("  + actual:   {}{got_rule}", r.decision.verdict);
-                outln!("    reason:   {}", r.decision.reason);
+                outln!("    reason:   {}", visible(&r.decision.reason));
             }
         }
         outln!("{} passed, {failed} failed", results.len() - failed);
     }
-    if failed == 0 { exit::OK } else { exit::DENY }
+    Ok(if failed == 0 { Exit::Ok } else { Exit::Failed })
 }

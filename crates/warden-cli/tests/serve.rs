@@ -1,15 +1,17 @@
 //! End-to-end tests of `warden serve`: the real binary on a loopback port, real HTTP/1.1 over
 //! `std::net::TcpStream`. Waits are bounded; nothing asserts on how long anything took.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::util::*;
 
 const BRIEF: &str = r#"name: alpha
 rules:
@@ -32,175 +34,10 @@ rules:
     methods: ["GET", "POST"]
 "#;
 
-/// A running `warden serve`; killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start warden serve");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while err.read_line(&mut line).is_ok_and(|n| n > 0) {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no address printed; stderr: {}", stderr.lock().unwrap()));
-        let addr = line
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
-        Server {
-            child,
-            addr,
-            stderr,
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn get(&self, path: &str) -> Reply {
-        request(self.addr, "GET", path, &[], b"")
-    }
-
-    fn post(&self, path: &str, body: &str) -> Reply {
-        request(self.addr, "POST", path, &[], body.as_bytes())
-    }
-
-    fn version(&self) -> u64 {
-        self.get("/readyz").json()["policy_version"]
-            .as_u64()
-            .unwrap()
-    }
-
-    fn metric(&self, name: &str) -> f64 {
-        let text = self.get("/metrics").body;
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or_else(|| panic!("metric {name} missing in\n{text}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
-    }
-
-    /// An error answer: the status, and a JSON body with `error` and `verdict: deny`.
-    fn assert_rejected(&self, status: u16, needle: &str) {
-        assert_eq!(self.status, status, "{self:?}");
-        let v = self.json();
-        assert_eq!(v["verdict"], "deny", "{self:?}");
-        let error = v["error"].as_str().unwrap();
-        assert!(error.contains(needle), "{error:?} lacks {needle:?}");
-    }
-}
-
-fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&str], body: &[u8]) -> Reply {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for h in headers {
-        head.push_str(h);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    // The server may answer (413) and close before reading a large body.
-    let _ = s.write_all(body);
-    read_reply(&mut s)
-}
-
-fn read_reply(s: &mut TcpStream) -> Reply {
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    Reply {
-        status,
-        head: head.to_string(),
-        body: body.to_string(),
-    }
-}
-
-/// Wait (bounded) until `f` holds.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(Instant::now() < deadline, "gave up waiting: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn policy_file(dir: &Path, text: &str) -> PathBuf {
     let file = dir.join("policy.yaml");
     std::fs::write(&file, text).unwrap();
     file
-}
-
-/// Replace a file the way editors and config managers do: write aside, rename over.
-fn replace(file: &Path, text: &str) {
-    let tmp = file.with_extension("yaml.tmp");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, file).unwrap();
 }
 
 fn action(name: &str, url: Option<&str>, method: Option<&str>) -> String {
@@ -359,8 +196,9 @@ fn bad_requests_are_denied_with_4xx_and_the_server_stays_up() {
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let chunk = "b".repeat(64 * 1024);
-    let mut req = String::from(
-        "POST /v1/decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+    let mut req = format!(
+        "POST /v1/decide HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.addr
     );
     for _ in 0..20 {
         req.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
@@ -372,14 +210,20 @@ fn bad_requests_are_denied_with_4xx_and_the_server_stays_up() {
     // A slow client: the body never finishes arriving.
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(b"POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"action\"")
-        .unwrap();
+    s.write_all(
+        format!(
+            "POST /v1/decide HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"action\"",
+            server.addr
+        )
+        .as_bytes(),
+    )
+    .unwrap();
     read_reply(&mut s).assert_rejected(408, "not received within");
 
     // A slower client: the headers never finish; the server hangs up instead of waiting.
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(b"POST /v1/decide HTTP/1.1\r\nHost: x\r\n")
+    s.write_all(format!("POST /v1/decide HTTP/1.1\r\nHost: {}\r\n", server.addr).as_bytes())
         .unwrap();
     let mut rest = Vec::new();
     let closed = s.read_to_end(&mut rest);
@@ -444,7 +288,10 @@ fn a_token_is_required_off_loopback() {
         server.addr,
         "POST",
         "/v1/decide",
-        &["Authorization: Bearer s3cret-tokex"],
+        &[
+            "Authorization: Bearer s3cret-tokex",
+            "Content-Type: application/json",
+        ],
         body.as_bytes(),
     )
     .assert_rejected(401, "bearer token");
@@ -453,7 +300,10 @@ fn a_token_is_required_off_loopback() {
         server.addr,
         "POST",
         "/v1/decide",
-        &["Authorization: Bearer s3cret-token"],
+        &[
+            "Authorization: Bearer s3cret-token",
+            "Content-Type: application/json",
+        ],
         body.as_bytes(),
     );
     assert_eq!(
@@ -513,7 +363,13 @@ fn policy_edits_under_load_never_give_a_wrong_answer() {
                         break;
                     }
                     let (body, alpha, beta) = &probes[(i + t) % probes.len()];
-                    let reply = request(addr, "POST", "/v1/decide", &[], body.as_bytes());
+                    let reply = request(
+                        addr,
+                        "POST",
+                        "/v1/decide",
+                        &["Content-Type: application/json"],
+                        body.as_bytes(),
+                    );
                     assert_eq!(reply.status, 200, "{reply:?}");
                     let d = reply.json();
                     let verdict = d["verdict"].as_str().unwrap().to_string();
@@ -611,7 +467,8 @@ fn sigterm_finishes_in_flight_requests_then_exits() {
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let head = format!(
-        "POST /v1/decide HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        "POST /v1/decide HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        server.addr,
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();

@@ -30,15 +30,6 @@ impl Verdict {
             Verdict::Deny => "deny",
         }
     }
-
-    /// The process exit code the CLI uses for this verdict: 0 allow, 1 deny, 3 approval.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Verdict::Allow => 0,
-            Verdict::Deny => 1,
-            Verdict::RequireApproval => 3,
-        }
-    }
 }
 
 impl fmt::Display for Verdict {
@@ -118,6 +109,13 @@ impl Decision {
         }
     }
 
+    /// Whether a document's default decided (no rule applied): a policy said nothing about
+    /// this action. Doors that can abstain (the Claude Code hook) treat such an allow as
+    /// "no opinion" rather than as permission.
+    pub fn is_default(&self) -> bool {
+        self.rule.is_none() && self.policy.is_some()
+    }
+
     /// A deny for a reason that is not a rule: an error, a broken policy, a failed step.
     pub fn deny(reason: impl Into<Arc<str>>) -> Self {
         Decision {
@@ -150,15 +148,14 @@ mod tests {
     }
 
     #[test]
-    fn names_and_exit_codes_are_stable() {
-        for (v, name, code) in [
-            (Verdict::Allow, "allow", 0),
-            (Verdict::Deny, "deny", 1),
-            (Verdict::RequireApproval, "require_approval", 3),
+    fn names_are_stable() {
+        for (v, name) in [
+            (Verdict::Allow, "allow"),
+            (Verdict::Deny, "deny"),
+            (Verdict::RequireApproval, "require_approval"),
         ] {
             assert_eq!(v.as_str(), name);
             assert_eq!(name.parse::<Verdict>().unwrap(), v);
-            assert_eq!(v.exit_code(), code);
             assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{name}\""));
         }
         assert!("Allow".parse::<Verdict>().is_err());

@@ -4,6 +4,7 @@
 //! Every answer that is not a decision carries `"verdict": "deny"`, so a client that only looks
 //! at `verdict` can never read an error as permission.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -106,6 +107,9 @@ pub(crate) struct Shared {
     pub request_timeout: Duration,
     /// The audit log's file, for `GET /v1/audit` (read-only connections beside the writer).
     pub audit_db: Option<std::path::PathBuf>,
+    /// The address the server is bound to: the only `Host` a loopback server answers, and
+    /// the `servers` entry of its OpenAPI document.
+    pub local: SocketAddr,
     /// Set when shutdown began: `/readyz` turns 503 so load balancers stop sending.
     pub draining: AtomicBool,
 }
@@ -133,7 +137,111 @@ pub(crate) fn router(shared: AppState) -> Router {
     open.merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(shared.clone(), same_origin))
+        .layer(middleware::from_fn(request_log))
         .with_state(shared)
+}
+
+/// One line per request at `debug` (`RUST_LOG=warden_server=debug`): method, path, status
+/// and time taken. Off by default: at 100k decisions/s a log line each is its own load.
+async fn request_log(request: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(request).await;
+    }
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    tracing::debug!(
+        "{method} {path} {} {} us",
+        response.status().as_u16(),
+        started.elapsed().as_micros()
+    );
+    response
+}
+
+/// Refuse what a web page could make a browser send (DNS rebinding, cross-site forms):
+///
+/// - on a loopback address, a `Host` that is not a loopback name for this port — a page on
+///   `evil.example` rebound to 127.0.0.1 arrives with `Host: evil.example`;
+/// - an `Origin` that is not this server (browsers send it with every cross-site POST);
+/// - a POST whose body is not declared `application/json` — the only bodies a page can send
+///   cross-site without asking first (a preflight, which this server never grants) are
+///   `text/plain`, form data and multipart.
+async fn same_origin(State(shared): State<AppState>, request: Request, next: Next) -> Response {
+    if let Err(why) = check_origin(&shared, request.headers(), request.method()) {
+        return why.counted(&shared.metrics);
+    }
+    next.run(request).await
+}
+
+fn check_origin(
+    shared: &Shared,
+    headers: &HeaderMap,
+    method: &axum::http::Method,
+) -> Result<(), Rejection> {
+    let forbidden = |m: String| Rejection::new(StatusCode::FORBIDDEN, m);
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if shared.local.ip().is_loopback() {
+        match host {
+            Some(h) if loopback_host(h, shared.local.port()) => {}
+            Some(h) => {
+                return Err(forbidden(format!(
+                    "Host `{}` is not this server: a loopback server answers only                      localhost, 127.0.0.1 or [::1] on port {}",
+                    h.escape_debug(),
+                    shared.local.port()
+                )));
+            }
+            None => return Err(forbidden("a Host header is required".to_string())),
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let same = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.strip_prefix("http://"))
+            .zip(host)
+            .is_some_and(|(o, h)| o.eq_ignore_ascii_case(h));
+        if !same {
+            return Err(forbidden(format!(
+                "cross-origin requests are refused (Origin `{}`)",
+                String::from_utf8_lossy(origin.as_bytes()).escape_debug()
+            )));
+        }
+    }
+    if method == axum::http::Method::POST {
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(Rejection::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be sent as `Content-Type: application/json`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `localhost`, `127.0.0.1` (any 127/8 address) or `[::1]`, with this port or none.
+fn loopback_host(host: &str, port: u16) -> bool {
+    let (name, given_port) = match host.rsplit_once(':') {
+        Some((n, p)) if !n.ends_with(':') && (n.starts_with('[') || !n.contains(':')) => {
+            (n, Some(p))
+        }
+        _ => (host, None),
+    };
+    if given_port.is_some_and(|p| p.parse::<u16>() != Ok(port)) {
+        return false;
+    }
+    let name = name.trim_end_matches('.');
+    name.eq_ignore_ascii_case("localhost")
+        || name == "[::1]"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// An error answer: a status, and `{"error": …, "verdict": "deny"}`.
@@ -504,8 +612,14 @@ async fn metrics(State(shared): State<AppState>) -> Response {
     response
 }
 
-async fn openapi() -> Response {
-    json_response(StatusCode::OK, OPENAPI.to_string())
+async fn openapi(State(shared): State<AppState>) -> Response {
+    // The document names the address this server really listens on.
+    let text = OPENAPI.replacen(
+        "http://127.0.0.1:8181",
+        &format!("http://{}", shared.local),
+        1,
+    );
+    json_response(StatusCode::OK, text)
 }
 
 async fn not_found(State(shared): State<AppState>, request: Request) -> Response {
@@ -552,6 +666,31 @@ mod tests {
         described.sort();
         served.sort();
         assert_eq!(described, served);
+    }
+
+    #[test]
+    fn only_loopback_names_for_this_port() {
+        for ok in [
+            "localhost:8181",
+            "127.0.0.1:8181",
+            "[::1]:8181",
+            "localhost",
+            "127.0.0.2:8181",
+            "LOCALHOST.:8181",
+        ] {
+            assert!(loopback_host(ok, 8181), "{ok}");
+        }
+        for bad in [
+            "evil.example:8181",
+            "localhost:8182",
+            "127.0.0.1.evil.example",
+            "[::2]:8181",
+            "",
+            "localhost:x",
+            "0.0.0.0:8181",
+        ] {
+            assert!(!loopback_host(bad, 8181), "{bad}");
+        }
     }
 
     #[test]

@@ -1,18 +1,15 @@
 //! What a decision server needs to start, and the reasons it refuses to.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use thiserror::Error;
-use warden_policy::LoadError;
 
-/// Everything `warden serve` was told: where the policies are, where to listen, how to
-/// protect the endpoints and how much a client may ask of the server.
+/// How `warden serve` listens: where, how the endpoints are protected and how much a
+/// client may ask of the server. (What it decides with is a built [`warden::Warden`],
+/// handed to [`DecisionServer::bind`](crate::DecisionServer::bind).)
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Policy files or directories; watched for changes.
-    pub policies: Vec<PathBuf>,
     /// The address to listen on (port 0 picks a free port).
     pub listen: SocketAddr,
     /// The bearer token every non-probe endpoint requires, when set.
@@ -29,8 +26,6 @@ pub struct ServerConfig {
     pub poll_interval: Duration,
     /// How long shutdown waits for in-flight requests before giving up on them.
     pub drain_timeout: Duration,
-    /// The audit log every decision is recorded in, when set (`--db`).
-    pub audit_db: Option<PathBuf>,
     /// Threads answering requests; `None` is one per CPU.
     pub worker_threads: Option<usize>,
 }
@@ -38,9 +33,8 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// A configuration with the documented defaults: 1 MiB bodies, batches of 1000,
     /// 10 s request timeout, 250 ms policy polling, 10 s drain.
-    pub fn new(policies: Vec<PathBuf>, listen: SocketAddr) -> Self {
+    pub fn new(listen: SocketAddr) -> Self {
         ServerConfig {
-            policies,
             listen,
             token: None,
             insecure: false,
@@ -49,16 +43,12 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(10),
             poll_interval: Duration::from_millis(250),
             drain_timeout: Duration::from_secs(10),
-            audit_db: None,
             worker_threads: None,
         }
     }
 
     /// Refuse configurations that would expose an unprotected decision endpoint.
     pub fn check(&self) -> Result<(), ServeError> {
-        if self.policies.is_empty() {
-            return Err(ServeError::NoPolicies);
-        }
         if let Some(token) = &self.token
             && token.trim().is_empty()
         {
@@ -76,16 +66,11 @@ impl ServerConfig {
 
 /// Why a decision server could not start or stopped with an error.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ServeError {
-    /// No policy paths were given.
-    #[error("no policy files given (use --policy PATH)")]
-    NoPolicies,
-    /// The policies did not load; nothing is served.
-    #[error("the policies did not load ({} problem(s)); nothing is served", .0.problems().len())]
-    Policy(#[from] LoadError),
-    /// A non-loopback address without a token or `--insecure`.
+    /// A non-loopback address without a token or `insecure`.
     #[error(
-        "refusing to listen on {addr} without a token: anyone who can reach it could ask for decisions; give --token-file FILE, or --insecure to accept the risk"
+        "refusing to listen on {addr} without a token: anyone who can reach it could ask for decisions; give a bearer token, or accept the risk explicitly"
     )]
     Unprotected {
         /// The address that was asked for.
@@ -95,11 +80,8 @@ pub enum ServeError {
     #[error("the token is empty")]
     EmptyToken,
     /// A size limit of zero would reject every request.
-    #[error("--max-batch, --max-body-bytes and --threads must be at least 1")]
+    #[error("the batch size, body size and thread count must each be at least 1")]
     ZeroLimit,
-    /// The audit log could not be opened; nothing is served (decisions must be recorded).
-    #[error("{0}")]
-    Audit(#[from] warden_audit::AuditError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -118,7 +100,7 @@ mod tests {
     use super::*;
 
     fn config(listen: &str) -> ServerConfig {
-        ServerConfig::new(vec!["p.yaml".into()], listen.parse().unwrap())
+        ServerConfig::new(listen.parse().unwrap())
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Mutex;
 use warden::Warden;
-use warden_policy::{LoadError, PolicySet};
+use warden_policy::LoadError;
 
 use crate::metrics::Metrics;
 
@@ -79,8 +79,9 @@ impl std::fmt::Debug for Reloader {
 const SETTLE: Duration = Duration::from_millis(50);
 
 impl Reloader {
-    /// A reloader for `warden`, whose current set came from `paths`.
-    pub fn new(warden: Arc<Warden>, paths: Vec<PathBuf>, metrics: Arc<Metrics>) -> Self {
+    /// A reloader for `warden`, watching the policy paths it was built from.
+    pub fn new(warden: Arc<Warden>, metrics: Arc<Metrics>) -> Self {
+        let paths = warden.policy_paths().to_vec();
         let seen = Fingerprint::take(&paths);
         Reloader {
             warden,
@@ -139,14 +140,15 @@ impl Reloader {
     }
 
     async fn compile_and_swap(&self, why: &str) -> Result<u64, ReloadError> {
-        let paths = self.paths.clone();
+        let warden = self.warden.clone();
+        let serving = warden.policy_version();
         // Compiling (CEL, Cedar, Rego) takes milliseconds; never on a request thread.
-        let compiled = tokio::task::spawn_blocking(move || PolicySet::load(&paths)).await;
-        let serving = self.warden.policy_version();
+        let compiled = tokio::task::spawn_blocking(move || warden.reload()).await;
         match compiled {
-            Ok(Ok(set)) => {
-                let rules = set.rule_count();
-                let version = self.warden.replace_policies(set);
+            Ok(Ok(version)) => {
+                let rules = self
+                    .warden
+                    .with_policies(warden_policy::PolicySet::rule_count);
                 self.metrics.record_reload();
                 tracing::info!("{why}: policies reloaded, now version {version} ({rules} rules)");
                 Ok(version)
@@ -182,11 +184,7 @@ mod tests {
         let file = dir.path().join("p.yaml");
         std::fs::write(&file, text).unwrap();
         let warden = Arc::new(Warden::from_paths(&[&file]).unwrap());
-        let r = Reloader::new(
-            warden.clone(),
-            vec![file.clone()],
-            Arc::new(Metrics::default()),
-        );
+        let r = Reloader::new(warden.clone(), Arc::new(Metrics::default()));
         (dir, file, warden, r)
     }
 
@@ -228,11 +226,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.yaml"), DENY).unwrap();
         let warden = Arc::new(Warden::from_paths(&[dir.path()]).unwrap());
-        let r = Reloader::new(
-            warden.clone(),
-            vec![dir.path().to_path_buf()],
-            Arc::new(Metrics::default()),
-        );
+        let r = Reloader::new(warden.clone(), Arc::new(Metrics::default()));
         assert!(r.reload_if_changed().await.is_none());
         std::fs::write(
             dir.path().join("b.yaml"),

@@ -11,7 +11,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use warden::{AuditConfig, AuditLog, Warden};
+use warden::{AuditLog, Warden};
 
 use crate::api::{self, Shared};
 use crate::config::{ServeError, ServerConfig};
@@ -36,30 +36,10 @@ impl std::fmt::Debug for DecisionServer {
 }
 
 impl DecisionServer {
-    /// Check the configuration, load the policies and bind the address. Fails before
-    /// anything is served: a server never starts without a good policy set.
-    pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
-        config.check()?;
-        let policies = config.policies.clone();
-        let db = config.audit_db.clone();
-        // Loading compiles policies and opening the log touches the disk: not on a runtime thread.
-        let warden = tokio::task::spawn_blocking(move || -> Result<Warden, ServeError> {
-            let warden = Warden::from_paths(&policies)?;
-            Ok(match db {
-                Some(db) => {
-                    warden.with_audit(AuditLog::open_signed(db, AuditConfig::default(), None)?)
-                }
-                None => warden,
-            })
-        })
-        .await
-        .map_err(|e| ServeError::Runtime(std::io::Error::other(e.to_string())))??;
-        Self::bind_with(config, Arc::new(warden)).await
-    }
-
-    /// Like [`bind`](DecisionServer::bind), with an already built [`Warden`] (for example one
-    /// with an audit log) whose policies came from `config.policies`.
-    pub async fn bind_with(config: ServerConfig, warden: Arc<Warden>) -> Result<Self, ServeError> {
+    /// Check the configuration and bind the address; decisions come from `warden`, built by
+    /// the caller (the CLI builds it with [`warden::WardenBuilder`], like every other door),
+    /// whose policy paths the server watches and reloads.
+    pub async fn bind(config: ServerConfig, warden: Arc<Warden>) -> Result<Self, ServeError> {
         config.check()?;
         let listener =
             TcpListener::bind(config.listen)
@@ -68,20 +48,18 @@ impl DecisionServer {
                     addr: config.listen,
                     source,
                 })?;
+        let local = listener.local_addr().map_err(ServeError::Runtime)?;
         let metrics = Arc::new(Metrics::default());
-        let reloader = Arc::new(Reloader::new(
-            warden.clone(),
-            config.policies.clone(),
-            metrics.clone(),
-        ));
+        let reloader = Arc::new(Reloader::new(warden.clone(), metrics.clone()));
         let shared = Arc::new(Shared {
+            audit_db: warden.audit().map(|log| log.path().to_path_buf()),
             warden,
             metrics,
             token: config.token.clone(),
             max_body_bytes: config.max_body_bytes,
             max_batch: config.max_batch,
             request_timeout: config.request_timeout,
-            audit_db: config.audit_db.clone(),
+            local,
             draining: AtomicBool::new(false),
         });
         Ok(DecisionServer {
@@ -169,8 +147,11 @@ impl DecisionServer {
     /// `bound` is called once with the bound address, before the first request is accepted.
     pub fn run_until_signalled(
         config: ServerConfig,
+        warden: Arc<Warden>,
         bound: impl FnOnce(SocketAddr),
     ) -> Result<(), ServeError> {
+        // Before the runtime: a zero thread count is an error to report, not a panic.
+        config.check()?;
         let mut runtime = tokio::runtime::Builder::new_multi_thread();
         if let Some(n) = config.worker_threads {
             runtime.worker_threads(n);
@@ -181,7 +162,7 @@ impl DecisionServer {
             .build()
             .map_err(ServeError::Runtime)?;
         runtime.block_on(async move {
-            let server = DecisionServer::bind(config).await?;
+            let server = DecisionServer::bind(config, warden).await?;
             let signals = Signals::install()?;
             bound(server.local_addr()?);
             let reloader = server.reloader();

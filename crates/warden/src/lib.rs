@@ -1,8 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod builder;
+pub mod protect;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -11,6 +14,9 @@ use arc_swap::ArcSwap;
 pub use warden_audit::{AuditConfig, AuditLog};
 pub use warden_core::{Action, Decision, Match, Policy, PolicyError, Verdict};
 pub use warden_policy::{Explanation, LoadError, PolicySet};
+
+pub use builder::{BuildError, WardenBuilder};
+use protect::Protection;
 
 use warden_audit::Entry;
 
@@ -23,6 +29,10 @@ pub struct Warden {
     policies: ArcSwap<Versioned>,
     reload: Mutex<()>,
     audit: Option<AuditLog>,
+    /// Where the policies came from, for [`Warden::reload`].
+    policy_paths: Vec<PathBuf>,
+    /// Warden's own files, which no action may change (see [`protect`]).
+    protection: Protection,
 }
 
 /// A policy set and its version number (1 for the first set, +1 per replacement).
@@ -41,7 +51,14 @@ impl Warden {
             }),
             reload: Mutex::new(()),
             audit: None,
+            policy_paths: Vec::new(),
+            protection: Protection::new(),
         }
+    }
+
+    /// The one way the doors build a Warden: policies, audit log, protected files.
+    pub fn builder() -> WardenBuilder {
+        WardenBuilder::new()
     }
 
     /// Record every decision in `log`. From then on a decision that cannot be recorded is
@@ -56,9 +73,23 @@ impl Warden {
         self.audit.as_ref()
     }
 
-    /// Load policy files or directories; any problem in any file is an error.
+    /// Load policy files or directories; any problem in any file is an error. (No audit
+    /// log and no self-protection: doors use [`Warden::builder`].)
     pub fn from_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Self, LoadError> {
-        PolicySet::load(paths).map(Warden::new)
+        let mut w = PolicySet::load(paths).map(Warden::new)?;
+        w.policy_paths = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        Ok(w)
+    }
+
+    /// The policy files and directories this Warden was built from (empty when it was
+    /// given a compiled set).
+    pub fn policy_paths(&self) -> &[PathBuf] {
+        &self.policy_paths
+    }
+
+    /// The files no action may change.
+    pub fn protection(&self) -> &Protection {
+        &self.protection
     }
 
     /// Judge one action. Never fails and never panics outward: a malformed action, an
@@ -67,6 +98,7 @@ impl Warden {
         let start = Instant::now();
         let mut decision = match action.validate() {
             Err(e) => Decision::deny(format!("denied: {e}")),
+            Ok(()) if let Some(d) = self.protection.check(action) => d,
             Ok(()) => {
                 let active = self.policies.load();
                 let mut d = catch_unwind(AssertUnwindSafe(|| active.set.decide(action)))
@@ -105,6 +137,8 @@ impl Warden {
         e.decision.policy_version = active.version;
         if let Err(err) = action.validate() {
             e.decision = Decision::deny(format!("denied: {err}"));
+        } else if let Some(d) = self.protection.check(action) {
+            e.decision = d;
         }
         e.decision.elapsed_ns = elapsed_ns(start);
         e
@@ -118,6 +152,17 @@ impl Warden {
     /// The active policy set's version: 1 at start, +1 per replacement.
     pub fn policy_version(&self) -> u64 {
         self.policies.load().version
+    }
+
+    /// Load the policies again from the paths this Warden was built from and swap them in;
+    /// returns the new version. A set that fails to load changes nothing: the last good one
+    /// keeps deciding.
+    pub fn reload(&self) -> Result<u64, LoadError> {
+        if self.policy_paths.is_empty() {
+            return Ok(self.policy_version());
+        }
+        let set = PolicySet::load(&self.policy_paths)?;
+        Ok(self.replace_policies(set))
     }
 
     /// Replace the active policy set atomically (hot reload) and return the new version.

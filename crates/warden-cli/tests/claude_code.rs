@@ -1,21 +1,15 @@
-//! End-to-end tests of `warden hook claude-code`: recorded Claude Code hook payloads
+//! `warden hook claude-code` end to end: recorded Claude Code hook payloads
 //! (tests/fixtures/claude-code/) through the real binary with examples/claude-code.yaml.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use crate::util::*;
 
 fn policy() -> String {
-    root()
-        .join("examples/claude-code.yaml")
-        .display()
-        .to_string()
+    example("claude-code.yaml")
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -25,19 +19,21 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// `warden hook claude-code ARGS` with `stdin`.
 fn hook(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["hook", "claude-code"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The hook may exit before reading everything (it never does today, but a broken pipe
-    // here must not fail the test for the wrong reason).
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
+    hook_in(None, args, stdin, &[])
+}
+
+fn hook_in(dir: Option<&Path>, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+    let mut all = vec!["hook", "claude-code"];
+    all.extend_from_slice(args);
+    let out = warden_in(dir, &all, Some(stdin), env);
+    use std::os::unix::process::ExitStatusExt;
+    Output {
+        status: std::process::ExitStatus::from_raw(out.code << 8),
+        stdout: out.stdout.into_bytes(),
+        stderr: out.stderr.into_bytes(),
+    }
 }
 
 /// The hook's answer: exactly `{"hookSpecificOutput": {hookEventName, permissionDecision,

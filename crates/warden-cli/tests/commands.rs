@@ -1,57 +1,12 @@
-//! End-to-end tests of the real `warden` binary: every exit code, every subcommand.
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+//! Every command's exit codes and output, on the repository's own examples.
 
 use proptest::prelude::*;
 
-const BRIEF: &str = r#"rules:
-  - action: "execute_code"
-    allow: false
-  - action: "http_request"
-    allow: true
-    domains: ["api.github.com"]
-    methods: ["GET"]
-"#;
+use crate::util::*;
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn warden(args: &[&str], stdin: Option<&str>) -> Out {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run warden");
-    let mut pipe = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        pipe.write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(pipe);
-    let out = child.wait_with_output().expect("wait");
-    Out {
-        code: out.status.code().expect("exited normally, not by a signal"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
+/// A scratch directory (for logs and broken files) and the README's brief policy.
 fn brief() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "brief.yaml", BRIEF);
-    (dir, p.display().to_string())
+    (tempfile::tempdir().unwrap(), example("brief.yaml"))
 }
 
 #[test]
@@ -193,7 +148,7 @@ fn errors_exit_2_and_never_0() {
 #[test]
 fn validate_reports_every_problem_with_positions() {
     let dir = tempfile::tempdir().unwrap();
-    let ok = write(dir.path(), "ok.yaml", BRIEF);
+    let ok = write(dir.path(), "ok.yaml", &example_text("brief.yaml"));
     let out = warden(&["policy", "validate", ok.to_str().unwrap()], None);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
@@ -292,7 +247,9 @@ fn policy_test_passes_fails_with_a_diff_and_rejects_bad_files() {
     let failing = write(
         d.path(),
         "fail.test.yaml",
-        "policies: brief.yaml\ncases:\n  - name: post allowed?\n    action: {action: http_request, args: {url: 'https://api.github.com/', method: POST}}\n    expect: allow\n",
+        &format!(
+            "policies: {p}\ncases:\n  - name: post allowed?\n    action: {{action: http_request, args: {{url: 'https://api.github.com/', method: POST}}}}\n    expect: allow\n"
+        ),
     );
     let out = warden(&["policy", "test", failing.to_str().unwrap()], None);
     assert_eq!(out.code, 1);

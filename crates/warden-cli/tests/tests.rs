@@ -1,0 +1,8 @@
+//! End-to-end tests of the real `warden` binary. One test binary, one harness (`util.rs`):
+//! each module is one door or one attacker.
+
+mod util;
+
+mod claude_code;
+mod commands;
+mod serve;

@@ -1,0 +1,180 @@
+//! [`WardenBuilder`]: the one way every door (CLI, HTTP server, Claude Code hook, MCP proxy,
+//! Python) turns its settings into a [`Warden`].
+//!
+//! Why one builder: each door used to load policies and open the audit log its own way, so a
+//! capability added to one (a signing key, an audit mode, self-protection) was missing from
+//! the others. Now a door says *what* it wants — these policies, this log, these extra files
+//! to protect — and gets the same `Warden` every other door would.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use warden_audit::{AuditConfig, AuditError, AuditLog};
+use warden_policy::{LoadError, PolicySet};
+
+use crate::Warden;
+use crate::protect::{Kind, Protection};
+
+/// Settings for a [`Warden`]; [`build`](WardenBuilder::build) loads and opens everything.
+#[derive(Debug)]
+pub struct WardenBuilder {
+    policy_paths: Vec<PathBuf>,
+    policy_set: Option<PolicySet>,
+    audit: Option<AuditTarget>,
+    extra: Vec<(PathBuf, Kind)>,
+    self_protection: bool,
+}
+
+#[derive(Debug, Clone)]
+struct AuditTarget {
+    path: PathBuf,
+    config: AuditConfig,
+    signing_key: Option<PathBuf>,
+}
+
+/// Why a [`Warden`] could not be built. Nothing is decided without one.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No policy file, directory or set was given.
+    #[error("no policy given: Warden needs at least one policy file or directory")]
+    NoPolicies,
+    /// The policies did not load (every problem is inside).
+    #[error(transparent)]
+    Policy(#[from] LoadError),
+    /// The audit log could not be opened (decisions must be recorded, so nothing is decided).
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl Default for WardenBuilder {
+    fn default() -> Self {
+        WardenBuilder::new()
+    }
+}
+
+impl WardenBuilder {
+    /// No policies yet, no audit log, self-protection on.
+    pub fn new() -> Self {
+        WardenBuilder {
+            policy_paths: Vec::new(),
+            policy_set: None,
+            audit: None,
+            extra: Vec::new(),
+            self_protection: true,
+        }
+    }
+
+    /// Judge with the policy file or directory at `path` (repeatable; all are combined).
+    pub fn policy(mut self, path: impl Into<PathBuf>) -> Self {
+        self.policy_paths.push(path.into());
+        self
+    }
+
+    /// Judge with every policy file or directory in `paths`.
+    pub fn policies<P: Into<PathBuf>>(mut self, paths: impl IntoIterator<Item = P>) -> Self {
+        self.policy_paths.extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// Judge with an already compiled set (no files: [`Warden::reload`] then has nothing to
+    /// read and keeps the set).
+    pub fn policy_set(mut self, set: PolicySet) -> Self {
+        self.policy_set = Some(set);
+        self
+    }
+
+    /// Record every decision in the audit log at `path` (created if missing), written as
+    /// `config` says. Its checkpoints are signed with the node key (see
+    /// [`signing_key`](WardenBuilder::signing_key)).
+    pub fn audit_log(mut self, path: impl Into<PathBuf>, config: AuditConfig) -> Self {
+        let signing_key = self.audit.take().and_then(|a| a.signing_key);
+        self.audit = Some(AuditTarget {
+            path: path.into(),
+            config,
+            signing_key,
+        });
+        self
+    }
+
+    /// The secret key that signs the audit log's checkpoints (created, mode 0600, if
+    /// missing). Default: `<log>.key`. Ignored without an audit log.
+    pub fn signing_key(mut self, path: impl Into<PathBuf>) -> Self {
+        if let Some(a) = &mut self.audit {
+            a.signing_key = Some(path.into());
+        }
+        self
+    }
+
+    /// Also protect `path` from writes: the settings that make a host call Warden (a hook
+    /// configuration), for example.
+    pub fn protect(mut self, path: impl Into<PathBuf>) -> Self {
+        self.extra.push((path.into(), Kind::HostSettings));
+        self
+    }
+
+    /// Also protect the running executable from writes (doors that answer agents do).
+    pub fn protect_binary(mut self) -> Self {
+        if let Ok(exe) = std::env::current_exe() {
+            self.extra.push((exe, Kind::Binary));
+        }
+        self
+    }
+
+    /// Turn self-protection off (on by default). Only for embedding Warden where no agent
+    /// can reach the files — every door Warden ships keeps it on.
+    pub fn self_protection(mut self, on: bool) -> Self {
+        self.self_protection = on;
+        self
+    }
+
+    /// Load the policies, open the audit log, fix the protected files.
+    pub fn build(self) -> Result<Warden, BuildError> {
+        let set = match self.policy_set {
+            Some(set) => set,
+            None if self.policy_paths.is_empty() => return Err(BuildError::NoPolicies),
+            None => PolicySet::load(&self.policy_paths)?,
+        };
+        let mut protection = Protection::new();
+        if self.self_protection {
+            for p in &self.policy_paths {
+                protection.add(p, Kind::Policy);
+            }
+            for (p, kind) in &self.extra {
+                protection.add(p, *kind);
+            }
+        }
+        let audit = match self.audit {
+            None => None,
+            Some(a) => {
+                let key = a
+                    .signing_key
+                    .clone()
+                    .unwrap_or_else(|| warden_audit::default_key_path(&a.path));
+                let log = AuditLog::open_signed(&a.path, a.config, Some(&key))?;
+                // After opening: the files exist now, so their inodes are known too.
+                if self.self_protection {
+                    protect_log(&mut protection, &a.path, &key);
+                }
+                Some(log)
+            }
+        };
+        let mut warden = Warden::new(set);
+        warden.policy_paths = self.policy_paths;
+        warden.protection = protection;
+        warden.audit = audit;
+        Ok(warden)
+    }
+}
+
+/// The log, SQLite's side files, the secret key and its public half.
+fn protect_log(protection: &mut Protection, db: &Path, key: &Path) {
+    protection.add(db, Kind::AuditLog);
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = db.as_os_str().to_owned();
+        side.push(suffix);
+        protection.add(Path::new(&side), Kind::AuditLog);
+    }
+    protection.add(key, Kind::SecretKey);
+    protection.add(&warden_audit::public_key_path(key), Kind::PublicKey);
+}
