@@ -370,3 +370,102 @@ fn check_with_db_records_signs_and_refuses_foreign_files() {
     assert_eq!(std::fs::read(&foreign).unwrap(), before);
     assert!(!d.path().join("notes.db.key").exists());
 }
+
+/// `warden check -p broken.yaml -a x 2>&1 | head -1` exited 101 (a panic writing to a closed
+/// pipe). Whatever the reader does, the exit code is the documented one.
+#[test]
+fn closed_pipes_never_turn_into_a_panic() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write(
+        dir.path(),
+        "broken.yaml",
+        "rules:\n  - action: x\n    efect: deny\n    bogus: 1\n",
+    );
+    let brief = example("brief.yaml");
+    for (args, code) in [
+        (vec!["check", "-p", broken.to_str().unwrap(), "-a", "x"], 2),
+        (vec!["check", "-p", &brief, "-a", "execute_code"], 1),
+        (vec!["policy", "validate", broken.to_str().unwrap()], 2),
+        (
+            vec!["policy", "explain", "-p", &brief, "-a", "execute_code"],
+            1,
+        ),
+        (vec!["--help"], 0),
+    ] {
+        // Both ends closed before the process writes a byte: every write fails (EPIPE).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let status = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "{args:?}");
+    }
+}
+
+/// `--json` on failure prints a JSON error object (with `verdict: deny` where the answer is
+/// a decision), not nothing.
+#[test]
+fn json_errors_are_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write(
+        dir.path(),
+        "broken.yaml",
+        "rules:\n  - action: x\n    efect: deny\n",
+    );
+    let out = warden(
+        &["check", "-p", broken.to_str().unwrap(), "-a", "x", "--json"],
+        None,
+    );
+    assert_eq!(out.code, 2);
+    let v = out.json();
+    assert_eq!(v["verdict"], "deny");
+    assert_eq!(v["problems"][0]["line"], 3, "{v}");
+    assert!(
+        v["problems"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("broken.yaml")
+    );
+    let out = warden(&["check", "-p", &example("brief.yaml"), "--json"], None);
+    assert_eq!(out.code, 2);
+    assert!(out.json()["error"].as_str().unwrap().contains("--action"));
+    let out = warden(
+        &[
+            "bench",
+            "-p",
+            &example("brief.yaml"),
+            "--threads",
+            "0",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2);
+    assert!(out.json()["error"].as_str().unwrap().contains("at least 1"));
+    assert!(
+        out.json().get("verdict").is_none(),
+        "a benchmark is not a decision"
+    );
+}
+
+/// Reasons and names are shown with invisible characters escaped, so `execute_code\0`
+/// never reads as `execute_code`.
+#[test]
+fn hidden_characters_are_shown_escaped() {
+    let out = warden(
+        &["check", "-p", &example("brief.yaml"), "--input", "-"],
+        Some(r#"{"action":"execute_code\u0000\u200b"}"#),
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains("execute_code\\u{0}\\u{200b}"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains('\0'));
+}

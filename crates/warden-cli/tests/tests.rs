@@ -5,4 +5,6 @@ mod util;
 
 mod claude_code;
 mod commands;
+mod hostile_agent;
+mod hostile_web_page;
 mod serve;

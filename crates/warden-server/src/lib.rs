@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod api;
+mod canned;
 mod config;
 mod metrics;
 mod reload;

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use warden::{AuditLog, Warden};
 
 use crate::api::{self, Shared};
+use crate::canned::DenyShaped;
 use crate::config::{ServeError, ServerConfig};
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
@@ -118,7 +119,8 @@ impl DecisionServer {
                     };
                     let _ = stream.set_nodelay(true);
                     let service = TowerToHyperService::new(app.clone());
-                    let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                    let io = TokioIo::new(DenyShaped::new(stream));
+                    let connection = graceful.watch(http.serve_connection(io, service));
                     tokio::spawn(async move {
                         // A client that hangs up mid-request is its own problem, not ours.
                         let _ = connection.await;
