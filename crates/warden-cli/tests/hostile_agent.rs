@@ -382,7 +382,7 @@ fn install_writes_the_settings_once() {
     assert_eq!(hook["onFailure"], "block");
     let second = run();
     assert_eq!(second.code, 0);
-    assert!(second.stderr.contains("already installed"), "{second:?}");
+    assert!(second.stdout.contains("already installed"), "{second:?}");
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), text);
     // A settings file that is not JSON is left alone.
     std::fs::write(&settings, "{ broken").unwrap();

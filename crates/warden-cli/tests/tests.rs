@@ -5,6 +5,7 @@ mod util;
 
 mod claude_code;
 mod commands;
+mod docs;
 mod hostile_agent;
 mod hostile_web_page;
 mod serve;

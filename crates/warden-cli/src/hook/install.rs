@@ -62,14 +62,19 @@ pub fn settings_files(cwd: Option<&Path>) -> Vec<PathBuf> {
 }
 
 pub fn run(args: &InstallArgs) -> Result<Exit> {
-    let file = if args.user {
+    // `shown` is the path as the user gave it, for messages; `file` is where it is written.
+    let (file, shown) = if args.user {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .ok_or_else(|| Error::msg("--user: HOME is not set"))?;
-        PathBuf::from(home).join(".claude/settings.json")
+        let file = PathBuf::from(home).join(".claude/settings.json");
+        (file, PathBuf::from("~/.claude/settings.json"))
     } else {
         let dir = args.project.clone().unwrap_or_else(|| PathBuf::from("."));
-        absolute(&dir)?.join(".claude/settings.json")
+        (
+            absolute(&dir)?.join(".claude/settings.json"),
+            dir.join(".claude/settings.json"),
+        )
     };
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
@@ -121,13 +126,13 @@ pub fn run(args: &InstallArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     if settings == existing {
-        errln!("{}: the Warden hook is already installed", file.display());
+        outln!("{}: the Warden hook is already installed", shown.display());
         return Ok(Exit::Ok);
     }
     write_atomically(&file, &(text + "\n"))?;
-    errln!(
+    outln!(
         "{}: Warden hook installed (PreToolUse{})",
-        file.display(),
+        shown.display(),
         if post.is_some() {
             " and PostToolUse"
         } else {
