@@ -47,8 +47,8 @@ fn object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
     }
 }
 
-/// The JSON type name of a value, for error messages.
-pub(crate) fn json_kind(v: &Value) -> &'static str {
+/// The JSON type name of a value with its article (`a string`, `null`), for error messages.
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -9,7 +9,7 @@ mod action;
 mod decision;
 mod error;
 
-pub use action::Action;
+pub use action::{Action, json_kind};
 pub use decision::{Decision, Match, Verdict};
 pub use error::{ActionError, PolicyError};
 

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use warden::Action;
+use warden_core::json_kind;
 use warden::protect::{absolute, expand_home};
 
 /// The part of Claude Code's hook payload Warden reads. Other fields are ignored, so that new
@@ -54,7 +55,7 @@ impl Payload {
             other => {
                 return Err(format!(
                     "tool_input must be a JSON object, not {}",
-                    kind(other)
+                    json_kind(other)
                 ));
             }
         };
@@ -119,7 +120,7 @@ impl Payload {
                 Some(other) => {
                     return Err(format!(
                         "tool_input.{field} must be a string, not {}",
-                        kind(other)
+                        json_kind(other)
                     ));
                 }
             }
@@ -178,17 +179,6 @@ pub fn resolve(raw: &str, cwd: Option<&Path>) -> (String, bool) {
 fn insert(target: &mut Value, key: &str, value: Value) {
     if let Value::Object(map) = target {
         map.insert(key.to_string(), value);
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
