@@ -64,7 +64,7 @@ fn recorded_payloads_get_the_expected_answers() {
         ("write-inside", "allow", "project-writes"),
         ("multiedit-relative", "allow", "project-writes"),
         ("edit-outside", "deny", "outside the project"),
-        ("write-traversal", "deny", "outside the project"),
+        ("write-traversal", "deny", "holds secrets"),
         ("read", "allow", "reads"),
         ("webfetch-known", "allow", "known-hosts"),
         (

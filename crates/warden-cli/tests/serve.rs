@@ -416,15 +416,12 @@ fn a_broken_policy_keeps_the_last_good_set() {
         server.metric("warden_policy_reload_failures_total") == 1.0
     });
     assert_eq!(server.version(), 1);
-    let log = server.stderr();
-    assert!(
-        log.contains("reload rejected, still serving policy version 1"),
-        "{log}"
-    );
-    assert!(
-        log.contains("policy.yaml:3:5: unknown field `efect`"),
-        "{log}"
-    );
+    // The counter moves before the log line is read from the pipe: wait for both.
+    eventually("the rejection to be logged with its problem", || {
+        let log = server.stderr();
+        log.contains("reload rejected, still serving policy version 1")
+            && log.contains("policy.yaml:3:5: unknown field `efect`")
+    });
     let d = server
         .post(
             "/v1/decide",
@@ -449,11 +446,11 @@ fn sighup_reloads() {
     // The file did not change, so only the signal can bring a new version.
     server.signal("HUP");
     eventually("SIGHUP to reload", || server.version() == 2);
-    assert!(
+    eventually("the reload to be logged", || {
         server
             .stderr()
             .contains("SIGHUP: policies reloaded, now version 2")
-    );
+    });
     server.signal("HUP");
     eventually("the second SIGHUP to reload", || server.version() == 3);
 }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use warden::Action;
-use warden_core::json_kind;
 use warden::protect::{absolute, expand_home};
+use warden_core::json_kind;
 
 /// The part of Claude Code's hook payload Warden reads. Other fields are ignored, so that new
 /// fields in later Claude Code versions do not break the hook.
