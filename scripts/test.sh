@@ -7,8 +7,17 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "cargo-nextest not found; installing it from crates.io"
   cargo install --locked cargo-nextest
 fi
-# Real MCP peers for the gateway's end-to-end tests: npm servers and the Python MCP SDK.
+# Real MCP peers for the gateway's end-to-end tests: npm servers and the Python MCP SDK; and
+# the tools the documented commands use (curl, sqlite3), which the docs test runs as written.
 bash scripts/test-peers.sh
+missing=()
+for tool in curl sqlite3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (the documented commands use them)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "${missing[@]}"; else sudo apt-get install -y "${missing[@]}"; fi
+fi
 # Doc tests first (nextest does not run them), then everything else with nextest.
 cargo test --workspace --doc
 cargo nextest run --workspace --no-fail-fast
+# Every fuzz target, built and run for a short smoke time from its seeds.
+bash scripts/fuzz-smoke.sh
