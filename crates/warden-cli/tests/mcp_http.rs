@@ -391,8 +391,7 @@ fn poisoned_tools_are_hidden_and_refused_calls_never_reach_the_upstream() {
             .all(|(s, _)| s.as_deref() == Some("scripted-session-7")),
         "{seen:?}"
     );
-    let log = log.lock().unwrap().join("\n");
-    assert!(log.contains("withheld tool `poisoned_add`"), "{log}");
+    log.wait_for("withheld tool `poisoned_add`");
 }
 
 #[test]
@@ -466,7 +465,7 @@ fn a_real_sdk_client_gets_sampling_elicitation_and_progress_through_the_http_pro
     let policy = dir.path().join("policy.yaml");
     std::fs::write(
         &policy,
-        "name: http-sdk\ndefault: deny\nrules:\n  - id: ok\n    action: mcp.tools/call\n    tool: [echo, trigger-sampling-request, trigger-elicitation-request, trigger-long-running-operation]\n    allow: true\n",
+        "name: http-sdk\ndefault: deny\nrules:\n  - id: ok\n    action: mcp.tools/call\n    tool: [echo, trigger-sampling-request, trigger-elicitation-request, trigger-long-running-operation]\n    allow: true\n  - id: sampling\n    action: mcp.sampling/createMessage\n    allow: true\n",
     )
     .unwrap();
     let (_proxy, addr, _log) = http_proxy(&upstream, &["--policy", policy.to_str().unwrap()]);

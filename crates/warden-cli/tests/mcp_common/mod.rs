@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -213,39 +213,81 @@ impl Drop for Killed {
 }
 
 /// `warden mcp proxy --listen 127.0.0.1:0 --upstream URL <flags>`; returns the address it
-/// listens on (read from its log) and its log lines so far, growing.
-pub fn http_proxy(upstream: &str, flags: &[&str]) -> (Killed, SocketAddr, Arc<Mutex<Vec<String>>>) {
+/// listens on (the `listening on http://ADDR/mcp` line it prints on stdout) and its log
+/// (stderr) lines so far, growing.
+pub fn http_proxy(upstream: &str, flags: &[&str]) -> (Killed, SocketAddr, Log) {
     let policy = gateway_policy();
     let mut child = Command::new(warden())
         .args(["mcp", "proxy", "--policy", policy.to_str().unwrap()])
         .args(["--listen", "127.0.0.1:0", "--upstream", upstream])
         .args(flags)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start warden mcp proxy");
+    let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let child = Killed(child);
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = mpsc::channel();
-    {
-        let log = log.clone();
+    let log = Log::collect(stderr);
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read the proxy's stdout");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|rest| rest.strip_suffix("/mcp"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the proxy did not announce its address: {first:?}\n{}",
+                log.text()
+            )
+        });
+    (child, addr.parse().unwrap(), log)
+}
+
+/// A process's log lines (stderr), collected as they come.
+#[derive(Clone)]
+pub struct Log(Arc<(Mutex<Vec<String>>, Condvar)>);
+
+impl Log {
+    /// Collect the lines of `stream` in the background.
+    pub fn collect(stream: impl Read + Send + 'static) -> Log {
+        let log = Log(Arc::new((Mutex::new(Vec::new()), Condvar::new())));
+        let inner = log.0.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
+            for line in BufReader::new(stream).lines() {
                 let Ok(line) = line else { break };
-                if let Some((_, rest)) = line.split_once("listening on http://") {
-                    let addr = rest.split('/').next().unwrap().to_string();
-                    let _ = tx.send(addr);
-                }
-                log.lock().unwrap().push(line);
+                inner.0.lock().unwrap().push(line);
+                inner.1.notify_all();
             }
         });
+        log
     }
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the proxy reported its address within 30 s");
-    (child, addr.parse().unwrap(), log)
+
+    /// Everything so far.
+    pub fn text(&self) -> String {
+        self.0.0.lock().unwrap().join("\n")
+    }
+
+    /// Wait until a line contains `needle` (the process writes it asynchronously); panics
+    /// with the log after 30 s.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let (lines, cv) = &*self.0;
+        let guard = lines.lock().unwrap();
+        let (guard, _) = cv
+            .wait_timeout_while(guard, Duration::from_secs(30), |l| {
+                !l.iter().any(|x| x.contains(needle))
+            })
+            .unwrap();
+        let text = guard.join("\n");
+        assert!(
+            text.contains(needle),
+            "`{needle}` never appeared in the log:\n{text}"
+        );
+        text
+    }
 }
 
 /// Every request the scripted upstream got: (its session id, its body).
