@@ -129,7 +129,10 @@ impl Gateway {
             Err(e) => return Inbound::Malformed(jsonrpc::error(&e.id, e.code, &e.message, None)),
         };
         if let Some(refusal) = self.refuse_lookalike(&msg, Side::Client) {
-            return Inbound::Malformed(refusal);
+            return match msg.kind {
+                Kind::Request { .. } => Inbound::Answer(refusal),
+                _ => Inbound::Malformed(refusal),
+            };
         }
         match &msg.kind {
             Kind::Request { id, method } => {
