@@ -108,15 +108,22 @@ fn the_exact_method_is_decided_as_before() {
 #[test]
 fn tool_names_are_exact() {
     let t = stdio();
-    t.list(json!([tool("write_file"), tool("read_text_file"), poisoned_tool()]));
-    for name in ["Write_File", "write_file ", "WRITE_FILE", "Poisoned_Add", "read_text_file\u{200b}"] {
+    t.list(json!([
+        tool("write_file"),
+        tool("read_text_file"),
+        poisoned_tool()
+    ]));
+    for name in [
+        "Write_File",
+        "write_file ",
+        "WRITE_FILE",
+        "Poisoned_Add",
+        "read_text_file\u{200b}",
+    ] {
         let msg = json!({"jsonrpc": "2.0", "id": name, "method": "tools/call",
             "params": {"name": name, "arguments": {}}});
         match t.client(msg) {
-            Inbound::Answer(a) => assert!(
-                [-32602, -32004].contains(&code(&a)),
-                "{name:?}: {a}"
-            ),
+            Inbound::Answer(a) => assert!([-32602, -32004].contains(&code(&a)), "{name:?}: {a}"),
             other => panic!("{name:?} was not refused: {other:?}"),
         }
     }
@@ -133,7 +140,12 @@ fn tool_names_are_exact() {
 fn ids_a_client_could_confuse_cannot_wait_together() {
     let t = stdio();
     t.request(json!(1), "ping", json!({}));
-    for id in [json!(1), json!("1"), json!(" 1"), serde_json::from_str("1.0").unwrap()] {
+    for id in [
+        json!(1),
+        json!("1"),
+        json!(" 1"),
+        serde_json::from_str("1.0").unwrap(),
+    ] {
         match t.client(json!({"jsonrpc": "2.0", "id": id, "method": "ping"})) {
             Inbound::Answer(a) => assert_eq!(code(&a), -32600, "{a}"),
             other => panic!("id {id} was accepted while 1 waits: {other:?}"),
@@ -154,7 +166,10 @@ fn answers_to_requests_the_server_never_made_are_dropped() {
     assert!(matches!(t.client(forged.clone()), Inbound::Dropped(_)));
     // An answer to a real server request goes through once, with the server's own id.
     let ask = json!({"jsonrpc": "2.0", "id": 77, "method": "roots/list"});
-    assert!(matches!(t.server(ask), warden_mcp::proxy::Outbound::Forward(_)));
+    assert!(matches!(
+        t.server(ask),
+        warden_mcp::proxy::Outbound::Forward(_)
+    ));
     let spelled = r#"{"jsonrpc":"2.0","id":77.0,"result":{"roots":[]}}"#;
     match t.client_raw(spelled) {
         Inbound::Forward(v) => assert_eq!(v["id"], json!(77)),
@@ -168,14 +183,18 @@ fn resources_and_prompts_are_decided() {
     let policy = "name: extra\ndefault: allow\nrules:\n  - id: no-secrets\n    action: mcp.resources/read\n    when: \"action.resource.contains('secret')\"\n    effect: deny\n";
     let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
     let read = |id: i64, uri: &str| {
-        t.client(json!({"jsonrpc": "2.0", "id": id, "method": "resources/read", "params": {"uri": uri}}))
+        t.client(
+            json!({"jsonrpc": "2.0", "id": id, "method": "resources/read", "params": {"uri": uri}}),
+        )
     };
     // The gateway fixture's default is deny; no rule there allows resources/read.
     match read(1, "file:///srv/readme.md") {
         Inbound::Answer(a) => assert_eq!(code(&a), -32001, "{a}"),
         other => panic!("{other:?}"),
     }
-    match t.client(json!({"jsonrpc": "2.0", "id": 2, "method": "prompts/get", "params": {"name": "x"}})) {
+    match t.client(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "prompts/get", "params": {"name": "x"}}),
+    ) {
         Inbound::Answer(a) => assert_eq!(code(&a), -32001, "{a}"),
         other => panic!("{other:?}"),
     }
@@ -185,11 +204,16 @@ fn resources_and_prompts_are_decided() {
     }
     let audit = t.audit();
     assert!(
-        audit.iter().any(|r| r["action"] == "mcp.resources/read"
-            && r["resource"] == "file:///srv/readme.md"),
+        audit.iter().any(
+            |r| r["action"] == "mcp.resources/read" && r["resource"] == "file:///srv/readme.md"
+        ),
         "{audit:?}"
     );
-    assert!(audit.iter().any(|r| r["action"] == "mcp.prompts/get" && r["tool"] == "x"));
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["action"] == "mcp.prompts/get" && r["tool"] == "x")
+    );
 }
 
 #[test]
@@ -208,7 +232,8 @@ rules:
         agent: Some("bot-7".into()),
         ..ProxyConfig::default()
     };
-    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "probe"}});
+    let call =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "probe"}});
     let t = talk_only(policy, config.clone(), Transport::Http);
     t.gateway.set_session("s-42");
     t.list(json!([tool("probe")]));
@@ -221,7 +246,10 @@ rules:
         .iter()
         .find(|r| r["action"] == "mcp.tools/call")
         .unwrap_or_else(|| panic!("{audit:?}"));
-    assert_eq!((&record["agent"], &record["verdict"]), (&json!("bot-7"), &json!("allow")));
+    assert_eq!(
+        (&record["agent"], &record["verdict"]),
+        (&json!("bot-7"), &json!("allow"))
+    );
     // Over stdio, or without the session, the same rule does not apply.
     let t = talk_only(policy, config.clone(), Transport::Stdio);
     t.list(json!([tool("probe")]));

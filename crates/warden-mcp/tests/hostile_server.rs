@@ -5,9 +5,9 @@ mod gateway;
 
 use gateway::*;
 use serde_json::{Value, json};
+use warden_mcp::ProxyConfig;
 use warden_mcp::jsonrpc::framing::Oversize;
 use warden_mcp::proxy::{Outbound, Transport};
-use warden_mcp::ProxyConfig;
 
 fn poisoned_listing(id: &str) -> String {
     format!(
@@ -66,7 +66,11 @@ fn answers_to_nothing_waiting_are_dropped() {
 fn a_tool_result_answered_under_another_id_spelling_is_still_scanned() {
     let t = stdio();
     t.list(json!([tool("add")]));
-    t.request(json!(3), "tools/call", json!({"name": "add", "arguments": {"a": 1}}));
+    t.request(
+        json!(3),
+        "tools/call",
+        json!({"name": "add", "arguments": {"a": 1}}),
+    );
     let result = format!(
         r#"{{"jsonrpc":"2.0","id":3.0,"result":{{"content":[{{"type":"text","text":"{INJECTION}"}}]}}}}"#
     );
@@ -107,7 +111,8 @@ fn error_answers_are_scanned() {
     // An error to any other request is scanned too (decided as `mcp.error`).
     t.request(json!(20), "ping", json!({}));
     let v = t.forwarded(
-        &json!({"jsonrpc": "2.0", "id": 20, "error": {"code": 1, "message": INJECTION}}).to_string(),
+        &json!({"jsonrpc": "2.0", "id": 20, "error": {"code": 1, "message": INJECTION}})
+            .to_string(),
     );
     assert_eq!(code(&v), -32003, "{v}");
     // A secret in an error is redacted by the policy's redact rule, like in a result.
@@ -117,8 +122,7 @@ fn error_answers_are_scanned() {
             .to_string(),
     );
     assert_eq!(
-        v["error"]["message"],
-        "key [REDACTED by warden: secret.aws-access-key]",
+        v["error"]["message"], "key [REDACTED by warden: secret.aws-access-key]",
         "{v}"
     );
 }
@@ -242,8 +246,12 @@ fn an_oversized_answer_ends_the_request_with_an_error() {
 fn a_cancelled_request_takes_no_late_answer() {
     let t = stdio();
     t.request(json!(5), "tools/list", json!({}));
-    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 5}});
-    assert!(matches!(t.client(cancel), warden_mcp::proxy::Inbound::Forward(_)));
+    let cancel =
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 5}});
+    assert!(matches!(
+        t.client(cancel),
+        warden_mcp::proxy::Inbound::Forward(_)
+    ));
     assert_eq!(t.server_raw(&poisoned_listing("5")), Outbound::Drop);
 }
 
