@@ -184,16 +184,28 @@ fn scan_without_the_ca_is_a_certificate_error() {
     // Never "0 findings" alone: every format says the scan failed.
     let (code, out, _) = run(&["mcp", "scan", &url, "--timeout", "20"]);
     assert_eq!(code, 2);
-    assert!(out.contains("scan incomplete") && out.contains("certificate"), "{out}");
+    assert!(
+        out.contains("scan incomplete") && out.contains("certificate"),
+        "{out}"
+    );
     let (code, out, _) = run(&["mcp", "scan", &url, "--json"]);
     assert_eq!(code, 2);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["complete"], false);
-    assert!(v["errors"][0]["message"].as_str().unwrap().contains("certificate"), "{v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("certificate"),
+        "{v}"
+    );
     let (code, out, _) = run(&["mcp", "scan", &url, "--format", "sarif"]);
     assert_eq!(code, 2);
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["runs"][0]["invocations"][0]["executionSuccessful"], false, "{v}");
+    assert_eq!(
+        v["runs"][0]["invocations"][0]["executionSuccessful"], false,
+        "{v}"
+    );
     // A CA file that is not one is refused before connecting.
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "junk").unwrap();

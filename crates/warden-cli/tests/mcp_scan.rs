@@ -102,12 +102,35 @@ fn a_failed_scan_says_so_in_every_format() {
     std::fs::write(&malformed, r#"{"tools":[42,"x",null]}"#).unwrap();
     let malformed = malformed.display().to_string();
     // A server that starts and never answers.
-    let silent = ["--timeout", "1", "--", "node", "-e", "setTimeout(() => {}, 60000)"];
+    let silent = [
+        "--timeout",
+        "1",
+        "--",
+        "node",
+        "-e",
+        "setTimeout(() => {}, 60000)",
+    ];
     let cases: [(&str, Vec<&str>, &str); 4] = [
-        ("missing file", vec!["/nonexistent/tools.json"], "/nonexistent/tools.json"),
-        ("malformed tools", vec![&malformed], "tools[0] is `42`, not a tool object"),
-        ("command that does not start", vec!["--", "/nonexistent/server"], "cannot start"),
-        ("timeout", silent.to_vec(), "did not answer `initialize` within 1 s"),
+        (
+            "missing file",
+            vec!["/nonexistent/tools.json"],
+            "/nonexistent/tools.json",
+        ),
+        (
+            "malformed tools",
+            vec![&malformed],
+            "tools[0] is `42`, not a tool object",
+        ),
+        (
+            "command that does not start",
+            vec!["--", "/nonexistent/server"],
+            "cannot start",
+        ),
+        (
+            "timeout",
+            silent.to_vec(),
+            "did not answer `initialize` within 1 s",
+        ),
     ];
     for (what, args, says) in cases {
         for format in ["table", "json", "sarif"] {
@@ -119,7 +142,9 @@ fn a_failed_scan_says_so_in_every_format() {
             match format {
                 "table" => {
                     assert!(
-                        out.contains("ERROR") && out.contains(says) && out.contains("scan incomplete"),
+                        out.contains("ERROR")
+                            && out.contains(says)
+                            && out.contains("scan incomplete"),
                         "{what}: {out}"
                     );
                     assert!(!out.starts_with("0 findings"), "{what}: {out}");
@@ -127,7 +152,10 @@ fn a_failed_scan_says_so_in_every_format() {
                 "json" => {
                     let v: Value = serde_json::from_str(&out).unwrap();
                     assert_eq!(v["complete"], false, "{what}: {v}");
-                    assert!(v["errors"][0]["message"].as_str().unwrap().contains(says), "{v}");
+                    assert!(
+                        v["errors"][0]["message"].as_str().unwrap().contains(says),
+                        "{v}"
+                    );
                 }
                 _ => {
                     let v: Value = serde_json::from_str(&out).unwrap();
@@ -135,7 +163,10 @@ fn a_failed_scan_says_so_in_every_format() {
                     assert_eq!(inv["executionSuccessful"], false, "{what}: {v}");
                     let note = &inv["toolExecutionNotifications"][0];
                     assert_eq!(note["level"], "error");
-                    assert!(note["message"]["text"].as_str().unwrap().contains(says), "{v}");
+                    assert!(
+                        note["message"]["text"].as_str().unwrap().contains(says),
+                        "{v}"
+                    );
                 }
             }
         }
@@ -144,7 +175,10 @@ fn a_failed_scan_says_so_in_every_format() {
     let poisoned = corpus("malicious/invariant-direct-poisoning.json");
     let (code, out, _) = run(&["mcp", "scan", &poisoned, "/nonexistent/tools.json"]);
     assert_eq!(code, 2);
-    assert!(out.contains("poisoning.secrecy") && out.contains("scan incomplete"), "{out}");
+    assert!(
+        out.contains("poisoning.secrecy") && out.contains("scan incomplete"),
+        "{out}"
+    );
 }
 
 #[test]
