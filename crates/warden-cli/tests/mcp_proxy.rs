@@ -437,3 +437,27 @@ fn the_example_gateway_policy_guards_the_filesystem_server() {
     assert_eq!(error_code(&r), -32001, "{r}");
     assert_eq!(p.finish(), 0);
 }
+
+#[test]
+fn answers_in_flight_when_the_client_closes_still_arrive() {
+    // A client that sends its last request and closes its end at once (a script piping
+    // into the proxy) still gets the answer: the proxy waits for the server to finish.
+    let policy = gateway_policy();
+    for _ in 0..5 {
+        let mut p = Proxy::start(
+            &["--policy", policy.to_str().unwrap()],
+            &hostile_server(),
+            &[],
+        );
+        p.send_raw(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#);
+        p.send_raw(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
+        p.send_raw(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}"#);
+        p.close_input();
+        let mut got = Vec::new();
+        while let Some(m) = p.try_recv() {
+            got.push(m["id"].clone());
+        }
+        assert_eq!(got, [json!(1), json!(2), json!(3)]);
+        assert_eq!(p.finish(), 0);
+    }
+}

@@ -187,6 +187,17 @@ impl Proxy {
             .unwrap_or_else(|e| panic!("the proxy sent a non-JSON line ({e}): {line}"))
     }
 
+    /// Close the client side (the proxy sees EOF) without waiting for it to exit.
+    pub fn close_input(&mut self) {
+        drop(self.stdin.take());
+    }
+
+    /// The next message, or `None` once the proxy has closed its output.
+    pub fn try_recv(&mut self) -> Option<Value> {
+        let line = self.lines.recv_timeout(Duration::from_secs(30)).ok()?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("non-JSON line ({e}): {line}")))
+    }
+
     /// The response with this id, skipping notifications; those are returned too.
     pub fn response(&mut self, id: &Value) -> (Value, Vec<Value>) {
         let mut notes = Vec::new();

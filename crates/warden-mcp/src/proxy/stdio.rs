@@ -17,6 +17,9 @@ use crate::jsonrpc::framing::{Frame, LineReader};
 
 type Out = Arc<Mutex<Box<dyn Write + Send>>>;
 
+/// How long the server may take to finish after the client has gone.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 fn send(out: &Out, msg: &Value) {
     let mut w = out
         .lock()
@@ -90,16 +93,13 @@ pub fn run(
     }
     let first = finished.recv().unwrap_or("server");
     if first == "client" {
-        // Closing the server's stdin is the stdio transport's shutdown signal; give it a
-        // moment, then stop it.
+        // Closing the server's stdin is the stdio transport's shutdown signal. The server
+        // answers what it was already asked and closes its output; wait for those answers to
+        // reach the client (bounded), then stop it.
         drop(server_in.lock().map(|mut w| *w = Box::new(std::io::sink())));
-        for _ in 0..50 {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Ok(status.code().unwrap_or(0));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if finished.recv_timeout(SHUTDOWN_GRACE).is_err() {
+            let _ = child.kill();
         }
-        let _ = child.kill();
     }
     Ok(child.wait().ok().and_then(|s| s.code()).unwrap_or(0))
 }
