@@ -32,17 +32,10 @@ struct Endpoint {
 }
 
 fn endpoint(url: &str) -> Result<Endpoint, ClientError> {
-    let bad = |why: &str| ClientError::Http {
+    let uri = tls::http_uri(url).map_err(|why| ClientError::Http {
         url: url.into(),
         why: why.into(),
-    };
-    let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(bad("only http:// and https:// URLs are supported"));
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(bad("the URL has no host"));
-    }
+    })?;
     Ok(Endpoint {
         uri,
         url: url.into(),

@@ -124,134 +124,114 @@ impl Gateway {
 
     /// Decide one message (one line, one POST body) from the client.
     pub fn from_client(&self, raw: &[u8]) -> Inbound {
+        match self.route(Side::Client, raw) {
+            Routed::Forward(v) => Inbound::Forward(v),
+            Routed::Refuse(answer) => Inbound::Answer(answer),
+            Routed::Reject(error) => Inbound::Malformed(error),
+            Routed::Drop(why) => Inbound::Dropped(why),
+        }
+    }
+
+    /// Filter one message from the server.
+    pub fn from_server(&self, raw: &[u8]) -> Outbound {
+        match self.route(Side::Server, raw) {
+            Routed::Forward(v) => Outbound::Forward(v),
+            Routed::Refuse(answer) => Outbound::Answer(answer),
+            // Nothing to answer: the server is not waiting. The client never sees it.
+            Routed::Reject(_) | Routed::Drop(_) => Outbound::Drop,
+        }
+    }
+
+    /// One message from `side`, on its way to the other side.
+    fn route(&self, side: Side, raw: &[u8]) -> Routed {
         let msg = match jsonrpc::parse(raw) {
             Ok(m) => m,
-            Err(e) => return Inbound::Malformed(jsonrpc::error(&e.id, e.code, &e.message, None)),
+            Err(e) => {
+                tracing::warn!(
+                    "a malformed message from the {}: {}",
+                    side.name(),
+                    e.message
+                );
+                return Routed::Reject(jsonrpc::error(&e.id, e.code, &e.message, None));
+            }
         };
-        if let Some(refusal) = self.refuse_lookalike(&msg, Side::Client) {
+        if let Some(refusal) = self.refuse_lookalike(&msg, side) {
             return match msg.kind {
-                Kind::Request { .. } => Inbound::Answer(refusal),
-                _ => Inbound::Malformed(refusal),
+                Kind::Request { .. } => Routed::Refuse(refusal),
+                _ => Routed::Reject(refusal),
             };
         }
         match &msg.kind {
-            Kind::Request { id, method } => {
-                let special = match method::classify(method) {
-                    Class::Exact(s) => Some(s),
-                    _ => None,
-                };
-                if let Err(r) = lock(&self.state).from_client.check(id) {
-                    return Inbound::Answer(pending_refusal(id, r));
-                }
-                let target = match self.decide_request(special, id, &msg.value) {
-                    Ok(target) => target,
-                    Err(answer) => return Inbound::Answer(answer),
-                };
-                let waiting = Waiting {
-                    id: id.clone(),
-                    special,
-                    method: method.clone(),
-                    target,
-                };
-                if let Err(r) = lock(&self.state).from_client.insert(waiting) {
-                    return Inbound::Answer(pending_refusal(id, r));
-                }
-                Inbound::Forward(msg.value)
-            }
+            Kind::Request { id, method } => match self.admit(side, id, method, &msg.value) {
+                Ok(()) => Routed::Forward(msg.value),
+                Err(refusal) => Routed::Refuse(refusal),
+            },
             Kind::Notification { method } => {
-                if method == Special::Cancelled.name()
-                    && let Some(id) = msg.value.pointer("/params/requestId")
-                {
-                    lock(&self.state).from_client.cancel(id);
-                }
-                Inbound::Forward(msg.value)
+                self.note_cancel(side, method, &msg.value);
+                Routed::Forward(msg.value)
             }
             Kind::Response { id } => {
-                let taken = lock(&self.state).from_server.take(id);
+                // An answer from one side answers a request of the other.
+                let asker = side.other();
+                let taken = asker.requests(&mut lock(&self.state)).take(id);
                 match taken {
+                    Ok(w) if side == Side::Server => {
+                        Routed::Forward(self.filter_answer(&w, msg.value))
+                    }
                     Ok(w) => {
                         let mut value = msg.value;
                         value["id"] = w.id;
-                        Inbound::Forward(value)
+                        Routed::Forward(value)
                     }
                     Err(e) => {
                         let why = format!(
-                            "dropped the client's answer with id {id}: {}",
-                            unmatched(&e, "the server")
+                            "dropped the {}'s answer with id {id}: {}",
+                            side.name(),
+                            unmatched(&e, asker.name())
                         );
                         tracing::warn!("{why}");
-                        Inbound::Dropped(why)
+                        Routed::Drop(why)
                     }
                 }
             }
         }
     }
 
-    /// Filter one message from the server.
-    pub fn from_server(&self, raw: &[u8]) -> Outbound {
-        let msg = match jsonrpc::parse(raw) {
-            Ok(m) => m,
-            Err(e) => {
-                // Nothing to answer: the server is not waiting. The client never sees it.
-                tracing::warn!(
-                    "dropped a malformed message from the server ({})",
-                    e.message
-                );
-                return Outbound::Drop;
-            }
+    /// Let a request `side` sent through: decided where the gateway decides it, then
+    /// remembered until the other side answers. `Err` is the refusal to send back instead.
+    fn admit(&self, side: Side, id: &Value, method: &str, msg: &Value) -> Result<(), Value> {
+        let special = match method::classify(method) {
+            Class::Exact(s) => Some(s),
+            _ => None,
         };
-        if let Some(refusal) = self.refuse_lookalike(&msg, Side::Server) {
-            return match msg.kind {
-                Kind::Request { .. } => Outbound::Answer(refusal),
-                _ => Outbound::Drop,
-            };
-        }
-        match &msg.kind {
-            Kind::Response { id } => {
-                let taken = lock(&self.state).from_client.take(id);
-                match taken {
-                    Ok(w) => Outbound::Forward(self.filter_answer(&w, msg.value)),
-                    Err(e) => {
-                        tracing::warn!(
-                            "dropped the server's answer with id {id}: {}",
-                            unmatched(&e, "the client")
-                        );
-                        Outbound::Drop
-                    }
-                }
+        side.requests(&mut lock(&self.state))
+            .check(id)
+            .map_err(|r| pending_refusal(id, r))?;
+        let target = match side {
+            Side::Client => self.decide_request(special, id, msg)?,
+            Side::Server if special == Some(Special::CreateMessage) => {
+                self.decide_sampling(id, msg)?;
+                None
             }
-            Kind::Request { id, method } => {
-                let special = match method::classify(method) {
-                    Class::Exact(s) => Some(s),
-                    _ => None,
-                };
-                if let Err(r) = lock(&self.state).from_server.check(id) {
-                    return Outbound::Answer(pending_refusal(id, r));
-                }
-                if special == Some(Special::CreateMessage)
-                    && let Err(answer) = self.decide_sampling(id, &msg.value)
-                {
-                    return Outbound::Answer(answer);
-                }
-                let waiting = Waiting {
-                    id: id.clone(),
-                    special,
-                    method: method.clone(),
-                    target: None,
-                };
-                if let Err(r) = lock(&self.state).from_server.insert(waiting) {
-                    return Outbound::Answer(pending_refusal(id, r));
-                }
-                Outbound::Forward(msg.value)
-            }
-            Kind::Notification { method } => {
-                if method == Special::Cancelled.name()
-                    && let Some(id) = msg.value.pointer("/params/requestId")
-                {
-                    lock(&self.state).from_server.cancel(id);
-                }
-                Outbound::Forward(msg.value)
-            }
+            Side::Server => None,
+        };
+        let waiting = Waiting {
+            id: id.clone(),
+            special,
+            method: method.to_string(),
+            target,
+        };
+        side.requests(&mut lock(&self.state))
+            .insert(waiting)
+            .map_err(|r| pending_refusal(id, r))
+    }
+
+    /// `side` cancelled one of its requests: a late answer to it will be dropped.
+    fn note_cancel(&self, side: Side, method: &str, msg: &Value) {
+        if method == Special::Cancelled.name()
+            && let Some(id) = msg.pointer("/params/requestId")
+        {
+            side.requests(&mut lock(&self.state)).cancel(id);
         }
     }
 
@@ -380,13 +360,40 @@ impl Gateway {
     }
 }
 
-#[derive(Clone, Copy)]
+/// What becomes of one message, whichever side sent it.
+enum Routed {
+    /// On to the other side.
+    Forward(Value),
+    /// Refused: this answer goes back to the sender's request.
+    Refuse(Value),
+    /// Not acceptable as sent: this error (id null when it had none).
+    Reject(Value),
+    /// Dropped, for this reason.
+    Drop(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Client,
     Server,
 }
 
 impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+
+    /// The requests this side sent that wait for the other side's answer.
+    fn requests(self, s: &mut State) -> &mut Pending {
+        match self {
+            Side::Client => &mut s.from_client,
+            Side::Server => &mut s.from_server,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Side::Client => "client",
@@ -414,9 +421,9 @@ fn pending_refusal(id: &Value, r: Refusal) -> Value {
 
 fn unmatched(e: &Unmatched, asker: &str) -> String {
     match e {
-        Unmatched::Nothing => format!("{asker} is not waiting for an answer with that id"),
+        Unmatched::Nothing => format!("the {asker} is not waiting for an answer with that id"),
         Unmatched::OtherType(asked) => format!(
-            "{asker} asked with id {asked}, which has another JSON type; an answer must carry the request's id"
+            "the {asker} asked with id {asked}, which has another JSON type; an answer must carry the request's id"
         ),
     }
 }

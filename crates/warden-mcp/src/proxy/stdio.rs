@@ -61,7 +61,11 @@ pub fn run(
     let gateway = Arc::new(Gateway::new(warden, Arc::new(config), Transport::Stdio));
     let (done, finished) = mpsc::channel::<&'static str>();
 
-    {
+    let inputs: [(&'static str, Box<dyn BufRead + Send>); 2] = [
+        ("client", Box::new(client_in)),
+        ("server", Box::new(server_out)),
+    ];
+    for (side, input) in inputs {
         let (gateway, client_out, server_in, done) = (
             gateway.clone(),
             client_out.clone(),
@@ -69,26 +73,13 @@ pub fn run(
             done.clone(),
         );
         std::thread::spawn(move || {
-            from_client(
-                LineReader::new(client_in, max),
-                &gateway,
-                &client_out,
-                &server_in,
-            );
-            let _ = done.send("client");
-        });
-    }
-    {
-        let (gateway, client_out, server_in) =
-            (gateway.clone(), client_out.clone(), server_in.clone());
-        std::thread::spawn(move || {
-            from_server(
-                LineReader::new(server_out, max),
-                &gateway,
-                &client_out,
-                &server_in,
-            );
-            let _ = done.send("server");
+            let input = LineReader::new(input, max);
+            if side == "client" {
+                from_client(input, &gateway, &client_out, &server_in);
+            } else {
+                from_server(input, &gateway, &client_out, &server_in);
+            }
+            let _ = done.send(side);
         });
     }
     let first = finished.recv().unwrap_or("server");

@@ -63,18 +63,10 @@ pub struct HttpConfig {
 
 /// Parse and check the upstream URL: `http://` or `https://`, with a host.
 fn upstream_uri(url: &str) -> Result<Uri, ProxyError> {
-    let bad = |why: &str| ProxyError::Upstream {
+    tls::http_uri(url).map_err(|why| ProxyError::Upstream {
         url: url.into(),
         why: why.into(),
-    };
-    let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(bad("only http:// and https:// upstreams are supported"));
-    }
-    if uri.host().is_none() {
-        return Err(bad("the URL has no host"));
-    }
-    Ok(uri)
+    })
 }
 
 struct App {
