@@ -268,7 +268,9 @@ fn scan(args: &ScanArgs) -> Exit {
     report.findings = scan_servers(&servers);
     if let Some(lock) = lock {
         report.findings.extend(lock.check(&servers));
-        report.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        report
+            .findings
+            .sort_by_key(|f| std::cmp::Reverse(f.severity));
     }
     args.output.finish(&report)
 }

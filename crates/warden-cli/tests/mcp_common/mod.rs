@@ -254,7 +254,17 @@ impl Proxy {
 }
 
 impl Drop for Proxy {
+    /// Shut the proxy down the way a client does (close its input), so it stops the server
+    /// it started; killing the proxy outright would leave the server running. Killed only if
+    /// it has not exited after its own grace period.
     fn drop(&mut self) {
+        drop(self.stdin.take());
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
