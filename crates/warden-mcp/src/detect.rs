@@ -316,6 +316,7 @@ fn scan_patterns(text: &str, mode: Mode, hits: &mut Vec<Hit>, hidden_span: Optio
 
 /// Whether a character is invisible or a control character: the classes below, the
 /// ordinary variation selectors and the soft hyphen.
+#[cfg(feature = "proxy")]
 pub(crate) fn is_invisible(c: char) -> bool {
     char_class(c).is_some() || matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{00AD}')
 }
