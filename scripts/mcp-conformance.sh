@@ -68,7 +68,7 @@ pair() {
   wait_port "$port"
   proxy_port=$(free_port)
   "$WARDEN_BIN" mcp proxy --policy "$work/allow.yaml" \
-    --upstream "http://127.0.0.1:$port/mcp" --listen "127.0.0.1:$proxy_port" 2>"$work/$name-proxy.log" &
+    --upstream "http://127.0.0.1:$port/mcp" --listen "127.0.0.1:$proxy_port" >"$work/$name-proxy.out" 2>"$work/$name-proxy.log" &
   pids+=($!)
   wait_port "$proxy_port"
   echo "== $name: direct http://127.0.0.1:$port/mcp, through warden http://127.0.0.1:$proxy_port/mcp" >&2

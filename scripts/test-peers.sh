@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real MCP peers the warden-mcp end-to-end tests run against:
-#   - MCP servers from npm, pinned in tests/peers/package-lock.json, into tests/peers/node_modules
+#   - MCP servers from npm and the official TypeScript SDK client (@modelcontextprotocol/sdk),
+#     pinned in tests/peers/package-lock.json, into tests/peers/node_modules
 #   - the official Python MCP SDK (pip `mcp`), whose stdio client drives the proxy in one test
 # Idempotent: a second run with everything in place changes nothing.
 set -euo pipefail
@@ -12,6 +13,7 @@ command -v npm >/dev/null || { echo "error: npm not found" >&2; exit 2; }
 peers=tests/peers
 if [ -d "$peers/node_modules/@modelcontextprotocol/server-filesystem" ] \
    && [ -d "$peers/node_modules/@modelcontextprotocol/server-everything" ] \
+   && [ -f "$peers/node_modules/@modelcontextprotocol/sdk/dist/esm/client/index.js" ] \
    && [ "$peers/node_modules/.package-lock.json" -nt "$peers/package-lock.json" ]; then
   echo "npm test peers already installed"
 else

@@ -3,8 +3,9 @@
 //!
 //! Exit codes: scans exit 0 when clean, 1 when a finding is at or above `--fail-on`, 2 on an
 //! error (a target that could not be read or started counts: a scan that could not look is
-//! not clean). The stdio proxy exits with the server's exit code, or 2 if it could not start;
-//! the HTTP proxy exits 0 when interrupted, 2 if it could not start.
+//! not clean, and every output format says so). The stdio proxy exits with the server's exit
+//! code, or 2 if it could not start; the HTTP proxy exits 0 when interrupted, 2 if it could
+//! not start. The HTTP proxy prints `listening on http://ADDR/mcp` on stdout once it listens.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -13,10 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use warden_mcp::proxy::{self, ProxyConfig};
-use warden_mcp::proxy_http;
+use warden_mcp::proxy::{self, ProxyConfig, ProxyError, http as proxy_http};
 use warden_mcp::{
-    Finding, Format, Lock, ServerTools, Severity, detect, report, scan_servers, source,
+    Finding, Format, Lock, ScanError, ScanReport, ServerTools, Severity, detect, report,
+    scan_servers, source,
 };
 
 use crate::args::{AuditArgs, PolicyArgs, builder};
@@ -80,15 +81,18 @@ impl OutputArgs {
         }
     }
 
-    /// Print the findings and pick the exit code.
-    fn finish(&self, findings: &[Finding], scanned: &[String], had_errors: bool) -> Exit {
-        out!("{}", report::render(findings, self.format(), scanned));
+    /// Print the report and pick the exit code: any error is 2, whatever was found.
+    fn finish(&self, report: &ScanReport) -> Exit {
+        for e in &report.errors {
+            errln!("error: {}", e.text());
+        }
+        out!("{}", report::render(report, self.format()));
         if self.format() != Format::Table {
             outln!();
         }
-        if had_errors {
+        if !report.complete() {
             Exit::Error
-        } else if findings.iter().any(|f| f.severity >= self.fail_on) {
+        } else if report.findings.iter().any(|f| f.severity >= self.fail_on) {
             Exit::Failed
         } else {
             Exit::Ok
@@ -114,41 +118,40 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
-    /// Load every target; errors are printed and counted.
-    fn load(&self) -> (Vec<ServerTools>, Vec<String>, bool) {
+    /// Load every target: the servers read, and a report with what was scanned and the
+    /// targets that could not be read.
+    fn load(&self) -> (Vec<ServerTools>, ScanReport) {
         let timeout = Duration::from_secs(self.timeout);
         let mut servers = Vec::new();
-        let mut scanned = Vec::new();
-        let mut failed = false;
+        let mut report = ScanReport::default();
         if self.targets.is_empty() && self.command.is_empty() {
-            errln!(
-                "error: nothing to scan: give tool-list files, a client config, or `-- <server command>`"
-            );
-            return (servers, scanned, true);
+            report.errors.push(ScanError {
+                target: "(nothing)".into(),
+                message: "nothing to scan: give tool-list files, a client config, or `-- <server command>`".into(),
+            });
+            return (servers, report);
         }
+        let mut add = |target: &str, r: Result<ServerTools, source::SourceError>| match r {
+            Ok(s) => servers.push(s),
+            Err(e) => report.errors.push(ScanError {
+                target: target.to_string(),
+                message: e.to_string(),
+            }),
+        };
         for t in &self.targets {
-            scanned.push(t.clone());
             for r in source::load_target(t, timeout, self.ca_cert.as_deref()) {
-                match r {
-                    Ok(s) => servers.push(s),
-                    Err(e) => {
-                        errln!("error: {e}");
-                        failed = true;
-                    }
-                }
+                add(t, r);
             }
         }
+        let command = self.command.join(" ");
         if !self.command.is_empty() {
-            scanned.push(self.command.join(" "));
-            match source::load_command(&self.command, timeout) {
-                Ok(s) => servers.push(s),
-                Err(e) => {
-                    errln!("error: {e}");
-                    failed = true;
-                }
-            }
+            add(&command, source::load_command(&self.command, timeout));
         }
-        (servers, scanned, failed)
+        report.scanned = self.targets.clone();
+        if !self.command.is_empty() {
+            report.scanned.push(command);
+        }
+        (servers, report)
     }
 }
 
@@ -187,6 +190,14 @@ pub struct ProxyArgs {
     /// The server's name in `context.server` and in the lock (default: its serverInfo.name).
     #[arg(long)]
     name: Option<String>,
+    /// The agent every decision is recorded for (`agent` in actions and the audit log).
+    #[arg(long)]
+    agent: Option<String>,
+    /// The largest message accepted from the client or the server, in bytes (a stdio line,
+    /// a POST body, an upstream answer, one SSE event); a longer one is refused.
+    #[arg(long, value_name = "BYTES", default_value_t = proxy::DEFAULT_MAX_MESSAGE_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_message_bytes: usize,
     /// Streamable HTTP: the upstream MCP endpoint to forward to (`http://host:port/mcp` or
     /// `https://…`), instead of a server command.
     #[arg(long, requires = "listen", conflicts_with = "command")]
@@ -253,18 +264,23 @@ fn scan(args: &ScanArgs) -> Exit {
         },
         None => None,
     };
-    let (servers, scanned, failed) = args.targets.load();
-    let mut findings = scan_servers(&servers);
+    let (servers, mut report) = args.targets.load();
+    report.findings = scan_servers(&servers);
     if let Some(lock) = lock {
-        findings.extend(lock.check(&servers));
-        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        report.findings.extend(lock.check(&servers));
+        report
+            .findings
+            .sort_by_key(|f| std::cmp::Reverse(f.severity));
     }
-    args.output.finish(&findings, &scanned, failed)
+    args.output.finish(&report)
 }
 
 fn pin(args: &PinArgs) -> Exit {
-    let (servers, _, failed) = args.targets.load();
-    if failed {
+    let (servers, report) = args.targets.load();
+    if !report.complete() {
+        for e in &report.errors {
+            errln!("error: {}", e.text());
+        }
         errln!("nothing was pinned");
         return Exit::Error;
     }
@@ -310,6 +326,8 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
         command: args.command,
         lock,
         server_name: args.name,
+        agent: args.agent,
+        max_message_bytes: args.max_message_bytes,
     };
     if let (Some(upstream), Some(listen)) = (args.upstream, args.listen) {
         let http = proxy_http::HttpConfig {
@@ -318,14 +336,26 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
             listen,
             insecure: args.insecure,
         };
-        proxy_http::run(config, http, Arc::new(warden)).map_err(|e| Error::msg(e.to_string()))?;
+        let announce = |addr: SocketAddr| outln!("listening on http://{addr}/mcp");
+        proxy_http::run(config, http, Arc::new(warden), announce).map_err(proxy_error)?;
         return Ok(Exit::Ok);
     }
     let stdin = std::io::BufReader::new(std::io::stdin());
     let code = proxy::run(config, Arc::new(warden), stdin, Box::new(std::io::stdout()))
-        .map_err(|e| Error::msg(e.to_string()))?;
+        .map_err(proxy_error)?;
     // The server's own exit code, as a shell would see it (a signal death is 128+n there).
     Ok(Exit::Child(u8::try_from(code).unwrap_or(2)))
+}
+
+/// A proxy that could not start, with the flag that changes it.
+fn proxy_error(e: ProxyError) -> Error {
+    let hint = match e {
+        ProxyError::NoCommand => " (put the server command after `--`)",
+        ProxyError::NotLoopback(_) => " (--insecure)",
+        ProxyError::NoRoom => " (--max-message-bytes)",
+        _ => "",
+    };
+    Error::msg(format!("{e}{hint}"))
 }
 
 impl ScanTextArgs {
@@ -365,6 +395,10 @@ impl ScanTextArgs {
                 why: h.why,
             })
             .collect();
-        self.output.finish(&findings, &[name], false)
+        self.output.finish(&ScanReport {
+            scanned: vec![name],
+            findings,
+            errors: Vec::new(),
+        })
     }
 }

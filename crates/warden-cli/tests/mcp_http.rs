@@ -7,7 +7,6 @@ mod mcp_common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mcp_common::*;
@@ -47,92 +46,6 @@ fn everything_http() -> (Killed, String) {
     let child = Killed(child);
     wait_for_port(port);
     (child, format!("http://127.0.0.1:{port}/mcp"))
-}
-
-/// One HTTP/1.0 exchange (the connection closes after the answer, so the body ends at EOF).
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The JSON-RPC messages in the body: a JSON body, or the `data:` of each SSE event.
-    fn messages(&self) -> Vec<Value> {
-        if self
-            .header("content-type")
-            .is_some_and(|c| c.starts_with("text/event-stream"))
-        {
-            self.body
-                .split("\n\n")
-                .filter_map(|ev| {
-                    let data: Vec<&str> = ev
-                        .lines()
-                        .filter_map(|l| l.strip_prefix("data:"))
-                        .map(str::trim_start)
-                        .collect();
-                    (!data.is_empty()).then(|| data.join("\n"))
-                })
-                .filter(|d| !d.trim().is_empty())
-                .map(|d| serde_json::from_str(&d).unwrap_or_else(|e| panic!("{e}: {d}")))
-                .collect()
-        } else if self.body.trim().is_empty() {
-            Vec::new()
-        } else {
-            vec![serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))]
-        }
-    }
-
-    /// The response with this id.
-    fn response(&self, id: i64) -> Value {
-        self.messages()
-            .into_iter()
-            .find(|m| m["id"] == json!(id) && m.get("method").is_none())
-            .unwrap_or_else(|| panic!("no response {id} in {} {}", self.status, self.body))
-    }
-}
-
-fn http(addr: SocketAddr, method: &str, session: Option<&str>, body: &str) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!(
-        "{method} /mcp HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(id) = session {
-        req.push_str(&format!(
-            "Mcp-Session-Id: {id}\r\nMcp-Protocol-Version: 2025-06-18\r\n"
-        ));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).replace("\r\n", "\n");
-    let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {raw}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: body.to_string(),
-    }
 }
 
 fn rpc(id: i64, method: &str, params: Value) -> String {
@@ -302,22 +215,9 @@ fn the_server_initiated_stream_passes_through() {
     );
 }
 
-/// A scripted Streamable HTTP upstream: answers `initialize` (with a session id),
-/// `tools/list` (as an SSE stream, with one poisoned tool) and `tools/call`, and records
-/// every request body with the session id it came with.
+/// The scripted upstream (see `mcp_common::scripted`) on a free loopback port.
 fn scripted_upstream() -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { break };
-            let log = log.clone();
-            std::thread::spawn(move || serve_scripted(conn, &log));
-        }
-    });
-    (url, seen)
+    upstream_with(scripted)
 }
 
 #[test]
@@ -391,8 +291,7 @@ fn poisoned_tools_are_hidden_and_refused_calls_never_reach_the_upstream() {
             .all(|(s, _)| s.as_deref() == Some("scripted-session-7")),
         "{seen:?}"
     );
-    let log = log.lock().unwrap().join("\n");
-    assert!(log.contains("withheld tool `poisoned_add`"), "{log}");
+    log.wait_for("withheld tool `poisoned_add`");
 }
 
 #[test]
@@ -466,7 +365,7 @@ fn a_real_sdk_client_gets_sampling_elicitation_and_progress_through_the_http_pro
     let policy = dir.path().join("policy.yaml");
     std::fs::write(
         &policy,
-        "name: http-sdk\ndefault: deny\nrules:\n  - id: ok\n    action: mcp.tools/call\n    tool: [echo, trigger-sampling-request, trigger-elicitation-request, trigger-long-running-operation]\n    allow: true\n",
+        "name: http-sdk\ndefault: deny\nrules:\n  - id: ok\n    action: mcp.tools/call\n    tool: [echo, trigger-sampling-request, trigger-elicitation-request, trigger-long-running-operation]\n    allow: true\n  - id: sampling\n    action: mcp.sampling/createMessage\n    allow: true\n",
     )
     .unwrap();
     let (_proxy, addr, _log) = http_proxy(&upstream, &["--policy", policy.to_str().unwrap()]);

@@ -8,6 +8,7 @@ mod mcp_common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,13 +54,15 @@ fn pki(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
 }
 
 /// The scripted upstream behind TLS: its `https://127.0.0.1:PORT/mcp` URL, the requests it
-/// got (after a successful handshake), and how many handshakes failed.
-fn tls_upstream(config: Arc<rustls::ServerConfig>) -> (String, Seen, Arc<Mutex<usize>>) {
+/// got (after a successful handshake), and one message per failed handshake. The server
+/// notices a refused handshake on its own thread, possibly after the client has exited:
+/// wait on the channel, never read a counter.
+fn tls_upstream(config: Arc<rustls::ServerConfig>) -> (String, Seen, Receiver<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("https://{}/mcp", listener.local_addr().unwrap());
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
-    let refused = Arc::new(Mutex::new(0));
-    let (log, bad) = (seen.clone(), refused.clone());
+    let (bad, refused) = mpsc::channel();
+    let log = seen.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(tcp) = conn else { break };
@@ -72,7 +75,7 @@ fn tls_upstream(config: Arc<rustls::ServerConfig>) -> (String, Seen, Arc<Mutex<u
                 // counted, and never reaches the scripted server.
                 while tls.conn.is_handshaking() {
                     if tls.conn.complete_io(&mut tls.sock).is_err() {
-                        *bad.lock().unwrap() += 1;
+                        let _ = bad.send(());
                         return;
                     }
                 }
@@ -174,8 +177,35 @@ fn scan_without_the_ca_is_a_certificate_error() {
         err.contains("certificate") && err.contains(&url),
         "no clear certificate error: {err}"
     );
+    refused
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the upstream saw the refused handshake");
     assert!(seen.lock().unwrap().is_empty());
-    assert!(*refused.lock().unwrap() >= 1);
+    // Never "0 findings" alone: every format says the scan failed.
+    let (code, out, _) = run(&["mcp", "scan", &url, "--timeout", "20"]);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("scan incomplete") && out.contains("certificate"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["mcp", "scan", &url, "--json"]);
+    assert_eq!(code, 2);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["complete"], false);
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("certificate"),
+        "{v}"
+    );
+    let (code, out, _) = run(&["mcp", "scan", &url, "--format", "sarif"]);
+    assert_eq!(code, 2);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["runs"][0]["invocations"][0]["executionSuccessful"], false,
+        "{v}"
+    );
     // A CA file that is not one is refused before connecting.
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "junk").unwrap();
@@ -279,6 +309,5 @@ fn proxy_without_the_ca_answers_502_with_the_certificate_error() {
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("certificate"), "{body}");
     assert!(seen.lock().unwrap().is_empty());
-    let log = log.lock().unwrap().join("\n");
-    assert!(log.contains("certificate"), "{log}");
+    log.wait_for("certificate");
 }

@@ -402,3 +402,62 @@ fn only_an_explicit_rule_can_show_a_poisoned_tool() {
     assert!(names.contains(&"poisoned_add".to_string()), "{names:?}");
     assert!(!names.contains(&"hidden_time".to_string()), "{names:?}");
 }
+
+#[test]
+fn the_example_gateway_policy_guards_the_filesystem_server() {
+    // examples/mcp-gateway.yaml is written for a server whose root is /tmp.
+    let (code, out, err) = run(&[
+        "policy",
+        "test",
+        root()
+            .join("examples/mcp-gateway.test.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let dir = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
+    let inside = dir.path().join("hello.txt");
+    std::fs::write(&inside, "hello from /tmp").unwrap();
+    let mut server = npm_server("mcp-server-filesystem");
+    server.push("/tmp".into());
+    let policy = root().join("examples/mcp-gateway.yaml");
+    let mut p = Proxy::start(&["--policy", policy.to_str().unwrap()], &server, &[]);
+    p.initialize();
+    assert!(p.tool_names().contains(&"read_text_file".to_string()));
+    let r = p.call("read_text_file", json!({"path": inside}));
+    assert_eq!(r["result"]["content"][0]["text"], "hello from /tmp", "{r}");
+    let planted = dir.path().join("planted.txt");
+    let r = p.call("write_file", json!({"path": planted, "content": "x"}));
+    assert_eq!(error_code(&r), -32002, "{r}");
+    assert!(!planted.exists());
+    let r = p.call(
+        "read_text_file",
+        json!({"path": format!("{}/../../etc/passwd", dir.path().display())}),
+    );
+    assert_eq!(error_code(&r), -32001, "{r}");
+    assert_eq!(p.finish(), 0);
+}
+
+#[test]
+fn answers_in_flight_when_the_client_closes_still_arrive() {
+    // A client that sends its last request and closes its end at once (a script piping
+    // into the proxy) still gets the answer: the proxy waits for the server to finish.
+    let policy = gateway_policy();
+    for _ in 0..5 {
+        let mut p = Proxy::start(
+            &["--policy", policy.to_str().unwrap()],
+            &hostile_server(),
+            &[],
+        );
+        p.send_raw(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#);
+        p.send_raw(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
+        p.send_raw(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}"#);
+        p.close_input();
+        let mut got = Vec::new();
+        while let Some(m) = p.try_recv() {
+            got.push(m["id"].clone());
+        }
+        assert_eq!(got, [json!(1), json!(2), json!(3)]);
+        assert_eq!(p.finish(), 0);
+    }
+}

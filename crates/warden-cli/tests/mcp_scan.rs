@@ -93,6 +93,127 @@ fn unreadable_targets_are_errors_not_clean_scans() {
     assert_eq!(run(&["mcp", "scan"]).0, 2);
 }
 
+/// A scan that could not look is never reported clean: each failure, in each format, is an
+/// error the output names, and exit 2.
+#[test]
+fn a_failed_scan_says_so_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let malformed = dir.path().join("tools.json");
+    std::fs::write(&malformed, r#"{"tools":[42,"x",null]}"#).unwrap();
+    let malformed = malformed.display().to_string();
+    // A server that starts and never answers.
+    let silent = [
+        "--timeout",
+        "1",
+        "--",
+        "node",
+        "-e",
+        "setTimeout(() => {}, 60000)",
+    ];
+    let cases: [(&str, Vec<&str>, &str); 4] = [
+        (
+            "missing file",
+            vec!["/nonexistent/tools.json"],
+            "/nonexistent/tools.json",
+        ),
+        (
+            "malformed tools",
+            vec![&malformed],
+            "tools[0] is `42`, not a tool object",
+        ),
+        (
+            "command that does not start",
+            vec!["--", "/nonexistent/server"],
+            "cannot start",
+        ),
+        (
+            "timeout",
+            silent.to_vec(),
+            "did not answer `initialize` within 1 s",
+        ),
+    ];
+    for (what, args, says) in cases {
+        for format in ["table", "json", "sarif"] {
+            let mut argv = vec!["mcp", "scan", "--format", format];
+            argv.extend(&args);
+            let (code, out, err) = run(&argv);
+            assert_eq!(code, 2, "{what} ({format}): {out}{err}");
+            assert!(err.contains(says), "{what} ({format}) stderr: {err}");
+            match format {
+                "table" => {
+                    assert!(
+                        out.contains("ERROR")
+                            && out.contains(says)
+                            && out.contains("scan incomplete"),
+                        "{what}: {out}"
+                    );
+                    assert!(!out.starts_with("0 findings"), "{what}: {out}");
+                }
+                "json" => {
+                    let v: Value = serde_json::from_str(&out).unwrap();
+                    assert_eq!(v["complete"], false, "{what}: {v}");
+                    assert!(
+                        v["errors"][0]["message"].as_str().unwrap().contains(says),
+                        "{v}"
+                    );
+                }
+                _ => {
+                    let v: Value = serde_json::from_str(&out).unwrap();
+                    let inv = &v["runs"][0]["invocations"][0];
+                    assert_eq!(inv["executionSuccessful"], false, "{what}: {v}");
+                    let note = &inv["toolExecutionNotifications"][0];
+                    assert_eq!(note["level"], "error");
+                    assert!(
+                        note["message"]["text"].as_str().unwrap().contains(says),
+                        "{v}"
+                    );
+                }
+            }
+        }
+    }
+    // One good target beside a bad one: the findings are still shown, and still exit 2.
+    let poisoned = corpus("malicious/invariant-direct-poisoning.json");
+    let (code, out, _) = run(&["mcp", "scan", &poisoned, "/nonexistent/tools.json"]);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("poisoning.secrecy") && out.contains("scan incomplete"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_files_name_does_not_change_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let github = std::fs::read_to_string(corpus("benign/github.json")).unwrap();
+    let gitlab = corpus("benign/gitlab.json");
+    let mut results = Vec::new();
+    for name in ["github.json", "tools.json", "githib.json"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &github).unwrap();
+        let (code, out, err) = run(&["mcp", "scan", path.to_str().unwrap(), &gitlab, "--json"]);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        let severities: Vec<String> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| format!("{} {} {}", f["id"], f["tool"], f["severity"]))
+            .collect();
+        results.push((code, severities));
+    }
+    assert_eq!(results[0], results[1], "github.json vs tools.json");
+    assert_eq!(results[0], results[2], "github.json vs githib.json");
+    // A name the user gave (a config key) is a name: a look-alike of a well-known server.
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        json!({"mcpServers": {"githib": {"command": "node", "args": [malicious_server()[1]]}}})
+            .to_string(),
+    )
+    .unwrap();
+    let (_, out, _) = run(&["mcp", "scan", config.to_str().unwrap()]);
+    assert!(out.contains("typosquat.server-name"), "{out}");
+}
+
 #[test]
 fn scans_live_servers_and_a_client_config() {
     let dir = tempfile::tempdir().unwrap();

@@ -27,6 +27,7 @@ fn servers(n: usize) -> Vec<ServerTools> {
     let mut servers: Vec<ServerTools> = (0..10)
         .map(|i| ServerTools {
             instructions: None,
+            named_after_file: false,
             server: format!("server-{i}"),
             tools: Vec::new(),
         })
@@ -62,6 +63,7 @@ fn scan_1000_tools_one_server(bencher: divan::Bencher) {
     let tools: Vec<Value> = servers(1000).into_iter().flat_map(|s| s.tools).collect();
     let s = vec![ServerTools {
         instructions: None,
+        named_after_file: false,
         server: "big".into(),
         tools,
     }];

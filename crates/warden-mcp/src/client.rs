@@ -254,6 +254,7 @@ impl ToolPages {
                 .map(String::from),
             server,
             tools: self.tools,
+            named_after_file: false,
         }
     }
 }

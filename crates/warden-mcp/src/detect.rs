@@ -314,6 +314,13 @@ fn scan_patterns(text: &str, mode: Mode, hits: &mut Vec<Hit>, hidden_span: Optio
     }
 }
 
+/// Whether a character is invisible or a control character: the classes below, the
+/// ordinary variation selectors and the soft hyphen.
+#[cfg(feature = "proxy")]
+pub(crate) fn is_invisible(c: char) -> bool {
+    char_class(c).is_some() || matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{00AD}')
+}
+
 /// The character classes that have no business in text meant for people.
 fn char_class(c: char) -> Option<(&'static str, Severity, &'static str)> {
     let code = c as u32;

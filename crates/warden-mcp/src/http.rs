@@ -3,8 +3,8 @@
 //! the OS trust store plus `--ca-cert`).
 //!
 //! A body ends at its end or as soon as the answer to our request has arrived (servers hold
-//! SSE streams open). It may be JSON or a Server-Sent Events stream whose `data:` lines carry
-//! JSON-RPC messages.
+//! SSE streams open). It may be JSON or a Server-Sent Events stream (read per [`crate::sse`])
+//! whose events carry JSON-RPC messages. Neither may grow past [`MAX_ANSWER_BYTES`].
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,8 +17,13 @@ use serde_json::{Value, json};
 
 use crate::client::ToolPages;
 use crate::client::{ClientError, PROTOCOL_VERSION};
+use crate::jsonrpc::id::same_id;
 use crate::scan::ServerTools;
+use crate::sse;
 use crate::tls::{self, HttpClient};
+
+/// The largest JSON answer or SSE event the scanner reads (16 MiB).
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug)]
 struct Endpoint {
@@ -27,17 +32,10 @@ struct Endpoint {
 }
 
 fn endpoint(url: &str) -> Result<Endpoint, ClientError> {
-    let bad = |why: &str| ClientError::Http {
+    let uri = tls::http_uri(url).map_err(|why| ClientError::Http {
         url: url.into(),
         why: why.into(),
-    };
-    let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(bad("only http:// and https:// URLs are supported"));
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(bad("the URL has no host"));
-    }
+    })?;
     Ok(Endpoint {
         uri,
         url: url.into(),
@@ -90,24 +88,26 @@ impl Conn<'_> {
             // Servers keep SSE connections open whatever we ask, so the body is complete
             // at its end or once our answer is in it.
             let mut body = resp.into_body();
-            let mut raw = Vec::new();
+            let mut answer = Answer::new(sse);
             loop {
-                let messages = parse_body(&raw, sse);
-                let answered = want
-                    .as_ref()
-                    .is_some_and(|id| messages.iter().any(|m| m.get("id") == Some(id)));
+                let answered = want.as_ref().is_some_and(|id| {
+                    answer
+                        .messages
+                        .iter()
+                        .any(|m| m.get("id").is_some_and(|a| same_id(id, a)))
+                });
                 let frame = if answered { None } else { body.frame().await };
                 match frame {
                     None => {
                         return Ok(Reply {
                             status,
                             session,
-                            messages,
+                            messages: answer.finish(),
                         });
                     }
                     Some(Ok(f)) => {
                         if let Some(data) = f.data_ref() {
-                            raw.extend_from_slice(data);
+                            answer.feed(data)?;
                         }
                     }
                     Some(Err(e)) => {
@@ -123,27 +123,49 @@ impl Conn<'_> {
     }
 }
 
-/// The JSON-RPC messages in a (possibly partial) body: one JSON value, or the `data:` of
-/// each complete SSE event.
-fn parse_body(raw: &[u8], sse: bool) -> Vec<Value> {
-    let text = String::from_utf8_lossy(raw);
-    if sse {
-        // Each event's `data:` lines joined with newlines form one message.
-        text.replace("\r\n", "\n")
-            .split("\n\n")
-            .filter_map(|event| {
-                let data: Vec<&str> = event
-                    .lines()
-                    .filter_map(|l| {
-                        l.strip_prefix("data:")
-                            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                    })
-                    .collect();
-                serde_json::from_str(&data.join("\n")).ok()
-            })
-            .collect()
-    } else {
-        serde_json::from_str::<Value>(&text)
+/// An answer body being read: the messages of each complete SSE event, or the JSON bytes.
+struct Answer {
+    sse: Option<sse::Parser>,
+    raw: Vec<u8>,
+    messages: Vec<Value>,
+}
+
+impl Answer {
+    fn new(sse: bool) -> Answer {
+        Answer {
+            sse: sse.then(|| sse::Parser::new(MAX_ANSWER_BYTES)),
+            raw: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, data: &[u8]) -> Result<(), String> {
+        match &mut self.sse {
+            Some(parser) => {
+                let events = parser.feed(data).map_err(|e| e.to_string())?;
+                self.messages.extend(
+                    events
+                        .iter()
+                        .filter_map(sse::Event::data)
+                        .filter_map(|d| serde_json::from_str::<Value>(&d).ok()),
+                );
+            }
+            None if self.raw.len() + data.len() > MAX_ANSWER_BYTES => {
+                return Err(format!(
+                    "the answer is larger than the limit of {MAX_ANSWER_BYTES} bytes"
+                ));
+            }
+            None => self.raw.extend_from_slice(data),
+        }
+        Ok(())
+    }
+
+    /// Every message: the SSE events' so far, or the JSON body's one.
+    fn finish(self) -> Vec<Value> {
+        if self.sse.is_some() {
+            return self.messages;
+        }
+        serde_json::from_slice::<Value>(&self.raw)
             .ok()
             .into_iter()
             .collect()
@@ -170,7 +192,7 @@ impl Conn<'_> {
         let msg = reply
             .messages
             .into_iter()
-            .find(|m| m.get("id") == Some(&json!(id)))
+            .find(|m| m.get("id").is_some_and(|a| same_id(&json!(id), a)))
             .ok_or_else(|| self.err(format!("no answer to `{method}` in the response")))?;
         if let Some(error) = msg.get("error") {
             return Err(ClientError::Rpc {
@@ -267,15 +289,24 @@ mod tests {
     }
 
     #[test]
-    fn an_open_sse_stream_is_complete_once_the_answer_is_in() {
-        let partial = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\n\n";
-        assert_eq!(parse_body(partial.as_bytes(), true).len(), 1);
-        let done =
-            format!("{partial}data: {{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{{}}}}\r\n\r\n");
-        let messages = parse_body(done.as_bytes(), true);
-        assert_eq!(messages.len(), 2);
+    fn answers_are_read_as_events_or_json_and_bounded() {
+        let mut a = Answer::new(true);
+        a.feed(b"\xEF\xBB\xBFevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\n\n")
+            .unwrap();
+        assert_eq!(
+            a.messages.len(),
+            1,
+            "a byte-order mark does not hide the first event"
+        );
+        a.feed(b"data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\r\r")
+            .unwrap();
+        let messages = a.finish();
         assert_eq!(messages[1]["id"], 7);
-        assert!(parse_body(b"{\"id\": 1", false).is_empty());
-        assert_eq!(parse_body(b"{\"id\": 1}", false).len(), 1);
+        let mut a = Answer::new(false);
+        a.feed(b"{\"id\": 1").unwrap();
+        a.feed(b"}").unwrap();
+        assert_eq!(a.finish().len(), 1);
+        let mut a = Answer::new(false);
+        assert!(a.feed(&vec![b' '; MAX_ANSWER_BYTES + 1]).is_err());
     }
 }

@@ -2,27 +2,35 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod client;
+mod client;
 pub mod detect;
 pub mod finding;
 #[cfg(feature = "http")]
-pub mod http;
+mod http;
 pub mod jsonrpc;
 pub mod lock;
-pub mod names;
+mod names;
 #[cfg(feature = "proxy")]
 pub mod proxy;
-#[cfg(feature = "proxy")]
-pub mod proxy_http;
 pub mod report;
-pub mod scan;
+mod scan;
 pub mod source;
 #[cfg(feature = "http")]
-pub mod tls;
+mod sse;
+#[cfg(feature = "http")]
+mod tls;
 
+pub use client::ClientError;
 pub use finding::{Category, Finding, Severity};
 pub use lock::{Lock, LockError};
 #[cfg(feature = "proxy")]
 pub use proxy::{Gateway, ProxyConfig, ProxyError};
-pub use report::Format;
+pub use report::{Format, ScanError, ScanReport};
 pub use scan::{ServerTools, scan_servers};
+
+/// Internals the fuzz targets drive (`fuzz/`); not a stable API.
+#[doc(hidden)]
+#[cfg(feature = "http")]
+pub mod fuzzing {
+    pub use crate::sse::{Event, Field, Parser as SseParser, TooLarge};
+}

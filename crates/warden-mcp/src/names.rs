@@ -110,6 +110,7 @@ pub fn has_confusables(name: &str) -> bool {
 }
 
 /// Levenshtein distance in characters.
+#[cfg(test)]
 pub fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();

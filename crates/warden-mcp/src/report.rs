@@ -1,8 +1,57 @@
-//! Findings for people (a table), for programs (JSON) and for code-scanning tools (SARIF 2.1.0).
+//! Scan results for people (a table), for programs (JSON) and for code-scanning tools
+//! (SARIF 2.1.0).
+//!
+//! A scan that could not look at a target is not a clean scan, in every format: the table
+//! lists each error and says the result is incomplete, JSON carries an `errors` array and
+//! `"complete": false`, SARIF an invocation with `executionSuccessful: false` and one error
+//! notification per target.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::finding::{Finding, Severity};
+
+/// Where the documentation of the findings lives, relative to the repository root (SARIF
+/// wants an absolute `informationUri`, and the project has no public URL of its own yet).
+const DOCS: &str = "docs/mcp.md";
+
+/// A target that could not be scanned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanError {
+    /// The target (file, URL or command) as given.
+    pub target: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Everything one scan found out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanReport {
+    /// The targets, as given.
+    pub scanned: Vec<String>,
+    /// What was found in the targets that could be read.
+    pub findings: Vec<Finding>,
+    /// The targets that could not be read, and why.
+    pub errors: Vec<ScanError>,
+}
+
+impl ScanError {
+    /// One line naming the target and what went wrong.
+    pub fn text(&self) -> String {
+        if self.message.contains(&self.target) {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.target, self.message)
+        }
+    }
+}
+
+impl ScanReport {
+    /// Whether every target was scanned.
+    pub fn complete(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
 
 /// The output formats of `warden mcp scan` and `warden scan text`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,15 +64,18 @@ pub enum Format {
     Sarif,
 }
 
-/// Render findings in a format. `artifact` is the scanned file, when there is one, so SARIF
-/// viewers can point at it.
-pub fn render(findings: &[Finding], format: Format, scanned: &[String]) -> String {
+/// Render a report in a format.
+pub fn render(report: &ScanReport, format: Format) -> String {
     match format {
-        Format::Table => table(findings, scanned),
-        Format::Json => {
-            pretty(&json!({"scanned": scanned, "findings": findings, "summary": summary(findings)}))
-        }
-        Format::Sarif => pretty(&sarif(findings, scanned)),
+        Format::Table => table(report),
+        Format::Json => pretty(&json!({
+            "scanned": report.scanned,
+            "complete": report.complete(),
+            "errors": report.errors,
+            "findings": report.findings,
+            "summary": summary(&report.findings),
+        })),
+        Format::Sarif => pretty(&sarif(report)),
     }
 }
 
@@ -42,7 +94,8 @@ fn summary(findings: &[Finding]) -> Value {
     Value::Object(counts)
 }
 
-fn table(findings: &[Finding], scanned: &[String]) -> String {
+fn table(report: &ScanReport) -> String {
+    let (findings, scanned) = (&report.findings, &report.scanned);
     let mut out = String::new();
     for f in findings {
         let tool = f
@@ -64,6 +117,9 @@ fn table(findings: &[Finding], scanned: &[String]) -> String {
             f.why.replace('\n', "\n              ")
         ));
     }
+    for e in &report.errors {
+        out.push_str(&format!("ERROR    {}\n", e.text()));
+    }
     let n = findings.len();
     let by: Vec<String> = Severity::ALL
         .iter()
@@ -72,16 +128,24 @@ fn table(findings: &[Finding], scanned: &[String]) -> String {
         .filter(|(_, c)| *c > 0)
         .map(|(s, c)| format!("{c} {s}"))
         .collect();
-    out.push_str(&format!(
-        "{n} finding{} in {}{}\n",
-        if n == 1 { "" } else { "s" },
-        scanned.join(", "),
-        if by.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", by.join(", "))
-        }
-    ));
+    let by = if by.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", by.join(", "))
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    let e = report.errors.len();
+    if e == 0 {
+        out.push_str(&format!(
+            "{n} finding{plural} in {}{by}\n",
+            scanned.join(", ")
+        ));
+    } else {
+        out.push_str(&format!(
+            "scan incomplete: {e} error{} (above), so this is not a clean result; {n} finding{plural} in what could be read{by}\n",
+            if e == 1 { "" } else { "s" },
+        ));
+    }
     out
 }
 
@@ -93,7 +157,8 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
-fn sarif(findings: &[Finding], scanned: &[String]) -> Value {
+fn sarif(report: &ScanReport) -> Value {
+    let (findings, scanned) = (&report.findings, &report.scanned);
     let mut rule_ids: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
     rule_ids.sort_unstable();
     rule_ids.dedup();
@@ -137,6 +202,17 @@ fn sarif(findings: &[Finding], scanned: &[String]) -> Value {
             })
         })
         .collect();
+    let notifications: Vec<Value> = report
+        .errors
+        .iter()
+        .map(|e| {
+            json!({
+                "level": "error",
+                "message": {"text": e.text()},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": e.target}}}]
+            })
+        })
+        .collect();
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -144,9 +220,14 @@ fn sarif(findings: &[Finding], scanned: &[String]) -> Value {
             "tool": {"driver": {
                 "name": "warden-mcp",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://example.invalid/warden/docs/mcp.md",
+                "fullDescription": {"text": format!("Warden's MCP scanner; the rules are documented in {DOCS} of the Warden repository.")},
+                "properties": {"documentation": DOCS},
                 "rules": rules
             }},
+            "invocations": [{
+                "executionSuccessful": report.complete(),
+                "toolExecutionNotifications": notifications
+            }],
             "results": results
         }]
     })
@@ -171,16 +252,28 @@ mod tests {
         }
     }
 
+    fn report(findings: Vec<Finding>, scanned: &[&str]) -> ScanReport {
+        ScanReport {
+            scanned: scanned.iter().map(|s| s.to_string()).collect(),
+            findings,
+            errors: Vec::new(),
+        }
+    }
+
     #[test]
     fn sarif_has_the_required_shape() {
         let v: Value = serde_json::from_str(&render(
-            &[finding()],
+            &report(vec![finding()], &["x/evil.json"]),
             Format::Sarif,
-            &["x/evil.json".into()],
         ))
         .unwrap();
         assert_eq!(v["version"], "2.1.0");
         let run = &v["runs"][0];
+        assert_eq!(run["invocations"][0]["executionSuccessful"], true);
+        assert!(
+            !v.to_string().contains("example.invalid"),
+            "no made-up domain: {v}"
+        );
         assert_eq!(run["tool"]["driver"]["rules"][0]["id"], "poisoning.secrecy");
         assert_eq!(run["results"][0]["level"], "error");
         assert_eq!(run["results"][0]["ruleIndex"], 0);
@@ -192,13 +285,43 @@ mod tests {
 
     #[test]
     fn table_and_json_say_what_and_where() {
-        let t = render(&[finding()], Format::Table, &["evil.json".into()]);
+        let t = render(&report(vec![finding()], &["evil.json"]), Format::Table);
         assert!(
             t.contains("HIGH") && t.contains("evil / add") && t.contains("[3..9]"),
             "{t}"
         );
         assert!(t.ends_with("1 finding in evil.json (1 high)\n"), "{t}");
-        let j: Value = serde_json::from_str(&render(&[], Format::Json, &[])).unwrap();
+        let j: Value = serde_json::from_str(&render(&report(vec![], &[]), Format::Json)).unwrap();
         assert_eq!(j["summary"]["high"], 0);
+        assert_eq!(j["complete"], true);
+        assert_eq!(j["errors"], json!([]));
+    }
+
+    #[test]
+    fn a_failed_scan_is_never_reported_clean() {
+        let mut r = report(vec![], &["missing.json"]);
+        r.errors.push(ScanError {
+            target: "missing.json".into(),
+            message: "No such file or directory".into(),
+        });
+        let t = render(&r, Format::Table);
+        assert!(t.contains("ERROR    missing.json: No such file"), "{t}");
+        assert!(
+            t.contains("scan incomplete") && !t.starts_with("0 findings"),
+            "{t}"
+        );
+        let j: Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+        assert_eq!(j["complete"], false);
+        assert_eq!(j["errors"][0]["target"], "missing.json");
+        let s: Value = serde_json::from_str(&render(&r, Format::Sarif)).unwrap();
+        let inv = &s["runs"][0]["invocations"][0];
+        assert_eq!(inv["executionSuccessful"], false);
+        assert_eq!(inv["toolExecutionNotifications"][0]["level"], "error");
+        assert!(
+            inv["toolExecutionNotifications"][0]["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("No such file")
+        );
     }
 }

@@ -37,6 +37,14 @@ pub enum SourceError {
         /// The file.
         path: String,
     },
+    /// The tool list has entries that are not tools.
+    #[error("{what}: malformed tool list: {why}")]
+    Malformed {
+        /// The file or server.
+        what: String,
+        /// Which entry, and what is wrong with it.
+        why: String,
+    },
     /// A config entry or URL we cannot scan.
     #[error("{what}: {why}")]
     Unsupported {
@@ -53,7 +61,34 @@ pub enum SourceError {
 /// Load one target: a JSON file (tool list or client config) or a Streamable HTTP URL.
 /// A config yields one entry per server in it, in the config's order. `https://` servers
 /// (by URL or in a config) are verified against the OS trust store plus `ca_cert` (PEM).
+/// A tool list with entries that are not tools is an error, whatever its source.
 pub fn load_target(
+    target: &str,
+    timeout: Duration,
+    ca_cert: Option<&Path>,
+) -> Vec<Result<ServerTools, SourceError>> {
+    load_unchecked(target, timeout, ca_cert)
+        .into_iter()
+        .map(|r| r.and_then(|s| checked(s, target)))
+        .collect()
+}
+
+/// Refuse a tool list with entries that are not tools.
+fn checked(s: ServerTools, what: &str) -> Result<ServerTools, SourceError> {
+    match s.check_tools() {
+        Ok(()) => Ok(s),
+        Err(why) => Err(SourceError::Malformed {
+            what: if what == s.server || s.named_after_file {
+                what.to_string()
+            } else {
+                format!("{what} (server `{}`)", s.server)
+            },
+            why,
+        }),
+    }
+}
+
+fn load_unchecked(
     target: &str,
     timeout: Duration,
     ca_cert: Option<&Path>,
@@ -91,8 +126,13 @@ pub fn load_target(
             .map(|(name, entry)| from_config_entry(name, entry, timeout, ca_cert))
             .collect();
     }
-    match ServerTools::from_json(stem, &value) {
-        Some(s) => vec![Ok(s)],
+    // A file's name is only a label; a name saved inside it is the server's own.
+    let named = ServerTools::name_in(&value);
+    match ServerTools::from_json(named.unwrap_or(stem), &value) {
+        Some(mut s) => {
+            s.named_after_file = named.is_none();
+            vec![Ok(s)]
+        }
         None => vec![Err(SourceError::Shape {
             path: target.into(),
         })],
@@ -163,5 +203,8 @@ fn from_url(
 
 /// Start a server command and list its tools (named by its `serverInfo.name`).
 pub fn load_command(argv: &[String], timeout: Duration) -> Result<ServerTools, SourceError> {
-    Ok(client::list_tools(argv, &[], None, timeout)?)
+    checked(
+        client::list_tools(argv, &[], None, timeout)?,
+        &argv.join(" "),
+    )
 }

@@ -37,6 +37,18 @@ pub enum TlsError {
     Config(String),
 }
 
+/// Parse an `http://` or `https://` URL with a host; `Err` says what is wrong with it.
+pub(crate) fn http_uri(url: &str) -> Result<hyper::Uri, &'static str> {
+    let uri: hyper::Uri = url.parse().map_err(|_| "not a URL")?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("only http:// and https:// URLs are supported");
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the URL has no host");
+    }
+    Ok(uri)
+}
+
 /// How long connecting (TCP, before TLS) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -1,9 +1,16 @@
-//! Newline-delimited JSON-RPC 2.0 framing, as MCP's stdio transport uses it: classify one
-//! line, and build the error responses the proxy sends.
+//! JSON-RPC 2.0 as MCP uses it: classify one message, match answers to requests
+//! ([`id`]), read newline-delimited messages with a size limit ([`framing`]), and build the
+//! error responses the proxy sends.
 //!
 //! Hand-written rather than taken from an SDK because a transparent proxy must forward what
 //! it does not understand byte-for-byte in meaning, and reject what is malformed without ever
 //! passing it on.
+//!
+//! Batches (JSON arrays) are refused in both directions: MCP 2025-06-18 removed them, the
+//! proxy never forwards one from a client, so no server has a reason to send one.
+
+pub mod framing;
+pub mod id;
 
 use serde_json::{Value, json};
 
@@ -23,6 +30,12 @@ pub mod code {
     pub const RESULT_BLOCKED: i64 = -32003;
     /// The tool is withheld: poisoned, or drifted from its pin.
     pub const TOOL_WITHHELD: i64 = -32004;
+    /// A message was larger than the proxy's limit.
+    pub const TOO_LARGE: i64 = -32005;
+    /// The server's answer could not be passed on (malformed, or not an answer at all).
+    pub const BAD_ANSWER: i64 = -32006;
+    /// Too many requests are waiting for an answer.
+    pub const TOO_MANY_PENDING: i64 = -32007;
 }
 
 /// What kind of JSON-RPC message a line holds.
@@ -93,8 +106,8 @@ pub fn classify(value: Value) -> Result<Message, Invalid> {
         return Err(invalid(what, Value::Null));
     };
     let id = obj.get("id").cloned();
-    let id_ok = |id: &Value| id.is_string() || id.is_number();
-    let echo_id = id.clone().filter(id_ok).unwrap_or(Value::Null);
+    let id_ok = id::valid_request_id;
+    let echo_id = request_id_of(&value);
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(invalid("`jsonrpc` must be \"2.0\"", echo_id));
     }
@@ -115,22 +128,36 @@ pub fn classify(value: Value) -> Result<Message, Invalid> {
                 id,
                 method: method.to_string(),
             },
-            Some(_) => return Err(invalid("`id` must be a string or a number", Value::Null)),
+            Some(_) => return Err(invalid("`id` must be a string or an integer", Value::Null)),
         };
         return Ok(Message { value, kind });
     }
     let has_result = obj.contains_key("result");
     let has_error = obj.contains_key("error");
     match id {
-        Some(id) if has_result != has_error && (id_ok(&id) || id.is_null()) => Ok(Message {
-            value,
-            kind: Kind::Response { id },
-        }),
+        Some(id)
+            if has_result != has_error && (id.is_string() || id.is_number() || id.is_null()) =>
+        {
+            Ok(Message {
+                value,
+                kind: Kind::Response { id },
+            })
+        }
         _ => Err(invalid(
             "neither a request (no `method`) nor a response (needs `id` and exactly one of `result`/`error`)",
             echo_id,
         )),
     }
+}
+
+/// The id of a message that could not be classified, when it has one a request may have
+/// (the error answer then names it).
+pub fn request_id_of(value: &Value) -> Value {
+    value
+        .get("id")
+        .filter(|i| id::valid_request_id(i))
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 /// An error response.
@@ -183,6 +210,10 @@ mod tests {
         );
         assert_eq!(
             kind(r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#),
+            Err(code::INVALID_REQUEST)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#),
             Err(code::INVALID_REQUEST)
         );
         assert_eq!(

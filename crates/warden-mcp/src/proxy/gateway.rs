@@ -1,0 +1,429 @@
+//! [`Gateway`]: one client–server conversation's state and the routing of every message
+//! through it. Both transports hand it whole messages and do what it says; the decisions
+//! themselves are in [`super::requests`] (what the client or server asks),
+//! [`super::listing`] (tool listings) and [`super::results`] (answers).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::{Value, json};
+use warden::{Action, Warden};
+
+use super::method::{self, Class, Special};
+use super::pending::{Pending, Refusal, Unmatched, Waiting};
+use super::{MAX_PENDING, ProxyConfig, Transport};
+use crate::jsonrpc::framing::Oversize;
+use crate::jsonrpc::{self, Kind, Message, code};
+
+/// What to do with a message from the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    /// Send it on to the server (possibly rewritten: an answer gets the server's own id).
+    Forward(Value),
+    /// Do not send it on; answer the client's request with this response instead (a
+    /// refusal, or a parameter error).
+    Answer(Value),
+    /// Not acceptable as sent (not JSON-RPC, a refused notification): this error, with the
+    /// request's id when it had one, else null.
+    Malformed(Value),
+    /// An answer to nothing the server asked: dropped (logged), nobody to tell.
+    Dropped(String),
+}
+
+/// What to do with a message from the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outbound {
+    /// Send it on to the client (possibly filtered, or replaced by an error).
+    Forward(Value),
+    /// Do not send it on; answer the server's request with this response (a refusal).
+    Answer(Value),
+    /// Drop it (logged): malformed, a batch, or an answer to nothing the client asked.
+    Drop,
+}
+
+/// One conversation's policy state and decision path, shared by both transports: the
+/// stdio proxy feeds it lines, the Streamable HTTP proxy POST bodies and SSE events. Every
+/// Warden decision the proxy makes goes through here.
+pub struct Gateway {
+    pub(super) state: Mutex<State>,
+    pub(super) warden: Arc<Warden>,
+    pub(super) config: Arc<ProxyConfig>,
+    transport: Transport,
+}
+
+/// What the gateway remembers between messages.
+pub(super) struct State {
+    /// The client's requests waiting for the server's answer.
+    pub(super) from_client: Pending,
+    /// The server's requests waiting for the client's answer.
+    pub(super) from_server: Pending,
+    /// Tools withheld from the client, by exact name, with the reason.
+    pub(super) withheld: HashMap<String, String>,
+    /// Tools seen in a listing and not withheld.
+    pub(super) verified: HashSet<String>,
+    /// Every tool name seen in a listing, by its folded form (see [`method::fold`]).
+    pub(super) known: HashMap<String, String>,
+    /// With a lock, only `verified` tools may be called: a tool the client calls without
+    /// listing it first was never checked against its pin.
+    pub(super) require_verified: bool,
+    pub(super) server: String,
+    pub(super) session: Option<String>,
+}
+
+pub(super) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Gateway {
+    /// A fresh conversation over `transport`.
+    pub fn new(warden: Arc<Warden>, config: Arc<ProxyConfig>, transport: Transport) -> Gateway {
+        Gateway {
+            state: Mutex::new(State {
+                from_client: Pending::new(MAX_PENDING),
+                from_server: Pending::new(MAX_PENDING),
+                withheld: HashMap::new(),
+                verified: HashSet::new(),
+                known: HashMap::new(),
+                require_verified: config.lock.is_some(),
+                server: config
+                    .server_name
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
+                session: None,
+            }),
+            warden,
+            config,
+            transport,
+        }
+    }
+
+    /// Name the conversation's session (Streamable HTTP's `Mcp-Session-Id`), for the
+    /// actions' `context.session`.
+    pub fn set_session(&self, session: &str) {
+        lock(&self.state).session = Some(session.to_string());
+    }
+
+    /// A new action with what every action of this conversation carries: the agent, and
+    /// `context.server`, `context.transport` and (when there is one) `context.session`.
+    pub(super) fn action(&self, name: &str) -> Action {
+        let (server, session) = {
+            let s = lock(&self.state);
+            (s.server.clone(), s.session.clone())
+        };
+        let mut action = Action::new(name)
+            .with_context("server", server)
+            .with_context("transport", self.transport.as_str());
+        if let Some(session) = session {
+            action = action.with_context("session", session);
+        }
+        if let Some(agent) = &self.config.agent {
+            action = action.with_agent(agent.clone());
+        }
+        action
+    }
+
+    /// Decide one message (one line, one POST body) from the client.
+    pub fn from_client(&self, raw: &[u8]) -> Inbound {
+        match self.route(Side::Client, raw) {
+            Routed::Forward(v) => Inbound::Forward(v),
+            Routed::Refuse(answer) => Inbound::Answer(answer),
+            Routed::Reject(error) => Inbound::Malformed(error),
+            Routed::Drop(why) => Inbound::Dropped(why),
+        }
+    }
+
+    /// Filter one message from the server.
+    pub fn from_server(&self, raw: &[u8]) -> Outbound {
+        match self.route(Side::Server, raw) {
+            Routed::Forward(v) => Outbound::Forward(v),
+            Routed::Refuse(answer) => Outbound::Answer(answer),
+            // Nothing to answer: the server is not waiting. The client never sees it.
+            Routed::Reject(_) | Routed::Drop(_) => Outbound::Drop,
+        }
+    }
+
+    /// One message from `side`, on its way to the other side.
+    fn route(&self, side: Side, raw: &[u8]) -> Routed {
+        let msg = match jsonrpc::parse(raw) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(
+                    "a malformed message from the {}: {}",
+                    side.name(),
+                    e.message
+                );
+                return Routed::Reject(jsonrpc::error(&e.id, e.code, &e.message, None));
+            }
+        };
+        if let Some(refusal) = self.refuse_lookalike(&msg, side) {
+            return match msg.kind {
+                Kind::Request { .. } => Routed::Refuse(refusal),
+                _ => Routed::Reject(refusal),
+            };
+        }
+        match &msg.kind {
+            Kind::Request { id, method } => match self.admit(side, id, method, &msg.value) {
+                Ok(()) => Routed::Forward(msg.value),
+                Err(refusal) => Routed::Refuse(refusal),
+            },
+            Kind::Notification { method } => {
+                self.note_cancel(side, method, &msg.value);
+                Routed::Forward(msg.value)
+            }
+            Kind::Response { id } => {
+                // An answer from one side answers a request of the other.
+                let asker = side.other();
+                let taken = asker.requests(&mut lock(&self.state)).take(id);
+                match taken {
+                    Ok(w) if side == Side::Server => {
+                        Routed::Forward(self.filter_answer(&w, msg.value))
+                    }
+                    Ok(w) => {
+                        let mut value = msg.value;
+                        value["id"] = w.id;
+                        Routed::Forward(value)
+                    }
+                    Err(e) => {
+                        let why = format!(
+                            "dropped the {}'s answer with id {id}: {}",
+                            side.name(),
+                            unmatched(&e, asker.name())
+                        );
+                        tracing::warn!("{why}");
+                        Routed::Drop(why)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Let a request `side` sent through: decided where the gateway decides it, then
+    /// remembered until the other side answers. `Err` is the refusal to send back instead.
+    fn admit(&self, side: Side, id: &Value, method: &str, msg: &Value) -> Result<(), Value> {
+        let special = match method::classify(method) {
+            Class::Exact(s) => Some(s),
+            _ => None,
+        };
+        side.requests(&mut lock(&self.state))
+            .check(id)
+            .map_err(|r| pending_refusal(id, r))?;
+        let target = match side {
+            Side::Client => self.decide_request(special, id, msg)?,
+            Side::Server if special == Some(Special::CreateMessage) => {
+                self.decide_sampling(id, msg)?;
+                None
+            }
+            Side::Server => None,
+        };
+        let waiting = Waiting {
+            id: id.clone(),
+            special,
+            method: method.to_string(),
+            target,
+        };
+        side.requests(&mut lock(&self.state))
+            .insert(waiting)
+            .map_err(|r| pending_refusal(id, r))
+    }
+
+    /// `side` cancelled one of its requests: a late answer to it will be dropped.
+    fn note_cancel(&self, side: Side, method: &str, msg: &Value) {
+        if method == Special::Cancelled.name()
+            && let Some(id) = msg.pointer("/params/requestId")
+        {
+            side.requests(&mut lock(&self.state)).cancel(id);
+        }
+    }
+
+    /// A client message longer than the limit (read and discarded): the error answer for
+    /// the client, or `None` when it was an answer (nobody to tell).
+    pub fn client_too_large(&self, o: &Oversize) -> Option<Value> {
+        tracing::warn!(
+            "refused a {}-byte message from the client: larger than the limit of {} bytes",
+            o.len,
+            self.config.max_message_bytes
+        );
+        if !o.has_method && o.id.as_ref().is_some_and(|id| !id.is_null()) {
+            return None;
+        }
+        let id =
+            o.id.clone()
+                .filter(jsonrpc::id::valid_request_id)
+                .unwrap_or(Value::Null);
+        Some(jsonrpc::error(
+            &id,
+            code::TOO_LARGE,
+            &format!(
+                "the message is {} bytes, larger than the proxy's limit of {} bytes; it was not forwarded",
+                o.len, self.config.max_message_bytes
+            ),
+            None,
+        ))
+    }
+
+    /// A server message longer than the limit (read and discarded): an error for the
+    /// client's request it answered, or a refusal of the server's request.
+    pub fn server_too_large(&self, o: &Oversize) -> Outbound {
+        tracing::warn!(
+            "dropped a {}-byte message from the server: larger than the limit of {} bytes",
+            o.len,
+            self.config.max_message_bytes
+        );
+        let limit = self.config.max_message_bytes;
+        match (&o.id, o.has_method) {
+            (Some(id), false) => self
+                .fail_request(
+                    id,
+                    code::TOO_LARGE,
+                    &format!(
+                        "the server's answer was {} bytes, larger than the proxy's limit of {limit} bytes; it was not passed on",
+                        o.len
+                    ),
+                )
+                .map_or(Outbound::Drop, Outbound::Forward),
+            (Some(id), true) if jsonrpc::id::valid_request_id(id) => {
+                Outbound::Answer(jsonrpc::error(
+                    id,
+                    code::TOO_LARGE,
+                    &format!(
+                        "the request was {} bytes, larger than the proxy's limit of {limit} bytes; it was not passed on",
+                        o.len
+                    ),
+                    None,
+                ))
+            }
+            _ => Outbound::Drop,
+        }
+    }
+
+    /// End a client request that will get no usable answer: `Some(error for the client)`
+    /// when it was waiting (it no longer is), `None` otherwise.
+    pub fn fail_request(&self, id: &Value, code: i64, message: &str) -> Option<Value> {
+        let w = lock(&self.state).from_client.take(id).ok()?;
+        Some(jsonrpc::error(&w.id, code, message, None))
+    }
+
+    /// Refuse a message whose method imitates one the gateway treats specially, or names
+    /// one in the wrong shape (`tools/call` without an id). Recorded in the audit log.
+    fn refuse_lookalike(&self, msg: &Message, side: Side) -> Option<Value> {
+        let (method, id) = match &msg.kind {
+            Kind::Request { id, method } => (method, Some(id)),
+            Kind::Notification { method } => (method, None),
+            Kind::Response { .. } => return None,
+        };
+        let (special, why, rule) = match method::classify(method) {
+            Class::Other => return None,
+            Class::Variant(s) => (
+                s,
+                format!(
+                    "the method `{}` is not `{}`: method names are exact",
+                    method.escape_debug(),
+                    s.name()
+                ),
+                "warden-mcp.method-variant",
+            ),
+            Class::Exact(s) if s.is_notification() == id.is_none() => return None,
+            Class::Exact(s) if s.is_notification() => (
+                s,
+                format!("`{}` is a notification; it cannot have an id", s.name()),
+                "warden-mcp.not-a-notification",
+            ),
+            Class::Exact(s) => (
+                s,
+                format!(
+                    "`{}` must be a request with an id; as a notification it would go undecided",
+                    s.name()
+                ),
+                "warden-mcp.not-a-request",
+            ),
+        };
+        let mut action = self.action(&special.action());
+        action = action.with_context("method", method.as_str());
+        if let Some(tool) = msg.value.pointer("/params/name").and_then(Value::as_str) {
+            action = action.with_tool(tool);
+        }
+        if let Some(args) = msg
+            .value
+            .pointer("/params/arguments")
+            .filter(|a| a.is_object())
+        {
+            action.args = args.clone();
+        }
+        tracing::warn!("refused a message from the {}: {why}", side.name());
+        self.record_refusal(&action, &why, rule);
+        Some(jsonrpc::error(
+            id.unwrap_or(&Value::Null),
+            code::INVALID_REQUEST,
+            &format!("invalid request: {why}; refused by Warden"),
+            Some(json!({"verdict": "deny", "reason": why, "rule": rule})),
+        ))
+    }
+}
+
+/// What becomes of one message, whichever side sent it.
+enum Routed {
+    /// On to the other side.
+    Forward(Value),
+    /// Refused: this answer goes back to the sender's request.
+    Refuse(Value),
+    /// Not acceptable as sent: this error (id null when it had none).
+    Reject(Value),
+    /// Dropped, for this reason.
+    Drop(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+
+    /// The requests this side sent that wait for the other side's answer.
+    fn requests(self, s: &mut State) -> &mut Pending {
+        match self {
+            Side::Client => &mut s.from_client,
+            Side::Server => &mut s.from_server,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+fn pending_refusal(id: &Value, r: Refusal) -> Value {
+    match r {
+        Refusal::Duplicate => jsonrpc::error(
+            id,
+            code::INVALID_REQUEST,
+            "invalid request: a request with this id (or one a client could take for it) is still waiting for its answer",
+            None,
+        ),
+        Refusal::Full => jsonrpc::error(
+            id,
+            code::TOO_MANY_PENDING,
+            &format!("too many requests are waiting for an answer (at most {MAX_PENDING})"),
+            None,
+        ),
+    }
+}
+
+fn unmatched(e: &Unmatched, asker: &str) -> String {
+    match e {
+        Unmatched::Nothing => format!("the {asker} is not waiting for an answer with that id"),
+        Unmatched::OtherType(asked) => format!(
+            "the {asker} asked with id {asked}, which has another JSON type; an answer must carry the request's id"
+        ),
+    }
+}

@@ -1,0 +1,156 @@
+//! The methods the gateway treats specially, and the one rule that keeps look-alikes of
+//! them out.
+//!
+//! The gateway decides `tools/call` and filters the answer to `tools/list`; a message it
+//! does not recognise passes unchanged. A lenient server that reads `Tools/Call` or
+//! `"tools/call "` as `tools/call` turns that into a bypass: the variant passed undecided
+//! and unaudited, and the server ran the denied `write_file`. So every method name is
+//! **folded** (white space, control and invisible characters removed, then the confusable
+//! skeleton of [`crate::names::skeleton`]: case-folded, look-alike letters mapped) and a
+//! message whose folded method equals a special method's is accepted only when it names
+//! that method exactly *and* has the shape the method needs (a request with an `id`, or a
+//! notification). Everything else with that folded name is refused and recorded. The same
+//! fold makes tool names exact: a call to `Write_File` when the server listed `write_file`
+//! is refused rather than left to the server's idea of case.
+
+use crate::detect::is_invisible;
+use crate::names::skeleton;
+
+/// A method with its own treatment in the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Special {
+    /// Its answer's `instructions` are scanned and `serverInfo.name` is learned.
+    Initialize,
+    /// Its answer is scanned and filtered.
+    ToolsList,
+    /// Decided (`mcp.tools/call`); its answer is scanned (`mcp.tools/result`).
+    ToolsCall,
+    /// Decided (`mcp.resources/read`); its answer is scanned (`mcp.resources/result`).
+    ResourcesRead,
+    /// Decided (`mcp.prompts/get`); its answer is scanned (`mcp.prompts/result`).
+    PromptsGet,
+    /// Its answer is scanned (`mcp.completion/result`).
+    Complete,
+    /// From the server: decided (`mcp.sampling/createMessage`) with its text scanned.
+    CreateMessage,
+    /// Ends a pending request on the side that sent it.
+    Cancelled,
+}
+
+impl Special {
+    const ALL: [Special; 8] = [
+        Special::Initialize,
+        Special::ToolsList,
+        Special::ToolsCall,
+        Special::ResourcesRead,
+        Special::PromptsGet,
+        Special::Complete,
+        Special::CreateMessage,
+        Special::Cancelled,
+    ];
+
+    /// The exact method name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Special::Initialize => "initialize",
+            Special::ToolsList => "tools/list",
+            Special::ToolsCall => "tools/call",
+            Special::ResourcesRead => "resources/read",
+            Special::PromptsGet => "prompts/get",
+            Special::Complete => "completion/complete",
+            Special::CreateMessage => "sampling/createMessage",
+            Special::Cancelled => "notifications/cancelled",
+        }
+    }
+
+    /// Whether the method is a notification (else it is a request and needs an id).
+    pub(crate) fn is_notification(self) -> bool {
+        self == Special::Cancelled
+    }
+
+    /// The action a refusal of this method is recorded as.
+    pub(crate) fn action(self) -> String {
+        format!("mcp.{}", self.name())
+    }
+}
+
+/// How a method name relates to the special methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Exactly a special method's name.
+    Exact(Special),
+    /// Not its name, but folds to it: refused.
+    Variant(Special),
+    /// Anything else: passed on.
+    Other,
+}
+
+/// Classify a method name.
+pub(crate) fn classify(method: &str) -> Class {
+    if let Some(s) = Special::ALL.into_iter().find(|s| s.name() == method) {
+        return Class::Exact(s);
+    }
+    let folded = fold(method);
+    match Special::ALL.into_iter().find(|s| fold(s.name()) == folded) {
+        Some(s) => Class::Variant(s),
+        None => Class::Other,
+    }
+}
+
+/// A name as a lenient peer might read it: without white space, control or invisible
+/// characters, case-folded, look-alike characters mapped to the letters they imitate.
+pub(crate) fn fold(name: &str) -> String {
+    let visible: String = name
+        .chars()
+        .filter(|&c| !c.is_whitespace() && !c.is_control() && !is_invisible(c))
+        .collect();
+    skeleton(&visible)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_names_variants_and_the_rest() {
+        assert_eq!(classify("tools/call"), Class::Exact(Special::ToolsCall));
+        for variant in [
+            "Tools/Call",
+            "TOOLS/CALL",
+            "tools/call ",
+            " tools/call",
+            "tools/ call",
+            "tools/call\n",
+            "tools/call\u{200b}",
+            "tools/call\u{0}",
+            "t\u{043e}\u{043e}ls/call", // Cyrillic о
+            "ｔｏｏｌｓ/ｃａｌｌ",
+        ] {
+            assert_eq!(
+                classify(variant),
+                Class::Variant(Special::ToolsCall),
+                "{variant:?}"
+            );
+        }
+        assert_eq!(
+            classify("Sampling/CreateMessage"),
+            Class::Variant(Special::CreateMessage)
+        );
+        assert_eq!(
+            classify("resources/Read"),
+            Class::Variant(Special::ResourcesRead)
+        );
+        assert_eq!(classify("tools/calls"), Class::Other);
+        assert_eq!(classify("ping"), Class::Other);
+        assert_eq!(classify("notifications/initialized"), Class::Other);
+    }
+
+    #[test]
+    fn no_two_special_methods_fold_alike() {
+        for a in Special::ALL {
+            for b in Special::ALL {
+                assert_eq!(a == b, fold(a.name()) == fold(b.name()), "{a:?} {b:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Deciding what a side asks for, before it reaches the other side.
+//!
+//! | request | action | about |
+//! |---|---|---|
+//! | `tools/call` (client) | `mcp.tools/call` | `tool` = `params.name`, `args` = `params.arguments` |
+//! | `resources/read` (client) | `mcp.resources/read` | `resource` = `params.uri` |
+//! | `prompts/get` (client) | `mcp.prompts/get` | `tool` = `params.name`, `args` = `params.arguments` |
+//! | `sampling/createMessage` (server) | `mcp.sampling/createMessage` | `context.findings`: what the text detector found in the messages |
+//!
+//! Anything but allow is answered by the proxy with a JSON-RPC error; the request never
+//! reaches the other side. A refusal Warden's policy never saw (a withheld tool, a look-alike
+//! method) is recorded in the audit log here, so every refusal is on the record.
+
+use serde_json::{Value, json};
+use warden::{Action, Decision, Verdict};
+
+use super::gateway::{Gateway, lock};
+use super::method::{self, Special};
+use super::results::text_findings;
+use crate::jsonrpc::{self, code};
+
+impl Gateway {
+    /// Decide a client request the gateway treats specially. `Ok(target)` lets it through
+    /// (the tool, resource or prompt it is about); `Err(answer)` refuses it.
+    pub(super) fn decide_request(
+        &self,
+        special: Option<Special>,
+        id: &Value,
+        msg: &Value,
+    ) -> Result<Option<String>, Value> {
+        let params = msg.get("params").unwrap_or(&Value::Null);
+        match special {
+            Some(Special::ToolsCall) => self.decide_call(id, params).map(Some),
+            Some(Special::ResourcesRead) => {
+                let uri = string_param(id, params, "uri", "resources/read")?;
+                let action = self
+                    .action("mcp.resources/read")
+                    .with_resource(uri)
+                    .with_arg("uri", uri);
+                self.decide_or_refuse(id, &action, &format!("reading `{uri}`"))?;
+                Ok(Some(uri.to_string()))
+            }
+            Some(Special::PromptsGet) => {
+                let name = string_param(id, params, "name", "prompts/get")?;
+                let mut action = self.action("mcp.prompts/get").with_tool(name);
+                action.args = object_param(id, params, "arguments")?;
+                self.decide_or_refuse(id, &action, &format!("prompt `{name}`"))?;
+                Ok(Some(name.to_string()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Decide a `tools/call`; `Ok(tool)` lets it through.
+    fn decide_call(&self, id: &Value, params: &Value) -> Result<String, Value> {
+        let tool = string_param(id, params, "name", "tools/call")?;
+        let args = object_param(id, params, "arguments")?;
+        let refusal = {
+            let s = lock(&self.state);
+            // Every listed tool is either verified or withheld.
+            let listed = s.verified.contains(tool) || s.withheld.contains_key(tool);
+            let variant = s.known.get(&method::fold(tool)).filter(|_| !listed);
+            if let Some(listed) = variant {
+                Some((
+                    format!(
+                        "the server has no tool `{}`; it listed `{listed}` (tool names are exact)",
+                        tool.escape_debug()
+                    ),
+                    "warden-mcp.tool-variant",
+                    code::INVALID_PARAMS,
+                ))
+            } else if let Some(reason) = s.withheld.get(tool) {
+                Some((reason.clone(), "warden-mcp.withheld", code::TOOL_WITHHELD))
+            } else if s.require_verified && !s.verified.contains(tool) {
+                Some((
+                    "the tool has not been listed and checked against the lock file yet; list the tools first".into(),
+                    "warden-mcp.withheld",
+                    code::TOOL_WITHHELD,
+                ))
+            } else {
+                None
+            }
+        };
+        let mut action = self.action("mcp.tools/call").with_tool(tool);
+        action.args = args;
+        if let Some((reason, rule, code)) = refusal {
+            tracing::warn!("refused a call to `{tool}`: {reason}");
+            self.record_refusal(&action, &reason, rule);
+            let message = if code == code::TOOL_WITHHELD {
+                format!("Warden withheld tool `{tool}`: {reason}")
+            } else {
+                format!("Warden refused the call: {reason}")
+            };
+            return Err(jsonrpc::error(
+                id,
+                code,
+                &message,
+                Some(json!({"verdict": "deny", "reason": reason, "rule": rule})),
+            ));
+        }
+        self.decide_or_refuse(id, &action, &format!("`{tool}`"))?;
+        Ok(tool.to_string())
+    }
+
+    /// Decide a server's `sampling/createMessage`: the text it wants the client's model to
+    /// read goes through the detector, and policy decides with the findings in context.
+    pub(super) fn decide_sampling(&self, id: &Value, msg: &Value) -> Result<(), Value> {
+        let mut params = msg.get("params").cloned().unwrap_or(Value::Null);
+        let findings = text_findings(&mut params, Some(Special::CreateMessage));
+        let action = self
+            .action("mcp.sampling/createMessage")
+            .with_context("findings", json!(findings));
+        self.decide_or_refuse(id, &action, "the server's sampling request")
+    }
+
+    /// Ask Warden; anything but allow becomes the error answer.
+    fn decide_or_refuse(&self, id: &Value, action: &Action, what: &str) -> Result<(), Value> {
+        let d = self.warden.decide(action);
+        tracing::info!("{} {what}: {} ({})", action.action, d.verdict, d.reason);
+        match d.verdict {
+            Verdict::Allow => Ok(()),
+            Verdict::Deny => Err(decision_error(
+                id,
+                code::DENIED,
+                &format!("Warden denied {what}: {}", d.reason),
+                &d,
+            )),
+            Verdict::RequireApproval => Err(decision_error(
+                id,
+                code::APPROVAL_REQUIRED,
+                &format!("Warden requires approval for {what}: {}", d.reason),
+                &d,
+            )),
+        }
+    }
+
+    /// Record a refusal the policy never saw, so every refusal reaches the audit log.
+    pub(super) fn record_refusal(&self, action: &Action, reason: &str, rule: &str) {
+        let Some(audit) = self.warden.audit() else {
+            return;
+        };
+        let mut d = Decision::deny(format!("refused by warden-mcp: {reason}"));
+        d.rule = Some(rule.into());
+        if let Err(e) = audit.append(warden_audit::Entry::new(action, &d)) {
+            tracing::error!("could not record a refusal in the audit log: {e}");
+        }
+    }
+}
+
+/// The error answer for a decision that is not allow.
+pub(super) fn decision_error(id: &Value, code: i64, message: &str, d: &Decision) -> Value {
+    jsonrpc::error(
+        id,
+        code,
+        message,
+        Some(json!({"verdict": d.verdict, "reason": d.reason, "policy": d.policy, "rule": d.rule})),
+    )
+}
+
+fn string_param<'a>(
+    id: &Value,
+    params: &'a Value,
+    key: &str,
+    method: &str,
+) -> Result<&'a str, Value> {
+    params.get(key).and_then(Value::as_str).ok_or_else(|| {
+        jsonrpc::error(
+            id,
+            code::INVALID_PARAMS,
+            &format!("{method} needs `params.{key}` (a string)"),
+            None,
+        )
+    })
+}
+
+fn object_param(id: &Value, params: &Value, key: &str) -> Result<Value, Value> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(v @ Value::Object(_)) => Ok(v.clone()),
+        Some(_) => Err(jsonrpc::error(
+            id,
+            code::INVALID_PARAMS,
+            &format!("`params.{key}` must be an object"),
+            None,
+        )),
+    }
+}

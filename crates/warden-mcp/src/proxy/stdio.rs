@@ -1,0 +1,129 @@
+//! The stdio transport: start the server command, then relay newline-delimited JSON-RPC
+//! between the client (our stdin/stdout) and the server (its stdin/stdout), every message
+//! through the [`Gateway`]. Lines longer than the message limit are never held in memory
+//! (see [`crate::jsonrpc::framing`]); the sender gets an error answer where one can be
+//! addressed.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use serde_json::Value;
+use warden::Warden;
+
+use super::{Gateway, Inbound, Outbound, ProxyConfig, ProxyError, Transport};
+use crate::jsonrpc::framing::{Frame, LineReader};
+
+type Out = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// How long the server may take to finish after the client has gone.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+fn send(out: &Out, msg: &Value) {
+    let mut w = out
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A closed peer shows up as EOF on its other pipe; the loops end there.
+    let _ = writeln!(w, "{msg}");
+    let _ = w.flush();
+}
+
+/// Run the proxy until the client closes its input or the server exits. Returns the
+/// server's exit code (or 0).
+pub fn run(
+    config: ProxyConfig,
+    warden: Arc<Warden>,
+    client_in: impl BufRead + Send + 'static,
+    client_out: Box<dyn Write + Send>,
+) -> Result<i32, ProxyError> {
+    if config.max_message_bytes == 0 {
+        return Err(ProxyError::NoRoom);
+    }
+    let (program, args) = config.command.split_first().ok_or(ProxyError::NoCommand)?;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|source| ProxyError::Spawn {
+            command: config.command.join(" "),
+            source,
+        })?;
+    // INVARIANT: both pipes were requested above.
+    let server_in: Out = Arc::new(Mutex::new(Box::new(
+        child.stdin.take().expect("piped stdin"),
+    )));
+    let server_out = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let client_out: Out = Arc::new(Mutex::new(client_out));
+    let max = config.max_message_bytes;
+    let gateway = Arc::new(Gateway::new(warden, Arc::new(config), Transport::Stdio));
+    let (done, finished) = mpsc::channel::<&'static str>();
+
+    let inputs: [(&'static str, Box<dyn BufRead + Send>); 2] = [
+        ("client", Box::new(client_in)),
+        ("server", Box::new(server_out)),
+    ];
+    for (side, input) in inputs {
+        let (gateway, client_out, server_in, done) = (
+            gateway.clone(),
+            client_out.clone(),
+            server_in.clone(),
+            done.clone(),
+        );
+        std::thread::spawn(move || {
+            let input = LineReader::new(input, max);
+            if side == "client" {
+                from_client(input, &gateway, &client_out, &server_in);
+            } else {
+                from_server(input, &gateway, &client_out, &server_in);
+            }
+            let _ = done.send(side);
+        });
+    }
+    let first = finished.recv().unwrap_or("server");
+    if first == "client" {
+        // Closing the server's stdin is the stdio transport's shutdown signal. The server
+        // answers what it was already asked and closes its output; wait for those answers to
+        // reach the client (bounded), then stop it.
+        drop(server_in.lock().map(|mut w| *w = Box::new(std::io::sink())));
+        if finished.recv_timeout(SHUTDOWN_GRACE).is_err() {
+            let _ = child.kill();
+        }
+    }
+    Ok(child.wait().ok().and_then(|s| s.code()).unwrap_or(0))
+}
+
+fn from_client(mut input: LineReader<impl BufRead>, gateway: &Gateway, client: &Out, server: &Out) {
+    while let Some(Ok(frame)) = input.next_frame() {
+        match frame {
+            Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => {}
+            Frame::Line(line) => match gateway.from_client(&line) {
+                Inbound::Forward(msg) => send(server, &msg),
+                Inbound::Answer(answer) | Inbound::Malformed(answer) => send(client, &answer),
+                Inbound::Dropped(_) => {}
+            },
+            Frame::TooLong(o) => {
+                if let Some(answer) = gateway.client_too_large(&o) {
+                    send(client, &answer);
+                }
+            }
+        }
+    }
+}
+
+fn from_server(mut input: LineReader<impl BufRead>, gateway: &Gateway, client: &Out, server: &Out) {
+    while let Some(Ok(frame)) = input.next_frame() {
+        let out = match frame {
+            Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
+            Frame::Line(line) => gateway.from_server(&line),
+            Frame::TooLong(o) => gateway.server_too_large(&o),
+        };
+        match out {
+            Outbound::Forward(msg) => send(client, &msg),
+            Outbound::Answer(answer) => send(server, &answer),
+            Outbound::Drop => {}
+        }
+    }
+}

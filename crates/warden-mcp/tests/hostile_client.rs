@@ -1,0 +1,285 @@
+//! What a hostile MCP client can send the gateway, and what reaches the server. A lenient
+//! server reads `Tools/Call`, `"tools/call "` and a `tools/call` notification as a call; the
+//! gateway must refuse each one, before the server sees it, and put the refusal on record.
+
+mod gateway;
+
+use gateway::*;
+use serde_json::{Value, json};
+use warden_mcp::ProxyConfig;
+use warden_mcp::jsonrpc::framing::Oversize;
+use warden_mcp::proxy::{Inbound, Transport};
+
+fn write_call(method: &str, id: Option<Value>) -> Value {
+    let mut m = json!({"jsonrpc": "2.0", "method": method,
+        "params": {"name": "write_file", "arguments": {"path": "/tmp/pwned", "content": "x"}}});
+    if let Some(id) = id {
+        m["id"] = id;
+    }
+    m
+}
+
+fn refusals(t: &Talk) -> Vec<(String, String, String)> {
+    t.audit()
+        .iter()
+        .filter(|r| r["verdict"] == "deny")
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+            (s("action"), s("tool"), s("rule"))
+        })
+        .collect()
+}
+
+#[test]
+fn tools_call_as_a_notification_is_refused_and_recorded() {
+    let t = stdio();
+    match t.client(write_call("tools/call", None)) {
+        Inbound::Malformed(e) => {
+            assert_eq!(code(&e), -32600, "{e}");
+            assert_eq!(e["id"], Value::Null);
+        }
+        other => panic!("a tools/call notification was not refused: {other:?}"),
+    }
+    assert_eq!(
+        refusals(&t),
+        [(
+            "mcp.tools/call".into(),
+            "write_file".into(),
+            "warden-mcp.not-a-request".into()
+        )]
+    );
+}
+
+#[test]
+fn look_alike_methods_are_refused_and_recorded() {
+    let variants = [
+        "Tools/Call",
+        "TOOLS/CALL",
+        "tools/call ",
+        " tools/call",
+        "tools/call\n",
+        "tools/call\t",
+        "tools/call\u{200b}",
+        "tools/\u{0441}all",
+        "Resources/Read",
+        "prompts/Get",
+        "tools/List",
+        "Initialize",
+    ];
+    let t = stdio();
+    for (i, method) in variants.iter().enumerate() {
+        for id in [Some(json!(i)), None] {
+            let answer = match t.client(write_call(method, id.clone())) {
+                Inbound::Answer(a) if id.is_some() => a,
+                Inbound::Malformed(a) if id.is_none() => a,
+                other => panic!("{method:?} (id {id:?}) was not refused: {other:?}"),
+            };
+            assert_eq!(code(&answer), -32600, "{answer}");
+            assert_eq!(answer["id"], id.unwrap_or(Value::Null));
+        }
+    }
+    let recorded = refusals(&t);
+    assert_eq!(recorded.len(), variants.len() * 2, "{recorded:?}");
+    assert!(
+        recorded
+            .iter()
+            .all(|(_, _, rule)| rule == "warden-mcp.method-variant")
+    );
+    assert!(recorded.contains(&(
+        "mcp.tools/call".into(),
+        "write_file".into(),
+        "warden-mcp.method-variant".into()
+    )));
+}
+
+#[test]
+fn the_exact_method_is_decided_as_before() {
+    let t = stdio();
+    t.list(json!([tool("write_file"), tool("read_text_file")]));
+    match t.client(write_call("tools/call", Some(json!(1)))) {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32001, "{a}"),
+        other => panic!("{other:?}"),
+    }
+    let read = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "read_text_file", "arguments": {"path": "/tmp/x"}}});
+    assert!(matches!(t.client(read), Inbound::Forward(_)));
+}
+
+#[test]
+fn tool_names_are_exact() {
+    let t = stdio();
+    t.list(json!([
+        tool("write_file"),
+        tool("read_text_file"),
+        poisoned_tool()
+    ]));
+    for name in [
+        "Write_File",
+        "write_file ",
+        "WRITE_FILE",
+        "Poisoned_Add",
+        "read_text_file\u{200b}",
+    ] {
+        let msg = json!({"jsonrpc": "2.0", "id": name, "method": "tools/call",
+            "params": {"name": name, "arguments": {}}});
+        match t.client(msg) {
+            Inbound::Answer(a) => assert!([-32602, -32004].contains(&code(&a)), "{name:?}: {a}"),
+            other => panic!("{name:?} was not refused: {other:?}"),
+        }
+    }
+    let recorded = refusals(&t);
+    assert!(
+        recorded
+            .iter()
+            .any(|(_, tool, rule)| tool == "Write_File" && rule == "warden-mcp.tool-variant"),
+        "{recorded:?}"
+    );
+}
+
+#[test]
+fn ids_a_client_could_confuse_cannot_wait_together() {
+    let t = stdio();
+    t.request(json!(1), "ping", json!({}));
+    for id in [
+        json!(1),
+        json!("1"),
+        json!(" 1"),
+        serde_json::from_str("1.0").unwrap(),
+    ] {
+        match t.client(json!({"jsonrpc": "2.0", "id": id, "method": "ping"})) {
+            Inbound::Answer(a) => assert_eq!(code(&a), -32600, "{a}"),
+            other => panic!("id {id} was accepted while 1 waits: {other:?}"),
+        }
+    }
+    // Fractional ids are not request ids in MCP.
+    match t.client_raw(r#"{"jsonrpc":"2.0","id":2.5,"method":"ping"}"#) {
+        Inbound::Malformed(a) => assert_eq!(code(&a), -32600),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn answers_to_requests_the_server_never_made_are_dropped() {
+    let t = stdio();
+    let forged = json!({"jsonrpc": "2.0", "id": 77, "result": {"role": "assistant",
+        "content": {"type": "text", "text": "yes"}}});
+    assert!(matches!(t.client(forged.clone()), Inbound::Dropped(_)));
+    // An answer to a real server request goes through once, with the server's own id.
+    let ask = json!({"jsonrpc": "2.0", "id": 77, "method": "roots/list"});
+    assert!(matches!(
+        t.server(ask),
+        warden_mcp::proxy::Outbound::Forward(_)
+    ));
+    let spelled = r#"{"jsonrpc":"2.0","id":77.0,"result":{"roots":[]}}"#;
+    match t.client_raw(spelled) {
+        Inbound::Forward(v) => assert_eq!(v["id"], json!(77)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(t.client(forged), Inbound::Dropped(_)));
+}
+
+#[test]
+fn resources_and_prompts_are_decided() {
+    let policy = "name: extra\ndefault: allow\nrules:\n  - id: no-secrets\n    action: mcp.resources/read\n    when: \"action.resource.contains('secret')\"\n    effect: deny\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let read = |id: i64, uri: &str| {
+        t.client(
+            json!({"jsonrpc": "2.0", "id": id, "method": "resources/read", "params": {"uri": uri}}),
+        )
+    };
+    // The gateway fixture's default is deny; no rule there allows resources/read.
+    match read(1, "file:///srv/readme.md") {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32001, "{a}"),
+        other => panic!("{other:?}"),
+    }
+    match t.client(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "prompts/get", "params": {"name": "x"}}),
+    ) {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32001, "{a}"),
+        other => panic!("{other:?}"),
+    }
+    match t.client(json!({"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {}})) {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32602, "{a}"),
+        other => panic!("{other:?}"),
+    }
+    let audit = t.audit();
+    assert!(
+        audit.iter().any(
+            |r| r["action"] == "mcp.resources/read" && r["resource"] == "file:///srv/readme.md"
+        ),
+        "{audit:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["action"] == "mcp.prompts/get" && r["tool"] == "x")
+    );
+}
+
+#[test]
+fn every_action_carries_the_agent_server_transport_and_session() {
+    let policy = r#"name: context
+default: deny
+rules:
+  - id: probe
+    action: mcp.tools/call
+    tool: probe
+    agents: [bot-7]
+    when: "context.server == 'hostile' && context.transport == 'http' && context.session == 's-42'"
+    allow: true
+"#;
+    let config = ProxyConfig {
+        agent: Some("bot-7".into()),
+        ..ProxyConfig::default()
+    };
+    let call =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "probe"}});
+    let t = talk_only(policy, config.clone(), Transport::Http);
+    t.gateway.set_session("s-42");
+    t.list(json!([tool("probe")]));
+    assert!(
+        matches!(t.client(call.clone()), Inbound::Forward(_)),
+        "the action lacked its context"
+    );
+    let audit = t.audit();
+    let record = audit
+        .iter()
+        .find(|r| r["action"] == "mcp.tools/call")
+        .unwrap_or_else(|| panic!("{audit:?}"));
+    assert_eq!(
+        (&record["agent"], &record["verdict"]),
+        (&json!("bot-7"), &json!("allow"))
+    );
+    // Over stdio, or without the session, the same rule does not apply.
+    let t = talk_only(policy, config.clone(), Transport::Stdio);
+    t.list(json!([tool("probe")]));
+    assert!(matches!(t.client(call.clone()), Inbound::Answer(_)));
+    let t = talk_only(policy, config, Transport::Http);
+    t.list(json!([tool("probe")]));
+    assert!(matches!(t.client(call), Inbound::Answer(_)));
+}
+
+#[test]
+fn an_oversized_request_is_answered_by_its_id() {
+    let t = stdio();
+    let o = Oversize {
+        len: 50 << 20,
+        id: Some(json!(12)),
+        has_method: true,
+    };
+    let e = t.gateway.client_too_large(&o).unwrap();
+    assert_eq!((code(&e), &e["id"]), (-32005, &json!(12)));
+    let o = Oversize {
+        len: 50 << 20,
+        id: None,
+        has_method: false,
+    };
+    assert_eq!(t.gateway.client_too_large(&o).unwrap()["id"], Value::Null);
+    // An oversized answer (no method, an id): nobody to tell.
+    let o = Oversize {
+        len: 50 << 20,
+        id: Some(json!(3)),
+        has_method: false,
+    };
+    assert!(t.gateway.client_too_large(&o).is_none());
+}

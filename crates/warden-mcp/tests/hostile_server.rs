@@ -1,0 +1,265 @@
+//! What a hostile MCP server can send the gateway, and what reaches the client. Each test
+//! is one way a server tried to get something past the filter (the red team's first).
+
+mod gateway;
+
+use gateway::*;
+use serde_json::{Value, json};
+use warden_mcp::ProxyConfig;
+use warden_mcp::jsonrpc::framing::Oversize;
+use warden_mcp::proxy::{Outbound, Transport};
+
+fn poisoned_listing(id: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"result":{{"tools":[{},{}]}}}}"#,
+        tool("add"),
+        poisoned_tool()
+    )
+}
+
+#[test]
+fn an_answer_with_another_spelling_of_a_numeric_id_is_filtered_and_carries_the_request_id() {
+    for spelling in ["1.0", "1e0", "10e-1", "1.000"] {
+        let t = stdio();
+        t.request(json!(1), "tools/list", json!({}));
+        let v = t.forwarded(&poisoned_listing(spelling));
+        assert_eq!(names(&v), ["add"], "{spelling}: the poisoned tool passed");
+        // The client gets exactly the id it sent, not the server's spelling.
+        assert_eq!(v.to_string().matches("\"id\":1,").count(), 1, "{v}");
+    }
+}
+
+#[test]
+fn an_answer_whose_id_has_another_type_is_dropped() {
+    let t = stdio();
+    t.request(json!(1), "tools/list", json!({}));
+    // `"1"` for 1: the TypeScript SDK would take it (Number("1") === 1).
+    assert_eq!(t.server_raw(&poisoned_listing(r#""1""#)), Outbound::Drop);
+    assert_eq!(t.server_raw(&poisoned_listing(r#"" 1 ""#)), Outbound::Drop);
+    // The request is still waiting: the real answer is filtered.
+    assert_eq!(names(&t.forwarded(&poisoned_listing("1"))), ["add"]);
+
+    let t = stdio();
+    t.request(json!("7"), "tools/list", json!({}));
+    assert_eq!(t.server_raw(&poisoned_listing("7")), Outbound::Drop);
+    assert_eq!(t.server_raw(&poisoned_listing(r#""7.0""#)), Outbound::Drop);
+    assert_eq!(names(&t.forwarded(&poisoned_listing(r#""7""#))), ["add"]);
+}
+
+#[test]
+fn answers_to_nothing_waiting_are_dropped() {
+    let t = stdio();
+    // Never asked.
+    assert_eq!(t.server_raw(&poisoned_listing("5")), Outbound::Drop);
+    assert_eq!(t.server_raw(&poisoned_listing("null")), Outbound::Drop);
+    t.request(json!(1), "tools/list", json!({}));
+    assert_eq!(t.server_raw(&poisoned_listing("1.5")), Outbound::Drop);
+    assert_eq!(names(&t.forwarded(&poisoned_listing("1"))), ["add"]);
+    // A second answer to the same request.
+    assert_eq!(t.server_raw(&poisoned_listing("1")), Outbound::Drop);
+    // A tool result for a call the client never made.
+    let injected = json!({"jsonrpc": "2.0", "id": 2, "result": {"content": [{"type": "text", "text": INJECTION}]}});
+    assert_eq!(t.server(injected), Outbound::Drop);
+}
+
+#[test]
+fn a_tool_result_answered_under_another_id_spelling_is_still_scanned() {
+    let t = stdio();
+    t.list(json!([tool("add")]));
+    t.request(
+        json!(3),
+        "tools/call",
+        json!({"name": "add", "arguments": {"a": 1}}),
+    );
+    let result = format!(
+        r#"{{"jsonrpc":"2.0","id":3.0,"result":{{"content":[{{"type":"text","text":"{INJECTION}"}}]}}}}"#
+    );
+    let v = t.forwarded(&result);
+    assert_eq!(code(&v), -32003, "{v}");
+    assert_eq!(v["id"], json!(3));
+    assert!(!v.to_string().contains("evil.example"));
+}
+
+#[test]
+fn batches_from_the_server_are_dropped() {
+    let t = stdio();
+    t.request(json!(1), "tools/list", json!({}));
+    assert_eq!(
+        t.server_raw(&format!("[{}]", poisoned_listing("1"))),
+        Outbound::Drop
+    );
+}
+
+#[test]
+fn error_answers_are_scanned() {
+    let t = stdio();
+    t.list(json!([tool("add")]));
+    for (i, error) in [
+        json!({"code": -32000, "message": format!("Tool failed. {INJECTION}")}),
+        json!({"code": -32000, "message": "Tool failed.", "data": {"hint": INJECTION}}),
+        json!({"code": -32000, "message": "Tool failed.", "data": INJECTION}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = json!(10 + i);
+        t.request(id.clone(), "tools/call", json!({"name": "add"}));
+        let v = t.forwarded(&json!({"jsonrpc": "2.0", "id": id, "error": error}).to_string());
+        assert_eq!(code(&v), -32003, "{v}");
+        assert!(!v.to_string().contains("evil.example"), "{v}");
+    }
+    // An error to any other request is scanned too (decided as `mcp.error`).
+    t.request(json!(20), "ping", json!({}));
+    let v = t.forwarded(
+        &json!({"jsonrpc": "2.0", "id": 20, "error": {"code": 1, "message": INJECTION}})
+            .to_string(),
+    );
+    assert_eq!(code(&v), -32003, "{v}");
+    // A secret in an error is redacted by the policy's redact rule, like in a result.
+    t.request(json!(21), "tools/call", json!({"name": "add"}));
+    let v = t.forwarded(
+        &json!({"jsonrpc": "2.0", "id": 21, "error": {"code": 1, "message": "key AKIAIOSFODNN7EXAMPLE"}})
+            .to_string(),
+    );
+    assert_eq!(
+        v["error"]["message"], "key [REDACTED by warden: secret.aws-access-key]",
+        "{v}"
+    );
+}
+
+#[test]
+fn only_declared_binary_payloads_escape_the_scan() {
+    let t = stdio();
+    t.list(json!([tool("add")]));
+    let mut id = 30;
+    let mut call = |result: Value| {
+        id += 1;
+        t.request(json!(id), "tools/call", json!({"name": "add"}));
+        t.forwarded(&json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string())
+    };
+    for hidden in [
+        json!({"content": [{"type": "text", "text": "ok"}], "structuredContent": {"data": INJECTION}}),
+        json!({"content": [{"type": "text", "text": "ok"}], "structuredContent": {"blob": INJECTION}}),
+        json!({"content": [{"type": "text", "text": "ok", "data": INJECTION}]}),
+        json!({"content": [{"type": "resource", "resource": {"uri": "file:///x", "text": INJECTION}}]}),
+    ] {
+        let v = call(hidden.clone());
+        assert_eq!(code(&v), -32003, "{hidden} -> {v}");
+    }
+    // Base64 media is not text for the model: passed as it is.
+    let image = json!({"content": [{"type": "image", "mimeType": "image/png", "data": INJECTION},
+                                   {"type": "resource", "resource": {"uri": "x", "blob": INJECTION}}]});
+    let v = call(image.clone());
+    assert_eq!(v["result"], image, "{v}");
+}
+
+#[test]
+fn things_that_are_not_tools_never_reach_the_client() {
+    let t = stdio();
+    let seen = t.list(json!([42, "x", null, {"description": "no name"}, {"name": 7}, tool("add")]));
+    assert_eq!(seen, ["add"]);
+    t.request(json!(2), "tools/list", json!({}));
+    let v = t.forwarded(r#"{"jsonrpc":"2.0","id":2,"result":{"tools":{"add":{}}}}"#);
+    assert_eq!(code(&v), -32006, "{v}");
+    // Instructions that are not a string are removed, not passed unscanned.
+    t.request(json!(3), "initialize", json!({}));
+    let v = t.forwarded(&format!(
+        r#"{{"jsonrpc":"2.0","id":3,"result":{{"instructions":["{INJECTION}"]}}}}"#
+    ));
+    assert!(v["result"].get("instructions").is_none(), "{v}");
+}
+
+#[test]
+fn sampling_requests_from_the_server_are_decided() {
+    let t = stdio();
+    let clean = json!({"jsonrpc": "2.0", "id": 1, "method": "sampling/createMessage",
+        "params": {"messages": [{"role": "user", "content": {"type": "text", "text": "Say hi"}}], "maxTokens": 5}});
+    assert!(matches!(t.server(clean), Outbound::Forward(_)));
+    let injected = json!({"jsonrpc": "2.0", "id": 2, "method": "sampling/createMessage",
+        "params": {"messages": [{"role": "user", "content": {"type": "text", "text": INJECTION}}], "maxTokens": 5}});
+    match t.server(injected) {
+        Outbound::Answer(a) => {
+            assert_eq!(code(&a), -32001, "{a}");
+            assert_eq!(a["id"], 2);
+        }
+        other => panic!("an injected sampling request reached the client: {other:?}"),
+    }
+    let audit = t.audit();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["action"] == "mcp.sampling/createMessage" && r["verdict"] == "deny"),
+        "{audit:?}"
+    );
+}
+
+#[test]
+fn look_alike_methods_from_the_server_are_refused() {
+    let t = stdio();
+    for (i, method) in ["Sampling/CreateMessage", "sampling/createMessage "]
+        .into_iter()
+        .enumerate()
+    {
+        let msg = json!({"jsonrpc": "2.0", "id": i, "method": method, "params": {"messages": []}});
+        match t.server(msg) {
+            Outbound::Answer(a) => assert_eq!(code(&a), -32600, "{a}"),
+            other => panic!("{method:?} reached the client: {other:?}"),
+        }
+    }
+    // As a notification: dropped.
+    let note = json!({"jsonrpc": "2.0", "method": "sampling/createMessage", "params": {}});
+    assert_eq!(t.server(note), Outbound::Drop);
+}
+
+#[test]
+fn a_server_request_id_is_answered_once_with_the_servers_own_id() {
+    let t = stdio();
+    let ask = json!({"jsonrpc": "2.0", "id": 9, "method": "roots/list"});
+    assert!(matches!(t.server(ask.clone()), Outbound::Forward(_)));
+    // The same id again while it waits: refused back to the server.
+    assert!(matches!(t.server(ask), Outbound::Answer(_)));
+}
+
+#[test]
+fn an_oversized_answer_ends_the_request_with_an_error() {
+    let t = stdio();
+    t.request(json!(4), "tools/list", json!({}));
+    let o = Oversize {
+        len: 50 << 20,
+        id: Some(serde_json::from_str("4.0").unwrap()),
+        has_method: false,
+    };
+    match t.gateway.server_too_large(&o) {
+        Outbound::Forward(e) => {
+            assert_eq!(code(&e), -32005, "{e}");
+            assert_eq!(e["id"], json!(4));
+        }
+        other => panic!("{other:?}"),
+    }
+    // It no longer waits: a late answer is dropped.
+    assert_eq!(t.server_raw(&poisoned_listing("4")), Outbound::Drop);
+    // An oversized answer to nothing is just dropped.
+    assert_eq!(t.gateway.server_too_large(&o), Outbound::Drop);
+}
+
+#[test]
+fn a_cancelled_request_takes_no_late_answer() {
+    let t = stdio();
+    t.request(json!(5), "tools/list", json!({}));
+    let cancel =
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 5}});
+    assert!(matches!(
+        t.client(cancel),
+        warden_mcp::proxy::Inbound::Forward(_)
+    ));
+    assert_eq!(t.server_raw(&poisoned_listing("5")), Outbound::Drop);
+}
+
+#[test]
+fn answers_over_http_follow_the_same_rules() {
+    let t = talk(None, ProxyConfig::default(), Transport::Http);
+    t.gateway.set_session("s-1");
+    t.request(json!(1), "tools/list", json!({}));
+    assert_eq!(t.server_raw(&poisoned_listing(r#""1""#)), Outbound::Drop);
+    assert_eq!(names(&t.forwarded(&poisoned_listing("1e0"))), ["add"]);
+}
