@@ -1,4 +1,6 @@
-//! Recognising, creating and opening audit log files.
+//! The SQLite file: recognising it, creating it, opening it, and the names of its tables and
+//! columns. Everything that knows SQL lives below this module, so the writer, the readers and
+//! the verifier share one description of the file.
 //!
 //! A file is only ever written after it has been recognised as a Warden audit log from its
 //! header bytes (SQLite magic, Warden's `application_id`, a known `user_version`) and, through
@@ -9,16 +11,54 @@
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+use crate::encoding::Encoding;
 use crate::error::AuditError;
+
+mod create;
+mod meta;
+mod row;
+
+pub(crate) use create::create;
+pub(crate) use meta::{
+    Head, MetaHead, insert_incident, last_checkpoint, read_checkpoints, read_head,
+    read_incidents, read_meta, read_meta_head, set_meta_head,
+};
+pub(crate) use row::{RawRow, record_from_values, row_values};
 
 /// `PRAGMA application_id` of every Warden audit log: "WAUD" in ASCII.
 pub const APPLICATION_ID: u32 = 0x5741_5544;
 /// `PRAGMA user_version`: the format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: i64 = 1;
+/// Version 1 logs (without the action's context) are still read and verified.
+pub const FORMAT_VERSION: i64 = 2;
+
+/// The columns of `records` in a version 2 log, in table order.
+const RECORD_COLUMNS_V2: &str = "seq, ts_ns, agent, action, tool, resource, verdict, \
+    policy, rule, reason, args, args_digest, context, latency_ns, policy_version, prev_hash, hash";
+/// The columns of `records` in a version 1 log.
+const RECORD_COLUMNS_V1: &str = "seq, ts_ns, agent, action, tool, resource, verdict, \
+    policy, rule, reason, args, args_digest, latency_ns, policy_version, prev_hash, hash";
+/// What readers select from a version 1 log: the same positions as version 2, with no
+/// context, so one row decoder serves both.
+const SELECT_RECORD_V1: &str = "seq, ts_ns, agent, action, tool, resource, verdict, \
+    policy, rule, reason, args, args_digest, NULL, latency_ns, policy_version, prev_hash, hash";
+/// How many columns a record row has as selected.
+pub(crate) const RECORD_WIDTH: usize = 17;
+
+const CHECKPOINT_COLUMNS: &str =
+    "seq, head_hash, signed_at_ns, scheme, key_id, public_key, signature";
+const INCIDENT_COLUMNS_V1: &str = "id, at_ns, kind, first_seq, last_seq, detail";
+const INCIDENT_COLUMNS_V2: &str = "id, at_ns, kind, after_seq, lost, detail";
+
+/// The record columns to select, in the order [`RawRow`] decodes them.
+pub(crate) fn record_select(encoding: Encoding) -> &'static str {
+    match encoding {
+        Encoding::V1 => SELECT_RECORD_V1,
+        Encoding::V2 => RECORD_COLUMNS_V2,
+    }
+}
 
 /// The schema. `STRICT` tables make SQLite itself refuse a value of the wrong type, so a hand
 /// edit cannot smuggle text into an integer column. `seq` is the rowid, so reading in `seq`
@@ -41,6 +81,7 @@ CREATE TABLE records (
     reason         TEXT NOT NULL,
     args           TEXT,
     args_digest    BLOB NOT NULL,
+    context        TEXT,
     latency_ns     INTEGER NOT NULL,
     policy_version INTEGER,
     prev_hash      BLOB NOT NULL,
@@ -59,23 +100,18 @@ CREATE TABLE incidents (
     id        INTEGER PRIMARY KEY,
     at_ns     INTEGER NOT NULL,
     kind      TEXT NOT NULL,
-    first_seq INTEGER NOT NULL,
-    last_seq  INTEGER NOT NULL,
+    after_seq INTEGER NOT NULL,
+    lost      INTEGER NOT NULL,
     detail    TEXT NOT NULL
 ) STRICT;
 ";
-
-/// The columns of `records`, in table order; the verifier and the readers select them in
-/// this order.
-pub(crate) const RECORD_COLUMNS: &str = "seq, ts_ns, agent, action, tool, resource, verdict, \
-    policy, rule, reason, args, args_digest, latency_ns, policy_version, prev_hash, hash";
 
 /// What the header check found.
 pub(crate) enum Probe {
     /// No file: a writer may create one.
     Missing,
-    /// A file whose header says it is a Warden audit log of a version this build reads.
-    AuditLog,
+    /// A file whose header says it is a Warden audit log with this record encoding.
+    AuditLog(Encoding),
 }
 
 /// Look at the first 100 bytes of `path` — the SQLite header — without opening it with SQLite.
@@ -121,76 +157,87 @@ pub(crate) fn probe(path: &Path) -> Result<Probe, AuditError> {
             },
         });
     }
-    let version = i64::from(be32(60));
-    if version > FORMAT_VERSION {
-        return Err(AuditError::UnsupportedVersion {
+    match i64::from(be32(60)) {
+        1 => Ok(Probe::AuditLog(Encoding::V1)),
+        2 => Ok(Probe::AuditLog(Encoding::V2)),
+        v if v > FORMAT_VERSION => Err(AuditError::UnsupportedVersion {
             path: path.to_path_buf(),
-            found: version,
+            found: v,
             supported: FORMAT_VERSION,
-        });
-    }
-    if version < 1 {
-        return Err(AuditError::Corrupt {
+        }),
+        v => Err(AuditError::Corrupt {
             path: path.to_path_buf(),
-            detail: format!("format version {version} in the header"),
-        });
+            detail: format!("format version {v} in the header"),
+        }),
     }
-    Ok(Probe::AuditLog)
+}
+
+/// A connection to a recognised log, and the record encoding its format version uses.
+pub(crate) struct Store {
+    pub conn: Connection,
+    pub encoding: Encoding,
 }
 
 /// Open an existing log for reading only and check that its schema is the audit log's.
-pub(crate) fn open_read_only(path: &Path) -> Result<Connection, AuditError> {
-    match probe(path)? {
-        Probe::Missing => Err(AuditError::Io {
-            path: path.to_path_buf(),
-            what: "cannot open audit log",
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        }),
-        Probe::AuditLog => {
-            // A read-only connection to a WAL database creates `-wal` and `-shm` files and,
-            // unable to write, never removes them. So when there is no `-wal` (no connection
-            // is open and the main file holds everything), open read-write but refuse all
-            // writes (`query_only`): SQLite then removes the files it made when this, the
-            // last connection, closes, and with an empty WAL it writes nothing to the log.
-            // When a `-wal` exists (a writer is running or crashed), read-only adds nothing.
-            let mut wal = path.as_os_str().to_owned();
-            wal.push("-wal");
-            if !Path::new(&wal).exists() {
-                match open_reader(path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
-                    Ok(conn) => return Ok(conn),
-                    // Damage or a foreign schema is an answer; anything else (say, a
-                    // directory where `-shm` cannot be created) gets a plain read-only try.
-                    Err(e @ (AuditError::Corrupt { .. } | AuditError::NotAuditLog { .. })) => {
-                        return Err(e);
-                    }
-                    Err(_) => {}
-                }
+pub(crate) fn open_read_only(path: &Path) -> Result<Store, AuditError> {
+    let encoding = match probe(path)? {
+        Probe::Missing => {
+            return Err(AuditError::Io {
+                path: path.to_path_buf(),
+                what: "cannot open audit log",
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        Probe::AuditLog(encoding) => encoding,
+    };
+    // A read-only connection to a WAL database creates `-wal` and `-shm` files and, unable
+    // to write, never removes them. So when there is no `-wal` (no connection is open and the
+    // main file holds everything), open read-write but refuse all writes (`query_only`):
+    // SQLite then removes the files it made when this, the last connection, closes, and with
+    // an empty WAL it writes nothing to the log. When a `-wal` exists (a writer is running or
+    // crashed), read-only adds nothing.
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if !Path::new(&wal).exists() {
+        match open_reader(path, OpenFlags::SQLITE_OPEN_READ_WRITE, encoding) {
+            Ok(conn) => return Ok(Store { conn, encoding }),
+            // Damage or a foreign schema is an answer; anything else (say, a directory
+            // where `-shm` cannot be created) gets a plain read-only try.
+            Err(e @ (AuditError::Corrupt { .. } | AuditError::NotAuditLog { .. })) => {
+                return Err(e);
             }
-            open_reader(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            Err(_) => {}
         }
     }
+    let conn = open_reader(path, OpenFlags::SQLITE_OPEN_READ_ONLY, encoding)?;
+    Ok(Store { conn, encoding })
 }
 
-fn open_reader(path: &Path, mode: OpenFlags) -> Result<Connection, AuditError> {
+fn open_reader(path: &Path, mode: OpenFlags, encoding: Encoding) -> Result<Connection, AuditError> {
     let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(AuditError::sqlite(path, "cannot open audit log"))?;
     conn.execute_batch("PRAGMA query_only = 1;")
         .map_err(AuditError::sqlite(path, "cannot open audit log read-only"))?;
-    check_schema(&conn, path)?;
+    check_schema(&conn, path, encoding)?;
     Ok(conn)
 }
 
 /// Check that every table and column the log needs is there, and that `meta` says what the
 /// header says. A damaged page surfaces here as [`AuditError::Corrupt`].
-pub(crate) fn check_schema(conn: &Connection, path: &Path) -> Result<(), AuditError> {
+pub(crate) fn check_schema(
+    conn: &Connection,
+    path: &Path,
+    encoding: Encoding,
+) -> Result<(), AuditError> {
+    let (records, incidents) = match encoding {
+        Encoding::V1 => (RECORD_COLUMNS_V1, INCIDENT_COLUMNS_V1),
+        Encoding::V2 => (RECORD_COLUMNS_V2, INCIDENT_COLUMNS_V2),
+    };
     let expected: [(&str, &str); 4] = [
         ("meta", "key, value"),
-        ("records", RECORD_COLUMNS),
-        (
-            "checkpoints",
-            "seq, head_hash, signed_at_ns, scheme, key_id, public_key, signature",
-        ),
-        ("incidents", "id, at_ns, kind, first_seq, last_seq, detail"),
+        ("records", records),
+        ("checkpoints", CHECKPOINT_COLUMNS),
+        ("incidents", incidents),
     ];
     for (table, columns) in expected {
         let mut stmt = conn
@@ -231,62 +278,25 @@ pub(crate) fn check_schema(conn: &Connection, path: &Path) -> Result<(), AuditEr
     Ok(())
 }
 
-/// Create a new, empty log at `path`, atomically: it is built under a temporary name in the
-/// same directory and linked into place, so a crash leaves either no log or a complete one,
-/// and a file that appeared meanwhile is never overwritten.
-pub(crate) fn create(path: &Path, created_at_ns: i64) -> Result<(), AuditError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "audit.db".to_string());
-    // Unique per process and call, so concurrent creators never share a temporary file.
-    static CREATING: AtomicU64 = AtomicU64::new(0);
-    let tmp = dir.join(format!(
-        ".{file_name}.creating-{}-{}",
-        std::process::id(),
-        CREATING.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = fs::remove_file(&tmp);
-    let result = build(&tmp, created_at_ns).and_then(|()| {
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(AuditError::io(&tmp, "cannot sync new audit log"))?;
-        match fs::hard_link(&tmp, path) {
-            Ok(()) => Ok(()),
-            // Another process created it first; it will be probed like any existing file.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(AuditError::io(path, "cannot create audit log")(e)),
-        }
-    });
-    let _ = fs::remove_file(&tmp);
-    if result.is_ok() {
-        // Make the new directory entry durable too; not every platform can open a directory.
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-    }
-    result
+/// The statement that appends one record (version 2 logs only).
+pub(crate) const INSERT_RECORD: &str = "INSERT INTO records (seq, ts_ns, agent, action, tool, \
+    resource, verdict, policy, rule, reason, args, args_digest, context, latency_ns, \
+    policy_version, prev_hash, hash) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+
+/// The statement that stores one signed checkpoint.
+pub(crate) const INSERT_CHECKPOINT: &str = "INSERT OR REPLACE INTO checkpoints \
+    (seq, head_hash, signed_at_ns, scheme, key_id, public_key, signature) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// SQLite stores integers signed; sequence numbers, latencies and versions never reach 2^63.
+pub(crate) fn to_i64(v: u64) -> i64 {
+    // INVARIANT: sequence numbers count up from 1 and latencies are nanoseconds; neither
+    // reaches 2^63. Policy versions are checked in `append`.
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn build(tmp: &Path, created_at_ns: i64) -> Result<(), AuditError> {
-    let conn = Connection::open(tmp).map_err(AuditError::sqlite(tmp, "cannot create audit log"))?;
-    let setup = format!(
-        "PRAGMA application_id = {app};
-         PRAGMA user_version = {FORMAT_VERSION};
-         BEGIN;
-         {SCHEMA}
-         INSERT INTO meta (key, value) VALUES ('format', 'warden-audit'), ('created_at_ns', '{created_at_ns}'),
-             ('state', 'closed'), ('reserved_through', '0');
-         COMMIT;
-         PRAGMA journal_mode = WAL;",
-        app = i32::from_be_bytes(APPLICATION_ID.to_be_bytes()),
-    );
-    conn.execute_batch(&setup)
-        .map_err(AuditError::sqlite(tmp, "cannot create audit log schema"))?;
-    conn.close()
-        .map_err(|(_, e)| AuditError::sqlite(tmp, "cannot close new audit log")(e))
+/// A stored integer read back as the unsigned value it was written from (negatives: 0).
+pub(crate) fn to_u64(v: i64) -> u64 {
+    v.max(0).cast_unsigned()
 }
