@@ -110,6 +110,7 @@ fn run_code(cmd: AuditCommand) -> i32 {
                 since,
                 until,
                 limit,
+                ..Filter::default()
             };
             run_query(&db, &filter, json)
         }
@@ -244,8 +245,8 @@ fn write_summary(out: &mut dyn Write, s: &VerifySummary) -> io::Result<()> {
     for i in &s.incidents {
         writeln!(
             out,
-            "  incident:    {} {} seq {}..={}: {}",
-            i.at, i.kind, i.first_seq, i.last_seq, i.detail
+            "  incident:    {} {} after seq {} ({} lost): {}",
+            i.at, i.kind, i.after_seq, i.lost, i.detail
         )?;
     }
     Ok(())
