@@ -44,18 +44,45 @@ pub mod fuzzing {
     /// The number of columns a record row has.
     pub const RECORD_WIDTH: usize = crate::store::RECORD_WIDTH;
 
+    /// One SQLite column value, as a hand-edited file may hold it.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Column<'a> {
+        /// NULL.
+        Null,
+        /// An integer.
+        Integer(i64),
+        /// A float.
+        Real(f64),
+        /// Text (not necessarily UTF-8).
+        Text(&'a [u8]),
+        /// A blob.
+        Blob(&'a [u8]),
+    }
+
     /// Decode a row's column values both ways (raw for hashing, owned for people) with the
     /// given encoding; returns whether each decoded. Must never panic.
-    pub fn decode_row(values: &[ValueRef<'_>; RECORD_WIDTH], encoding: crate::Encoding) -> (bool, bool) {
-        let raw = crate::store::RawRow::from_values(values, encoding);
+    pub fn decode_row(columns: &[Column<'_>; RECORD_WIDTH], encoding: crate::Encoding) -> (bool, bool) {
+        let values: [ValueRef<'_>; RECORD_WIDTH] = std::array::from_fn(|i| match columns[i] {
+            Column::Null => ValueRef::Null,
+            Column::Integer(v) => ValueRef::Integer(v),
+            Column::Real(v) => ValueRef::Real(v),
+            Column::Text(t) => ValueRef::Text(t),
+            Column::Blob(b) => ValueRef::Blob(b),
+        });
+        let raw = crate::store::RawRow::from_values(&values, encoding);
         if let Ok(raw) = &raw {
-            // Hashing what decoded must not panic either.
+            // Hashing what decoded must not panic either, and its encoding must read back.
             let _ = raw.hash_ok(&mut Vec::new());
+            let mut buf = Vec::new();
+            raw.fields.encode(&mut buf);
+            assert_eq!(RecordFields::decode(&buf).as_ref(), Ok(&raw.fields));
         }
-        let record = crate::store::record_from_values(values);
+        let record = crate::store::record_from_values(&values);
         if let Ok(r) = &record {
             let _ = r.compute_hash();
-            let _ = serde_json::to_string(r);
+            let json = serde_json::to_string(r).expect("a decoded record serializes");
+            let back: crate::Record = serde_json::from_str(&json).expect("and reads back");
+            assert_eq!(back.seq, r.seq);
         }
         (raw.is_ok(), record.is_ok())
     }
