@@ -31,7 +31,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let processes: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(12);
     let appends: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let mode = args.get(2).cloned().unwrap_or_else(|| "durable".to_string());
+    let mode = args
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| "durable".to_string());
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-tmp");
     std::fs::create_dir_all(&base).expect("create target/bench-tmp");
     let dir = tempfile::tempdir_in(&base).expect("temporary directory");
@@ -70,13 +73,20 @@ fn main() {
     let records = warden_audit::query(&db, &Filter::default()).expect("read back");
     let mut ns: Vec<u64> = records
         .iter()
-        .map(|r| r.args.as_ref().and_then(|a| a["n"].as_u64()).unwrap_or(u64::MAX))
+        .map(|r| {
+            r.args
+                .as_ref()
+                .and_then(|a| a["n"].as_u64())
+                .unwrap_or(u64::MAX)
+        })
         .collect();
     ns.sort_unstable();
     ns.dedup();
     let key = warden_audit::default_key_path(&db);
     let public = warden_audit::parse_verifying_key(
-        warden_audit::public_key_path(&key).to_str().expect("utf-8 path"),
+        warden_audit::public_key_path(&key)
+            .to_str()
+            .expect("utf-8 path"),
     )
     .expect("public key");
     let report = warden_audit::verify(&db, Some(public), |_, _| {});

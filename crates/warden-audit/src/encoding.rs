@@ -202,7 +202,9 @@ impl<'a> Cursor<'a> {
 
     fn u64(&mut self) -> Result<u64, DecodeError> {
         let b = self.take(8)?;
-        Ok(u64::from_le_bytes(b.try_into().map_err(|_| self.error("short integer"))?))
+        Ok(u64::from_le_bytes(
+            b.try_into().map_err(|_| self.error("short integer"))?,
+        ))
     }
 
     fn hash(&mut self) -> Result<&'a [u8; 32], DecodeError> {

@@ -290,7 +290,10 @@ mod race_tests {
             });
             assert!(keys.windows(2).all(|w| w[0] == w[1]));
             let public = parse_verifying_key(public_key_path(&path).to_str().unwrap()).unwrap();
-            assert_eq!(public.to_bytes(), SigningKey::from_bytes(&keys[0]).verifying_key().to_bytes());
+            assert_eq!(
+                public.to_bytes(),
+                SigningKey::from_bytes(&keys[0]).verifying_key().to_bytes()
+            );
             let leftovers = fs::read_dir(dir.path()).unwrap().count();
             assert_eq!(leftovers, 2, "only the key and its .pub remain");
         }

@@ -21,13 +21,13 @@ pub use error::{AuditError, WriteError};
 pub use hex::{from_hex, to_hex};
 pub use keys::{
     SCHEME_ED25519, SigningKey, VerifyingKey, default_key_path, generate_key_file,
-    generate_signing_key, key_id, load_or_create_key_file, load_signing_key,
-    parse_verifying_key, public_key_hex, public_key_path,
+    generate_signing_key, key_id, load_or_create_key_file, load_signing_key, parse_verifying_key,
+    public_key_hex, public_key_path,
 };
 pub use log::{AuditConfig, AuditLog, AuditStats, Mode, WhenFull};
 pub use read::{
-    Filter, LogReader, RecordStatus, checkpoints, export_jsonl, export_jsonl_with_progress,
-    query,
+    Filter, LogReader, RecordStatus, checkpoints, export_jsonl, export_jsonl_through,
+    export_jsonl_with_progress, query,
 };
 pub use record::{Checkpoint, Entry, Gap, Incident, REDACT_OBLIGATION, Record};
 pub use store::{APPLICATION_ID, FORMAT_VERSION};
@@ -61,7 +61,10 @@ pub mod fuzzing {
 
     /// Decode a row's column values both ways (raw for hashing, owned for people) with the
     /// given encoding; returns whether each decoded. Must never panic.
-    pub fn decode_row(columns: &[Column<'_>; RECORD_WIDTH], encoding: crate::Encoding) -> (bool, bool) {
+    pub fn decode_row(
+        columns: &[Column<'_>; RECORD_WIDTH],
+        encoding: crate::Encoding,
+    ) -> (bool, bool) {
         let values: [ValueRef<'_>; RECORD_WIDTH] = std::array::from_fn(|i| match columns[i] {
             Column::Null => ValueRef::Null,
             Column::Integer(v) => ValueRef::Integer(v),

@@ -16,9 +16,10 @@ use crate::timestamp::Timestamp;
 
 /// Which records [`query`] returns. Every field set must match; an empty filter matches all.
 ///
-/// `agent`, `action`, `tool` and `rule` are glob patterns (SQLite `GLOB`: `*` any text, `?`
-/// one character, `[…]` a set; case-sensitive), so `mcp.*` matches every MCP action and a
-/// name without wildcards matches exactly.
+/// `agent`, `action`, `tool` and `rule` are patterns: `*` stands for any text and `?` for one
+/// character, everything else for itself (case-sensitive; `[` too, so `rules[0]` matches the
+/// rule id `rules[0]`). So `mcp.*` matches every MCP action, and a name without `*` or `?`
+/// matches exactly.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// The agent.
@@ -108,10 +109,10 @@ impl LogReader {
             .map_err(self.sql_err("cannot query records"))?;
         let mut rows = stmt
             .query(params![
-                filter.agent,
-                filter.action,
-                filter.tool,
-                filter.rule,
+                glob(filter.agent.as_deref()),
+                glob(filter.action.as_deref()),
+                glob(filter.tool.as_deref()),
+                glob(filter.rule.as_deref()),
                 filter.verdict.map(Verdict::as_str),
                 filter.since.map(Timestamp::unix_nanos),
                 filter.until.map(Timestamp::unix_nanos),
@@ -179,7 +180,9 @@ impl LogReader {
             "SELECT {} FROM records WHERE seq <= ?1 ORDER BY seq DESC LIMIT 2",
             store::record_select(self.store.encoding)
         );
-        let mut stmt = conn.prepare(&sql).map_err(self.sql_err("cannot read records"))?;
+        let mut stmt = conn
+            .prepare(&sql)
+            .map_err(self.sql_err("cannot read records"))?;
         let mut rows = stmt
             .query([to_i64(seq)])
             .map_err(self.sql_err("cannot read records"))?;
@@ -222,6 +225,11 @@ impl LogReader {
     }
 }
 
+/// A filter pattern as an SQLite `GLOB`: `*` and `?` stay wildcards, `[` is made literal.
+fn glob(pattern: Option<&str>) -> Option<String> {
+    pattern.map(|p| p.replace('[', "[[]"))
+}
+
 /// The records matching `filter`, in sequence order (see [`LogReader::query`]).
 pub fn query(path: impl AsRef<Path>, filter: &Filter) -> Result<Vec<Record>, AuditError> {
     LogReader::open(path)?.query(filter)
@@ -245,6 +253,17 @@ pub fn export_jsonl(path: impl AsRef<Path>, writer: impl Write) -> Result<u64, A
 pub fn export_jsonl_with_progress(
     path: impl AsRef<Path>,
     writer: impl Write,
+    progress: impl FnMut(u64, u64),
+) -> Result<u64, AuditError> {
+    export_jsonl_through(path, writer, u64::MAX, progress)
+}
+
+/// [`export_jsonl_with_progress`] of the records up to `last_seq` only: after a `verify`,
+/// export exactly what was verified even while writers keep appending.
+pub fn export_jsonl_through(
+    path: impl AsRef<Path>,
+    writer: impl Write,
+    last_seq: u64,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<u64, AuditError> {
     let reader = LogReader::open(path)?;
@@ -263,12 +282,12 @@ pub fn export_jsonl_with_progress(
     progress(0, total);
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT {} FROM records ORDER BY seq",
+            "SELECT {} FROM records WHERE seq <= ?1 ORDER BY seq",
             store::record_select(reader.store.encoding)
         ))
         .map_err(reader.sql_err("cannot read records"))?;
     let mut rows = stmt
-        .query([])
+        .query([to_i64(last_seq)])
         .map_err(reader.sql_err("cannot read records"))?;
     let mut out = BufWriter::with_capacity(1 << 16, writer);
     let out_err = |e: std::io::Error| AuditError::Io {

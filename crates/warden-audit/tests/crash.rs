@@ -171,16 +171,24 @@ fn buffered_crash_is_reported_as_an_incident_on_restart() {
     // The tail after the last checkpoint is not signed: with the key pinned that is
     // reported, and the chain itself is intact.
     assert!(
-        report.is_intact() || report.tampering().unwrap().kind == warden_audit::TamperKind::Unanchored,
+        report.is_intact()
+            || report.tampering().unwrap().kind == warden_audit::TamperKind::Unanchored,
         "{report}"
     );
     let in_log = committed(&path);
-    let last = query(&path, &Filter::default()).unwrap().last().map_or(0, |r| r.seq);
+    let last = query(&path, &Filter::default())
+        .unwrap()
+        .last()
+        .map_or(0, |r| r.seq);
     let lost = acked.difference(&in_log).count() as u64;
 
     let log = AuditLog::open(&path, child_config(Mode::Buffered)).unwrap();
     let found = log.incidents_at_open();
-    assert_eq!(found.len(), 1, "an unclean buffered shutdown is reported: {found:?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "an unclean buffered shutdown is reported: {found:?}"
+    );
     assert_eq!(found[0].kind, "unclean_shutdown");
     assert_eq!(found[0].after_seq, last);
     assert!(

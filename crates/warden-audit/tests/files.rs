@@ -181,7 +181,10 @@ fn a_missing_directory_is_named_not_a_temporary_file() {
     let text = e.to_string();
     assert!(matches!(e, AuditError::NoDirectory { .. }), "{text}");
     assert!(text.starts_with(&path.display().to_string()), "{text}");
-    assert!(text.contains("does not exist") && !text.contains("creating"), "{text}");
+    assert!(
+        text.contains("does not exist") && !text.contains("creating"),
+        "{text}"
+    );
     // Nothing was created, not even the key.
     let e = warden_audit::AuditLog::open_signed(&path, warden_audit::AuditConfig::default(), None)
         .unwrap_err();

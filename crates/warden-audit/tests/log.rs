@@ -53,7 +53,9 @@ fn appends_number_from_one_and_read_back_exactly() {
     decision.policy = Some("net.yaml".into());
     decision.rule = Some("rules[0]".into());
     decision.elapsed_ns = 4321;
-    let action = action.with_context("session", "s-1").with_context("cwd", "/work");
+    let action = action
+        .with_context("session", "s-1")
+        .with_context("cwd", "/work");
     assert_eq!(
         log.append(Entry::new(&action, &decision).with_policy_version(7))
             .unwrap(),
@@ -142,7 +144,10 @@ fn concurrent(mode: Mode) {
         seqs.sort_unstable();
         assert_eq!(seqs, (1..=2000).collect::<Vec<_>>());
     } else {
-        assert!(returned.iter().all(Option::is_none), "buffered: numbered at commit");
+        assert!(
+            returned.iter().all(Option::is_none),
+            "buffered: numbered at commit"
+        );
     }
     log.flush().unwrap();
     assert_eq!(log.stats().committed, 2000);
@@ -151,7 +156,10 @@ fn concurrent(mode: Mode) {
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.summary().unwrap().records, 2000);
     assert_eq!(report.summary().unwrap().unanchored, 0);
-    common::assert_each_entry_once(&path, (0..4).flat_map(|t| (0..500).map(move |i| t * 1000 + i)));
+    common::assert_each_entry_once(
+        &path,
+        (0..4).flat_map(|t| (0..500).map(move |i| t * 1000 + i)),
+    );
 }
 
 #[test]
@@ -393,6 +401,33 @@ fn query_filters_and_limits() {
         denied_exec,
         (1..=30).filter(|i| i % 3 == 1).collect::<Vec<_>>()
     );
+    // Patterns: `*` and `?` are wildcards, `[` is itself (rule ids look like `rules[1]`).
+    let exec_glob = by(Filter {
+        action: Some("execute_*".into()),
+        verdict: Some(Verdict::Deny),
+        ..Filter::default()
+    });
+    assert_eq!(exec_glob, denied_exec);
+    let rule1 = by(Filter {
+        rule: Some("rules[1]".into()),
+        ..Filter::default()
+    });
+    assert_eq!(rule1, (1..=30).filter(|i| i % 5 == 1).collect::<Vec<_>>());
+    assert!(
+        by(Filter {
+            tool: Some("fetc?".into()),
+            ..Filter::default()
+        })
+        .len()
+            == 30
+    );
+    assert!(
+        by(Filter {
+            tool: Some("fetch*x".into()),
+            ..Filter::default()
+        })
+        .is_empty()
+    );
     let last3 = by(Filter {
         limit: Some(3),
         ..Filter::default()
@@ -522,7 +557,10 @@ fn documented_encoding_reproduces_every_hash() {
         with_context += usize::from(s(12).is_some());
     }
     assert_eq!(n, 21);
-    assert_eq!(with_context, 20, "the context of every entry that had one is hashed");
+    assert_eq!(
+        with_context, 20,
+        "the context of every entry that had one is hashed"
+    );
 }
 
 #[test]

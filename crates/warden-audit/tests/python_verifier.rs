@@ -47,7 +47,8 @@ fn log(dir: &Path) -> PathBuf {
         .with_arg("content", "x".repeat(3000))
         .with_context("server", "filesystem")
         .with_context("cwd", "/home/u/\u{202e}proj");
-    log.append(Entry::new(&big, &Decision::deny("too big"))).unwrap();
+    log.append(Entry::new(&big, &Decision::deny("too big")))
+        .unwrap();
     let mut redacted = Decision::deny("secret");
     redacted.obligations = vec!["redact".into()];
     log.append(Entry::new(&big, &redacted).with_policy_version(9))
@@ -97,7 +98,9 @@ fn the_documented_verifier_catches_truncation_and_unsigned_ends() {
     let db = path.to_str().unwrap();
     let pinned = public_key_hex(&key().verifying_key());
     sql(&path)
-        .execute_batch("DELETE FROM records WHERE seq > 20; DELETE FROM checkpoints WHERE seq > 20;")
+        .execute_batch(
+            "DELETE FROM records WHERE seq > 20; DELETE FROM checkpoints WHERE seq > 20;",
+        )
         .unwrap();
     let (code, out) = run(&[db], true);
     assert_eq!(code, 1, "{out}");

@@ -234,7 +234,8 @@ fn emptied_log_is_not_intact() {
         .unwrap();
     expect_tampered(verify(&path), 1, TamperKind::Deleted);
     // With the head marker removed too, a pinned key still vouches for nothing.
-    conn.execute("DELETE FROM meta WHERE key = 'head'", []).unwrap();
+    conn.execute("DELETE FROM meta WHERE key = 'head'", [])
+        .unwrap();
     let pinned = warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {});
     expect_tampered(pinned, 1, TamperKind::Unanchored);
 }
@@ -258,7 +259,11 @@ fn pinned_key_rejects_a_log_it_never_signed() {
     assert!(verify(&path).is_intact(), "unpinned: a consistent chain");
     let pinned = warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {});
     expect_tampered(pinned, 1, TamperKind::Unanchored);
-    assert!(pinned_detail(&path).contains("never signed"), "{}", pinned_detail(&path));
+    assert!(
+        pinned_detail(&path).contains("never signed"),
+        "{}",
+        pinned_detail(&path)
+    );
 }
 
 fn pinned_detail(path: &std::path::Path) -> String {
@@ -457,7 +462,9 @@ fn progress_reaches_the_total() {
 #[track_caller]
 fn open_refused(path: &std::path::Path, seq: u64, needle: &str) {
     match AuditLog::open(path, common::config()) {
-        Err(AuditError::TamperedTail { seq: found, detail, .. }) => {
+        Err(AuditError::TamperedTail {
+            seq: found, detail, ..
+        }) => {
             assert_eq!(found, seq, "{detail}");
             assert!(detail.contains(needle), "{detail}");
         }
@@ -505,7 +512,8 @@ fn open_refuses_a_log_cut_short_or_emptied() {
 fn open_refuses_a_checkpoint_past_the_end() {
     let (_dir, path) = log();
     let conn = sql(&path);
-    conn.execute("DELETE FROM records WHERE seq > 25", []).unwrap();
+    conn.execute("DELETE FROM records WHERE seq > 25", [])
+        .unwrap();
     set_head_marker(&conn, 25, &record(&path, 25).hash);
     open_refused(&path, 26, "checkpoint 30");
 }

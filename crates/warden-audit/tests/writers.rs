@@ -62,7 +62,13 @@ fn run_writers(dir: &Path, processes: u64, appends: u64, mode: &str) -> PathBuf 
     let children: Vec<_> = (0..processes)
         .map(|i| {
             Command::new(&exe)
-                .args(["writer_child", "--exact", "--nocapture", "--ignored", "--test-threads=1"])
+                .args([
+                    "writer_child",
+                    "--exact",
+                    "--nocapture",
+                    "--ignored",
+                    "--test-threads=1",
+                ])
                 .env(
                     CHILD_ENV,
                     format!("{}|{i}|{appends}|{mode}|{}", db.display(), go.display()),
@@ -99,7 +105,10 @@ fn check_shared_log(db: &Path, processes: u64, appends: u64) {
     assert!(report.is_intact(), "{report}");
     let s = report.summary().unwrap();
     assert_eq!(s.records, processes * appends);
-    assert_eq!((s.first_seq, s.last_seq), (Some(1), Some(processes * appends)));
+    assert_eq!(
+        (s.first_seq, s.last_seq),
+        (Some(1), Some(processes * appends))
+    );
     assert_eq!(s.keys.len(), 1, "one key signed: {:?}", s.keys);
     assert_eq!(s.unanchored, 0);
     assert!(s.incidents.is_empty(), "{:?}", s.incidents);

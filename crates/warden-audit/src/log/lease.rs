@@ -47,10 +47,16 @@ fn open_lock(log: &Path) -> Result<File, AuditError> {
 impl Lease {
     /// Take the shared lock, then register (in that order, so a reaper holding the lock
     /// exclusively never sees a registration whose owner is alive).
-    pub(super) fn acquire(log: &Path, conn: &Connection, lost_at_most: u64) -> Result<Lease, AuditError> {
+    pub(super) fn acquire(
+        log: &Path,
+        conn: &Connection,
+        lost_at_most: u64,
+    ) -> Result<Lease, AuditError> {
         let file = open_lock(log)?;
-        file.lock_shared()
-            .map_err(AuditError::io(&lock_path(log), "cannot lock the writers' lock file"))?;
+        file.lock_shared().map_err(AuditError::io(
+            &lock_path(log),
+            "cannot lock the writers' lock file",
+        ))?;
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| AuditError::Io {
             path: log.to_path_buf(),
@@ -67,7 +73,10 @@ impl Lease {
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
             [&key, &value],
         )
-        .map_err(AuditError::sqlite(log, "cannot register the buffered writer"))?;
+        .map_err(AuditError::sqlite(
+            log,
+            "cannot register the buffered writer",
+        ))?;
         Ok(Lease { key, _lock: file })
     }
 
@@ -98,10 +107,7 @@ pub(super) fn stale_registrations(
 ) -> Result<(Vec<String>, Vec<PendingIncident>), AuditError> {
     let rows: Vec<(String, String)> = conn
         .prepare("SELECT key, value FROM meta WHERE key LIKE 'writer:%'")
-        .and_then(|mut st| {
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })
+        .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
         .map_err(AuditError::sqlite(log, "cannot read writer registrations"))?;
     if rows.is_empty() {
         return Ok((Vec::new(), Vec::new()));
@@ -111,7 +117,10 @@ pub(super) fn stale_registrations(
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => return Ok((Vec::new(), Vec::new())),
         Err(TryLockError::Error(e)) => {
-            return Err(AuditError::io(&lock_path(log), "cannot lock the writers' lock file")(e));
+            return Err(AuditError::io(
+                &lock_path(log),
+                "cannot lock the writers' lock file",
+            )(e));
         }
     }
     // The caller removes them in the same write transaction, so no other opener sees them.

@@ -316,8 +316,7 @@ fn prepare(path: &Path, config: &AuditConfig) -> Result<Prepared, AuditError> {
     if config.queue_capacity == 0 || config.max_batch == 0 || config.checkpoint_every == 0 {
         return Err(AuditError::InvalidInput {
             path,
-            detail: "queue_capacity, max_batch and checkpoint_every must be at least 1"
-                .to_string(),
+            detail: "queue_capacity, max_batch and checkpoint_every must be at least 1".to_string(),
         });
     }
     if let Probe::Missing = store::probe(&path)? {
@@ -414,7 +413,10 @@ fn start(prepared: Prepared, config: AuditConfig) -> Result<AuditLog, AuditError
             incidents.extend(reaped);
             for key in &stale {
                 conn.execute("DELETE FROM meta WHERE key = ?1", [key])
-                    .map_err(AuditError::sqlite(&path, "cannot remove a stale registration"))?;
+                    .map_err(AuditError::sqlite(
+                        &path,
+                        "cannot remove a stale registration",
+                    ))?;
             }
             for i in &incidents {
                 store::insert_incident(&conn, now, i.kind, i.after_seq, i.lost, &i.detail)
@@ -428,8 +430,10 @@ fn start(prepared: Prepared, config: AuditConfig) -> Result<AuditLog, AuditError
                     lease::Lease::acquire(&path, &conn, window)
                 })
                 .transpose()?;
-            conn.execute_batch("COMMIT")
-                .map_err(AuditError::sqlite(&path, "cannot record what the open found"))?;
+            conn.execute_batch("COMMIT").map_err(AuditError::sqlite(
+                &path,
+                "cannot record what the open found",
+            ))?;
             Ok(lease)
         };
         match tx() {

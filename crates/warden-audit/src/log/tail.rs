@@ -133,7 +133,10 @@ pub(super) fn check_tail(conn: &Connection) -> Result<Head, WriteError> {
     let from = stored_head(conn, head.seq.saturating_sub(TAIL_RECORDS))?;
     let checked = check_after(conn, from)?;
     if checked != head {
-        return Err(problem(head.seq, "the chain does not end at the last record".into()));
+        return Err(problem(
+            head.seq,
+            "the chain does not end at the last record".into(),
+        ));
     }
     check_newest_checkpoint(conn, head)?;
     Ok(head)
@@ -183,7 +186,10 @@ pub(super) fn check_before_signing(
     };
     let checked = check_after(conn, from)?;
     if checked != head {
-        return Err(problem(head.seq, "the chain does not end at the last record".into()));
+        return Err(problem(
+            head.seq,
+            "the chain does not end at the last record".into(),
+        ));
     }
     Ok(())
 }

@@ -380,7 +380,11 @@ impl Writer {
     fn write_incidents(&mut self, head: Head) -> Result<(), WriteError> {
         let now = Timestamp::now().unix_nanos();
         for i in &self.incidents {
-            let after = if i.after_seq > head.seq { head.seq } else { i.after_seq };
+            let after = if i.after_seq > head.seq {
+                head.seq
+            } else {
+                i.after_seq
+            };
             insert_incident(&self.conn, now, i.kind, after, i.lost, &i.detail)
                 .map_err(WriteError::sqlite("cannot record an incident"))?;
         }
@@ -415,11 +419,9 @@ impl Writer {
         if !due {
             return Ok(false);
         }
-        if let Err(e) = tail::check_before_signing(
-            &self.conn,
-            head,
-            last.map(|(seq, hash, _)| (seq, hash)),
-        ) {
+        if let Err(e) =
+            tail::check_before_signing(&self.conn, head, last.map(|(seq, hash, _)| (seq, hash)))
+        {
             if !self.allow_tampered_tail {
                 return Err(e);
             }

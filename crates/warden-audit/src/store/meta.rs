@@ -49,12 +49,12 @@ pub(crate) fn read_head(conn: &Connection) -> rusqlite::Result<Option<Head>> {
         })?;
     Ok(match row {
         None => Some(Head::EMPTY),
-        Some((seq, hash)) if seq >= 0 => <[u8; 32]>::try_from(hash.as_slice())
-            .ok()
-            .map(|hash| Head {
+        Some((seq, hash)) if seq >= 0 => {
+            <[u8; 32]>::try_from(hash.as_slice()).ok().map(|hash| Head {
                 seq: to_u64(seq),
                 hash,
-            }),
+            })
+        }
         Some(_) => None,
     })
 }
@@ -147,7 +147,13 @@ pub(crate) fn insert_incident(
     conn.prepare_cached(
         "INSERT INTO incidents (at_ns, kind, after_seq, lost, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![at_ns, kind, to_i64(after_seq), to_i64(lost), detail])
+    .execute(params![
+        at_ns,
+        kind,
+        to_i64(after_seq),
+        to_i64(lost),
+        detail
+    ])
     .map(drop)
 }
 

@@ -23,8 +23,8 @@ mod row;
 
 pub(crate) use create::create;
 pub(crate) use meta::{
-    Head, MetaHead, insert_incident, last_checkpoint, read_checkpoints, read_head,
-    read_incidents, read_meta, read_meta_head, set_meta_head,
+    Head, MetaHead, insert_incident, last_checkpoint, read_checkpoints, read_head, read_incidents,
+    read_meta, read_meta_head, set_meta_head,
 };
 pub(crate) use row::{RawRow, record_from_values, row_values};
 
