@@ -163,7 +163,20 @@ def verify(path, pinned):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.exceptions import InvalidSignature
 
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    if os.path.exists(path + "-wal"):
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # a writer has it open
+    else:
+        # Read-write but refusing writes: unlike a read-only connection, it removes the
+        # -wal/-shm files it creates when it closes, leaving the directory as it was.
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA query_only = 1")
+    try:
+        return check(db, version, pinned, Ed25519PublicKey, InvalidSignature)
+    finally:
+        db.close()
+
+
+def check(db, version, pinned, Ed25519PublicKey, InvalidSignature):
     db.text_factory = bytes  # hash the stored bytes exactly
     db.execute("BEGIN")  # one snapshot, even beside a live writer
     context = "context" if version >= 2 else "NULL"

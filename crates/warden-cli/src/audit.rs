@@ -408,9 +408,11 @@ const HEADERS: [&str; COLUMNS] = [
     "SEQ", "TIME", "AGENT", "VERDICT", "ACTION", "TARGET", "RULE", "REASON",
 ];
 const MAX_WIDTH: [usize; COLUMNS] = [12, 30, 24, 16, 24, 48, 20, 60];
+/// `tail` prints rows as they come, so its columns have fixed widths.
+const TAIL_WIDTH: [usize; COLUMNS] = [8, 30, 16, 16, 20, 40, 12, 60];
 
 /// A record's cells, every one made visible and cut to its column's width.
-fn cells(r: &Record) -> [String; COLUMNS] {
+fn cells(r: &Record, max_width: [usize; COLUMNS]) -> [String; COLUMNS] {
     [
         r.seq.to_string(),
         r.ts.to_string(),
@@ -423,7 +425,7 @@ fn cells(r: &Record) -> [String; COLUMNS] {
     ]
     .map(|cell| visible(&cell))
     .into_iter()
-    .zip(MAX_WIDTH)
+    .zip(max_width)
     .map(|(cell, max)| cut(&cell, max))
     .collect::<Vec<_>>()
     .try_into()
@@ -449,7 +451,7 @@ fn write_row(
 
 /// A plain aligned table; long cells are cut so a row stays on one line.
 fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
-    let rows: Vec<[String; COLUMNS]> = records.iter().map(cells).collect();
+    let rows: Vec<[String; COLUMNS]> = records.iter().map(|r| cells(r, MAX_WIDTH)).collect();
     let mut widths = HEADERS.map(|h| h.chars().count());
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {
@@ -493,8 +495,14 @@ fn run_show(db: &Path, seq: u64, json: bool) -> Result<Exit> {
     }
     let r = &status.record;
     let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_string(), visible);
+    // Line by line: the line breaks are the layout's; anything hidden inside is escaped.
     let pretty = |v: &Option<Value>, none: &str| match v {
-        Some(v) => visible(&serde_json::to_string_pretty(v).unwrap_or_default()),
+        Some(v) => serde_json::to_string_pretty(v)
+            .unwrap_or_default()
+            .lines()
+            .map(visible)
+            .collect::<Vec<_>>()
+            .join("\n                  "),
         None => none.to_string(),
     };
     print(|out| {
@@ -504,7 +512,10 @@ fn run_show(db: &Path, seq: u64, json: bool) -> Result<Exit> {
         writeln!(out, "  action:         {}", visible(&r.action))?;
         writeln!(out, "  tool:           {}", opt(&r.tool))?;
         writeln!(out, "  resource:       {}", opt(&r.resource))?;
-        writeln!(out, "  target:         {}", visible(&target(r)))?;
+        let target = target(r);
+        if !target.is_empty() {
+            writeln!(out, "  target:         {}", visible(&target))?;
+        }
         writeln!(out, "  verdict:        {}", r.verdict)?;
         writeln!(out, "  reason:         {}", visible(&r.reason))?;
         writeln!(out, "  policy:         {}", opt(&r.policy))?;
@@ -518,18 +529,13 @@ fn run_show(db: &Path, seq: u64, json: bool) -> Result<Exit> {
             out,
             "  args:           {}",
             pretty(&r.args, "(redacted: only the digest is kept)")
-                .replace('\n', "\n                  ")
         )?;
         writeln!(
             out,
             "  args digest:    {}",
             warden_audit::to_hex(&r.args_digest)
         )?;
-        writeln!(
-            out,
-            "  context:        {}",
-            pretty(&r.context, "-").replace('\n', "\n                  ")
-        )?;
+        writeln!(out, "  context:        {}", pretty(&r.context, "-"))?;
         writeln!(
             out,
             "  prev hash:      {}",
@@ -582,14 +588,13 @@ fn run_tail(db: &Path, lines: usize, follow: Option<Duration>, json: bool) -> Re
         Some(r) => r.seq,
         None => reader.last_seq()?,
     };
-    let widths = MAX_WIDTH;
     let write = |out: &mut dyn Write, records: &[Record]| -> io::Result<()> {
         for r in records {
             if json {
                 serde_json::to_writer(&mut *out, r).map_err(io::Error::from)?;
                 writeln!(out)?;
             } else {
-                write_row(out, &cells(r), &widths.map(|w| w.min(16)))?;
+                write_row(out, &cells(r, TAIL_WIDTH), &TAIL_WIDTH)?;
             }
         }
         out.flush()
@@ -777,7 +782,7 @@ mod tests {
     fn cells_hide_nothing_and_stay_short() {
         let mut r = record("execute_code\0", json!({}), None);
         r.reason = "ok\u{202e}txt".into();
-        let c = cells(&r);
+        let c = cells(&r, MAX_WIDTH);
         assert_eq!(c[4], "execute_code\\u{0}");
         assert_eq!(c[7], "ok\\u{202e}txt");
         assert_eq!(cut("abcdef", 4), "abc…");

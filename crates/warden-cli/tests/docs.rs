@@ -206,7 +206,12 @@ fn every_documented_command_runs_as_written() {
 }
 
 /// The documents a newcomer follows.
-const DOCS: &[&str] = &["README.md", "docs/http.md", "docs/claude-code.md"];
+const DOCS: &[&str] = &[
+    "README.md",
+    "docs/http.md",
+    "docs/claude-code.md",
+    "docs/audit.md",
+];
 
 #[test]
 fn the_walker_reads_steps_and_compares_loosely() {
