@@ -30,18 +30,14 @@ _MASK = 0xFFFFFFFF
 
 
 def _mix(s, a, b, c, d, x, y):
-    s[a] = (s[a] + s[b] + x) & _MASK
-    v = s[d] ^ s[a]
-    s[d] = ((v >> 16) | (v << 16)) & _MASK
-    s[c] = (s[c] + s[d]) & _MASK
-    v = s[b] ^ s[c]
-    s[b] = ((v >> 12) | (v << 20)) & _MASK
-    s[a] = (s[a] + s[b] + y) & _MASK
-    v = s[d] ^ s[a]
-    s[d] = ((v >> 8) | (v << 24)) & _MASK
-    s[c] = (s[c] + s[d]) & _MASK
-    v = s[b] ^ s[c]
-    s[b] = ((v >> 7) | (v << 25)) & _MASK
+    # The G function: two half-rounds, rotating by 16, 12 and then by 8, 7.
+    for word, r1, r2 in ((x, 16, 12), (y, 8, 7)):
+        s[a] = (s[a] + s[b] + word) & _MASK
+        v = s[d] ^ s[a]
+        s[d] = ((v >> r1) | (v << (32 - r1))) & _MASK
+        s[c] = (s[c] + s[d]) & _MASK
+        v = s[b] ^ s[c]
+        s[b] = ((v >> r2) | (v << (32 - r2))) & _MASK
 
 
 def _compress(cv, block, counter, length, flags):

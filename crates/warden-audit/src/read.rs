@@ -102,13 +102,9 @@ impl LogReader {
         let limit = filter
             .limit
             .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-        let mut stmt = self
-            .store
-            .conn
-            .prepare(&sql)
-            .map_err(self.sql_err("cannot query records"))?;
-        let mut rows = stmt
-            .query(params![
+        let mut out = self.records(
+            &sql,
+            params![
                 glob(filter.agent.as_deref()),
                 glob(filter.action.as_deref()),
                 glob(filter.tool.as_deref()),
@@ -117,12 +113,8 @@ impl LogReader {
                 filter.since.map(Timestamp::unix_nanos),
                 filter.until.map(Timestamp::unix_nanos),
                 limit,
-            ])
-            .map_err(self.sql_err("cannot query records"))?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(self.sql_err("cannot query records"))? {
-            out.push(self.decode(row)?);
-        }
+            ],
+        )?;
         if filter.limit.is_some() {
             out.reverse();
         }
@@ -135,16 +127,21 @@ impl LogReader {
             "SELECT {} FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             store::record_select(self.store.encoding)
         );
+        self.records(
+            &sql,
+            params![to_i64(after), i64::try_from(limit).unwrap_or(i64::MAX)],
+        )
+    }
+
+    /// Every record a statement selects.
+    fn records(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Record>, AuditError> {
         let mut stmt = self
             .store
             .conn
-            .prepare_cached(&sql)
+            .prepare_cached(sql)
             .map_err(self.sql_err("cannot read records"))?;
         let mut rows = stmt
-            .query(params![
-                to_i64(after),
-                i64::try_from(limit).unwrap_or(i64::MAX)
-            ])
+            .query(params)
             .map_err(self.sql_err("cannot read records"))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(self.sql_err("cannot read records"))? {

@@ -37,28 +37,12 @@ impl<'a> RawRow<'a> {
             ValueRef::Integer(s) if s >= 0 => s.cast_unsigned(),
             _ => 0,
         };
-        let int = |i: usize| match v[i] {
-            ValueRef::Integer(x) => Ok(x),
-            _ => Err(seq),
-        };
-        let opt_int = |i: usize| match v[i] {
-            ValueRef::Integer(x) => Ok(Some(x)),
-            ValueRef::Null => Ok(None),
-            _ => Err(seq),
-        };
-        let text = |i: usize| match v[i] {
-            ValueRef::Text(t) => Ok(t),
-            _ => Err(seq),
-        };
-        let opt_text = |i: usize| match v[i] {
-            ValueRef::Text(t) => Ok(Some(t)),
-            ValueRef::Null => Ok(None),
-            _ => Err(seq),
-        };
-        let hash = |i: usize| match v[i] {
-            ValueRef::Blob(b) => <&[u8; 32]>::try_from(b).map_err(|_| seq),
-            _ => Err(seq),
-        };
+        // Each column by its type; any other type is a hand edit, named by `seq`.
+        let int = |i: usize| integer(v[i]).ok_or(seq);
+        let opt_int = |i: usize| nullable(v[i], integer).ok_or(seq);
+        let text = |i: usize| bytes(v[i]).ok_or(seq);
+        let opt_text = |i: usize| nullable(v[i], bytes).ok_or(seq);
+        let hash = |i: usize| hash32(v[i]).ok_or(seq);
         let context = opt_text(12)?;
         if encoding == Encoding::V1 && context.is_some() {
             return Err(seq);
@@ -95,6 +79,39 @@ impl<'a> RawRow<'a> {
     }
 }
 
+fn integer(v: ValueRef<'_>) -> Option<i64> {
+    match v {
+        ValueRef::Integer(x) => Some(x),
+        _ => None,
+    }
+}
+
+fn bytes(v: ValueRef<'_>) -> Option<&[u8]> {
+    match v {
+        ValueRef::Text(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn hash32(v: ValueRef<'_>) -> Option<&[u8; 32]> {
+    match v {
+        ValueRef::Blob(b) => b.try_into().ok(),
+        _ => None,
+    }
+}
+
+/// A nullable column: `Some(None)` for NULL, `Some(Some(x))` when `pick` reads it, `None`
+/// for a value of another type.
+fn nullable<'a, T>(
+    v: ValueRef<'a>,
+    pick: impl FnOnce(ValueRef<'a>) -> Option<T>,
+) -> Option<Option<T>> {
+    match v {
+        ValueRef::Null => Some(None),
+        v => pick(v).map(Some),
+    }
+}
+
 /// Decode a row into a [`Record`]. `Err` names the field that does not decode (a hand edit
 /// that broke it); `verify` says more.
 pub(crate) fn record_from_values(
@@ -105,16 +122,11 @@ pub(crate) fn record_from_values(
         _ => 0,
     };
     let bad = |what: &'static str| (seq, what);
-    let int = |i: usize, what| match v[i] {
-        ValueRef::Integer(x) => Ok(x),
-        _ => Err(bad(what)),
-    };
-    let opt_str = |i: usize, what| match v[i] {
-        ValueRef::Null => Ok(None),
-        ValueRef::Text(t) => std::str::from_utf8(t)
-            .map(|s| Some(s.to_string()))
-            .map_err(|_| bad(what)),
-        _ => Err(bad(what)),
+    let int = |i: usize, what| integer(v[i]).ok_or_else(|| bad(what));
+    let opt_str = |i: usize, what| {
+        nullable(v[i], |v| bytes(v).and_then(|t| std::str::from_utf8(t).ok()))
+            .ok_or_else(|| bad(what))
+            .map(|s| s.map(str::to_string))
     };
     let str = |i: usize, what| opt_str(i, what)?.ok_or_else(|| bad(what));
     let json = |i: usize, what| {
@@ -122,10 +134,7 @@ pub(crate) fn record_from_values(
             .map(|s| serde_json::from_str(&s).map_err(|_| bad(what)))
             .transpose()
     };
-    let hash = |i: usize, what| match v[i] {
-        ValueRef::Blob(b) => <[u8; 32]>::try_from(b).map_err(|_| bad(what)),
-        _ => Err(bad(what)),
-    };
+    let hash = |i: usize, what| hash32(v[i]).copied().ok_or_else(|| bad(what));
     Ok(Record {
         seq,
         ts: Timestamp::from_unix_nanos(int(1, "timestamp")?),
@@ -141,11 +150,9 @@ pub(crate) fn record_from_values(
         args_digest: hash(11, "args digest")?,
         context: json(12, "context")?,
         latency_ns: int(13, "latency")?.cast_unsigned(),
-        policy_version: match v[14] {
-            ValueRef::Null => None,
-            ValueRef::Integer(x) => Some(x.cast_unsigned()),
-            _ => return Err(bad("policy version")),
-        },
+        policy_version: nullable(v[14], integer)
+            .ok_or_else(|| bad("policy version"))?
+            .map(i64::cast_unsigned),
         prev_hash: hash(15, "previous hash")?,
         hash: hash(16, "hash")?,
     })
