@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{example, warden};
+use crate::util::{Server, example, warden};
 
 /// A log made by real `warden check` runs: four actions that cover the TARGET kinds.
 fn log(dir: &Path) -> PathBuf {
@@ -435,4 +435,36 @@ fn a_log_whose_end_was_cut_is_refused_for_appending() {
         3,
         "nothing was appended"
     );
+}
+
+#[test]
+fn two_servers_and_a_check_share_one_log() {
+    // Reported: a second `warden serve --db same.db` started and then denied everything.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("same.db");
+    let db_s = db.to_str().unwrap();
+    let p = example("brief.yaml");
+    let a = Server::start(&["--policy", &p, "--db", db_s]);
+    let b = Server::start(&["--policy", &p, "--db", db_s]);
+    let body = r#"{"agent":"bot","action":"http_request","args":{"url":"https://api.github.com/","method":"GET"}}"#;
+    let mut seqs = Vec::new();
+    for i in 0..6 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let d = server.post("/v1/decide", body).json();
+        assert_eq!(d["verdict"], "allow", "server {}: {d}", i % 2);
+        seqs.push(d["audit_seq"].as_u64().unwrap());
+        let out = warden(
+            &["check", "-p", &p, "--db", db_s, "-a", "execute_code"],
+            None,
+        );
+        assert_eq!(out.code, 1, "{out:?}");
+    }
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 6, "distinct numbers: {seqs:?}");
+    drop((a, b));
+    let out = warden(&["audit", "verify", db_s], None);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("12 (seq 1..=12)"), "{}", out.stdout);
 }

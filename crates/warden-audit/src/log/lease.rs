@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use super::writer::PendingIncident;
+use super::queue::PendingIncident;
 use crate::error::AuditError;
 
 const PREFIX: &str = "writer:";

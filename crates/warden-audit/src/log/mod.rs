@@ -29,9 +29,9 @@ mod wal;
 mod writer;
 
 pub use config::{AuditConfig, Mode, WhenFull};
-use queue::{Completion, Pending, Shared, lock};
+use queue::{Completion, Pending, PendingIncident, Shared, lock};
 use wal::{WAL_SIZE_LIMIT, WalCheckpointer};
-use writer::{PendingIncident, Writer};
+use writer::Writer;
 
 /// Counters of an open log, for `/metrics` and health checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

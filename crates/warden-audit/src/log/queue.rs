@@ -64,6 +64,14 @@ pub(super) struct Progress {
     pub failed_total: u64,
 }
 
+/// A note for the `incidents` table, written with the next successful transaction.
+pub(super) struct PendingIncident {
+    pub kind: &'static str,
+    pub after_seq: u64,
+    pub lost: u64,
+    pub detail: String,
+}
+
 /// A queued record. Dropping it without completing it (the writer stopped or panicked)
 /// fails the waiting appender, so nobody waits forever.
 pub(super) struct Pending {
@@ -169,7 +177,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(path: PathBuf, config: &super::AuditConfig) -> Self {
+    pub fn new(path: PathBuf, config: &super::config::AuditConfig) -> Self {
         Shared {
             path,
             mode: config.mode,

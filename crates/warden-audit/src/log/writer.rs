@@ -16,7 +16,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use rusqlite::{Connection, params};
 
 use super::config::{AuditConfig, Mode};
-use super::queue::{Pending, Shared, WRITER_SPIN, lock, spin_until};
+use super::queue::{Pending, PendingIncident, Shared, WRITER_SPIN, lock, spin_until};
 use super::tail;
 use crate::encoding::checkpoint_message;
 use crate::error::WriteError;
@@ -28,14 +28,6 @@ use crate::timestamp::Timestamp;
 
 /// How often a failing writer tries whether it can write again.
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
-
-/// A note for the `incidents` table, written with the next successful transaction.
-pub(super) struct PendingIncident {
-    pub kind: &'static str,
-    pub after_seq: u64,
-    pub lost: u64,
-    pub detail: String,
-}
 
 /// The writer thread's state. Owns this process's read-write connection.
 pub(super) struct Writer {

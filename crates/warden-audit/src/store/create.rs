@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::Connection;
 
-use super::{APPLICATION_ID, FORMAT_VERSION, SCHEMA};
+use super::schema::{APPLICATION_ID, FORMAT_VERSION, SCHEMA};
 use crate::error::AuditError;
 
 /// Create a new, empty log at `path` unless one appears there first.

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{CHECKPOINT_COLUMNS, to_i64, to_u64};
+use super::schema::{CHECKPOINT_COLUMNS, to_i64, to_u64};
 use crate::encoding::{Encoding, GENESIS_HASH};
 use crate::error::AuditError;
 use crate::hex::{from_hex, to_hex};

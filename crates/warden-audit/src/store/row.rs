@@ -9,12 +9,12 @@
 use rusqlite::Row;
 use rusqlite::types::ValueRef;
 
-use super::{RECORD_WIDTH, to_u64};
+use super::schema::{RECORD_WIDTH, to_u64};
 use crate::encoding::{Encoding, RecordFields};
 use crate::record::Record;
 use crate::timestamp::Timestamp;
 
-/// The column values of one row selected with [`super::record_select`].
+/// The column values of one row selected with [`super::schema::record_select`].
 pub(crate) fn row_values<'a>(row: &'a Row<'_>) -> [ValueRef<'a>; RECORD_WIDTH] {
     std::array::from_fn(|i| row.get_ref(i).unwrap_or(ValueRef::Null))
 }
