@@ -463,7 +463,7 @@ fn start(prepared: Prepared, config: AuditConfig) -> Result<AuditLog, AuditError
 
     let shared = Arc::new(Shared::new(path.clone(), &config));
     let busy_timeout = config.busy_timeout;
-    let writer = Writer::new(shared.clone(), conn, head, config, Vec::new(), lease);
+    let writer = Writer::new(shared.clone(), conn, head, config, lease);
     let wal = WalCheckpointer::spawn(&path, busy_timeout, shared.clone())?;
     let handle = std::thread::Builder::new()
         .name("warden-audit-writer".to_string())

@@ -57,7 +57,6 @@ impl Writer {
         conn: Connection,
         head: Head,
         config: AuditConfig,
-        incidents: Vec<PendingIncident>,
         lease: Option<super::lease::Lease>,
     ) -> Self {
         Writer {
@@ -71,7 +70,7 @@ impl Writer {
             last_cp_seq: head.seq,
             last_cp_seen: Instant::now(),
             buf: Vec::with_capacity(1024),
-            incidents,
+            incidents: Vec::new(),
             last_probe: Instant::now(),
             lease,
         }
