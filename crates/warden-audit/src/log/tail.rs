@@ -169,14 +169,17 @@ fn check_newest_checkpoint(conn: &Connection, head: Head) -> Result<(), WriteErr
 }
 
 /// Check what a new checkpoint at `head` will vouch for: the records since the previous
-/// checkpoint (or the last [`MAX_CHECK_BEFORE_SIGNING`] of them).
+/// checkpoint (or the last [`MAX_CHECK_BEFORE_SIGNING`] of them), skipping those this writer
+/// already checked or wrote itself (`known`: the chain up to it is known good, if the file
+/// still has it).
 pub(super) fn check_before_signing(
     conn: &Connection,
     head: Head,
     last_checkpoint: Option<(u64, Vec<u8>)>,
+    known: Option<Head>,
 ) -> Result<(), WriteError> {
     let floor = head.seq.saturating_sub(MAX_CHECK_BEFORE_SIGNING);
-    let from = match last_checkpoint {
+    let mut from = match last_checkpoint {
         Some((seq, hash)) if seq >= floor && seq <= head.seq => Head {
             seq,
             hash: <[u8; 32]>::try_from(hash.as_slice())
@@ -184,6 +187,13 @@ pub(super) fn check_before_signing(
         },
         _ => stored_head(conn, floor)?,
     };
+    if let Some(known) = known
+        && known.seq > from.seq
+        && known.seq <= head.seq
+        && stored_head(conn, known.seq).is_ok_and(|stored| stored == known)
+    {
+        from = known;
+    }
     let checked = check_after(conn, from)?;
     if checked != head {
         return Err(problem(

@@ -43,6 +43,9 @@ pub(super) struct Writer {
     /// writer learned of it (for the time bound while idle).
     last_cp_seq: u64,
     last_cp_seen: Instant,
+    /// The newest head up to which this writer checked the chain or wrote it itself, so a
+    /// checkpoint re-checks only what others wrote since.
+    known_good: Option<Head>,
     buf: Vec<u8>,
     incidents: Vec<PendingIncident>,
     /// When the writer last tried whether a failing log can be written again.
@@ -69,6 +72,7 @@ impl Writer {
             head,
             last_cp_seq: head.seq,
             last_cp_seen: Instant::now(),
+            known_good: None,
             buf: Vec::with_capacity(1024),
             incidents: Vec::new(),
             last_probe: Instant::now(),
@@ -362,8 +366,16 @@ impl Writer {
         }
         store::set_meta_head(&self.conn, &head)
             .map_err(WriteError::sqlite("cannot move the head marker"))?;
+        // Our own records extend what we know to be good only if nobody wrote in between.
+        let known_before = self.known_good;
+        if self.known_good == Some(start) {
+            self.known_good = Some(head);
+        }
         self.write_incidents(start)?;
-        let signed = self.sign_if_due(head, false)?;
+        let signed = self.sign_if_due(head, false).inspect_err(|_| {
+            // The transaction rolls back: forget what it would have added.
+            self.known_good = known_before;
+        })?;
         self.head = head;
         Ok((start.seq + 1, signed))
     }
@@ -410,16 +422,18 @@ impl Writer {
         if !due {
             return Ok(false);
         }
-        if let Err(e) =
-            tail::check_before_signing(&self.conn, head, last.map(|(seq, hash, _)| (seq, hash)))
-        {
-            if !self.allow_tampered_tail {
-                return Err(e);
+        let last = last.map(|(seq, hash, _)| (seq, hash));
+        match tail::check_before_signing(&self.conn, head, last, self.known_good) {
+            Ok(()) => self.known_good = Some(head),
+            Err(e) => {
+                if !self.allow_tampered_tail {
+                    return Err(e);
+                }
+                tracing::warn!(
+                    "{}: signing a checkpoint over a chain that does not verify ({e}), as allowed",
+                    self.shared.path.display()
+                );
             }
-            tracing::warn!(
-                "{}: signing a checkpoint over a chain that does not verify ({e}), as allowed",
-                self.shared.path.display()
-            );
         }
         let message = checkpoint_message(SCHEME_ED25519, head.seq, &head.hash, now);
         let signature = key.sign(&message);
