@@ -100,12 +100,7 @@ pub struct VerifyKeyArgs {
     /// signing key, e.g. `warden.db.key.pub`). Every checkpoint must be signed by it, and one
     /// must cover the last record. Without it, a log rewritten and re-signed with another key
     /// would pass.
-    #[arg(
-        long = "verify-key",
-        visible_alias = "public-key",
-        alias = "key",
-        value_name = "PUBLIC_KEY"
-    )]
+    #[arg(long = "verify-key", alias = "key", value_name = "PUBLIC_KEY")]
     pub verify_key: Option<String>,
 }
 
