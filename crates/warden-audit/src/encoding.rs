@@ -2,43 +2,94 @@
 //!
 //! These are the log's contract with anyone who verifies it without Warden: `docs/audit.md`
 //! describes them byte for byte, and a change here is a new format version (a new domain
-//! prefix), never an edit of the old one.
+//! prefix), never an edit of an old one. Version 1 logs (written before records kept the
+//! action's context) are still verified with the version 1 encoding.
 
 use serde_json::Value;
 
-/// Prefix of every record encoding; the trailing NUL keeps it from being a prefix of another.
-pub const RECORD_DOMAIN: &[u8] = b"warden-audit/record/v1\0";
-/// Where the sequence number sits in a record encoding (right after the domain prefix), so
-/// an encoding can be re-hashed as if written at another position.
+/// Prefix of every version 2 record encoding; the trailing NUL keeps it from being a prefix
+/// of another.
+pub const RECORD_DOMAIN: &[u8] = b"warden-audit/record/v2\0";
+/// Prefix of a version 1 record encoding (logs of format version 1; no `context` field).
+pub const RECORD_DOMAIN_V1: &[u8] = b"warden-audit/record/v1\0";
+/// Where the sequence number sits in a record encoding (right after the domain prefix, which
+/// has the same length in both versions), so an encoding can be re-hashed as if written at
+/// another position.
 pub(crate) const SEQ_OFFSET: usize = RECORD_DOMAIN.len();
 /// Prefix of every checkpoint message.
 pub const CHECKPOINT_DOMAIN: &[u8] = b"warden-audit/checkpoint/v1\0";
 /// The `prev_hash` of the first record: 32 zero bytes.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
+/// Which record encoding a log uses; it follows the file's format version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Format version 1: no `context` field.
+    V1,
+    /// Format version 2: the action's context after the argument digest.
+    V2,
+}
+
+impl Encoding {
+    fn domain(self) -> &'static [u8] {
+        match self {
+            Encoding::V1 => RECORD_DOMAIN_V1,
+            Encoding::V2 => RECORD_DOMAIN,
+        }
+    }
+}
+
 /// Every field of a record, borrowed, in the order they are hashed.
 ///
 /// Text fields are bytes so that verification hashes exactly what is stored, even if someone
 /// wrote invalid UTF-8 into the file.
-pub(crate) struct RecordFields<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFields<'a> {
+    /// Which encoding (`context` must be `None` for [`Encoding::V1`]).
+    pub encoding: Encoding,
+    /// Position in the chain.
     pub seq: u64,
+    /// Commit time, ns since the epoch.
     pub ts_ns: i64,
+    /// Who asked.
     pub agent: Option<&'a [u8]>,
+    /// What kind of action.
     pub action: &'a [u8],
+    /// The tool.
     pub tool: Option<&'a [u8]>,
+    /// What the action touched.
     pub resource: Option<&'a [u8]>,
+    /// `allow`, `deny`, `require_approval`.
     pub verdict: &'a [u8],
+    /// Deciding policy document.
     pub policy: Option<&'a [u8]>,
+    /// Deciding rule.
     pub rule: Option<&'a [u8]>,
+    /// Why.
     pub reason: &'a [u8],
+    /// Canonical JSON of the arguments (`None`: redacted).
     pub args: Option<&'a [u8]>,
+    /// BLAKE3 of the arguments' canonical JSON.
     pub args_digest: &'a [u8; 32],
+    /// Canonical JSON of the action's context (`None`: empty).
+    pub context: Option<&'a [u8]>,
+    /// Time spent deciding.
     pub latency_ns: u64,
+    /// Version of the policy set.
     pub policy_version: Option<u64>,
+    /// The previous record's hash.
     pub prev_hash: &'a [u8; 32],
 }
 
-impl RecordFields<'_> {
+/// Why bytes are not a record encoding.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a record encoding: {what} at byte {at}")]
+pub struct DecodeError {
+    what: &'static str,
+    at: usize,
+}
+
+impl<'a> RecordFields<'a> {
     /// The canonical encoding, in `buf` (which is cleared first).
     pub fn encode(&self, buf: &mut Vec<u8>) {
         buf.clear();
@@ -47,7 +98,7 @@ impl RecordFields<'_> {
 
     /// Append the canonical encoding to `buf`.
     pub fn encode_append(&self, buf: &mut Vec<u8>) {
-        buf.extend_from_slice(RECORD_DOMAIN);
+        buf.extend_from_slice(self.encoding.domain());
         buf.extend_from_slice(&self.seq.to_le_bytes());
         buf.extend_from_slice(&self.ts_ns.to_le_bytes());
         opt(buf, self.agent);
@@ -60,6 +111,9 @@ impl RecordFields<'_> {
         text(buf, self.reason);
         opt(buf, self.args);
         buf.extend_from_slice(self.args_digest);
+        if self.encoding == Encoding::V2 {
+            opt(buf, self.context);
+        }
         buf.extend_from_slice(&self.latency_ns.to_le_bytes());
         match self.policy_version {
             None => buf.push(0),
@@ -75,6 +129,108 @@ impl RecordFields<'_> {
     pub fn hash(&self, buf: &mut Vec<u8>) -> [u8; 32] {
         self.encode(buf);
         *blake3::hash(buf).as_bytes()
+    }
+
+    /// Read an encoding back: the exact inverse of [`RecordFields::encode`]. Trailing bytes,
+    /// an unknown domain or a length past the end are errors.
+    pub fn decode(bytes: &'a [u8]) -> Result<RecordFields<'a>, DecodeError> {
+        let mut r = Cursor { bytes, at: 0 };
+        let encoding = if bytes.starts_with(RECORD_DOMAIN) {
+            Encoding::V2
+        } else if bytes.starts_with(RECORD_DOMAIN_V1) {
+            Encoding::V1
+        } else {
+            return Err(DecodeError {
+                what: "unknown domain prefix",
+                at: 0,
+            });
+        };
+        r.at = RECORD_DOMAIN.len();
+        let fields = RecordFields {
+            encoding,
+            seq: r.u64()?,
+            ts_ns: r.u64()?.cast_signed(),
+            agent: r.opt()?,
+            action: r.text()?,
+            tool: r.opt()?,
+            resource: r.opt()?,
+            verdict: r.text()?,
+            policy: r.opt()?,
+            rule: r.opt()?,
+            reason: r.text()?,
+            args: r.opt()?,
+            args_digest: r.hash()?,
+            context: match encoding {
+                Encoding::V1 => None,
+                Encoding::V2 => r.opt()?,
+            },
+            latency_ns: r.u64()?,
+            policy_version: match r.flag()? {
+                false => None,
+                true => Some(r.u64()?),
+            },
+            prev_hash: r.hash()?,
+        };
+        if r.at != bytes.len() {
+            return Err(r.error("trailing bytes"));
+        }
+        Ok(fields)
+    }
+}
+
+/// A position in bytes being decoded.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn error(&self, what: &'static str) -> DecodeError {
+        DecodeError { what, at: self.at }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| self.error("field runs past the end"))?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let b = self.take(8)?;
+        Ok(u64::from_le_bytes(
+            b.try_into().map_err(|_| self.error("short integer"))?,
+        ))
+    }
+
+    fn hash(&mut self) -> Result<&'a [u8; 32], DecodeError> {
+        let b = self.take(32)?;
+        b.try_into().map_err(|_| self.error("short hash"))
+    }
+
+    fn flag(&mut self) -> Result<bool, DecodeError> {
+        match self.take(1)? {
+            [0] => Ok(false),
+            [1] => Ok(true),
+            _ => Err(self.error("presence byte is neither 0 nor 1")),
+        }
+    }
+
+    fn text(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = usize::try_from(self.u64()?).map_err(|_| self.error("length too large"))?;
+        self.take(len)
+    }
+
+    fn opt(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        if self.flag()? {
+            self.text().map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 
@@ -182,6 +338,16 @@ pub fn args_digest(canonical_args: &str) -> [u8; 32] {
     *blake3::hash(canonical_args.as_bytes()).as_bytes()
 }
 
+/// The stored form of an action's context: canonical JSON, or `None` when there is none
+/// (null or an empty object), so records without context stay as small as before.
+pub(crate) fn canonical_context(context: &Value) -> Option<String> {
+    match context {
+        Value::Null => None,
+        Value::Object(map) if map.is_empty() => None,
+        other => Some(canonical_json(other)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,11 +373,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_field_changes_the_hash() {
-        let digest = [7u8; 32];
-        let prev = [9u8; 32];
-        let base = || RecordFields {
+    fn base<'a>(digest: &'a [u8; 32], prev: &'a [u8; 32]) -> RecordFields<'a> {
+        RecordFields {
+            encoding: Encoding::V2,
             seq: 1,
             ts_ns: 2,
             agent: Some(b"a"),
@@ -223,11 +387,19 @@ mod tests {
             rule: None,
             reason: b"r",
             args: Some(b"{}"),
-            args_digest: &digest,
+            args_digest: digest,
+            context: None,
             latency_ns: 3,
             policy_version: None,
-            prev_hash: &prev,
-        };
+            prev_hash: prev,
+        }
+    }
+
+    #[test]
+    fn every_field_changes_the_hash() {
+        let digest = [7u8; 32];
+        let prev = [9u8; 32];
+        let base = || base(&digest, &prev);
         let mut buf = Vec::new();
         let h0 = base().hash(&mut buf);
         let other_digest = [8u8; 32];
@@ -279,6 +451,10 @@ mod tests {
                 ..base()
             },
             RecordFields {
+                context: Some(b"{}"),
+                ..base()
+            },
+            RecordFields {
                 latency_ns: 4,
                 ..base()
             },
@@ -288,6 +464,10 @@ mod tests {
             },
             RecordFields {
                 prev_hash: &digest,
+                ..base()
+            },
+            RecordFields {
+                encoding: Encoding::V1,
                 ..base()
             },
         ];
@@ -308,5 +488,40 @@ mod tests {
         }
         .hash(&mut buf);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn decode_inverts_encode_and_rejects_damage() {
+        let digest = [7u8; 32];
+        let prev = [9u8; 32];
+        let full = RecordFields {
+            context: Some(br#"{"session":"s"}"#),
+            policy_version: Some(u64::MAX),
+            ts_ns: -5,
+            ..base(&digest, &prev)
+        };
+        for fields in [
+            full.clone(),
+            RecordFields {
+                encoding: Encoding::V1,
+                context: None,
+                ..full.clone()
+            },
+        ] {
+            let mut buf = Vec::new();
+            fields.encode(&mut buf);
+            assert_eq!(RecordFields::decode(&buf).unwrap(), fields);
+            for cut in 0..buf.len() {
+                assert!(RecordFields::decode(&buf[..cut]).is_err(), "cut at {cut}");
+            }
+            let mut longer = buf.clone();
+            longer.push(0);
+            assert!(RecordFields::decode(&longer).is_err());
+        }
+        let mut buf = Vec::new();
+        full.encode(&mut buf);
+        // A presence byte other than 0/1 (the agent's, right after seq and ts).
+        buf[RECORD_DOMAIN.len() + 16] = 2;
+        assert!(RecordFields::decode(&buf).is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! message on its own tells an operator which log (or key file) to look at and what is wrong.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -50,17 +51,44 @@ pub enum AuditError {
         /// What SQLite or the schema check reported.
         detail: String,
     },
-    /// The last record does not match its own hash, so new records would extend a chain that
-    /// is already broken. Run `warden audit verify` to find where.
+    /// The end of the log does not verify (the last record does not match its hash, does not
+    /// link to the one before, disagrees with the log's head marker or with the last signed
+    /// checkpoint), so new records would extend a chain that is already broken. Refused
+    /// unless the log was opened with `AuditConfig::allow_tampered_tail`.
     #[error(
-        "{}: record {seq} does not match its hash; refusing to append to a tampered log (run `warden audit verify`)",
+        "{}: record {seq}: {detail}; refusing to append to a log whose end does not verify",
         path.display()
     )]
-    TamperedHead {
+    TamperedTail {
         /// The file.
         path: PathBuf,
-        /// The sequence number of the last record.
+        /// The sequence number where the problem was found.
         seq: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The log was written by an older Warden (format version 1) whose records do not keep
+    /// the action's context. It can still be verified, queried and exported, but not
+    /// appended to: start a new log beside it.
+    #[error(
+        "{}: audit log format version {found} is read-only for this build (it appends to version {current}); verify and keep it, and write new records to a new log",
+        path.display()
+    )]
+    OldFormat {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file.
+        found: i64,
+        /// The version this build writes.
+        current: i64,
+    },
+    /// The directory that should hold a new log does not exist.
+    #[error("{}: cannot create the audit log: directory {} does not exist", path.display(), dir.display())]
+    NoDirectory {
+        /// The log the caller asked for.
+        path: PathBuf,
+        /// The missing directory.
+        dir: PathBuf,
     },
     /// An SQLite call failed.
     #[error("{}: {what}: {source}", path.display())]
@@ -94,12 +122,13 @@ pub enum AuditError {
         capacity: usize,
     },
     /// The record could not be committed (disk full, I/O error, lock held too long, …).
-    #[error("{}: audit record could not be written: {detail}", path.display())]
+    #[error("{}: audit record could not be written: {source}", path.display())]
     WriteFailed {
         /// The log.
         path: PathBuf,
         /// What the writer reported.
-        detail: String,
+        #[source]
+        source: WriteError,
     },
     /// The log was closed, or its writer thread stopped.
     #[error("{}: audit log is closed: {detail}", path.display())]
@@ -109,20 +138,6 @@ pub enum AuditError {
         /// Why.
         detail: String,
     },
-    /// Another connection appended to the log behind this writer's back; appending further
-    /// would fork the chain.
-    #[error(
-        "{}: another writer appended to this log (expected last record {expected}, found {found}); only one process may write an audit log",
-        path.display()
-    )]
-    ConcurrentWriter {
-        /// The log.
-        path: PathBuf,
-        /// The last sequence number this writer committed.
-        expected: u64,
-        /// The last sequence number in the file.
-        found: u64,
-    },
     /// A key file or key string could not be used.
     #[error("{}: {detail}", path.display())]
     Key {
@@ -130,6 +145,18 @@ pub enum AuditError {
         path: PathBuf,
         /// What is wrong with it.
         detail: String,
+    },
+    /// A secret signing key was given where a public key is expected (to pin a verifier).
+    #[error(
+        "{}: this is a secret signing key; pass the public key ({})",
+        path.display(),
+        public.display()
+    )]
+    SecretKeyGiven {
+        /// The secret key file.
+        path: PathBuf,
+        /// Where its public key is (or would be) kept.
+        public: PathBuf,
     },
     /// A value given to the log is out of the range it can store.
     #[error("{}: {detail}", path.display())]
@@ -141,7 +168,56 @@ pub enum AuditError {
     },
 }
 
+/// Why a batch of records could not be committed. Cloned to every append of the batch.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// An SQLite call failed (disk full, I/O error, the write lock held by another
+    /// connection beyond `busy_timeout`, …).
+    #[error("{what}: {source}")]
+    Sqlite {
+        /// What was being done.
+        what: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: Arc<rusqlite::Error>,
+    },
+    /// The end of the log stopped verifying while it was open (someone edited the file).
+    #[error("record {seq}: {detail}")]
+    TamperedTail {
+        /// Where.
+        seq: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The writer thread stopped (closed or panicked) before committing the record.
+    #[error("the audit writer stopped before committing the record")]
+    WriterStopped,
+    /// Buffered mode refuses appends while commits fail; this was the last failure.
+    #[error("writes are failing: {0}")]
+    Failing(Box<WriteError>),
+}
+
+impl WriteError {
+    pub(crate) fn sqlite(what: &'static str) -> impl FnOnce(rusqlite::Error) -> WriteError {
+        move |source| WriteError::Sqlite {
+            what,
+            source: Arc::new(source),
+        }
+    }
+}
+
 impl AuditError {
+    /// A writer's error as the caller sees it: a damaged end keeps its own variant.
+    pub(crate) fn from_write(path: PathBuf, e: WriteError) -> AuditError {
+        match e {
+            WriteError::TamperedTail { seq, detail } => {
+                AuditError::TamperedTail { path, seq, detail }
+            }
+            source => AuditError::WriteFailed { path, source },
+        }
+    }
+
     pub(crate) fn sqlite(
         path: &std::path::Path,
         what: &'static str,

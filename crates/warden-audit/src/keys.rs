@@ -7,11 +7,12 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use crate::error::AuditError;
-use crate::record::{from_hex, to_hex};
+use crate::hex::{from_hex, to_hex};
 
 /// The signature scheme of checkpoints written by this build. Stored with every checkpoint so
 /// that a post-quantum scheme (ML-DSA-65) can be added beside it later.
@@ -42,19 +43,60 @@ pub fn generate_signing_key() -> Result<SigningKey, AuditError> {
 /// Refuses to overwrite an existing file: losing a node key makes its old checkpoints
 /// unverifiable against a pinned key.
 pub fn generate_key_file(path: impl AsRef<Path>) -> Result<SigningKey, AuditError> {
+    let path = path.as_ref();
     let key = generate_signing_key()?;
-    write_key_file(path.as_ref(), &key)?;
+    match write_new(path, &format!("{}\n", to_hex(key.as_bytes())), true)? {
+        Written::Created => {}
+        Written::Exists => {
+            return Err(AuditError::Key {
+                path: path.to_path_buf(),
+                detail: "a key file is already there; it is never overwritten".to_string(),
+            });
+        }
+    }
+    write_public(path, &key)?;
     Ok(key)
 }
 
-/// Write `key` to `path` (secret, mode 0600) and `<path>.pub`; never overwrites.
-pub(crate) fn write_key_file(path: &Path, key: &SigningKey) -> Result<(), AuditError> {
-    write_new(path, &format!("{}\n", to_hex(key.as_bytes())), true)?;
-    write_new(
-        &public_key_path(path),
-        &format!("{}\n", public_key_hex(&key.verifying_key())),
-        false,
-    )
+/// The node key at `path`, created (with `<path>.pub`) if there is none.
+///
+/// Safe when many processes do this at once for the same path (every `warden hook` call on a
+/// fresh log): each writes its candidate to a private temporary file and links it into place;
+/// exactly one link succeeds, and the others load the winner's key. So all of them sign with
+/// the same key, and nobody sees a half-written file.
+pub fn load_or_create_key_file(path: impl AsRef<Path>) -> Result<SigningKey, AuditError> {
+    let path = path.as_ref();
+    let key = if path.exists() {
+        load_signing_key(path)?
+    } else {
+        let candidate = generate_signing_key()?;
+        match write_new(path, &format!("{}\n", to_hex(candidate.as_bytes())), true)? {
+            Written::Created => candidate,
+            Written::Exists => load_signing_key(path)?,
+        }
+    };
+    write_public(path, &key)?;
+    Ok(key)
+}
+
+/// Make sure `<path>.pub` holds `key`'s public key: create it if missing, check it if not.
+fn write_public(secret_path: &Path, key: &SigningKey) -> Result<(), AuditError> {
+    let pub_path = public_key_path(secret_path);
+    let expected = public_key_hex(&key.verifying_key());
+    if let Written::Exists = write_new(&pub_path, &format!("{expected}\n"), false)? {
+        let found = fs::read_to_string(&pub_path)
+            .map_err(AuditError::io(&pub_path, "cannot read public key file"))?;
+        if found.trim() != expected {
+            return Err(AuditError::Key {
+                path: pub_path,
+                detail: format!(
+                    "holds another public key than the secret key {} (expected {expected})",
+                    secret_path.display()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Where [`generate_key_file`] puts the public key for a secret key file.
@@ -64,7 +106,24 @@ pub fn public_key_path(secret_path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn write_new(path: &Path, contents: &str, secret: bool) -> Result<(), AuditError> {
+enum Written {
+    Created,
+    Exists,
+}
+
+/// Write `contents` to `path` unless a file is already there, atomically: a reader sees
+/// either no file or the whole file.
+fn write_new(path: &Path, contents: &str, secret: bool) -> Result<Written, AuditError> {
+    static WRITING: AtomicU64 = AtomicU64::new(0);
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{file_name}.writing-{}-{}",
+        std::process::id(),
+        WRITING.fetch_add(1, Ordering::Relaxed)
+    ));
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -74,12 +133,20 @@ fn write_new(path: &Path, contents: &str, secret: bool) -> Result<(), AuditError
     }
     #[cfg(not(unix))]
     let _ = secret;
-    let mut file = options
-        .open(path)
-        .map_err(AuditError::io(path, "cannot create key file"))?;
-    file.write_all(contents.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(AuditError::io(path, "cannot write key file"))
+    let result = options
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(contents.as_bytes())?;
+            file.sync_all()
+        })
+        .map_err(AuditError::io(path, "cannot create key file"))
+        .and_then(|()| match fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(Written::Created),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Written::Exists),
+            Err(e) => Err(AuditError::io(path, "cannot create key file")(e)),
+        });
+    let _ = fs::remove_file(&tmp);
+    result
 }
 
 /// Where a log's node key lives unless told otherwise: `<db>.key`.
@@ -126,6 +193,10 @@ pub fn parse_verifying_key(hex_or_file: &str) -> Result<VerifyingKey, AuditError
         ),
         None => {
             let path = PathBuf::from(hex_or_file);
+            let public = public_key_path(&path);
+            if public.exists() || path.extension().is_some_and(|e| e == "key") {
+                return Err(AuditError::SecretKeyGiven { path, public });
+            }
             let text = fs::read_to_string(&path).map_err(|e| AuditError::Key {
                 path: path.clone(),
                 detail: format!("neither 64 hex digits nor a readable public key file ({e})"),
@@ -166,6 +237,15 @@ mod tests {
         }
         // Never overwrites.
         assert!(generate_key_file(&path).is_err());
+        assert_eq!(load_signing_key(&path).unwrap().to_bytes(), key.to_bytes());
+        // The secret key where a public one is expected is named for what it is.
+        let e = parse_verifying_key(path.to_str().unwrap()).unwrap_err();
+        assert!(
+            matches!(e, AuditError::SecretKeyGiven { .. })
+                && e.to_string().contains("this is a secret signing key")
+                && e.to_string().contains("node.key.pub"),
+            "{e}"
+        );
         assert_eq!(key_id(&public).len(), 16);
     }
 
@@ -188,5 +268,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("/nonexistent/key.pub"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod race_tests {
+    use super::*;
+
+    /// Many threads creating the same missing key at once all end up with one key, and the
+    /// files are complete and private. (The multi-process version is in `tests/writers.rs`.)
+    #[test]
+    fn concurrent_first_use_agrees_on_one_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("warden.db.key");
+            let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| s.spawn(|| load_or_create_key_file(&path).unwrap().to_bytes()))
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(keys.windows(2).all(|w| w[0] == w[1]));
+            let public = parse_verifying_key(public_key_path(&path).to_str().unwrap()).unwrap();
+            assert_eq!(
+                public.to_bytes(),
+                SigningKey::from_bytes(&keys[0]).verifying_key().to_bytes()
+            );
+            let leftovers = fs::read_dir(dir.path()).unwrap().count();
+            assert_eq!(leftovers, 2, "only the key and its .pub remain");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! What goes into the log ([`Entry`]) and what comes out of it ([`Record`]).
+//! What goes into the log ([`Entry`]), what comes out of it ([`Record`]), and the writer's
+//! notes beside the chain ([`Gap`], [`Incident`]).
 
 use std::sync::Arc;
 
@@ -6,14 +7,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use warden_core::{Action, Decision, Verdict};
 
-use crate::encoding::{RecordFields, args_digest, canonical_json};
+use crate::encoding::{Encoding, RecordFields, args_digest, canonical_context, canonical_json};
+use crate::hex::hex32;
 use crate::timestamp::Timestamp;
 
 /// The obligation that makes a record keep only the digest of the arguments.
 pub const REDACT_OBLIGATION: &str = "redact";
 
 /// One decision to be appended: everything a [`Record`] holds except what the log assigns
-/// (sequence number, timestamp, hashes).
+/// under its write lock (sequence number, timestamp, hashes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub(crate) agent: Option<String>,
@@ -27,6 +29,8 @@ pub struct Entry {
     /// Canonical JSON of the arguments; `None` when redacted.
     pub(crate) args: Option<String>,
     pub(crate) args_digest: [u8; 32],
+    /// Canonical JSON of the action's context; `None` when it is empty.
+    pub(crate) context: Option<String>,
     pub(crate) latency_ns: u64,
     pub(crate) policy_version: Option<u64>,
 }
@@ -36,8 +40,10 @@ impl Entry {
     ///
     /// When the decision's obligations contain `redact`, only the BLAKE3 digest of the
     /// arguments' canonical JSON is kept, so the record still proves *which* arguments were
-    /// judged without storing them. The latency is the decision's `elapsed_ns`; the policy
-    /// version is the decision's `policy_version` unless that is 0 (no versioned set).
+    /// judged without storing them. The action's context (session, working directory, MCP
+    /// server, …) is kept as canonical JSON and covered by the hash. The latency is the
+    /// decision's `elapsed_ns`; the policy version is the decision's `policy_version` unless
+    /// that is 0 (no versioned set).
     pub fn new(action: &Action, decision: &Decision) -> Self {
         let canonical = canonical_json(&action.args);
         let digest = args_digest(&canonical);
@@ -56,6 +62,7 @@ impl Entry {
             reason: decision.reason.clone(),
             args: if redact { None } else { Some(canonical) },
             args_digest: digest,
+            context: canonical_context(&action.context),
             latency_ns: decision.elapsed_ns,
             // 0 means "decided outside a versioned policy set": nothing to record.
             policy_version: (decision.policy_version != 0).then_some(decision.policy_version),
@@ -85,6 +92,7 @@ impl Entry {
         prev_hash: &'a [u8; 32],
     ) -> RecordFields<'a> {
         RecordFields {
+            encoding: Encoding::V2,
             seq,
             ts_ns,
             agent: self.agent.as_deref().map(str::as_bytes),
@@ -97,6 +105,7 @@ impl Entry {
             reason: self.reason.as_bytes(),
             args: self.args.as_deref().map(str::as_bytes),
             args_digest: &self.args_digest,
+            context: self.context.as_deref().map(str::as_bytes),
             latency_ns: self.latency_ns,
             policy_version: self.policy_version,
             prev_hash,
@@ -110,10 +119,10 @@ impl Entry {
 /// hex, the timestamp as RFC 3339 UTC with nanoseconds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    /// Position in the chain, from 1. Numbers that were handed out but never committed (a
-    /// crash in buffered mode, a failed write) leave gaps; the chain links across them.
+    /// Position in the chain, from 1. Logs of format version 1 may have gaps (numbers handed
+    /// out but never committed); the chain links across them.
     pub seq: u64,
-    /// When the record was queued.
+    /// When the record was committed.
     pub ts: Timestamp,
     /// Who asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,6 +151,10 @@ pub struct Record {
     /// BLAKE3 of the arguments' canonical JSON (kept also when they are redacted).
     #[serde(with = "hex32")]
     pub args_digest: [u8; 32],
+    /// The action's context (session, working directory, MCP server, …); `None` when it was
+    /// empty, and in logs of format version 1, which did not keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
     /// Time spent deciding, in nanoseconds.
     pub latency_ns: u64,
     /// Version of the policy set that decided, when known.
@@ -156,11 +169,18 @@ pub struct Record {
 }
 
 impl Record {
-    /// Recompute this record's hash from its fields (see `docs/audit.md`). Equal to
-    /// [`Record::hash`] unless the record was altered.
+    /// Recompute this record's hash from its fields with the current (version 2) encoding
+    /// (see `docs/audit.md`). Equal to [`Record::hash`] unless the record was altered.
     pub fn compute_hash(&self) -> [u8; 32] {
+        self.compute_hash_as(Encoding::V2)
+    }
+
+    /// Recompute the hash with the encoding of a given format version.
+    pub fn compute_hash_as(&self, encoding: Encoding) -> [u8; 32] {
         let args = self.args.as_ref().map(canonical_json);
+        let context = self.context.as_ref().and_then(canonical_context);
         let fields = RecordFields {
+            encoding,
             seq: self.seq,
             ts_ns: self.ts.unix_nanos(),
             agent: self.agent.as_deref().map(str::as_bytes),
@@ -173,6 +193,7 @@ impl Record {
             reason: self.reason.as_bytes(),
             args: args.as_deref().map(str::as_bytes),
             args_digest: &self.args_digest,
+            context: context.as_deref().map(str::as_bytes),
             latency_ns: self.latency_ns,
             policy_version: self.policy_version,
             prev_hash: &self.prev_hash,
@@ -181,50 +202,68 @@ impl Record {
     }
 }
 
-/// Lower-case hex of bytes.
-pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    s
+/// A run of sequence numbers missing from a log of format version 1 (handed out but never
+/// committed); the chain links across it, so it is not tampering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// The first missing sequence number.
+    pub first_seq: u64,
+    /// The last missing sequence number.
+    pub last_seq: u64,
 }
 
-/// Bytes from hex (either case); `None` when the text is not exactly `N` bytes of hex.
-pub fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let t = text.as_bytes();
-    if t.len() != 2 * N {
-        return None;
+impl Gap {
+    /// How many sequence numbers the gap spans.
+    pub fn count(&self) -> u64 {
+        self.last_seq - self.first_seq + 1
     }
-    let nibble = |c: u8| -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    };
-    let mut out = [0u8; N];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = (nibble(t[2 * i])? << 4) | nibble(t[2 * i + 1])?;
-    }
-    Some(out)
 }
 
-mod hex32 {
-    use serde::{Deserialize, Deserializer, Serializer};
+/// A writer's note, in the `incidents` table, about records that were accepted but could
+/// not be committed, or a log it had to continue after a damaged tail. Not covered by the
+/// chain: informative only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Incident {
+    /// When it was written.
+    pub at: Timestamp,
+    /// `write_failed`, `unclean_shutdown` or `tampered_tail`.
+    pub kind: String,
+    /// The last record committed before it happened (0: none).
+    pub after_seq: u64,
+    /// How many accepted records were lost (an upper bound for `unclean_shutdown`).
+    pub lost: u64,
+    /// What happened.
+    pub detail: String,
+}
 
-    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::to_hex(bytes))
-    }
+/// A signed checkpoint: the node's signature over a sequence number and the chain head there.
+///
+/// Copying checkpoints somewhere the log's host cannot write (a ticket, another machine)
+/// anchors the log: a rewrite or truncation before them is then detectable even by someone
+/// holding the node key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checkpoint {
+    /// The last record covered.
+    pub seq: u64,
+    /// That record's hash.
+    #[serde(serialize_with = "hex_bytes")]
+    pub head_hash: Vec<u8>,
+    /// When it was signed.
+    pub signed_at: Timestamp,
+    /// The signature scheme (`ed25519`).
+    pub scheme: String,
+    /// Short id of the signing key (see [`crate::key_id`]).
+    pub key_id: String,
+    /// The signing public key.
+    #[serde(serialize_with = "hex_bytes")]
+    pub public_key: Vec<u8>,
+    /// The signature over the checkpoint message (see `docs/audit.md`).
+    #[serde(serialize_with = "hex_bytes")]
+    pub signature: Vec<u8>,
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let text = String::deserialize(d)?;
-        super::from_hex::<32>(&text)
-            .ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
-    }
+fn hex_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::hex::to_hex(bytes))
 }
 
 #[cfg(test)]
@@ -251,11 +290,12 @@ mod tests {
     }
 
     #[test]
-    fn hex_round_trips() {
-        let b = [0u8, 1, 0xab, 0xff];
-        assert_eq!(to_hex(&b), "0001abff");
-        assert_eq!(from_hex::<4>("0001ABff"), Some(b));
-        assert_eq!(from_hex::<4>("0001abf"), None);
-        assert_eq!(from_hex::<4>("0001abfg"), None);
+    fn context_is_kept_canonically_and_empty_context_is_none() {
+        let action = Action::new("mcp.tools/call")
+            .with_context("session", "s1")
+            .with_context("cwd", "/w");
+        let e = Entry::new(&action, &decision(&[]));
+        assert_eq!(e.context.as_deref(), Some(r#"{"cwd":"/w","session":"s1"}"#));
+        assert_eq!(Entry::new(&Action::new("x"), &decision(&[])).context, None);
     }
 }

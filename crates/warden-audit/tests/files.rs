@@ -171,3 +171,23 @@ fn a_missing_file_is_an_error_for_readers_and_created_by_writers() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("nope.db")]);
 }
+
+#[test]
+fn a_missing_directory_is_named_not_a_temporary_file() {
+    // Reported: `--db /nonexistent/dir/x.db` named an internal temporary file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("x.db");
+    let e = warden_audit::AuditLog::open(&path, warden_audit::AuditConfig::default()).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, AuditError::NoDirectory { .. }), "{text}");
+    assert!(text.starts_with(&path.display().to_string()), "{text}");
+    assert!(
+        text.contains("does not exist") && !text.contains("creating"),
+        "{text}"
+    );
+    // Nothing was created, not even the key.
+    let e = warden_audit::AuditLog::open_signed(&path, warden_audit::AuditConfig::default(), None)
+        .unwrap_err();
+    assert!(matches!(e, AuditError::NoDirectory { .. }), "{e}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

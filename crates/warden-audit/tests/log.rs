@@ -53,12 +53,15 @@ fn appends_number_from_one_and_read_back_exactly() {
     decision.policy = Some("net.yaml".into());
     decision.rule = Some("rules[0]".into());
     decision.elapsed_ns = 4321;
+    let action = action
+        .with_context("session", "s-1")
+        .with_context("cwd", "/work");
     assert_eq!(
         log.append(Entry::new(&action, &decision).with_policy_version(7))
             .unwrap(),
-        1
+        Some(1)
     );
-    assert_eq!(log.append(common::entry(2)).unwrap(), 2);
+    assert_eq!(log.append(common::entry(2)).unwrap(), Some(2));
     let stats = log.stats();
     assert_eq!((stats.appended, stats.committed, stats.failed), (2, 2, 0));
     log.close().unwrap();
@@ -78,6 +81,7 @@ fn appends_number_from_one_and_read_back_exactly() {
     assert_eq!(r.args, Some(action.args.clone()));
     assert_eq!(r.latency_ns, 4321);
     assert_eq!(r.policy_version, Some(7));
+    assert_eq!(r.context, Some(action.context.clone()));
     assert_eq!(r.prev_hash, [0u8; 32]);
     assert_eq!(r.compute_hash(), r.hash);
     assert_eq!(records[1].prev_hash, r.hash);
@@ -127,16 +131,24 @@ fn concurrent(mode: Mode) {
             std::thread::spawn(move || {
                 (0..500u64)
                     .map(|i| log.append(entry(t * 1000 + i)).unwrap())
-                    .collect::<Vec<u64>>()
+                    .collect::<Vec<Option<u64>>>()
             })
         })
         .collect();
-    let mut seqs: Vec<u64> = threads
+    let returned: Vec<Option<u64>> = threads
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect();
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=2000).collect::<Vec<_>>());
+    if mode == Mode::Durable {
+        let mut seqs: Vec<u64> = returned.iter().map(|s| s.unwrap()).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=2000).collect::<Vec<_>>());
+    } else {
+        assert!(
+            returned.iter().all(Option::is_none),
+            "buffered: numbered at commit"
+        );
+    }
     log.flush().unwrap();
     assert_eq!(log.stats().committed, 2000);
     Arc::try_unwrap(log).unwrap().close().unwrap();
@@ -144,6 +156,10 @@ fn concurrent(mode: Mode) {
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.summary().unwrap().records, 2000);
     assert_eq!(report.summary().unwrap().unanchored, 0);
+    common::assert_each_entry_once(
+        &path,
+        (0..4).flat_map(|t| (0..500).map(move |i| t * 1000 + i)),
+    );
 }
 
 #[test]
@@ -151,8 +167,8 @@ fn reopening_continues_the_chain() {
     let (_dir, path) = temp();
     write_log(&path, 15);
     let log = AuditLog::open(&path, config()).unwrap();
-    assert_eq!(log.recovered_gap(), None);
-    assert_eq!(log.append(entry(16)).unwrap(), 16);
+    assert!(log.incidents_at_open().is_empty());
+    assert_eq!(log.append(entry(16)).unwrap(), Some(16));
     log.close().unwrap();
     let report = verify(&path);
     assert!(report.is_intact(), "{report}");
@@ -228,7 +244,7 @@ fn full_queue_with_deny_refuses_appends() {
     let mut refused = None;
     for i in 1..=4 {
         match log.append(entry(i)) {
-            Ok(seq) => accepted.push(seq),
+            Ok(_) => accepted.push(i),
             Err(e) => {
                 refused = Some(e);
                 break;
@@ -247,13 +263,13 @@ fn full_queue_with_deny_refuses_appends() {
     log.close().unwrap();
     let report = verify(&path);
     assert!(report.is_intact(), "{report}");
-    let seqs: Vec<u64> = query(&path, &Filter::default())
+    let committed: Vec<u64> = query(&path, &Filter::default())
         .unwrap()
         .iter()
-        .map(|r| r.seq)
+        .map(|r| r.args.as_ref().unwrap()["n"].as_u64().unwrap())
         .collect();
     assert_eq!(
-        seqs, accepted,
+        committed, accepted,
         "every accepted append is committed, nothing else"
     );
 }
@@ -272,9 +288,10 @@ fn full_queue_with_block_waits_for_room() {
     let appender = {
         let (log, finished) = (log.clone(), finished.clone());
         std::thread::spawn(move || {
-            let seqs: Vec<u64> = (1..=6).map(|i| log.append(entry(i)).unwrap()).collect();
+            for i in 1..=6 {
+                assert_eq!(log.append(entry(i)).unwrap(), None);
+            }
             finished.store(true, Ordering::SeqCst);
-            seqs
         })
     };
     wait_until("an append blocks", || log.stats().blocked >= 1);
@@ -284,19 +301,19 @@ fn full_queue_with_block_waits_for_room() {
     );
     assert_eq!(log.stats().rejected_full, 0);
     blocker.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(appender.join().unwrap(), (1..=6).collect::<Vec<_>>());
+    appender.join().unwrap();
     log.flush().unwrap();
     Arc::try_unwrap(log).unwrap().close().unwrap();
     assert_eq!(verify(&path).summary().unwrap().records, 6);
 }
 
 #[test]
-fn failed_writes_fail_appends_and_leave_an_explained_gap() {
+fn failed_writes_fail_appends_and_take_no_number() {
     let (_dir, path) = temp();
     let mut c = config();
     c.busy_timeout = Duration::from_millis(50);
     let log = AuditLog::open(&path, c).unwrap();
-    assert_eq!(log.append(entry(1)).unwrap(), 1);
+    assert_eq!(log.append(entry(1)).unwrap(), Some(1));
     let blocker = hold_write_lock(&path);
     let e = log.append(entry(2)).unwrap_err();
     assert!(matches!(e, AuditError::WriteFailed { .. }), "{e}");
@@ -307,23 +324,16 @@ fn failed_writes_fail_appends_and_leave_an_explained_gap() {
     assert!(stats.last_error.is_some());
     blocker.execute_batch("ROLLBACK").unwrap();
     drop(blocker);
-    // Writes work again; the failed number is skipped, never reused.
-    assert_eq!(log.append(entry(3)).unwrap(), 3);
+    // Writes work again. Numbers are assigned under the write lock, at commit, so the
+    // failed record took none: the log stays contiguous, and its caller was told (denied).
+    assert_eq!(log.append(entry(3)).unwrap(), Some(2));
     assert!(!log.stats().failing);
     log.close().unwrap();
     let report = verify(&path);
     assert!(report.is_intact(), "{report}");
     let s = report.summary().unwrap();
-    assert_eq!(
-        s.gaps,
-        vec![warden_audit::Gap {
-            first_seq: 2,
-            last_seq: 2
-        }]
-    );
-    assert_eq!(s.incidents.len(), 1);
-    assert_eq!(s.incidents[0].kind, "write_failed");
-    assert_eq!((s.incidents[0].first_seq, s.incidents[0].last_seq), (2, 2));
+    assert_eq!((s.records, s.gap_count), (2, 0));
+    assert!(s.incidents.is_empty(), "a durable failure loses nothing");
 }
 
 #[test]
@@ -333,12 +343,11 @@ fn buffered_appends_are_refused_while_writes_fail_and_accepted_again_after() {
     c.mode = Mode::Buffered;
     c.busy_timeout = Duration::from_millis(50);
     let log = AuditLog::open(&path, c).unwrap();
-    assert_eq!(log.append(entry(1)).unwrap(), 1);
+    assert_eq!(log.append(entry(1)).unwrap(), None);
     log.flush().unwrap();
     let blocker = hold_write_lock(&path);
-    assert_eq!(
-        log.append(entry(2)).unwrap(),
-        2,
+    assert!(
+        log.append(entry(2)).is_ok(),
         "queued before the failure is known"
     );
     let e = log.flush().unwrap_err();
@@ -352,21 +361,23 @@ fn buffered_appends_are_refused_while_writes_fail_and_accepted_again_after() {
     wait_until("the writer finds the log writable again", || {
         !log.stats().failing
     });
-    let seq = log.append(entry(4)).unwrap();
-    assert_eq!(seq, 3, "refused appends take no number");
+    log.append(entry(4)).unwrap();
     log.flush().unwrap();
     log.close().unwrap();
     let report = verify(&path);
     assert!(report.is_intact(), "{report}");
     let s = report.summary().unwrap();
-    assert_eq!(
-        s.gaps,
-        vec![warden_audit::Gap {
-            first_seq: 2,
-            last_seq: 2
-        }]
-    );
+    assert_eq!(s.records, 2);
+    // The acknowledged but lost record is written down, after the record before it.
+    assert_eq!(s.incidents.len(), 1, "{:?}", s.incidents);
     assert_eq!(s.incidents[0].kind, "write_failed");
+    assert_eq!((s.incidents[0].after_seq, s.incidents[0].lost), (1, 1));
+    let ns: Vec<u64> = query(&path, &Filter::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.args.as_ref().unwrap()["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, [1, 4]);
 }
 
 #[test]
@@ -389,6 +400,33 @@ fn query_filters_and_limits() {
     assert_eq!(
         denied_exec,
         (1..=30).filter(|i| i % 3 == 1).collect::<Vec<_>>()
+    );
+    // Patterns: `*` and `?` are wildcards, `[` is itself (rule ids look like `rules[1]`).
+    let exec_glob = by(Filter {
+        action: Some("execute_*".into()),
+        verdict: Some(Verdict::Deny),
+        ..Filter::default()
+    });
+    assert_eq!(exec_glob, denied_exec);
+    let rule1 = by(Filter {
+        rule: Some("rules[1]".into()),
+        ..Filter::default()
+    });
+    assert_eq!(rule1, (1..=30).filter(|i| i % 5 == 1).collect::<Vec<_>>());
+    assert!(
+        by(Filter {
+            tool: Some("fetc?".into()),
+            ..Filter::default()
+        })
+        .len()
+            == 30
+    );
+    assert!(
+        by(Filter {
+            tool: Some("fetch*x".into()),
+            ..Filter::default()
+        })
+        .is_empty()
     );
     let last3 = by(Filter {
         limit: Some(3),
@@ -469,19 +507,20 @@ fn documented_encoding_reproduces_every_hash() {
     let mut stmt = conn
         .prepare(
             "SELECT seq, ts_ns, agent, action, tool, resource, verdict, policy, rule, reason, args, \
-             args_digest, latency_ns, policy_version, prev_hash, hash FROM records ORDER BY seq",
+             args_digest, context, latency_ns, policy_version, prev_hash, hash FROM records ORDER BY seq",
         )
         .unwrap();
     let mut rows = stmt.query([]).unwrap();
     let mut prev = vec![0u8; 32];
     let mut n = 0;
+    let mut with_context = 0;
     while let Some(r) = rows.next().unwrap() {
         let s = |i| {
             r.get::<_, Option<String>>(i)
                 .unwrap()
                 .map(String::into_bytes)
         };
-        let mut m = b"warden-audit/record/v1\0".to_vec();
+        let mut m = b"warden-audit/record/v2\0".to_vec();
         m.extend_from_slice(&(r.get::<_, i64>(0).unwrap() as u64).to_le_bytes());
         m.extend_from_slice(&r.get::<_, i64>(1).unwrap().to_le_bytes());
         opt(&mut m, s(2));
@@ -494,18 +533,19 @@ fn documented_encoding_reproduces_every_hash() {
         text(&mut m, &s(9).unwrap());
         opt(&mut m, s(10));
         m.extend_from_slice(&r.get::<_, Vec<u8>>(11).unwrap());
-        m.extend_from_slice(&(r.get::<_, i64>(12).unwrap() as u64).to_le_bytes());
-        match r.get::<_, Option<i64>>(13).unwrap() {
+        opt(&mut m, s(12));
+        m.extend_from_slice(&(r.get::<_, i64>(13).unwrap() as u64).to_le_bytes());
+        match r.get::<_, Option<i64>>(14).unwrap() {
             None => m.push(0),
             Some(v) => {
                 m.push(1);
                 m.extend_from_slice(&(v as u64).to_le_bytes());
             }
         }
-        let stored_prev: Vec<u8> = r.get(14).unwrap();
+        let stored_prev: Vec<u8> = r.get(15).unwrap();
         assert_eq!(stored_prev, prev);
         m.extend_from_slice(&stored_prev);
-        let hash: Vec<u8> = r.get(15).unwrap();
+        let hash: Vec<u8> = r.get(16).unwrap();
         assert_eq!(blake3::hash(&m).as_bytes().as_slice(), hash.as_slice());
         if let Some(args) = s(10) {
             // The digest is BLAKE3 of the stored canonical JSON.
@@ -514,8 +554,13 @@ fn documented_encoding_reproduces_every_hash() {
         }
         prev = hash;
         n += 1;
+        with_context += usize::from(s(12).is_some());
     }
     assert_eq!(n, 21);
+    assert_eq!(
+        with_context, 20,
+        "the context of every entry that had one is hashed"
+    );
 }
 
 #[test]

@@ -6,7 +6,10 @@ mod common;
 use common::{key, other_key, sql, verify, write_log};
 use ed25519_dalek::Signer;
 use rusqlite::params;
-use warden_audit::{CHECKPOINT_DOMAIN, Filter, Record, TamperKind, VerifyReport, key_id, query};
+use warden_audit::{
+    AuditError, AuditLog, CHECKPOINT_DOMAIN, Filter, Record, TamperKind, VerifyReport, key_id,
+    query,
+};
 
 const N: u64 = 30;
 
@@ -39,7 +42,7 @@ fn record(path: &std::path::Path, seq: u64) -> Record {
 fn put(conn: &rusqlite::Connection, r: &Record) {
     let args = r.args.as_ref().map(warden_audit::canonical_json);
     conn.execute(
-        "INSERT OR REPLACE INTO records VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        "INSERT OR REPLACE INTO records VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             r.seq as i64,
             r.ts.unix_nanos(),
@@ -53,11 +56,21 @@ fn put(conn: &rusqlite::Connection, r: &Record) {
             r.reason,
             args,
             &r.args_digest[..],
+            r.context.as_ref().map(warden_audit::canonical_json),
             r.latency_ns as i64,
             r.policy_version.map(|v| v as i64),
             &r.prev_hash[..],
             &r.hash[..],
         ],
+    )
+    .unwrap();
+}
+
+/// Point the head marker at record `seq`, as an attacker who read `docs/audit.md` would.
+fn set_head_marker(conn: &rusqlite::Connection, seq: u64, hash: &[u8; 32]) {
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'head'",
+        [format!("{seq} {}", warden_audit::to_hex(hash))],
     )
     .unwrap();
 }
@@ -185,19 +198,91 @@ fn truncated_tail_is_caught_by_a_checkpoint() {
 }
 
 #[test]
-fn truncation_to_a_checkpoint_with_its_checkpoint_needs_external_anchors() {
-    // The documented limit: cutting the tail back to a checkpoint *and* deleting the later
-    // checkpoints leaves a shorter, consistent log. Only checkpoints copied elsewhere (or a
-    // known record count) reveal it; verify shows what it can vouch for.
+fn truncation_to_a_checkpoint_with_its_checkpoint_is_caught_by_the_head_marker() {
     let (_dir, path) = log();
     let conn = sql(&path);
     conn.execute("DELETE FROM records WHERE seq > 20", [])
         .unwrap();
     conn.execute("DELETE FROM checkpoints WHERE seq > 20", [])
         .unwrap();
-    let report = verify(&path);
+    expect_tampered(verify(&path), 21, TamperKind::Deleted);
+}
+
+#[test]
+fn truncation_with_the_head_marker_rewritten_needs_external_anchors() {
+    // The documented limit: cutting the tail back to a checkpoint, deleting the later
+    // checkpoints *and* rewriting the head marker leaves a shorter, consistent log that the
+    // pinned key did sign up to its end. Only checkpoints copied elsewhere reveal it.
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    conn.execute("DELETE FROM records WHERE seq > 20", [])
+        .unwrap();
+    conn.execute("DELETE FROM checkpoints WHERE seq > 20", [])
+        .unwrap();
+    set_head_marker(&conn, 20, &record(&path, 20).hash);
+    let report = warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {});
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.summary().unwrap().last_seq, Some(20));
+}
+
+#[test]
+fn emptied_log_is_not_intact() {
+    // Reported: a log emptied of all records and checkpoints was "intact".
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    conn.execute_batch("DELETE FROM records; DELETE FROM checkpoints;")
+        .unwrap();
+    expect_tampered(verify(&path), 1, TamperKind::Deleted);
+    // With the head marker removed too, a pinned key still vouches for nothing.
+    conn.execute("DELETE FROM meta WHERE key = 'head'", [])
+        .unwrap();
+    let pinned = warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {});
+    expect_tampered(pinned, 1, TamperKind::Unanchored);
+}
+
+#[test]
+fn pinned_key_rejects_a_log_it_never_signed() {
+    // Reported: a log made with another key, its checkpoints deleted, passed `--key K`.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let log = AuditLog::open(&path, {
+        let mut c = common::config();
+        c.signing_key = Some(other_key());
+        c
+    })
+    .unwrap();
+    for i in 1..=5 {
+        log.append(common::entry(i)).unwrap();
+    }
+    log.close().unwrap();
+    sql(&path).execute("DELETE FROM checkpoints", []).unwrap();
+    assert!(verify(&path).is_intact(), "unpinned: a consistent chain");
+    let pinned = warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {});
+    expect_tampered(pinned, 1, TamperKind::Unanchored);
+    assert!(
+        pinned_detail(&path).contains("never signed"),
+        "{}",
+        pinned_detail(&path)
+    );
+}
+
+fn pinned_detail(path: &std::path::Path) -> String {
+    warden_audit::verify(path, Some(key().verifying_key()), |_, _| {})
+        .tampering()
+        .map(|t| t.detail.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn pinned_key_rejects_records_after_its_last_checkpoint() {
+    let (_dir, path) = log();
+    // Remove the final checkpoint: records 21..=30 are no longer vouched for by the key.
+    sql(&path)
+        .execute("DELETE FROM checkpoints WHERE seq = 30", [])
+        .unwrap();
+    assert!(verify(&path).is_intact(), "unpinned: intact, 10 unanchored");
+    let pinned = warden_audit::verify(&path, Some(key().verifying_key()), |_, _| {});
+    expect_tampered(pinned, 21, TamperKind::Unanchored);
 }
 
 #[test]
@@ -328,6 +413,7 @@ fn re_signed_rewrite_passes_only_without_a_pinned_key() {
         )
         .unwrap();
     }
+    set_head_marker(&conn, N, &record(&path, N).hash);
     let unpinned = verify(&path);
     assert!(unpinned.is_intact(), "{unpinned}");
     assert_eq!(
@@ -369,4 +455,100 @@ fn progress_reaches_the_total() {
     let report = warden_audit::verify(&path, None, |done, total| last = (done, total));
     assert!(report.is_intact());
     assert_eq!(last, (N, N));
+}
+
+// ---- A tampered log is not silently extended (open checks the end of the chain). ----
+
+#[track_caller]
+fn open_refused(path: &std::path::Path, seq: u64, needle: &str) {
+    match AuditLog::open(path, common::config()) {
+        Err(AuditError::TamperedTail {
+            seq: found, detail, ..
+        }) => {
+            assert_eq!(found, seq, "{detail}");
+            assert!(detail.contains(needle), "{detail}");
+        }
+        Err(e) => panic!("expected TamperedTail at {seq}, got {e}"),
+        Ok(_) => panic!("a log with a damaged end was opened for appending"),
+    }
+}
+
+#[test]
+fn open_refuses_an_edited_last_record() {
+    let (_dir, path) = log();
+    sql(&path)
+        .execute("UPDATE records SET reason = 'fine' WHERE seq = 30", [])
+        .unwrap();
+    open_refused(&path, 30, "does not match its hash");
+}
+
+#[test]
+fn open_refuses_a_rehashed_last_record_that_breaks_the_link() {
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    let mut r = record(&path, 29);
+    r.reason = "fine".into();
+    r.hash = r.compute_hash();
+    put(&conn, &r);
+    // Record 29 re-hashed consistently; 30 no longer links to it.
+    open_refused(&path, 30, "does not link");
+}
+
+#[test]
+fn open_refuses_a_log_cut_short_or_emptied() {
+    let (_dir, path) = log();
+    sql(&path)
+        .execute("DELETE FROM records WHERE seq > 27", [])
+        .unwrap();
+    open_refused(&path, 30, "head marker");
+    let (_dir, path) = log();
+    sql(&path)
+        .execute_batch("DELETE FROM records; DELETE FROM checkpoints;")
+        .unwrap();
+    open_refused(&path, 30, "removed from the end");
+}
+
+#[test]
+fn open_refuses_a_checkpoint_past_the_end() {
+    let (_dir, path) = log();
+    let conn = sql(&path);
+    conn.execute("DELETE FROM records WHERE seq > 25", [])
+        .unwrap();
+    set_head_marker(&conn, 25, &record(&path, 25).hash);
+    open_refused(&path, 26, "checkpoint 30");
+}
+
+#[test]
+fn a_writer_refuses_to_continue_after_its_log_was_cut_while_open() {
+    let (_dir, path) = log();
+    let log = AuditLog::open(&path, common::config()).unwrap();
+    sql(&path)
+        .execute("DELETE FROM records WHERE seq > 28", [])
+        .unwrap();
+    let e = log.append(common::entry(31)).unwrap_err();
+    assert!(matches!(e, AuditError::TamperedTail { .. }), "{e}");
+    drop(log);
+}
+
+#[test]
+fn opting_in_continues_after_a_damaged_end_and_says_so() {
+    let (_dir, path) = log();
+    sql(&path)
+        .execute("UPDATE records SET reason = 'fine' WHERE seq = 30", [])
+        .unwrap();
+    let mut c = common::config();
+    c.allow_tampered_tail = true;
+    let log = AuditLog::open(&path, c).unwrap();
+    assert_eq!(log.incidents_at_open().len(), 1);
+    assert_eq!(log.incidents_at_open()[0].kind, "tampered_tail");
+    assert_eq!(log.append(common::entry(31)).unwrap(), Some(31));
+    log.close().unwrap();
+    // The damage is still reported by verify; the note is in the incidents.
+    match verify(&path) {
+        VerifyReport::Tampered { tampering, summary } => {
+            assert_eq!(tampering.seq, 30);
+            assert!(summary.incidents.iter().any(|i| i.kind == "tampered_tail"));
+        }
+        other => panic!("expected tampering, got {other}"),
+    }
 }

@@ -1,65 +1,81 @@
-//! `warden audit verify | query | export`: read an audit log, prove it intact, show or export
-//! its records. Thin: parsing and printing here, everything else in `warden-audit`.
+//! `warden audit verify | query | show | tail | export`: prove a log intact, find and show
+//! its records, follow it live, export it. Thin: parsing and printing here, everything else
+//! in `warden-audit`.
 //!
-//! Exit codes: `verify` 0 intact · 1 tampered · 2 error; `query` and `export` 0 · 2 error.
+//! Everything printed for people passes through [`report::visible`], so a record whose action
+//! is `execute_code\0` or whose reason carries a bidi override can never look like another.
+//!
+//! Exit codes: `verify` 0 intact · 1 tampered or not anchored by the pinned key · 2 error;
+//! `show` 0 · 1 when the record does not match its hash or link · 2 error; `export` 0 · 1 the
+//! log failed verification (nothing exported) · 2 error; `query` and `tail` 0 · 2 error.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::Value;
 use warden_audit::{
-    AuditError, Filter, Record, Timestamp, VerifyReport, VerifySummary, export_jsonl_with_progress,
-    parse_verifying_key, query, verify,
+    AuditError, Filter, LogReader, Record, TamperKind, Timestamp, VerifyReport, VerifySummary,
+    VerifyingKey, export_jsonl_through, parse_verifying_key, verify,
 };
 use warden_core::Verdict;
+
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::report::visible;
 
 /// Read, verify and export a tamper-evident audit log.
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Check every record's hash, the chain and the signed checkpoints.
+    /// Check every record's hash, the chain, the signed checkpoints and the end of the log.
     ///
-    /// Exit 0 intact, 1 tampered (the first bad record is named), 2 error.
+    /// Exit 0 intact, 1 tampered (the first bad record is named) or, with --verify-key, not
+    /// anchored by that key; 2 error.
     Verify {
         /// The audit log (SQLite file).
         db: PathBuf,
-        /// Require every checkpoint to be signed by this key: 64 hex digits, or a file
-        /// holding them (such as `<key>.pub`). Without it, a log rewritten and re-signed
-        /// with another key would pass.
-        #[arg(long, value_name = "PUBKEY_HEX_OR_FILE")]
-        key: Option<String>,
+        #[command(flatten)]
+        key: VerifyKeyArgs,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Show records, oldest first.
-    Query {
+    /// Show matching records, oldest first (by default the last 100).
+    Query(QueryArgs),
+    /// Show one record in full: every field, its arguments and context, its hash and
+    /// whether it checks out. Exit 1 when it does not match its hash or link.
+    Show {
         /// The audit log (SQLite file).
         db: PathBuf,
-        /// Only this agent.
-        #[arg(long)]
-        agent: Option<String>,
-        /// Only this action (exact name, e.g. `http_request`).
-        #[arg(long)]
-        action: Option<String>,
-        /// Only this verdict: allow, deny or require_approval.
-        #[arg(long)]
-        verdict: Option<Verdict>,
-        /// Only records at or after this time (RFC 3339, e.g. 2026-11-27T14:00:00Z, or a date).
-        #[arg(long, value_name = "RFC3339")]
-        since: Option<Timestamp>,
-        /// Only records before this time (RFC 3339 or a date).
-        #[arg(long, value_name = "RFC3339")]
-        until: Option<Timestamp>,
-        /// Show only the last N matching records.
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
-        /// Print a JSON array instead of a table.
+        /// The record's sequence number.
+        seq: u64,
+        /// Print it as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Write every record, one JSON object per line, streaming.
+    /// Show the last records and, with --follow, each new one as any process commits it.
+    Tail {
+        /// The audit log (SQLite file).
+        db: PathBuf,
+        /// How many of the last records to show first.
+        #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
+        lines: usize,
+        /// Keep watching for new records (Ctrl-C or a closed pipe ends it).
+        #[arg(short, long)]
+        follow: bool,
+        /// How often to look for new records with --follow, in milliseconds (50 to 60000).
+        #[arg(long, value_name = "MS", default_value_t = 500,
+              value_parser = clap::value_parser!(u64).range(50..=60_000))]
+        interval: u64,
+        /// One JSON object per line instead of columns.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify the log, then write its records, one JSON object per line, streaming.
+    ///
+    /// Exit 1 (and nothing exported) when the log fails verification, unless --no-verify.
     Export {
         /// The audit log (SQLite file).
         db: PathBuf,
@@ -69,7 +85,70 @@ pub enum AuditCommand {
         /// Write to this file instead of standard output.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Export without verifying first (for a log already known to be damaged).
+        #[arg(long, conflicts_with = "verify_key")]
+        no_verify: bool,
+        #[command(flatten)]
+        key: VerifyKeyArgs,
     },
+}
+
+/// The public key a verification pins.
+#[derive(Args, Debug, Clone, Default)]
+pub struct VerifyKeyArgs {
+    /// The node's public key: 64 hex digits or a file holding them (the `.pub` beside the
+    /// signing key, e.g. `warden.db.key.pub`). Every checkpoint must be signed by it, and one
+    /// must cover the last record. Without it, a log rewritten and re-signed with another key
+    /// would pass.
+    #[arg(long = "verify-key", alias = "key", value_name = "PUBLIC_KEY")]
+    pub verify_key: Option<String>,
+}
+
+impl VerifyKeyArgs {
+    fn parse(&self) -> Result<Option<VerifyingKey>> {
+        self.verify_key
+            .as_deref()
+            .map(parse_verifying_key)
+            .transpose()
+            .map_err(|e| Error::msg(format!("--verify-key: {e}")))
+    }
+}
+
+/// Flags of `warden audit query`.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// The audit log (SQLite file).
+    db: PathBuf,
+    /// Only this agent (a glob: `*` any text, `?` one character).
+    #[arg(long, value_name = "GLOB")]
+    agent: Option<String>,
+    /// Only this action, e.g. `http_request`, or a glob such as 'mcp.*'.
+    #[arg(long, value_name = "GLOB")]
+    action: Option<String>,
+    /// Only this tool (a glob).
+    #[arg(long, value_name = "GLOB")]
+    tool: Option<String>,
+    /// Only records decided by this rule id (a glob), e.g. `rules[0]` or 'no-*'.
+    #[arg(long, value_name = "GLOB")]
+    rule: Option<String>,
+    /// Only this verdict: allow, deny or require_approval.
+    #[arg(long)]
+    verdict: Option<Verdict>,
+    /// Only records at or after this time (RFC 3339, e.g. 2026-11-27T14:00:00Z, or a date).
+    #[arg(long, value_name = "RFC3339")]
+    since: Option<Timestamp>,
+    /// Only records before this time (RFC 3339 or a date).
+    #[arg(long, value_name = "RFC3339")]
+    until: Option<Timestamp>,
+    /// Show the last N matching records.
+    #[arg(long, value_name = "N", default_value_t = 100, conflicts_with = "all")]
+    limit: usize,
+    /// Show every matching record.
+    #[arg(long)]
+    all: bool,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `--format` values of `warden audit export`.
@@ -80,96 +159,94 @@ pub enum ExportFormat {
 }
 
 /// Run an audit command.
-pub fn run(cmd: AuditCommand) -> crate::error::Result<crate::exit::Exit> {
-    use crate::exit::Exit;
-    Ok(match run_code(cmd) {
-        EXIT_OK => Exit::Ok,
-        EXIT_TAMPERED => Exit::Failed,
-        _ => Exit::Error,
-    })
-}
-
-/// Run an audit command; returns the process exit code.
-fn run_code(cmd: AuditCommand) -> i32 {
+pub fn run(cmd: AuditCommand) -> Result<Exit> {
     match cmd {
-        AuditCommand::Verify { db, key, json } => run_verify(&db, key.as_deref(), json),
-        AuditCommand::Query {
+        AuditCommand::Verify { db, key, json } => run_verify(&db, &key, json),
+        AuditCommand::Query(args) => run_query(&args),
+        AuditCommand::Show { db, seq, json } => run_show(&db, seq, json),
+        AuditCommand::Tail {
             db,
-            agent,
-            action,
-            verdict,
-            since,
-            until,
-            limit,
+            lines,
+            follow,
+            interval,
             json,
-        } => {
-            let filter = Filter {
-                agent,
-                action,
-                verdict,
-                since,
-                until,
-                limit,
-            };
-            run_query(&db, &filter, json)
-        }
-        AuditCommand::Export { db, format, output } => run_export(&db, format, output.as_deref()),
+        } => run_tail(
+            &db,
+            lines,
+            follow.then(|| Duration::from_millis(interval)),
+            json,
+        ),
+        AuditCommand::Export {
+            db,
+            format,
+            output,
+            no_verify,
+            key,
+        } => run_export(&db, format, output.as_deref(), no_verify, &key),
     }
 }
 
-const EXIT_OK: i32 = 0;
-const EXIT_TAMPERED: i32 = 1;
-const EXIT_ERROR: i32 = 2;
-
-fn run_verify(db: &Path, key: Option<&str>, json: bool) -> i32 {
-    let pinned = match key.map(parse_verifying_key).transpose() {
-        Ok(k) => k,
-        Err(e) => {
-            errln!("error: --key: {e}");
-            return EXIT_ERROR;
+/// Write to standard output; a closed pipe (`| head`) ends the command quietly.
+fn print(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match f(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(Error::msg(format!("cannot write to standard output: {e}")))
         }
-    };
+        _ => Ok(()),
+    }
+}
+
+fn run_verify(db: &Path, key: &VerifyKeyArgs, json: bool) -> Result<Exit> {
+    let pinned = key.parse()?;
     let mut progress = Progress::new("verifying");
     let report = verify(db, pinned, |done, total| progress.update(done, total));
     progress.finish();
-    let code = report.exit_code();
+    let exit = match &report {
+        VerifyReport::Intact(_) => Exit::Ok,
+        VerifyReport::Tampered { .. } => Exit::Failed,
+        VerifyReport::Error(_) => Exit::Error,
+    };
     if json {
         let value = match &report {
             VerifyReport::Intact(summary) => {
                 serde_json::json!({"status": "intact", "summary": summary})
             }
             VerifyReport::Tampered { summary, tampering } => serde_json::json!({
-                "status": "tampered", "tampering": tampering, "summary": summary
+                "status": if tampering.kind == TamperKind::Unanchored { "unanchored" } else { "tampered" },
+                "tampering": tampering, "summary": summary
             }),
             VerifyReport::Error(e) => {
                 serde_json::json!({"status": "error", "error": e.to_string()})
             }
         };
-        return match print_stdout(|out| writeln!(out, "{value:#}")) {
-            Ok(()) => code,
-            Err(e) => e,
-        };
+        print(|out| writeln!(out, "{value:#}"))?;
+        return Ok(exit);
     }
-    if let VerifyReport::Error(e) = &report {
-        errln!("error: {e}");
-        return EXIT_ERROR;
+    if let VerifyReport::Error(e) = report {
+        return Err(Error::Audit(e));
     }
-    let result = print_stdout(|out| {
+    let name = visible(&db.display().to_string());
+    print(|out| {
         match &report {
             VerifyReport::Tampered { summary, tampering } => {
+                let what = if tampering.kind == TamperKind::Unanchored {
+                    "NOT ANCHORED by the pinned key"
+                } else {
+                    "TAMPERED"
+                };
                 writeln!(
                     out,
-                    "{}: TAMPERED at record {} ({}): {}",
-                    db.display(),
+                    "{name}: {what} at record {} ({}): {}",
                     tampering.seq,
                     tampering.kind,
-                    tampering.detail
+                    visible(&tampering.detail)
                 )?;
                 writeln!(out, "checked before the finding:")?;
                 write_summary(out, summary)?;
             }
             VerifyReport::Intact(summary) => {
-                writeln!(out, "{}: intact", db.display())?;
+                writeln!(out, "{name}: intact")?;
                 write_summary(out, summary)?;
             }
             VerifyReport::Error(_) => {}
@@ -181,17 +258,13 @@ fn run_verify(db: &Path, key: Option<&str>, json: bool) -> i32 {
         {
             writeln!(
                 out,
-                "note: no --key given: signatures were checked against the keys stored in the log; \
-                 pin the node's public key to rule out a rewritten, re-signed log"
+                "note: no --verify-key given: signatures were checked against the keys stored \
+                 in the log; pin the node's public key to rule out a rewritten, re-signed log"
             )?;
         }
         Ok(())
-    });
-    match result {
-        Ok(()) => code,
-        Err(e) if code == EXIT_TAMPERED => e.max(code),
-        Err(e) => e,
-    }
+    })?;
+    Ok(exit)
 }
 
 fn write_summary(out: &mut dyn Write, s: &VerifySummary) -> io::Result<()> {
@@ -207,7 +280,7 @@ fn write_summary(out: &mut dyn Write, s: &VerifySummary) -> io::Result<()> {
             out,
             "  checkpoints: {} valid, last at seq {cp}, signed by key {}",
             s.checkpoints,
-            s.keys.join(", ")
+            visible(&s.keys.join(", "))
         )?,
         None => writeln!(
             out,
@@ -224,8 +297,7 @@ fn write_summary(out: &mut dyn Write, s: &VerifySummary) -> io::Result<()> {
     if s.gap_count > 0 {
         writeln!(
             out,
-            "  gaps:        {} runs of sequence numbers never committed (lost in a crash in \
-             buffered mode, or failed writes):",
+            "  gaps:        {} runs of sequence numbers never committed (format 1 log):",
             s.gap_count
         )?;
         for g in s.gaps.iter().take(20) {
@@ -244,94 +316,153 @@ fn write_summary(out: &mut dyn Write, s: &VerifySummary) -> io::Result<()> {
     for i in &s.incidents {
         writeln!(
             out,
-            "  incident:    {} {} seq {}..={}: {}",
-            i.at, i.kind, i.first_seq, i.last_seq, i.detail
+            "  incident:    {} {} after seq {} ({} lost): {}",
+            i.at,
+            visible(&i.kind),
+            i.after_seq,
+            i.lost,
+            visible(&i.detail)
         )?;
     }
     Ok(())
 }
 
-fn run_query(db: &Path, filter: &Filter, json: bool) -> i32 {
-    let records = match query(db, filter) {
-        Ok(r) => r,
-        Err(e) => {
-            errln!("error: {e}");
-            return EXIT_ERROR;
-        }
+fn run_query(a: &QueryArgs) -> Result<Exit> {
+    let limit = (!a.all).then_some(a.limit);
+    let filter = Filter {
+        agent: a.agent.clone(),
+        action: a.action.clone(),
+        tool: a.tool.clone(),
+        rule: a.rule.clone(),
+        verdict: a.verdict,
+        since: a.since,
+        until: a.until,
+        // One more than shown, to know whether the limit cut anything.
+        limit: limit.map(|l| l.saturating_add(1)),
     };
-    let result = if json {
-        print_stdout(|out| {
+    let mut records = LogReader::open(&a.db)?.query(&filter)?;
+    let cut = limit.is_some_and(|l| records.len() > l);
+    if cut {
+        records.remove(0);
+    }
+    if a.json {
+        print(|out| {
             serde_json::to_writer_pretty(&mut *out, &records).map_err(io::Error::from)?;
             writeln!(out)
-        })
+        })?;
     } else if records.is_empty() {
         errln!("no records match");
-        Ok(())
     } else {
-        print_stdout(|out| write_table(out, &records))
-    };
-    match result {
-        Ok(()) => EXIT_OK,
-        Err(code) => code,
+        print(|out| write_table(out, &records))?;
     }
+    if cut {
+        errln!(
+            "showing the last {} matching records; more match (use --limit N or --all)",
+            records.len()
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// What a record was about, in one cell: the URL of an HTTP request, the command of a shell
+/// action, the path of a file action, the server and tool of an MCP call; else the resource
+/// or the tool.
+fn target(r: &Record) -> String {
+    let arg = |key: &str| {
+        r.args
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let from_args = match r.action.as_str() {
+        "http_request" => arg("url"),
+        a if a.starts_with("shell.") => arg("command"),
+        a if a.starts_with("file.") => arg("path").or_else(|| arg("file_path")),
+        a if a.starts_with("mcp.") => r.tool.as_ref().map(|tool| {
+            let server = r
+                .context
+                .as_ref()
+                .and_then(|c| c.get("server"))
+                .and_then(Value::as_str);
+            match server {
+                Some(s) => format!("{s}/{tool}"),
+                None => tool.clone(),
+            }
+        }),
+        _ => None,
+    };
+    from_args
+        .or_else(|| r.resource.clone())
+        .or_else(|| r.tool.clone())
+        .unwrap_or_default()
+}
+
+const COLUMNS: usize = 8;
+const HEADERS: [&str; COLUMNS] = [
+    "SEQ", "TIME", "AGENT", "VERDICT", "ACTION", "TARGET", "RULE", "REASON",
+];
+const MAX_WIDTH: [usize; COLUMNS] = [12, 30, 24, 16, 24, 48, 20, 60];
+/// `tail` prints rows as they come, so its columns have fixed widths.
+const TAIL_WIDTH: [usize; COLUMNS] = [8, 30, 16, 16, 20, 40, 12, 60];
+
+/// A record's cells, every one made visible and cut to its column's width.
+fn cells(r: &Record, max_width: [usize; COLUMNS]) -> [String; COLUMNS] {
+    [
+        r.seq.to_string(),
+        r.ts.to_string(),
+        r.agent.clone().unwrap_or_else(|| "-".into()),
+        r.verdict.to_string(),
+        r.action.clone(),
+        target(r),
+        r.rule.clone().unwrap_or_else(|| "-".into()),
+        r.reason.clone(),
+    ]
+    .map(|cell| visible(&cell))
+    .into_iter()
+    .zip(max_width)
+    .map(|(cell, max)| cut(&cell, max))
+    .collect::<Vec<_>>()
+    .try_into()
+    .unwrap_or_else(|_| HEADERS.map(String::from))
+}
+
+/// One row, padded to `widths`.
+fn write_row(
+    out: &mut dyn Write,
+    cells: &[String; COLUMNS],
+    widths: &[usize; COLUMNS],
+) -> io::Result<()> {
+    let mut line = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        if i + 1 == COLUMNS {
+            line.push_str(cell);
+        } else {
+            line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+        }
+    }
+    writeln!(out, "{}", line.trim_end())
 }
 
 /// A plain aligned table; long cells are cut so a row stays on one line.
 fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
-    const HEADERS: [&str; 8] = [
-        "SEQ", "TIME", "AGENT", "VERDICT", "ACTION", "TARGET", "RULE", "REASON",
-    ];
-    const MAX: [usize; 8] = [12, 30, 24, 16, 24, 40, 20, 60];
-    let rows: Vec<[String; 8]> = records
-        .iter()
-        .map(|r| {
-            let target = match (&r.tool, &r.resource) {
-                (Some(t), Some(res)) => format!("{t} {res}"),
-                (Some(t), None) => t.clone(),
-                (None, Some(res)) => res.clone(),
-                (None, None) => String::new(),
-            };
-            [
-                r.seq.to_string(),
-                r.ts.to_string(),
-                r.agent.clone().unwrap_or_else(|| "-".into()),
-                r.verdict.to_string(),
-                r.action.clone(),
-                target,
-                r.rule.clone().unwrap_or_else(|| "-".into()),
-                r.reason.clone(),
-            ]
-            .map(|cell| cut(&cell.replace(['\n', '\t'], " "), 0))
-        })
-        .collect();
+    let rows: Vec<[String; COLUMNS]> = records.iter().map(|r| cells(r, MAX_WIDTH)).collect();
     let mut widths = HEADERS.map(|h| h.chars().count());
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count().min(MAX[i]));
+            widths[i] = widths[i].max(cell.chars().count());
         }
     }
-    let line = |out: &mut dyn Write, cells: [&str; 8]| -> io::Result<()> {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            let cell = cut(cell, MAX[i]);
-            if i + 1 == cells.len() {
-                text.push_str(&cell);
-            } else {
-                text.push_str(&format!("{cell:<w$}  ", w = widths[i]));
-            }
-        }
-        writeln!(out, "{}", text.trim_end())
-    };
-    line(out, HEADERS)?;
+    write_row(out, &HEADERS.map(String::from), &widths)?;
     for row in &rows {
-        line(out, row.each_ref().map(String::as_str))?;
+        write_row(out, row, &widths)?;
     }
     Ok(())
 }
 
-/// `text` cut to `max` characters with an ellipsis (`max == 0`: unchanged).
+/// `text` cut to `max` characters with an ellipsis.
 fn cut(text: &str, max: usize) -> String {
-    if max == 0 || text.chars().count() <= max {
+    if text.chars().count() <= max {
         return text.to_string();
     }
     let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
@@ -339,21 +470,201 @@ fn cut(text: &str, max: usize) -> String {
     s
 }
 
-fn run_export(db: &Path, format: ExportFormat, output: Option<&Path>) -> i32 {
+fn run_show(db: &Path, seq: u64, json: bool) -> Result<Exit> {
+    let reader = LogReader::open(db)?;
+    let Some(status) = reader.inspect(seq)? else {
+        let last = reader.last_seq()?;
+        return Err(Error::msg(format!(
+            "{}: there is no record {seq} (the log holds records up to {last})",
+            visible(&db.display().to_string())
+        )));
+    };
+    let exit = if status.hash_ok && status.links_to_previous {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    };
+    if json {
+        print(|out| writeln!(out, "{}", crate::report::json(&status)))?;
+        return Ok(exit);
+    }
+    let r = &status.record;
+    let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_string(), visible);
+    // Line by line: the line breaks are the layout's; anything hidden inside is escaped.
+    let pretty = |v: &Option<Value>, none: &str| match v {
+        Some(v) => serde_json::to_string_pretty(v)
+            .unwrap_or_default()
+            .lines()
+            .map(visible)
+            .collect::<Vec<_>>()
+            .join("\n                  "),
+        None => none.to_string(),
+    };
+    print(|out| {
+        writeln!(out, "record {}", r.seq)?;
+        writeln!(out, "  time:           {}", r.ts)?;
+        writeln!(out, "  agent:          {}", opt(&r.agent))?;
+        writeln!(out, "  action:         {}", visible(&r.action))?;
+        writeln!(out, "  tool:           {}", opt(&r.tool))?;
+        writeln!(out, "  resource:       {}", opt(&r.resource))?;
+        let target = target(r);
+        if !target.is_empty() {
+            writeln!(out, "  target:         {}", visible(&target))?;
+        }
+        writeln!(out, "  verdict:        {}", r.verdict)?;
+        writeln!(out, "  reason:         {}", visible(&r.reason))?;
+        writeln!(out, "  policy:         {}", opt(&r.policy))?;
+        writeln!(out, "  rule:           {}", opt(&r.rule))?;
+        match r.policy_version {
+            Some(v) => writeln!(out, "  policy version: {v}")?,
+            None => writeln!(out, "  policy version: -")?,
+        }
+        writeln!(out, "  latency:        {} ns", r.latency_ns)?;
+        writeln!(
+            out,
+            "  args:           {}",
+            pretty(&r.args, "(redacted: only the digest is kept)")
+        )?;
+        writeln!(
+            out,
+            "  args digest:    {}",
+            warden_audit::to_hex(&r.args_digest)
+        )?;
+        writeln!(out, "  context:        {}", pretty(&r.context, "-"))?;
+        writeln!(
+            out,
+            "  prev hash:      {}",
+            warden_audit::to_hex(&r.prev_hash)
+        )?;
+        writeln!(out, "  hash:           {}", warden_audit::to_hex(&r.hash))?;
+        writeln!(
+            out,
+            "  hash check:     {}",
+            if status.hash_ok {
+                "ok: the fields hash to the stored hash"
+            } else {
+                "FAILED: the record does not match its hash (it was edited)"
+            }
+        )?;
+        writeln!(
+            out,
+            "  link:           {}",
+            if status.links_to_previous {
+                "ok: it links to the record before it"
+            } else {
+                "BROKEN: it does not link to the record before it"
+            }
+        )?;
+        match status.covered_by_checkpoint {
+            Some(cp) => writeln!(
+                out,
+                "  anchored:       by signed checkpoint {cp} (run `warden audit verify` to check the chain up to it)"
+            ),
+            None => writeln!(
+                out,
+                "  anchored:       no: no signed checkpoint covers it yet"
+            ),
+        }
+    })?;
+    Ok(exit)
+}
+
+/// Most records read per look while following, so one look is bounded however fast writers
+/// append; the rest come with the next look.
+const FOLLOW_BATCH: usize = 1000;
+
+fn run_tail(db: &Path, lines: usize, follow: Option<Duration>, json: bool) -> Result<Exit> {
+    let reader = LogReader::open(db)?;
+    let first = reader.query(&Filter {
+        limit: Some(lines),
+        ..Filter::default()
+    })?;
+    let mut last = match first.last() {
+        Some(r) => r.seq,
+        None => reader.last_seq()?,
+    };
+    let write = |out: &mut dyn Write, records: &[Record]| -> io::Result<()> {
+        for r in records {
+            if json {
+                serde_json::to_writer(&mut *out, r).map_err(io::Error::from)?;
+                writeln!(out)?;
+            } else {
+                write_row(out, &cells(r, TAIL_WIDTH), &TAIL_WIDTH)?;
+            }
+        }
+        out.flush()
+    };
+    let mut out = io::stdout().lock();
+    let closed = |e: io::Error| -> Result<Exit> {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Ok(Exit::Ok)
+        } else {
+            Err(Error::msg(format!("cannot write to standard output: {e}")))
+        }
+    };
+    if let Err(e) = write(&mut out, &first) {
+        return closed(e);
+    }
+    let Some(interval) = follow else {
+        return Ok(Exit::Ok);
+    };
+    loop {
+        let new = reader.after(last, FOLLOW_BATCH)?;
+        if let Some(r) = new.last() {
+            last = r.seq;
+        }
+        if let Err(e) = write(&mut out, &new) {
+            return closed(e);
+        }
+        if new.len() < FOLLOW_BATCH {
+            std::thread::sleep(interval);
+        }
+    }
+}
+
+fn run_export(
+    db: &Path,
+    format: ExportFormat,
+    output: Option<&Path>,
+    no_verify: bool,
+    key: &VerifyKeyArgs,
+) -> Result<Exit> {
     let ExportFormat::Jsonl = format;
+    let mut through = u64::MAX;
+    if !no_verify {
+        let pinned = key.parse()?;
+        let mut progress = Progress::new("verifying");
+        let report = verify(db, pinned, |d, t| progress.update(d, t));
+        progress.finish();
+        match report {
+            VerifyReport::Intact(summary) => through = summary.last_seq.unwrap_or(0),
+            VerifyReport::Tampered { tampering, .. } => {
+                errln!(
+                    "error: {}: the log failed verification at record {} ({}): {}; nothing was exported (export it anyway with --no-verify)",
+                    visible(&db.display().to_string()),
+                    tampering.seq,
+                    tampering.kind,
+                    visible(&tampering.detail)
+                );
+                return Ok(Exit::Failed);
+            }
+            VerifyReport::Error(e) => return Err(Error::Audit(e)),
+        }
+    }
     let mut progress = Progress::new("exporting");
     let result = match output {
-        Some(path) => match File::create(path) {
-            Ok(file) => export_jsonl_with_progress(db, file, |d, t| progress.update(d, t)),
-            Err(e) => {
-                errln!(
-                    "error: {}: cannot create the export file: {e}",
+        Some(path) => {
+            let file = File::create(path).map_err(|e| {
+                Error::msg(format!(
+                    "{}: cannot create the export file: {e}",
                     path.display()
-                );
-                return EXIT_ERROR;
-            }
-        },
-        None => export_jsonl_with_progress(db, io::stdout().lock(), |d, t| progress.update(d, t)),
+                ))
+            })?;
+            export_jsonl_through(db, file, through, |d, t| progress.update(d, t))
+        }
+        None => export_jsonl_through(db, io::stdout().lock(), through, |d, t| {
+            progress.update(d, t)
+        }),
     };
     progress.finish();
     match result {
@@ -361,27 +672,13 @@ fn run_export(db: &Path, format: ExportFormat, output: Option<&Path>) -> i32 {
             if let Some(path) = output {
                 errln!("exported {n} records to {}", path.display());
             }
-            EXIT_OK
+            Ok(Exit::Ok)
         }
         // The reader went away (`| head`): not an error worth a message.
-        Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe => EXIT_OK,
-        Err(e) => {
-            errln!("error: {e}");
-            EXIT_ERROR
+        Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe => {
+            Ok(Exit::Ok)
         }
-    }
-}
-
-/// Write to standard output; a closed pipe ends quietly, any other failure exits 2.
-fn print_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), i32> {
-    let mut out = io::stdout().lock();
-    match f(&mut out).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => {
-            errln!("error: cannot write to standard output: {e}");
-            Err(EXIT_ERROR)
-        }
+        Err(e) => Err(Error::Audit(e)),
     }
 }
 
@@ -429,84 +726,61 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warden_audit::{AuditConfig, AuditLog, Entry, SigningKey, to_hex};
-    use warden_core::{Action, Decision};
+    use serde_json::json;
+    use warden_audit::Timestamp;
 
-    fn log_with(n: u64) -> (tempfile::TempDir, PathBuf, SigningKey) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("warden.db");
-        let key = SigningKey::from_bytes(&[3; 32]);
-        let mut config = AuditConfig::default();
-        config.signing_key = Some(key.clone());
-        let log = AuditLog::open(&path, config).unwrap();
-        for i in 0..n {
-            let action = Action::new("http_request").with_agent(format!("a{}", i % 2));
-            log.append(Entry::new(&action, &Decision::deny("no")))
-                .unwrap();
+    fn record(action: &str, args: Value, context: Option<Value>) -> Record {
+        Record {
+            seq: 1,
+            ts: Timestamp::from_unix_nanos(0),
+            agent: None,
+            action: action.into(),
+            tool: Some("t".into()),
+            resource: Some("res".into()),
+            verdict: Verdict::Deny,
+            policy: None,
+            rule: None,
+            reason: "r".into(),
+            args: Some(args),
+            args_digest: [0; 32],
+            context,
+            latency_ns: 0,
+            policy_version: None,
+            prev_hash: [0; 32],
+            hash: [0; 32],
         }
-        log.close().unwrap();
-        (dir, path, key)
     }
 
     #[test]
-    fn verify_exit_codes() {
-        let (_dir, path, key) = log_with(5);
-        let hex = to_hex(key.verifying_key().as_bytes());
-        let other = to_hex(SigningKey::from_bytes(&[4; 32]).verifying_key().as_bytes());
-        let verify = |key: Option<String>| {
-            run_code(AuditCommand::Verify {
-                db: path.clone(),
-                key,
-                json: false,
-            })
-        };
-        assert_eq!(verify(None), 0);
-        assert_eq!(verify(Some(hex)), 0);
+    fn target_names_what_the_action_was_about() {
+        let t = |a, args, ctx| target(&record(a, args, ctx));
         assert_eq!(
-            verify(Some(other)),
-            1,
-            "a checkpoint signed by another key is tampering"
+            t("http_request", json!({"url": "https://x/"}), None),
+            "https://x/"
         );
-        assert_eq!(verify(Some("not-a-key".into())), 2);
-        let missing = run_code(AuditCommand::Verify {
-            db: path.with_file_name("missing.db"),
-            key: None,
-            json: true,
-        });
-        assert_eq!(missing, 2);
+        assert_eq!(
+            t("shell.exec", json!({"command": "ls -la"}), None),
+            "ls -la"
+        );
+        assert_eq!(
+            t("file.write", json!({"path": "/etc/passwd"}), None),
+            "/etc/passwd"
+        );
+        assert_eq!(
+            t("mcp.tools/call", json!({}), Some(json!({"server": "fs"}))),
+            "fs/t"
+        );
+        assert_eq!(t("other", json!({}), None), "res");
     }
 
     #[test]
-    fn query_and_export_exit_codes() {
-        let (dir, path, _) = log_with(4);
-        let query = |db: PathBuf| {
-            run_code(AuditCommand::Query {
-                db,
-                agent: Some("a1".into()),
-                action: None,
-                verdict: Some(Verdict::Deny),
-                since: None,
-                until: None,
-                limit: Some(1),
-                json: true,
-            })
-        };
-        assert_eq!(query(path.clone()), 0);
-        assert_eq!(query(dir.path().join("missing.db")), 2);
-        let out = dir.path().join("out.jsonl");
-        let code = run_code(AuditCommand::Export {
-            db: path,
-            format: ExportFormat::Jsonl,
-            output: Some(out.clone()),
-        });
-        assert_eq!(code, 0);
-        assert_eq!(std::fs::read_to_string(out).unwrap().lines().count(), 4);
-    }
-
-    #[test]
-    fn table_cuts_long_cells() {
+    fn cells_hide_nothing_and_stay_short() {
+        let mut r = record("execute_code\0", json!({}), None);
+        r.reason = "ok\u{202e}txt".into();
+        let c = cells(&r, MAX_WIDTH);
+        assert_eq!(c[4], "execute_code\\u{0}");
+        assert_eq!(c[7], "ok\\u{202e}txt");
         assert_eq!(cut("abcdef", 4), "abc…");
         assert_eq!(cut("abc", 4), "abc");
-        assert_eq!(cut("abcdef", 0), "abcdef");
     }
 }

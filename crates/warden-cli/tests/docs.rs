@@ -211,6 +211,7 @@ const DOCS: &[&str] = &[
     "docs/http.md",
     "docs/claude-code.md",
     "docs/mcp.md",
+    "docs/audit.md",
 ];
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod audit;
 mod claude_code;
 mod commands;
 mod docs;

@@ -548,6 +548,7 @@ fn audit_filter(request: &Request) -> Result<warden_audit::Filter, Rejection> {
         since: time(q.since)?,
         until: time(q.until)?,
         limit: Some(limit),
+        ..Default::default()
     })
 }
 

@@ -115,7 +115,7 @@ impl Warden {
             // grows to include the time the audit took.
             let entry = Entry::new(action, &decision).with_policy_version(decision.policy_version);
             match log.append(entry) {
-                Ok(seq) => decision.audit_seq = Some(seq),
+                Ok(seq) => decision.audit_seq = seq,
                 Err(e) => {
                     let version = decision.policy_version;
                     decision = Decision::deny(format!(

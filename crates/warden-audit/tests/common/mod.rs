@@ -27,7 +27,8 @@ pub fn entry(i: u64) -> Entry {
         .with_tool("fetch")
         .with_resource(format!("https://example.com/{i}"))
         .with_arg("n", i)
-        .with_arg("url", format!("https://example.com/{i}"));
+        .with_arg("url", format!("https://example.com/{i}"))
+        .with_context("session", format!("s-{}", i % 2));
     let verdict = [Verdict::Allow, Verdict::Deny, Verdict::RequireApproval][(i % 3) as usize];
     let decision = Decision {
         verdict,
@@ -53,7 +54,7 @@ pub fn config() -> AuditConfig {
 pub fn write_log(path: &Path, n: u64) {
     let log = AuditLog::open(path, config()).unwrap();
     for i in 1..=n {
-        assert_eq!(log.append(entry(i)).unwrap(), i);
+        assert_eq!(log.append(entry(i)).unwrap(), Some(i));
     }
     log.close().unwrap();
 }
@@ -66,4 +67,18 @@ pub fn verify(path: &Path) -> VerifyReport {
 /// A plain read-write connection to edit the file by hand.
 pub fn sql(path: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
+}
+
+/// Every entry `ns` (by its `n` argument) is in the log exactly once, and nothing else is.
+pub fn assert_each_entry_once(path: &Path, ns: impl IntoIterator<Item = u64>) {
+    let mut expected: Vec<u64> = ns.into_iter().collect();
+    expected.sort_unstable();
+    let mut found: Vec<u64> = warden_audit::query(path, &warden_audit::Filter::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.args.as_ref().unwrap()["n"].as_u64().unwrap())
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found.len(), expected.len(), "record count");
+    assert_eq!(found, expected, "each entry exactly once");
 }

@@ -1,0 +1,481 @@
+//! [`AuditLog`]: appending records through a bounded queue to one writer thread that group
+//! commits them, chains their hashes and signs checkpoints.
+//!
+//! Why one writer thread per process: the chain is sequential (each hash covers the previous
+//! one), SQLite has one writer at a time anyway, and batching many appends into one
+//! transaction is what makes the log fast. Why it works with many processes: every batch is
+//! numbered and chained inside SQLite's write lock from the head the file holds at that
+//! moment (see `writer.rs`), so hook calls, CLI checks and a server can share one log.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+use crate::error::{AuditError, WriteError};
+use crate::record::{Entry, Incident};
+use crate::store::{self, Head, Probe};
+use crate::timestamp::Timestamp;
+
+mod config;
+mod lease;
+mod queue;
+mod tail;
+mod wal;
+mod writer;
+
+pub use config::{AuditConfig, Mode, WhenFull};
+use queue::{Completion, Pending, PendingIncident, Shared, lock};
+use wal::{WAL_SIZE_LIMIT, WalCheckpointer};
+use writer::Writer;
+
+/// Counters of an open log, for `/metrics` and health checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuditStats {
+    /// Appends accepted into the queue.
+    pub appended: u64,
+    /// Records committed.
+    pub committed: u64,
+    /// Records whose commit failed (their appends failed, or in buffered mode were lost).
+    pub failed: u64,
+    /// Records waiting in the queue now.
+    pub queue_depth: usize,
+    /// Appends that had to wait for room in the queue (`when_full = block`).
+    pub blocked: u64,
+    /// Appends refused because the queue was full (`when_full = deny`).
+    pub rejected_full: u64,
+    /// Checkpoints signed by this process.
+    pub checkpoints: u64,
+    /// Whether the most recent commit failed.
+    pub failing: bool,
+    /// The most recent write error, if any ever happened.
+    pub last_error: Option<String>,
+}
+
+/// The tamper-evident audit log, open for appending.
+///
+/// `AuditLog` is `Send + Sync`; share it behind an `Arc`. Any number of processes (and of
+/// `AuditLog`s in one process) may append to the same file at once. Dropping it closes it
+/// (see [`AuditLog::close`] to see errors).
+pub struct AuditLog {
+    shared: Arc<Shared>,
+    writer: Option<JoinHandle<()>>,
+    wal: Option<WalCheckpointer>,
+    incidents_at_open: Vec<Incident>,
+}
+
+/// A log file recognised, checked and opened for writing, before its writer starts.
+struct Prepared {
+    path: PathBuf,
+    conn: Connection,
+    head: Head,
+    incidents: Vec<PendingIncident>,
+}
+
+impl AuditLog {
+    /// Open `path` with checkpoints signed by the node key at `key` (default `<path>.key`).
+    /// A missing key file is created (mode 0600, plus `.pub`) only once the log itself has
+    /// opened, so a bad `path` leaves nothing behind; when several processes create it at
+    /// once they all end up with the same key. This is how Warden's doors (CLI, server,
+    /// hook, MCP proxy) open their logs, so every log they write is anchored.
+    pub fn open_signed(
+        path: impl AsRef<Path>,
+        mut config: AuditConfig,
+        key: Option<&Path>,
+    ) -> Result<AuditLog, AuditError> {
+        let path = path.as_ref();
+        let prepared = prepare(path, &config)?;
+        let key_path = key.map_or_else(|| crate::keys::default_key_path(path), Path::to_path_buf);
+        config.signing_key = Some(crate::keys::load_or_create_key_file(&key_path)?);
+        start(prepared, config)
+    }
+
+    /// Open the log at `path`, creating it if there is no file there.
+    ///
+    /// An existing file is checked (SQLite header, Warden's application id, format version,
+    /// schema, and the end of the chain: see [`AuditError::TamperedTail`]) before anything is
+    /// written to it; a file that fails the check is left untouched and the error names it.
+    /// If a buffered writer died without closing the log, the records it may have lost are
+    /// noted as an incident, returned by [`AuditLog::incidents_at_open`].
+    pub fn open(path: impl AsRef<Path>, config: AuditConfig) -> Result<AuditLog, AuditError> {
+        let prepared = prepare(path.as_ref(), &config)?;
+        start(prepared, config)
+    }
+
+    /// Append one record.
+    ///
+    /// Durable mode returns `Some(seq)` once the record is committed. Buffered mode returns
+    /// `None` once it is queued: its number is assigned when its batch commits, under the
+    /// file's write lock, because other processes may be appending too. An error means the
+    /// record is not (and will not be) in the log: deny the action.
+    pub fn append(&self, entry: Entry) -> Result<Option<u64>, AuditError> {
+        let s = &*self.shared;
+        if entry
+            .policy_version
+            .is_some_and(|v| i64::try_from(v).is_err())
+        {
+            return Err(AuditError::InvalidInput {
+                path: s.path.clone(),
+                detail: "policy_version must be below 2^63".to_string(),
+            });
+        }
+        if s.mode == Mode::Buffered && s.failing.load(Ordering::Relaxed) {
+            return Err(self.write_error(WriteError::Failing(Box::new(s.last_error()))));
+        }
+        let done = (s.mode == Mode::Durable).then(|| Arc::new(Completion::new()));
+        let mut q = lock(&s.queue);
+        loop {
+            if let Some(reason) = &q.stopped {
+                return Err(AuditError::Closed {
+                    path: s.path.clone(),
+                    detail: reason.clone(),
+                });
+            }
+            if q.closing {
+                return Err(AuditError::Closed {
+                    path: s.path.clone(),
+                    detail: "the log is being closed".to_string(),
+                });
+            }
+            if q.items.len() < s.capacity {
+                break;
+            }
+            match s.when_full {
+                WhenFull::Deny => {
+                    s.rejected_full.fetch_add(1, Ordering::Relaxed);
+                    return Err(AuditError::QueueFull {
+                        path: s.path.clone(),
+                        capacity: s.capacity,
+                    });
+                }
+                WhenFull::Block => {
+                    s.blocked.fetch_add(1, Ordering::Relaxed);
+                    q = s
+                        .room
+                        .wait(q)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            }
+        }
+        q.items.push_back(Pending {
+            enqueued: Instant::now(),
+            entry,
+            done: done.clone(),
+        });
+        q.accepted += 1;
+        s.appended.fetch_add(1, Ordering::Relaxed);
+        // Wake the writer only when it has something to do now: in buffered mode a lone
+        // record waits out the flush interval anyway, so waking per record would be waste.
+        let wake = q.writer_idle
+            && (s.mode == Mode::Durable
+                || q.items.len() == 1
+                || q.items.len() >= s.max_batch
+                || q.flush_waiters > 0);
+        drop(q);
+        if wake {
+            s.work.notify_one();
+        }
+        match done {
+            None => Ok(None),
+            Some(done) => done.wait().map(Some).map_err(|e| self.write_error(e)),
+        }
+    }
+
+    fn write_error(&self, e: WriteError) -> AuditError {
+        AuditError::from_write(self.shared.path.clone(), e)
+    }
+
+    /// Wait until every record appended before this call is committed. Returns an error if
+    /// any write failed meanwhile (in buffered mode, the only way a caller learns of it
+    /// besides [`AuditLog::stats`]).
+    pub fn flush(&self) -> Result<(), AuditError> {
+        let s = &*self.shared;
+        let failed_before = lock(&s.progress).failed_total;
+        let target = {
+            let mut q = lock(&s.queue);
+            if let Some(reason) = &q.stopped {
+                return Err(AuditError::Closed {
+                    path: s.path.clone(),
+                    detail: reason.clone(),
+                });
+            }
+            q.flush_waiters += 1;
+            q.accepted
+        };
+        s.work.notify_one();
+        let mut stopped = None;
+        let mut failed = false;
+        {
+            let mut p = lock(&s.progress);
+            while p.done < target {
+                if let Some(reason) = &lock(&s.queue).stopped {
+                    stopped = Some(reason.clone());
+                    break;
+                }
+                p = s
+                    .progressed
+                    .wait_timeout(p, Duration::from_millis(100))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
+            }
+            if p.failed_total > failed_before {
+                failed = true;
+            }
+        }
+        lock(&s.queue).flush_waiters -= 1;
+        match (stopped, failed) {
+            (Some(detail), _) => Err(AuditError::Closed {
+                path: s.path.clone(),
+                detail,
+            }),
+            (None, true) => Err(self.write_error(s.last_error())),
+            (None, false) => Ok(()),
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> AuditStats {
+        let s = &*self.shared;
+        let queue_depth = lock(&s.queue).items.len();
+        AuditStats {
+            appended: s.appended.load(Ordering::Relaxed),
+            committed: s.committed.load(Ordering::Relaxed),
+            failed: s.failed.load(Ordering::Relaxed),
+            queue_depth,
+            blocked: s.blocked.load(Ordering::Relaxed),
+            rejected_full: s.rejected_full.load(Ordering::Relaxed),
+            checkpoints: s.checkpoints.load(Ordering::Relaxed),
+            failing: s.failing.load(Ordering::Relaxed),
+            last_error: lock(&s.last_error).as_ref().map(ToString::to_string),
+        }
+    }
+
+    /// What this open found and wrote into the `incidents` table: buffered writers that died
+    /// without closing the log (records they had accepted may be lost), or, with
+    /// [`AuditConfig::allow_tampered_tail`], a damaged end it continued after.
+    pub fn incidents_at_open(&self) -> &[Incident] {
+        &self.incidents_at_open
+    }
+
+    /// The file this log writes.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Commit everything queued, sign a final checkpoint and stop the writer.
+    pub fn close(mut self) -> Result<(), AuditError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), AuditError> {
+        let Some(handle) = self.writer.take() else {
+            return Ok(());
+        };
+        lock(&self.shared.queue).closing = true;
+        self.shared.work.notify_one();
+        self.shared.room.notify_all();
+        let joined = handle.join();
+        // After the writer: the last connection to close folds the WAL back and removes it.
+        drop(self.wal.take());
+        let close_error = lock(&self.shared.close_error).clone();
+        match (joined, close_error) {
+            (Err(_), _) => Err(AuditError::Closed {
+                path: self.shared.path.clone(),
+                detail: "the audit writer thread panicked".to_string(),
+            }),
+            (Ok(()), Some(e)) => Err(self.write_error(e)),
+            (Ok(()), None) => Ok(()),
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::error!("closing the log failed: {e}");
+        }
+    }
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.shared.path)
+            .field("mode", &self.shared.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Recognise (or create) the file, open the writing connection, check the end of the chain.
+fn prepare(path: &Path, config: &AuditConfig) -> Result<Prepared, AuditError> {
+    let path = path.to_path_buf();
+    if config.queue_capacity == 0 || config.max_batch == 0 || config.checkpoint_every == 0 {
+        return Err(AuditError::InvalidInput {
+            path,
+            detail: "queue_capacity, max_batch and checkpoint_every must be at least 1".to_string(),
+        });
+    }
+    if let Probe::Missing = store::probe(&path)? {
+        store::create(&path, Timestamp::now().unix_nanos())?;
+    }
+    // Read-only first: a file that is not ours, or is damaged, is never written to.
+    let reader = store::open_read_only(&path)?;
+    if reader.encoding == crate::encoding::Encoding::V1 {
+        return Err(AuditError::OldFormat {
+            path,
+            found: 1,
+            current: store::FORMAT_VERSION,
+        });
+    }
+    drop(reader);
+
+    let conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(AuditError::sqlite(
+        &path,
+        "cannot open audit log for writing",
+    ))?;
+    conn.busy_timeout(config.busy_timeout)
+        .map_err(AuditError::sqlite(&path, "cannot set busy timeout"))?;
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(AuditError::sqlite(&path, "cannot switch to WAL mode"))?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        return Err(AuditError::Corrupt {
+            path,
+            detail: format!("cannot use WAL mode (journal mode stays `{journal}`)"),
+        });
+    }
+    let sync = if config.fsync { "FULL" } else { "NORMAL" };
+    // WAL checkpoints run on their own thread (see `WalCheckpointer`), not in commits.
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {sync}; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+    ))
+    .map_err(AuditError::sqlite(&path, "cannot set synchronous mode"))?;
+    store::check_schema(&conn, &path, crate::encoding::Encoding::V2)?;
+
+    // One read transaction: the tail, the marker and the checkpoint from one snapshot.
+    conn.execute_batch("BEGIN")
+        .map_err(AuditError::sqlite(&path, "cannot start a read transaction"))?;
+    let checked = tail::check_tail(&conn);
+    let _ = conn.execute_batch("COMMIT");
+    let mut incidents = Vec::new();
+    let head = match checked {
+        Ok(head) => head,
+        Err(WriteError::TamperedTail { seq, detail }) if config.allow_tampered_tail => {
+            tracing::warn!(
+                "{}: record {seq}: {detail}; appending anyway, as allowed",
+                path.display()
+            );
+            incidents.push(PendingIncident {
+                kind: "tampered_tail",
+                after_seq: seq,
+                lost: 0,
+                detail: format!("opened for appending although record {seq}: {detail}"),
+            });
+            Head::EMPTY
+        }
+        Err(e) => return Err(AuditError::from_write(path, e)),
+    };
+    Ok(Prepared {
+        path,
+        conn,
+        head,
+        incidents,
+    })
+}
+
+/// Write what the open found (incidents, stale registrations), register a buffered writer,
+/// and start the writer and WAL threads.
+fn start(prepared: Prepared, config: AuditConfig) -> Result<AuditLog, AuditError> {
+    let Prepared {
+        path,
+        conn,
+        head,
+        mut incidents,
+    } = prepared;
+    let buffered = config.mode == Mode::Buffered;
+    let mut lease = None;
+    if buffered || !incidents.is_empty() || lease::any_registrations(&path, &conn)? {
+        let now = Timestamp::now().unix_nanos();
+        let mut tx = || -> Result<Option<lease::Lease>, AuditError> {
+            let sql = AuditError::sqlite(&path, "cannot record what the open found");
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
+            // Inside the write lock, so two openers never both reap the same registration.
+            let (stale, reaped) = lease::stale_registrations(&path, &conn, head.seq)?;
+            incidents.extend(reaped);
+            for key in &stale {
+                conn.execute("DELETE FROM meta WHERE key = ?1", [key])
+                    .map_err(AuditError::sqlite(
+                        &path,
+                        "cannot remove a stale registration",
+                    ))?;
+            }
+            for i in &incidents {
+                store::insert_incident(&conn, now, i.kind, i.after_seq, i.lost, &i.detail)
+                    .map_err(AuditError::sqlite(&path, "cannot record an incident"))?;
+            }
+            // In buffered mode callers hold acknowledgements of records not yet committed:
+            // at most the queue plus the batch being written (plus one that just failed).
+            let lease = buffered
+                .then(|| {
+                    let window = (config.queue_capacity + 2 * config.max_batch) as u64;
+                    lease::Lease::acquire(&path, &conn, window)
+                })
+                .transpose()?;
+            conn.execute_batch("COMMIT").map_err(AuditError::sqlite(
+                &path,
+                "cannot record what the open found",
+            ))?;
+            Ok(lease)
+        };
+        match tx() {
+            Ok(l) => lease = l,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        for i in &incidents {
+            if i.kind == "unclean_shutdown" {
+                tracing::warn!("{}: {}", path.display(), i.detail);
+            }
+        }
+    }
+    let at = Timestamp::now();
+    let incidents_at_open = incidents
+        .iter()
+        .map(|i| Incident {
+            at,
+            kind: i.kind.to_string(),
+            after_seq: i.after_seq,
+            lost: i.lost,
+            detail: i.detail.clone(),
+        })
+        .collect();
+
+    let shared = Arc::new(Shared::new(path.clone(), &config));
+    let busy_timeout = config.busy_timeout;
+    let writer = Writer::new(shared.clone(), conn, head, config, lease);
+    let wal = WalCheckpointer::spawn(&path, busy_timeout, shared.clone())?;
+    let handle = std::thread::Builder::new()
+        .name("warden-audit-writer".to_string())
+        .spawn(move || writer.run())
+        .map_err(AuditError::io(
+            &path,
+            "cannot start the audit writer thread",
+        ))?;
+    Ok(AuditLog {
+        shared,
+        writer: Some(handle),
+        wal: Some(wal),
+        incidents_at_open,
+    })
+}

@@ -1,0 +1,210 @@
+//! The SQLite file: recognising it, creating it, opening it, and the names of its tables and
+//! columns. Everything that knows SQL lives below this module, so the writer, the readers and
+//! the verifier share one description of the file.
+//!
+//! A file is only ever written after it has been recognised as a Warden audit log from its
+//! header bytes (SQLite magic, Warden's `application_id`, a known `user_version`) and, through
+//! a read-only connection, its schema. So pointing Warden at the wrong file — a PDF, another
+//! program's database, a damaged log — yields an error naming the file and leaves it
+//! byte-for-byte as it was.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::encoding::Encoding;
+use crate::error::AuditError;
+
+mod create;
+mod meta;
+mod row;
+mod schema;
+
+pub(crate) use create::create;
+pub(crate) use meta::{
+    Head, MetaHead, insert_incident, last_checkpoint, read_checkpoints, read_head, read_incidents,
+    read_meta, read_meta_head, set_meta_head,
+};
+pub(crate) use row::{RawRow, record_from_values, row_values};
+pub use schema::{APPLICATION_ID, FORMAT_VERSION};
+use schema::{
+    CHECKPOINT_COLUMNS, INCIDENT_COLUMNS_V1, INCIDENT_COLUMNS_V2, RECORD_COLUMNS_V1,
+    RECORD_COLUMNS_V2,
+};
+pub(crate) use schema::{
+    INSERT_CHECKPOINT, INSERT_RECORD, RECORD_WIDTH, record_select, to_i64, to_u64,
+};
+
+/// What the header check found.
+pub(crate) enum Probe {
+    /// No file: a writer may create one.
+    Missing,
+    /// A file whose header says it is a Warden audit log with this record encoding.
+    AuditLog(Encoding),
+}
+
+/// Look at the first 100 bytes of `path` — the SQLite header — without opening it with SQLite.
+pub(crate) fn probe(path: &Path) -> Result<Probe, AuditError> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Probe::Missing),
+        Err(e) => return Err(AuditError::io(path, "cannot read file")(e)),
+    };
+    let not_sqlite = |detail: String| AuditError::NotSqlite {
+        path: path.to_path_buf(),
+        detail,
+    };
+    if meta.is_dir() {
+        return Err(not_sqlite("it is a directory".to_string()));
+    }
+    if meta.len() < 100 {
+        return Err(not_sqlite(format!(
+            "the file is {} bytes long, too short for an SQLite database",
+            meta.len()
+        )));
+    }
+    let mut header = [0u8; 100];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_err(AuditError::io(path, "cannot read file header"))?;
+    if &header[..16] != b"SQLite format 3\0" {
+        return Err(not_sqlite(
+            "it does not start with the SQLite header (\"SQLite format 3\")".to_string(),
+        ));
+    }
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let app_id = be32(68);
+    if app_id != APPLICATION_ID {
+        return Err(AuditError::NotAuditLog {
+            path: path.to_path_buf(),
+            detail: if app_id == 0 {
+                "it has no application id (another program's database)".to_string()
+            } else {
+                format!("its application id is {app_id:#010x}, not Warden's {APPLICATION_ID:#010x}")
+            },
+        });
+    }
+    match i64::from(be32(60)) {
+        1 => Ok(Probe::AuditLog(Encoding::V1)),
+        2 => Ok(Probe::AuditLog(Encoding::V2)),
+        v if v > FORMAT_VERSION => Err(AuditError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: v,
+            supported: FORMAT_VERSION,
+        }),
+        v => Err(AuditError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("format version {v} in the header"),
+        }),
+    }
+}
+
+/// A connection to a recognised log, and the record encoding its format version uses.
+pub(crate) struct Store {
+    pub conn: Connection,
+    pub encoding: Encoding,
+}
+
+/// Open an existing log for reading only and check that its schema is the audit log's.
+pub(crate) fn open_read_only(path: &Path) -> Result<Store, AuditError> {
+    let encoding = match probe(path)? {
+        Probe::Missing => {
+            return Err(AuditError::Io {
+                path: path.to_path_buf(),
+                what: "cannot open audit log",
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        Probe::AuditLog(encoding) => encoding,
+    };
+    // A read-only connection to a WAL database creates `-wal` and `-shm` files and, unable
+    // to write, never removes them. So when there is no `-wal` (no connection is open and the
+    // main file holds everything), open read-write but refuse all writes (`query_only`):
+    // SQLite then removes the files it made when this, the last connection, closes, and with
+    // an empty WAL it writes nothing to the log. When a `-wal` exists (a writer is running or
+    // crashed), read-only adds nothing.
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if !Path::new(&wal).exists() {
+        match open_reader(path, OpenFlags::SQLITE_OPEN_READ_WRITE, encoding) {
+            Ok(conn) => return Ok(Store { conn, encoding }),
+            // Damage or a foreign schema is an answer; anything else (say, a directory
+            // where `-shm` cannot be created) gets a plain read-only try.
+            Err(e @ (AuditError::Corrupt { .. } | AuditError::NotAuditLog { .. })) => {
+                return Err(e);
+            }
+            Err(_) => {}
+        }
+    }
+    let conn = open_reader(path, OpenFlags::SQLITE_OPEN_READ_ONLY, encoding)?;
+    Ok(Store { conn, encoding })
+}
+
+fn open_reader(path: &Path, mode: OpenFlags, encoding: Encoding) -> Result<Connection, AuditError> {
+    let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(AuditError::sqlite(path, "cannot open audit log"))?;
+    conn.execute_batch("PRAGMA query_only = 1;")
+        .map_err(AuditError::sqlite(path, "cannot open audit log read-only"))?;
+    check_schema(&conn, path, encoding)?;
+    Ok(conn)
+}
+
+/// Check that every table and column the log needs is there, and that `meta` says what the
+/// header says. A damaged page surfaces here as [`AuditError::Corrupt`].
+pub(crate) fn check_schema(
+    conn: &Connection,
+    path: &Path,
+    encoding: Encoding,
+) -> Result<(), AuditError> {
+    let (records, incidents) = match encoding {
+        Encoding::V1 => (RECORD_COLUMNS_V1, INCIDENT_COLUMNS_V1),
+        Encoding::V2 => (RECORD_COLUMNS_V2, INCIDENT_COLUMNS_V2),
+    };
+    let expected: [(&str, &str); 4] = [
+        ("meta", "key, value"),
+        ("records", records),
+        ("checkpoints", CHECKPOINT_COLUMNS),
+        ("incidents", incidents),
+    ];
+    for (table, columns) in expected {
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")
+            .map_err(AuditError::sqlite(path, "cannot read the schema"))?;
+        let found: Vec<String> = stmt
+            .query_map([table], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(AuditError::sqlite(path, "cannot read the schema"))?;
+        if found.is_empty() {
+            return Err(AuditError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("table `{table}` is missing"),
+            });
+        }
+        if found.join(", ") != columns {
+            return Err(AuditError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "table `{table}` has columns ({}), expected ({columns})",
+                    found.join(", ")
+                ),
+            });
+        }
+    }
+    let format: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(AuditError::sqlite(path, "cannot read the meta table"))?;
+    if format.as_deref() != Some("warden-audit") {
+        return Err(AuditError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "the meta table does not name the format `warden-audit`".to_string(),
+        });
+    }
+    Ok(())
+}
