@@ -29,6 +29,10 @@ pub struct AuditArgs {
     /// it, if missing). Default: `<db>.key`.
     #[arg(long, value_name = "FILE", requires = "db")]
     pub signing_key: Option<PathBuf>,
+    /// Append to a log whose last records fail verification (an incident is recorded first).
+    /// Without it such a log is refused: run `warden audit verify` and keep it as evidence.
+    #[arg(long, requires = "db")]
+    pub allow_tampered_log: bool,
 }
 
 /// `--audit-mode` values.
@@ -52,6 +56,7 @@ impl AuditArgs {
             AuditMode::Durable => Mode::Durable,
             AuditMode::Buffered => Mode::Buffered,
         };
+        config.allow_tampered_tail = self.allow_tampered_log;
         let builder = builder.audit_log(db, config);
         match &self.signing_key {
             Some(key) => builder.signing_key(key),

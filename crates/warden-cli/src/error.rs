@@ -12,7 +12,7 @@ pub enum Error {
     #[error("the policies did not load")]
     Policy(#[from] LoadError),
     /// The audit log could not be opened or read.
-    #[error("{0}")]
+    #[error("{}{}", .0, audit_hint(.0))]
     Audit(#[from] AuditError),
     /// Flags or input that do not make sense, or anything else that stopped the command,
     /// in one line a person can act on.
@@ -40,6 +40,19 @@ impl From<BuildError> for Error {
 impl From<String> for Error {
     fn from(message: String) -> Self {
         Error::Message(message)
+    }
+}
+
+/// The flag or command that gets past an audit error, when there is one (the library's
+/// messages name no flags).
+fn audit_hint(e: &AuditError) -> &'static str {
+    match e {
+        AuditError::TamperedTail { .. } => {
+            " (check it with `warden audit verify`; --allow-tampered-log appends anyway, after \
+             recording an incident)"
+        }
+        AuditError::OldFormat { .. } => " (give --db a new file)",
+        _ => "",
     }
 }
 

@@ -429,12 +429,37 @@ fn a_log_whose_end_was_cut_is_refused_for_appending() {
     );
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("refusing to append"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--allow-tampered-log"),
+        "{}",
+        out.stderr
+    );
     let q = warden(&["audit", "query", db.to_str().unwrap(), "--json"], None);
     assert_eq!(
         q.json().as_array().unwrap().len(),
         3,
         "nothing was appended"
     );
+    // Told to, it appends — after recording what it found.
+    let db_s = db.to_str().unwrap();
+    let out = warden(
+        &[
+            "check",
+            "-p",
+            &p,
+            "--db",
+            db_s,
+            "--allow-tampered-log",
+            "-a",
+            "x",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "a decision (deny), not an error: {out:?}");
+    let q = warden(&["audit", "query", db_s, "--json"], None);
+    assert_eq!(q.json().as_array().unwrap().len(), 4);
+    let v = warden(&["audit", "verify", db_s], None);
+    assert!(v.stdout.contains("tampered_tail"), "{}", v.stdout);
 }
 
 #[test]

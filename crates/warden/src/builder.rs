@@ -170,7 +170,8 @@ impl WardenBuilder {
 /// The log, SQLite's side files, the secret key and its public half.
 fn protect_log(protection: &mut Protection, db: &Path, key: &Path) {
     protection.add(db, Kind::AuditLog);
-    for suffix in ["-wal", "-shm", "-journal"] {
+    // SQLite's side files, and the lock buffered writers hold while they live.
+    for suffix in ["-wal", "-shm", "-journal", ".writers.lock"] {
         let mut side = db.as_os_str().to_owned();
         side.push(suffix);
         protection.add(Path::new(&side), Kind::AuditLog);
