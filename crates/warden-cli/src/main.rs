@@ -102,14 +102,22 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // Help and version go to stdout and exit 0; usage errors to stderr, exit 2.
+            // Help and version go to stdout and exit 0; usage errors to stderr, exit 2 — and,
+            // when the command line asked for JSON, as a JSON error object on stdout too.
             let _ = e.print();
-            return if e.use_stderr() {
-                Exit::Error
-            } else {
-                Exit::Ok
+            if !e.use_stderr() {
+                return Exit::Ok.into();
             }
-            .into();
+            if std::env::args_os().any(|a| a == "--json") {
+                let text = e.render().to_string();
+                let first = text.lines().next().unwrap_or_default();
+                let message = first.strip_prefix("error: ").unwrap_or(first);
+                outln!(
+                    "{}",
+                    serde_json::json!({"error": message, "verdict": "deny"})
+                );
+            }
+            return Exit::Error.into();
         }
     };
     report::init(&cli.global);

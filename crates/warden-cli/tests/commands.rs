@@ -431,6 +431,25 @@ fn json_errors_are_json() {
             .unwrap()
             .ends_with("broken.yaml")
     );
+    // A flag clap itself refuses: still JSON when JSON was asked for.
+    let out = warden(
+        &[
+            "check",
+            "-p",
+            &example("brief.yaml"),
+            "-a",
+            "x",
+            "--json",
+            "--bogus",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.json()["error"].as_str().unwrap().contains("--bogus"),
+        "{out:?}"
+    );
+    assert_eq!(out.json()["verdict"], "deny");
     let out = warden(&["check", "-p", &example("brief.yaml"), "--json"], None);
     assert_eq!(out.code, 2);
     assert!(out.json()["error"].as_str().unwrap().contains("--action"));

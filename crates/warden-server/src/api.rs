@@ -431,12 +431,13 @@ impl Shared {
         decision
     }
 
-    /// Decide `actions` in order. Without an audit log a decision takes a microsecond and
-    /// runs right here; with one, `decide` waits for its record to be committed, so it runs
-    /// on a blocking thread where waiting does not stall other connections (and concurrent
-    /// waits share one group commit).
+    /// Decide `actions` in order. A decision that only computes takes a microsecond and runs
+    /// right here; one that waits — for its audit record to be committed, or for the file
+    /// system while paths are checked against Warden's own files — runs on a blocking thread
+    /// where waiting does not stall other connections (and concurrent audit waits share one
+    /// group commit).
     async fn decide_all(self: &Arc<Self>, actions: Vec<Action>, started: Instant) -> Vec<Decision> {
-        if self.warden.audit().is_none() {
+        if !actions.iter().any(|a| self.warden.may_wait(a)) {
             return actions.iter().map(|a| self.decide(a, started)).collect();
         }
         let shared = self.clone();

@@ -87,6 +87,13 @@ impl Warden {
         &self.policy_paths
     }
 
+    /// Whether deciding `action` may wait on I/O: for its audit record, or for the file
+    /// system while its paths are checked against Warden's own files. Async callers run such
+    /// decisions on a blocking thread; the rest take about a microsecond.
+    pub fn may_wait(&self, action: &Action) -> bool {
+        self.audit.is_some() || self.protection.names_paths(action)
+    }
+
     /// The files no action may change.
     pub fn protection(&self) -> &Protection {
         &self.protection

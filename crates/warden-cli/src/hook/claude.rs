@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use warden::Action;
-use warden::protect::{absolute, expand_home};
+use warden::protect::{absolute, expand_home, normalize, resolve as follow_links};
 use warden_core::json_kind;
 
 /// The part of Claude Code's hook payload Warden reads. Other fields are ignored, so that new
@@ -160,20 +160,29 @@ fn mcp_name(name: &str) -> Result<Option<(&str, &str)>, String> {
     }
 }
 
-/// The absolute, normalised form of `raw` (`~` expanded, relative paths taken from `cwd`),
-/// and whether it lies inside `cwd`. Without a cwd nothing is inside the project.
+/// The file `raw` names (`~` expanded, relative paths taken from `cwd`, `..` resolved as the
+/// tool does, then symlinks followed as the operating system will), and whether that file lies
+/// inside `cwd` — by where it really is, so a link in the project that points out of it leads
+/// out of it. Without a cwd nothing is inside the project.
 pub fn resolve(raw: &str, cwd: Option<&Path>) -> (String, bool) {
     let expanded = expand_home(raw);
     let path = Path::new(&expanded);
     let normal = match cwd {
         Some(c) => absolute(path, Some(c)),
         None if path.is_absolute() => absolute(path, None),
-        None => path.to_path_buf(),
+        None => return (normalize(path).to_string_lossy().into_owned(), false),
     };
+    // The tool tidies `..` first; the kernel then follows links. A chain that loops is
+    // outside (it will not be written anyway).
+    let real = follow_links(&normal);
+    let root = cwd.map(|c| follow_links(c).unwrap_or_else(|| c.to_path_buf()));
     let inside = !raw.is_empty()
-        && normal.is_absolute()
-        && cwd.is_some_and(|c| c.is_absolute() && normal.starts_with(c));
-    (normal.to_string_lossy().into_owned(), inside)
+        && real.as_ref().is_some_and(|r| {
+            root.as_ref()
+                .is_some_and(|c| c.is_absolute() && r.starts_with(c))
+        });
+    let shown = real.unwrap_or(normal);
+    (shown.to_string_lossy().into_owned(), inside)
 }
 
 fn insert(target: &mut Value, key: &str, value: Value) {
@@ -230,6 +239,22 @@ mod tests {
         );
         assert_eq!(resolve("a", None), ("a".into(), false));
         assert!(!resolve("", cwd).1);
+    }
+
+    #[test]
+    fn a_link_in_the_project_that_leads_out_is_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let proj = root.join("proj");
+        std::fs::create_dir_all(proj.join("src")).unwrap();
+        std::fs::create_dir_all(root.join("home/.aws")).unwrap();
+        std::os::unix::fs::symlink(root.join("home"), proj.join("homelink")).unwrap();
+        let (path, inside) = resolve("homelink/.bashrc", Some(&proj));
+        assert_eq!(path, root.join("home/.bashrc").display().to_string());
+        assert!(!inside);
+        let (path, inside) = resolve("src/main.rs", Some(&proj));
+        assert_eq!(path, proj.join("src/main.rs").display().to_string());
+        assert!(inside);
     }
 
     #[test]

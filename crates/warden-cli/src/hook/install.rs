@@ -53,10 +53,17 @@ pub fn settings_files(cwd: Option<&Path>) -> Vec<PathBuf> {
         files.push(p.join(".claude/settings.json"));
         files.push(p.join(".claude/settings.local.json"));
     }
+    // The user's settings: `$CLAUDE_CONFIG_DIR` when set, and `~/.claude` either way.
+    let mut user_dirs: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::var_os("CLAUDE_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        user_dirs.push(PathBuf::from(dir));
+    }
     if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        let home = PathBuf::from(home);
-        files.push(home.join(".claude/settings.json"));
-        files.push(home.join(".claude/settings.local.json"));
+        user_dirs.push(PathBuf::from(home).join(".claude"));
+    }
+    for dir in user_dirs {
+        files.push(dir.join("settings.json"));
+        files.push(dir.join("settings.local.json"));
     }
     files
 }

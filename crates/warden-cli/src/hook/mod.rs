@@ -214,15 +214,26 @@ fn answer(hook: &HookArgs, input: &str) -> Result<Option<String>, String> {
         }
         return Ok(None);
     }
-    // Every action must pass; the strictest decision answers (the first of equals).
+    // Every action must pass; the strictest decision answers (the first of equals). An allow
+    // counts as a rule's only if every action was allowed by a rule: one path that only a
+    // default allowed must not hide behind another that a rule allowed.
     let mut strictest: Option<Decision> = None;
+    let mut defaulted: Option<Decision> = None;
     for action in &actions {
         let d = warden.decide(action);
+        if d.is_default() && defaulted.is_none() {
+            defaulted = Some(d.clone());
+        }
         if strictest.as_ref().is_none_or(|s| d.verdict > s.verdict) {
             strictest = Some(d);
         }
     }
-    let decision = strictest.ok_or("no action to decide")?;
+    let mut decision = strictest.ok_or("no action to decide")?;
+    if decision.verdict == Verdict::Allow
+        && let Some(d) = defaulted
+    {
+        decision = d;
+    }
     let permission = match (decision.verdict, decision.is_default(), hook.on_default) {
         (Verdict::Allow, true, OnDefault::Abstain) => return Ok(None),
         (Verdict::Allow, true, OnDefault::Ask) => "ask",
