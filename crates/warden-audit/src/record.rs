@@ -8,7 +8,8 @@ use serde_json::Value;
 use warden_core::{Action, Decision, Verdict};
 
 use crate::encoding::{
-    Encoding, RecordFields, args_digest, canonical_context, canonical_json, checkpoint_message,
+    Encoding, RecordFields, args_digest, canonical_context, canonical_json, checkpoint_mac,
+    checkpoint_message,
 };
 use crate::hex::hex32;
 use crate::keys::{SCHEME_ED25519, VerifyingKey};
@@ -287,6 +288,20 @@ impl Checkpoint {
         let message =
             checkpoint_message(&self.scheme, self.seq, &head, self.signed_at.unix_nanos());
         key.verify_strict(&message, &signature).ok().map(|()| head)
+    }
+
+    /// The writers' MAC of this checkpoint (see `encoding::checkpoint_mac`), or `None` when
+    /// its head hash is not 32 bytes.
+    pub(crate) fn mac(&self, mac_key: &[u8; 32]) -> Option<[u8; 32]> {
+        let head = <[u8; 32]>::try_from(self.head_hash.as_slice()).ok()?;
+        let message =
+            checkpoint_message(&self.scheme, self.seq, &head, self.signed_at.unix_nanos());
+        Some(checkpoint_mac(
+            mac_key,
+            &message,
+            &self.public_key,
+            &self.signature,
+        ))
     }
 
     /// Whether the signature verifies against the key stored with it.

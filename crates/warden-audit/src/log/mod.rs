@@ -402,7 +402,8 @@ fn check_signer(prepared: &mut Prepared, config: &AuditConfig) -> Result<(), Aud
         return Ok(());
     };
     let mut trusted = None;
-    match tail::check_signer(&anchor, &key.verifying_key(), &mut trusted) {
+    // Outside any write lock: the signature itself is checked (no MAC needed).
+    match tail::check_signer(&anchor, &key.verifying_key(), false, &mut trusted) {
         Ok(()) => {
             prepared.opened.trusted = trusted;
             Ok(())

@@ -33,7 +33,8 @@ use crate::error::WriteError;
 use crate::keys::key_id;
 use crate::record::Checkpoint;
 use crate::store::{
-    self, Head, MetaHead, RawRow, newest_checkpoint, read_head, read_meta_head, row_values, to_i64,
+    self, Head, MetaHead, RawRow, newest_checkpoint, read_checkpoint_mac, read_head,
+    read_meta_head, row_values, to_i64,
 };
 
 /// How many records at the end of the log an open re-hashes.
@@ -191,6 +192,8 @@ pub(super) struct End {
     /// writer has no key and the log was never signed). Its signature is checked separately
     /// ([`check_signer`]), because the key may not be loaded yet at open.
     pub anchor: Option<Checkpoint>,
+    /// The MAC the writer that signed `anchor` stored beside it (`meta.checkpoint_mac`).
+    pub mac: Option<[u8; 32]>,
 }
 
 /// Everything a writer checks at the start of a transaction except the checkpoint's
@@ -208,7 +211,11 @@ pub(super) fn check_end(
     let newest = newest_checkpoint(conn).map_err(WriteError::sqlite("cannot read checkpoints"))?;
     if !keyed {
         return match newest {
-            None => Ok(End { head, anchor: None }),
+            None => Ok(End {
+                head,
+                anchor: None,
+                mac: None,
+            }),
             Some(cp) => Err(WriteError::KeyRequired {
                 key_id: cp
                     .stored_key()
@@ -218,7 +225,11 @@ pub(super) fn check_end(
     }
     let Some(cp) = newest else {
         if head.seq == 0 {
-            return Ok(End { head, anchor: None });
+            return Ok(End {
+                head,
+                anchor: None,
+                mac: None,
+            });
         }
         return Err(problem(
             1,
@@ -257,19 +268,25 @@ pub(super) fn check_end(
             ),
         ));
     }
+    let mac =
+        read_checkpoint_mac(conn).map_err(WriteError::sqlite("cannot read the meta table"))?;
     Ok(End {
         head,
         anchor: Some(cp),
+        mac,
     })
 }
 
 /// The newest checkpoint must be signed by this writer's key: a checkpoint anyone can write
 /// (another key, a copied signature) vouches for nothing. `trusted` is the last checkpoint
 /// this writer signed or checked; the same row again is not checked twice, and a newly checked
-/// one replaces it.
+/// one replaces it. `mac_ok`: the MAC stored beside it, which only holders of the key can
+/// compute, matches it (see `encoding::checkpoint_mac`), so the signature need not be
+/// verified: another writer with the same key wrote it.
 pub(super) fn check_signer(
     anchor: &Checkpoint,
     key: &VerifyingKey,
+    mac_ok: bool,
     trusted: &mut Option<Checkpoint>,
 ) -> Result<(), WriteError> {
     if trusted.as_ref() == Some(anchor) {
@@ -288,7 +305,7 @@ pub(super) fn check_signer(
             ),
         ));
     }
-    if anchor.signed_head(key).is_none() {
+    if !mac_ok && anchor.signed_head(key).is_none() {
         return Err(problem(
             anchor.seq,
             format!(

@@ -25,7 +25,7 @@ use rusqlite::{Connection, params};
 use super::config::{AuditConfig, Mode};
 use super::queue::{Pending, PendingIncident, Shared, WRITER_SPIN, lock, spin_until};
 use super::tail::{self, End};
-use crate::encoding::checkpoint_message;
+use crate::encoding::{checkpoint_mac, checkpoint_mac_key, checkpoint_message};
 use crate::error::WriteError;
 use crate::keys::{SCHEME_ED25519, key_id};
 use crate::record::Checkpoint;
@@ -43,6 +43,8 @@ struct NodeKey {
     key: SigningKey,
     public: VerifyingKey,
     key_id: String,
+    /// The key of the MAC stored beside each checkpoint (see `encoding::checkpoint_mac`).
+    mac_key: [u8; 32],
 }
 
 /// What the open found at the end of the log, handed to the writer.
@@ -100,6 +102,7 @@ impl Writer {
             let public = key.verifying_key();
             NodeKey {
                 key_id: key_id(&public),
+                mac_key: checkpoint_mac_key(key.as_bytes()),
                 public,
                 key,
             }
@@ -241,7 +244,9 @@ impl Writer {
             tail::check_end(&self.conn, self.signer.is_some(), self.head).and_then(|end| {
                 match (&end.anchor, &self.signer) {
                     (Some(anchor), Some(signer)) => {
-                        tail::check_signer(anchor, &signer.public, &mut self.trusted).map(|()| end)
+                        let mac_ok = end.mac.is_some() && anchor.mac(&signer.mac_key) == end.mac;
+                        tail::check_signer(anchor, &signer.public, mac_ok, &mut self.trusted)
+                            .map(|()| end)
                     }
                     _ => Ok(end),
                 }
@@ -268,7 +273,11 @@ impl Writer {
                     self.accepted = Some(head);
                 }
                 // Nothing found here is vouched for: the new checkpoint replaces none.
-                Ok(End { head, anchor: None })
+                Ok(End {
+                    head,
+                    anchor: None,
+                    mac: None,
+                })
             }
             other => other,
         }
@@ -457,6 +466,14 @@ impl Writer {
                     &signature[..],
                 ])
             })
+            .map_err(WriteError::sqlite("cannot store a checkpoint"))?;
+        let mac = checkpoint_mac(
+            &signer.mac_key,
+            &message,
+            signer.public.as_bytes(),
+            &signature,
+        );
+        store::set_checkpoint_mac(&self.conn, &mac)
             .map_err(WriteError::sqlite("cannot store a checkpoint"))?;
         if let Some(previous) = replaces.filter(|&p| p > 0 && p < head.seq) {
             let before = checkpoint_before(&self.conn, previous)

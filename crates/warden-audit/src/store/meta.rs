@@ -97,6 +97,18 @@ pub(crate) fn set_meta_head(conn: &Connection, head: &Head) -> rusqlite::Result<
         .map(drop)
 }
 
+/// The writers' MAC of the newest checkpoint (see `encoding::checkpoint_mac`), if present
+/// and well-formed.
+pub(crate) fn read_checkpoint_mac(conn: &Connection) -> rusqlite::Result<Option<[u8; 32]>> {
+    Ok(read_meta(conn, "checkpoint_mac")?.and_then(|v| from_hex::<32>(&v)))
+}
+
+pub(crate) fn set_checkpoint_mac(conn: &Connection, mac: &[u8; 32]) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('checkpoint_mac', ?1)")?
+        .execute([to_hex(mac)])
+        .map(drop)
+}
+
 pub(crate) fn read_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
         .query_row([key], |r| r.get(0))
