@@ -198,7 +198,8 @@ pub enum WriteError {
         #[source]
         source: Arc<rusqlite::Error>,
     },
-    /// The end of the log stopped verifying while it was open (someone edited the file).
+    /// The end of the log is not one an honest writer leaves (see
+    /// [`AuditError::TamperedTail`]): someone edited the file while it was open.
     #[error("record {seq}: {detail}")]
     TamperedTail {
         /// Where.

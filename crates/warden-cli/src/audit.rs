@@ -5,6 +5,9 @@
 //! Everything printed for people passes through [`report::visible`], so a record whose action
 //! is `execute_code\0` or whose reason carries a bidi override can never look like another.
 //!
+//! `verify` prints the log's head as `SEQ:HASH`; given back later with `--expect-head`, it
+//! catches a log cut back to an earlier signed end, which nothing in the file shows.
+//!
 //! Exit codes: `verify` 0 intact · 1 tampered or not anchored by the pinned key · 2 error;
 //! `show` 0 · 1 when the record does not match its hash or link · 2 error; `export` 0 · 1 the
 //! log failed verification (nothing exported) · 2 error; `query` and `tail` 0 · 2 error.
