@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::error::AuditError;
 use crate::record::{Gap, Incident};
 
-/// The outcome of [`verify`]: intact, tampered, or could not tell.
+/// The outcome of [`verify`](crate::verify()): intact, tampered, or could not tell.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // built once per verification
 pub enum VerifyReport {
