@@ -10,17 +10,31 @@
 //! The policy is parsed, checked and prepared once at load. Evaluation needs `&mut Engine`,
 //! so each thread keeps its own clone of the prepared engine (cloning is cheap, ~0.2 µs, and
 //! happens once per thread per document), which keeps locks off the hot path.
+//!
+//! The request is the agent's, so one evaluation must not be able to take the process down:
+//! recursion (which regorus does not detect for functions, and which overflows the stack) is
+//! rejected at load; evaluation has a time limit (regorus checks it cooperatively as it
+//! works); and the builtins that can allocate without bound in one step from small input
+//! (`numbers.range`, `numbers.range_step`, `replace`, `strings.replace_n`, `bits.lsh`) are
+//! replaced by versions that refuse results over the limits first. Brackets nested deeper than
+//! the limit are refused before the parser sees them.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
+use regorus::unstable::{Lexer, Source as RegoSource, Token, TokenKind};
+use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Value};
 use warden_core::{Action, Match, Policy, PolicyError, Verdict};
 
-use crate::diagnostic::{Position, Problem, Source};
+use crate::backend::Backend;
+use crate::diagnostic::{Position, Problem};
 use crate::explain::{RuleTrace, Status};
+use crate::limits::Limits;
+use crate::source::{self, Source, Watched};
 
 /// The rules Warden reads, strongest first (`decision` is handled separately).
 const BOOLEAN_RULES: [(&str, Verdict); 3] = [
@@ -66,6 +80,7 @@ pub struct RegoPolicy {
     shape: Shape,
     /// Whether `data.warden.reason` is declared (a string used as the reason).
     has_reason: bool,
+    sources: [Watched; 1],
 }
 
 thread_local! {
@@ -76,11 +91,19 @@ thread_local! {
 
 impl RegoPolicy {
     /// Parse, check and prepare a `.rego` source. Every problem found is returned.
-    pub(crate) fn compile(source: &Source) -> Result<RegoPolicy, Vec<Problem>> {
+    pub(crate) fn compile(source: &Source, limits: &Limits) -> Result<RegoPolicy, Vec<Problem>> {
         let path = source.path.display().to_string();
-        let name = crate::cedar::stem_name(source);
+        let name = source.stem();
+        if let Some(at) = source::nesting_too_deep(&source.text, "#", limits.max_nesting_depth) {
+            return Err(vec![source::too_deep(source, at, limits)]);
+        }
         let mut engine = Engine::new();
         engine.set_strict_builtin_errors(true);
+        engine.set_execution_timer_config(ExecutionTimerConfig {
+            limit: limits.rego_time_limit,
+            check_interval: NonZeroU32::MIN,
+        });
+        bounded_builtins(&mut engine, limits);
         let package = engine
             .add_policy(path.clone(), source.text.to_string())
             .map_err(|e| vec![regorus_problem(source, &e.to_string())])?;
@@ -98,7 +121,9 @@ impl RegoPolicy {
                 .with_hint("write `package warden`"),
             ]);
         }
-        let mut problems = unknown_functions(source);
+        let tokens = tokens(source);
+        let mut problems = unknown_functions(source, &tokens);
+        problems.extend(structure(source, &tokens, &mut engine, limits));
         let declared = |rule: &str| {
             engine
                 .has_declared_rule_rooted_at(&path, rule)
@@ -137,25 +162,8 @@ impl RegoPolicy {
             }),
             shape,
             has_reason,
+            sources: [Watched::File(source.path.to_path_buf())],
         })
-    }
-
-    /// The document's name (the file stem).
-    pub fn name(&self) -> &Arc<str> {
-        &self.name
-    }
-
-    /// Rego policies deny what they do not allow.
-    pub fn default_verdict(&self) -> Verdict {
-        Verdict::Deny
-    }
-
-    /// Number of Warden rules the document declares (`decision` counts as one).
-    pub fn rule_count(&self) -> usize {
-        match self.shape {
-            Shape::Decision => 1,
-            Shape::Booleans(b) => b.iter().filter(|d| **d).count(),
-        }
     }
 
     /// Run `f` with this thread's engine for this document, input already set.
@@ -297,9 +305,32 @@ impl RegoPolicy {
                 self.matched(*verdict, "decision", reason)
             }))
     }
+}
 
-    /// Every Warden rule's verdict on `action`, for `explain`.
-    pub(crate) fn trace(&self, action: &Action) -> Vec<RuleTrace> {
+impl Backend for RegoPolicy {
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Rego policies deny what they do not allow.
+    fn default_verdict(&self) -> Verdict {
+        Verdict::Deny
+    }
+
+    /// Number of Warden rules the document declares (`decision` counts as one).
+    fn rule_count(&self) -> usize {
+        match self.shape {
+            Shape::Decision => 1,
+            Shape::Booleans(b) => b.iter().filter(|d| **d).count(),
+        }
+    }
+
+    fn sources(&self) -> &[Watched] {
+        &self.sources
+    }
+
+    /// Every Warden rule's verdict on `action`.
+    fn trace(&self, action: &Action) -> Vec<RuleTrace> {
         let trace = |rule: &str, verdict: Verdict, result: Result<bool, PolicyError>| RuleTrace {
             policy: self.name.clone(),
             rule: Arc::from(rule),
@@ -435,21 +466,6 @@ fn location(message: &str) -> Option<(&str, usize, usize)> {
     Some((file, line.trim().parse().ok()?, col.trim().parse().ok()?))
 }
 
-/// Byte offset of a 1-based line and (character) column.
-fn offset_of(text: &str, line: usize, col: usize) -> usize {
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let rest = &text[start.min(text.len())..];
-    start
-        + rest
-            .char_indices()
-            .nth(col.saturating_sub(1))
-            .map_or(rest.len(), |(i, _)| i)
-}
-
 /// A load problem from a regorus error message, positioned where regorus says.
 fn regorus_problem(source: &Source, message: &str) -> Problem {
     let last = message
@@ -460,7 +476,7 @@ fn regorus_problem(source: &Source, message: &str) -> Problem {
         .trim();
     let last = last.strip_prefix("error: ").unwrap_or(last);
     let at = match location(message) {
-        Some((_, line, col)) => source.position_of(offset_of(&source.text, line, col), 0),
+        Some((_, line, col)) => source.position_of(source.offset_of(line, col), 0),
         None => source.position_of(0, 0),
     };
     Problem::new(source, at, format!("Rego: {last}"))
@@ -474,21 +490,8 @@ fn package_position(source: &Source) -> Position {
 /// Calls to functions that are neither builtins available in this build nor defined in the
 /// file. regorus reports those only when the call is evaluated, which could be the first
 /// time a rare action arrives; finding them at load keeps that failure out of production.
-fn unknown_functions(source: &Source) -> Vec<Problem> {
-    use regorus::unstable::{BUILTINS, Lexer, Source as RegoSource, TokenKind};
-    let Ok(src) =
-        RegoSource::from_contents(source.path.display().to_string(), source.text.to_string())
-    else {
-        return Vec::new();
-    };
-    let mut lexer = Lexer::new(&src);
-    let mut tokens = Vec::new();
-    while let Ok(t) = lexer.next_token() {
-        if matches!(t.0, TokenKind::Eof) {
-            break;
-        }
-        tokens.push(t);
-    }
+fn unknown_functions(source: &Source, tokens: &[Token]) -> Vec<Problem> {
+    use regorus::unstable::BUILTINS;
     // Dotted names followed by `(`: (name, line, col, starts a line).
     let mut calls: Vec<(String, usize, usize, bool)> = Vec::new();
     let mut i = 0;
@@ -531,11 +534,372 @@ fn unknown_functions(source: &Source) -> Vec<Problem> {
                 && !defined.contains(&name.as_str())
         })
         .map(|(name, line, col, _)| {
-            let at = source.position_of(offset_of(&source.text, *line, *col), name.len());
+            let at = source.position_of(source.offset_of(*line, *col), name.len());
             Problem::new(source, at, format!("unknown function `{name}`"))
                 .with_hint("it is neither a builtin available in this build of Warden nor defined in this file")
         })
         .collect()
+}
+
+/// The file's tokens (regorus' own lexer; it stops at the first token it cannot read, which
+/// the parser has then already reported).
+fn tokens(source: &Source) -> Vec<Token> {
+    let Ok(src) =
+        RegoSource::from_contents(source.path.display().to_string(), source.text.to_string())
+    else {
+        return Vec::new();
+    };
+    let mut lexer = Lexer::new(&src);
+    let mut tokens = Vec::new();
+    while let Ok(t) = lexer.next_token() {
+        if matches!(t.0, TokenKind::Eof) {
+            break;
+        }
+        tokens.push(t);
+    }
+    tokens
+}
+
+fn is_symbol(t: &Token, text: &str) -> bool {
+    matches!(t.0, TokenKind::Symbol) && t.1.text() == text
+}
+
+/// Checks on the parsed module that keep evaluation bounded: the rule limit, no imports of
+/// `data` (every reference to the policy's own rules must be visible to the recursion check),
+/// no recursion, and literal `sprintf` formats (a format from the input could ask for a
+/// padding width of billions).
+fn structure(
+    source: &Source,
+    tokens: &[Token],
+    engine: &mut Engine,
+    limits: &Limits,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let at_span = |line: u32, col: u32, len: usize| {
+        source.position_of(source.offset_of(line as usize, col as usize), len)
+    };
+    // (name, head token start, rule start, rule end) for every rule and function.
+    let mut rules: Vec<(String, u32, u32, u32)> = Vec::new();
+    for module in engine.get_modules() {
+        for import in &module.imports {
+            let text = import.refr.span().text();
+            if text == "data" || text.starts_with("data.") || text.starts_with("data[") {
+                problems.push(
+                    Problem::new(
+                        source,
+                        at_span(import.span.line, import.span.col, import.span.text().len()),
+                        format!("`import {text}`: Warden's Rego policies cannot import `data`"),
+                    )
+                    .with_hint("refer to the rules of this file by name"),
+                );
+            }
+        }
+        for rule in &module.policy {
+            let (span, head) = match rule.as_ref() {
+                regorus::unstable::Rule::Spec { span, head, .. } => {
+                    let refr = match head {
+                        regorus::unstable::RuleHead::Compr { refr, .. }
+                        | regorus::unstable::RuleHead::Set { refr, .. }
+                        | regorus::unstable::RuleHead::Func { refr, .. } => refr,
+                    };
+                    (span, refr.span())
+                }
+                regorus::unstable::Rule::Default { span, refr, .. } => (span, refr.span()),
+            };
+            let name = head
+                .text()
+                .split(['.', '['])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            rules.push((name, head.start, span.start, span.end));
+        }
+    }
+    if rules.len() > limits.max_rules_per_document {
+        problems.push(
+            Problem::new(
+                source,
+                source.position_of(0, 0),
+                format!(
+                    "the file defines {} rules and functions; the limit is {}",
+                    rules.len(),
+                    limits.max_rules_per_document
+                ),
+            )
+            .with_hint("split it into several files"),
+        );
+        return problems;
+    }
+    for (i, t) in tokens.iter().enumerate() {
+        if matches!(t.0, TokenKind::Ident)
+            && t.1.text() == "sprintf"
+            && tokens.get(i + 1).is_some_and(|n| is_symbol(n, "("))
+            && !tokens
+                .get(i + 2)
+                .is_some_and(|n| matches!(n.0, TokenKind::String | TokenKind::RawString))
+        {
+            problems.push(
+                Problem::new(
+                    source,
+                    at_span(t.1.line, t.1.col, "sprintf".len()),
+                    "the format of `sprintf` must be a string literal",
+                )
+                .with_hint("a format taken from the input could ask for an enormous padding width"),
+            );
+        }
+    }
+    problems.extend(recursion(source, tokens, &rules));
+    problems
+}
+
+/// Every reference from one rule to another, by name, and a problem for each cycle. Any
+/// identifier naming a rule counts (`with f as g` included), and `data.warden` without a rule
+/// name counts as a reference to every rule.
+fn recursion(source: &Source, tokens: &[Token], rules: &[(String, u32, u32, u32)]) -> Vec<Problem> {
+    let names: HashSet<&str> = rules.iter().map(|r| r.0.as_str()).collect();
+    let mut edges: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for (name, head, start, end) in rules {
+        let out = edges.entry(name.as_str()).or_default();
+        let body = tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.1.start >= *start && t.1.start < *end && t.1.start != *head);
+        for (i, t) in body {
+            if !matches!(t.0, TokenKind::Ident) || (i > 0 && is_symbol(&tokens[i - 1], ".")) {
+                continue;
+            }
+            let text = t.1.text();
+            if text == "data" {
+                let warden = tokens.get(i + 1).is_some_and(|n| is_symbol(n, "."))
+                    && tokens.get(i + 2).is_some_and(|n| n.1.text() == "warden");
+                if !warden {
+                    continue;
+                }
+                let named = tokens.get(i + 3).is_some_and(|n| is_symbol(n, "."))
+                    && tokens
+                        .get(i + 4)
+                        .is_some_and(|n| matches!(n.0, TokenKind::Ident));
+                match named {
+                    true => {
+                        if let Some(target) = names.get(tokens[i + 4].1.text()) {
+                            out.insert(target);
+                        }
+                    }
+                    false => out.extend(names.iter().copied()),
+                }
+            } else if let Some(target) = names.get(text) {
+                out.insert(target);
+            }
+        }
+    }
+    // Depth-first search for a cycle; one problem per rule found on a cycle.
+    let mut problems = Vec::new();
+    let mut done: HashSet<&str> = HashSet::new();
+    let mut reported: HashSet<&str> = HashSet::new();
+    let mut ordered: Vec<&str> = rules.iter().map(|r| r.0.as_str()).collect();
+    ordered.dedup();
+    for start in ordered {
+        if done.contains(start) {
+            continue;
+        }
+        // An explicit stack: (node, its successors not yet visited); `path` is the current chain.
+        let mut path: Vec<&str> = vec![start];
+        let mut stack: Vec<Vec<&str>> = vec![
+            edges
+                .get(start)
+                .map(|e| e.iter().copied().collect())
+                .unwrap_or_default(),
+        ];
+        while let Some(next) = stack.last_mut() {
+            match next.pop() {
+                None => {
+                    done.insert(path.pop().unwrap_or_default());
+                    stack.pop();
+                }
+                Some(n) if done.contains(n) => {}
+                Some(n) => {
+                    if let Some(at) = path.iter().position(|p| *p == n) {
+                        let cycle = &path[at..];
+                        if reported.insert(n) {
+                            let head = rules.iter().find(|r| r.0 == n).map_or(0, |r| r.1);
+                            let chain: Vec<&str> = cycle.iter().copied().chain([n]).collect();
+                            problems.push(
+                                Problem::new(
+                                    source,
+                                    source.position_of(head as usize, n.len()),
+                                    format!("`{n}` is recursive ({})", chain.join(" → ")),
+                                )
+                                .with_hint("Rego forbids recursion, and Warden refuses it at load rather than at the first request that reaches it"),
+                            );
+                        }
+                        continue;
+                    }
+                    path.push(n);
+                    stack.push(
+                        edges
+                            .get(n)
+                            .map(|e| e.iter().copied().collect())
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Replace the builtins that can allocate without bound in one step with versions that
+/// compute the size of their result first and refuse it over the limits. (regorus consults
+/// extensions before builtins.)
+fn bounded_builtins(engine: &mut Engine, limits: &Limits) {
+    let max_range = limits.rego_max_range;
+    let max_string = limits.rego_max_string_bytes;
+    let add = |engine: &mut Engine, name: &str, nargs: u8, f: Box<dyn regorus::Extension>| {
+        // Cannot fail: each name is added once, to a fresh engine.
+        let _ = engine.add_extension(name.to_string(), nargs, f);
+    };
+    add(
+        engine,
+        "numbers.range",
+        2,
+        Box::new(move |args: Vec<Value>| {
+            let (from, to) = (
+                integer(&args[0], "numbers.range")?,
+                integer(&args[1], "numbers.range")?,
+            );
+            let step = if to >= from { 1 } else { -1 };
+            range(from, to, step, max_range, "numbers.range")
+        }),
+    );
+    add(
+        engine,
+        "numbers.range_step",
+        3,
+        Box::new(move |args: Vec<Value>| {
+            let name = "numbers.range_step";
+            let (from, to, step) = (
+                integer(&args[0], name)?,
+                integer(&args[1], name)?,
+                integer(&args[2], name)?,
+            );
+            if step <= 0 {
+                anyhow::bail!("{name}: step must be a positive integer");
+            }
+            range(
+                from,
+                to,
+                if to >= from { step } else { -step },
+                max_range,
+                name,
+            )
+        }),
+    );
+    add(
+        engine,
+        "replace",
+        3,
+        Box::new(move |args: Vec<Value>| {
+            let (s, old, new) = (
+                string(&args[0], "replace")?,
+                string(&args[1], "replace")?,
+                string(&args[2], "replace")?,
+            );
+            Ok(Value::from(bounded_replace(
+                s, old, new, max_string, "replace",
+            )?))
+        }),
+    );
+    add(
+        engine,
+        "strings.replace_n",
+        2,
+        Box::new(move |args: Vec<Value>| {
+            let name = "strings.replace_n";
+            let Value::Object(patterns) = &args[0] else {
+                anyhow::bail!("{name}: the first argument must be an object");
+            };
+            let mut s = string(&args[1], name)?.to_string();
+            for (k, v) in patterns.iter() {
+                let (Value::String(old), Value::String(new)) = (k, v) else {
+                    anyhow::bail!("{name} expects string keys and values in the pattern object");
+                };
+                s = bounded_replace(&s, old, new, max_string, name)?;
+            }
+            Ok(Value::from(s))
+        }),
+    );
+    add(
+        engine,
+        "bits.lsh",
+        2,
+        Box::new(move |args: Vec<Value>| {
+            let (x, shift) = (
+                integer(&args[0], "bits.lsh")?,
+                integer(&args[1], "bits.lsh")?,
+            );
+            let shifted = u32::try_from(shift)
+                .ok()
+                .and_then(|s| i128::from(x).checked_shl(s))
+                .filter(|v| v >> shift.clamp(0, 127) == i128::from(x));
+            match shifted {
+                Some(v) => Ok(Value::from(v)),
+                None => anyhow::bail!("bits.lsh: the result does not fit in 128 bits"),
+            }
+        }),
+    );
+}
+
+fn integer(v: &Value, name: &str) -> anyhow::Result<i64> {
+    match v {
+        Value::Number(n) if n.is_integer() => match n.as_i64() {
+            Some(i) => Ok(i),
+            None => anyhow::bail!("{name}: operand is too large"),
+        },
+        Value::Number(_) => anyhow::bail!("{name}: operand must be integer"),
+        other => anyhow::bail!("{name}: expected a number, found {}", describe(other)),
+    }
+}
+
+fn string<'v>(v: &'v Value, name: &str) -> anyhow::Result<&'v str> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => anyhow::bail!("{name}: expected a string, found {}", describe(other)),
+    }
+}
+
+/// `from`, `from + step`, … up to and including `to` when a step lands on it.
+fn range(from: i64, to: i64, step: i64, max: usize, name: &str) -> anyhow::Result<Value> {
+    let span = (i128::from(to) - i128::from(from)).unsigned_abs();
+    let count = span / step.unsigned_abs() as u128 + 1;
+    if count > max as u128 {
+        anyhow::bail!("{name} would produce {count} numbers; the limit is {max}");
+    }
+    let values: Vec<Value> = (0..count as i128)
+        .map(|i| Value::from(i128::from(from) + i * i128::from(step)))
+        .collect();
+    Ok(Value::from(values))
+}
+
+/// `s` with every `old` replaced by `new` (as Go's `strings.ReplaceAll`: an empty `old`
+/// matches before every character and at the end), refused when longer than `max` bytes.
+fn bounded_replace(
+    s: &str,
+    old: &str,
+    new: &str,
+    max: usize,
+    name: &str,
+) -> anyhow::Result<String> {
+    let matches = if old.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(old).count()
+    };
+    let len =
+        (s.len() as u128 - (matches * old.len()) as u128) + matches as u128 * new.len() as u128;
+    if len > max as u128 {
+        anyhow::bail!("{name} would produce a string of {len} bytes; the limit is {max}");
+    }
+    Ok(s.replace(old, new))
 }
 
 #[cfg(test)]
@@ -543,7 +907,7 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<RegoPolicy, Vec<Problem>> {
-        RegoPolicy::compile(&Source::new("p/warden.rego", text))
+        RegoPolicy::compile(&Source::new("p/warden.rego", text), &Limits::default())
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! Turning a YAML tree into a compiled [`YamlPolicy`], collecting every problem on the way.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use warden_core::{Match, Verdict};
 
 use super::{Node, Value};
 use crate::condition::Condition;
-use crate::diagnostic::{Position, Problem, Source, did_you_mean};
+use crate::diagnostic::{Position, Problem, did_you_mean};
 use crate::domain::DomainPattern;
 use crate::engine::YamlPolicy;
+use crate::limits::Limits;
 use crate::pattern::Pattern;
 use crate::rule::Rule;
+use crate::source::{Source, Watched};
 
 const DOC_FIELDS: &[&str] = &["name", "description", "default", "rules"];
 const RULE_FIELDS: &[&str] = &[
@@ -37,12 +40,13 @@ type Fields<'n> = Vec<(&'n str, &'n Node, &'n Node)>;
 /// Compiles one document, pushing problems into `problems`.
 struct Compiler<'a> {
     source: &'a Source,
+    limits: &'a Limits,
     problems: Vec<Problem>,
 }
 
 /// Compile YAML text into a policy. `Err` holds every problem found.
-pub(crate) fn compile(source: &Source) -> Result<YamlPolicy, Vec<Problem>> {
-    let root = match super::parse(source) {
+pub(crate) fn compile(source: &Source, limits: &Limits) -> Result<YamlPolicy, Vec<Problem>> {
+    let root = match super::parse(source, limits) {
         Ok(Some(root)) => root,
         Ok(None) => {
             return Err(vec![
@@ -54,6 +58,7 @@ pub(crate) fn compile(source: &Source) -> Result<YamlPolicy, Vec<Problem>> {
     };
     let mut c = Compiler {
         source,
+        limits,
         problems: Vec::new(),
     };
     let policy = c.document(&root);
@@ -238,11 +243,23 @@ impl Compiler<'_> {
             );
             return None;
         };
+        if items.len() > self.limits.max_rules_per_document {
+            self.problem(
+                rules_node.pos,
+                format!(
+                    "the policy has {} rules; the limit is {}",
+                    items.len(),
+                    self.limits.max_rules_per_document
+                ),
+            )
+            .set_hint("split it into several files");
+            return None;
+        }
         let mut rules = Vec::with_capacity(items.len());
-        let mut ids: Vec<(Arc<str>, Position)> = Vec::new();
+        let mut ids: HashMap<Arc<str>, Position> = HashMap::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             if let Some(rule) = self.rule(item, index, &name) {
-                if let Some((_, first)) = ids.iter().find(|(id, _)| *id == *rule.id()) {
+                if let Some(first) = ids.get(rule.id()) {
                     let line = first.line;
                     self.problem(
                         item.pos,
@@ -252,12 +269,17 @@ impl Compiler<'_> {
                         ),
                     );
                 } else {
-                    ids.push((rule.id().clone(), item.pos));
+                    ids.insert(rule.id().clone(), item.pos);
                 }
                 rules.push(rule);
             }
         }
-        Some(YamlPolicy::new(name, default, rules))
+        Some(YamlPolicy::new(
+            name,
+            default,
+            rules,
+            Watched::File(self.source.path.to_path_buf()),
+        ))
     }
 
     fn rule(&mut self, node: &Node, index: usize, policy: &Arc<str>) -> Option<Rule> {
