@@ -109,14 +109,16 @@ pub(crate) fn read(path: &Path, limits: &Limits) -> Result<Source, Problem> {
     let cannot = |e: std::io::Error| {
         Problem::whole_file(path, format!("cannot read policy: {}", io_message(&e)))
     };
+    // A FIFO would block `open` until someone writes to it, and a device may never end: only
+    // regular files hold policies. Checked before opening, and again on what was opened.
+    let not_regular = || Problem::whole_file(path, "cannot read policy: not a regular file");
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+        return Err(not_regular());
+    }
     let file = File::open(path).map_err(cannot)?;
     let meta = file.metadata().map_err(cannot)?;
-    // A FIFO or device would block or never end; only regular files hold policies.
     if !meta.is_file() {
-        return Err(Problem::whole_file(
-            path,
-            "cannot read policy: not a regular file",
-        ));
+        return Err(not_regular());
     }
     let too_big = || {
         Problem::whole_file(
