@@ -13,8 +13,12 @@ use crate::source::Watched;
 pub(crate) trait Backend: Policy + std::fmt::Debug + Send + Sync {
     /// The document's name (unique in a set).
     fn name(&self) -> &Arc<str>;
-    /// What the document says when none of its rules applies.
-    fn default_verdict(&self) -> Verdict;
+    /// What the document says when none of its rules applies: deny, unless the language lets
+    /// a document say otherwise (Cedar denies what no `permit` allows; Rego what it does not
+    /// allow).
+    fn default_verdict(&self) -> Verdict {
+        Verdict::Deny
+    }
     /// Number of rules or policies in the document.
     fn rule_count(&self) -> usize;
     /// Every rule's part in the decision on `action`, for `explain`.

@@ -369,11 +369,6 @@ impl Backend for CedarPolicy {
         &self.name
     }
 
-    /// Cedar denies what no `permit` allows.
-    fn default_verdict(&self) -> Verdict {
-        Verdict::Deny
-    }
-
     fn rule_count(&self) -> usize {
         self.rules.len()
     }

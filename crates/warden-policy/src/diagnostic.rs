@@ -43,7 +43,8 @@ const FILE_START: Position = Position {
 #[derive(Debug, Clone)]
 pub struct Problem {
     file: Arc<Path>,
-    code: NamedSource<Arc<str>>,
+    /// Boxed: a `Result<_, Problem>` stays small on the success path.
+    code: Box<NamedSource<Arc<str>>>,
     position: Position,
     /// False for problems about a whole file (unreadable, missing…): no line, no snippet.
     located: bool,
@@ -55,7 +56,10 @@ impl Problem {
     pub(crate) fn new(source: &Source, position: Position, message: impl Into<String>) -> Self {
         Problem {
             file: source.path.clone(),
-            code: NamedSource::new(source.path.display().to_string(), source.text.clone()),
+            code: Box::new(NamedSource::new(
+                source.path.display().to_string(),
+                source.text.clone(),
+            )),
             position,
             located: true,
             message: message.into(),
@@ -67,7 +71,7 @@ impl Problem {
     pub(crate) fn whole_file(path: &Path, message: impl Into<String>) -> Self {
         Problem {
             file: Arc::from(path),
-            code: NamedSource::new(path.display().to_string(), Arc::from("")),
+            code: Box::new(NamedSource::new(path.display().to_string(), Arc::from(""))),
             position: FILE_START,
             located: false,
             message: message.into(),
@@ -171,7 +175,7 @@ impl Diagnostic for Problem {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.located.then_some(&self.code as &dyn SourceCode)
+        self.located.then_some(&*self.code as &dyn SourceCode)
     }
 }
 

@@ -312,11 +312,6 @@ impl Backend for RegoPolicy {
         &self.name
     }
 
-    /// Rego policies deny what they do not allow.
-    fn default_verdict(&self) -> Verdict {
-        Verdict::Deny
-    }
-
     /// Number of Warden rules the document declares (`decision` counts as one).
     fn rule_count(&self) -> usize {
         match self.shape {
@@ -763,10 +758,7 @@ fn bounded_builtins(engine: &mut Engine, limits: &Limits) {
         "numbers.range",
         2,
         Box::new(move |args: Vec<Value>| {
-            let (from, to) = (
-                integer(&args[0], "numbers.range")?,
-                integer(&args[1], "numbers.range")?,
-            );
+            let [from, to] = integers(&args, "numbers.range")?;
             let step = if to >= from { 1 } else { -1 };
             range(from, to, step, max_range, "numbers.range")
         }),
@@ -777,11 +769,7 @@ fn bounded_builtins(engine: &mut Engine, limits: &Limits) {
         3,
         Box::new(move |args: Vec<Value>| {
             let name = "numbers.range_step";
-            let (from, to, step) = (
-                integer(&args[0], name)?,
-                integer(&args[1], name)?,
-                integer(&args[2], name)?,
-            );
+            let [from, to, step] = integers(&args, name)?;
             if step <= 0 {
                 anyhow::bail!("{name}: step must be a positive integer");
             }
@@ -833,10 +821,7 @@ fn bounded_builtins(engine: &mut Engine, limits: &Limits) {
         "bits.lsh",
         2,
         Box::new(move |args: Vec<Value>| {
-            let (x, shift) = (
-                integer(&args[0], "bits.lsh")?,
-                integer(&args[1], "bits.lsh")?,
-            );
+            let [x, shift] = integers(&args, "bits.lsh")?;
             let shifted = u32::try_from(shift)
                 .ok()
                 .and_then(|s| i128::from(x).checked_shl(s))
@@ -847,6 +832,15 @@ fn bounded_builtins(engine: &mut Engine, limits: &Limits) {
             }
         }),
     );
+}
+
+/// The first `N` arguments as integers (regorus checks the count before calling).
+fn integers<const N: usize>(args: &[Value], name: &str) -> anyhow::Result<[i64; N]> {
+    let mut out = [0; N];
+    for (slot, v) in out.iter_mut().zip(args) {
+        *slot = integer(v, name)?;
+    }
+    Ok(out)
 }
 
 fn integer(v: &Value, name: &str) -> anyhow::Result<i64> {

@@ -113,13 +113,8 @@ impl Compiler<'_> {
                     || format!("{what} fields are: {}", known.join(", ")),
                     |s| format!("did you mean `{s}`?"),
                 );
-                let p = Problem::new(
-                    self.source,
-                    k.pos,
-                    format!("unknown field `{name}` in {what}"),
-                )
-                .with_hint(hint);
-                self.problems.push(p);
+                self.problem(k.pos, format!("unknown field `{name}` in {what}"))
+                    .set_hint(hint);
             }
         }
         Some((out, suggested))
@@ -175,10 +170,20 @@ impl Compiler<'_> {
     }
 
     fn patterns(&mut self, node: &Node, field: &str) -> Option<Vec<Pattern>> {
+        self.parsed(node, field, Pattern::parse)
+    }
+
+    /// A string or list of strings, each parsed by `parse`; every failure is a problem.
+    fn parsed<T>(
+        &mut self,
+        node: &Node,
+        field: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<Vec<T>> {
         let items = self.strings(node, field)?;
         let mut out = Vec::new();
         for (text, n) in items {
-            match Pattern::parse(text) {
+            match parse(text) {
                 Ok(p) => out.push(p),
                 Err(e) => {
                     self.problem(n.pos, format!("`{field}`: {e}"));
@@ -193,14 +198,12 @@ impl Compiler<'_> {
         match text.parse::<Verdict>() {
             Ok(v) => Some(v),
             Err(_) => {
-                let hint = did_you_mean(text, EFFECTS).map(|s| format!("did you mean `{s}`?"));
-                let p = Problem::new(
-                    self.source,
-                    node.pos,
-                    format!("`{field}` must be allow, deny or require_approval, found \"{text}\""),
-                )
-                .with_hint_opt(hint);
-                self.problems.push(p);
+                let message =
+                    format!("`{field}` must be allow, deny or require_approval, found \"{text}\"");
+                let p = self.problem(node.pos, message);
+                if let Some(s) = did_you_mean(text, EFFECTS) {
+                    p.set_hint(format!("did you mean `{s}`?"));
+                }
                 None
             }
         }
@@ -345,19 +348,8 @@ impl Compiler<'_> {
         };
         let tools = get("tool").and_then(|(_, v)| self.patterns(v, "tool"));
         let agents = get("agents").and_then(|(_, v)| self.patterns(v, "agents"));
-        let domains = get("domains").and_then(|(_, v)| {
-            let items = self.strings(v, "domains")?;
-            let mut out = Vec::new();
-            for (text, n) in items {
-                match DomainPattern::parse(text) {
-                    Ok(d) => out.push(d),
-                    Err(e) => {
-                        self.problem(n.pos, format!("`domains`: {e}"));
-                    }
-                }
-            }
-            Some(out)
-        });
+        let domains =
+            get("domains").and_then(|(_, v)| self.parsed(v, "domains", DomainPattern::parse));
         let methods = get("methods").and_then(|(_, v)| {
             let items = self.strings(v, "methods")?;
             let mut out = Vec::new();

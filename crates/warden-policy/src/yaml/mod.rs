@@ -97,22 +97,21 @@ fn short(s: &str) -> String {
     }
 }
 
-enum Frame {
-    Seq {
-        items: Vec<Node>,
-        start: Position,
-        anchor: usize,
-        /// Nodes in this subtree so far (itself included) and its depth.
-        size: usize,
-        depth: usize,
-    },
+/// A collection being built: where it started, its anchor, how many nodes it holds so far
+/// (itself included) and how deep it is.
+struct Frame {
+    start: Position,
+    anchor: usize,
+    size: usize,
+    depth: usize,
+    items: Items,
+}
+
+enum Items {
+    Seq(Vec<Node>),
     Map {
         entries: Vec<(Node, Node)>,
         key: Option<Node>,
-        start: Position,
-        anchor: usize,
-        size: usize,
-        depth: usize,
         /// The keys so far, to find duplicates in O(1) each.
         keys: HashSet<KeyText>,
     },
@@ -257,61 +256,40 @@ pub(crate) fn parse(source: &Source, limits: &Limits) -> Result<Option<Node>, Pr
                 if total > limits.max_yaml_nodes {
                     return Err(too_many(start));
                 }
-                stack.push(if matches!(event, Event::SequenceStart(..)) {
-                    Frame::Seq {
-                        items: Vec::new(),
-                        start,
-                        anchor,
-                        size: 1,
-                        depth: 1,
-                    }
+                let items = if matches!(event, Event::SequenceStart(..)) {
+                    Items::Seq(Vec::new())
                 } else {
-                    Frame::Map {
+                    Items::Map {
                         entries: Vec::new(),
                         key: None,
-                        start,
-                        anchor,
-                        size: 1,
-                        depth: 1,
                         keys: HashSet::new(),
                     }
+                };
+                stack.push(Frame {
+                    start,
+                    anchor,
+                    size: 1,
+                    depth: 1,
+                    items,
                 });
                 None
             }
-            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Frame::Seq {
-                    items,
-                    start,
-                    anchor,
-                    size,
-                    depth,
-                }) => Some(Built {
+            Event::SequenceEnd | Event::MappingEnd => {
+                let frame = stack.pop().expect("the parser balances collection events");
+                let value = match frame.items {
+                    Items::Seq(items) => Value::Seq(items),
+                    Items::Map { entries, .. } => Value::Map(entries),
+                };
+                Some(Built {
                     node: Node {
-                        value: Value::Seq(items),
-                        pos: start,
+                        value,
+                        pos: frame.start,
                     },
-                    anchor,
-                    size,
-                    depth,
-                }),
-                Some(Frame::Map {
-                    entries,
-                    start,
-                    anchor,
-                    size,
-                    depth,
-                    ..
-                }) => Some(Built {
-                    node: Node {
-                        value: Value::Map(entries),
-                        pos: start,
-                    },
-                    anchor,
-                    size,
-                    depth,
-                }),
-                None => unreachable!("the parser balances collection events"),
-            },
+                    anchor: frame.anchor,
+                    size: frame.size,
+                    depth: frame.depth,
+                })
+            }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
         };
         let Some(built) = complete else {
@@ -329,18 +307,11 @@ pub(crate) fn parse(source: &Source, limits: &Limits) -> Result<Option<Node>, Pr
         match stack.last_mut() {
             None => root = Some(node),
             Some(frame) => {
-                let (parent_size, parent_depth) = match frame {
-                    Frame::Seq { size, depth, .. } | Frame::Map { size, depth, .. } => {
-                        (size, depth)
-                    }
-                };
-                *parent_size = parent_size.saturating_add(size);
-                *parent_depth = (*parent_depth).max(depth + 1);
-                match frame {
-                    Frame::Seq { items, .. } => items.push(node),
-                    Frame::Map {
-                        entries, key, keys, ..
-                    } => match key.take() {
+                frame.size = frame.size.saturating_add(size);
+                frame.depth = frame.depth.max(depth + 1);
+                match &mut frame.items {
+                    Items::Seq(items) => items.push(node),
+                    Items::Map { entries, key, keys } => match key.take() {
                         None => {
                             if matches!(node.value, Value::Seq(_) | Value::Map(_)) {
                                 return Err(Problem::new(
