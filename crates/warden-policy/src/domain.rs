@@ -154,7 +154,16 @@ fn plain_authority(authority: &str) -> Result<(), String> {
 
 fn url_target(url: &str) -> Result<Target, String> {
     unambiguous(url)?;
-    let Some((_, rest)) = url.split_once("://") else {
+    // The scheme is everything before the first `:`, and `//` must follow it at once
+    // (`https:/host` and `https:host` are hosts to WHATWG, paths to others).
+    let rest = url.split_once(':').and_then(|(scheme, rest)| {
+        let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        rest.strip_prefix("//").filter(|_| valid)
+    });
+    let Some(rest) = rest else {
         return Err("is not an absolute URL (`scheme://host/…`)".into());
     };
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
@@ -212,6 +221,16 @@ fn canonical(authority: &str, parsed: &Url) -> Result<String, String> {
                 "has host `{written}`, which is not the address it parses to"
             ))
         };
+    }
+    // A host name is letters, digits, `-`, `_` and dots; anything else (`` ` ``, `!`, `*`,
+    // `$`…) is allowed by some parsers and refused by others.
+    if let Some(c) = written
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "has host `{written}` with `{c}`, which is not allowed in a host name"
+        ));
     }
     let bare = written.strip_suffix('.').unwrap_or(written);
     if bare.is_empty() || bare.split('.').any(str::is_empty) {
@@ -276,6 +295,10 @@ mod tests {
             (gh, "https://api..github.com/", false),
             (gh, "https://api。github。com/", false),
             (gh, "HTTPS://api.github.com/", true),
+            (gh, "https://`s://api.github.com/", false),
+            (gh, "https:/api.github.com//x://evil.com/", false),
+            (gh, "https:/evil.com//x://api.github.com/", false),
+            (gh, "https://api.github.com!/", false),
             (gh, "https://evilapi.github.com/", false),
             (gh, "https://github.com/", false),
             (gh, "file:///etc/passwd", false),

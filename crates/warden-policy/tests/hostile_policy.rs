@@ -89,6 +89,9 @@ fn urls_parsers_disagree_on_are_never_allowed_and_deny_in_deny_rules() {
         "https:evil.com/",
         "https:///evil.com/",
         "http://0x7f.1/",
+        // Found by the `url_host_differential` fuzz target:
+        "https://`s://api.github.com/",
+        "https:/evil.com//x://api.github.com/",
     ] {
         let a = Action::new("http_request").with_arg("url", url);
         let d = allow.decide(&a);
