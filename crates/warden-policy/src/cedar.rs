@@ -138,6 +138,14 @@ impl CedarPolicy {
         if let Some(at) = source::nesting_too_deep(&source.text, "//", limits.max_nesting_depth) {
             return Err(vec![source::too_deep(source, at, limits)]);
         }
+        if let Some(at) = source::too_many_operators(
+            &source.text,
+            Some("//"),
+            Some(b';'),
+            limits.max_expression_operators,
+        ) {
+            return Err(vec![source::too_many_operators_problem(source, at, limits)]);
+        }
         let parsed = cedar_policy::PolicySet::from_str(&source.text).map_err(|errs| {
             errs.iter()
                 .map(|e| {

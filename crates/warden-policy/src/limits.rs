@@ -24,6 +24,9 @@ pub struct Limits {
     pub max_yaml_nodes: usize,
     /// Deepest nesting of lists, mappings and brackets in a policy file.
     pub max_nesting_depth: usize,
+    /// Most operator characters (`.` included) in one expression: a CEL `when`, one Cedar
+    /// policy; and the longest run of unary `-` in Rego is `max_nesting_depth`.
+    pub max_expression_operators: usize,
     /// Longest one Rego evaluation may run before it is stopped (and the request denied).
     pub rego_time_limit: Duration,
     /// Most elements a Rego `numbers.range` or `numbers.range_step` call may produce.
@@ -40,6 +43,7 @@ impl Default for Limits {
             max_rules_per_document: 100_000,
             max_yaml_nodes: 2_000_000,
             max_nesting_depth: 64,
+            max_expression_operators: 512,
             rego_time_limit: Duration::from_millis(250),
             rego_max_range: 100_000,
             rego_max_string_bytes: 1024 * 1024,

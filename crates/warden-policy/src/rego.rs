@@ -105,6 +105,15 @@ impl RegoPolicy {
             check_interval: NonZeroU32::new(32).expect("not zero"),
         });
         bounded_builtins(&mut engine, limits);
+        // regorus' parser recurses once per unary minus: `- - - … 1` must stop here.
+        let tokens = tokens(source);
+        if let Some(at) = minus_run(&tokens, limits.max_nesting_depth) {
+            return Err(vec![Problem::new(
+                source,
+                source.position_of(source.offset_of(at.line as usize, at.col as usize), 1),
+                format!("more than {} unary `-` in a row", limits.max_nesting_depth),
+            )]);
+        }
         let package = engine
             .add_policy(path.clone(), source.text.to_string())
             .map_err(|e| vec![regorus_problem(source, &e.to_string())])?;
@@ -122,7 +131,6 @@ impl RegoPolicy {
                 .with_hint("write `package warden`"),
             ]);
         }
-        let tokens = tokens(source);
         let mut problems = unknown_functions(source, &tokens);
         problems.extend(structure(source, &tokens, &mut engine, limits));
         let declared = |rule: &str| {
@@ -554,6 +562,18 @@ fn tokens(source: &Source) -> Vec<Token> {
         tokens.push(t);
     }
     tokens
+}
+
+/// Where a run of more than `max` consecutive `-` tokens starts, if there is one.
+fn minus_run(tokens: &[Token], max: usize) -> Option<&regorus::unstable::Span> {
+    let mut run = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        run = if is_symbol(t, "-") { run + 1 } else { 0 };
+        if run > max {
+            return Some(&tokens[i + 1 - run].1);
+        }
+    }
+    None
 }
 
 fn is_symbol(t: &Token, text: &str) -> bool {

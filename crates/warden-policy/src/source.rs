@@ -194,6 +194,65 @@ pub(crate) fn nesting_too_deep(text: &str, comment: &str, max: usize) -> Option<
     None
 }
 
+/// The offset of the first operator character past `max` in one expression, if any: the
+/// parsers (and evaluators) of CEL and Cedar recurse once per operator of a chain such as
+/// `1 + 1 + …` or `a.b.c…`, so a long enough chain exhausts the stack however shallow its
+/// brackets. `separator` ends an expression (Cedar's `;`); strings in `"…"` and `'…'` and
+/// comments after `comment` are skipped.
+pub(crate) fn too_many_operators(
+    text: &str,
+    comment: Option<&str>,
+    separator: Option<u8>,
+    max: usize,
+) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut count = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'"' | b'\'' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            _ if Some(b) == separator => count = 0,
+            _ if comment.is_some_and(|c| bytes[i..].starts_with(c.as_bytes())) => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'!' | b'<' | b'>' | b'=' | b'&' | b'|' | b'.'
+            | b'?' | b'^' => {
+                count += 1;
+                if count > max {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The problem for [`too_many_operators`].
+pub(crate) fn too_many_operators_problem(source: &Source, at: usize, limits: &Limits) -> Problem {
+    Problem::new(
+        source,
+        source.position_of(at, 1),
+        format!(
+            "an expression with more than {} operators (counting `.` and each character of `==`, `&&`…)",
+            limits.max_expression_operators
+        ),
+    )
+    .with_hint("split the condition into several rules")
+}
+
 /// The problem for [`nesting_too_deep`].
 pub(crate) fn too_deep(source: &Source, at: usize, limits: &Limits) -> Problem {
     Problem::new(
@@ -385,6 +444,21 @@ mod tests {
         assert_eq!(nesting_too_deep(r#""((((\"((((" ((("#, "//", 3), None);
         assert_eq!(nesting_too_deep("# ((((\n((", "#", 3), None);
         assert_eq!(nesting_too_deep("`((((` (", "#", 3), None);
+    }
+
+    #[test]
+    fn operators_are_counted_per_expression_outside_strings() {
+        assert_eq!(too_many_operators("a + b + c", None, None, 2), None);
+        assert_eq!(too_many_operators("a + b + c + d", None, None, 2), Some(10));
+        assert_eq!(
+            too_many_operators("a + b; c + d; e + f", None, Some(b';'), 1),
+            None
+        );
+        assert_eq!(too_many_operators("'+++' + \"...\"", None, None, 1), None);
+        assert_eq!(
+            too_many_operators("a // ++++\n+ b", Some("//"), None, 1),
+            None
+        );
     }
 
     #[test]

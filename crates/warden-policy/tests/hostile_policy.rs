@@ -511,3 +511,81 @@ fn a_load_error_renders_every_problem_with_snippets_and_no_code() {
     assert!(!out.contains("warden::policy"), "{out}");
     assert!(!out.contains("--policy"), "{out}");
 }
+
+#[test]
+fn long_operator_chains_do_not_exhaust_the_stack() {
+    for (path, text) in [
+        (
+            "/nonexistent/chain.cedar",
+            format!(
+                "permit(principal, action, resource) when {{ {}true }};",
+                "!".repeat(20_000)
+            ),
+        ),
+        (
+            "/nonexistent/sum.cedar",
+            format!(
+                "permit(principal, action, resource) when {{ 1{} == 2 }};",
+                " + 1".repeat(20_000)
+            ),
+        ),
+        (
+            "/nonexistent/or.cedar",
+            format!(
+                "permit(principal, action, resource) when {{ false{} }};",
+                " || false".repeat(20_000)
+            ),
+        ),
+        (
+            "sum.rego",
+            format!("package warden\nallow if 1{} > 0\n", " + 1".repeat(20_000)),
+        ),
+        (
+            "minus.rego",
+            format!(
+                "package warden\nallow if {{ x := {}1 }}\n",
+                "-".repeat(20_000)
+            ),
+        ),
+        (
+            "chain.yaml",
+            format!(
+                "rules:\n  - {{action: x, allow: false, when: \"{}true\"}}\n",
+                "!".repeat(20_000)
+            ),
+        ),
+        (
+            "sum.yaml",
+            format!(
+                "rules:\n  - {{action: x, allow: false, when: \"args.n{} > 0\"}}\n",
+                " + 1".repeat(20_000)
+            ),
+        ),
+        (
+            "/nonexistent/dots.cedar",
+            format!(
+                "permit(principal, action, resource) when {{ context{} == 1 }};",
+                ".a".repeat(20_000)
+            ),
+        ),
+        (
+            "dots.rego",
+            format!(
+                "package warden\nallow if input{} == 1\n",
+                ".a".repeat(20_000)
+            ),
+        ),
+        (
+            "dots.yaml",
+            format!(
+                "rules:\n  - {{action: x, allow: false, when: \"args{} == 1\"}}\n",
+                ".a".repeat(20_000)
+            ),
+        ),
+    ] {
+        // Loading may succeed or fail, and so may deciding; neither may take the process down.
+        let _ = bounded(move || {
+            compile(path, &text).map(|s| s.decide(&Action::new("x").with_arg("n", 1)).verdict)
+        });
+    }
+}

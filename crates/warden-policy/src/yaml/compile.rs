@@ -364,6 +364,15 @@ impl Compiler<'_> {
         });
         let when = get("when").and_then(|(_, v)| {
             let text = self.string(v, "when")?;
+            let max = self.limits.max_expression_operators;
+            if crate::source::too_many_operators(text, None, None, max).is_some() {
+                self.problem(
+                    v.pos,
+                    format!("`when`: an expression with more than {max} operators"),
+                )
+                .set_hint("split the condition into several rules");
+                return None;
+            }
             match Condition::compile(text) {
                 Ok(c) => Some(c),
                 Err(e) => {
