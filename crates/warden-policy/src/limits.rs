@@ -27,6 +27,9 @@ pub struct Limits {
     /// Most operator characters (`.` included) in one expression: a CEL `when`, one Cedar
     /// policy; and the longest run of unary `-` in Rego is `max_nesting_depth`.
     pub max_expression_operators: usize,
+    /// Deepest nesting of `[` and `{` in a Rego file: regorus' parser takes time exponential
+    /// in it (2^n: 16 levels take seconds), so it is kept low.
+    pub rego_max_literal_nesting: usize,
     /// Longest one Rego evaluation may run before it is stopped (and the request denied).
     pub rego_time_limit: Duration,
     /// Most elements a Rego `numbers.range` or `numbers.range_step` call may produce.
@@ -44,6 +47,7 @@ impl Default for Limits {
             max_yaml_nodes: 2_000_000,
             max_nesting_depth: 64,
             max_expression_operators: 512,
+            rego_max_literal_nesting: 10,
             rego_time_limit: Duration::from_millis(250),
             rego_max_range: 100_000,
             rego_max_string_bytes: 1024 * 1024,

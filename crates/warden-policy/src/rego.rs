@@ -97,6 +97,15 @@ impl RegoPolicy {
         if let Some(at) = source::nesting_too_deep(&source.text, "#", limits.max_nesting_depth) {
             return Err(vec![source::too_deep(source, at, limits)]);
         }
+        let literals = limits.rego_max_literal_nesting;
+        if let Some(at) = source::brackets_too_deep(&source.text, "#", b"[{", literals) {
+            return Err(vec![Problem::new(
+                source,
+                source.position_of(at, 1),
+                format!("`[` and `{{` nest deeper than {literals} levels"),
+            )
+            .with_hint("regorus takes time exponential in this nesting to parse; name the inner values with rules")]);
+        }
         let mut engine = Engine::new();
         engine.set_strict_builtin_errors(true);
         engine.set_execution_timer_config(ExecutionTimerConfig {

@@ -160,6 +160,16 @@ pub(crate) fn read(path: &Path, limits: &Limits) -> Result<Source, Problem> {
 /// skipped). The parsers of both languages recurse on nesting; this check runs first, so a
 /// file of ten thousand `[` cannot run them out of stack.
 pub(crate) fn nesting_too_deep(text: &str, comment: &str, max: usize) -> Option<usize> {
+    brackets_too_deep(text, comment, b"([{", max)
+}
+
+/// [`nesting_too_deep`] counting only the brackets opened by `openers`.
+pub(crate) fn brackets_too_deep(
+    text: &str,
+    comment: &str,
+    openers: &[u8],
+    max: usize,
+) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
@@ -175,13 +185,15 @@ pub(crate) fn nesting_too_deep(text: &str, comment: &str, max: usize) -> Option<
                     i += 1;
                 }
             }
-            b'(' | b'[' | b'{' => {
+            b'(' | b'[' | b'{' if openers.contains(&bytes[i]) => {
                 depth += 1;
                 if depth > max {
                     return Some(i);
                 }
             }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b')' | b']' | b'}' if openers.contains(&opener(bytes[i])) => {
+                depth = depth.saturating_sub(1);
+            }
             _ if bytes[i..].starts_with(comment.as_bytes()) => {
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
@@ -251,6 +263,14 @@ pub(crate) fn too_many_operators_problem(source: &Source, at: usize, limits: &Li
         ),
     )
     .with_hint("split the condition into several rules")
+}
+
+fn opener(closer: u8) -> u8 {
+    match closer {
+        b')' => b'(',
+        b']' => b'[',
+        _ => b'{',
+    }
 }
 
 /// The problem for [`nesting_too_deep`].
@@ -444,6 +464,8 @@ mod tests {
         assert_eq!(nesting_too_deep(r#""((((\"((((" ((("#, "//", 3), None);
         assert_eq!(nesting_too_deep("# ((((\n((", "#", 3), None);
         assert_eq!(nesting_too_deep("`((((` (", "#", 3), None);
+        assert_eq!(brackets_too_deep("[{([{", "#", b"[{", 3), Some(4));
+        assert_eq!(brackets_too_deep("((((([{", "#", b"[{", 3), None);
     }
 
     #[test]

@@ -513,6 +513,31 @@ fn a_load_error_renders_every_problem_with_snippets_and_no_code() {
 }
 
 #[test]
+fn nested_rego_literals_do_not_take_exponential_time() {
+    // Found by the `policy_rego` fuzz target: 33 unclosed `[` kept regorus' parser busy for
+    // longer than anyone would wait (each level doubles its time, balanced or not).
+    for text in [
+        format!(
+            "package warden\nallow if {{\n\tinput.x{} y\n}}\n",
+            "[".repeat(33)
+        ),
+        format!(
+            "package warden\nallow if {{\n\tx := {}1{}\n}}\n",
+            "[".repeat(30),
+            "]".repeat(30)
+        ),
+        format!(
+            "package warden\nallow if {{\n\tx := {}1{}\n}}\n",
+            "{\"a\": ".repeat(30),
+            "}".repeat(30)
+        ),
+    ] {
+        let e = bounded(move || compile("p.rego", &text).unwrap_err());
+        assert!(e.to_string().contains("nest deeper than 10 levels"), "{e}");
+    }
+}
+
+#[test]
 fn long_operator_chains_do_not_exhaust_the_stack() {
     for (path, text) in [
         (
