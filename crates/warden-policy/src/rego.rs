@@ -52,6 +52,16 @@ const KEYWORDS: &[&str] = &[
     "package", "print",
 ];
 
+/// Builtins of this build that Warden refuses at load: they read numbers from strings with
+/// arbitrary precision (`units.parse("1e99999999")` never finishes), and a string can come
+/// from the agent.
+const REFUSED: &[&str] = &[
+    "units.parse",
+    "units.parse_bytes",
+    "json.filter",
+    "json.remove",
+];
+
 /// Distinguishes documents in the per-thread engine cache.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -121,6 +131,16 @@ impl RegoPolicy {
                 source,
                 source.position_of(source.offset_of(at.line as usize, at.col as usize), 1),
                 format!("more than {} unary `-` in a row", limits.max_nesting_depth),
+            )]);
+        }
+        if let Some(t) = tokens.iter().find(|t| huge_exponent(&t.0, t.1.text())) {
+            return Err(vec![Problem::new(
+                source,
+                source.position_of(
+                    source.offset_of(t.1.line as usize, t.1.col as usize),
+                    t.1.text().len(),
+                ),
+                format!("the number `{}` has an exponent beyond ±1000", t.1.text()),
             )]);
         }
         let package = engine
@@ -543,7 +563,7 @@ fn unknown_functions(source: &Source, tokens: &[Token]) -> Vec<Problem> {
         .filter(|(name, ..)| {
             !KEYWORDS.contains(&name.as_str())
                 && !name.starts_with("data.")
-                && !BUILTINS.contains_key(name.as_str())
+                && (!BUILTINS.contains_key(name.as_str()) || REFUSED.contains(&name.as_str()))
                 && !defined.contains(&name.as_str())
         })
         .map(|(name, line, col, _)| {
@@ -571,6 +591,15 @@ fn tokens(source: &Source) -> Vec<Token> {
         tokens.push(t);
     }
     tokens
+}
+
+/// A number literal such as `0e88888888`: regorus computes it exactly, which never ends.
+fn huge_exponent(kind: &TokenKind, text: &str) -> bool {
+    let exponent = |exp: &str| exp.trim_start_matches(['+', '-']).parse::<u32>().ok();
+    matches!(kind, TokenKind::Number)
+        && text
+            .split_once(['e', 'E'])
+            .is_some_and(|(_, exp)| exponent(exp).is_none_or(|e| e > 1000))
 }
 
 /// Where a run of more than `max` consecutive `-` tokens starts, if there is one.
@@ -844,6 +873,50 @@ fn bounded_builtins(engine: &mut Engine, limits: &Limits) {
                 s = bounded_replace(&s, old, new, max_string, name)?;
             }
             Ok(Value::from(s))
+        }),
+    );
+    // regorus reads numbers in strings with arbitrary precision: `1e99999999` becomes a
+    // 300-million-bit integer, which takes longer than any time limit (a builtin is not
+    // interrupted). These read JSON numbers as serde_json does instead (64-bit).
+    add(
+        engine,
+        "to_number",
+        1,
+        Box::new(|args: Vec<Value>| match &args[0] {
+            Value::Null => Ok(Value::from(0u64)),
+            Value::Bool(b) => Ok(Value::from(u64::from(*b))),
+            Value::Number(_) => Ok(args[0].clone()),
+            Value::String(s) => match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(n @ serde_json::Value::Number(_)) => Ok(Value::from(n)),
+                _ => anyhow::bail!("to_number: could not parse string as number"),
+            },
+            other => anyhow::bail!(
+                "to_number: expected bool/number/string/null, found {}",
+                describe(other)
+            ),
+        }),
+    );
+    add(
+        engine,
+        "json.unmarshal",
+        1,
+        Box::new(|args: Vec<Value>| {
+            let text = string(&args[0], "json.unmarshal")?;
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(v) => Ok(Value::from(v)),
+                Err(e) => anyhow::bail!("json.unmarshal: could not deserialize json: {e}"),
+            }
+        }),
+    );
+    add(
+        engine,
+        "json.is_valid",
+        1,
+        Box::new(|args: Vec<Value>| {
+            let text = string(&args[0], "json.is_valid")?;
+            Ok(Value::from(
+                serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok(),
+            ))
         }),
     );
     add(

@@ -383,6 +383,43 @@ fn input_controlled_ranges_and_strings_are_bounded() {
 }
 
 #[test]
+fn numbers_with_huge_exponents_are_refused() {
+    // Found by the `policy_rego` fuzz target: regorus computes `0e88888888` exactly.
+    let e = bounded(|| {
+        compile(
+            "n.rego",
+            "package warden\nf0(0e88888888) := 1\nallow if true\n",
+        )
+        .unwrap_err()
+    });
+    assert!(e.to_string().contains("exponent beyond"), "{e}");
+    // The same from the agent, through the builtins that read numbers from strings.
+    for policy in [
+        "package warden\nallow if to_number(input.args.s) > 0\n",
+        "package warden\nallow if json.unmarshal(input.args.s) > 0\n",
+    ] {
+        let s = set("n.rego", policy);
+        let d = bounded(move || s.decide(&Action::new("x").with_arg("s", "1e99999999")));
+        assert_eq!(d.verdict, Verdict::Deny, "{policy}: {}", d.reason);
+        assert!(d.reason.contains("could not decide"), "{}", d.reason);
+    }
+    let s = set(
+        "ok.rego",
+        "package warden\nallow if { to_number(\"12.5\") == 12.5; json.unmarshal(\"[1, {\\\"a\\\": null}]\") == [1, {\"a\": null}]; json.is_valid(\"{}\"); not json.is_valid(\"{\") }\n",
+    );
+    assert_eq!(s.decide(&Action::new("x")).verdict, Verdict::Allow);
+    let e = compile(
+        "u.rego",
+        "package warden\nallow if units.parse(input.args.s) > 0\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("unknown function `units.parse`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn input_controlled_sprintf_formats_are_refused() {
     let e = compile(
         "f.rego",
