@@ -702,14 +702,19 @@ fn structure(
             );
         }
     }
-    problems.extend(recursion(source, tokens, &rules));
+    problems.extend(recursion(source, tokens, &rules, limits.max_nesting_depth));
     problems
 }
 
 /// Every reference from one rule to another, by name, and a problem for each cycle. Any
 /// identifier naming a rule counts (`with f as g` included), and `data.warden` without a rule
 /// name counts as a reference to every rule.
-fn recursion(source: &Source, tokens: &[Token], rules: &[(String, u32, u32, u32)]) -> Vec<Problem> {
+fn recursion(
+    source: &Source,
+    tokens: &[Token],
+    rules: &[(String, u32, u32, u32)],
+    max_depth: usize,
+) -> Vec<Problem> {
     let names: HashSet<&str> = rules.iter().map(|r| r.0.as_str()).collect();
     let mut edges: HashMap<&str, HashSet<&str>> = HashMap::new();
     for (name, head, start, end) in rules {
@@ -746,7 +751,12 @@ fn recursion(source: &Source, tokens: &[Token], rules: &[(String, u32, u32, u32)
             }
         }
     }
-    // Depth-first search for a cycle; one problem per rule found on a cycle.
+    // Depth-first search for a cycle; one problem per rule found on a cycle. Finished rules
+    // also get their depth (the longest chain of rules below them): regorus evaluates a chain
+    // recursively, so a long acyclic chain overflows the stack as surely as a cycle.
+    let mut depth: HashMap<&str, usize> = HashMap::new();
+    let mut too_deep = false;
+    let head_of = |n: &str| rules.iter().find(|r| r.0 == n).map_or(0, |r| r.1);
     let mut problems = Vec::new();
     let mut done: HashSet<&str> = HashSet::new();
     let mut reported: HashSet<&str> = HashSet::new();
@@ -767,7 +777,29 @@ fn recursion(source: &Source, tokens: &[Token], rules: &[(String, u32, u32, u32)
         while let Some(next) = stack.last_mut() {
             match next.pop() {
                 None => {
-                    done.insert(path.pop().unwrap_or_default());
+                    let n = path.pop().unwrap_or_default();
+                    let below = edges
+                        .get(n)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|m| depth.get(m))
+                        .max()
+                        .copied()
+                        .unwrap_or(0);
+                    depth.insert(n, below + 1);
+                    // One such problem says it all: every rule above it is deeper still.
+                    if below + 1 > max_depth && !too_deep && reported.insert(n) {
+                        too_deep = true;
+                        problems.push(
+                            Problem::new(
+                                source,
+                                source.position_of(head_of(n) as usize, n.len()),
+                                format!("`{n}` depends on a chain of more than {max_depth} rules"),
+                            )
+                            .with_hint("regorus evaluates such chains recursively; flatten them"),
+                        );
+                    }
+                    done.insert(n);
                     stack.pop();
                 }
                 Some(n) if done.contains(n) => {}
@@ -775,7 +807,7 @@ fn recursion(source: &Source, tokens: &[Token], rules: &[(String, u32, u32, u32)
                     if let Some(at) = path.iter().position(|p| *p == n) {
                         let cycle = &path[at..];
                         if reported.insert(n) {
-                            let head = rules.iter().find(|r| r.0 == n).map_or(0, |r| r.1);
+                            let head = head_of(n);
                             let chain: Vec<&str> = cycle.iter().copied().chain([n]).collect();
                             problems.push(
                                 Problem::new(

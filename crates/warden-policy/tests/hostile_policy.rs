@@ -334,6 +334,35 @@ fn recursive_rego_is_refused_at_load() {
     );
 }
 
+#[test]
+fn long_rego_rule_chains_are_refused_and_short_ones_run_on_small_stacks() {
+    let chain = |n: usize, call: bool| {
+        let mut t = String::from("package warden\nallow if r0(1)\n");
+        for i in 0..n {
+            let next = if call {
+                format!("r{}(x)", i + 1)
+            } else {
+                format!("r{}", i + 1)
+            };
+            t.push_str(&format!("r{i}(x) := {next}\n"));
+        }
+        t.push_str(&format!("r{n}(x) := true\n"));
+        if !call {
+            t = t.replace("(x)", "").replace("r0(1)", "r0");
+        }
+        t
+    };
+    for call in [false, true] {
+        let e = compile("chain.rego", &chain(1000, call)).unwrap_err();
+        assert!(e.to_string().contains("chain of more than 64 rules"), "{e}");
+        assert_eq!(e.problems().len(), 1, "{e}");
+        // At the limit, deciding fits the 2 MiB stack of a spawned thread (debug build).
+        let s = set("chain.rego", &chain(62, call));
+        let d = bounded(move || s.decide(&Action::new("x")));
+        assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
+    }
+}
+
 fn rego_denies_quickly(policy: &'static str, n: i64) {
     let s = set("p.rego", policy);
     let d = bounded(move || {
