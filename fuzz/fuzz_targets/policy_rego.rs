@@ -7,6 +7,14 @@ use warden_core::Action;
 use warden_policy::{PolicySet, Source};
 
 fuzz_target!(|data: &[u8]| {
+    // libfuzzer-sys aborts on every panic, even one the code catches. Warden catches panics
+    // inside regorus and denies (as a server built with unwinding does), so restore the
+    // default hook: a panic that escapes the policy engine still reaches libfuzzer-sys'
+    // `catch_unwind` and aborts, and is reported as a crash.
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let _ = std::panic::take_hook();
+    });
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

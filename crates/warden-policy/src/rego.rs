@@ -191,7 +191,19 @@ impl RegoPolicy {
         // Prepare once (analysis, scheduling) so that every clone starts ready to evaluate.
         // The result is ignored: with an empty input a rule may legitimately fail.
         engine.set_input(Value::new_object());
-        let _ = engine.eval_rule(format!("data.warden.{}", first_rule(shape)));
+        let prepare = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = engine.eval_rule(format!("data.warden.{}", first_rule(shape)));
+        }));
+        if let Err(panic) = prepare {
+            return Err(vec![Problem::new(
+                source,
+                source.position_of(0, 0),
+                format!(
+                    "regorus panicked preparing this policy: {}",
+                    panic_message(panic.as_ref())
+                ),
+            )]);
+        }
         Ok(RegoPolicy {
             name,
             prepared: Arc::new(Prepared {
@@ -205,7 +217,15 @@ impl RegoPolicy {
     }
 
     /// Run `f` with this thread's engine for this document, input already set.
-    fn with_engine<T>(&self, action: &Action, f: impl FnOnce(&mut Engine) -> T) -> T {
+    ///
+    /// A panic inside regorus (it has some: an error message about a number too large to
+    /// print panics) is caught here: the thread's engine, possibly left half-way, is thrown
+    /// away, and the panic's message is returned, which denies.
+    fn with_engine<T>(
+        &self,
+        action: &Action,
+        f: impl FnOnce(&mut Engine) -> T,
+    ) -> Result<T, String> {
         ENGINES.with(|cell| {
             let mut engines = cell.borrow_mut();
             let i = match engines
@@ -225,8 +245,18 @@ impl RegoPolicy {
             };
             let engine = &mut engines[i].2;
             engine.set_input(input(action));
-            f(engine)
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(engine))) {
+                Ok(t) => Ok(t),
+                Err(panic) => {
+                    engines.swap_remove(i);
+                    Err(panic_message(panic.as_ref()))
+                }
+            }
         })
+    }
+
+    fn panicked(&self, message: &str) -> PolicyError {
+        self.error("evaluation", format!("regorus panicked: {message}"))
     }
 
     fn error(&self, rule: &str, e: impl std::fmt::Display) -> PolicyError {
@@ -401,6 +431,7 @@ impl Backend for RegoPolicy {
                 .map(|((rule, verdict), _)| trace(rule, *verdict, self.boolean(engine, rule)))
                 .collect(),
         })
+        .unwrap_or_else(|m| vec![trace("evaluation", Verdict::Deny, Err(self.panicked(&m)))])
     }
 }
 
@@ -418,7 +449,17 @@ impl Policy for RegoPolicy {
                 Ok(None)
             }
         })
+        .unwrap_or_else(|m| Err(self.panicked(&m)))
     }
+}
+
+/// The text of a panic's payload, when it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string())
 }
 
 fn first_rule(shape: Shape) -> &'static str {

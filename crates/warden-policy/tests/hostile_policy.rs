@@ -449,6 +449,30 @@ fn numbers_with_huge_exponents_are_refused() {
 }
 
 #[test]
+fn a_panic_inside_regorus_denies_and_the_next_decision_still_works() {
+    // Found by the `policy_rego` fuzz target: regorus panics formatting an error about a number
+    // too large to print (`4444… * 8888… & …`).
+    let text = include_str!("../../../fuzz/corpus/policy_rego/seed-found-panic");
+    let d = bounded(move || match compile("panic.rego", text) {
+        Ok(s) => s.decide(&Action::new("x")).reason.to_string(),
+        Err(e) => e.to_string(),
+    });
+    assert!(d.contains("regorus panicked"), "{d}");
+    let s = set(
+        "p.rego",
+        "package warden\nallow if input.args.n * 2 == 4\ndeny if { x := 44444444444444444444444444 * 88888888888888888888888888888888 * input.args.n * 888888888888888888888888888888888888888888888888888888888888888; y := x & {1} }\n",
+    );
+    let d = bounded(move || {
+        let first = s.decide(&Action::new("x").with_arg("n", 2));
+        let second = s.decide(&Action::new("x").with_arg("n", 2));
+        (first, second)
+    });
+    for d in [d.0, d.1] {
+        assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    }
+}
+
+#[test]
 fn input_controlled_sprintf_formats_are_refused() {
     let e = compile(
         "f.rego",
