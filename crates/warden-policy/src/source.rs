@@ -175,16 +175,7 @@ pub(crate) fn brackets_too_deep(
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'"' | b'`' => {
-                let quote = bytes[i];
-                i += 1;
-                while i < bytes.len() && bytes[i] != quote {
-                    if quote == b'"' && bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
+            b'"' | b'`' => i = string_end(bytes, i),
             b'(' | b'[' | b'{' if openers.contains(&bytes[i]) => {
                 depth += 1;
                 if depth > max {
@@ -217,21 +208,10 @@ pub(crate) fn too_many_operators(
     separator: Option<u8>,
     max: usize,
 ) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut count = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    let (bytes, mut i, mut count) = (text.as_bytes(), 0, 0usize);
+    while let Some(&b) = bytes.get(i) {
         match b {
-            b'"' | b'\'' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b {
-                    if bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
+            b'"' | b'\'' => i = string_end(bytes, i),
             _ if Some(b) == separator => count = 0,
             _ if comment.is_some_and(|c| bytes[i..].starts_with(c.as_bytes())) => {
                 while i < bytes.len() && bytes[i] != b'\n' {
@@ -250,6 +230,20 @@ pub(crate) fn too_many_operators(
         i += 1;
     }
     None
+}
+
+/// The index of the quote that closes the string opened at `start` (or the end of the text).
+/// Backslash escapes count, except in Rego's raw `` `…` `` strings.
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let quote = bytes[start];
+    let mut i = start + 1;
+    while i < bytes.len() && bytes[i] != quote {
+        if quote != b'`' && bytes[i] == b'\\' {
+            i += 1;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// The problem for [`too_many_operators`].
