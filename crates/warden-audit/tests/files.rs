@@ -191,3 +191,35 @@ fn a_missing_directory_is_named_not_a_temporary_file() {
     assert!(matches!(e, AuditError::NoDirectory { .. }), "{e}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// Other parts of Warden keep their state in the same file (`open_state`): it creates the log
+/// when missing, refuses a file that is not Warden's, and tables beside the log's leave the
+/// log intact and appendable.
+#[test]
+fn state_tables_live_beside_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("warden.db");
+    let conn = warden_audit::open_state(&db, std::time::Duration::from_secs(5)).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS kill_switch (scope TEXT PRIMARY KEY, reason TEXT) STRICT;
+         INSERT INTO kill_switch VALUES ('agent:a1', 'test');",
+    )
+    .unwrap();
+    let log = warden_audit::AuditLog::open(&db, warden_audit::AuditConfig::default()).unwrap();
+    let action = warden_core::Action::new("x");
+    log.append(warden_audit::Entry::new(&action, &warden_core::Decision::deny("no")))
+        .unwrap();
+    log.close().unwrap();
+    assert!(matches!(
+        warden_audit::verify(&db, None, |_, _| {}),
+        warden_audit::VerifyReport::Intact(_)
+    ));
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM kill_switch", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    let foreign = dir.path().join("notes.db");
+    std::fs::write(&foreign, "not a database at all, just text").unwrap();
+    assert!(warden_audit::open_state(&foreign, std::time::Duration::from_secs(1)).is_err());
+    assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "not a database at all, just text");
+}

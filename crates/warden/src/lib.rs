@@ -103,19 +103,7 @@ impl Warden {
     /// evaluation error or a panic inside an engine is a `Deny` whose reason names the cause.
     pub fn decide(&self, action: &Action) -> Decision {
         let start = Instant::now();
-        let mut decision = match action.validate() {
-            Err(e) => Decision::deny(format!("denied: {e}")),
-            Ok(()) if let Some(d) = self.protection.check(action) => d,
-            Ok(()) => {
-                let active = self.policies.load();
-                let mut d = catch_unwind(AssertUnwindSafe(|| active.set.decide(action)))
-                    .unwrap_or_else(|_| {
-                        Decision::deny("denied: the policy engine failed internally (panic)")
-                    });
-                d.policy_version = active.version;
-                d
-            }
-        };
+        let mut decision = self.judge(action);
         decision.elapsed_ns = elapsed_ns(start);
         if let Some(log) = &self.audit {
             // The record carries the policy's own latency; the caller's `elapsed_ns` then
@@ -134,6 +122,38 @@ impl Warden {
             decision.elapsed_ns = elapsed_ns(start);
         }
         decision
+    }
+
+    /// The decision path before the audit log, step by step, each failing closed. The first
+    /// step that answers ends the path; its answer is the decision.
+    fn judge(&self, action: &Action) -> Decision {
+        // 0. A malformed action is denied, and so is any that would touch Warden's own files.
+        if let Err(e) = action.validate() {
+            return Decision::deny(format!("denied: {e}"));
+        }
+        if let Some(d) = self.protection.check(action) {
+            return d;
+        }
+
+        // 1. kill switch (a stopped agent, capability or fleet is denied, no further work).
+
+        // 2. identity (a credential or delegation chain, verified, when one is required).
+
+        // 3. ring gate (an action beyond the agent's ring is denied, whatever the policy).
+
+        // 4. rate limit (a token bucket per agent, tool or action).
+
+        // 5. policy: the active set, deny-overrides across its documents.
+        let active = self.policies.load();
+        let mut d = catch_unwind(AssertUnwindSafe(|| active.set.decide(action)))
+            .unwrap_or_else(|_| {
+                Decision::deny("denied: the policy engine failed internally (panic)")
+            });
+        d.policy_version = active.version;
+
+        // 6. trust update (the score moves on what Warden itself observed).
+
+        d
     }
 
     /// Judge an action and report every rule's part in the decision.

@@ -38,6 +38,37 @@ pub(crate) use schema::{
     INSERT_CHECKPOINT, INSERT_RECORD, RECORD_WIDTH, record_select, to_i64, to_u64,
 };
 
+/// Open the Warden database at `path` for the state other parts of Warden keep beside the
+/// audit log (kill switch, trust, revocations, approvals, sagas: DESIGN's "one SQLite file").
+/// A missing file is created as an empty audit log first; an existing one must be recognised
+/// as Warden's (header and schema) before anything is written. The connection is read-write,
+/// in WAL mode, with the same busy timeout writers use, so many processes can share the file.
+/// Callers create their own tables (`CREATE TABLE IF NOT EXISTS`, names prefixed by what they
+/// are for) and never touch the audit log's.
+pub fn open_state(path: &Path, busy_timeout: std::time::Duration) -> Result<Connection, AuditError> {
+    if let Probe::Missing = probe(path)? {
+        create(path, crate::timestamp::Timestamp::now().unix_nanos())?;
+    }
+    drop(open_read_only(path)?);
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(AuditError::sqlite(path, "cannot open the Warden database"))?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(AuditError::sqlite(path, "cannot set busy timeout"))?;
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(AuditError::sqlite(path, "cannot switch to WAL mode"))?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        return Err(AuditError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("cannot use WAL mode (journal mode stays `{journal}`)"),
+        });
+    }
+    Ok(conn)
+}
+
 /// What the header check found.
 pub(crate) enum Probe {
     /// No file: a writer may create one.
