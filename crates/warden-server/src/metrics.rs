@@ -113,97 +113,88 @@ impl Metrics {
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self, gauges: Gauges) -> String {
         let mut out = String::with_capacity(2048);
-        // INVARIANT: writing to a String cannot fail, so the results are ignored.
-        let _ = writeln!(
-            out,
-            "# HELP warden_decisions_total Decisions made, by verdict."
-        );
-        let _ = writeln!(out, "# TYPE warden_decisions_total counter");
+        head(&mut out, "warden_decisions_total", "counter", "Decisions made, by verdict.");
         for v in [Verdict::Allow, Verdict::Deny, Verdict::RequireApproval] {
-            let _ = writeln!(
-                out,
-                "warden_decisions_total{{verdict=\"{}\"}} {}",
-                v.as_str(),
-                self.decisions(v)
-            );
+            let name = format!("warden_decisions_total{{verdict=\"{}\"}}", v.as_str());
+            sample(&mut out, &name, self.decisions(v));
         }
-        let _ = writeln!(
-            out,
-            "# HELP warden_decision_request_seconds Time from request start to decision, per decided action."
+        head(
+            &mut out,
+            "warden_decision_request_seconds",
+            "histogram",
+            "Time from request start to decision, per decided action.",
         );
-        let _ = writeln!(out, "# TYPE warden_decision_request_seconds histogram");
         let mut cumulative = 0;
         for (bound, count) in BUCKETS.iter().zip(&self.latency_buckets) {
             cumulative += count.load(Relaxed);
-            let _ = writeln!(
-                out,
-                "warden_decision_request_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-            );
+            let name = format!("warden_decision_request_seconds_bucket{{le=\"{bound}\"}}");
+            sample(&mut out, &name, cumulative);
         }
         let count = self.latency_count.load(Relaxed);
-        let _ = writeln!(
-            out,
-            "warden_decision_request_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
+        sample(&mut out, "warden_decision_request_seconds_bucket{le=\"+Inf\"}", count);
         let sum = self.latency_sum_ns.load(Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "warden_decision_request_seconds_sum {sum}");
-        let _ = writeln!(out, "warden_decision_request_seconds_count {count}");
-        let _ = writeln!(
-            out,
-            "# HELP warden_http_rejected_total Requests rejected before a decision, by status."
+        sample(&mut out, "warden_decision_request_seconds_sum", sum);
+        sample(&mut out, "warden_decision_request_seconds_count", count);
+        head(
+            &mut out,
+            "warden_http_rejected_total",
+            "counter",
+            "Requests rejected before a decision, by status.",
         );
-        let _ = writeln!(out, "# TYPE warden_http_rejected_total counter");
         for (status, n) in REJECTED.iter().zip(&self.rejected) {
-            let _ = writeln!(
-                out,
-                "warden_http_rejected_total{{status=\"{status}\"}} {}",
-                n.load(Relaxed)
-            );
+            let name = format!("warden_http_rejected_total{{status=\"{status}\"}}");
+            sample(&mut out, &name, n.load(Relaxed));
         }
-        let _ = writeln!(
-            out,
-            "# HELP warden_http_requests_in_flight Decision requests being received or decided now."
-        );
-        let _ = writeln!(out, "# TYPE warden_http_requests_in_flight gauge");
-        let _ = writeln!(
-            out,
-            "warden_http_requests_in_flight {}",
-            self.in_flight.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP warden_policy_version Version of the policy set serving now."
-        );
-        let _ = writeln!(out, "# TYPE warden_policy_version gauge");
-        let _ = writeln!(out, "warden_policy_version {}", gauges.policy_version);
-        let _ = writeln!(
-            out,
-            "# HELP warden_policy_reloads_total Policy reloads that took effect."
-        );
-        let _ = writeln!(out, "# TYPE warden_policy_reloads_total counter");
-        let _ = writeln!(out, "warden_policy_reloads_total {}", self.reloads());
-        let _ = writeln!(
-            out,
-            "# HELP warden_policy_reload_failures_total Policy reloads rejected; the last good set kept serving."
-        );
-        let _ = writeln!(out, "# TYPE warden_policy_reload_failures_total counter");
-        let _ = writeln!(
-            out,
-            "warden_policy_reload_failures_total {}",
-            self.reload_failures()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP warden_audit_queue_depth Audit records accepted but not yet written (0 without --db)."
-        );
-        let _ = writeln!(out, "# TYPE warden_audit_queue_depth gauge");
-        let _ = writeln!(
-            out,
-            "warden_audit_queue_depth {}",
-            gauges.audit_queue_depth.unwrap_or(0)
-        );
+        let singles: [(&str, &str, &str, u64); 5] = [
+            (
+                "warden_http_requests_in_flight",
+                "gauge",
+                "Decision requests being received or decided now.",
+                self.in_flight.load(Relaxed),
+            ),
+            (
+                "warden_policy_version",
+                "gauge",
+                "Version of the policy set serving now.",
+                gauges.policy_version,
+            ),
+            (
+                "warden_policy_reloads_total",
+                "counter",
+                "Policy reloads that took effect.",
+                self.reloads(),
+            ),
+            (
+                "warden_policy_reload_failures_total",
+                "counter",
+                "Policy reloads rejected; the last good set kept serving.",
+                self.reload_failures(),
+            ),
+            (
+                "warden_audit_queue_depth",
+                "gauge",
+                "Audit records accepted but not yet written (0 without --db).",
+                gauges.audit_queue_depth.unwrap_or(0),
+            ),
+        ];
+        for (name, kind, help, value) in singles {
+            head(&mut out, name, kind, help);
+            sample(&mut out, name, value);
+        }
         out
     }
+}
+
+/// A metric's `# HELP` and `# TYPE` lines.
+fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+    // INVARIANT: writing to a String cannot fail, so the results are ignored.
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// One sample line.
+fn sample(out: &mut String, name: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "{name} {value}");
 }
 
 #[cfg(test)]
