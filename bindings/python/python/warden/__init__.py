@@ -17,7 +17,7 @@ import asyncio
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping
+from typing import Any, Awaitable, Mapping
 
 from . import _native
 from ._errors import (
@@ -119,7 +119,7 @@ class Warden(_native.Warden):
 
     __slots__ = ()
 
-    async def adecide(
+    def adecide(
         self,
         action: str | Action,
         *,
@@ -128,34 +128,44 @@ class Warden(_native.Warden):
         args: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
         resource: str | None = None,
-    ) -> Decision:
-        """``decide`` for async code: a decision that may wait on I/O (its audit record, the file
-        system) runs on a worker thread; the rest (about a microsecond) run inline. The arguments
-        are converted before the call returns to the loop, so later changes to them do not count."""
-        if not isinstance(action, Action):
-            action = Action(action, agent=agent, tool=tool, args=args, context=context,
-                            resource=resource)
-        elif agent is not None or tool is not None or args is not None or context is not None \
-                or resource is not None:
-            raise TypeError("give either an Action or an action name with keywords, not both")
+    ) -> Awaitable[Decision]:
+        """``decide`` for async code: ``await w.adecide(...)``. A decision that may wait on I/O (its
+        audit record, the file system) runs on a worker thread; the rest (about a microsecond) run
+        inline. The arguments are read when ``adecide`` is called, not when the result is awaited,
+        so changing them in between changes nothing."""
+        return self._adecide(self._action(action, agent, tool, args, context, resource))
+
+    def acheck(
+        self,
+        action: str | Action,
+        *,
+        agent: str | None = None,
+        tool: str | None = None,
+        args: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        resource: str | None = None,
+    ) -> Awaitable[Decision]:
+        """``check`` for async code (see ``adecide``): raises :class:`Denied` or
+        :class:`ApprovalRequired` unless allowed."""
+        return self._acheck(self._action(action, agent, tool, args, context, resource))
+
+    @staticmethod
+    def _action(action: Any, agent: Any, tool: Any, args: Any, context: Any,
+                resource: Any) -> Action:
+        if isinstance(action, Action):
+            if any(x is not None for x in (agent, tool, args, context, resource)):
+                raise TypeError("give either an Action or an action name with keywords, not both")
+            return action
+        return Action(action, agent=agent, tool=tool, args=args, context=context, resource=resource)
+
+    async def _adecide(self, action: Action) -> Decision:
         if not self._may_wait(action):
             return self.decide(action)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(_executor(), self.decide, action)
 
-    async def acheck(
-        self,
-        action: str | Action,
-        *,
-        agent: str | None = None,
-        tool: str | None = None,
-        args: Mapping[str, Any] | None = None,
-        context: Mapping[str, Any] | None = None,
-        resource: str | None = None,
-    ) -> Decision:
-        """``check`` for async code (see ``adecide``)."""
-        d = await self.adecide(action, agent=agent, tool=tool, args=args, context=context,
-                               resource=resource)
+    async def _acheck(self, action: Action) -> Decision:
+        d = await self._adecide(action)
         if d.verdict == "deny":
             raise Denied(d)
         if d.verdict == "require_approval":
