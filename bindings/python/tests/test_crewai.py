@@ -56,12 +56,12 @@ class ScriptedLLM(BaseLLM):
 def crew(gate, effects):
     @tool("read_notes")
     def read_notes(topic: str) -> str:
-        """Read the notes about a topic."""
+        """Read the saved notes of one topic."""
         return effects.read_notes(topic)
 
     @tool("delete_notes")
     def delete_notes(topic: str) -> str:
-        """Delete the notes about a topic."""
+        """Remove the saved notes of one topic."""
         return effects.delete_notes(topic)
 
     agent = Agent(role="notes-keeper", goal="keep notes tidy", backstory="careful",
