@@ -40,6 +40,46 @@ pub struct ToJson {
     bytes: usize,
 }
 
+/// A conversion that failed: the message, and where, built up while unwinding (innermost
+/// step first) so that a conversion that succeeds never spends anything on paths.
+struct Fail {
+    steps: Vec<Step>,
+    message: String,
+}
+
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Fail {
+    fn new(message: String) -> Self {
+        Fail {
+            steps: Vec::new(),
+            message,
+        }
+    }
+
+    fn at(mut self, step: Step) -> Self {
+        self.steps.push(step);
+        self
+    }
+
+    fn render(self, root: &str) -> String {
+        let mut path = root.to_string();
+        for step in self.steps.iter().rev() {
+            match step {
+                Step::Key(k) => {
+                    path.push('.');
+                    path.push_str(k);
+                }
+                Step::Index(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        format!("{}: {}", shown(&path), self.message)
+    }
+}
+
 impl ToJson {
     /// A converter with a fresh budget.
     pub fn new(limits: Limits) -> Self {
@@ -55,10 +95,7 @@ impl ToJson {
         match obj {
             None => Ok(Value::Object(Map::new())),
             Some(o) if o.is_none() => Ok(Value::Object(Map::new())),
-            Some(o) if o.is_instance_of::<PyDict>() => {
-                let mut path = what.to_string();
-                self.value(o, 1, &mut path)
-            }
+            Some(o) if o.is_instance_of::<PyDict>() => self.value(o, 1).map_err(|f| f.render(what)),
             Some(o) => Err(format!(
                 "{what} must be a dict with str keys, not {}",
                 type_name(o)
@@ -66,47 +103,39 @@ impl ToJson {
         }
     }
 
-    fn count(&mut self, path: &str) -> Result<(), String> {
-        self.values += 1;
-        if self.values > self.limits.values {
-            return Err(format!(
-                "{}: more than {} values in one action",
-                shown(path),
-                self.limits.values
-            ));
-        }
-        Ok(())
-    }
-
-    fn text(&mut self, s: &Bound<'_, PyString>, path: &str) -> Result<String, String> {
-        let s = s.to_str().map_err(|_| {
-            format!(
-                "{}: a str that is not valid Unicode (lone surrogate)",
-                shown(path)
-            )
-        })?;
+    fn text(&mut self, s: &Bound<'_, PyString>) -> Result<String, Fail> {
+        let s = s
+            .to_str()
+            .map_err(|_| Fail::new("a str that is not valid Unicode (lone surrogate)".into()))?;
         self.bytes += s.len();
         if self.bytes > self.limits.bytes {
-            return Err(format!(
-                "{}: more than {} bytes of text in one action",
-                shown(path),
+            return Err(Fail::new(format!(
+                "more than {} bytes of text in one action",
                 self.limits.bytes
-            ));
+            )));
         }
         Ok(s.to_owned())
     }
 
-    fn value(
-        &mut self,
-        o: &Bound<'_, PyAny>,
-        depth: usize,
-        path: &mut String,
-    ) -> Result<Value, String> {
-        self.count(path)?;
+    fn too_many(&self) -> Fail {
+        Fail::new(format!(
+            "more than {} values in one action",
+            self.limits.values
+        ))
+    }
+
+    fn value(&mut self, o: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Fail> {
+        self.values += 1;
+        if self.values > self.limits.values {
+            return Err(self.too_many());
+        }
+        // The common kinds first; bool before int (`True` is an int in Python).
+        if let Ok(s) = o.cast::<PyString>() {
+            return self.text(s).map(Value::String);
+        }
         if o.is_none() {
             return Ok(Value::Null);
         }
-        // bool before int: `True` is an int in Python.
         if let Ok(b) = o.cast::<PyBool>() {
             return Ok(Value::Bool(b.is_true()));
         }
@@ -117,84 +146,66 @@ impl ToJson {
             if let Ok(u) = o.extract::<u64>() {
                 return Ok(Value::from(u));
             }
-            return Err(format!(
-                "{}: an int outside the 64-bit range has no exact JSON form",
-                shown(path)
+            return Err(Fail::new(
+                "an int outside the 64-bit range has no exact JSON form".into(),
             ));
         }
         if let Ok(f) = o.cast::<PyFloat>() {
             let v = f.value();
             return Number::from_f64(v)
                 .map(Value::Number)
-                .ok_or_else(|| format!("{}: {v} has no JSON form", shown(path)));
+                .ok_or_else(|| Fail::new(format!("{v} has no JSON form")));
         }
-        if let Ok(s) = o.cast::<PyString>() {
-            return self.text(s, path).map(Value::String);
-        }
-        let container = o.is_instance_of::<PyDict>()
-            || o.is_instance_of::<PyList>()
-            || o.is_instance_of::<PyTuple>();
-        if !container {
-            return Err(format!(
-                "{}: {} has no JSON form",
-                shown(path),
-                type_name(o)
-            ));
+        let dict = o.cast::<PyDict>().ok();
+        if dict.is_none() && !o.is_instance_of::<PyList>() && !o.is_instance_of::<PyTuple>() {
+            return Err(Fail::new(format!("{} has no JSON form", type_name(o))));
         }
         if depth > self.limits.depth {
-            return Err(format!(
-                "{}: nested deeper than {} levels (a container that contains itself?)",
-                shown(path),
+            return Err(Fail::new(format!(
+                "nested deeper than {} levels (a container that contains itself?)",
                 self.limits.depth
-            ));
+            )));
         }
-        let len = path.len();
-        let out = if let Ok(d) = o.cast::<PyDict>() {
+        if let Some(d) = dict {
             let mut map = Map::new();
             for (k, v) in d.iter() {
                 let Ok(key) = k.cast::<PyString>() else {
-                    return Err(format!(
-                        "{}: a key that is {} (JSON keys are str)",
-                        shown(path),
+                    return Err(Fail::new(format!(
+                        "a key that is {} (JSON keys are str)",
                         type_name(&k)
-                    ));
+                    )));
                 };
-                let key = self.text(key, path)?;
-                path.push('.');
-                path.push_str(&key);
-                let v = self.value(&v, depth + 1, path)?;
-                path.truncate(len);
-                map.insert(key, v);
+                let key = self.text(key)?;
+                match self.value(&v, depth + 1) {
+                    Ok(v) => {
+                        map.insert(key, v);
+                    }
+                    Err(f) => return Err(f.at(Step::Key(key))),
+                }
             }
-            Value::Object(map)
-        } else {
-            // Index by index, never through `__iter__`: no Python code runs while a
-            // conversion is under way, so nothing can change what is being read.
-            let cap = self.limits.values + 1;
-            let items: Vec<Bound<'_, PyAny>> = match o.cast::<PyList>() {
-                Ok(l) => l.iter().take(cap).collect(),
-                Err(_) => match o.cast::<PyTuple>() {
-                    Ok(t) => t.iter().take(cap).collect(),
-                    Err(_) => Vec::new(),
-                },
-            };
-            if items.len() > self.limits.values {
-                return Err(format!(
-                    "{}: more than {} values in one action",
-                    shown(path),
-                    self.limits.values
-                ));
-            }
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                path.push_str(&format!("[{i}]"));
-                out.push(self.value(item, depth + 1, path)?);
-                path.truncate(len);
-            }
-            let items = out;
-            Value::Array(items)
+            return Ok(Value::Object(map));
+        }
+        // Index by index, never through `__iter__`: no Python code runs while a conversion
+        // is under way, so nothing can change what is being read.
+        let cap = self.limits.values + 1;
+        let items: Vec<Bound<'_, PyAny>> = match o.cast::<PyList>() {
+            Ok(l) => l.iter().take(cap).collect(),
+            Err(_) => match o.cast::<PyTuple>() {
+                Ok(t) => t.iter().take(cap).collect(),
+                Err(_) => Vec::new(),
+            },
         };
-        Ok(out)
+        if items.len() > self.limits.values {
+            return Err(self.too_many());
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            out.push(
+                self.value(item, depth + 1)
+                    .map_err(|f| f.at(Step::Index(i)))?,
+            );
+        }
+        Ok(Value::Array(out))
     }
 }
 
