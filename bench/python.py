@@ -24,7 +24,7 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
 w = warden.Warden(policy=[str(ROOT / "examples" / "brief.yaml")])
 actions = [json.loads(line) for line in (ROOT / "bench" / "actions.jsonl").read_text().splitlines()]
 calls = [(a["action"], a.get("agent"), a.get("args")) for a in actions]
-for (name, agent, args), want in zip(calls, ["allow", "deny"]):
+for (name, agent, args), want in zip(calls, ["allow", "deny"], strict=True):
     got = w.decide(name, agent=agent, args=args).verdict
     assert got == want, f"{name} -> {got}, expected {want}"
 

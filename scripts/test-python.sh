@@ -16,6 +16,10 @@ PYTHON=${PYTHON:-python3}
 VENVS=$ROOT/target/py
 REQ=$ROOT/bindings/python/tests/requirements
 export CARGO_TARGET_DIR=$ROOT/target
+# The extension is built in the dev profile here, so it reuses the workspace's debug build of
+# every shared crate (seconds instead of minutes); the benchmark (bench/run.sh) builds release.
+# WARDEN_PY_PROFILE=release tests the release build instead.
+export MATURIN_PEP517_ARGS="--profile ${WARDEN_PY_PROFILE:-dev}"
 export UV_PYTHON_DOWNLOADS=never PIP_DISABLE_PIP_VERSION_CHECK=1
 mkdir -p "$VENVS"
 start=$SECONDS

@@ -13,7 +13,7 @@ framework("langgraph")
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel  # noqa: E402
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
 from langchain_core.tools import StructuredTool  # noqa: E402
-from langgraph.graph import END, START, MessagesState, StateGraph  # noqa: E402
+from langgraph.graph import START, MessagesState, StateGraph  # noqa: E402
 from langgraph.prebuilt import tools_condition  # noqa: E402
 
 from warden.integrations.langgraph import tool_node  # noqa: E402
@@ -54,15 +54,10 @@ def test_graph_allows_one_and_blocks_one(gate, effects, path) -> None:
     elif path == "ainvoke":
         out = asyncio.run(graph.ainvoke(inp, cfg))
     elif path == "stream":
-        out = None
-        for out in graph.stream(inp, cfg, stream_mode="values"):
-            pass
+        out = list(graph.stream(inp, cfg, stream_mode="values"))[-1]
     elif path == "astream":
         async def go():
-            last = None
-            async for last in graph.astream(inp, cfg, stream_mode="values"):
-                pass
-            return last
+            return [s async for s in graph.astream(inp, cfg, stream_mode="values")][-1]
         out = asyncio.run(go())
     else:
         out = graph.batch([inp], [cfg])[0]
