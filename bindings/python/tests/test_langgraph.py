@@ -68,3 +68,42 @@ def test_graph_allows_one_and_blocks_one(gate, effects, path) -> None:
     records = assert_audited(gate, allowed=["read_notes"], denied=["delete_notes"],
                              framework="langgraph")
     assert {(r["context"] or {}).get("session") for r in records} == {f"thread-{path}"}
+
+
+def test_node_retries_are_governed_each_time(gate, effects) -> None:
+    """The tool node fails once (the allowed tool raises) and LangGraph's RetryPolicy runs it
+    again: both attempts pass the guard, the denied call never runs in either."""
+    from langgraph.types import RetryPolicy
+
+    attempts = []
+
+    def flaky_read(topic: str) -> str:
+        attempts.append(topic)
+        if len(attempts) == 1:
+            raise RuntimeError("transient")
+        return effects.read_notes(topic)
+
+    tools = [
+        StructuredTool.from_function(flaky_read, name="read_notes", description="read"),
+        StructuredTool.from_function(effects.delete_notes, name="delete_notes", description="delete"),
+    ]
+    model = GenericFakeChatModel(messages=iter([
+        AIMessage(content="", tool_calls=[
+            {"name": "read_notes", "args": {"topic": "retry"}, "id": "c1", "type": "tool_call"},
+            {"name": "delete_notes", "args": {"topic": "retry"}, "id": "c2", "type": "tool_call"},
+        ]),
+        AIMessage(content="done"),
+    ]))
+    g = StateGraph(MessagesState)
+    g.add_node("model", lambda state: {"messages": [model.invoke(state["messages"])]})
+    g.add_node("tools", tool_node(tools, gate, handle_tool_errors=False),
+               retry_policy=RetryPolicy(max_attempts=2, retry_on=RuntimeError, initial_interval=0.01))
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", tools_condition)
+    g.add_edge("tools", "model")
+    out = g.compile().invoke({"messages": [HumanMessage("tidy up")]})
+    assert len(attempts) == 2 and effects.ran("read_notes", "retry")
+    assert not effects.ran("delete_notes", "retry")
+    assert out["messages"][-1].content == "done"
+    denies = gate.audit_query(tool="delete_notes")
+    assert [r["verdict"] for r in denies] == ["deny", "deny"]  # decided on each attempt

@@ -95,3 +95,24 @@ def test_runner_allows_one_and_blocks_one(gate, effects, path) -> None:
                              framework="openai_agents")
     assert {r["agent"] for r in records} == {"notes-agent"}
     assert {(r["context"] or {}).get("session") for r in records} == {f"group-{path}"}
+
+
+@pytest.mark.parametrize("arguments, why", [
+    ("{not json", "UnparseableArguments"),      # the model's arguments do not parse
+    ('["read", "notes"]', "args must be a dict"),  # JSON of the other type
+    ('{"topic": {"deep": ' * 70 + "1" + "}" * 140, "nested deeper"),
+])
+def test_guardrail_rejects_arguments_it_cannot_read(gate, arguments, why) -> None:
+    """Arguments that are not a JSON object are rejected (not passed through) with the reason."""
+    from agents.tool_context import ToolContext
+    from agents.tool_guardrails import ToolInputGuardrailData
+
+    from warden.integrations.openai_agents import guardrail
+
+    g = guardrail(gate)
+    ctx = ToolContext(context=None, tool_name="read_notes", tool_call_id="c9",
+                      tool_arguments=arguments)
+    out = asyncio.run(g.run(ToolInputGuardrailData(context=ctx, agent=Agent(name="a"))))
+    assert out.behavior["type"] == "reject_content", out.behavior
+    assert why in out.behavior["message"], out.behavior["message"]
+    assert gate.audit_query(tool="read_notes")[-1]["verdict"] == "deny"

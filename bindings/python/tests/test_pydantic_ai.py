@@ -73,3 +73,37 @@ def test_agent_allows_one_and_blocks_one(gate, effects, path) -> None:
     records = assert_audited(gate, allowed=["read_notes"], denied=["delete_notes"],
                              framework="pydantic_ai")
     assert {r["agent"] for r in records} == {"pyd-agent"}
+
+
+def test_retries_are_governed(gate, effects) -> None:
+    """A tool asks for a retry (ModelRetry); on the retried turn the model also asks for the denied
+    tool. Each call passes call_tool again; the retried call carries its retry count."""
+    from pydantic_ai import ModelRetry
+
+    attempts: list[str] = []
+
+    def read_notes(topic: str) -> str:
+        attempts.append(topic)
+        if len(attempts) == 1:
+            raise ModelRetry("the notes were busy, try again")
+        return effects.read_notes(topic)
+
+    def model(messages, info: AgentInfo) -> ModelResponse:
+        turn = sum(1 for m in messages if getattr(m, "kind", "") == "response")
+        if turn == 0:
+            return ModelResponse(parts=[ToolCallPart("read_notes", {"topic": "r"}, tool_call_id="c1")])
+        if turn == 1:
+            return ModelResponse(parts=[
+                ToolCallPart("read_notes", {"topic": "r"}, tool_call_id="c2"),
+                ToolCallPart("delete_notes", {"topic": "r"}, tool_call_id="c3"),
+            ])
+        return ModelResponse(parts=[TextPart("done")])
+
+    tools = FunctionToolset([read_notes, effects.delete_notes], max_retries=2)
+    agent = Agent(FunctionModel(model), toolsets=[guard_toolset(tools, gate)])
+    assert agent.run_sync("tidy").output == "done"
+    assert len(attempts) == 2 and effects.ran("read_notes", "r") and not effects.ran("delete_notes", "r")
+    reads = gate.audit_query(tool="read_notes")
+    assert [r["verdict"] for r in reads] == ["allow", "allow"]
+    assert (reads[1]["context"] or {}).get("retry") == 1
+    assert [r["verdict"] for r in gate.audit_query(tool="delete_notes")] == ["deny"]

@@ -37,7 +37,7 @@ def guardrail(warden: Warden, *, agent: str | None = None, action: ActionName = 
         try:
             args = json.loads(tc.tool_arguments or "{}")
         except ValueError as e:
-            args = _Unreadable(e)
+            args = UnparseableArguments(e)
         ctx: dict[str, Any] = {"tool_call_id": tc.tool_call_id}
         run_config = getattr(tc, "run_config", None)
         if run_config is not None and getattr(run_config, "group_id", None):
@@ -54,7 +54,7 @@ def guardrail(warden: Warden, *, agent: str | None = None, action: ActionName = 
     return ToolInputGuardrail(guardrail_function=warden_guardrail, name="warden")
 
 
-class _Unreadable:
+class UnparseableArguments:
     """Arguments that are not JSON: Warden denies them, naming the type."""
 
     def __init__(self, error: Exception) -> None:
