@@ -23,6 +23,8 @@ export MATURIN_PEP517_ARGS="--profile ${WARDEN_PY_PROFILE:-dev}"
 export UV_PYTHON_DOWNLOADS=never PIP_DISABLE_PIP_VERSION_CHECK=1
 mkdir -p "$VENVS"
 start=$SECONDS
+# The binding crate is its own workspace, so the root `cargo fmt --all` does not see it.
+cargo fmt --manifest-path bindings/python/Cargo.toml -- --check
 say() { printf '== %s (%ss)\n' "$*" $((SECONDS - start)); }
 
 if ! [ -x "$VENVS/tools/bin/uv" ]; then
