@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import pytest
 
@@ -12,7 +13,7 @@ from conftest import assert_audited, framework
 framework("langchain_core")
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel  # noqa: E402
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
-from langchain_core.tools import StructuredTool  # noqa: E402
+from langchain_core.tools import InjectedToolCallId, StructuredTool, tool  # noqa: E402
 
 from warden.integrations.langchain import WardenCallbackHandler, guard_tools  # noqa: E402
 
@@ -96,6 +97,21 @@ def test_plain_arguments_and_exceptions_in_tools(gate, effects) -> None:
     (delete,) = guard_tools([make_tools(effects)[1]], gate)
     assert "not allowed" in delete.invoke({"topic": "x"})
     assert not effects.ran("delete_notes")
+
+
+def test_injected_arguments_are_not_judged(gate, effects) -> None:
+    """LangChain fills InjectedToolCallId itself; the decision sees the model's arguments only
+    (an injected object has no JSON form and would otherwise deny every call)."""
+    @tool
+    def read_notes(topic: str, call_id: Annotated[str, InjectedToolCallId]) -> str:
+        """Read notes."""
+        return effects.read_notes(topic) + f" ({call_id})"
+
+    (guarded,) = guard_tools([read_notes], gate)
+    out = guarded.invoke({"name": "read_notes", "args": {"topic": "inj"}, "id": "c7",
+                          "type": "tool_call"})
+    assert out.content == "notes about inj (c7)"
+    assert gate.audit_query(tool="read_notes")[-1]["args"] == {"topic": "inj"}
 
 
 def test_callback_handler_blocks_before_the_body(gate, effects) -> None:

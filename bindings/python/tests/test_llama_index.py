@@ -62,6 +62,36 @@ def test_function_agent_allows_one_and_blocks_one(gate, effects, streaming) -> N
     assert_audited(gate, allowed=["read_notes"], denied=["delete_notes"], framework="llama_index")
 
 
+def test_a_tool_that_wants_the_workflow_context_still_gets_it(gate, effects) -> None:
+    from llama_index.core.workflow import Context
+
+    got: list = []
+
+    async def read_notes(ctx: Context, topic: str) -> str:
+        got.append(ctx)
+        return effects.read_notes(topic)
+
+    # This module's annotations are strings (PEP 563); LlamaIndex looks for the class itself.
+    read_notes.__annotations__ = {"ctx": Context, "topic": str, "return": str}
+
+    seen: dict = {}
+    tools = [FunctionTool.from_defaults(async_fn=read_notes, name="read_notes"),
+             FunctionTool.from_defaults(effects.delete_notes, name="delete_notes")]
+    guarded = guard_tools(tools, gate)
+    assert isinstance(guarded[0], FunctionTool) and guarded[0].requires_context
+    llm = MockFunctionCallingLLM(response_generator=scripted("ctx", seen), is_chat_model=True)
+    agent = FunctionAgent(name="li-agent", tools=guarded, llm=llm)
+
+    async def go():
+        return await agent.run("tidy")
+
+    asyncio.run(go())
+    assert got and isinstance(got[0], Context)
+    assert effects.ran("read_notes", "ctx") and not effects.ran("delete_notes", "ctx")
+    rec = gate.audit_query(tool="read_notes")[-1]
+    assert rec["args"] == {"topic": "ctx"}  # the Context is not the model's, and not judged
+
+
 def test_tool_entry_points(gate, effects) -> None:
     read, delete = guard_tools(make_tools(effects), gate)
     assert read.call(topic="call").content == "notes about call"

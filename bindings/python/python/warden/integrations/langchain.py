@@ -15,6 +15,8 @@ caller gets the exception.
 
 from __future__ import annotations
 
+import inspect
+import typing
 from typing import Any, Sequence
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -46,40 +48,66 @@ class GuardedTool(BaseTool):
     inner: BaseTool
     guard: Any = None
 
-    def _run(self, *args: Any, run_manager: Any = None, config: RunnableConfig | None = None,
-             **kwargs: Any) -> Any:
-        tool_input = _input(args, kwargs)
-        decision = self.guard.decide(self.inner.name, tool_input, context=_context(run_manager, config))
+    def _model_args(self, tool_input: Any) -> Any:
+        """The arguments the model chose: LangChain's injected ones (state, runtime, the tool
+        call id — filled in by the framework, not by the model) are left out of the decision."""
+        if not isinstance(tool_input, dict):
+            return tool_input
+        try:
+            injected = set(_fields(self.inner.get_input_schema())) - set(
+                _fields(self.inner.tool_call_schema))
+        except Exception:  # no schema to tell them apart: judge everything
+            return tool_input
+        return {k: v for k, v in tool_input.items() if k not in injected}
+
+    # `config: RunnableConfig` exactly: LangChain passes the run's config only to a parameter
+    # annotated with that type.
+    def _run(self, *args: Any, run_manager: Any = None,
+             config: RunnableConfig = None, **kwargs: Any) -> Any:  # type: ignore[assignment]
+        decision = self.guard.decide(self.inner.name, self._model_args(_input(args, kwargs)),
+                                     context=_context(run_manager, config))
         if not decision.allowed:
             return self._refused(decision)
-        return self._deliver(self.inner.run(
-            tool_input, callbacks=run_manager.get_child() if run_manager else None,
-            tool_call_id=_INNER_ID if self.response_format == "content_and_artifact" else None,
-        ))
+        # The input is already parsed against the same schema (injected arguments filled in):
+        # hand it to the wrapped tool's own body, as BaseTool.run would.
+        inner = self.inner._run
+        return inner(*args, **_extras(inner, run_manager, config), **kwargs)
 
     async def _arun(self, *args: Any, run_manager: Any = None,
-                    config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        tool_input = _input(args, kwargs)
-        decision = await self.guard.adecide(self.inner.name, tool_input,
+                    config: RunnableConfig = None, **kwargs: Any) -> Any:  # type: ignore[assignment]
+        decision = await self.guard.adecide(self.inner.name,
+                                            self._model_args(_input(args, kwargs)),
                                             context=_context(run_manager, config))
         if not decision.allowed:
             return self._refused(decision)
-        return self._deliver(await self.inner.arun(
-            tool_input, callbacks=run_manager.get_child() if run_manager else None,
-            tool_call_id=_INNER_ID if self.response_format == "content_and_artifact" else None,
-        ))
+        inner = self.inner._arun
+        return await inner(*args, **_extras(inner, run_manager, config), **kwargs)
 
     def _refused(self, decision: Any) -> Any:
         text = message(self.inner.name, decision)
         return (text, None) if self.response_format == "content_and_artifact" else text
 
-    def _deliver(self, out: Any) -> Any:
-        if self.response_format == "content_and_artifact":
-            return (getattr(out, "content", out), getattr(out, "artifact", None))
-        return out
+
+def _extras(body: Any, run_manager: Any, config: Any) -> dict[str, Any]:
+    """The run manager and config for a tool body that declares them (as BaseTool.run does)."""
+    params = inspect.signature(body).parameters
+    extra: dict[str, Any] = {}
+    if "run_manager" in params:
+        extra["run_manager"] = run_manager
+    try:
+        hints = typing.get_type_hints(body)
+    except Exception:
+        hints = {}
+    for name, hint in hints.items():
+        if hint is RunnableConfig:
+            extra[name] = config if config is not None else {}
+    return extra
 
 
-_INNER_ID = "warden-inner-call"
+def _fields(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return (schema.get("properties") or {}).keys()
+    return schema.model_fields.keys()
 
 
 def _input(args: tuple, kwargs: dict[str, Any]) -> Any:
@@ -98,6 +126,8 @@ def guard_tool(tool: BaseTool, warden: Warden, *, agent: str | None = None,
     return GuardedTool(
         name=tool.name, description=tool.description, args_schema=tool.args_schema,
         return_direct=tool.return_direct, response_format=tool.response_format,
+        handle_tool_error=tool.handle_tool_error,
+        handle_validation_error=tool.handle_validation_error,
         inner=tool,
         guard=Guard(warden, framework="langchain", agent=agent, action=action, context=context),
     )
