@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwapOption;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -118,9 +119,12 @@ impl PyAction {
 }
 
 /// The gate: policies in, one decision out, every decision recorded when `db` is given.
-#[pyclass(frozen, subclass, name = "Warden", module = "warden")]
+#[pyclass(frozen, subclass, weakref, name = "Warden", module = "warden")]
 pub struct PyWarden {
     inner: ArcSwapOption<Warden>,
+    /// Set in a child process after `fork`: the Warden (and its audit writer thread) belong
+    /// to the parent, so this copy only denies.
+    forked: AtomicBool,
     db: Option<PathBuf>,
     policy_paths: Vec<PathBuf>,
 }
@@ -146,7 +150,11 @@ impl PyWarden {
     /// Decide `prepared` on this Warden, with the GIL released.
     fn judge(&self, py: Python<'_>, prepared: &PyAction) -> Decision {
         let Some(warden) = self.warden() else {
-            return Decision::deny("denied: this Warden was closed");
+            return Decision::deny(if self.forked.load(Ordering::Relaxed) {
+                FORKED
+            } else {
+                "denied: this Warden was closed"
+            });
         };
         py.detach(|| match &prepared.error {
             None => warden.decide(&prepared.action),
@@ -154,6 +162,9 @@ impl PyWarden {
         })
     }
 }
+
+const FORKED: &str = "denied: this Warden was built before the process forked, and its audit \
+                      writer stayed in the parent: build a new Warden in this process";
 
 /// The deny for an action whose arguments could not be read, recorded like any decision.
 fn refuse(warden: &Warden, action: &Action, error: &str) -> Decision {
@@ -269,6 +280,7 @@ impl PyWarden {
             .map_err(|e| errors::build(py, &e))?;
         Ok(PyWarden {
             inner: ArcSwapOption::from_pointee(warden),
+            forked: AtomicBool::new(false),
             db,
             policy_paths: paths,
         })
@@ -395,6 +407,16 @@ impl PyWarden {
         match py.detach(|| warden.audit().map(|l| l.flush()).transpose()) {
             Ok(_) => Ok(()),
             Err(e) => Err(errors::audit(py, &e)),
+        }
+    }
+
+    /// Called in a child process right after `fork` (the package registers it with
+    /// `os.register_at_fork`). The parent's Warden is forgotten, not dropped: dropping its
+    /// audit log would wait for a writer thread that does not exist in this process.
+    fn _after_fork(&self) {
+        self.forked.store(true, Ordering::Relaxed);
+        if let Some(parent) = self.inner.swap(None) {
+            std::mem::forget(parent);
         }
     }
 

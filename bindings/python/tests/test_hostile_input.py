@@ -212,3 +212,35 @@ async def test_a_deny_inside_async_and_gather(w) -> None:
         return_exceptions=True,
     )
     assert ds[0].allowed and ds[1].denied and isinstance(ds[2], warden.Denied)
+
+
+def test_a_warden_used_across_fork_denies_instead_of_hanging(tmp_path: Path) -> None:
+    """A forked child inherits the Warden but not its audit writer thread: an append there would
+    wait forever. The child gets a deny that says what to do; a new Warden in the child works; the
+    parent is unaffected."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import os, sys, warden
+w = warden.Warden(policy={str(tmp_path / 'open.yaml')!r}, db={str(tmp_path / 'audit.db')!r})
+assert w.decide("tool_call").allowed
+pid = os.fork()
+if pid == 0:
+    d = w.decide("tool_call")
+    fresh = warden.Warden(policy={str(tmp_path / 'open.yaml')!r}, db={str(tmp_path / 'child.db')!r})
+    import asyncio
+    a = asyncio.run(fresh.adecide("tool_call"))
+    print(d.verdict, "|", d.reason, "|", a.verdict, flush=True)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+assert status == 0, status
+assert w.decide("tool_call").audit_seq == 2
+"""
+    (tmp_path / "open.yaml").write_text(ALLOW_ALL)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    verdict, reason, fresh = [p.strip() for p in out.stdout.split("|")]
+    assert verdict == "deny" and "before the process forked" in reason and fresh == "allow"
+    assert os.path.exists(tmp_path / "child.db")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Mapping
 
@@ -73,6 +74,24 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+# A Warden built before a fork belongs to the parent: its audit writer thread does not exist in
+# the child, where an append would wait forever. Every live Warden is told, in the child, to
+# deny from then on (with a reason that says to build a new one); Warden's thread pool is
+# started afresh.
+_live: "weakref.WeakSet[Warden]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    global _pool
+    _pool = None
+    for w in list(_live):
+        w._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def query_audit(
     db: str | os.PathLike[str],
     *,
@@ -118,6 +137,9 @@ class Warden(_native.Warden):
     """
 
     __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # built by the native __new__
+        _live.add(self)
 
     def adecide(
         self,
