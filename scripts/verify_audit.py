@@ -2,13 +2,15 @@
 """Verify a Warden audit log without Warden: an independent re-implementation of
 `warden audit verify`, written from docs/audit.md alone.
 
-    python3 scripts/verify_audit.py LOG.db [PUBLIC_KEY_HEX_OR_FILE]
+    python3 scripts/verify_audit.py LOG.db [PUBLIC_KEY_HEX_OR_FILE] [--expect-head SEQ:HASH]
 
 Checks every record's hash (the canonical encoding of format version 1 or 2), that each
 record links to the one before, every checkpoint's Ed25519 signature (by the given public
 key, when one is given) and that it matches the chain, and that the log's head marker names
 the last record. With a key, the last record must be covered by a checkpoint that key
-signed. Exit 0 intact, 1 tampered, 2 error.
+signed. With --expect-head, the log must still hold record SEQ with that hash (a head seen
+before: a log cut back to an earlier signed end is otherwise consistent). Exit 0 intact,
+1 tampered, 2 error.
 
 Needs Python 3.8+ and the `cryptography` package for Ed25519. BLAKE3 comes from the `blake3`
 package when it is installed, else from the small pure-Python implementation below (set
@@ -148,7 +150,7 @@ def read_public_key(arg):
         return bytes.fromhex(f.read().strip())
 
 
-def verify(path, pinned):
+def verify(path, pinned, expect=None):
     with open(path, "rb") as f:
         header = f.read(100)
     if len(header) < 100 or header[:16] != b"SQLite format 3\x00":
@@ -167,12 +169,12 @@ def verify(path, pinned):
         db = sqlite3.connect(path)
         db.execute("PRAGMA query_only = 1")
     try:
-        return check(db, version, pinned, Ed25519PublicKey, InvalidSignature)
+        return check(db, version, pinned, expect, Ed25519PublicKey, InvalidSignature)
     finally:
         db.close()
 
 
-def check(db, version, pinned, Ed25519PublicKey, InvalidSignature):
+def check(db, version, pinned, expect, Ed25519PublicKey, InvalidSignature):
     db.text_factory = bytes  # hash the stored bytes exactly
     db.execute("BEGIN")  # one snapshot, even beside a live writer
     context = "context" if version >= 2 else "NULL"
@@ -215,6 +217,13 @@ def check(db, version, pinned, Ed25519PublicKey, InvalidSignature):
         if (marker[0] if marker else None) != (expected if prev_seq else None):
             raise Tampered(f"the head marker {marker[0] if marker else None!r} does not name "
                            f"the last record {prev_seq}: records were removed or added")
+    if expect is not None:
+        seq, head = expect
+        if seq > prev_seq:
+            raise Tampered(f"record {seq} was seen before, but the log ends at record {prev_seq}: "
+                           "records were removed")
+        if hashes.get(seq) != head:
+            raise Tampered(f"record {seq} is not the record seen before (its hash differs)")
     if pinned is not None and (prev_seq == 0 or last_cp != prev_seq):
         raise Tampered(f"records {last_cp + 1}..={prev_seq} are not covered by a checkpoint "
                        "signed by the pinned key")
@@ -223,12 +232,30 @@ def check(db, version, pinned, Ed25519PublicKey, InvalidSignature):
             f"{len(keys)} signing key(s)")
 
 
+def read_expected_head(arg):
+    seq, _, head = arg.partition(":")
+    try:
+        seq, head = int(seq), bytes.fromhex(head)
+    except ValueError:
+        seq, head = 0, b""
+    if seq < 1 or len(head) != 32:
+        raise SystemExit(f"error: --expect-head: expected SEQ:HASH (64 hex digits), got {arg!r}")
+    return seq, head
+
+
 def main(argv):
+    expect = None
+    if "--expect-head" in argv:
+        i = argv.index("--expect-head")
+        if i + 1 >= len(argv):
+            raise SystemExit(__doc__.split("\n\n")[1])
+        expect = read_expected_head(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
     if len(argv) not in (2, 3):
         raise SystemExit(__doc__.split("\n\n")[1])
     pinned = read_public_key(argv[2]) if len(argv) == 3 else None
     try:
-        print(verify(argv[1], pinned))
+        print(verify(argv[1], pinned, expect))
     except Tampered as e:
         print(f"TAMPERED: {e}")
         return 1

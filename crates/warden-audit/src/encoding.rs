@@ -265,6 +265,35 @@ pub(crate) fn checkpoint_message(
     m
 }
 
+/// The domain of the writers' checkpoint MAC.
+const CHECKPOINT_MAC_DOMAIN: &[u8] = b"warden-audit/checkpoint-mac/v1\0";
+/// The context from which the MAC key is derived from the node's secret key.
+const CHECKPOINT_MAC_CONTEXT: &str = "warden-audit 2026-11 checkpoint mac v1";
+
+/// The key of the writers' checkpoint MAC, derived from the node's secret key: only writers
+/// holding that key can compute it.
+pub(crate) fn checkpoint_mac_key(secret: &[u8; 32]) -> [u8; 32] {
+    blake3::derive_key(CHECKPOINT_MAC_CONTEXT, secret)
+}
+
+/// A keyed BLAKE3 over a checkpoint as stored: its signed message, its public key and its
+/// signature. A writer stores it beside the checkpoint it signs (`meta.checkpoint_mac`), so
+/// the next writer holding the same key recognises that checkpoint in ~1 µs instead of
+/// verifying the signature (~45 µs) inside the write lock. Verification never uses it.
+pub(crate) fn checkpoint_mac(
+    mac_key: &[u8; 32],
+    message: &[u8],
+    public_key: &[u8],
+    signature: &[u8],
+) -> [u8; 32] {
+    let mut m = Vec::with_capacity(CHECKPOINT_MAC_DOMAIN.len() + message.len() + 128);
+    m.extend_from_slice(CHECKPOINT_MAC_DOMAIN);
+    text(&mut m, message);
+    text(&mut m, public_key);
+    text(&mut m, signature);
+    *blake3::keyed_hash(mac_key, &m).as_bytes()
+}
+
 /// Canonical JSON: object keys sorted by their UTF-8 bytes, no whitespace, strings escaped
 /// as serde_json escapes them, numbers as serde_json prints them.
 ///

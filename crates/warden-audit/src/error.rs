@@ -51,10 +51,13 @@ pub enum AuditError {
         /// What SQLite or the schema check reported.
         detail: String,
     },
-    /// The end of the log does not verify (the last record does not match its hash, does not
-    /// link to the one before, disagrees with the log's head marker or with the last signed
-    /// checkpoint), so new records would extend a chain that is already broken. Refused
-    /// unless the log was opened with `AuditConfig::allow_tampered_tail`.
+    /// The end of the log is not one an honest writer leaves, so new records (and the
+    /// checkpoint signed over them) would extend, and vouch for, a chain that may be forged or
+    /// cut: the last record does not match its hash, does not link to the one before, or
+    /// disagrees with the head marker; records follow the newest checkpoint (every writer
+    /// signs one with each commit, so they were added without the key); the newest checkpoint
+    /// is not signed by this writer's key; or a record this writer committed is gone or
+    /// changed. Refused unless the log was opened with `AuditConfig::allow_tampered_tail`.
     #[error(
         "{}: record {seq}: {detail}; refusing to append to a log whose end does not verify",
         path.display()
@@ -66,6 +69,19 @@ pub enum AuditError {
         seq: u64,
         /// What is wrong.
         detail: String,
+    },
+    /// The log is signed (it has checkpoints), but this writer has no signing key: its records
+    /// would be covered by no checkpoint, and every writer with the key would then refuse
+    /// the log as tampered.
+    #[error(
+        "{}: the log is signed (its newest checkpoint is by key {key_id}); appending without the signing key would leave records no checkpoint vouches for",
+        path.display()
+    )]
+    KeyRequired {
+        /// The file.
+        path: PathBuf,
+        /// The id of the key that signed the newest checkpoint.
+        key_id: String,
     },
     /// The log was written by an older Warden (format version 1) whose records do not keep
     /// the action's context. It can still be verified, queried and exported, but not
@@ -182,13 +198,22 @@ pub enum WriteError {
         #[source]
         source: Arc<rusqlite::Error>,
     },
-    /// The end of the log stopped verifying while it was open (someone edited the file).
+    /// The end of the log is not one an honest writer leaves (see
+    /// [`AuditError::TamperedTail`]): someone edited the file while it was open.
     #[error("record {seq}: {detail}")]
     TamperedTail {
         /// Where.
         seq: u64,
         /// What is wrong.
         detail: String,
+    },
+    /// The log is signed and this writer has no key (see [`AuditError::KeyRequired`]).
+    #[error(
+        "the log is signed (its newest checkpoint is by key {key_id}) and this writer has no signing key"
+    )]
+    KeyRequired {
+        /// The id of the key that signed the newest checkpoint.
+        key_id: String,
     },
     /// The writer thread stopped (closed or panicked) before committing the record.
     #[error("the audit writer stopped before committing the record")]
@@ -214,6 +239,7 @@ impl AuditError {
             WriteError::TamperedTail { seq, detail } => {
                 AuditError::TamperedTail { path, seq, detail }
             }
+            WriteError::KeyRequired { key_id } => AuditError::KeyRequired { path, key_id },
             source => AuditError::WriteFailed { path, source },
         }
     }

@@ -32,7 +32,10 @@ pub use read::{
 pub use record::{Checkpoint, Entry, Gap, Incident, REDACT_OBLIGATION, Record};
 pub use store::{APPLICATION_ID, FORMAT_VERSION};
 pub use timestamp::{Timestamp, TimestampError};
-pub use verify::{TamperKind, Tampering, VerifyReport, VerifySummary, verify};
+pub use verify::{
+    KnownHead, KnownHeadError, TamperKind, Tampering, VerifyOptions, VerifyReport, VerifySummary,
+    verify, verify_with,
+};
 
 /// Entry points for the fuzz targets (`fuzz/fuzz_targets/audit_record.rs`): decoding hostile
 /// bytes and column values. Not a stable API.

@@ -206,7 +206,7 @@ impl LogReader {
         let covered_by_checkpoint = store::read_checkpoints(conn, &self.path)?
             .into_iter()
             .filter(|cp| cp.seq >= seq)
-            .find(crate::verify::valid_with_stored_key)
+            .find(Checkpoint::valid_with_stored_key)
             .map(|cp| cp.seq);
         Ok(Some(RecordStatus {
             record,
@@ -233,7 +233,8 @@ pub fn query(path: impl AsRef<Path>, filter: &Filter) -> Result<Vec<Record>, Aud
 }
 
 /// Every checkpoint in the log, in sequence order. Signatures are not checked here; see
-/// [`crate::verify`].
+/// [`crate::verify`]. Writers keep one checkpoint every `keep_checkpoint_every` records and
+/// the newest one.
 pub fn checkpoints(path: impl AsRef<Path>) -> Result<Vec<Checkpoint>, AuditError> {
     let path = path.as_ref();
     let store = store::open_read_only(path)?;

@@ -7,8 +7,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use warden_core::{Action, Decision, Verdict};
 
-use crate::encoding::{Encoding, RecordFields, args_digest, canonical_context, canonical_json};
+use crate::encoding::{
+    Encoding, RecordFields, args_digest, canonical_context, canonical_json, checkpoint_mac,
+    checkpoint_message,
+};
 use crate::hex::hex32;
+use crate::keys::{SCHEME_ED25519, VerifyingKey};
 use crate::timestamp::Timestamp;
 
 /// The obligation that makes a record keep only the digest of the arguments.
@@ -239,8 +243,11 @@ pub struct Incident {
 /// A signed checkpoint: the node's signature over a sequence number and the chain head there.
 ///
 /// Copying checkpoints somewhere the log's host cannot write (a ticket, another machine)
-/// anchors the log: a rewrite or truncation before them is then detectable even by someone
-/// holding the node key.
+/// anchors the log: the log must keep holding record `seq` with hash `head_hash` (check it
+/// with [`crate::VerifyOptions::expect_head`]), so a rewrite or a cut back before them is then
+/// detectable even by someone holding the node key. (Writers replace the newest checkpoint
+/// with every commit and keep one every `keep_checkpoint_every` records, so a copied
+/// checkpoint itself may be gone later; the record it names may not.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Checkpoint {
     /// The last record covered.
@@ -260,6 +267,48 @@ pub struct Checkpoint {
     /// The signature over the checkpoint message (see `docs/audit.md`).
     #[serde(serialize_with = "hex_bytes")]
     pub signature: Vec<u8>,
+}
+
+impl Checkpoint {
+    /// The public key stored with the checkpoint, if it is a valid Ed25519 key.
+    pub(crate) fn stored_key(&self) -> Option<VerifyingKey> {
+        <[u8; 32]>::try_from(self.public_key.as_slice())
+            .ok()
+            .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+    }
+
+    /// The head hash the checkpoint signs, if its signature by `key` verifies (whatever key
+    /// is stored beside it: callers compare that themselves).
+    pub(crate) fn signed_head(&self, key: &VerifyingKey) -> Option<[u8; 32]> {
+        if self.scheme != SCHEME_ED25519 {
+            return None;
+        }
+        let head = <[u8; 32]>::try_from(self.head_hash.as_slice()).ok()?;
+        let signature = ed25519_dalek::Signature::from_slice(&self.signature).ok()?;
+        let message =
+            checkpoint_message(&self.scheme, self.seq, &head, self.signed_at.unix_nanos());
+        key.verify_strict(&message, &signature).ok().map(|()| head)
+    }
+
+    /// The writers' MAC of this checkpoint (see `encoding::checkpoint_mac`), or `None` when
+    /// its head hash is not 32 bytes.
+    pub(crate) fn mac(&self, mac_key: &[u8; 32]) -> Option<[u8; 32]> {
+        let head = <[u8; 32]>::try_from(self.head_hash.as_slice()).ok()?;
+        let message =
+            checkpoint_message(&self.scheme, self.seq, &head, self.signed_at.unix_nanos());
+        Some(checkpoint_mac(
+            mac_key,
+            &message,
+            &self.public_key,
+            &self.signature,
+        ))
+    }
+
+    /// Whether the signature verifies against the key stored with it.
+    pub(crate) fn valid_with_stored_key(&self) -> bool {
+        self.stored_key()
+            .is_some_and(|key| self.signed_head(&key).is_some())
+    }
 }
 
 fn hex_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

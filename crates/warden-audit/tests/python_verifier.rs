@@ -122,3 +122,42 @@ fn the_documented_verifier_catches_truncation_and_unsigned_ends() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("not covered by a checkpoint"), "{out}");
 }
+
+#[test]
+fn the_documented_verifier_checks_a_remembered_head() {
+    // A log cut back to an earlier signed end (records, checkpoints and head marker rewound
+    // together) is consistent; only a head seen before shows it was longer.
+    let dir = tempfile::tempdir().unwrap();
+    let path = log(dir.path());
+    let db = path.to_str().unwrap();
+    let pinned = public_key_hex(&key().verifying_key());
+    let hash = |seq: i64| -> Vec<u8> {
+        sql(&path)
+            .query_row("SELECT hash FROM records WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    let head = format!("25:{}", warden_audit::to_hex(&hash(25)));
+    let (code, out) = run(&[db, &pinned, "--expect-head", &head], true);
+    assert_eq!(code, 0, "{out}");
+    sql(&path)
+        .execute_batch(&format!(
+            "DELETE FROM records WHERE seq > 20; DELETE FROM checkpoints WHERE seq > 20; \
+             UPDATE meta SET value = '20 {}' WHERE key = 'head';",
+            warden_audit::to_hex(&hash(20))
+        ))
+        .unwrap();
+    let (code, out) = run(&[db, &pinned], true);
+    assert_eq!(code, 0, "the file alone is consistent and signed: {out}");
+    let (code, out) = run(&[db, &pinned, "--expect-head", &head], true);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("records were removed"), "{out}");
+    let wrong = format!("20:{}", "00".repeat(32));
+    let (code, out) = run(&[db, "--expect-head", &wrong], true);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not the record seen before"), "{out}");
+    let (code, out) = run(&[db, "--expect-head", "20:zz"], true);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("SEQ:HASH"), "{out}");
+}

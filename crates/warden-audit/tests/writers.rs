@@ -45,7 +45,7 @@ fn writer_child() {
     } else {
         Mode::Durable
     };
-    c.checkpoint_every = 25;
+    c.keep_checkpoint_every = 25;
     c.busy_timeout = Duration::from_secs(30);
     let log = AuditLog::open_signed(db, c, None).expect("open");
     for i in 0..appends {

@@ -29,8 +29,9 @@ pub struct AuditArgs {
     /// it, if missing). Default: `<db>.key`.
     #[arg(long, value_name = "FILE", requires = "db")]
     pub signing_key: Option<PathBuf>,
-    /// Append to a log whose last records fail verification (an incident is recorded first).
-    /// Without it such a log is refused: run `warden audit verify` and keep it as evidence.
+    /// Append to a log whose last records fail verification: an incident is recorded first,
+    /// then the next checkpoint signs over whatever is there. Without it such a log is refused:
+    /// run `warden audit verify` and keep it as evidence.
     #[arg(long, requires = "db")]
     pub allow_tampered_log: bool,
 }

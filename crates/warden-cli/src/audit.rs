@@ -5,6 +5,9 @@
 //! Everything printed for people passes through [`report::visible`], so a record whose action
 //! is `execute_code\0` or whose reason carries a bidi override can never look like another.
 //!
+//! `verify` prints the log's head as `SEQ:HASH`; given back later with `--expect-head`, it
+//! catches a log cut back to an earlier signed end, which nothing in the file shows.
+//!
 //! Exit codes: `verify` 0 intact · 1 tampered or not anchored by the pinned key · 2 error;
 //! `show` 0 · 1 when the record does not match its hash or link · 2 error; `export` 0 · 1 the
 //! log failed verification (nothing exported) · 2 error; `query` and `tail` 0 · 2 error.
@@ -17,8 +20,9 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value;
 use warden_audit::{
-    AuditError, Filter, LogReader, Record, TamperKind, Timestamp, VerifyReport, VerifySummary,
-    VerifyingKey, export_jsonl_through, parse_verifying_key, verify,
+    AuditError, Filter, KnownHead, LogReader, Record, TamperKind, Timestamp, VerifyOptions,
+    VerifyReport, VerifySummary, VerifyingKey, export_jsonl_through, parse_verifying_key, verify,
+    verify_with,
 };
 use warden_core::Verdict;
 
@@ -38,6 +42,11 @@ pub enum AuditCommand {
         db: PathBuf,
         #[command(flatten)]
         key: VerifyKeyArgs,
+        /// A record the log must still hold, as SEQ:HASH: the `head` an earlier verify
+        /// printed, or a checkpoint copied elsewhere. Catches a log cut back to an earlier,
+        /// consistent, signed end, which nothing in the file shows.
+        #[arg(long, value_name = "SEQ:HASH", value_parser = parse_known_head)]
+        expect_head: Option<KnownHead>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -161,7 +170,12 @@ pub enum ExportFormat {
 /// Run an audit command.
 pub fn run(cmd: AuditCommand) -> Result<Exit> {
     match cmd {
-        AuditCommand::Verify { db, key, json } => run_verify(&db, &key, json),
+        AuditCommand::Verify {
+            db,
+            key,
+            expect_head,
+            json,
+        } => run_verify(&db, &key, expect_head, json),
         AuditCommand::Query(args) => run_query(&args),
         AuditCommand::Show { db, seq, json } => run_show(&db, seq, json),
         AuditCommand::Tail {
@@ -197,10 +211,23 @@ fn print(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
     }
 }
 
-fn run_verify(db: &Path, key: &VerifyKeyArgs, json: bool) -> Result<Exit> {
+fn parse_known_head(s: &str) -> std::result::Result<KnownHead, String> {
+    s.parse()
+        .map_err(|e: warden_audit::KnownHeadError| e.to_string())
+}
+
+fn run_verify(
+    db: &Path,
+    key: &VerifyKeyArgs,
+    expect_head: Option<KnownHead>,
+    json: bool,
+) -> Result<Exit> {
     let pinned = key.parse()?;
+    let mut options = VerifyOptions::default();
+    options.pinned_key = pinned;
+    options.expect_head = expect_head;
     let mut progress = Progress::new("verifying");
-    let report = verify(db, pinned, |done, total| progress.update(done, total));
+    let report = verify_with(db, &options, |done, total| progress.update(done, total));
     progress.finish();
     let exit = match &report {
         VerifyReport::Intact(_) => Exit::Ok,
@@ -272,8 +299,8 @@ fn write_summary(out: &mut dyn Write, s: &VerifySummary) -> io::Result<()> {
         (Some(a), Some(b)) => writeln!(out, "  records:     {} (seq {a}..={b})", s.records)?,
         _ => writeln!(out, "  records:     none")?,
     }
-    if let Some(head) = &s.head_hash {
-        writeln!(out, "  head hash:   {head}")?;
+    if let (Some(seq), Some(head)) = (s.last_seq, &s.head_hash) {
+        writeln!(out, "  head:        {seq}:{head}")?;
     }
     match s.last_checkpoint {
         Some(cp) => writeln!(

@@ -48,8 +48,8 @@ impl From<String> for Error {
 fn audit_hint(e: &AuditError) -> &'static str {
     match e {
         AuditError::TamperedTail { .. } => {
-            " (check it with `warden audit verify`; --allow-tampered-log appends anyway, after \
-             recording an incident)"
+            " (check it with `warden audit verify`; --allow-tampered-log appends anyway: it \
+             records an incident, then signs over whatever is there)"
         }
         AuditError::OldFormat { .. } => " (give --db a new file)",
         _ => "",

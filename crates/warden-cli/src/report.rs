@@ -154,13 +154,10 @@ pub fn load_error(e: &LoadError) {
     };
     let handler = GraphicalReportHandler::new_themed(theme);
     for problem in e.problems() {
-        errln!("error: {problem}");
+        errln!("error: {}", problem.one_line());
         let mut out = String::new();
-        if problem.position().offset > 0 || problem.position().len > 0 {
-            let report = problem.report();
-            if handler.render_report(&mut out, report.as_ref()).is_ok() {
-                errln!("{out}");
-            }
+        if problem.is_located() && handler.render_report(&mut out, &Snippet(problem)).is_ok() {
+            errln!("{out}");
         }
     }
     let n = e.problems().len();
@@ -168,6 +165,31 @@ pub fn load_error(e: &LoadError) {
         "{n} problem{} found; nothing was decided",
         if n == 1 { "" } else { "s" }
     );
+}
+
+/// A problem's snippet under its `error:` line: the message without the position (the line
+/// above says it), the source with the spot marked, and the hint.
+#[derive(Debug)]
+struct Snippet<'a>(&'a warden_policy::Problem);
+
+impl std::fmt::Display for Snippet<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.message())
+    }
+}
+
+impl std::error::Error for Snippet<'_> {}
+
+impl miette::Diagnostic for Snippet<'_> {
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.0.help()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.0.labels()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.0.source_code()
+    }
 }
 
 /// A decision for people: the verdict, then the reason and the deciding rule.

@@ -1,12 +1,14 @@
 //! `warden audit …` and `--db` end to end: many `warden` processes on one log, verification
-//! with a pinned key, the query/show/tail/export views, and hostile record contents.
+//! with a pinned key, the query/show/tail/export views, hostile record contents, and someone
+//! who can write the log file but holds no key (forged records, a log cut back behind a
+//! running server).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Server, example, warden};
+use crate::util::{Server, example, root, warden};
 
 /// A log made by real `warden check` runs: four actions that cover the TARGET kinds.
 fn log(dir: &Path) -> PathBuf {
@@ -492,4 +494,261 @@ fn two_servers_and_a_check_share_one_log() {
     let out = warden(&["audit", "verify", db_s], None);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("12 (seq 1..=12)"), "{}", out.stdout);
+}
+
+/// Append a forged record after the last one, as the red team did knowing only
+/// `docs/audit.md`: the documented encoding (the functions of `scripts/verify_audit.py`), a
+/// correct BLAKE3 hash, linked to the last record, the head marker moved to it. An `allow` of
+/// a shell command. Returns its sequence number.
+fn forge_next(db: &Path) -> u64 {
+    const FORGE: &str = r#"
+import importlib.util, sqlite3, sys, time
+spec = importlib.util.spec_from_file_location("v", sys.argv[2])
+v = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(v)
+c = sqlite3.connect(sys.argv[1], timeout=10)
+seq, prev = c.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+args = b'{"command":"echo forged"}'
+ctx = b'{"session":"s-forged"}'
+ts = time.time_ns()
+row = (seq + 1, ts, b"bot-7", b"shell.exec", None, None, b"allow", b"brief", b"rules[9]",
+       b"allowed by rule", args, v.blake3(args), ctx, 1000, 1, prev)
+h = v.blake3(v.record_encoding(2, row))
+c.execute("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+          tuple(x.decode() if isinstance(x, bytes) and i not in (11, 15) else x
+                for i, x in enumerate(row)) + (h,))
+c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('head', ?)", ("%d %s" % (seq + 1, h.hex()),))
+c.commit()
+print(seq + 1)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", FORGE])
+        .arg(db)
+        .arg(root().join("scripts/verify_audit.py"))
+        .output()
+        .expect("python3 forges a record");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn verify_pinned(db: &Path) -> crate::util::Out {
+    warden(
+        &[
+            "audit",
+            "verify",
+            db.to_str().unwrap(),
+            "--verify-key",
+            &pub_key(db),
+        ],
+        None,
+    )
+}
+
+#[test]
+fn a_record_forged_without_the_key_is_never_signed_by_the_next_writer() {
+    // Reported: after a forged `allow` record N+1 (correct hash, linked, head marker moved),
+    // verify --verify-key said NOT ANCHORED; then one honest hook call appended and signed a
+    // checkpoint over it, and verify --verify-key said intact (exit 0).
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.db");
+    let db_s = db.to_str().unwrap();
+    let p = example("brief.yaml");
+    let check = || {
+        warden(
+            &["check", "-p", &p, "--db", db_s, "-a", "execute_code"],
+            None,
+        )
+    };
+    assert_eq!(check().code, 1, "a policy deny, recorded");
+    assert_eq!(forge_next(&db), 2);
+    let v = verify_pinned(&db);
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(
+        v.stdout
+            .contains("NOT ANCHORED by the pinned key at record 2"),
+        "{}",
+        v.stdout
+    );
+
+    // Honest writers, each its own process: a check and a Claude Code hook call.
+    let out = check();
+    assert_eq!(out.code, 2, "{out:?}");
+    for want in [
+        "record 2",
+        "after the newest checkpoint",
+        "refusing to append",
+    ] {
+        assert!(out.stderr.contains(want), "{want}: {}", out.stderr);
+    }
+    let payload = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude-code/bash-ls.json"),
+    )
+    .unwrap();
+    let hook = warden(
+        &[
+            "hook",
+            "claude-code",
+            "--policy",
+            &example("claude-code.yaml"),
+            "--db",
+            db_s,
+        ],
+        Some(&payload),
+    );
+    let answer: serde_json::Value = serde_json::from_str(hook.stdout.trim())
+        .unwrap_or_else(|e| panic!("hook answer ({e}): {hook:?}"));
+    assert_eq!(
+        answer["hookSpecificOutput"]["permissionDecision"], "deny",
+        "fails closed: {hook:?}"
+    );
+    assert!(
+        hook.stderr.contains("refusing to append"),
+        "{}",
+        hook.stderr
+    );
+
+    // Nobody signed over the forgery: it is still reported, and nothing was appended.
+    let v = verify_pinned(&db);
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(
+        v.stdout
+            .contains("NOT ANCHORED by the pinned key at record 2"),
+        "{}",
+        v.stdout
+    );
+    let q = warden(&["audit", "query", db_s, "--json"], None);
+    assert_eq!(q.json().as_array().unwrap().len(), 2);
+}
+
+/// The `head:` line of a `warden audit verify` report: `SEQ:HASH`.
+fn reported_head(out: &crate::util::Out) -> String {
+    out.stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("head:"))
+        .unwrap_or_else(|| panic!("no head line in {}", out.stdout))
+        .trim()
+        .to_string()
+}
+
+const ALLOWED: &str = r#"{"agent":"bot","action":"http_request","args":{"url":"https://api.github.com/","method":"GET"}}"#;
+
+#[test]
+fn the_red_team_deletion_behind_a_running_server_is_refused() {
+    // Reported: `warden serve --db`; a decision got audit_seq 2; record 2 was deleted and the
+    // head marker rewritten to record 1 in one transaction; the next decision was given
+    // audit_seq 2 again, and ~12 s later verify --verify-key said intact.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let db_s = db.to_str().unwrap();
+    let server = Server::start(&["--policy", &example("brief.yaml"), "--db", db_s]);
+    for seq in 1..=2 {
+        let d = server.post("/v1/decide", ALLOWED).json();
+        assert_eq!(
+            (d["verdict"].as_str(), d["audit_seq"].as_u64()),
+            (Some("allow"), Some(seq))
+        );
+    }
+    sql(
+        &db,
+        "BEGIN IMMEDIATE; DELETE FROM records WHERE seq = 2; \
+         UPDATE meta SET value = (SELECT '1 ' || lower(hex(hash)) FROM records WHERE seq = 1) WHERE key = 'head'; \
+         COMMIT;",
+    );
+    let d = server.post("/v1/decide", ALLOWED).json();
+    assert_eq!(d["verdict"], "deny", "{d}");
+    assert!(d["audit_seq"].is_null(), "no number handed out twice: {d}");
+    assert!(
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not be recorded"),
+        "{d}"
+    );
+    drop(server);
+    // Record 2 was signed when it was committed: verify names the deletion.
+    let v = verify_pinned(&db);
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(
+        v.stdout.contains("TAMPERED at record 2 (deleted)"),
+        "{}",
+        v.stdout
+    );
+}
+
+#[test]
+fn a_consistent_cut_back_behind_a_running_server_is_refused_and_a_remembered_head_names_it() {
+    // The deletion done well: the attacker also kept checkpoint 1 while it was the newest
+    // (each commit replaces it) and puts it back, so the file is consistent and signed by the
+    // node key up to its new end. The running server remembers record 2 and refuses to go on;
+    // a verifier that remembers the head says what happened.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let db_s = db.to_str().unwrap();
+    let saved = dir.path().join("saved.db");
+    let server = Server::start(&["--policy", &example("brief.yaml"), "--db", db_s]);
+    let d = server.post("/v1/decide", ALLOWED).json();
+    assert_eq!(d["audit_seq"], 1, "{d}");
+    sql(
+        &db,
+        &format!(
+            "ATTACH '{}' AS saved; CREATE TABLE saved.cp AS SELECT * FROM main.checkpoints;",
+            saved.display()
+        ),
+    );
+    let d = server.post("/v1/decide", ALLOWED).json();
+    assert_eq!(d["audit_seq"], 2, "{d}");
+    let before = verify_pinned(&db);
+    assert_eq!(before.code, 0, "{before:?}");
+    let head = reported_head(&before);
+    assert!(head.starts_with("2:"), "{head}");
+
+    sql(
+        &db,
+        &format!(
+            "ATTACH '{}' AS saved; BEGIN IMMEDIATE; DELETE FROM records WHERE seq = 2; \
+             DELETE FROM checkpoints; INSERT INTO checkpoints SELECT * FROM saved.cp; \
+             UPDATE meta SET value = (SELECT '1 ' || lower(hex(hash)) FROM records WHERE seq = 1) WHERE key = 'head'; \
+             COMMIT;",
+            saved.display()
+        ),
+    );
+    // The file alone cannot tell: signed by the pinned key up to its end (the documented limit).
+    let alone = verify_pinned(&db);
+    assert_eq!(alone.code, 0, "{alone:?}");
+
+    let d = server.post("/v1/decide", ALLOWED).json();
+    assert_eq!(d["verdict"], "deny", "{d}");
+    assert!(d["audit_seq"].is_null(), "no number handed out twice: {d}");
+    let reason = d["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("record 2") && reason.contains("is gone"),
+        "{reason}"
+    );
+    drop(server);
+
+    let out = warden(
+        &[
+            "audit",
+            "verify",
+            db_s,
+            "--verify-key",
+            &pub_key(&db),
+            "--expect-head",
+            &head,
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains("TAMPERED at record 2 (deleted)"),
+        "{}",
+        out.stdout
+    );
+    let bad = warden(&["audit", "verify", db_s, "--expect-head", "2:zz"], None);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("SEQ:HASH"), "{}", bad.stderr);
 }

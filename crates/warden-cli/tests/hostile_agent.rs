@@ -317,28 +317,34 @@ fn a_dying_or_hanging_decision_blocks_the_call() {
     );
     assert!(out.stderr.contains("deciding process"), "{out:?}");
 
-    // A policy that never finishes loading (a FIFO nobody writes): the deadline blocks.
-    let fifo = p.root.join("stuck.yaml");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
+    // A decision that cannot finish: another process holds the audit log's write lock, so
+    // the worker waits on SQLite (up to its 5 s busy timeout); the 1 s deadline blocks first.
+    let first = p.hook("Bash", json!({"command": "ls"}));
+    assert_eq!(first.code, 0, "{first:?}");
+    let db = p.db();
+    let mut holder = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys, time\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             c.execute('BEGIN IMMEDIATE')\n\
+             print('locked', flush=True)\n\
+             time.sleep(30)",
+            &db,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(made.success());
-    let payload =
-        json!({"cwd": p.root, "tool_name": "Bash", "tool_input": {"command": "ls"}}).to_string();
-    let out = warden_in(
-        Some(&p.root),
-        &[
-            "hook",
-            "claude-code",
-            "--policy",
-            fifo.to_str().unwrap(),
-            "--timeout",
-            "1",
-        ],
-        Some(payload.as_bytes()),
-        &[],
-    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let out = p.hook_with(&["--timeout", "1"], "Bash", json!({"command": "ls"}));
+    let _ = holder.kill();
+    let _ = holder.wait();
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("longer than 1 s"), "{out:?}");
     assert_eq!(
@@ -516,4 +522,61 @@ fn the_config_dir_settings_are_protected() {
         ],
     );
     assert_denied(&out, "settings that run Warden's hook");
+}
+
+/// Red team: a Cedar policy given as a file reads `<name>.entities.json` beside it; writing
+/// that file (or creating it) made the agent a member of a group the policy trusts.
+#[test]
+fn the_files_a_policy_reads_are_protected_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let policy = write(
+        &root,
+        "pol.cedar",
+        "@id(\"ops-shell\")\npermit(principal in Team::\"ops\", action == Action::\"shell.exec\", resource);\n@id(\"writes\")\npermit(principal, action == Action::\"file.write\", resource);\n",
+    );
+    let p = policy.to_str().unwrap();
+    let cwd = format!("cwd={}", root.display());
+    for target in ["pol.entities.json", "pol.cedarschema", "pol.cedar"] {
+        let out = warden_in(
+            Some(&root),
+            &[
+                "check",
+                "-p",
+                p,
+                "-a",
+                "file.write",
+                "--arg",
+                &format!("path={target}"),
+                "--context",
+                &cwd,
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(out.code, 1, "{target}: {out:?}");
+        assert!(
+            out.stdout.contains("self-protection"),
+            "{target}: {}",
+            out.stdout
+        );
+    }
+    // An unrelated file is still writable under this policy.
+    let out = warden_in(
+        Some(&root),
+        &[
+            "check",
+            "-p",
+            p,
+            "-a",
+            "file.write",
+            "--arg",
+            "path=notes.md",
+            "--context",
+            &cwd,
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
 }

@@ -10,3 +10,4 @@ mod docs;
 mod hostile_agent;
 mod hostile_web_page;
 mod serve;
+mod structure;

@@ -12,10 +12,15 @@
 //!
 //! A schema `<stem>.cedarschema` and entities `<stem>.entities.json` next to the policy file
 //! are picked up when present: the schema validates the policies at load (strict mode) and
-//! the entity data; the entities are available to every decision.
+//! the entity data; the entities are available to every decision. Both are reported as the
+//! document's sources (present or absent), so a reloader notices when either changes.
+//!
+//! JSON values Cedar cannot represent (`null`, floats, integers outside i64) are passed as
+//! strings holding their JSON text, never dropped: a `has` guard sees them, and comparing
+//! them as numbers is a type error, which denies.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -28,8 +33,11 @@ use miette::Diagnostic;
 use serde_json::Value;
 use warden_core::{Action, Match, Policy, PolicyError, Verdict};
 
-use crate::diagnostic::{Position, Problem, Source};
+use crate::backend::Backend;
+use crate::diagnostic::{Position, Problem};
 use crate::explain::{RuleTrace, Status};
+use crate::limits::Limits;
+use crate::source::{self, Source, Watched};
 
 /// One Cedar policy, with what Warden needs to report it.
 #[derive(Debug)]
@@ -63,21 +71,12 @@ pub struct CedarPolicy {
     rules: Vec<Rule>,
     /// Policy id → index into `rules`.
     by_id: HashMap<Arc<str>, usize>,
-}
-
-/// A document's name: its file stem (`brief` for `dir/brief.cedar`).
-pub(crate) fn stem_name(source: &Source) -> Arc<str> {
-    Arc::from(
-        source
-            .path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("policy"),
-    )
+    /// The policy file, then the schema and entities files (present or absent).
+    sources: Vec<Watched>,
 }
 
 /// The file next to `path` with the same stem and another extension.
-fn sibling(path: &Path, extension: &str) -> PathBuf {
+fn sibling(path: &Path, extension: &str) -> std::path::PathBuf {
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -107,26 +106,46 @@ fn annotation_position(source: &Source, key: &str, value: &str, last: bool) -> P
     }
 }
 
-/// A sibling file's text, if it exists.
-fn read_sibling(path: &Path, extension: &str) -> Result<Option<Source>, Problem> {
+/// A sibling file's text, if it exists; either way it is recorded as a source.
+fn read_sibling(
+    path: &Path,
+    extension: &str,
+    limits: &Limits,
+    sources: &mut Vec<Watched>,
+) -> Result<Option<Source>, Problem> {
     let file = sibling(path, extension);
-    if !file.is_file() {
+    // `exists` follows links: a dangling `x.entities.json` link is absent, not an error…
+    if !file.exists() {
+        // …unless it is a link: then something was meant to be there.
+        if file.symlink_metadata().is_ok() {
+            sources.push(Watched::File(file.clone()));
+            return Err(Problem::whole_file(
+                &file,
+                "cannot read file: it is a link to nothing",
+            ));
+        }
+        sources.push(Watched::Absent(file));
         return Ok(None);
     }
-    crate::set::read(&file).map(Some).map_err(|e| {
-        let fallback = Problem::new(
-            &Source::new(&file, ""),
-            Position::default(),
-            "cannot read file",
-        );
-        e.into_problems().into_iter().next().unwrap_or(fallback)
-    })
+    sources.push(Watched::File(file.clone()));
+    source::read(&file, limits).map(Some)
 }
 
 impl CedarPolicy {
     /// Parse and check a `.cedar` source (and its schema and entities, when present).
-    pub(crate) fn compile(source: &Source) -> Result<CedarPolicy, Vec<Problem>> {
-        let name = stem_name(source);
+    pub(crate) fn compile(source: &Source, limits: &Limits) -> Result<CedarPolicy, Vec<Problem>> {
+        let name = source.stem();
+        if let Some(at) = source::nesting_too_deep(&source.text, "//", limits.max_nesting_depth) {
+            return Err(vec![source::too_deep(source, at, limits)]);
+        }
+        if let Some(at) = source::too_many_operators(
+            &source.text,
+            Some("//"),
+            Some(b';'),
+            limits.max_expression_operators,
+        ) {
+            return Err(vec![source::too_many_operators_problem(source, at, limits)]);
+        }
         let parsed = cedar_policy::PolicySet::from_str(&source.text).map_err(|errs| {
             errs.iter()
                 .map(|e| {
@@ -143,6 +162,21 @@ impl CedarPolicy {
             )]);
         }
         let mut problems = Vec::new();
+        let mut sources = vec![Watched::File(source.path.to_path_buf())];
+        let count = parsed.policies().count();
+        if count > limits.max_rules_per_document {
+            return Err(vec![
+                Problem::new(
+                    source,
+                    source.position_of(0, 0),
+                    format!(
+                        "the file has {count} Cedar policies; the limit is {}",
+                        limits.max_rules_per_document
+                    ),
+                )
+                .with_hint("split it into several files"),
+            ]);
+        }
         // `from_str` names policies `policy0`, `policy1`… in file order, but `policies()`
         // iterates in no particular order: sort by that number to keep file order.
         let mut policies: Vec<_> = parsed.policies().collect();
@@ -225,7 +259,7 @@ impl CedarPolicy {
             });
         }
 
-        let schema = match read_sibling(&source.path, "cedarschema") {
+        let schema = match read_sibling(&source.path, "cedarschema", limits, &mut sources) {
             Ok(Some(schema_source)) => match Schema::from_cedarschema_str(&schema_source.text) {
                 Ok((schema, _warnings)) => Some(schema),
                 Err(e) => {
@@ -253,7 +287,7 @@ impl CedarPolicy {
                 ));
             }
         }
-        let entities = match read_sibling(&source.path, "entities.json") {
+        let entities = match read_sibling(&source.path, "entities.json", limits, &mut sources) {
             Ok(Some(es)) => match Entities::from_json_str(&es.text, schema.as_ref()) {
                 Ok(e) => e,
                 Err(e) => {
@@ -303,22 +337,8 @@ impl CedarPolicy {
             types: Box::new(types),
             rules,
             by_id,
+            sources,
         })
-    }
-
-    /// The document's name (the file stem).
-    pub fn name(&self) -> &Arc<str> {
-        &self.name
-    }
-
-    /// Cedar denies what no `permit` allows.
-    pub fn default_verdict(&self) -> Verdict {
-        Verdict::Deny
-    }
-
-    /// Number of Cedar policies.
-    pub fn rule_count(&self) -> usize {
-        self.rules.len()
     }
 
     /// The Cedar request for an action.
@@ -350,9 +370,23 @@ impl CedarPolicy {
         Request::new(principal, verb, resource, context, None)
             .map_err(|e| PolicyError::new(&*self.name, "request", format!("Cedar request: {e}")))
     }
+}
 
-    /// Every policy's verdict on `action`, for `explain`.
-    pub(crate) fn trace(&self, action: &Action) -> Vec<RuleTrace> {
+impl Backend for CedarPolicy {
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    fn sources(&self) -> &[Watched] {
+        &self.sources
+    }
+
+    /// Every policy's verdict on `action`.
+    fn trace(&self, action: &Action) -> Vec<RuleTrace> {
         let request = self.request(action);
         self.rules
             .iter()
@@ -432,23 +466,31 @@ impl Policy for CedarPolicy {
 }
 
 /// A JSON value as a Cedar value, built directly (no JSON round trip, and no reading of
-/// Cedar's `__entity`/`__extn` escapes: agent-supplied data stays plain data). `null` and
-/// numbers that are not 64-bit integers (Cedar has no floats) have no Cedar form: they are
-/// dropped from records and sets, so `has` is false for them and reading them is an error.
+/// Cedar's `__entity`/`__extn` escapes: agent-supplied data stays plain data). Cedar has no
+/// null and no floats: `null`, floats and integers outside i64 become strings holding their
+/// JSON text (`"null"`, `"5000.5"`, `"1e19"` as serde_json prints it). Nothing is dropped, so
+/// `has` is true for them and using them as numbers is a type error, which denies.
 fn cedar_value(value: &Value) -> Option<RestrictedExpression> {
     match value {
-        Value::Null => None,
+        Value::Null => Some(RestrictedExpression::new_string("null".to_string())),
         Value::Bool(b) => Some(RestrictedExpression::new_bool(*b)),
-        Value::Number(n) => n.as_i64().map(RestrictedExpression::new_long),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => RestrictedExpression::new_long(i),
+            None => RestrictedExpression::new_string(n.to_string()),
+        }),
         Value::String(s) => Some(RestrictedExpression::new_string(s.clone())),
-        Value::Array(items) => Some(RestrictedExpression::new_set(
-            items.iter().filter_map(cedar_value),
-        )),
+        Value::Array(items) => items
+            .iter()
+            .map(cedar_value)
+            .collect::<Option<Vec<_>>>()
+            .map(RestrictedExpression::new_set),
         // Keys of a JSON object are unique, so `new_record` cannot fail on duplicates; if it
-        // failed anyway the value would be absent, which fails closed.
+        // failed anyway, or a member had no form, the whole value is absent, and reading it
+        // is an error, which fails closed.
         Value::Object(map) => RestrictedExpression::new_record(
             map.iter()
-                .filter_map(|(k, v)| cedar_value(v).map(|r| (k.clone(), r))),
+                .map(|(k, v)| cedar_value(v).map(|r| (k.clone(), r)))
+                .collect::<Option<Vec<_>>>()?,
         )
         .ok(),
     }
@@ -459,7 +501,10 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<CedarPolicy, Vec<Problem>> {
-        CedarPolicy::compile(&Source::new("/nonexistent/p.cedar", text))
+        CedarPolicy::compile(
+            &Source::new("/nonexistent/p.cedar", text),
+            &Limits::default(),
+        )
     }
 
     #[test]
@@ -502,7 +547,7 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-        // Nulls and floats are dropped rather than crashing the request.
+        // Nulls and floats are strings to Cedar: comparing them as numbers errors.
         let e = p
             .evaluate(&Action::new("x").with_arg("n", Value::Null))
             .unwrap_err();

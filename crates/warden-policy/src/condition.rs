@@ -4,17 +4,27 @@
 //! `tool`, `resource` (strings, or null when absent). It must produce a boolean. Any error at
 //! run time — a missing key, a type mismatch, a non-boolean result — is returned to the engine,
 //! which fails closed (see `rule.rs`).
+//!
+//! CEL itself says `null == 'prod'` and `[1] == 'prod'` are simply false, so a deny rule
+//! `context.env == 'prod'` would not apply when an agent sends `env: null` or a list. Warden's
+//! environment makes `==`, `!=` and `in` (on lists) errors when the two sides are of different
+//! types (all numbers are one type here), unless one side of `==`/`!=` is the literal `null`,
+//! which is how a condition asks whether a value is absent. A parse-time macro rewrites those
+//! operators into the strict functions below; the native evaluator (`fast.rs`) agrees.
 
 use std::sync::{Arc, OnceLock};
 
-use cel::common::ast::{EntryExpr, Expr, MapExpr, StructExpr};
-use cel::{Context, Env, IdedExpr, Program, Value};
+use cel::common::ast::{CallExpr, EntryExpr, Expr, LiteralValue, MapExpr, StructExpr, operators};
+use cel::common::types::{CelBool, DYN_TYPE, Kind};
+use cel::common::value::{CowVal, Val};
+use cel::parser::Macro;
+use cel::{Context, Env, ExecutionError, IdedExpr, Program, Value};
 use serde_json::Value as Json;
 
 use warden_core::Action;
 
 use crate::diagnostic::did_you_mean;
-use crate::fast::Fast;
+use crate::fast::{Fast, STRICT_EQ, STRICT_IN, STRICT_NE};
 
 /// The variables a condition may use.
 pub(crate) const VARIABLES: &[&str] = &["action", "args", "context", "agent", "tool", "resource"];
@@ -46,7 +56,117 @@ impl std::fmt::Debug for Condition {
 
 fn env() -> &'static Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
-    ENV.get_or_init(|| Arc::new(Env::stdlib()))
+    ENV.get_or_init(|| {
+        let mut env = Env::stdlib();
+        for (op, strict) in [
+            (operators::EQUALS, STRICT_EQ),
+            (operators::NOT_EQUALS, STRICT_NE),
+            (operators::IN, STRICT_IN),
+        ] {
+            let rewrite = Macro::global(op, 2, move |helper, _, args| {
+                let is_null = |e: &IdedExpr| matches!(e.expr, Expr::Literal(LiteralValue::Null));
+                if strict != STRICT_IN && args.iter().any(is_null) {
+                    return Ok(None);
+                }
+                Ok(Some(helper.next_expr(Expr::Call(CallExpr {
+                    func_name: strict.to_string(),
+                    target: None,
+                    args: std::mem::take(args),
+                }))))
+            });
+            env.add_macro(rewrite)
+                .expect("Warden's operator macros are added once");
+        }
+        let dyn2 = || vec![DYN_TYPE, DYN_TYPE];
+        env.add_overload(STRICT_EQ, STRICT_EQ, dyn2(), strict_eq)
+            .expect("added once");
+        env.add_overload(STRICT_NE, STRICT_NE, dyn2(), strict_ne)
+            .expect("added once");
+        env.add_overload(STRICT_IN, STRICT_IN, dyn2(), strict_in)
+            .expect("added once");
+        Arc::new(env)
+    })
+}
+
+/// The type of a value for strict comparison: every number is one kind.
+fn family(v: &dyn Val) -> Kind {
+    match v.get_type().kind() {
+        Kind::Int | Kind::UInt | Kind::Double => Kind::Double,
+        k => k,
+    }
+}
+
+fn mismatch(op: &str, a: &dyn Val, b: &dyn Val) -> ExecutionError {
+    ExecutionError::function_error(
+        op,
+        format!(
+            "cannot compare {} with {}",
+            a.get_type().name(),
+            b.get_type().name()
+        ),
+    )
+}
+
+fn strict_equal<'b, 'v>(op: &str, args: &[CowVal<'b, 'v>]) -> Result<bool, ExecutionError> {
+    let [a, b] = args else {
+        return Err(ExecutionError::invalid_argument_count(2, args.len()));
+    };
+    if family(a.as_ref()) != family(b.as_ref()) {
+        return Err(mismatch(op, a.as_ref(), b.as_ref()));
+    }
+    Ok(a == b)
+}
+
+fn boolean<'b, 'v>(b: bool) -> CowVal<'b, 'v> {
+    CowVal::owned(CelBool::from(b))
+}
+
+fn strict_eq<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    strict_equal("==", &args).map(boolean)
+}
+
+fn strict_ne<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    strict_equal("!=", &args).map(|e| boolean(!e))
+}
+
+/// `x in list`: an error when no element has `x`'s type (so `null in ['prod']` is not
+/// quietly false); `key in map` is CEL's own.
+fn strict_in<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let [x, coll] = args.as_slice() else {
+        return Err(ExecutionError::invalid_argument_count(2, args.len()));
+    };
+    if coll.get_type().kind() == Kind::List
+        && let Some(items) = coll.as_iterable()
+    {
+        let want = family(x.as_ref());
+        let mut iter = items.iter();
+        let (mut comparable, mut found, mut empty) = (false, false, true);
+        while let Some(item) = iter.next() {
+            empty = false;
+            if family(item) == want {
+                comparable = true;
+                found |= CowVal::Borrowed(item) == *x;
+            }
+        }
+        return match (empty, comparable) {
+            (true, _) => Ok(boolean(false)),
+            (false, true) => Ok(boolean(found)),
+            (false, false) => Err(ExecutionError::function_error(
+                "in",
+                format!(
+                    "no element of the list has the type of {}",
+                    x.get_type().name()
+                ),
+            )),
+        };
+    }
+    match coll.as_container() {
+        Some(c) => c.contains(x.as_ref()).map(boolean),
+        None => Err(ExecutionError::function_error(
+            "in",
+            format!("cannot look for a value in {}", coll.get_type().name()),
+        )),
+    }
 }
 
 /// A compile error: the message, and the 0-based character column within the expression.

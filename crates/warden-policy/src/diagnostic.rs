@@ -3,9 +3,14 @@
 //! Every problem found while loading a policy becomes a [`Problem`]: a message, a position
 //! (file, line, column, byte span) and, where we can guess what was meant, a hint. Loading
 //! collects all problems it can find in one pass, so `warden policy validate` shows them all.
+//!
+//! The convention follows cedar-policy's `api/err.rs`: a [`LoadError`] is a miette
+//! [`Diagnostic`] whose related diagnostics are its problems, and each [`Problem`] is a
+//! diagnostic of its own with its source snippet, a label at its span and its hint as help.
+//! Messages never name command-line flags: the caller knows how the path was given.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
@@ -24,22 +29,62 @@ pub struct Position {
     pub len: usize,
 }
 
+/// The start of a file, for problems about a whole file.
+const FILE_START: Position = Position {
+    line: 1,
+    column: 1,
+    offset: 0,
+    len: 0,
+};
+
 /// One thing wrong with a policy file.
 #[derive(Debug, Clone)]
 pub struct Problem {
     file: Arc<Path>,
-    source: Arc<str>,
+    /// Boxed: a `Result<_, Problem>` stays small on the success path.
+    code: Box<NamedSource<Arc<str>>>,
     position: Position,
+    /// False for problems about a whole file (unreadable, missing…): no line, no snippet.
+    located: bool,
     message: String,
     hint: Option<String>,
 }
 
+/// What a problem points into: a file's path and its text. (`Source` is one; the trait keeps
+/// this module below the one that reads files.)
+pub(crate) trait Located {
+    /// The file.
+    fn file(&self) -> &Arc<Path>;
+    /// Its whole text.
+    fn text(&self) -> &Arc<str>;
+}
+
 impl Problem {
-    pub(crate) fn new(source: &Source, position: Position, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        source: &impl Located,
+        position: Position,
+        message: impl Into<String>,
+    ) -> Self {
         Problem {
-            file: source.path.clone(),
-            source: source.text.clone(),
+            file: source.file().clone(),
+            code: Box::new(NamedSource::new(
+                source.file().display().to_string(),
+                source.text().clone(),
+            )),
             position,
+            located: true,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A problem about a whole file rather than a place in it.
+    pub(crate) fn whole_file(path: &Path, message: impl Into<String>) -> Self {
+        Problem {
+            file: Arc::from(path),
+            code: Box::new(NamedSource::new(path.display().to_string(), Arc::from(""))),
+            position: FILE_START,
+            located: false,
             message: message.into(),
             hint: None,
         }
@@ -64,9 +109,14 @@ impl Problem {
         &self.file
     }
 
-    /// Where in the file.
+    /// Where in the file (line 1, column 1 for a problem about the whole file).
     pub fn position(&self) -> Position {
         self.position
+    }
+
+    /// Whether the problem is about a place in the file (false: about the whole file).
+    pub fn is_located(&self) -> bool {
+        self.located
     }
 
     /// What is wrong.
@@ -79,50 +129,55 @@ impl Problem {
         self.hint.as_deref()
     }
 
+    /// `file:line:col: message (hint: …)` on one line — greppable, and what editors understand.
+    pub fn one_line(&self) -> String {
+        match &self.hint {
+            Some(hint) => format!("{self} (hint: {hint})"),
+            None => self.to_string(),
+        }
+    }
+
     /// Render with a source snippet, for people.
     pub fn report(&self) -> miette::Report {
-        let named = NamedSource::new(self.file.display().to_string(), self.source.to_string());
-        miette::Report::new(Located(self.clone())).with_source_code(named)
+        miette::Report::new(self.clone())
     }
 }
 
-/// `file:line:col: message (hint)` on one line — greppable, and what editors understand.
+/// `file:line:col: message` (`file: message` for a problem about a whole file). The hint is
+/// the diagnostic's help; [`Problem::one_line`] adds it.
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.position.line,
-            self.position.column,
-            self.message
-        )?;
-        if let Some(hint) = &self.hint {
-            write!(f, " (hint: {hint})")?;
+        if self.located {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.position.line,
+                self.position.column,
+                self.message
+            )
+        } else {
+            write!(f, "{}: {}", self.file.display(), self.message)
         }
-        Ok(())
     }
 }
 
-/// A [`Problem`] as a miette diagnostic with a labelled span.
-#[derive(Debug, Error)]
-#[error("{}", .0.message)]
-struct Located(Problem);
+impl std::error::Error for Problem {}
 
-impl Diagnostic for Located {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("warden::policy"))
-    }
-
+/// No `code`: one code for every kind of problem told nothing (it printed `warden::policy`
+/// under every diagnostic).
+impl Diagnostic for Problem {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.0
-            .hint
+        self.hint
             .as_ref()
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let p = self.0.position;
+        if !self.located {
+            return None;
+        }
+        let p = self.position;
         Some(Box::new(std::iter::once(LabeledSpan::new(
             Some("here".into()),
             p.offset,
@@ -131,11 +186,12 @@ impl Diagnostic for Located {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        None
+        self.located.then_some(&*self.code as &dyn SourceCode)
     }
 }
 
-/// A policy set that failed to load: every problem found, in file order.
+/// A policy set that failed to load: every problem found, in file order. As a miette
+/// diagnostic it renders every problem (they are its related diagnostics).
 #[derive(Debug, Clone, Error)]
 #[error("{}", summary(.problems))]
 pub struct LoadError {
@@ -150,6 +206,12 @@ fn summary(problems: &[Problem]) -> String {
     }
 }
 
+impl Diagnostic for LoadError {
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        Some(Box::new(self.problems.iter().map(|p| p as &dyn Diagnostic)))
+    }
+}
+
 impl LoadError {
     pub(crate) fn new(problems: Vec<Problem>) -> Self {
         LoadError { problems }
@@ -157,62 +219,12 @@ impl LoadError {
 
     /// An error that is about a whole file rather than a place in it (unreadable, not UTF-8…).
     pub fn file(path: &Path, message: impl Into<String>) -> Self {
-        let source = Source::new(path, "");
-        LoadError::new(vec![Problem::new(
-            &source,
-            Position {
-                line: 1,
-                column: 1,
-                ..Position::default()
-            },
-            message,
-        )])
+        LoadError::new(vec![Problem::whole_file(path, message)])
     }
 
     /// Every problem, in file order.
     pub fn problems(&self) -> &[Problem] {
         &self.problems
-    }
-
-    pub(crate) fn into_problems(self) -> Vec<Problem> {
-        self.problems
-    }
-}
-
-/// The text of a policy file and where it came from.
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub(crate) path: Arc<Path>,
-    pub(crate) text: Arc<str>,
-}
-
-impl Source {
-    /// A source with this path and text.
-    pub fn new(path: impl Into<PathBuf>, text: &str) -> Self {
-        Source {
-            path: Arc::from(path.into().into_boxed_path()),
-            text: Arc::from(text),
-        }
-    }
-
-    /// The file name.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Line and column (1-based) of a byte offset.
-    pub(crate) fn position_of(&self, offset: usize, len: usize) -> Position {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
-        Position {
-            line,
-            column,
-            offset,
-            len,
-        }
     }
 }
 
@@ -257,14 +269,7 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn positions_are_one_based_and_count_characters() {
-        let s = Source::new("p.yaml", "ab\nçd: x\n");
-        let p = s.position_of(s.text.find('x').unwrap(), 1);
-        assert_eq!((p.line, p.column), (2, 5));
-        assert_eq!(s.position_of(0, 0).line, 1);
-    }
+    use crate::source::Source;
 
     #[test]
     fn suggests_close_words_only() {
@@ -284,8 +289,17 @@ mod tests {
         let p = Problem::new(&s, s.position_of(11, 5), "unknown field `efect`")
             .with_hint("did you mean `effect`?");
         assert_eq!(
-            p.to_string(),
+            p.one_line(),
             "dir/p.yaml:2:5: unknown field `efect` (hint: did you mean `effect`?)"
+        );
+        assert_eq!(p.to_string(), "dir/p.yaml:2:5: unknown field `efect`");
+        let whole = Problem::whole_file(
+            Path::new("gone.yaml"),
+            "cannot read policy: no such file or directory",
+        );
+        assert_eq!(
+            whole.to_string(),
+            "gone.yaml: cannot read policy: no such file or directory"
         );
     }
 }

@@ -4,6 +4,18 @@
 //! or from `args.host`. Comparing strings would be fooled by `api.github.com.evil.com`,
 //! `api.github.com@evil.com`, `evil.com/?next=api.github.com`, case, a trailing dot or a port;
 //! comparing parsed, normalised hosts is not.
+//!
+//! Parsing is not enough either: the client that makes the request parses the URL again, and
+//! parsers disagree. WHATWG reads `https://api.github.com\@evil.com/` as host `api.github.com`
+//! (a backslash is a slash to it) while curl connects to `evil.com`. So a URL is only read
+//! when its text means the same to every parser we know of; anything else is invalid (which
+//! an allow rule does not accept and a restricting rule turns into a deny): backslashes,
+//! whitespace and control characters anywhere, userinfo (`user@`), percent-encoding or
+//! non-ASCII in the authority, a missing `//`, empty labels, and a host whose text is not
+//! already the canonical form of the parsed host (`0x7f.1`, which some read as 127.0.0.1).
+//! The fuzz target `url_host_differential` holds us to the `http` crate's reading.
+
+use std::net::Ipv6Addr;
 
 use serde_json::Value;
 use url::{Host, Url};
@@ -93,43 +105,147 @@ pub(crate) fn target(action: &Action) -> Target {
         let Value::String(url) = url else {
             return Target::Invalid("`args.url` is not a string".into());
         };
-        let parsed = match Url::parse(url) {
-            Ok(u) => u,
-            Err(e) => return Target::Invalid(format!("`args.url` is not a valid URL: {e}")),
-        };
-        if !SCHEMES.contains(&parsed.scheme()) {
-            return Target::Invalid(format!(
-                "`args.url` has scheme `{}`; only http, https, ws and wss name a host",
-                parsed.scheme()
-            ));
-        }
-        return match parsed.host_str() {
-            Some(h) if !h.is_empty() => Target::Host {
-                host: normalise(h),
-                port: parsed.port_or_known_default(),
-            },
-            _ => Target::Invalid("`args.url` has no host".into()),
-        };
+        return url_target(url).unwrap_or_else(|why| Target::Invalid(format!("`args.url` {why}")));
     }
     if let Some(host) = action.args.get("host") {
         let Value::String(host) = host else {
             return Target::Invalid("`args.host` is not a string".into());
         };
-        if host.is_empty() || host.contains(['/', '@', '?', '#', '\\', ' ']) {
-            return Target::Invalid(format!("`args.host` ({host:?}) is not a host name"));
-        }
-        return match Url::parse(&format!("http://{host}/")) {
-            Ok(u) => match u.host() {
-                Some(Host::Domain(_) | Host::Ipv4(_) | Host::Ipv6(_)) => Target::Host {
-                    host: normalise(u.host_str().unwrap_or_default()),
-                    port: u.port(),
-                },
-                None => Target::Invalid(format!("`args.host` ({host:?}) is not a host name")),
-            },
-            Err(e) => Target::Invalid(format!("`args.host` ({host:?}) is not a host name: {e}")),
-        };
+        return host_target(host)
+            .unwrap_or_else(|why| Target::Invalid(format!("`args.host` ({host:?}) {why}")));
     }
     Target::Missing
+}
+
+/// Refuse text that URL parsers read differently (see the module doc).
+fn unambiguous(text: &str) -> Result<(), String> {
+    if text.contains('\\') {
+        return Err(
+            "contains a backslash, which some URL parsers read as `/` and others do not".into(),
+        );
+    }
+    if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("contains whitespace or a control character, which URL parsers drop or keep differently".into());
+    }
+    Ok(())
+}
+
+/// Refuse an authority (`host[:port]`) that parsers read differently.
+fn plain_authority(authority: &str) -> Result<(), String> {
+    if authority.is_empty() {
+        return Err("has no host".into());
+    }
+    if authority.contains('@') {
+        return Err(
+            "has userinfo (`…@`); parsers disagree on where its host starts, so it is refused"
+                .into(),
+        );
+    }
+    if authority.contains('%') {
+        return Err(
+            "has percent-encoding in its host, which some parsers decode and others do not".into(),
+        );
+    }
+    if !authority.is_ascii() {
+        return Err("has a non-ASCII host; write it in punycode (`xn--…`)".into());
+    }
+    Ok(())
+}
+
+fn url_target(url: &str) -> Result<Target, String> {
+    unambiguous(url)?;
+    // The scheme is everything before the first `:`, and `//` must follow it at once
+    // (`https:/host` and `https:host` are hosts to WHATWG, paths to others).
+    let rest = url.split_once(':').and_then(|(scheme, rest)| {
+        let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        rest.strip_prefix("//").filter(|_| valid)
+    });
+    let Some(rest) = rest else {
+        return Err("is not an absolute URL (`scheme://host/…`)".into());
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    plain_authority(authority)?;
+    let parsed = Url::parse(url).map_err(|e| format!("is not a valid URL: {e}"))?;
+    if !SCHEMES.contains(&parsed.scheme()) {
+        return Err(format!(
+            "has scheme `{}`; only http, https, ws and wss name a host",
+            parsed.scheme()
+        ));
+    }
+    let host = canonical(authority, &parsed)?;
+    Ok(Target::Host {
+        host,
+        port: parsed.port_or_known_default(),
+    })
+}
+
+fn host_target(host: &str) -> Result<Target, String> {
+    unambiguous(host)?;
+    if host.contains(['/', '?', '#']) {
+        return Err("is not a host name".into());
+    }
+    plain_authority(host)?;
+    let parsed =
+        Url::parse(&format!("http://{host}/")).map_err(|e| format!("is not a host name: {e}"))?;
+    if !matches!(
+        parsed.host(),
+        Some(Host::Domain(_) | Host::Ipv4(_) | Host::Ipv6(_))
+    ) {
+        return Err("is not a host name".into());
+    }
+    Ok(Target::Host {
+        host: canonical(host, &parsed)?,
+        port: parsed.port(),
+    })
+}
+
+/// The parsed host, normalised, provided the text as written already said exactly that
+/// (up to case and one trailing dot; IPv6 in any of its equivalent spellings).
+fn canonical(authority: &str, parsed: &Url) -> Result<String, String> {
+    let parsed_host = parsed.host_str().unwrap_or_default();
+    let written = if authority.starts_with('[') {
+        authority
+            .find(']')
+            .map_or(authority, |end| &authority[..=end])
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    if let (Some(a), Some(b)) = (ipv6(written), ipv6(parsed_host)) {
+        return if a == b {
+            Ok(normalise(parsed_host))
+        } else {
+            Err(format!(
+                "has host `{written}`, which is not the address it parses to"
+            ))
+        };
+    }
+    // A host name is letters, digits, `-`, `_` and dots; anything else (`` ` ``, `!`, `*`,
+    // `$`…) is allowed by some parsers and refused by others.
+    if let Some(c) = written
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "has host `{written}` with `{c}`, which is not allowed in a host name"
+        ));
+    }
+    let bare = written.strip_suffix('.').unwrap_or(written);
+    if bare.is_empty() || bare.split('.').any(str::is_empty) {
+        return Err(format!("has host `{written}` with an empty label"));
+    }
+    if normalise(written) != normalise(parsed_host) {
+        return Err(format!(
+            "has host `{written}`, which URL parsers read as `{parsed_host}`; write that instead"
+        ));
+    }
+    Ok(normalise(parsed_host))
+}
+
+fn ipv6(bracketed: &str) -> Option<Ipv6Addr> {
+    bracketed.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
 }
 
 #[cfg(test)]
@@ -164,7 +280,25 @@ mod tests {
             (gh, "https://evil.com/?next=api.github.com", false),
             (gh, "https://evil.com/api.github.com", false),
             (gh, "https://evil.com#api.github.com", false),
-            (gh, "https://user:pw@evil.com:443@api.github.com/", true),
+            (gh, "https://user:pw@evil.com:443@api.github.com/", false),
+            (gh, "https://api.github.com\\@evil.com/", false),
+            (gh, "https://api.github.com\\evil.com/", false),
+            (gh, "https://api.github.com\t/", false),
+            (gh, "https://api.git\nhub.com/", false),
+            (gh, " https://api.github.com/", false),
+            (gh, "https://@api.github.com/", false),
+            (gh, "https://api%2egithub.com/", false),
+            (gh, "https://api.github.com%2f@evil.com/", false),
+            (gh, "https:api.github.com/", false),
+            (gh, "https:///api.github.com/", false),
+            (gh, "https://api.github.com../", false),
+            (gh, "https://api..github.com/", false),
+            (gh, "https://api。github。com/", false),
+            (gh, "HTTPS://api.github.com/", true),
+            (gh, "https://`s://api.github.com/", false),
+            (gh, "https:/api.github.com//x://evil.com/", false),
+            (gh, "https:/evil.com//x://api.github.com/", false),
+            (gh, "https://api.github.com!/", false),
             (gh, "https://evilapi.github.com/", false),
             (gh, "https://github.com/", false),
             (gh, "file:///etc/passwd", false),
@@ -179,8 +313,11 @@ mod tests {
             (&["*.example.com"], "https://badexample.com/", false),
             (&["api.github.com:443"], "https://api.github.com/", true),
             (&["api.github.com:443"], "http://api.github.com/", false),
-            (&["127.0.0.1"], "http://0x7f.1/", true),
+            (&["127.0.0.1"], "http://127.0.0.1/", true),
+            (&["127.0.0.1"], "http://0x7f.1/", false),
+            (&["127.0.0.1"], "http://2130706433/", false),
             (&["[::1]"], "http://[0:0::1]:8080/", true),
+            (&["[fe80::1]"], "http://[fe80::1%25eth0]/", false),
             (&["bücher.example"], "https://xn--bcher-kva.example/", true),
         ];
         for (patterns, url, want) in table {

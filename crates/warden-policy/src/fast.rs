@@ -14,6 +14,11 @@ use serde_json::{Map, Value as Json};
 
 use warden_core::Action;
 
+/// The strict forms of `==`, `!=` and `in` (the interpreter's rewrite of them; see `condition`).
+pub(crate) const STRICT_EQ: &str = "__warden_strict_eq";
+pub(crate) const STRICT_NE: &str = "__warden_strict_ne";
+pub(crate) const STRICT_IN: &str = "__warden_strict_in";
+
 /// A literal from the expression.
 #[derive(Debug, Clone)]
 pub(crate) enum Lit {
@@ -38,8 +43,12 @@ pub(crate) enum Root {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Cmp {
+    /// `==` with the literal `null` on one side: plain equality.
     Eq,
     Ne,
+    /// `==` otherwise: different types are an error (see `condition.rs`).
+    StrictEq,
+    StrictNe,
     Lt,
     Le,
     Gt,
@@ -64,6 +73,7 @@ pub(crate) enum Fast {
     And(Box<Fast>, Box<Fast>),
     Or(Box<Fast>, Box<Fast>),
     Cmp(Cmp, Box<Fast>, Box<Fast>),
+    /// `x in [literals]`, strict: an error when no element has `x`'s type.
     In(Box<Fast>, Vec<Lit>),
     Str(StrFn, Box<Fast>, Box<str>),
 }
@@ -108,11 +118,13 @@ pub(crate) fn compile(e: &IdedExpr) -> Option<Fast> {
                     let cmp = match op {
                         operators::EQUALS => Cmp::Eq,
                         operators::NOT_EQUALS => Cmp::Ne,
+                        STRICT_EQ => Cmp::StrictEq,
+                        STRICT_NE => Cmp::StrictNe,
                         operators::LESS => Cmp::Lt,
                         operators::LESS_EQUALS => Cmp::Le,
                         operators::GREATER => Cmp::Gt,
                         operators::GREATER_EQUALS => Cmp::Ge,
-                        operators::IN => return in_list(&c.args[0], &c.args[1]),
+                        STRICT_IN => return in_list(&c.args[0], &c.args[1]),
                         _ => return None,
                     };
                     let (l, r) = (arg(0)?, arg(1)?);
@@ -246,6 +258,13 @@ impl Fast {
             Fast::Cmp(op, a, b) => compare(*op, a.value(action)?, b.value(action)?).map(V::Bool),
             Fast::In(x, items) => {
                 let x = x.value(action)?;
+                let want = family(x);
+                if !items.is_empty() && !items.iter().any(|i| family(lit(i)) == want) {
+                    return Err(format!(
+                        "no element of the list has the type of {}",
+                        kind(&x)
+                    ));
+                }
                 Ok(V::Bool(items.iter().any(|i| equal(x, lit(i)))))
             }
             Fast::Str(f, x, arg) => match x.value(action)? {
@@ -387,11 +406,27 @@ fn equal(a: V<'_>, b: V<'_>) -> bool {
     }
 }
 
+/// The type of a value for strict comparison: every number is one family.
+fn family(v: V<'_>) -> u8 {
+    match v {
+        V::Null => 0,
+        V::Bool(_) => 1,
+        V::Int(_) | V::UInt(_) | V::Double(_) => 2,
+        V::Str(_) => 3,
+        V::List => 4,
+        V::Map(_) => 5,
+    }
+}
+
 fn compare(op: Cmp, a: V<'_>, b: V<'_>) -> Result<bool, String> {
     use std::cmp::Ordering;
+    let strict = matches!(op, Cmp::StrictEq | Cmp::StrictNe);
+    if strict && family(a) != family(b) {
+        return Err(format!("cannot compare {} with {}", kind(&a), kind(&b)));
+    }
     match op {
-        Cmp::Eq => return Ok(equal(a, b)),
-        Cmp::Ne => return Ok(!equal(a, b)),
+        Cmp::Eq | Cmp::StrictEq => return Ok(equal(a, b)),
+        Cmp::Ne | Cmp::StrictNe => return Ok(!equal(a, b)),
         _ => {}
     }
     let ord: Option<Ordering> = match (num(a), num(b)) {
@@ -415,6 +450,6 @@ fn compare(op: Cmp, a: V<'_>, b: V<'_>) -> Result<bool, String> {
         (Cmp::Le, Some(o)) => o != Ordering::Greater,
         (Cmp::Gt, Some(o)) => o == Ordering::Greater,
         (Cmp::Ge, Some(o)) => o != Ordering::Less,
-        (Cmp::Eq | Cmp::Ne, _) => unreachable!("handled above"),
+        (Cmp::Eq | Cmp::Ne | Cmp::StrictEq | Cmp::StrictNe, _) => unreachable!("handled above"),
     })
 }

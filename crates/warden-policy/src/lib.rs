@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod backend;
 mod cedar;
 mod condition;
 mod diagnostic;
@@ -8,16 +9,22 @@ mod domain;
 mod engine;
 mod explain;
 mod fast;
+#[doc(hidden)]
+pub mod fuzzing;
+mod limits;
 mod pattern;
 mod rego;
 mod rule;
 mod set;
+mod source;
 pub mod testing;
 mod yaml;
 
 pub use cedar::CedarPolicy;
-pub use diagnostic::{LoadError, Position, Problem, Source};
+pub use diagnostic::{LoadError, Position, Problem};
 pub use engine::YamlPolicy;
 pub use explain::{Explanation, RuleTrace, Status};
+pub use limits::Limits;
 pub use rego::RegoPolicy;
-pub use set::{Document, EXTENSIONS, PolicySet};
+pub use set::{Document, PolicySet};
+pub use source::{EXTENSIONS, Source, Watched, is_policy_file};

@@ -10,17 +10,31 @@
 //! The policy is parsed, checked and prepared once at load. Evaluation needs `&mut Engine`,
 //! so each thread keeps its own clone of the prepared engine (cloning is cheap, ~0.2 µs, and
 //! happens once per thread per document), which keeps locks off the hot path.
+//!
+//! The request is the agent's, so one evaluation must not be able to take the process down:
+//! recursion (which regorus does not detect for functions, and which overflows the stack) is
+//! rejected at load; evaluation has a time limit (regorus checks it cooperatively as it
+//! works); and the builtins that can allocate without bound in one step from small input
+//! (`numbers.range`, `numbers.range_step`, `replace`, `strings.replace_n`, `bits.lsh`) are
+//! replaced by versions that refuse results over the limits first. Brackets nested deeper than
+//! the limit are refused before the parser sees them.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
+use regorus::unstable::{Lexer, Source as RegoSource, Token, TokenKind};
+use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Value};
 use warden_core::{Action, Match, Policy, PolicyError, Verdict};
 
-use crate::diagnostic::{Position, Problem, Source};
+use crate::backend::Backend;
+use crate::diagnostic::{Position, Problem};
 use crate::explain::{RuleTrace, Status};
+use crate::limits::Limits;
+use crate::source::{self, Source, Watched};
 
 /// The rules Warden reads, strongest first (`decision` is handled separately).
 const BOOLEAN_RULES: [(&str, Verdict); 3] = [
@@ -36,6 +50,16 @@ const DECISION_KEYS: &[&str] = &["allow", "deny", "require_approval", "reason"];
 const KEYWORDS: &[&str] = &[
     "not", "if", "in", "some", "every", "with", "contains", "else", "as", "default", "import",
     "package", "print",
+];
+
+/// Builtins of this build that Warden refuses at load: they read numbers from strings with
+/// arbitrary precision (`units.parse("1e99999999")` never finishes), and a string can come
+/// from the agent.
+const REFUSED: &[&str] = &[
+    "units.parse",
+    "units.parse_bytes",
+    "json.filter",
+    "json.remove",
 ];
 
 /// Distinguishes documents in the per-thread engine cache.
@@ -66,6 +90,7 @@ pub struct RegoPolicy {
     shape: Shape,
     /// Whether `data.warden.reason` is declared (a string used as the reason).
     has_reason: bool,
+    sources: [Watched; 1],
 }
 
 thread_local! {
@@ -76,11 +101,48 @@ thread_local! {
 
 impl RegoPolicy {
     /// Parse, check and prepare a `.rego` source. Every problem found is returned.
-    pub(crate) fn compile(source: &Source) -> Result<RegoPolicy, Vec<Problem>> {
+    pub(crate) fn compile(source: &Source, limits: &Limits) -> Result<RegoPolicy, Vec<Problem>> {
         let path = source.path.display().to_string();
-        let name = crate::cedar::stem_name(source);
+        let name = source.stem();
+        if let Some(at) = source::nesting_too_deep(&source.text, "#", limits.max_nesting_depth) {
+            return Err(vec![source::too_deep(source, at, limits)]);
+        }
+        let literals = limits.rego_max_literal_nesting;
+        if let Some(at) = source::brackets_too_deep(&source.text, "#", b"[{", literals) {
+            return Err(vec![Problem::new(
+                source,
+                source.position_of(at, 1),
+                format!("`[` and `{{` nest deeper than {literals} levels"),
+            )
+            .with_hint("regorus takes time exponential in this nesting to parse; name the inner values with rules")]);
+        }
         let mut engine = Engine::new();
         engine.set_strict_builtin_errors(true);
+        engine.set_execution_timer_config(ExecutionTimerConfig {
+            limit: limits.rego_time_limit,
+            // A clock read every 32 units of work keeps the overhead small and the overrun short.
+            check_interval: NonZeroU32::new(32).expect("not zero"),
+        });
+        bounded_builtins(&mut engine, limits);
+        // regorus' parser recurses once per unary minus: `- - - … 1` must stop here.
+        let tokens = tokens(source);
+        if let Some(at) = minus_run(&tokens, limits.max_nesting_depth) {
+            return Err(vec![Problem::new(
+                source,
+                source.position_of(source.offset_of(at.line as usize, at.col as usize), 1),
+                format!("more than {} unary `-` in a row", limits.max_nesting_depth),
+            )]);
+        }
+        if let Some(t) = tokens.iter().find(|t| huge_exponent(&t.0, t.1.text())) {
+            return Err(vec![Problem::new(
+                source,
+                source.position_of(
+                    source.offset_of(t.1.line as usize, t.1.col as usize),
+                    t.1.text().len(),
+                ),
+                format!("the number `{}` has an exponent beyond ±1000", t.1.text()),
+            )]);
+        }
         let package = engine
             .add_policy(path.clone(), source.text.to_string())
             .map_err(|e| vec![regorus_problem(source, &e.to_string())])?;
@@ -98,7 +160,8 @@ impl RegoPolicy {
                 .with_hint("write `package warden`"),
             ]);
         }
-        let mut problems = unknown_functions(source);
+        let mut problems = unknown_functions(source, &tokens);
+        problems.extend(structure(source, &tokens, &mut engine, limits));
         let declared = |rule: &str| {
             engine
                 .has_declared_rule_rooted_at(&path, rule)
@@ -128,7 +191,19 @@ impl RegoPolicy {
         // Prepare once (analysis, scheduling) so that every clone starts ready to evaluate.
         // The result is ignored: with an empty input a rule may legitimately fail.
         engine.set_input(Value::new_object());
-        let _ = engine.eval_rule(format!("data.warden.{}", first_rule(shape)));
+        let prepare = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = engine.eval_rule(format!("data.warden.{}", first_rule(shape)));
+        }));
+        if let Err(panic) = prepare {
+            return Err(vec![Problem::new(
+                source,
+                source.position_of(0, 0),
+                format!(
+                    "regorus panicked preparing this policy: {}",
+                    panic_message(panic.as_ref())
+                ),
+            )]);
+        }
         Ok(RegoPolicy {
             name,
             prepared: Arc::new(Prepared {
@@ -137,29 +212,20 @@ impl RegoPolicy {
             }),
             shape,
             has_reason,
+            sources: [Watched::File(source.path.to_path_buf())],
         })
     }
 
-    /// The document's name (the file stem).
-    pub fn name(&self) -> &Arc<str> {
-        &self.name
-    }
-
-    /// Rego policies deny what they do not allow.
-    pub fn default_verdict(&self) -> Verdict {
-        Verdict::Deny
-    }
-
-    /// Number of Warden rules the document declares (`decision` counts as one).
-    pub fn rule_count(&self) -> usize {
-        match self.shape {
-            Shape::Decision => 1,
-            Shape::Booleans(b) => b.iter().filter(|d| **d).count(),
-        }
-    }
-
     /// Run `f` with this thread's engine for this document, input already set.
-    fn with_engine<T>(&self, action: &Action, f: impl FnOnce(&mut Engine) -> T) -> T {
+    ///
+    /// A panic inside regorus (it has some: an error message about a number too large to
+    /// print panics) is caught here: the thread's engine, possibly left half-way, is thrown
+    /// away, and the panic's message is returned, which denies.
+    fn with_engine<T>(
+        &self,
+        action: &Action,
+        f: impl FnOnce(&mut Engine) -> T,
+    ) -> Result<T, String> {
         ENGINES.with(|cell| {
             let mut engines = cell.borrow_mut();
             let i = match engines
@@ -179,8 +245,18 @@ impl RegoPolicy {
             };
             let engine = &mut engines[i].2;
             engine.set_input(input(action));
-            f(engine)
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(engine))) {
+                Ok(t) => Ok(t),
+                Err(panic) => {
+                    engines.swap_remove(i);
+                    Err(panic_message(panic.as_ref()))
+                }
+            }
         })
+    }
+
+    fn panicked(&self, message: &str) -> PolicyError {
+        self.error("evaluation", format!("regorus panicked: {message}"))
     }
 
     fn error(&self, rule: &str, e: impl std::fmt::Display) -> PolicyError {
@@ -297,9 +373,27 @@ impl RegoPolicy {
                 self.matched(*verdict, "decision", reason)
             }))
     }
+}
 
-    /// Every Warden rule's verdict on `action`, for `explain`.
-    pub(crate) fn trace(&self, action: &Action) -> Vec<RuleTrace> {
+impl Backend for RegoPolicy {
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Number of Warden rules the document declares (`decision` counts as one).
+    fn rule_count(&self) -> usize {
+        match self.shape {
+            Shape::Decision => 1,
+            Shape::Booleans(b) => b.iter().filter(|d| **d).count(),
+        }
+    }
+
+    fn sources(&self) -> &[Watched] {
+        &self.sources
+    }
+
+    /// Every Warden rule's verdict on `action`.
+    fn trace(&self, action: &Action) -> Vec<RuleTrace> {
         let trace = |rule: &str, verdict: Verdict, result: Result<bool, PolicyError>| RuleTrace {
             policy: self.name.clone(),
             rule: Arc::from(rule),
@@ -337,6 +431,7 @@ impl RegoPolicy {
                 .map(|((rule, verdict), _)| trace(rule, *verdict, self.boolean(engine, rule)))
                 .collect(),
         })
+        .unwrap_or_else(|m| vec![trace("evaluation", Verdict::Deny, Err(self.panicked(&m)))])
     }
 }
 
@@ -354,7 +449,17 @@ impl Policy for RegoPolicy {
                 Ok(None)
             }
         })
+        .unwrap_or_else(|m| Err(self.panicked(&m)))
     }
+}
+
+/// The text of a panic's payload, when it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string())
 }
 
 fn first_rule(shape: Shape) -> &'static str {
@@ -435,21 +540,6 @@ fn location(message: &str) -> Option<(&str, usize, usize)> {
     Some((file, line.trim().parse().ok()?, col.trim().parse().ok()?))
 }
 
-/// Byte offset of a 1-based line and (character) column.
-fn offset_of(text: &str, line: usize, col: usize) -> usize {
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let rest = &text[start.min(text.len())..];
-    start
-        + rest
-            .char_indices()
-            .nth(col.saturating_sub(1))
-            .map_or(rest.len(), |(i, _)| i)
-}
-
 /// A load problem from a regorus error message, positioned where regorus says.
 fn regorus_problem(source: &Source, message: &str) -> Problem {
     let last = message
@@ -460,7 +550,7 @@ fn regorus_problem(source: &Source, message: &str) -> Problem {
         .trim();
     let last = last.strip_prefix("error: ").unwrap_or(last);
     let at = match location(message) {
-        Some((_, line, col)) => source.position_of(offset_of(&source.text, line, col), 0),
+        Some((_, line, col)) => source.position_of(source.offset_of(line, col), 0),
         None => source.position_of(0, 0),
     };
     Problem::new(source, at, format!("Rego: {last}"))
@@ -474,21 +564,8 @@ fn package_position(source: &Source) -> Position {
 /// Calls to functions that are neither builtins available in this build nor defined in the
 /// file. regorus reports those only when the call is evaluated, which could be the first
 /// time a rare action arrives; finding them at load keeps that failure out of production.
-fn unknown_functions(source: &Source) -> Vec<Problem> {
-    use regorus::unstable::{BUILTINS, Lexer, Source as RegoSource, TokenKind};
-    let Ok(src) =
-        RegoSource::from_contents(source.path.display().to_string(), source.text.to_string())
-    else {
-        return Vec::new();
-    };
-    let mut lexer = Lexer::new(&src);
-    let mut tokens = Vec::new();
-    while let Ok(t) = lexer.next_token() {
-        if matches!(t.0, TokenKind::Eof) {
-            break;
-        }
-        tokens.push(t);
-    }
+fn unknown_functions(source: &Source, tokens: &[Token]) -> Vec<Problem> {
+    use regorus::unstable::BUILTINS;
     // Dotted names followed by `(`: (name, line, col, starts a line).
     let mut calls: Vec<(String, usize, usize, bool)> = Vec::new();
     let mut i = 0;
@@ -527,15 +604,472 @@ fn unknown_functions(source: &Source) -> Vec<Problem> {
         .filter(|(name, ..)| {
             !KEYWORDS.contains(&name.as_str())
                 && !name.starts_with("data.")
-                && !BUILTINS.contains_key(name.as_str())
+                && (!BUILTINS.contains_key(name.as_str()) || REFUSED.contains(&name.as_str()))
                 && !defined.contains(&name.as_str())
         })
         .map(|(name, line, col, _)| {
-            let at = source.position_of(offset_of(&source.text, *line, *col), name.len());
+            let at = source.position_of(source.offset_of(*line, *col), name.len());
             Problem::new(source, at, format!("unknown function `{name}`"))
                 .with_hint("it is neither a builtin available in this build of Warden nor defined in this file")
         })
         .collect()
+}
+
+/// The file's tokens (regorus' own lexer; it stops at the first token it cannot read, which
+/// the parser has then already reported).
+fn tokens(source: &Source) -> Vec<Token> {
+    let Ok(src) =
+        RegoSource::from_contents(source.path.display().to_string(), source.text.to_string())
+    else {
+        return Vec::new();
+    };
+    let mut lexer = Lexer::new(&src);
+    let mut tokens = Vec::new();
+    while let Ok(t) = lexer.next_token() {
+        if matches!(t.0, TokenKind::Eof) {
+            break;
+        }
+        tokens.push(t);
+    }
+    tokens
+}
+
+/// A number literal such as `0e88888888`: regorus computes it exactly, which never ends.
+fn huge_exponent(kind: &TokenKind, text: &str) -> bool {
+    let exponent = |exp: &str| exp.trim_start_matches(['+', '-']).parse::<u32>().ok();
+    matches!(kind, TokenKind::Number)
+        && text
+            .split_once(['e', 'E'])
+            .is_some_and(|(_, exp)| exponent(exp).is_none_or(|e| e > 1000))
+}
+
+/// Where a run of more than `max` consecutive `-` tokens starts, if there is one.
+fn minus_run(tokens: &[Token], max: usize) -> Option<&regorus::unstable::Span> {
+    let mut run = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        run = if is_symbol(t, "-") { run + 1 } else { 0 };
+        if run > max {
+            return Some(&tokens[i + 1 - run].1);
+        }
+    }
+    None
+}
+
+fn is_symbol(t: &Token, text: &str) -> bool {
+    matches!(t.0, TokenKind::Symbol) && t.1.text() == text
+}
+
+/// Checks on the parsed module that keep evaluation bounded: the rule limit, no imports of
+/// `data` (every reference to the policy's own rules must be visible to the recursion check),
+/// no recursion, and literal `sprintf` formats (a format from the input could ask for a
+/// padding width of billions).
+fn structure(
+    source: &Source,
+    tokens: &[Token],
+    engine: &mut Engine,
+    limits: &Limits,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let at_span = |line: u32, col: u32, len: usize| {
+        source.position_of(source.offset_of(line as usize, col as usize), len)
+    };
+    // (name, head token start, rule start, rule end) for every rule and function.
+    let mut rules: Vec<(String, u32, u32, u32)> = Vec::new();
+    for module in engine.get_modules() {
+        for import in &module.imports {
+            let text = import.refr.span().text();
+            if text == "data" || text.starts_with("data.") || text.starts_with("data[") {
+                problems.push(
+                    Problem::new(
+                        source,
+                        at_span(import.span.line, import.span.col, import.span.text().len()),
+                        format!("`import {text}`: Warden's Rego policies cannot import `data`"),
+                    )
+                    .with_hint("refer to the rules of this file by name"),
+                );
+            }
+        }
+        for rule in &module.policy {
+            let (span, head) = match rule.as_ref() {
+                regorus::unstable::Rule::Spec { span, head, .. } => {
+                    let refr = match head {
+                        regorus::unstable::RuleHead::Compr { refr, .. }
+                        | regorus::unstable::RuleHead::Set { refr, .. }
+                        | regorus::unstable::RuleHead::Func { refr, .. } => refr,
+                    };
+                    (span, refr.span())
+                }
+                regorus::unstable::Rule::Default { span, refr, .. } => (span, refr.span()),
+            };
+            let name = head
+                .text()
+                .split(['.', '['])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            rules.push((name, head.start, span.start, span.end));
+        }
+    }
+    if rules.len() > limits.max_rules_per_document {
+        problems.push(
+            Problem::new(
+                source,
+                source.position_of(0, 0),
+                format!(
+                    "the file defines {} rules and functions; the limit is {}",
+                    rules.len(),
+                    limits.max_rules_per_document
+                ),
+            )
+            .with_hint("split it into several files"),
+        );
+        return problems;
+    }
+    for (i, t) in tokens.iter().enumerate() {
+        if matches!(t.0, TokenKind::Ident)
+            && t.1.text() == "sprintf"
+            && tokens.get(i + 1).is_some_and(|n| is_symbol(n, "("))
+            && !tokens
+                .get(i + 2)
+                .is_some_and(|n| matches!(n.0, TokenKind::String | TokenKind::RawString))
+        {
+            problems.push(
+                Problem::new(
+                    source,
+                    at_span(t.1.line, t.1.col, "sprintf".len()),
+                    "the format of `sprintf` must be a string literal",
+                )
+                .with_hint("a format taken from the input could ask for an enormous padding width"),
+            );
+        }
+    }
+    problems.extend(recursion(source, tokens, &rules, limits.max_nesting_depth));
+    problems
+}
+
+/// Every reference from one rule to another, by name, and a problem for each cycle. Any
+/// identifier naming a rule counts (`with f as g` included), and `data.warden` without a rule
+/// name counts as a reference to every rule.
+fn recursion(
+    source: &Source,
+    tokens: &[Token],
+    rules: &[(String, u32, u32, u32)],
+    max_depth: usize,
+) -> Vec<Problem> {
+    let names: HashSet<&str> = rules.iter().map(|r| r.0.as_str()).collect();
+    let mut edges: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for (name, head, start, end) in rules {
+        let out = edges.entry(name.as_str()).or_default();
+        let body = tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.1.start >= *start && t.1.start < *end && t.1.start != *head);
+        for (i, t) in body {
+            if !matches!(t.0, TokenKind::Ident) || (i > 0 && is_symbol(&tokens[i - 1], ".")) {
+                continue;
+            }
+            let text = t.1.text();
+            if text == "data" {
+                let warden = tokens.get(i + 1).is_some_and(|n| is_symbol(n, "."))
+                    && tokens.get(i + 2).is_some_and(|n| n.1.text() == "warden");
+                if !warden {
+                    continue;
+                }
+                let named = tokens.get(i + 3).is_some_and(|n| is_symbol(n, "."))
+                    && tokens
+                        .get(i + 4)
+                        .is_some_and(|n| matches!(n.0, TokenKind::Ident));
+                match named {
+                    true => {
+                        if let Some(target) = names.get(tokens[i + 4].1.text()) {
+                            out.insert(target);
+                        }
+                    }
+                    false => out.extend(names.iter().copied()),
+                }
+            } else if let Some(target) = names.get(text) {
+                out.insert(target);
+            }
+        }
+    }
+    // Depth-first search for a cycle; one problem per rule found on a cycle. Finished rules
+    // also get their depth (the longest chain of rules below them): regorus evaluates a chain
+    // recursively, so a long acyclic chain overflows the stack as surely as a cycle.
+    let mut depth: HashMap<&str, usize> = HashMap::new();
+    let mut too_deep = false;
+    let head_of = |n: &str| rules.iter().find(|r| r.0 == n).map_or(0, |r| r.1);
+    let mut problems = Vec::new();
+    let mut done: HashSet<&str> = HashSet::new();
+    let mut reported: HashSet<&str> = HashSet::new();
+    let mut ordered: Vec<&str> = rules.iter().map(|r| r.0.as_str()).collect();
+    ordered.dedup();
+    for start in ordered {
+        if done.contains(start) {
+            continue;
+        }
+        // An explicit stack: (node, its successors not yet visited); `path` is the current chain.
+        let mut path: Vec<&str> = vec![start];
+        let mut stack: Vec<Vec<&str>> = vec![
+            edges
+                .get(start)
+                .map(|e| e.iter().copied().collect())
+                .unwrap_or_default(),
+        ];
+        while let Some(next) = stack.last_mut() {
+            match next.pop() {
+                None => {
+                    let n = path.pop().unwrap_or_default();
+                    let below = edges
+                        .get(n)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|m| depth.get(m))
+                        .max()
+                        .copied()
+                        .unwrap_or(0);
+                    depth.insert(n, below + 1);
+                    // One such problem says it all: every rule above it is deeper still.
+                    if below + 1 > max_depth && !too_deep && reported.insert(n) {
+                        too_deep = true;
+                        problems.push(
+                            Problem::new(
+                                source,
+                                source.position_of(head_of(n) as usize, n.len()),
+                                format!("`{n}` depends on a chain of more than {max_depth} rules"),
+                            )
+                            .with_hint("regorus evaluates such chains recursively; flatten them"),
+                        );
+                    }
+                    done.insert(n);
+                    stack.pop();
+                }
+                Some(n) if done.contains(n) => {}
+                Some(n) => {
+                    if let Some(at) = path.iter().position(|p| *p == n) {
+                        let cycle = &path[at..];
+                        if reported.insert(n) {
+                            let head = head_of(n);
+                            let chain: Vec<&str> = cycle.iter().copied().chain([n]).collect();
+                            problems.push(
+                                Problem::new(
+                                    source,
+                                    source.position_of(head as usize, n.len()),
+                                    format!("`{n}` is recursive ({})", chain.join(" → ")),
+                                )
+                                .with_hint("Rego forbids recursion, and Warden refuses it at load rather than at the first request that reaches it"),
+                            );
+                        }
+                        continue;
+                    }
+                    path.push(n);
+                    stack.push(
+                        edges
+                            .get(n)
+                            .map(|e| e.iter().copied().collect())
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Replace the builtins that can allocate without bound in one step with versions that
+/// compute the size of their result first and refuse it over the limits. (regorus consults
+/// extensions before builtins.)
+fn bounded_builtins(engine: &mut Engine, limits: &Limits) {
+    let max_range = limits.rego_max_range;
+    let max_string = limits.rego_max_string_bytes;
+    let add = |engine: &mut Engine, name: &str, nargs: u8, f: Box<dyn regorus::Extension>| {
+        // Cannot fail: each name is added once, to a fresh engine.
+        let _ = engine.add_extension(name.to_string(), nargs, f);
+    };
+    add(
+        engine,
+        "numbers.range",
+        2,
+        Box::new(move |args: Vec<Value>| {
+            let [from, to] = integers(&args, "numbers.range")?;
+            let step = if to >= from { 1 } else { -1 };
+            range(from, to, step, max_range, "numbers.range")
+        }),
+    );
+    add(
+        engine,
+        "numbers.range_step",
+        3,
+        Box::new(move |args: Vec<Value>| {
+            let name = "numbers.range_step";
+            let [from, to, step] = integers(&args, name)?;
+            if step <= 0 {
+                anyhow::bail!("{name}: step must be a positive integer");
+            }
+            range(
+                from,
+                to,
+                if to >= from { step } else { -step },
+                max_range,
+                name,
+            )
+        }),
+    );
+    add(
+        engine,
+        "replace",
+        3,
+        Box::new(move |args: Vec<Value>| {
+            let (s, old, new) = (
+                string(&args[0], "replace")?,
+                string(&args[1], "replace")?,
+                string(&args[2], "replace")?,
+            );
+            Ok(Value::from(bounded_replace(
+                s, old, new, max_string, "replace",
+            )?))
+        }),
+    );
+    add(
+        engine,
+        "strings.replace_n",
+        2,
+        Box::new(move |args: Vec<Value>| {
+            let name = "strings.replace_n";
+            let Value::Object(patterns) = &args[0] else {
+                anyhow::bail!("{name}: the first argument must be an object");
+            };
+            let mut s = string(&args[1], name)?.to_string();
+            for (k, v) in patterns.iter() {
+                let (Value::String(old), Value::String(new)) = (k, v) else {
+                    anyhow::bail!("{name} expects string keys and values in the pattern object");
+                };
+                s = bounded_replace(&s, old, new, max_string, name)?;
+            }
+            Ok(Value::from(s))
+        }),
+    );
+    // regorus reads numbers in strings with arbitrary precision: `1e99999999` becomes a
+    // 300-million-bit integer, which takes longer than any time limit (a builtin is not
+    // interrupted). These read JSON numbers as serde_json does instead (64-bit).
+    add(
+        engine,
+        "to_number",
+        1,
+        Box::new(|args: Vec<Value>| match &args[0] {
+            Value::Null => Ok(Value::from(0u64)),
+            Value::Bool(b) => Ok(Value::from(u64::from(*b))),
+            Value::Number(_) => Ok(args[0].clone()),
+            Value::String(s) => match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(n @ serde_json::Value::Number(_)) => Ok(Value::from(n)),
+                _ => anyhow::bail!("to_number: could not parse string as number"),
+            },
+            other => anyhow::bail!(
+                "to_number: expected bool/number/string/null, found {}",
+                describe(other)
+            ),
+        }),
+    );
+    add(
+        engine,
+        "json.unmarshal",
+        1,
+        Box::new(|args: Vec<Value>| {
+            let text = string(&args[0], "json.unmarshal")?;
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(v) => Ok(Value::from(v)),
+                Err(e) => anyhow::bail!("json.unmarshal: could not deserialize json: {e}"),
+            }
+        }),
+    );
+    add(
+        engine,
+        "json.is_valid",
+        1,
+        Box::new(|args: Vec<Value>| {
+            let text = string(&args[0], "json.is_valid")?;
+            Ok(Value::from(
+                serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok(),
+            ))
+        }),
+    );
+    add(
+        engine,
+        "bits.lsh",
+        2,
+        Box::new(move |args: Vec<Value>| {
+            let [x, shift] = integers(&args, "bits.lsh")?;
+            let shifted = u32::try_from(shift)
+                .ok()
+                .and_then(|s| i128::from(x).checked_shl(s))
+                .filter(|v| v >> shift.clamp(0, 127) == i128::from(x));
+            match shifted {
+                Some(v) => Ok(Value::from(v)),
+                None => anyhow::bail!("bits.lsh: the result does not fit in 128 bits"),
+            }
+        }),
+    );
+}
+
+/// The first `N` arguments as integers (regorus checks the count before calling).
+fn integers<const N: usize>(args: &[Value], name: &str) -> anyhow::Result<[i64; N]> {
+    let mut out = [0; N];
+    for (slot, v) in out.iter_mut().zip(args) {
+        *slot = integer(v, name)?;
+    }
+    Ok(out)
+}
+
+fn integer(v: &Value, name: &str) -> anyhow::Result<i64> {
+    match v {
+        Value::Number(n) if n.is_integer() => match n.as_i64() {
+            Some(i) => Ok(i),
+            None => anyhow::bail!("{name}: operand is too large"),
+        },
+        Value::Number(_) => anyhow::bail!("{name}: operand must be integer"),
+        other => anyhow::bail!("{name}: expected a number, found {}", describe(other)),
+    }
+}
+
+fn string<'v>(v: &'v Value, name: &str) -> anyhow::Result<&'v str> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => anyhow::bail!("{name}: expected a string, found {}", describe(other)),
+    }
+}
+
+/// `from`, `from + step`, … up to and including `to` when a step lands on it.
+fn range(from: i64, to: i64, step: i64, max: usize, name: &str) -> anyhow::Result<Value> {
+    let span = (i128::from(to) - i128::from(from)).unsigned_abs();
+    let count = span / step.unsigned_abs() as u128 + 1;
+    if count > max as u128 {
+        anyhow::bail!("{name} would produce {count} numbers; the limit is {max}");
+    }
+    let values: Vec<Value> = (0..count as i128)
+        .map(|i| Value::from(i128::from(from) + i * i128::from(step)))
+        .collect();
+    Ok(Value::from(values))
+}
+
+/// `s` with every `old` replaced by `new` (as Go's `strings.ReplaceAll`: an empty `old`
+/// matches before every character and at the end), refused when longer than `max` bytes.
+fn bounded_replace(
+    s: &str,
+    old: &str,
+    new: &str,
+    max: usize,
+    name: &str,
+) -> anyhow::Result<String> {
+    let matches = if old.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(old).count()
+    };
+    let len =
+        (s.len() as u128 - (matches * old.len()) as u128) + matches as u128 * new.len() as u128;
+    if len > max as u128 {
+        anyhow::bail!("{name} would produce a string of {len} bytes; the limit is {max}");
+    }
+    Ok(s.replace(old, new))
 }
 
 #[cfg(test)]
@@ -543,7 +1077,7 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<RegoPolicy, Vec<Problem>> {
-        RegoPolicy::compile(&Source::new("p/warden.rego", text))
+        RegoPolicy::compile(&Source::new("p/warden.rego", text), &Limits::default())
     }
 
     #[test]

@@ -5,19 +5,20 @@
 //! strictest default wins (one document that says nothing about an action cannot open it for
 //! the others).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use warden_core::{Action, Decision, Match, Policy, PolicyError, Verdict};
 
+use crate::backend::Backend;
 use crate::cedar::CedarPolicy;
-use crate::diagnostic::{LoadError, Position, Problem, Source};
+use crate::diagnostic::{LoadError, Problem};
 use crate::engine::YamlPolicy;
 use crate::explain::{Explanation, Status};
+use crate::limits::Limits;
 use crate::rego::RegoPolicy;
-
-/// File extensions the loader understands.
-pub const EXTENSIONS: &[&str] = &["yaml", "yml", "cedar", "rego"];
+use crate::source::{self, Source, Watched};
 
 /// One loaded document, in whichever language it was written.
 #[derive(Debug)]
@@ -31,47 +32,33 @@ pub enum Document {
 }
 
 impl Document {
+    fn backend(&self) -> &dyn Backend {
+        match self {
+            Document::Yaml(p) => p,
+            Document::Cedar(p) => p,
+            Document::Rego(p) => p,
+        }
+    }
+
     /// The document's name.
     pub fn name(&self) -> &Arc<str> {
-        match self {
-            Document::Yaml(p) => p.name(),
-            Document::Cedar(p) => p.name(),
-            Document::Rego(p) => p.name(),
-        }
+        self.backend().name()
     }
 
     /// What the document says when none of its rules applies.
     pub fn default_verdict(&self) -> Verdict {
-        match self {
-            Document::Yaml(p) => p.default_verdict(),
-            Document::Cedar(p) => p.default_verdict(),
-            Document::Rego(p) => p.default_verdict(),
-        }
-    }
-
-    fn evaluate(&self, action: &Action) -> Result<Option<Match>, PolicyError> {
-        match self {
-            Document::Yaml(p) => p.evaluate(action),
-            Document::Cedar(p) => p.evaluate(action),
-            Document::Rego(p) => p.evaluate(action),
-        }
-    }
-
-    fn trace(&self, action: &Action) -> Vec<crate::explain::RuleTrace> {
-        match self {
-            Document::Yaml(p) => p.trace(action),
-            Document::Cedar(p) => p.trace(action),
-            Document::Rego(p) => p.trace(action),
-        }
+        self.backend().default_verdict()
     }
 
     /// Number of rules or policies in the document.
     pub fn rule_count(&self) -> usize {
-        match self {
-            Document::Yaml(p) => p.len(),
-            Document::Cedar(p) => p.rule_count(),
-            Document::Rego(p) => p.rule_count(),
-        }
+        self.backend().rule_count()
+    }
+
+    /// Every file the document was read from (for Cedar: the policy file, and its schema and
+    /// entities files, present or not).
+    pub fn sources(&self) -> &[Watched] {
+        self.backend().sources()
     }
 }
 
@@ -81,38 +68,40 @@ pub struct PolicySet {
     documents: Vec<Document>,
     /// The strictest document default, and the document that set it.
     default: (Verdict, Arc<str>),
+    /// Directories listed and missing paths, beside the documents' own sources.
+    watched: Vec<Watched>,
 }
 
 impl PolicySet {
-    /// Load policy files, or every policy file in the given directories (sorted by name).
-    /// Every problem in every file is reported, not just the first.
+    /// Load policy files, or every policy file in the given directories (sorted by name),
+    /// under the default [`Limits`]. Every problem in every file is reported, not just the
+    /// first.
     pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Self, LoadError> {
-        let mut problems = Vec::new();
-        let mut sources = Vec::new();
-        for path in paths {
-            match collect(path.as_ref()) {
-                Ok(files) => {
-                    for file in files {
-                        match read(&file) {
-                            Ok(source) => sources.push(source),
-                            Err(e) => problems.extend(e.into_problems()),
-                        }
-                    }
-                }
-                Err(e) => problems.extend(e.into_problems()),
-            }
-        }
+        PolicySet::load_with(paths, &Limits::default())
+    }
+
+    /// [`PolicySet::load`] under the given limits.
+    pub fn load_with<P: AsRef<Path>>(paths: &[P], limits: &Limits) -> Result<Self, LoadError> {
         if paths.is_empty() {
             return Err(LoadError::file(Path::new("."), "no policy files given"));
         }
-        match PolicySet::compile(&sources) {
-            Ok(set) if problems.is_empty() => Ok(set),
-            Ok(_) => Err(LoadError::new(problems)),
-            Err(e) => {
-                problems.extend(e.into_problems());
-                Err(LoadError::new(problems))
+        let mut problems = Vec::new();
+        let mut watched = Vec::new();
+        let mut sources = Vec::new();
+        for path in paths {
+            for file in source::expand(path.as_ref(), &mut problems, &mut watched) {
+                match source::read(&file, limits) {
+                    Ok(source) => sources.push(source),
+                    Err(p) => problems.push(p),
+                }
             }
         }
+        let compiled = PolicySet::compile_all(&sources, limits, problems);
+        compiled.map(|mut set| {
+            watched.append(&mut set.watched);
+            set.watched = watched;
+            set
+        })
     }
 
     /// Compile one YAML document from text (`path` names it in errors).
@@ -120,21 +109,60 @@ impl PolicySet {
         PolicySet::compile(&[Source::new(path, text)])
     }
 
-    /// Compile already-read sources.
+    /// Compile already-read sources under the default [`Limits`].
     pub fn compile(sources: &[Source]) -> Result<Self, LoadError> {
+        PolicySet::compile_with(sources, &Limits::default())
+    }
+
+    /// Compile already-read sources under the given limits.
+    pub fn compile_with(sources: &[Source], limits: &Limits) -> Result<Self, LoadError> {
         let mut problems = Vec::new();
+        for s in sources {
+            if s.text.len() > limits.max_file_bytes {
+                problems.push(Problem::whole_file(
+                    &s.path,
+                    format!(
+                        "the file is larger than the limit of {} bytes",
+                        limits.max_file_bytes
+                    ),
+                ));
+            }
+        }
+        PolicySet::compile_all(sources, limits, problems)
+    }
+
+    /// Compile every source, adding to the problems already found while reading them.
+    fn compile_all(
+        sources: &[Source],
+        limits: &Limits,
+        mut problems: Vec<Problem>,
+    ) -> Result<Self, LoadError> {
+        if sources.len() > limits.max_documents {
+            problems.push(Problem::whole_file(
+                &sources[limits.max_documents].path,
+                format!(
+                    "more than {} policy documents in one set",
+                    limits.max_documents
+                ),
+            ));
+            return Err(LoadError::new(problems));
+        }
         let mut documents: Vec<Document> = Vec::new();
+        let mut names: HashMap<Arc<str>, ()> = HashMap::new();
         for source in sources {
-            match compile_one(source) {
+            match compile_one(source, limits) {
                 Ok(policy) => {
-                    if let Some(other) = documents.iter().find(|d| d.name() == policy.name()) {
-                        problems.push(Problem::new(
-                            source,
-                            source.position_of(0, 0),
-                            format!("two policies are named `{}`", other.name()),
-                        ).with_hint(
-                            "give each document a unique `name:` (Cedar and Rego documents are named after their file)",
-                        ));
+                    if names.insert(policy.name().clone(), ()).is_some() {
+                        problems.push(
+                            Problem::new(
+                                source,
+                                source.position_of(0, 0),
+                                format!("two policies are named `{}`", policy.name()),
+                            )
+                            .with_hint(
+                                "give each document a unique `name:` (Cedar and Rego documents are named after their file)",
+                            ),
+                        );
                     }
                     documents.push(policy);
                 }
@@ -144,26 +172,44 @@ impl PolicySet {
         if !problems.is_empty() {
             return Err(LoadError::new(problems));
         }
-        if documents.is_empty() {
+        let Some(default) = documents
+            .iter()
+            .map(|d| (d.default_verdict(), d.name().clone()))
+            .reduce(|best, cur| if best.0 >= cur.0 { best } else { cur })
+        else {
             return Err(LoadError::file(
                 Path::new("."),
                 "no policy documents to load",
             ));
-        }
-        let default = documents
-            .iter()
-            .map(|d| (d.default_verdict(), d.name().clone()))
-            .fold(None::<(Verdict, Arc<str>)>, |best, cur| match best {
-                Some(b) if b.0 >= cur.0 => Some(b),
-                _ => Some(cur),
-            })
-            .expect("at least one document");
-        Ok(PolicySet { documents, default })
+        };
+        Ok(PolicySet {
+            documents,
+            default,
+            watched: Vec::new(),
+        })
     }
 
     /// The documents, in load order.
     pub fn documents(&self) -> &[Document] {
         &self.documents
+    }
+
+    /// Every file the set was read from, in load order: policy files, and the Cedar schema
+    /// and entities files that were present. A change to any of them changes the set.
+    pub fn sources(&self) -> impl Iterator<Item = &Path> {
+        self.watched().filter_map(|w| match w {
+            Watched::File(p) => Some(p.as_path()),
+            _ => None,
+        })
+    }
+
+    /// Everything a reloader must watch: [`PolicySet::sources`], the directories that were
+    /// listed (a policy file may be added), and the files looked for but absent (a Cedar
+    /// schema or entities file may appear).
+    pub fn watched(&self) -> impl Iterator<Item = &Watched> {
+        self.watched
+            .iter()
+            .chain(self.documents.iter().flat_map(Document::sources))
     }
 
     /// Total number of rules across documents.
@@ -197,7 +243,7 @@ impl PolicySet {
         let mut rules: Vec<_> = self
             .documents
             .iter()
-            .flat_map(|d| d.trace(action))
+            .flat_map(|d| d.backend().trace(action))
             .collect();
         if let (Some(policy), Some(rule)) = (&decision.policy, &decision.rule)
             && let Some(t) = rules
@@ -211,11 +257,11 @@ impl PolicySet {
 }
 
 /// Compile one source with the backend its extension names (YAML when it names none).
-fn compile_one(source: &Source) -> Result<Document, Vec<Problem>> {
-    match source.path.extension().and_then(|e| e.to_str()) {
-        Some("cedar") => CedarPolicy::compile(source).map(Document::Cedar),
-        Some("rego") => RegoPolicy::compile(source).map(Document::Rego),
-        _ => crate::yaml::compile(source).map(Document::Yaml),
+fn compile_one(source: &Source, limits: &Limits) -> Result<Document, Vec<Problem>> {
+    match source::extension(&source.path).as_str() {
+        "cedar" => CedarPolicy::compile(source, limits).map(Document::Cedar),
+        "rego" => RegoPolicy::compile(source, limits).map(Document::Rego),
+        _ => crate::yaml::compile(source, limits).map(Document::Yaml),
     }
 }
 
@@ -231,7 +277,7 @@ impl Policy for PolicySet {
     fn evaluate(&self, action: &Action) -> Result<Option<Match>, PolicyError> {
         let mut best: Option<Match> = None;
         for doc in &self.documents {
-            if let Some(m) = doc.evaluate(action)? {
+            if let Some(m) = doc.backend().evaluate(action)? {
                 let stronger = best.as_ref().is_none_or(|b| m.verdict > b.verdict);
                 if stronger {
                     let is_deny = m.verdict == Verdict::Deny;
@@ -243,74 +289,5 @@ impl Policy for PolicySet {
             }
         }
         Ok(best)
-    }
-}
-
-/// The policy files a path stands for: itself, or the policy files in a directory.
-fn collect(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| LoadError::file(path, format!("cannot read policy: {e}")))?;
-    if meta.is_dir() {
-        let entries = std::fs::read_dir(path)
-            .map_err(|e| LoadError::file(path, format!("cannot read directory: {e}")))?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && has_policy_extension(p) && !is_test_file(p))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(LoadError::file(
-                path,
-                format!(
-                    "no policy files (.{}) in this directory",
-                    EXTENSIONS.join(", .")
-                ),
-            ));
-        }
-        return Ok(files);
-    }
-    if !has_policy_extension(path) {
-        return Err(LoadError::file(
-            path,
-            format!(
-                "not a policy file: expected one of .{}",
-                EXTENSIONS.join(", .")
-            ),
-        ));
-    }
-    Ok(vec![path.to_path_buf()])
-}
-
-/// `*.test.yaml` files hold test cases for `warden policy test`; directory scans skip them.
-fn is_test_file(path: &Path) -> bool {
-    path.file_stem()
-        .and_then(|s| s.to_str())
-        .is_some_and(|s| s.ends_with(".test"))
-}
-
-fn has_policy_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| EXTENSIONS.contains(&e))
-}
-
-/// Read a file as UTF-8, pointing at the first invalid byte otherwise.
-pub(crate) fn read(path: &Path) -> Result<Source, LoadError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| LoadError::file(path, format!("cannot read policy: {e}")))?;
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(Source::new(path, &text)),
-        Err(e) => {
-            let valid = e.utf8_error().valid_up_to();
-            let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
-            let source = Source::new(path, &prefix);
-            let at: Position = source.position_of(valid, 0);
-            Err(LoadError::new(vec![Problem::new(
-                &source,
-                at,
-                "the file is not valid UTF-8 text",
-            )]))
-        }
     }
 }

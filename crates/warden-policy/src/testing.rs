@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 
 use warden_core::{Action, Decision, Verdict};
 
-use crate::diagnostic::{LoadError, Problem, Source, did_you_mean};
-use crate::set::{PolicySet, read};
+use crate::diagnostic::{LoadError, Problem, did_you_mean};
+use crate::limits::Limits;
+use crate::set::PolicySet;
+use crate::source::{Source, read};
 use crate::yaml::{self, Node, Value};
 
 /// One case of a test file.
@@ -70,8 +72,9 @@ const CASE_FIELDS: &[&str] = &["name", "action", "expect", "rule"];
 impl TestFile {
     /// Read and check a test file; every problem is reported with its position.
     pub fn load(path: &Path) -> Result<TestFile, LoadError> {
-        let source = read(path)?;
-        let root = match yaml::parse(&source) {
+        let limits = Limits::default();
+        let source = read(path, &limits).map_err(|p| LoadError::new(vec![p]))?;
+        let root = match yaml::parse(&source, &limits) {
             Ok(Some(root)) => root,
             Ok(None) => return Err(LoadError::file(path, "the test file is empty")),
             Err(p) => return Err(LoadError::new(vec![p])),

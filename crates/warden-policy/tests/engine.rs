@@ -19,7 +19,10 @@ fn set(text: &str) -> PolicySet {
 
 fn problems(text: &str) -> Vec<String> {
     let e: LoadError = PolicySet::from_yaml("bad.yaml", text).unwrap_err();
-    e.problems().iter().map(ToString::to_string).collect()
+    e.problems()
+        .iter()
+        .map(warden_policy::Problem::one_line)
+        .collect()
 }
 
 fn http(url: &str, method: &str) -> Action {
@@ -191,7 +194,7 @@ fn deny_rule_with_unreadable_url_denies() {
     );
     let d = s.decide(&Action::new("fetch").with_arg("url", "::not a url::"));
     assert_eq!(d.verdict, Verdict::Deny);
-    assert!(d.reason.contains("not a valid URL"), "{}", d.reason);
+    assert!(d.reason.contains("`args.url`"), "{}", d.reason);
 }
 
 #[test]

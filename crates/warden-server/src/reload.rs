@@ -9,34 +9,52 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Mutex;
 use warden::Warden;
-use warden_policy::LoadError;
+use warden_policy::{LoadError, Watched, is_policy_file};
 
 use crate::metrics::Metrics;
 
-/// What the policy paths looked like on disk: each file's path, length and modification
+/// What the policy files looked like on disk: each watched path, its length and modification
 /// time. Two equal fingerprints mean "nothing to reload".
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Fingerprint(Vec<(PathBuf, Option<(u64, SystemTime)>)>);
 
 impl Fingerprint {
-    fn take(paths: &[PathBuf]) -> Self {
-        let mut entries = Vec::new();
-        for path in paths {
-            entries.push((path.clone(), stamp(path)));
-            if path.is_dir()
-                && let Ok(dir) = std::fs::read_dir(path)
-            {
-                let mut files: Vec<PathBuf> =
-                    dir.filter_map(Result::ok).map(|e| e.path()).collect();
-                files.sort();
-                entries.extend(files.into_iter().map(|f| {
-                    let s = stamp(&f);
-                    (f, s)
-                }));
+    /// Stamp the paths the set was loaded from and every file it read (a Cedar document's
+    /// schema and entities included, and those it looked for and did not find), and list
+    /// each policy directory: an added policy file, a subdirectory or a dangling link there
+    /// changes what a load would do.
+    fn take(paths: &[PathBuf], watched: &[Watched]) -> Self {
+        let mut entries: Vec<(PathBuf, Option<(u64, SystemTime)>)> =
+            paths.iter().map(|p| (p.clone(), stamp(p))).collect();
+        for w in watched {
+            match w {
+                Watched::File(p) | Watched::Absent(p) => entries.push((p.clone(), stamp(p))),
+                Watched::Directory(dir) => {
+                    entries.push((dir.clone(), stamp(dir)));
+                    if let Ok(list) = std::fs::read_dir(dir) {
+                        let mut files: Vec<PathBuf> = list
+                            .filter_map(Result::ok)
+                            .map(|e| e.path())
+                            .filter(|p| is_policy_file(p) || p.is_dir() || !p.exists())
+                            .collect();
+                        files.sort();
+                        entries.extend(files.into_iter().map(|f| {
+                            let s = stamp(&f);
+                            (f, s)
+                        }));
+                    }
+                }
             }
         }
+        entries.sort();
+        entries.dedup();
         Fingerprint(entries)
     }
+}
+
+/// Everything the serving set read or looked for.
+fn watched(warden: &Warden) -> Vec<Watched> {
+    warden.with_policies(|set| set.watched().cloned().collect())
 }
 
 fn stamp(path: &Path) -> Option<(u64, SystemTime)> {
@@ -82,7 +100,7 @@ impl Reloader {
     /// A reloader for `warden`, watching the policy paths it was built from.
     pub fn new(warden: Arc<Warden>, metrics: Arc<Metrics>) -> Self {
         let paths = warden.policy_paths().to_vec();
-        let seen = Fingerprint::take(&paths);
+        let seen = Fingerprint::take(&paths, &watched(&warden));
         Reloader {
             warden,
             paths,
@@ -131,10 +149,14 @@ impl Reloader {
         }
     }
 
+    /// The files as they are now, watched as the serving set needs. (When a reload changes
+    /// what is watched — a Cedar entities file that appeared — the next poll sees a new
+    /// fingerprint and compiles once more: one spare reload, never a missed change.)
     async fn fingerprint(&self) -> Fingerprint {
         let paths = self.paths.clone();
+        let watched = watched(&self.warden);
         // stat() can block on a slow filesystem; keep it off the request threads.
-        tokio::task::spawn_blocking(move || Fingerprint::take(&paths))
+        tokio::task::spawn_blocking(move || Fingerprint::take(&paths, &watched))
             .await
             .unwrap_or_default()
     }
@@ -236,6 +258,30 @@ mod tests {
         assert_eq!(r.reload_if_changed().await.unwrap().unwrap(), 2);
         let d = warden.decide(&warden::Action::new("http_request"));
         assert_eq!(d.verdict, warden::Verdict::Allow);
+    }
+
+    /// A single-file Cedar policy was not reloaded when its entities changed: a revoked group
+    /// membership kept allowing until SIGHUP.
+    #[tokio::test]
+    async fn a_cedar_documents_entities_are_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let cedar = dir.path().join("ops.cedar");
+        std::fs::write(
+            &cedar,
+            "@id(\"ops-deploy\")\npermit(principal in Group::\"ops\", action == Action::\"deploy\", resource);\n",
+        )
+        .unwrap();
+        let entities = dir.path().join("ops.entities.json");
+        let member = r#"[{"uid":{"type":"Agent","id":"bot"},"attrs":{},"parents":[{"type":"Group","id":"ops"}]},{"uid":{"type":"Group","id":"ops"},"attrs":{},"parents":[]}]"#;
+        std::fs::write(&entities, member).unwrap();
+        let warden = Arc::new(Warden::from_paths(&[&cedar]).unwrap());
+        let r = Reloader::new(warden.clone(), Arc::new(Metrics::default()));
+        let deploy = warden::Action::new("deploy").with_agent("bot");
+        assert_eq!(warden.decide(&deploy).verdict, warden::Verdict::Allow);
+        let revoked = r#"[{"uid":{"type":"Agent","id":"bot"},"attrs":{},"parents":[]},{"uid":{"type":"Group","id":"ops"},"attrs":{},"parents":[]}]"#;
+        rewrite(&entities, revoked);
+        assert_eq!(r.reload_if_changed().await.unwrap().unwrap(), 2);
+        assert_eq!(warden.decide(&deploy).verdict, warden::Verdict::Deny);
     }
 
     #[tokio::test]

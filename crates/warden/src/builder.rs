@@ -140,6 +140,11 @@ impl WardenBuilder {
             for p in &self.policy_paths {
                 protection.add(p, Kind::Policy);
             }
+            // Every file the policies read or looked for: a Cedar document's schema and
+            // entities change what it allows as much as the document itself does.
+            for w in set.watched() {
+                protection.add(w.path(), Kind::Policy);
+            }
             for (p, kind) in &self.extra {
                 protection.add(p, *kind);
             }

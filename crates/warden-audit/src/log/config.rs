@@ -53,22 +53,25 @@ pub struct AuditConfig {
     pub when_full: WhenFull,
     /// Most records committed in one transaction. Default 1024.
     pub max_batch: usize,
-    /// Sign a checkpoint once this many records follow the last one… Default 1000.
-    pub checkpoint_every: u64,
-    /// …or once this much time has passed since the last one and there are new records.
-    /// Default 5 s.
-    pub checkpoint_interval: Duration,
-    /// The node key that signs checkpoints. Without one no checkpoints are written and
-    /// `verify` reports every record as unanchored.
+    /// Every commit signs a checkpoint over the new end of the log (in the same transaction),
+    /// replacing the previous newest checkpoint unless that one is kept: one checkpoint is
+    /// kept at least every this many records (default 1000), so `verify` can say where a
+    /// rewritten stretch begins, and the checkpoint table stays small.
+    pub keep_checkpoint_every: u64,
+    /// The node key that signs checkpoints. Without one no checkpoints are written,
+    /// `verify` reports every record as unanchored, and a log that has checkpoints is refused
+    /// ([`crate::AuditError::KeyRequired`]).
     pub signing_key: Option<SigningKey>,
     /// How long a commit waits for another connection's write lock (other processes
     /// appending, or someone holding a write transaction open in `sqlite3`) before the batch
     /// fails. Default 5 s.
     pub busy_timeout: Duration,
     /// Append even though the end of the log does not verify (see
-    /// [`crate::AuditError::TamperedTail`]). Off by default: a damaged log is refused, not
-    /// silently extended. When on, the writer notes a `tampered_tail` incident and continues
-    /// the chain from the last record as it is.
+    /// [`crate::AuditError::TamperedTail`]). Off by default: a damaged or forged end is
+    /// refused, not silently extended. When on, the writer first notes a `tampered_tail`
+    /// incident, then continues the chain from the last record as it is, and the checkpoint
+    /// it signs then vouches for whatever was there: use it only after `verify` (and a person)
+    /// looked at the end.
     pub allow_tampered_tail: bool,
 }
 
@@ -81,8 +84,7 @@ impl Default for AuditConfig {
             queue_capacity: 4096,
             when_full: WhenFull::Block,
             max_batch: 1024,
-            checkpoint_every: 1000,
-            checkpoint_interval: Duration::from_secs(5),
+            keep_checkpoint_every: 1000,
             signing_key: None,
             busy_timeout: Duration::from_secs(5),
             allow_tampered_tail: false,
@@ -99,8 +101,7 @@ impl fmt::Debug for AuditConfig {
             .field("queue_capacity", &self.queue_capacity)
             .field("when_full", &self.when_full)
             .field("max_batch", &self.max_batch)
-            .field("checkpoint_every", &self.checkpoint_every)
-            .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("keep_checkpoint_every", &self.keep_checkpoint_every)
             .field(
                 "signing_key",
                 &self

@@ -1,5 +1,5 @@
 //! [`AuditLog`]: appending records through a bounded queue to one writer thread that group
-//! commits them, chains their hashes and signs checkpoints.
+//! commits them, chains their hashes and signs a checkpoint with every commit.
 //!
 //! Why one writer thread per process: the chain is sequential (each hash covers the previous
 //! one), SQLite has one writer at a time anyway, and batching many appends into one
@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use crate::error::{AuditError, WriteError};
-use crate::record::{Entry, Incident};
+use crate::record::{Checkpoint, Entry, Incident};
 use crate::store::{self, Head, Probe};
 use crate::timestamp::Timestamp;
 
@@ -31,7 +31,7 @@ mod writer;
 pub use config::{AuditConfig, Mode, WhenFull};
 use queue::{Completion, Pending, PendingIncident, Shared, lock};
 use wal::{WAL_SIZE_LIMIT, WalCheckpointer};
-use writer::Writer;
+use writer::{Opened, Writer};
 
 /// Counters of an open log, for `/metrics` and health checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -72,7 +72,10 @@ pub struct AuditLog {
 struct Prepared {
     path: PathBuf,
     conn: Connection,
-    head: Head,
+    opened: Opened,
+    /// The newest checkpoint as the open found it, its signature not checked yet (the key
+    /// may not be loaded yet: see [`check_signer`]).
+    anchor: Option<Checkpoint>,
     incidents: Vec<PendingIncident>,
 }
 
@@ -88,21 +91,24 @@ impl AuditLog {
         key: Option<&Path>,
     ) -> Result<AuditLog, AuditError> {
         let path = path.as_ref();
-        let prepared = prepare(path, &config)?;
+        let mut prepared = prepare(path, &config, true)?;
         let key_path = key.map_or_else(|| crate::keys::default_key_path(path), Path::to_path_buf);
         config.signing_key = Some(crate::keys::load_or_create_key_file(&key_path)?);
+        check_signer(&mut prepared, &config)?;
         start(prepared, config)
     }
 
     /// Open the log at `path`, creating it if there is no file there.
     ///
     /// An existing file is checked (SQLite header, Warden's application id, format version,
-    /// schema, and the end of the chain: see [`AuditError::TamperedTail`]) before anything is
+    /// schema, and the end of the chain: see [`AuditError::TamperedTail`]; with a key, the
+    /// newest checkpoint must be signed by it and cover the last record) before anything is
     /// written to it; a file that fails the check is left untouched and the error names it.
     /// If a buffered writer died without closing the log, the records it may have lost are
     /// noted as an incident, returned by [`AuditLog::incidents_at_open`].
     pub fn open(path: impl AsRef<Path>, config: AuditConfig) -> Result<AuditLog, AuditError> {
-        let prepared = prepare(path.as_ref(), &config)?;
+        let mut prepared = prepare(path.as_ref(), &config, config.signing_key.is_some())?;
+        check_signer(&mut prepared, &config)?;
         start(prepared, config)
     }
 
@@ -266,7 +272,7 @@ impl AuditLog {
         &self.shared.path
     }
 
-    /// Commit everything queued, sign a final checkpoint and stop the writer.
+    /// Commit everything queued (each commit signs its checkpoint) and stop the writer.
     pub fn close(mut self) -> Result<(), AuditError> {
         self.shutdown()
     }
@@ -310,13 +316,16 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-/// Recognise (or create) the file, open the writing connection, check the end of the chain.
-fn prepare(path: &Path, config: &AuditConfig) -> Result<Prepared, AuditError> {
+/// Recognise (or create) the file, open the writing connection, check the end of the chain
+/// (all but the newest checkpoint's signature: `keyed` says whether the writer will have a
+/// key).
+fn prepare(path: &Path, config: &AuditConfig, keyed: bool) -> Result<Prepared, AuditError> {
     let path = path.to_path_buf();
-    if config.queue_capacity == 0 || config.max_batch == 0 || config.checkpoint_every == 0 {
+    if config.queue_capacity == 0 || config.max_batch == 0 || config.keep_checkpoint_every == 0 {
         return Err(AuditError::InvalidInput {
             path,
-            detail: "queue_capacity, max_batch and checkpoint_every must be at least 1".to_string(),
+            detail: "queue_capacity, max_batch and keep_checkpoint_every must be at least 1"
+                .to_string(),
         });
     }
     if let Probe::Missing = store::probe(&path)? {
@@ -364,32 +373,82 @@ fn prepare(path: &Path, config: &AuditConfig) -> Result<Prepared, AuditError> {
     // One read transaction: the tail, the marker and the checkpoint from one snapshot.
     conn.execute_batch("BEGIN")
         .map_err(AuditError::sqlite(&path, "cannot start a read transaction"))?;
-    let checked = tail::check_tail(&conn);
+    let checked = tail::check_tail(&conn, keyed);
     let _ = conn.execute_batch("COMMIT");
-    let mut incidents = Vec::new();
-    let head = match checked {
-        Ok(head) => head,
-        Err(WriteError::TamperedTail { seq, detail }) if config.allow_tampered_tail => {
-            tracing::warn!(
-                "{}: record {seq}: {detail}; appending anyway, as allowed",
-                path.display()
-            );
-            incidents.push(PendingIncident {
-                kind: "tampered_tail",
-                after_seq: seq,
-                lost: 0,
-                detail: format!("opened for appending although record {seq}: {detail}"),
-            });
-            Head::EMPTY
-        }
-        Err(e) => return Err(AuditError::from_write(path, e)),
-    };
-    Ok(Prepared {
+    let mut prepared = Prepared {
         path,
         conn,
-        head,
-        incidents,
-    })
+        opened: Opened {
+            head: Head::EMPTY,
+            trusted: None,
+            accepted: None,
+        },
+        anchor: None,
+        incidents: Vec::new(),
+    };
+    match checked {
+        Ok(end) => {
+            prepared.opened.head = end.head;
+            prepared.anchor = end.anchor;
+        }
+        Err(e) => accept_damage(&mut prepared, config, e)?,
+    }
+    Ok(prepared)
+}
+
+/// With a key: the newest checkpoint the open found must be signed by it.
+fn check_signer(prepared: &mut Prepared, config: &AuditConfig) -> Result<(), AuditError> {
+    let (Some(anchor), Some(key)) = (prepared.anchor.take(), &config.signing_key) else {
+        return Ok(());
+    };
+    let mut trusted = None;
+    // Outside any write lock: the signature itself is checked (no MAC needed).
+    match tail::check_signer(&anchor, &key.verifying_key(), false, &mut trusted) {
+        Ok(()) => {
+            prepared.opened.trusted = trusted;
+            Ok(())
+        }
+        Err(e) => accept_damage(prepared, config, e),
+    }
+}
+
+/// A damaged or forged end found at open: an error, unless `allow_tampered_tail`, which notes
+/// an incident (written before any record) and lets the writer continue from the end as it is.
+fn accept_damage(
+    prepared: &mut Prepared,
+    config: &AuditConfig,
+    e: WriteError,
+) -> Result<(), AuditError> {
+    let path = &prepared.path;
+    let WriteError::TamperedTail { seq, detail } = e else {
+        return Err(AuditError::from_write(path.clone(), e));
+    };
+    if !config.allow_tampered_tail {
+        return Err(AuditError::TamperedTail {
+            path: path.clone(),
+            seq,
+            detail,
+        });
+    }
+    tracing::warn!(
+        "{}: record {seq}: {detail}; appending anyway, as allowed",
+        path.display()
+    );
+    let found = store::read_head(&prepared.conn).ok().flatten();
+    prepared.incidents.push(PendingIncident {
+        kind: "tampered_tail",
+        after_seq: found.map_or(seq, |h| h.seq),
+        lost: 0,
+        detail: format!("opened for appending although record {seq}: {detail}"),
+    });
+    // Nothing at the end is vouched for or remembered; the writer notes no second incident
+    // for the same end.
+    prepared.opened = Opened {
+        head: Head::EMPTY,
+        trusted: None,
+        accepted: found,
+    };
+    Ok(())
 }
 
 /// Write what the open found (incidents, stale registrations), register a buffered writer,
@@ -398,9 +457,11 @@ fn start(prepared: Prepared, config: AuditConfig) -> Result<AuditLog, AuditError
     let Prepared {
         path,
         conn,
-        head,
+        opened,
+        anchor: _,
         mut incidents,
     } = prepared;
+    let head = opened.accepted.unwrap_or(opened.head);
     let buffered = config.mode == Mode::Buffered;
     let mut lease = None;
     if buffered || !incidents.is_empty() || lease::any_registrations(&path, &conn)? {
@@ -463,7 +524,7 @@ fn start(prepared: Prepared, config: AuditConfig) -> Result<AuditLog, AuditError
 
     let shared = Arc::new(Shared::new(path.clone(), &config));
     let busy_timeout = config.busy_timeout;
-    let writer = Writer::new(shared.clone(), conn, head, config, lease);
+    let writer = Writer::new(shared.clone(), conn, opened, config, lease);
     let wal = WalCheckpointer::spawn(&path, busy_timeout, shared.clone())?;
     let handle = std::thread::Builder::new()
         .name("warden-audit-writer".to_string())

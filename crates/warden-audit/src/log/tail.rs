@@ -1,28 +1,44 @@
-//! Checking the end of the chain before extending or signing it.
+//! Checking the end of the log before extending it.
 //!
-//! A writer must not silently extend a log someone has edited: new records would link to a
-//! broken chain and later checkpoints would vouch for it. Verifying the whole log on every
-//! open would make each short-lived process (a hook call) pay for the log's whole history, so
-//! a writer checks only what it builds on:
+//! A writer must never vouch for records it cannot vouch for: every checkpoint it signs covers
+//! the whole chain before it, so signing after records someone slipped in (or after a chain
+//! someone cut back) would launder them. Every honest writer with a key therefore signs a
+//! checkpoint over each batch in the same transaction as the batch (see `writer.rs`), and so
+//! leaves no record unsigned behind it, even when it is killed (the batch and its checkpoint
+//! commit together or not at all). That makes the end of an honest log easy to recognise: the
+//! newest checkpoint covers exactly the last record and is signed by the log's key. Anything
+//! else at the start of a transaction is refused ([`WriteError::TamperedTail`]):
 //!
-//! - at open, the last [`TAIL_RECORDS`] records (each hashes right and links to the one
-//!   before), the head marker in `meta`, and the newest checkpoint (it names a record that is
-//!   there and still has the signed hash);
-//! - before signing a checkpoint, every record since the previous checkpoint (at most
-//!   [`MAX_CHECK_BEFORE_SIGNING`]), so a signature never anchors records nobody checked.
+//! - the head marker in `meta` must name the last record (a plain cut or an emptied log);
+//! - the record this writer itself last committed or checked must still be there with the
+//!   same hash (a cut back to an earlier, consistent, signed state, made while it was open);
+//! - the newest checkpoint must cover the last record, name its hash, and be signed by this
+//!   writer's key (records after it were added without the key, or are a torn write of a
+//!   writer that did not sign with every commit).
+//!
+//! Each is a few indexed lookups; the signature is checked only when the newest checkpoint is
+//! not one this writer already signed or checked. At open, the last [`TAIL_RECORDS`] records
+//! are also re-hashed (each matches its hash and links to the one before). Verifying the whole
+//! log is `verify`'s job, not every short-lived process's.
+//!
+//! What no writer can see: a log cut back, before it opened, to an earlier end that was
+//! itself consistent and signed (records, their checkpoints and the head marker all rewound
+//! together). Only something kept outside the file catches that (a remembered head,
+//! `VerifyOptions::expect_head`).
 
+use ed25519_dalek::VerifyingKey;
 use rusqlite::{Connection, params};
 
 use crate::error::WriteError;
+use crate::keys::key_id;
+use crate::record::Checkpoint;
 use crate::store::{
-    self, Head, MetaHead, RawRow, last_checkpoint, read_head, read_meta_head, row_values, to_i64,
+    self, Head, MetaHead, RawRow, newest_checkpoint, read_checkpoint_mac, read_head,
+    read_meta_head, row_values, to_i64,
 };
 
-/// How many records at the end of the log an open checks.
+/// How many records at the end of the log an open re-hashes.
 pub(super) const TAIL_RECORDS: u64 = 8;
-/// The most records checked before signing a checkpoint; older unanchored records (a long
-/// stretch written without a key) are covered by `warden audit verify` only.
-pub(super) const MAX_CHECK_BEFORE_SIGNING: u64 = 100_000;
 
 fn problem(seq: u64, detail: String) -> WriteError {
     WriteError::TamperedTail { seq, detail }
@@ -30,7 +46,7 @@ fn problem(seq: u64, detail: String) -> WriteError {
 
 /// Walk the records after `from` in order: each must be the next number, hash to its stored
 /// hash and link to the one before. Returns the last record's head, or the first problem.
-pub(super) fn check_after(conn: &Connection, from: Head) -> Result<Head, WriteError> {
+fn check_after(conn: &Connection, from: Head) -> Result<Head, WriteError> {
     let sql = format!(
         "SELECT {} FROM records WHERE seq > ?1 ORDER BY seq",
         store::record_select(crate::encoding::Encoding::V2)
@@ -74,27 +90,33 @@ pub(super) fn check_after(conn: &Connection, from: Head) -> Result<Head, WriteEr
     Ok(prev)
 }
 
-/// The stored head of record `seq` (unverified): a starting point for [`check_after`].
-fn stored_head(conn: &Connection, seq: u64) -> Result<Head, WriteError> {
+/// The stored hash of record `seq` (unverified), or `None` when there is no such record.
+fn stored_head(conn: &Connection, seq: u64) -> Result<Option<Head>, WriteError> {
     if seq == 0 {
-        return Ok(Head::EMPTY);
+        return Ok(Some(Head::EMPTY));
     }
-    let hash: Vec<u8> = conn
-        .query_row(
-            "SELECT hash FROM records WHERE seq = ?1",
-            [to_i64(seq)],
-            |r| r.get(0),
-        )
+    let hash: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT hash FROM records WHERE seq = ?1")
+        .and_then(|mut st| {
+            st.query_row([to_i64(seq)], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })
+        })
         .map_err(|_| problem(seq, "the record cannot be read".into()))?;
-    let hash = <[u8; 32]>::try_from(hash.as_slice())
-        .map_err(|_| problem(seq, "the record's hash is not 32 bytes".into()))?;
-    Ok(Head { seq, hash })
+    hash.map(|hash| {
+        <[u8; 32]>::try_from(hash.as_slice())
+            .map(|hash| Head { seq, hash })
+            .map_err(|_| problem(seq, "the record's hash is not 32 bytes".into()))
+    })
+    .transpose()
 }
 
-/// The last record as the chain has it, checked against the head marker in `meta`. Run
-/// inside every write transaction: cheap (two lookups), and it catches a log emptied or cut
-/// short while this writer had it open.
-pub(super) fn current_head(conn: &Connection) -> Result<Head, WriteError> {
+/// The last record as the chain has it, checked against the head marker in `meta`: a log
+/// emptied, or cut short, without rewriting the marker.
+fn current_head(conn: &Connection) -> Result<Head, WriteError> {
     let head = read_head(conn)
         .map_err(WriteError::sqlite("cannot read the last record"))?
         .ok_or_else(|| problem(0, "the last record's number or hash is malformed".into()))?;
@@ -127,79 +149,188 @@ pub(super) fn current_head(conn: &Connection) -> Result<Head, WriteError> {
     }
 }
 
-/// The open-time check: the head marker, the last records, the newest checkpoint.
-pub(super) fn check_tail(conn: &Connection) -> Result<Head, WriteError> {
-    let head = current_head(conn)?;
-    let from = stored_head(conn, head.seq.saturating_sub(TAIL_RECORDS))?;
-    let checked = check_after(conn, from)?;
-    if checked != head {
-        return Err(problem(
-            head.seq,
-            "the chain does not end at the last record".into(),
-        ));
-    }
-    check_newest_checkpoint(conn, head)?;
-    Ok(head)
-}
-
-/// The newest checkpoint must name a record that is there, with the hash it signed.
-fn check_newest_checkpoint(conn: &Connection, head: Head) -> Result<(), WriteError> {
-    let Some((cp_seq, cp_hash, _)) =
-        last_checkpoint(conn).map_err(WriteError::sqlite("cannot read checkpoints"))?
-    else {
+/// The record this writer last committed (or found at the end when it checked) must still be
+/// in the file, unchanged: otherwise the log was cut back or rewritten behind its back.
+fn check_remembered(conn: &Connection, remembered: Head, head: Head) -> Result<(), WriteError> {
+    if remembered.seq == 0 {
         return Ok(());
+    }
+    let found = if remembered.seq == head.seq {
+        Some(head)
+    } else if remembered.seq > head.seq {
+        None
+    } else {
+        stored_head(conn, remembered.seq)?
     };
-    if cp_seq > head.seq {
-        return Err(problem(
+    match found {
+        Some(found) if found == remembered => Ok(()),
+        Some(_) => Err(problem(
+            remembered.seq,
+            format!(
+                "record {} is no longer the record this writer committed or checked there (its hash changed): the log was rewritten",
+                remembered.seq
+            ),
+        )),
+        None => Err(problem(
             head.seq + 1,
             format!(
-                "checkpoint {cp_seq} names a record past the last one ({}): records were removed from the end",
+                "record {} that this writer committed or checked is gone and the log now ends at record {}: records {}..={} were removed (with their checkpoints)",
+                remembered.seq,
+                head.seq,
+                head.seq + 1,
+                remembered.seq
+            ),
+        )),
+    }
+}
+
+/// The end of the log as a writer found it.
+pub(super) struct End {
+    /// The last record.
+    pub head: Head,
+    /// The newest checkpoint, which covers `head` exactly (`None`: the log is empty, or the
+    /// writer has no key and the log was never signed). Its signature is checked separately
+    /// ([`check_signer`]), because the key may not be loaded yet at open.
+    pub anchor: Option<Checkpoint>,
+    /// The MAC the writer that signed `anchor` stored beside it (`meta.checkpoint_mac`).
+    pub mac: Option<[u8; 32]>,
+}
+
+/// Everything a writer checks at the start of a transaction except the checkpoint's
+/// signature: the head marker, the remembered record, and that the newest checkpoint covers
+/// exactly the last record. A writer without a key (`keyed = false`) must not extend a log
+/// that has checkpoints: its records would be covered by none, and every writer with the key
+/// would then refuse the log.
+pub(super) fn check_end(
+    conn: &Connection,
+    keyed: bool,
+    remembered: Head,
+) -> Result<End, WriteError> {
+    let head = current_head(conn)?;
+    check_remembered(conn, remembered, head)?;
+    let newest = newest_checkpoint(conn).map_err(WriteError::sqlite("cannot read checkpoints"))?;
+    if !keyed {
+        return match newest {
+            None => Ok(End {
+                head,
+                anchor: None,
+                mac: None,
+            }),
+            Some(cp) => Err(WriteError::KeyRequired {
+                key_id: cp
+                    .stored_key()
+                    .map_or_else(|| cp.key_id.clone(), |k| key_id(&k)),
+            }),
+        };
+    }
+    let Some(cp) = newest else {
+        if head.seq == 0 {
+            return Ok(End {
+                head,
+                anchor: None,
+                mac: None,
+            });
+        }
+        return Err(problem(
+            1,
+            format!(
+                "records 1..={} are covered by no checkpoint: no writer holding a signing key wrote them",
                 head.seq
             ),
         ));
-    }
-    let at = stored_head(conn, cp_seq)?;
-    if cp_hash != at.hash {
+    };
+    if cp.seq > head.seq {
         return Err(problem(
-            cp_seq,
-            format!("record {cp_seq} no longer has the hash checkpoint {cp_seq} signed"),
+            head.seq + 1,
+            format!(
+                "checkpoint {} names a record past the last one ({}): records were removed from the end",
+                cp.seq, head.seq
+            ),
         ));
     }
+    if cp.seq < head.seq {
+        return Err(problem(
+            cp.seq + 1,
+            format!(
+                "records {}..={} come after the newest checkpoint ({}), but every writer signs a checkpoint with each commit: they were added without the signing key (or left unsigned by an older Warden that signed on a schedule)",
+                cp.seq + 1,
+                head.seq,
+                cp.seq
+            ),
+        ));
+    }
+    if cp.head_hash != head.hash {
+        return Err(problem(
+            cp.seq,
+            format!(
+                "record {} no longer has the hash checkpoint {} signed",
+                cp.seq, cp.seq
+            ),
+        ));
+    }
+    let mac =
+        read_checkpoint_mac(conn).map_err(WriteError::sqlite("cannot read the meta table"))?;
+    Ok(End {
+        head,
+        anchor: Some(cp),
+        mac,
+    })
+}
+
+/// The newest checkpoint must be signed by this writer's key: a checkpoint anyone can write
+/// (another key, a copied signature) vouches for nothing. `trusted` is the last checkpoint
+/// this writer signed or checked; the same row again is not checked twice, and a newly checked
+/// one replaces it. `mac_ok`: the MAC stored beside it, which only holders of the key can
+/// compute, matches it (see `encoding::checkpoint_mac`), so the signature need not be
+/// verified: another writer with the same key wrote it.
+pub(super) fn check_signer(
+    anchor: &Checkpoint,
+    key: &VerifyingKey,
+    mac_ok: bool,
+    trusted: &mut Option<Checkpoint>,
+) -> Result<(), WriteError> {
+    if trusted.as_ref() == Some(anchor) {
+        return Ok(());
+    }
+    if anchor.public_key != key.as_bytes() {
+        let signer = anchor
+            .stored_key()
+            .map_or_else(|| "an invalid key".to_string(), |k| key_id(&k));
+        return Err(problem(
+            anchor.seq,
+            format!(
+                "checkpoint {} is signed by key {signer}, not by this writer's key {}: this writer cannot vouch for the records it covers",
+                anchor.seq,
+                key_id(key)
+            ),
+        ));
+    }
+    if !mac_ok && anchor.signed_head(key).is_none() {
+        return Err(problem(
+            anchor.seq,
+            format!(
+                "the signature of checkpoint {} does not verify with this writer's key",
+                anchor.seq
+            ),
+        ));
+    }
+    *trusted = Some(anchor.clone());
     Ok(())
 }
 
-/// Check what a new checkpoint at `head` will vouch for: the records since the previous
-/// checkpoint (or the last [`MAX_CHECK_BEFORE_SIGNING`] of them), skipping those this writer
-/// already checked or wrote itself (`known`: the chain up to it is known good, if the file
-/// still has it).
-pub(super) fn check_before_signing(
-    conn: &Connection,
-    head: Head,
-    last_checkpoint: Option<(u64, Vec<u8>)>,
-    known: Option<Head>,
-) -> Result<(), WriteError> {
-    let floor = head.seq.saturating_sub(MAX_CHECK_BEFORE_SIGNING);
-    let mut from = match last_checkpoint {
-        Some((seq, hash)) if seq >= floor && seq <= head.seq => Head {
-            seq,
-            hash: <[u8; 32]>::try_from(hash.as_slice())
-                .map_err(|_| problem(seq, "checkpoint hash is not 32 bytes".into()))?,
-        },
-        _ => stored_head(conn, floor)?,
-    };
-    if let Some(known) = known
-        && known.seq > from.seq
-        && known.seq <= head.seq
-        && stored_head(conn, known.seq).is_ok_and(|stored| stored == known)
-    {
-        from = known;
-    }
+/// The open-time check: [`check_end`] (nothing remembered yet), and the last
+/// [`TAIL_RECORDS`] records each hash right and link to the one before.
+pub(super) fn check_tail(conn: &Connection, keyed: bool) -> Result<End, WriteError> {
+    let end = check_end(conn, keyed, Head::EMPTY)?;
+    let from_seq = end.head.seq.saturating_sub(TAIL_RECORDS);
+    let from = stored_head(conn, from_seq)?
+        .ok_or_else(|| problem(from_seq, "the record cannot be read".into()))?;
     let checked = check_after(conn, from)?;
-    if checked != head {
+    if checked != end.head {
         return Err(problem(
-            head.seq,
+            end.head.seq,
             "the chain does not end at the last record".into(),
         ));
     }
-    Ok(())
+    Ok(end)
 }

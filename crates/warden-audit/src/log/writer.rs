@@ -1,51 +1,87 @@
 //! The writer thread: takes batches off the queue and commits each in one SQLite write
-//! transaction that reads the current head, numbers and chains the records after it, moves
-//! the head marker and, when due, signs a checkpoint. Also notes lost records as incidents
-//! and probes a failing log.
+//! transaction that checks the end of the log, numbers and chains the records after it,
+//! moves the head marker and signs a checkpoint over the new end. Also notes lost records as
+//! incidents and probes a failing log.
 //!
 //! Why the head is read inside every transaction: other processes append to the same file
 //! (each hook call, each `warden check --db`, a server beside them). `BEGIN IMMEDIATE` takes
 //! SQLite's write lock, so between it and `COMMIT` nobody else can append; whatever this
 //! process last wrote may no longer be the head, and the file, not memory, says what is.
+//!
+//! Why every commit signs: a checkpoint vouches for the whole chain before it, so a writer
+//! that signed on a schedule would sign over whatever someone without the key had appended
+//! since the last checkpoint. Signing in the same transaction as each batch means no honest
+//! writer ever leaves unsigned records behind, not even when it is killed (a batch and its
+//! checkpoint commit together or not at all); so unsigned records at the end can only be a
+//! forgery, and the next writer refuses them (`tail.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rusqlite::{Connection, params};
 
 use super::config::{AuditConfig, Mode};
 use super::queue::{Pending, PendingIncident, Shared, WRITER_SPIN, lock, spin_until};
-use super::tail;
-use crate::encoding::checkpoint_message;
+use super::tail::{self, End};
+use crate::encoding::{checkpoint_mac, checkpoint_mac_key, checkpoint_message};
 use crate::error::WriteError;
 use crate::keys::{SCHEME_ED25519, key_id};
+use crate::record::Checkpoint;
 use crate::store::{
-    self, Head, INSERT_CHECKPOINT, INSERT_RECORD, insert_incident, last_checkpoint, to_i64,
+    self, Head, INSERT_CHECKPOINT, INSERT_RECORD, checkpoint_before, delete_checkpoint,
+    insert_incident, to_i64,
 };
 use crate::timestamp::Timestamp;
 
 /// How often a failing writer tries whether it can write again.
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The node key and what is derived from it once.
+struct NodeKey {
+    key: SigningKey,
+    public: VerifyingKey,
+    key_id: String,
+    /// The key of the MAC stored beside each checkpoint (see `encoding::checkpoint_mac`).
+    mac_key: [u8; 32],
+}
+
+/// What the open found at the end of the log, handed to the writer.
+pub(super) struct Opened {
+    /// The end the open checked (`Head::EMPTY` when it did not check out and that was
+    /// allowed): the first transaction checks the file still holds it.
+    pub head: Head,
+    /// The newest checkpoint, its signature checked at open.
+    pub trusted: Option<Checkpoint>,
+    /// With `allow_tampered_tail`: the damaged end the open already noted as an incident.
+    pub accepted: Option<Head>,
+}
+
+/// A committed batch.
+struct Committed {
+    first: u64,
+    head: Head,
+    checkpoint: Option<Checkpoint>,
+}
+
 /// The writer thread's state. Owns this process's read-write connection.
 pub(super) struct Writer {
     shared: Arc<Shared>,
     conn: Connection,
-    key: Option<SigningKey>,
-    checkpoint_every: u64,
-    checkpoint_interval: Duration,
+    signer: Option<NodeKey>,
+    keep_checkpoint_every: u64,
     allow_tampered_tail: bool,
-    /// The head as of this writer's last transaction (for incidents and idle checkpoints).
+    /// The end of the log as of this writer's last successful transaction: the last record
+    /// it committed, or the end it checked. Every later transaction first checks that the
+    /// file still holds it, so a cut back (or rewrite) while the log is open is refused.
     head: Head,
-    /// The newest checkpoint as of the last transaction: its sequence number and when this
-    /// writer learned of it (for the time bound while idle).
-    last_cp_seq: u64,
-    last_cp_seen: Instant,
-    /// The newest head up to which this writer checked the chain or wrote it itself, so a
-    /// checkpoint re-checks only what others wrote since.
-    known_good: Option<Head>,
+    /// The newest checkpoint this writer signed or whose signature it checked, so the next
+    /// transaction does not check the same signature again.
+    trusted: Option<Checkpoint>,
+    /// With `allow_tampered_tail`: the damaged end already noted as an incident (so it is
+    /// noted once, not at every try).
+    accepted: Option<Head>,
     buf: Vec<u8>,
     incidents: Vec<PendingIncident>,
     /// When the writer last tried whether a failing log can be written again.
@@ -58,21 +94,28 @@ impl Writer {
     pub(super) fn new(
         shared: Arc<Shared>,
         conn: Connection,
-        head: Head,
+        opened: Opened,
         config: AuditConfig,
         lease: Option<super::lease::Lease>,
     ) -> Self {
+        let signer = config.signing_key.map(|key| {
+            let public = key.verifying_key();
+            NodeKey {
+                key_id: key_id(&public),
+                mac_key: checkpoint_mac_key(key.as_bytes()),
+                public,
+                key,
+            }
+        });
         Writer {
             shared,
             conn,
-            key: config.signing_key,
-            checkpoint_every: config.checkpoint_every,
-            checkpoint_interval: config.checkpoint_interval,
+            signer,
+            keep_checkpoint_every: config.keep_checkpoint_every,
             allow_tampered_tail: config.allow_tampered_tail,
-            head,
-            last_cp_seq: head.seq,
-            last_cp_seen: Instant::now(),
-            known_good: None,
+            head: opened.head,
+            trusted: opened.trusted,
+            accepted: opened.accepted,
             buf: Vec::with_capacity(1024),
             incidents: Vec::new(),
             last_probe: Instant::now(),
@@ -93,8 +136,6 @@ impl Writer {
                 break;
             } else if self.probe_due() {
                 self.probe();
-            } else if self.checkpoint_due() {
-                self.checkpoint_only();
             }
         }
         self.finish();
@@ -130,7 +171,7 @@ impl Writer {
             if q.closing {
                 return true;
             }
-            if self.checkpoint_due() || self.probe_due() {
+            if self.probe_due() {
                 return false;
             }
             if s.mode == Mode::Durable && !spun {
@@ -143,14 +184,10 @@ impl Writer {
                 continue;
             }
             q.writer_idle = true;
-            let probe_wait = s
+            let wait = s
                 .failing
                 .load(Ordering::Relaxed)
                 .then(|| PROBE_INTERVAL.saturating_sub(self.last_probe.elapsed()));
-            let wait = match (self.checkpoint_wait(), probe_wait) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
             q = match wait {
                 Some(t) => {
                     s.work
@@ -171,19 +208,6 @@ impl Writer {
         drop(q);
         s.room.notify_all();
         closing
-    }
-
-    /// Records this writer knows of are past the last checkpoint and the interval passed.
-    fn checkpoint_due(&self) -> bool {
-        self.checkpoint_wait() == Some(Duration::ZERO)
-    }
-
-    /// How long until the time-based checkpoint is due, if one is pending.
-    fn checkpoint_wait(&self) -> Option<Duration> {
-        (self.key.is_some() && self.head.seq > self.last_cp_seq).then(|| {
-            self.checkpoint_interval
-                .saturating_sub(self.last_cp_seen.elapsed())
-        })
     }
 
     /// Writes are failing and it is time to try again.
@@ -212,11 +236,25 @@ impl Writer {
         result
     }
 
-    /// The head inside a write transaction; a damaged end is refused unless allowed, in which
-    /// case it is noted once and the chain continues from the last record as it is.
-    fn head_in_tx(&mut self) -> Result<Head, WriteError> {
-        match tail::current_head(&self.conn) {
-            Ok(head) => Ok(head),
+    /// The end of the log inside a write transaction (see `tail.rs`). A damaged or forged end
+    /// is refused unless allowed; then it is noted once as an incident and the chain continues
+    /// from the last record as it is.
+    fn end_in_tx(&mut self) -> Result<End, WriteError> {
+        let checked =
+            tail::check_end(&self.conn, self.signer.is_some(), self.head).and_then(|end| {
+                match (&end.anchor, &self.signer) {
+                    (Some(anchor), Some(signer)) => {
+                        // (Not computed for the checkpoint this writer already trusts.)
+                        let mac_ok = self.trusted.as_ref() != Some(anchor)
+                            && end.mac.is_some()
+                            && anchor.mac(&signer.mac_key) == end.mac;
+                        tail::check_signer(anchor, &signer.public, mac_ok, &mut self.trusted)
+                            .map(|()| end)
+                    }
+                    _ => Ok(end),
+                }
+            });
+        match checked {
             Err(WriteError::TamperedTail { seq, detail }) if self.allow_tampered_tail => {
                 let head = store::read_head(&self.conn)
                     .map_err(WriteError::sqlite("cannot read the last record"))?
@@ -224,19 +262,27 @@ impl Writer {
                         seq,
                         detail: detail.clone(),
                     })?;
-                tracing::warn!(
-                    "{}: record {seq}: {detail}; continuing as allowed",
-                    self.shared.path.display()
-                );
-                self.incidents.push(PendingIncident {
-                    kind: "tampered_tail",
-                    after_seq: head.seq,
-                    lost: 0,
-                    detail: format!("appending after a damaged end (record {seq}: {detail})"),
-                });
-                Ok(head)
+                if self.accepted != Some(head) {
+                    tracing::warn!(
+                        "{}: record {seq}: {detail}; continuing as allowed",
+                        self.shared.path.display()
+                    );
+                    self.incidents.push(PendingIncident {
+                        kind: "tampered_tail",
+                        after_seq: head.seq,
+                        lost: 0,
+                        detail: format!("appending after a damaged end (record {seq}: {detail})"),
+                    });
+                    self.accepted = Some(head);
+                }
+                // Nothing found here is vouched for: the new checkpoint replaces none.
+                Ok(End {
+                    head,
+                    anchor: None,
+                    mac: None,
+                })
             }
-            Err(e) => Err(e),
+            other => other,
         }
     }
 
@@ -245,7 +291,7 @@ impl Writer {
     fn probe(&mut self) {
         self.last_probe = Instant::now();
         let result = self.transaction(|w| {
-            let head = w.head_in_tx()?;
+            let head = w.end_in_tx()?.head;
             w.write_incidents(head)?;
             Ok(head)
         });
@@ -272,9 +318,15 @@ impl Writer {
         let failed = result.is_err();
         let s = self.shared.clone();
         match result {
-            Ok((first, cp)) => {
+            Ok(Committed {
+                first,
+                head,
+                checkpoint,
+            }) => {
                 self.incidents.clear();
-                if cp {
+                self.head = head;
+                if let Some(cp) = checkpoint {
+                    self.trusted = Some(cp);
                     s.checkpoints.fetch_add(1, Ordering::Relaxed);
                 }
                 // Counters first, so a caller whose append returned sees them updated.
@@ -324,11 +376,11 @@ impl Writer {
         s.progressed.notify_all();
     }
 
-    /// Inside the transaction: number, chain and insert the batch after the current head,
-    /// move the head marker, write pending incidents, sign if due. Returns the first
-    /// sequence number and whether a checkpoint was signed.
-    fn write_batch(&mut self, batch: &[Pending]) -> Result<(u64, bool), WriteError> {
-        let start = self.head_in_tx()?;
+    /// Inside the transaction: check the end, number, chain and insert the batch after it,
+    /// move the head marker, write pending incidents, and sign the new end.
+    fn write_batch(&mut self, batch: &[Pending]) -> Result<Committed, WriteError> {
+        let end = self.end_in_tx()?;
+        let start = end.head;
         let mut head = start;
         {
             let mut insert = self
@@ -366,18 +418,13 @@ impl Writer {
         }
         store::set_meta_head(&self.conn, &head)
             .map_err(WriteError::sqlite("cannot move the head marker"))?;
-        // Our own records extend what we know to be good only if nobody wrote in between.
-        let known_before = self.known_good;
-        if self.known_good == Some(start) {
-            self.known_good = Some(head);
-        }
         self.write_incidents(start)?;
-        let signed = self.sign_if_due(head, false).inspect_err(|_| {
-            // The transaction rolls back: forget what it would have added.
-            self.known_good = known_before;
-        })?;
-        self.head = head;
-        Ok((start.seq + 1, signed))
+        let checkpoint = self.sign(head, end.anchor.map(|cp| cp.seq))?;
+        Ok(Committed {
+            first: start.seq + 1,
+            head,
+            checkpoint,
+        })
     }
 
     fn write_incidents(&mut self, head: Head) -> Result<(), WriteError> {
@@ -394,50 +441,21 @@ impl Writer {
         Ok(())
     }
 
-    /// Sign a checkpoint at `head` if records follow the newest one (whoever signed it) and
-    /// the count or the time says so (`force`: whenever records follow it). Several
-    /// processes with the same key share the schedule because they read it from the file.
-    fn sign_if_due(&mut self, head: Head, force: bool) -> Result<bool, WriteError> {
-        let Some(key) = &self.key else {
-            return Ok(false);
+    /// Inside the batch's transaction: sign a checkpoint at the new `head`. The previous
+    /// newest checkpoint (`replaces`, one this writer checked is signed by its key) is removed
+    /// unless it is the first at least `keep_checkpoint_every` records after the one before
+    /// it. Returns the checkpoint, or `None` without a key.
+    fn sign(
+        &mut self,
+        head: Head,
+        replaces: Option<u64>,
+    ) -> Result<Option<Checkpoint>, WriteError> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
         };
-        let last = last_checkpoint(&self.conn)
-            .map_err(WriteError::sqlite("cannot read the last checkpoint"))?;
         let now = Timestamp::now().unix_nanos();
-        let last_seq = last.as_ref().map_or(0, |(s, _, _)| *s);
-        self.last_cp_seq = last_seq.min(head.seq);
-        if head.seq <= last_seq {
-            return Ok(false);
-        }
-        // The time bound: the oldest record not yet covered waits at most the interval.
-        let oldest_unanchored: i64 = self
-            .conn
-            .prepare_cached("SELECT ts_ns FROM records WHERE seq = ?1")
-            .and_then(|mut st| st.query_row([to_i64(last_seq + 1)], |r| r.get(0)))
-            .unwrap_or(now);
-        let interval = i64::try_from(self.checkpoint_interval.as_nanos()).unwrap_or(i64::MAX);
-        let due = force
-            || head.seq - last_seq >= self.checkpoint_every
-            || now.saturating_sub(oldest_unanchored) >= interval;
-        if !due {
-            return Ok(false);
-        }
-        let last = last.map(|(seq, hash, _)| (seq, hash));
-        match tail::check_before_signing(&self.conn, head, last, self.known_good) {
-            Ok(()) => self.known_good = Some(head),
-            Err(e) => {
-                if !self.allow_tampered_tail {
-                    return Err(e);
-                }
-                tracing::warn!(
-                    "{}: signing a checkpoint over a chain that does not verify ({e}), as allowed",
-                    self.shared.path.display()
-                );
-            }
-        }
         let message = checkpoint_message(SCHEME_ED25519, head.seq, &head.hash, now);
-        let signature = key.sign(&message);
-        let public = key.verifying_key();
+        let signature = signer.key.sign(&message).to_bytes();
         self.conn
             .prepare_cached(INSERT_CHECKPOINT)
             .and_then(|mut st| {
@@ -446,67 +464,62 @@ impl Writer {
                     &head.hash[..],
                     now,
                     SCHEME_ED25519,
-                    key_id(&public),
-                    &public.as_bytes()[..],
-                    &signature.to_bytes()[..],
+                    &signer.key_id,
+                    &signer.public.as_bytes()[..],
+                    &signature[..],
                 ])
             })
             .map_err(WriteError::sqlite("cannot store a checkpoint"))?;
-        self.last_cp_seq = head.seq;
-        self.last_cp_seen = Instant::now();
-        Ok(true)
-    }
-
-    /// A transaction holding only a checkpoint (the time bound passed while idle).
-    fn checkpoint_only(&mut self) {
-        let result = self.transaction(|w| {
-            let head = w.head_in_tx()?;
-            w.head = head;
-            w.sign_if_due(head, false)
-        });
-        match result {
-            Ok(signed) => {
-                if signed {
-                    self.shared.checkpoints.fetch_add(1, Ordering::Relaxed);
-                }
+        let mac = checkpoint_mac(
+            &signer.mac_key,
+            &message,
+            signer.public.as_bytes(),
+            &signature,
+        );
+        store::set_checkpoint_mac(&self.conn, &mac)
+            .map_err(WriteError::sqlite("cannot store a checkpoint"))?;
+        if let Some(previous) = replaces.filter(|&p| p > 0 && p < head.seq) {
+            let before = checkpoint_before(&self.conn, previous)
+                .map_err(WriteError::sqlite("cannot read checkpoints"))?;
+            if previous - before < self.keep_checkpoint_every {
+                delete_checkpoint(&self.conn, previous)
+                    .map_err(WriteError::sqlite("cannot replace a checkpoint"))?;
             }
-            Err(e) => tracing::error!(
-                "{}: cannot sign a checkpoint: {e}",
-                self.shared.path.display()
-            ),
         }
-        // Whether or not it worked (or was needed), look again after a full interval rather
-        // than in a tight loop.
-        self.last_cp_seen = Instant::now();
+        Ok(Some(Checkpoint {
+            seq: head.seq,
+            head_hash: head.hash.to_vec(),
+            signed_at: Timestamp::from_unix_nanos(now),
+            scheme: SCHEME_ED25519.to_string(),
+            key_id: signer.key_id.clone(),
+            public_key: signer.public.as_bytes().to_vec(),
+            signature: signature.to_vec(),
+        }))
     }
 
-    /// Final checkpoint over whatever the head is now, pending incidents, and the end of
-    /// this writer's lease.
+    /// Pending incidents and the end of this writer's lease, if there are any. (No final
+    /// checkpoint: every commit signed one.)
     fn finish(&mut self) {
         let lease = self.lease.take();
+        if self.incidents.is_empty() && lease.is_none() {
+            return;
+        }
         let result = self.transaction(|w| {
-            let head = w.head_in_tx()?;
+            let head = w.end_in_tx()?.head;
             w.write_incidents(head)?;
             if let Some(lease) = &lease {
                 lease
                     .unregister(&w.conn)
                     .map_err(WriteError::sqlite("cannot end the writer's registration"))?;
             }
-            w.sign_if_due(head, true)
+            Ok(())
         });
-        match result {
-            Ok(signed) => {
-                if signed {
-                    self.shared.checkpoints.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Err(e) => {
-                tracing::error!(
-                    "{}: cannot close the log cleanly: {e}",
-                    self.shared.path.display()
-                );
-                *lock(&self.shared.close_error) = Some(e);
-            }
+        if let Err(e) = result {
+            tracing::error!(
+                "{}: cannot close the log cleanly: {e}",
+                self.shared.path.display()
+            );
+            *lock(&self.shared.close_error) = Some(e);
         }
         drop(lease);
     }

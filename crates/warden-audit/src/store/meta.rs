@@ -3,6 +3,8 @@
 //! The head marker (`meta.head` = `"<seq> <hash hex>"`) is rewritten in the same transaction
 //! as every batch of records. It is not signed, but it makes the plain truncations visible: a
 //! log emptied, or cut short, by someone who did not also rewrite `meta` disagrees with it.
+//! What is signed is the newest checkpoint, written in that same transaction by a writer with
+//! a key.
 
 use std::path::Path;
 
@@ -95,19 +97,59 @@ pub(crate) fn set_meta_head(conn: &Connection, head: &Head) -> rusqlite::Result<
         .map(drop)
 }
 
+/// The writers' MAC of the newest checkpoint (see `encoding::checkpoint_mac`), if present
+/// and well-formed.
+pub(crate) fn read_checkpoint_mac(conn: &Connection) -> rusqlite::Result<Option<[u8; 32]>> {
+    Ok(read_meta(conn, "checkpoint_mac")?.and_then(|v| from_hex::<32>(&v)))
+}
+
+pub(crate) fn set_checkpoint_mac(conn: &Connection, mac: &[u8; 32]) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('checkpoint_mac', ?1)")?
+        .execute([to_hex(mac)])
+        .map(drop)
+}
+
 pub(crate) fn read_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
         .query_row([key], |r| r.get(0))
         .optional()
 }
 
-/// The newest checkpoint: (seq, head hash, signed at).
-pub(crate) fn last_checkpoint(conn: &Connection) -> rusqlite::Result<Option<(u64, Vec<u8>, i64)>> {
-    conn.prepare_cached(
-        "SELECT seq, head_hash, signed_at_ns FROM checkpoints ORDER BY seq DESC LIMIT 1",
-    )?
-    .query_row([], |r| Ok((to_u64(r.get(0)?), r.get(1)?, r.get(2)?)))
+/// One `checkpoints` row, selected as [`CHECKPOINT_COLUMNS`].
+fn checkpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    Ok(Checkpoint {
+        seq: to_u64(r.get(0)?),
+        head_hash: r.get(1)?,
+        signed_at: Timestamp::from_unix_nanos(r.get(2)?),
+        scheme: r.get(3)?,
+        key_id: r.get(4)?,
+        public_key: r.get(5)?,
+        signature: r.get(6)?,
+    })
+}
+
+/// The newest checkpoint, whole (its signature is checked by the caller).
+pub(crate) fn newest_checkpoint(conn: &Connection) -> rusqlite::Result<Option<Checkpoint>> {
+    conn.prepare_cached(&format!(
+        "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY seq DESC LIMIT 1"
+    ))?
+    .query_row([], checkpoint_row)
     .optional()
+}
+
+/// The sequence number of the newest checkpoint before record `seq` (0: none).
+pub(crate) fn checkpoint_before(conn: &Connection, seq: u64) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT seq FROM checkpoints WHERE seq < ?1 ORDER BY seq DESC LIMIT 1")?
+        .query_row([to_i64(seq)], |r| r.get(0))
+        .optional()
+        .map(|s| s.map_or(0, to_u64))
+}
+
+/// Remove the checkpoint at `seq` (one a newer checkpoint by the same key replaces).
+pub(crate) fn delete_checkpoint(conn: &Connection, seq: u64) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM checkpoints WHERE seq = ?1")?
+        .execute([to_i64(seq)])
+        .map(drop)
 }
 
 /// Every checkpoint, in sequence order.
@@ -118,20 +160,7 @@ pub(crate) fn read_checkpoints(
     conn.prepare(&format!(
         "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY seq"
     ))
-    .and_then(|mut st| {
-        st.query_map([], |r| {
-            Ok(Checkpoint {
-                seq: to_u64(r.get(0)?),
-                head_hash: r.get(1)?,
-                signed_at: Timestamp::from_unix_nanos(r.get(2)?),
-                scheme: r.get(3)?,
-                key_id: r.get(4)?,
-                public_key: r.get(5)?,
-                signature: r.get(6)?,
-            })
-        })?
-        .collect()
-    })
+    .and_then(|mut st| st.query_map([], checkpoint_row)?.collect())
     .map_err(AuditError::sqlite(path, "cannot read checkpoints"))
 }
 

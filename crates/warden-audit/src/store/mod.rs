@@ -24,8 +24,9 @@ mod schema;
 
 pub(crate) use create::create;
 pub(crate) use meta::{
-    Head, MetaHead, insert_incident, last_checkpoint, read_checkpoints, read_head, read_incidents,
-    read_meta, read_meta_head, set_meta_head,
+    Head, MetaHead, checkpoint_before, delete_checkpoint, insert_incident, newest_checkpoint,
+    read_checkpoint_mac, read_checkpoints, read_head, read_incidents, read_meta, read_meta_head,
+    set_checkpoint_mac, set_meta_head,
 };
 pub(crate) use row::{RawRow, record_from_values, row_values};
 pub use schema::{APPLICATION_ID, FORMAT_VERSION};

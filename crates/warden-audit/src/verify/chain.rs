@@ -5,8 +5,16 @@
 use crate::encoding::{GENESIS_HASH, SEQ_OFFSET};
 use crate::record::Gap;
 
-use super::pipeline::EncodedRow;
 use super::report::{TamperKind, Tampering, VerifySummary};
+
+/// One record as the walk reads it (the pipeline fills these): its encoding lives in the batch's byte buffer.
+pub(super) struct EncodedRow {
+    pub seq: u64,
+    /// `None` when a column had the wrong type or length, so there is nothing to hash.
+    pub span: Option<(usize, usize)>,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
 
 /// A link of the chain as last seen: enough to check the next record against.
 #[derive(Clone, Copy)]

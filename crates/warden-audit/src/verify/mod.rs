@@ -3,16 +3,19 @@
 //! `verify` reads one read-only snapshot (so it can run beside live writers), checks every
 //! checkpoint's signature (`signatures.rs`), streams the records through the chain walk
 //! (`pipeline.rs` feeding `chain.rs`), and then compares the end of the chain with what the
-//! file says about its end (the head marker) and, with a pinned key, requires that key to
-//! have signed a checkpoint covering the last record.
+//! file says about its end (the head marker), with a remembered head requires the log to
+//! still hold that record, and with a pinned key requires that key to have signed a
+//! checkpoint covering the last record.
 
+use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
 
 use ed25519_dalek::VerifyingKey;
 
 use crate::encoding::Encoding;
 use crate::error::AuditError;
-use crate::hex::to_hex;
+use crate::hex::{from_hex, to_hex};
 use crate::keys::key_id;
 use crate::record::Incident;
 use crate::store::{self, Head, MetaHead};
@@ -23,7 +26,61 @@ mod report;
 mod signatures;
 
 pub use report::{TamperKind, Tampering, VerifyReport, VerifySummary};
-pub(crate) use signatures::valid_with_stored_key;
+
+/// A record seen in the log before, as `SEQ:HASH` (the hash as 64 hex digits): the end a
+/// previous `verify` reported, or a checkpoint copied elsewhere. A log cut back to an earlier
+/// end, with its later checkpoints and head marker rewound too, is consistent and signed
+/// up to its (new) end; only a record remembered outside the file shows it was longer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownHead {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: [u8; 32],
+}
+
+/// Why a `SEQ:HASH` string is not a [`KnownHead`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KnownHeadError(String);
+
+impl FromStr for KnownHead {
+    type Err = KnownHeadError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |what: &str| {
+            KnownHeadError(format!(
+                "{what}: expected SEQ:HASH (a record number, a colon, its hash as 64 hex digits), got {s:?}"
+            ))
+        };
+        let (seq, hash) = s.trim().split_once(':').ok_or_else(|| bad("no colon"))?;
+        let seq: u64 = seq.parse().map_err(|_| bad("not a record number"))?;
+        if seq == 0 {
+            return Err(bad("records are numbered from 1"));
+        }
+        let hash = from_hex::<32>(hash).ok_or_else(|| bad("not 64 hex digits"))?;
+        Ok(KnownHead { seq, hash })
+    }
+}
+
+impl fmt::Display for KnownHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.seq, to_hex(&self.hash))
+    }
+}
+
+/// What [`verify_with`] checks beyond the file itself. Build it from `default()`.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// The node's public key: every checkpoint must be signed by it, and one must cover the
+    /// last record (see [`verify`]).
+    pub pinned_key: Option<VerifyingKey>,
+    /// A record the log must still hold, unchanged: otherwise it is reported as
+    /// [`TamperKind::Deleted`] (the log now ends before it) or [`TamperKind::Rewritten`]
+    /// (the record there has another hash).
+    pub expect_head: Option<KnownHead>,
+}
 
 /// Verify the log at `path`.
 ///
@@ -33,14 +90,27 @@ pub(crate) use signatures::valid_with_stored_key;
 /// never signed, or whose end it did not sign (records after the last checkpoint, or a log
 /// cut back to before it and its checkpoints deleted), is not reported intact but
 /// [`TamperKind::Unanchored`]. `progress(done, total)` is called now and then with records
-/// checked and an estimate of the total.
+/// checked and an estimate of the total. [`verify_with`] also takes a remembered head.
 pub fn verify(
     path: impl AsRef<Path>,
     pinned_key: Option<VerifyingKey>,
+    progress: impl FnMut(u64, u64),
+) -> VerifyReport {
+    let options = VerifyOptions {
+        pinned_key,
+        expect_head: None,
+    };
+    verify_with(path, &options, progress)
+}
+
+/// [`verify`] with [`VerifyOptions`]: a pinned key, and a record the log must still hold.
+pub fn verify_with(
+    path: impl AsRef<Path>,
+    options: &VerifyOptions,
     mut progress: impl FnMut(u64, u64),
 ) -> VerifyReport {
     let path = path.as_ref();
-    match run(path, pinned_key.as_ref(), &mut progress) {
+    match run(path, options, &mut progress) {
         Ok((summary, None)) => VerifyReport::Intact(summary),
         Ok((summary, Some(tampering))) => VerifyReport::Tampered { summary, tampering },
         Err(e) => VerifyReport::Error(e),
@@ -51,9 +121,10 @@ type Outcome = (VerifySummary, Option<Tampering>);
 
 fn run(
     path: &Path,
-    pinned: Option<&VerifyingKey>,
+    options: &VerifyOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Outcome, AuditError> {
+    let pinned = options.pinned_key.as_ref();
     let store = store::open_read_only(path)?;
     let conn = &store.conn;
     let sql_err = |what| AuditError::sqlite(path, what);
@@ -114,6 +185,11 @@ fn run(
             Encoding::V2 => check_head_marker(conn, end, path)?,
             Encoding::V1 => check_v1_next_seq(conn, end, &summary.incidents, path)?,
         };
+    }
+    if finding.is_none()
+        && let Some(known) = options.expect_head
+    {
+        finding = check_known_head(conn, end, known, path)?;
     }
     let _ = conn.execute_batch("COMMIT");
     progress(summary.records, total.max(summary.records));
@@ -182,6 +258,61 @@ fn check_head_marker(
     })
 }
 
+/// The log must still hold the remembered record, with its hash.
+fn check_known_head(
+    conn: &rusqlite::Connection,
+    end: Head,
+    known: KnownHead,
+    path: &Path,
+) -> Result<Option<Tampering>, AuditError> {
+    if known.seq > end.seq {
+        return Ok(Some(Tampering {
+            seq: end.seq + 1,
+            kind: TamperKind::Deleted,
+            detail: format!(
+                "the log ends at record {}, but record {} was seen in it before: records {}..={} were removed (cut back with their checkpoints)",
+                end.seq,
+                known.seq,
+                end.seq + 1,
+                known.seq
+            ),
+        }));
+    }
+    let hash: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT hash FROM records WHERE seq = ?1",
+            [store::to_i64(known.seq)],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .map_err(AuditError::sqlite(path, "cannot read a record"))?;
+    Ok(match hash {
+        Some(h) if h == known.hash => None,
+        Some(h) => Some(Tampering {
+            seq: known.seq,
+            kind: TamperKind::Rewritten,
+            detail: format!(
+                "record {} has hash {}, not the {} seen before: the log was rewritten at or before it",
+                known.seq,
+                to_hex(&h),
+                to_hex(&known.hash)
+            ),
+        }),
+        None => Some(Tampering {
+            seq: known.seq,
+            kind: TamperKind::Deleted,
+            detail: format!(
+                "record {} was seen in the log before and is gone",
+                known.seq
+            ),
+        }),
+    })
+}
+
 /// Version 1 logs note, at a clean close, where numbering resumes. Numbers missing at the
 /// end that no incident explains were removed.
 fn check_v1_next_seq(
@@ -239,7 +370,7 @@ fn unanchored(summary: &VerifySummary, end: Head, pinned: &VerifyingKey) -> Opti
         (
             anchored + 1,
             format!(
-                "records {}..={} come after the last checkpoint signed by the pinned key {}; they may have been added, or the log cut back, after it was signed (if a writer is running, verify again after its next checkpoint)",
+                "records {}..={} come after the last checkpoint signed by the pinned key {}: writers sign a checkpoint with every commit, so they were added without the key, or the log was cut back and its later checkpoints removed (or an older Warden that signed on a schedule stopped without signing them)",
                 anchored + 1,
                 end.seq,
                 key_id(pinned)

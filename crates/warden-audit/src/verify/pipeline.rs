@@ -13,17 +13,8 @@ use crate::encoding::Encoding;
 use crate::error::AuditError;
 use crate::store::{RawRow, row_values};
 
-use super::chain::Scan;
+use super::chain::{EncodedRow, Scan};
 use super::report::{Tampering, VerifySummary};
-
-/// One record as the hashing thread sees it: its encoding lives in the batch's byte buffer.
-pub(super) struct EncodedRow {
-    pub seq: u64,
-    /// `None` when a column had the wrong type or length, so there is nothing to hash.
-    pub span: Option<(usize, usize)>,
-    pub prev_hash: [u8; 32],
-    pub hash: [u8; 32],
-}
 
 /// Rows handed from the reading thread to the hashing thread, in sequence order.
 #[derive(Default)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::error::AuditError;
 use crate::record::{Gap, Incident};
 
-/// The outcome of [`verify`]: intact, tampered, or could not tell.
+/// The outcome of [`verify`](crate::verify()): intact, tampered, or could not tell.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // built once per verification
 pub enum VerifyReport {
@@ -72,8 +72,9 @@ pub struct VerifySummary {
     pub checkpoints: u64,
     /// The sequence number of the last such checkpoint.
     pub last_checkpoint: Option<u64>,
-    /// Records after the last checkpoint: intact as a chain, but not yet vouched for by a
-    /// signature, so a truncation or a rewrite of them could not be detected.
+    /// Records after the last checkpoint: intact as a chain, but not vouched for by a
+    /// signature, so a truncation or a rewrite of them could not be detected. Writers sign a
+    /// checkpoint with every commit, so a log they wrote has none.
     pub unanchored: u64,
     /// Key ids (see [`crate::key_id`]) that signed the checkpoints.
     pub keys: Vec<String>,
@@ -121,7 +122,7 @@ pub enum TamperKind {
     /// A checkpoint was signed by another key than the pinned one.
     UntrustedKey,
     /// With a pinned key: the last records are not covered by a checkpoint that key signed
-    /// (it never signed this log, or records were added or the log cut back after it did).
+    /// (it never signed this log, or records were added without it after it did).
     Unanchored,
 }
 

@@ -2,36 +2,12 @@
 //! when a key is pinned, is that key), the signature verifies over the checkpoint message.
 //! Whether a checkpoint agrees with the chain is the chain walk's job.
 
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 
-use crate::encoding::checkpoint_message;
 use crate::keys::{SCHEME_ED25519, key_id};
 use crate::record::Checkpoint;
 
 use super::report::{TamperKind, Tampering};
-
-/// The checkpoint's public key, if it is a valid Ed25519 key.
-fn public_key(cp: &Checkpoint) -> Option<VerifyingKey> {
-    <[u8; 32]>::try_from(cp.public_key.as_slice())
-        .ok()
-        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
-}
-
-/// The head hash the checkpoint signs, if its signature by `key` verifies.
-pub(crate) fn signed_head(cp: &Checkpoint, key: &VerifyingKey) -> Option<[u8; 32]> {
-    if cp.scheme != SCHEME_ED25519 {
-        return None;
-    }
-    let head = <[u8; 32]>::try_from(cp.head_hash.as_slice()).ok()?;
-    let signature = Signature::from_slice(&cp.signature).ok()?;
-    let message = checkpoint_message(&cp.scheme, cp.seq, &head, cp.signed_at.unix_nanos());
-    key.verify_strict(&message, &signature).ok().map(|()| head)
-}
-
-/// Whether a checkpoint's signature verifies against the key stored with it.
-pub(crate) fn valid_with_stored_key(cp: &Checkpoint) -> bool {
-    public_key(cp).is_some_and(|key| signed_head(cp, &key).is_some())
-}
 
 /// Check each checkpoint's signature on its own; return the verified ones (seq, head hash)
 /// and the first signature finding.
@@ -64,7 +40,7 @@ pub(super) fn check_signatures(
         let key = match &cached {
             Some((bytes, key)) if *bytes == cp.public_key => *key,
             _ => {
-                let Some(key) = public_key(cp) else {
+                let Some(key) = cp.stored_key() else {
                     return (
                         good,
                         Some(bad(
@@ -93,7 +69,7 @@ pub(super) fn check_signatures(
                 )),
             );
         }
-        let Some(head) = signed_head(cp, &key) else {
+        let Some(head) = cp.signed_head(&key) else {
             return (
                 good,
                 Some(bad(

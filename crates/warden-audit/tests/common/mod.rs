@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use warden_audit::{AuditConfig, AuditLog, Entry, SigningKey, VerifyReport};
 use warden_core::{Action, Decision, Verdict};
@@ -45,8 +44,7 @@ pub fn entry(i: u64) -> Entry {
 pub fn config() -> AuditConfig {
     let mut c = AuditConfig::default();
     c.signing_key = Some(key());
-    c.checkpoint_every = 10;
-    c.checkpoint_interval = Duration::from_secs(3600);
+    c.keep_checkpoint_every = 10;
     c
 }
 

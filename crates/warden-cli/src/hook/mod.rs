@@ -190,7 +190,7 @@ fn answer(hook: &HookArgs, input: &str) -> Result<Option<String>, String> {
     }
     let warden = b.build().map_err(|e| match Error::from(e) {
         Error::Policy(load) => {
-            let problems: Vec<String> = load.problems().iter().map(ToString::to_string).collect();
+            let problems: Vec<String> = load.problems().iter().map(|p| p.one_line()).collect();
             format!("the policy did not load: {}", problems.join("; "))
         }
         Error::Audit(e) => format!("cannot open the audit log: {e}"),

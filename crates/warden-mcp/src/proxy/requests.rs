@@ -16,7 +16,7 @@ use warden::{Action, Decision, Verdict};
 
 use super::gateway::{Gateway, lock};
 use super::method::{self, Special};
-use super::results::text_findings;
+use super::results::{decision_error, text_findings};
 use crate::jsonrpc::{self, code};
 
 impl Gateway {
@@ -145,16 +145,6 @@ impl Gateway {
             tracing::error!("could not record a refusal in the audit log: {e}");
         }
     }
-}
-
-/// The error answer for a decision that is not allow.
-pub(super) fn decision_error(id: &Value, code: i64, message: &str, d: &Decision) -> Value {
-    jsonrpc::error(
-        id,
-        code,
-        message,
-        Some(json!({"verdict": d.verdict, "reason": d.reason, "policy": d.policy, "rule": d.rule})),
-    )
 }
 
 fn string_param<'a>(

@@ -18,14 +18,13 @@
 //! anything else replaces it with error `-32003`.
 
 use serde_json::{Value, json};
-use warden::Verdict;
+use warden::{Decision, Verdict};
 
 use super::gateway::Gateway;
 use super::method::Special;
 use super::pending::Waiting;
-use super::requests::decision_error;
 use crate::detect::{self, Mode};
-use crate::jsonrpc::code;
+use crate::jsonrpc::{self, code};
 
 impl Gateway {
     /// The server's answer to the waiting request `w`, with the request's own id, filtered.
@@ -104,6 +103,16 @@ impl Gateway {
 /// The rule ids the text detector finds in every string of `value` the model may read
 /// (sorted, each once). `special` is the request the value answers (or asks, for
 /// sampling), which says where resource contents are.
+/// The error answer for a decision that is not allow.
+pub(super) fn decision_error(id: &Value, code: i64, message: &str, d: &Decision) -> Value {
+    jsonrpc::error(
+        id,
+        code,
+        message,
+        Some(json!({"verdict": d.verdict, "reason": d.reason, "policy": d.policy, "rule": d.rule})),
+    )
+}
+
 pub(super) fn text_findings(value: &mut Value, special: Option<Special>) -> Vec<&'static str> {
     let mut ids = Vec::new();
     visit_text(value, special, &mut |s: &mut String| {

@@ -1,16 +1,19 @@
 //! Turning a YAML tree into a compiled [`YamlPolicy`], collecting every problem on the way.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use warden_core::{Match, Verdict};
 
 use super::{Node, Value};
 use crate::condition::Condition;
-use crate::diagnostic::{Position, Problem, Source, did_you_mean};
+use crate::diagnostic::{Position, Problem, did_you_mean};
 use crate::domain::DomainPattern;
 use crate::engine::YamlPolicy;
+use crate::limits::Limits;
 use crate::pattern::Pattern;
 use crate::rule::Rule;
+use crate::source::{Source, Watched};
 
 const DOC_FIELDS: &[&str] = &["name", "description", "default", "rules"];
 const RULE_FIELDS: &[&str] = &[
@@ -37,12 +40,13 @@ type Fields<'n> = Vec<(&'n str, &'n Node, &'n Node)>;
 /// Compiles one document, pushing problems into `problems`.
 struct Compiler<'a> {
     source: &'a Source,
+    limits: &'a Limits,
     problems: Vec<Problem>,
 }
 
 /// Compile YAML text into a policy. `Err` holds every problem found.
-pub(crate) fn compile(source: &Source) -> Result<YamlPolicy, Vec<Problem>> {
-    let root = match super::parse(source) {
+pub(crate) fn compile(source: &Source, limits: &Limits) -> Result<YamlPolicy, Vec<Problem>> {
+    let root = match super::parse(source, limits) {
         Ok(Some(root)) => root,
         Ok(None) => {
             return Err(vec![
@@ -54,6 +58,7 @@ pub(crate) fn compile(source: &Source) -> Result<YamlPolicy, Vec<Problem>> {
     };
     let mut c = Compiler {
         source,
+        limits,
         problems: Vec::new(),
     };
     let policy = c.document(&root);
@@ -108,13 +113,8 @@ impl Compiler<'_> {
                     || format!("{what} fields are: {}", known.join(", ")),
                     |s| format!("did you mean `{s}`?"),
                 );
-                let p = Problem::new(
-                    self.source,
-                    k.pos,
-                    format!("unknown field `{name}` in {what}"),
-                )
-                .with_hint(hint);
-                self.problems.push(p);
+                self.problem(k.pos, format!("unknown field `{name}` in {what}"))
+                    .set_hint(hint);
             }
         }
         Some((out, suggested))
@@ -170,10 +170,20 @@ impl Compiler<'_> {
     }
 
     fn patterns(&mut self, node: &Node, field: &str) -> Option<Vec<Pattern>> {
+        self.parsed(node, field, Pattern::parse)
+    }
+
+    /// A string or list of strings, each parsed by `parse`; every failure is a problem.
+    fn parsed<T>(
+        &mut self,
+        node: &Node,
+        field: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<Vec<T>> {
         let items = self.strings(node, field)?;
         let mut out = Vec::new();
         for (text, n) in items {
-            match Pattern::parse(text) {
+            match parse(text) {
                 Ok(p) => out.push(p),
                 Err(e) => {
                     self.problem(n.pos, format!("`{field}`: {e}"));
@@ -188,14 +198,12 @@ impl Compiler<'_> {
         match text.parse::<Verdict>() {
             Ok(v) => Some(v),
             Err(_) => {
-                let hint = did_you_mean(text, EFFECTS).map(|s| format!("did you mean `{s}`?"));
-                let p = Problem::new(
-                    self.source,
-                    node.pos,
-                    format!("`{field}` must be allow, deny or require_approval, found \"{text}\""),
-                )
-                .with_hint_opt(hint);
-                self.problems.push(p);
+                let message =
+                    format!("`{field}` must be allow, deny or require_approval, found \"{text}\"");
+                let p = self.problem(node.pos, message);
+                if let Some(s) = did_you_mean(text, EFFECTS) {
+                    p.set_hint(format!("did you mean `{s}`?"));
+                }
                 None
             }
         }
@@ -238,11 +246,23 @@ impl Compiler<'_> {
             );
             return None;
         };
+        if items.len() > self.limits.max_rules_per_document {
+            self.problem(
+                rules_node.pos,
+                format!(
+                    "the policy has {} rules; the limit is {}",
+                    items.len(),
+                    self.limits.max_rules_per_document
+                ),
+            )
+            .set_hint("split it into several files");
+            return None;
+        }
         let mut rules = Vec::with_capacity(items.len());
-        let mut ids: Vec<(Arc<str>, Position)> = Vec::new();
+        let mut ids: HashMap<Arc<str>, Position> = HashMap::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             if let Some(rule) = self.rule(item, index, &name) {
-                if let Some((_, first)) = ids.iter().find(|(id, _)| *id == *rule.id()) {
+                if let Some(first) = ids.get(rule.id()) {
                     let line = first.line;
                     self.problem(
                         item.pos,
@@ -252,12 +272,17 @@ impl Compiler<'_> {
                         ),
                     );
                 } else {
-                    ids.push((rule.id().clone(), item.pos));
+                    ids.insert(rule.id().clone(), item.pos);
                 }
                 rules.push(rule);
             }
         }
-        Some(YamlPolicy::new(name, default, rules))
+        Some(YamlPolicy::new(
+            name,
+            default,
+            rules,
+            Watched::File(self.source.path.to_path_buf()),
+        ))
     }
 
     fn rule(&mut self, node: &Node, index: usize, policy: &Arc<str>) -> Option<Rule> {
@@ -323,19 +348,8 @@ impl Compiler<'_> {
         };
         let tools = get("tool").and_then(|(_, v)| self.patterns(v, "tool"));
         let agents = get("agents").and_then(|(_, v)| self.patterns(v, "agents"));
-        let domains = get("domains").and_then(|(_, v)| {
-            let items = self.strings(v, "domains")?;
-            let mut out = Vec::new();
-            for (text, n) in items {
-                match DomainPattern::parse(text) {
-                    Ok(d) => out.push(d),
-                    Err(e) => {
-                        self.problem(n.pos, format!("`domains`: {e}"));
-                    }
-                }
-            }
-            Some(out)
-        });
+        let domains =
+            get("domains").and_then(|(_, v)| self.parsed(v, "domains", DomainPattern::parse));
         let methods = get("methods").and_then(|(_, v)| {
             let items = self.strings(v, "methods")?;
             let mut out = Vec::new();
@@ -350,6 +364,15 @@ impl Compiler<'_> {
         });
         let when = get("when").and_then(|(_, v)| {
             let text = self.string(v, "when")?;
+            let max = self.limits.max_expression_operators;
+            if crate::source::too_many_operators(text, None, None, max).is_some() {
+                self.problem(
+                    v.pos,
+                    format!("`when`: an expression with more than {max} operators"),
+                )
+                .set_hint("split the condition into several rules");
+                return None;
+            }
             match Condition::compile(text) {
                 Ok(c) => Some(c),
                 Err(e) => {

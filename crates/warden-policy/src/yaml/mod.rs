@@ -5,7 +5,7 @@
 //! of deserializing with serde (which stops at the first error and loses positions inside
 //! enums). Scalars follow the YAML 1.2 core schema: `yes`/`no`/`on`/`off` are strings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 mod compile;
 
@@ -13,7 +13,9 @@ pub(crate) use compile::compile;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
-use crate::diagnostic::{Position, Problem, Source};
+use crate::diagnostic::{Position, Problem};
+use crate::limits::Limits;
+use crate::source::Source;
 
 /// A YAML value with the place it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,22 +97,58 @@ fn short(s: &str) -> String {
     }
 }
 
-enum Frame {
-    Seq {
-        items: Vec<Node>,
-        start: Position,
-        anchor: usize,
-    },
+/// A collection being built: where it started, its anchor, how many nodes it holds so far
+/// (itself included) and how deep it is.
+struct Frame {
+    start: Position,
+    anchor: usize,
+    size: usize,
+    depth: usize,
+    items: Items,
+}
+
+enum Items {
+    Seq(Vec<Node>),
     Map {
         entries: Vec<(Node, Node)>,
         key: Option<Node>,
-        start: Position,
-        anchor: usize,
+        /// The keys so far, to find duplicates in O(1) each.
+        keys: HashSet<KeyText>,
     },
 }
 
+/// A scalar key as comparable text: its kind and its text (`1` the number and `'1'` the
+/// string are different keys).
+type KeyText = (u8, String);
+
+fn key_of(node: &Node) -> KeyText {
+    let kind = match node.value {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Int(_) => 2,
+        Value::Float(_) => 3,
+        Value::Str(_) => 4,
+        Value::Seq(_) | Value::Map(_) => 5,
+    };
+    (kind, key_text(node))
+}
+
+/// A completed node, with how many nodes it holds and how deep it is.
+struct Built {
+    node: Node,
+    anchor: usize,
+    size: usize,
+    depth: usize,
+}
+
 /// Parse one YAML document. `Ok(None)` for a file with no document at all.
-pub(crate) fn parse(source: &Source) -> Result<Option<Node>, Problem> {
+///
+/// Aliases are copied into the tree, so a small file can stand for a huge one (a "billion
+/// laughs"): every node is counted as the tree is built, an alias by the size of what it
+/// copies, and the parse stops *before* copying past `limits.max_yaml_nodes`. Nesting
+/// deeper than `limits.max_nesting_depth` is refused too, so that nothing that walks the
+/// tree afterwards can run out of stack.
+pub(crate) fn parse(source: &Source, limits: &Limits) -> Result<Option<Node>, Problem> {
     let text: &str = &source.text;
     let offsets = CharOffsets::new(text);
     let pos = |span: &Span| {
@@ -119,9 +157,31 @@ pub(crate) fn parse(source: &Source) -> Result<Option<Node>, Problem> {
         source.position_of(start, end - start)
     };
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut anchors: HashMap<usize, (Node, usize, usize)> = HashMap::new();
     let mut root: Option<Node> = None;
     let mut documents = 0;
+    let mut total = 0usize;
+    let too_many = |at: Position| {
+        Problem::new(
+            source,
+            at,
+            format!(
+                "the document expands to more than {} YAML nodes",
+                limits.max_yaml_nodes
+            ),
+        )
+        .with_hint("aliases (`*name`) copy what their anchor holds; a policy needs few of them")
+    };
+    let too_deep = |at: Position| {
+        Problem::new(
+            source,
+            at,
+            format!(
+                "lists and mappings nest deeper than {} levels",
+                limits.max_nesting_depth
+            ),
+        )
+    };
 
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
@@ -148,13 +208,37 @@ pub(crate) fn parse(source: &Source) -> Result<Option<Node>, Problem> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let p = pos(&span);
+                total += 1;
+                if total > limits.max_yaml_nodes {
+                    return Err(too_many(p));
+                }
                 let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
                 let value =
                     scalar(&text, style, tag.as_deref()).map_err(|m| Problem::new(source, p, m))?;
-                Some((Node { value, pos: p }, anchor))
+                Some(Built {
+                    node: Node { value, pos: p },
+                    anchor,
+                    size: 1,
+                    depth: 0,
+                })
             }
             Event::Alias(id) => match anchors.get(&id) {
-                Some(node) => Some((node.clone(), 0)),
+                Some((node, size, depth)) => {
+                    // Checked before the copy is made: the copy is what costs.
+                    total = total.saturating_add(*size);
+                    if total > limits.max_yaml_nodes {
+                        return Err(too_many(pos(&span)));
+                    }
+                    if stack.len() + depth > limits.max_nesting_depth {
+                        return Err(too_deep(pos(&span)));
+                    }
+                    Some(Built {
+                        node: node.clone(),
+                        anchor: 0,
+                        size: *size,
+                        depth: *depth,
+                    })
+                }
                 None => {
                     return Err(Problem::new(
                         source,
@@ -163,87 +247,99 @@ pub(crate) fn parse(source: &Source) -> Result<Option<Node>, Problem> {
                     ));
                 }
             },
-            Event::SequenceStart(anchor, _) => {
-                stack.push(Frame::Seq {
-                    items: Vec::new(),
-                    start: pos(&span),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= limits.max_nesting_depth {
+                    return Err(too_deep(pos(&span)));
+                }
+                let start = pos(&span);
+                total += 1;
+                if total > limits.max_yaml_nodes {
+                    return Err(too_many(start));
+                }
+                let items = if matches!(event, Event::SequenceStart(..)) {
+                    Items::Seq(Vec::new())
+                } else {
+                    Items::Map {
+                        entries: Vec::new(),
+                        key: None,
+                        keys: HashSet::new(),
+                    }
+                };
+                stack.push(Frame {
+                    start,
                     anchor,
-                });
-                None
-            }
-            Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map {
-                    entries: Vec::new(),
-                    key: None,
-                    start: pos(&span),
-                    anchor,
-                });
-                None
-            }
-            Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq {
+                    size: 1,
+                    depth: 1,
                     items,
-                    start,
-                    anchor,
-                }) => Some((
-                    Node {
-                        value: Value::Seq(items),
-                        pos: start,
+                });
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let frame = stack.pop().expect("the parser balances collection events");
+                let value = match frame.items {
+                    Items::Seq(items) => Value::Seq(items),
+                    Items::Map { entries, .. } => Value::Map(entries),
+                };
+                Some(Built {
+                    node: Node {
+                        value,
+                        pos: frame.start,
                     },
-                    anchor,
-                )),
-                _ => unreachable!("the parser balances sequence events"),
-            },
-            Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map {
-                    entries,
-                    start,
-                    anchor,
-                    ..
-                }) => Some((
-                    Node {
-                        value: Value::Map(entries),
-                        pos: start,
-                    },
-                    anchor,
-                )),
-                _ => unreachable!("the parser balances mapping events"),
-            },
+                    anchor: frame.anchor,
+                    size: frame.size,
+                    depth: frame.depth,
+                })
+            }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
         };
-        let Some((node, anchor)) = complete else {
+        let Some(built) = complete else {
             continue;
         };
+        let Built {
+            node,
+            anchor,
+            size,
+            depth,
+        } = built;
         if anchor > 0 {
-            anchors.insert(anchor, node.clone());
+            anchors.insert(anchor, (node.clone(), size, depth));
         }
         match stack.last_mut() {
             None => root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
-                None => {
-                    if matches!(node.value, Value::Seq(_) | Value::Map(_)) {
-                        return Err(Problem::new(
-                            source,
-                            node.pos,
-                            "a mapping key must be a plain value, not a list or mapping",
-                        ));
-                    }
-                    if let Some((dup, _)) = entries.iter().find(|(k, _)| k.value == node.value) {
-                        return Err(Problem::new(
-                            source,
-                            node.pos,
-                            format!(
-                                "duplicate key `{}` (first written on line {})",
-                                key_text(&node),
-                                dup.pos.line
-                            ),
-                        ));
-                    }
-                    *key = Some(node);
+            Some(frame) => {
+                frame.size = frame.size.saturating_add(size);
+                frame.depth = frame.depth.max(depth + 1);
+                match &mut frame.items {
+                    Items::Seq(items) => items.push(node),
+                    Items::Map { entries, key, keys } => match key.take() {
+                        None => {
+                            if matches!(node.value, Value::Seq(_) | Value::Map(_)) {
+                                return Err(Problem::new(
+                                    source,
+                                    node.pos,
+                                    "a mapping key must be a plain value, not a list or mapping",
+                                ));
+                            }
+                            if !keys.insert(key_of(&node)) {
+                                let first = entries
+                                    .iter()
+                                    .find(|(k, _)| key_of(k) == key_of(&node))
+                                    .map_or(node.pos.line, |(k, _)| k.pos.line);
+                                return Err(Problem::new(
+                                    source,
+                                    node.pos,
+                                    format!(
+                                        "duplicate key `{}` (first written on line {first})",
+                                        key_text(&node),
+                                    ),
+                                ));
+                            }
+                            *key = Some(node);
+                        }
+                        Some(k) => entries.push((k, node)),
+                    },
                 }
-                Some(k) => entries.push((k, node)),
-            },
+            }
         }
     }
     Ok(root)
@@ -333,7 +429,7 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<Option<Node>, Problem> {
-        parse(&Source::new("t.yaml", text))
+        parse(&Source::new("t.yaml", text), &Limits::default())
     }
 
     fn map(node: &Node) -> &[(Node, Node)] {
