@@ -26,17 +26,18 @@ where
     }
 }
 
-/// `warden.PolicyError`: one line per problem, `file:line:col: message (hint: …)` — the lines
-/// `warden policy validate` prints after `error: ` — and `.problems` as dicts.
+/// `warden.PolicyError`: one line per problem, `file:line:col: message (hint: …)` (`file:
+/// message` for a problem about a whole file) — the lines `warden policy validate` prints
+/// after `error: ` — and `.problems` as dicts (`line`/`column` None for a whole file).
 pub fn policy(py: Python<'_>, e: &LoadError) -> PyErr {
-    let lines: Vec<String> = e.problems().iter().map(ToString::to_string).collect();
+    let lines: Vec<String> = e.problems().iter().map(|p| p.one_line()).collect();
     let problems = PyList::empty(py);
     for p in e.problems() {
         let d = PyDict::new(py);
         let filled = d
             .set_item("file", p.file().display().to_string())
-            .and_then(|()| d.set_item("line", p.position().line))
-            .and_then(|()| d.set_item("column", p.position().column))
+            .and_then(|()| d.set_item("line", p.is_located().then(|| p.position().line)))
+            .and_then(|()| d.set_item("column", p.is_located().then(|| p.position().column)))
             .and_then(|()| d.set_item("message", p.message()))
             .and_then(|()| d.set_item("hint", p.hint()))
             .and_then(|()| problems.append(d));

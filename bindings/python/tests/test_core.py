@@ -86,8 +86,10 @@ def test_policy_errors_carry_file_line_col(tmp_path: Path) -> None:
 
 
 def test_missing_policy_is_a_policy_error(tmp_path: Path) -> None:
-    with pytest.raises(warden.PolicyError, match="missing.yaml"):
+    with pytest.raises(warden.PolicyError, match="missing.yaml") as e:
         warden.Warden(policy=[tmp_path / "missing.yaml"])
+    assert e.value.problems[0]["line"] is None  # about the whole file: no position to give
+    assert str(e.value).startswith(f"{tmp_path / 'missing.yaml'}: ")
     with pytest.raises(warden.WardenError, match="no policy"):
         warden.Warden(policy=[])
 

@@ -13,7 +13,8 @@ class WardenError(Exception):
 class PolicyError(WardenError, ValueError):
     """The policies did not load. ``str(e)`` has one line per problem, ``file:line:col: message``
     (the lines ``warden policy validate`` prints); ``e.problems`` has them as dicts with
-    ``file``, ``line``, ``column``, ``message`` and ``hint``."""
+    ``file``, ``line``, ``column`` (None for a problem about a whole file), ``message`` and
+    ``hint``."""
 
     def __init__(self, message: str, problems: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
