@@ -68,6 +68,7 @@ def fmt_rate(r):
 inproc1, inproc2 = load("inproc1.json"), load("inproc2.json")
 http, http_db = wrk("http.wrk"), wrk("http-db.wrk")
 ref = load("reference.json")
+pyw = load("python.json")
 raw = {}
 if (work / "raw.json").exists():
     for line in (work / "raw.json").read_text().splitlines():
@@ -81,6 +82,8 @@ rows = [
     ("Warden in process, 2 threads", "same, 2 threads at once", inproc2),
     ("Warden over HTTP", "wrk round trip, keep-alive, 8 connections, 1 server thread", http),
     ("Warden over HTTP + audit (`--db`)", "same, every decision committed to the SQLite log before the answer", http_db),
+    ("Warden from Python", "`warden.Warden.decide` (bindings/python, release wheel), each call timed "
+     "with `time.perf_counter_ns()`, same interpreter as the next row", pyw),
     (f"reference toolkit ({'agent-governance-toolkit-core ' + ref_version if ref else 'agent-governance-toolkit-core: ' + ref_status})",
      "`PolicyEvaluator.evaluate`, each call timed with `time.perf_counter()`", ref),
     ("cedar-policy raw", "`is_authorized` on a prepared request, each call timed with `Instant`", raw.get("cedar-policy")),
@@ -139,6 +142,13 @@ if http:
 if ref and base:
     x = ref["p50_ns"] / base["p50_ns"]
     checks.append(f"- In process ≥ 10× the reference toolkit at p50: **{'met' if x >= 10 else 'NOT met'}** ({x:.1f}×).")
+if pyw:
+    ok = pyw["p50_ns"] <= 3_000
+    checks.append(f"- Warden from Python p50 ≤ 3 µs: **{'met' if ok else 'NOT met'}** ({fmt_ns(pyw['p50_ns'])}).")
+if pyw and ref:
+    x = ref["p50_ns"] / pyw["p50_ns"]
+    checks.append(f"- Warden from Python ≥ 5× the reference toolkit's own Python check at p50, same run: "
+                  f"**{'met' if x >= 5 else 'NOT met'}** ({x:.1f}×).")
 if checks:
     out("Floors:")
     out("")

@@ -9,10 +9,11 @@
 #   2. Warden over HTTP             `warden serve` + wrk (keep-alive, Lua POSTs) over loopback,
 #                                   without and with the --db audit log
 #   3. the reference toolkit        agent-governance-toolkit-core's PolicyEvaluator (Python)
+#      and Warden from Python       `warden.Warden.decide` (pip install ./bindings/python), same venv
 #   4. cedar-policy and regorus raw bench/raw, on tests/conformance/brief.{cedar,rego}
 # and writes the table into BENCHMARKS.md (between the bench/run.sh markers). Only 127.0.0.1 is ever targeted; every step is
 # bounded by `timeout`. The measuring takes about 1 minute; a cold release build adds 6-7 minutes
-# on 2 cores, the Python install about 30 s.
+# on 2 cores, the Python installs about 1 minute (the Python package reuses the release build).
 #
 # Environment: WARDEN=/path/to/warden skips building Warden; RAW=/path/to/warden-bench-raw
 # skips building bench/raw; DURATION=seconds per wrk run (default 10).
@@ -52,6 +53,19 @@ if [ -x "$VENV/bin/python" ] || timeout 120 python3 -m venv "$VENV"; then
   else
     echo "could not install $REF_PKG (see below); its row will say so" >&2
     tail -5 "$WORK/pip.log" >&2
+  fi
+fi
+
+# Warden's Python package into the same venv (a release build sharing target/ with the CLI's).
+PY_STATUS=missing
+if [ -x "$VENV/bin/python" ]; then
+  say "installing the warden Python package into bench/.venv (pip install ./bindings/python)"
+  if CARGO_TARGET_DIR=$ROOT/target timeout 1800 "$VENV/bin/pip" install -q --disable-pip-version-check \
+      --force-reinstall --no-deps ./bindings/python >"$WORK/pip-warden.log" 2>&1; then
+    PY_STATUS=ok
+  else
+    echo "could not install the warden Python package (see below); its row will say so" >&2
+    tail -5 "$WORK/pip-warden.log" >&2
   fi
 fi
 
@@ -121,6 +135,11 @@ if [ "$REF_STATUS" = ok ]; then
   timeout 300 "$VENV/bin/python" -W ignore bench/reference.py 50000 >"$WORK/reference.json"
   cat "$WORK/reference.json" >&2
   "$VENV/bin/pip" show "$REF_PKG" 2>/dev/null | sed -n 's/^Version: //p' >"$WORK/reference.version"
+fi
+if [ "$PY_STATUS" = ok ]; then
+  say "Warden from Python"
+  timeout 300 "$VENV/bin/python" bench/python.py 500000 >"$WORK/python.json"
+  cat "$WORK/python.json" >&2
 fi
 
 # --- 4. raw engines --------------------------------------------------------------------------
