@@ -113,7 +113,12 @@ impl Metrics {
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self, gauges: Gauges) -> String {
         let mut out = String::with_capacity(2048);
-        head(&mut out, "warden_decisions_total", "counter", "Decisions made, by verdict.");
+        head(
+            &mut out,
+            "warden_decisions_total",
+            "counter",
+            "Decisions made, by verdict.",
+        );
         for v in [Verdict::Allow, Verdict::Deny, Verdict::RequireApproval] {
             let name = format!("warden_decisions_total{{verdict=\"{}\"}}", v.as_str());
             sample(&mut out, &name, self.decisions(v));
@@ -131,7 +136,11 @@ impl Metrics {
             sample(&mut out, &name, cumulative);
         }
         let count = self.latency_count.load(Relaxed);
-        sample(&mut out, "warden_decision_request_seconds_bucket{le=\"+Inf\"}", count);
+        sample(
+            &mut out,
+            "warden_decision_request_seconds_bucket{le=\"+Inf\"}",
+            count,
+        );
         let sum = self.latency_sum_ns.load(Relaxed) as f64 / 1e9;
         sample(&mut out, "warden_decision_request_seconds_sum", sum);
         sample(&mut out, "warden_decision_request_seconds_count", count);

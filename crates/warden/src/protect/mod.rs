@@ -30,8 +30,9 @@ mod paths;
 use std::collections::HashSet;
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
+use aho_corasick::AhoCorasick;
 use serde_json::Value;
 use warden_core::{Action, Decision};
 
@@ -68,16 +69,31 @@ impl Kind {
     }
 }
 
-/// One protected file or directory.
+/// One protected file or directory, with the text forms searched for in arguments computed
+/// once, when the set is fixed (the check runs on every decision).
 #[derive(Debug, Clone)]
 struct Entry {
     /// Absolute, normalised; recorded both as given and with symlinks resolved.
     path: PathBuf,
+    /// `path` as text.
+    text: String,
     /// A directory protects everything under it.
     dir: bool,
     kind: Kind,
-    /// The file's name, searched for as a word in shell commands (files only).
+    /// The file's (or directory's) name. Every way a command can name the entry or its
+    /// folder contains this name or the folder's, so a command with neither is passed over
+    /// without further work.
     name: String,
+    /// For a file: the folder that holds it, that folder's name, and the ways a command names
+    /// it from anywhere (absolute, `~/…`, `$HOME/…`, `${HOME}/…`, a hidden folder's name).
+    holder: Option<Holder>,
+}
+
+#[derive(Debug, Clone)]
+struct Holder {
+    dir: PathBuf,
+    name: String,
+    needles: Vec<String>,
 }
 
 /// The files an agent may not touch, fixed at build time.
@@ -86,6 +102,13 @@ pub struct Protection {
     entries: Vec<Entry>,
     /// (device, inode) of every protected file that exists, so a hard link is caught.
     inodes: HashSet<(u64, u64)>,
+    /// Every entry's and holder's name, searched in one pass: an argument that contains none
+    /// of them cannot name a protected file in text, so it is passed over at once.
+    anchors: Option<AhoCorasick>,
+    /// The process's working directory when the set was fixed. Relative paths are judged
+    /// against it as well as against the caller's `context.cwd` (Warden's doors never change
+    /// directory, so it is read once, not on every decision).
+    base: Option<PathBuf>,
 }
 
 impl fmt::Debug for Protection {
@@ -147,6 +170,9 @@ impl Protection {
 
     /// Protect `path` (a file, which need not exist yet, or a directory and all it holds).
     pub fn add(&mut self, path: &Path, kind: Kind) {
+        if self.base.is_none() {
+            self.base = std::env::current_dir().ok();
+        }
         let lexical = absolute(path, None);
         let resolved = resolve(&joined(path, None)).unwrap_or_else(|| lexical.clone());
         let meta = std::fs::metadata(&resolved).ok();
@@ -156,20 +182,32 @@ impl Protection {
         {
             self.inodes.insert((m.dev(), m.ino()));
         }
-        let name = resolved
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         for p in [lexical, resolved] {
             if !self.entries.iter().any(|e| e.path == p) {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let holder = if dir { None } else { holder(&p) };
                 self.entries.push(Entry {
+                    text: p.to_string_lossy().into_owned(),
                     path: p,
                     dir,
                     kind,
-                    name: name.clone(),
+                    name,
+                    holder,
                 });
             }
         }
+        let names = self.entries.iter().flat_map(|e| {
+            std::iter::once(e.name.as_str()).chain(e.holder.as_ref().map(|h| h.name.as_str()))
+        });
+        // A name that cannot be searched for (none is) would only lose the shortcut.
+        self.anchors = AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .prefilter(false)
+            .build(names)
+            .ok();
     }
 
     /// `None` when the action leaves every protected file alone; otherwise the deny.
@@ -179,18 +217,35 @@ impl Protection {
         }
         // Relative paths are judged against the directory the caller names and against
         // Warden's own: a caller that names the wrong one must not open a way around.
-        let mut cwds: Vec<PathBuf> = Vec::new();
-        if let Some(c) = action.context.get("cwd").and_then(Value::as_str) {
-            cwds.push(absolute(Path::new(&expand_home(c)), None));
-        }
-        if let Ok(c) = std::env::current_dir()
-            && !cwds.contains(&c)
-        {
-            cwds.push(c);
-        }
+        let named: Option<std::borrow::Cow<'_, Path>> =
+            action.context.get("cwd").and_then(Value::as_str).map(|c| {
+                let p = Path::new(c);
+                // Already absolute and clean (the usual case): no need to copy it.
+                if p.is_absolute()
+                    && p.components()
+                        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+                    && !c.contains("//")
+                {
+                    std::borrow::Cow::Borrowed(p)
+                } else {
+                    std::borrow::Cow::Owned(absolute(Path::new(&expand_home(c)), None))
+                }
+            });
+        let (both, one);
+        let cwds: &[&Path] = match (named.as_deref(), self.base.as_deref()) {
+            (Some(c), Some(b)) if c != b => {
+                both = [c, b];
+                &both
+            }
+            (Some(c), _) | (None, Some(c)) => {
+                one = [c];
+                &one
+            }
+            (None, None) => &[],
+        };
         let mut walk = Walk {
             protection: self,
-            cwds: &cwds,
+            cwds,
             reads: is_read(action),
             shell: matches!(action.action.as_str(), "shell.exec" | "execute_code"),
             strings: 0,
@@ -222,10 +277,9 @@ impl Protection {
             match v {
                 Value::String(s) => path_slot || looks_like_path(s),
                 Value::Array(items) => items.iter().any(|i| any(i, path_slot, depth + 1)),
-                Value::Object(map) => map.iter().any(|(k, i)| {
-                    let k = k.to_ascii_lowercase();
-                    any(i, path_slot || PATH_KEYS.contains(&k.as_str()), depth + 1)
-                }),
+                Value::Object(map) => map
+                    .iter()
+                    .any(|(k, i)| any(i, path_slot || is_one_of(k, PATH_KEYS), depth + 1)),
                 Value::Null | Value::Bool(_) | Value::Number(_) => false,
             }
         }
@@ -264,7 +318,7 @@ enum Slot {
 
 struct Walk<'a> {
     protection: &'a Protection,
-    cwds: &'a [PathBuf],
+    cwds: &'a [&'a Path],
     reads: bool,
     shell: bool,
     strings: usize,
@@ -301,12 +355,9 @@ impl<'a> Walk<'a> {
             }
             Value::Object(map) => {
                 for (key, item) in map {
-                    let k = key.to_ascii_lowercase();
-                    let slot = if PATH_KEYS.contains(&k.as_str()) {
+                    let slot = if is_one_of(key, PATH_KEYS) {
                         Slot::Path
-                    } else if COMMAND_KEYS.contains(&k.as_str())
-                        || (self.shell && slot != Slot::Path)
-                    {
+                    } else if is_one_of(key, COMMAND_KEYS) || (self.shell && slot != Slot::Path) {
                         Slot::Command
                     } else {
                         slot
@@ -394,7 +445,7 @@ impl<'a> Walk<'a> {
         let bases: Vec<Option<&Path>> = if path.is_absolute() {
             vec![None]
         } else {
-            self.cwds.iter().map(|c| Some(c.as_path())).collect()
+            self.cwds.iter().map(|c| Some(*c)).collect()
         };
         for base in bases {
             self.components += n + base.map_or(0, |b| b.components().count());
@@ -487,13 +538,26 @@ impl<'a> Walk<'a> {
     /// path relative to a working directory, its name as a whole word, or the folder that
     /// holds it (when that folder is not the project or above it).
     fn text_hit(&self, s: &str, command: bool) -> Option<Hit<'a>> {
+        if self
+            .protection
+            .anchors
+            .as_ref()
+            .is_some_and(|a| !a.is_match(s))
+        {
+            return None;
+        }
         let how = if command {
             "the command"
         } else {
             "the argument"
         };
-        let direct = self.protection.entries.iter().find(|entry| {
-            if s.contains(entry.path.to_string_lossy().as_ref()) {
+        let entries = &self.protection.entries;
+        let direct = entries.iter().find(|entry| {
+            if !s.contains(entry.name.as_str()) {
+                // Every form below contains the entry's name.
+                return false;
+            }
+            if s.contains(entry.text.as_str()) {
                 return true;
             }
             if !command {
@@ -501,7 +565,8 @@ impl<'a> Walk<'a> {
             }
             let relative = self.cwds.iter().any(|cwd| {
                 entry.path.strip_prefix(cwd).is_ok_and(|rel| {
-                    !rel.as_os_str().is_empty() && contains_word(s, &rel.to_string_lossy())
+                    !rel.as_os_str().is_empty()
+                        && rel.to_str().is_some_and(|rel| contains_word(s, rel))
                 })
             });
             // A directory's name alone (`policies`, `examples`) says too little to count.
@@ -517,10 +582,13 @@ impl<'a> Walk<'a> {
         if !command {
             return None;
         }
-        self.protection
-            .entries
+        entries
             .iter()
-            .find(|e| !e.dir && e.path.parent().is_some_and(|d| self.holder_mentioned(s, d)))
+            .find(|e| {
+                e.holder
+                    .as_ref()
+                    .is_some_and(|h| self.holder_mentioned(s, h))
+            })
             .map(|entry| Hit {
                 entry,
                 how,
@@ -528,36 +596,64 @@ impl<'a> Walk<'a> {
             })
     }
 
-    /// Whether a command names `dir` — the folder that keeps a protected file — by its
-    /// absolute path, its path from a working directory, `~/…`, `$HOME/…`, or (for a hidden
-    /// folder such as `.claude`) its name. Folders that hold the project are not counted:
-    /// every command in a project names them.
-    fn holder_mentioned(&self, s: &str, dir: &Path) -> bool {
-        if dir.parent().is_none() || self.cwds.iter().any(|c| c.starts_with(dir)) {
+    /// Whether a command names the folder that keeps a protected file, from anywhere or from
+    /// a working directory. Folders that hold the project are not counted: every command in a
+    /// project names them.
+    fn holder_mentioned(&self, s: &str, holder: &Holder) -> bool {
+        if !s.contains(holder.name.as_str()) || self.cwds.iter().any(|c| c.starts_with(&holder.dir))
+        {
             return false;
         }
-        let mut needles: Vec<String> = vec![dir.to_string_lossy().into_owned()];
-        for cwd in self.cwds {
-            if let Ok(rel) = dir.strip_prefix(cwd) {
-                needles.push(rel.to_string_lossy().into_owned());
-            }
-        }
-        if let Some(home) = std::env::var_os("HOME").map(PathBuf::from)
-            && let Ok(rel) = dir.strip_prefix(&home)
-        {
-            needles.push(format!("~/{}", rel.display()));
-            needles.push(format!("$HOME/{}", rel.display()));
-            needles.push(format!("${{HOME}}/{}", rel.display()));
-        }
-        if let Some(name) = dir.file_name().and_then(|n| n.to_str())
-            && name.starts_with('.')
-            && name.len() >= 3
-        {
-            needles.push(name.to_string());
-        }
-        needles.iter().any(|n| !n.is_empty() && contains_word(s, n))
+        holder.needles.iter().any(|n| contains_word(s, n))
+            || self.cwds.iter().any(|cwd| {
+                holder.dir.strip_prefix(cwd).is_ok_and(|rel| {
+                    rel.to_str()
+                        .is_some_and(|rel| !rel.is_empty() && contains_word(s, rel))
+                })
+            })
     }
 }
+
+/// The folder holding the protected file at `path`, and the ways a command names it from
+/// anywhere; `None` for a file at the root.
+fn holder(path: &Path) -> Option<Holder> {
+    let dir = path.parent().filter(|d| d.parent().is_some())?;
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    let mut needles = vec![dir.to_string_lossy().into_owned()];
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from)
+        && let Ok(rel) = dir.strip_prefix(&home)
+    {
+        needles.push(format!("~/{}", rel.display()));
+        needles.push(format!("$HOME/{}", rel.display()));
+        needles.push(format!("${{HOME}}/{}", rel.display()));
+    }
+    if name.starts_with('.') && name.len() >= 3 {
+        needles.push(name.clone());
+    }
+    Some(Holder {
+        dir: dir.to_path_buf(),
+        name,
+        needles,
+    })
+}
+
+/// `key` is one of `keys`, compared without case (no allocation: this runs for every key of
+/// every action).
+fn is_one_of(key: &str, keys: &[&str]) -> bool {
+    let bytes = key.as_bytes();
+    if bytes.len() > LONGEST_KEY {
+        return false;
+    }
+    let mut lower = [0u8; LONGEST_KEY];
+    for (l, b) in lower.iter_mut().zip(bytes) {
+        *l = b.to_ascii_lowercase();
+    }
+    let lower = &lower[..bytes.len()];
+    keys.iter().any(|k| k.as_bytes() == lower)
+}
+
+/// The longest key in [`PATH_KEYS`] and [`COMMAND_KEYS`].
+const LONGEST_KEY: usize = 16;
 
 /// A string that a tool could take as a path: absolute, `./`, `../`, `~`, a `file://` URI, or
 /// words joined by `/` with no spaces and no URL scheme.
@@ -595,9 +691,10 @@ fn is_read(action: &Action) -> bool {
     name == "mcp.tools/call"
         && action.tool.as_deref().is_some_and(|t| {
             let t = t.to_ascii_lowercase();
-            READ_TOOLS
-                .iter()
-                .any(|p| t == *p || t.starts_with(&format!("{p}_")))
+            READ_TOOLS.iter().any(|p| {
+                t.strip_prefix(p)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
+            })
         })
 }
 
@@ -647,6 +744,20 @@ fn quote(s: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn keys_compare_without_case_or_allocation() {
+        for k in PATH_KEYS.iter().chain(COMMAND_KEYS) {
+            assert!(k.len() <= LONGEST_KEY, "{k}");
+            assert!(
+                is_one_of(&k.to_uppercase(), PATH_KEYS)
+                    || is_one_of(&k.to_uppercase(), COMMAND_KEYS)
+            );
+        }
+        assert!(is_one_of("File_Path", PATH_KEYS));
+        assert!(!is_one_of("file_paths_and_more_and_more", PATH_KEYS));
+        assert!(!is_one_of("url", PATH_KEYS));
+    }
 
     fn protected(dir: &Path) -> Protection {
         let claude = dir.join(".claude");
