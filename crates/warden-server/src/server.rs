@@ -160,6 +160,10 @@ impl DecisionServer {
         }
         let runtime = runtime
             .enable_all()
+            // Policy engines recurse (Rego rule chains, nested CEL, Cedar expressions): they
+            // are bounded at load, and the threads that run them get room beyond those bounds
+            // (address space only; pages are touched as they are used).
+            .thread_stack_size(DECISION_STACK)
             .thread_name("warden-serve")
             .build()
             .map_err(ServeError::Runtime)?;
@@ -173,6 +177,9 @@ impl DecisionServer {
         })
     }
 }
+
+/// Stack for the threads that decide (tokio's default is 2 MiB).
+const DECISION_STACK: usize = 16 << 20;
 
 /// Make every audit record accepted so far durable before the process exits.
 async fn flush_audit(shared: &Arc<Shared>) {
