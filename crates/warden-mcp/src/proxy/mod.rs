@@ -127,4 +127,11 @@ pub enum ProxyError {
     /// The message limit is zero.
     #[error("the message size limit must be at least 1 byte")]
     NoRoom,
+    /// A thread that relays messages could not be started.
+    #[error("cannot start a relay thread: {0}")]
+    Thread(std::io::Error),
 }
+
+/// Stack for the threads that decide: policy engines recurse within the bounds their loaders
+/// set, and get room beyond them (address space only).
+const DECISION_STACK: usize = 16 << 20;

@@ -72,15 +72,23 @@ pub fn run(
             server_in.clone(),
             done.clone(),
         );
-        std::thread::spawn(move || {
-            let input = LineReader::new(input, max);
-            if side == "client" {
-                from_client(input, &gateway, &client_out, &server_in);
-            } else {
-                from_server(input, &gateway, &client_out, &server_in);
-            }
-            let _ = done.send(side);
-        });
+        // These threads decide (through the gateway): give them the room a policy engine's
+        // bounded recursion may use (the default spawned stack is 2 MiB).
+        let relay = std::thread::Builder::new()
+            .name(format!("warden-mcp-{side}"))
+            .stack_size(super::DECISION_STACK)
+            .spawn(move || {
+                let input = LineReader::new(input, max);
+                if side == "client" {
+                    from_client(input, &gateway, &client_out, &server_in);
+                } else {
+                    from_server(input, &gateway, &client_out, &server_in);
+                }
+                let _ = done.send(side);
+            });
+        if let Err(e) = relay {
+            return Err(ProxyError::Thread(e));
+        }
     }
     let first = finished.recv().unwrap_or("server");
     if first == "client" {

@@ -141,6 +141,7 @@ pub fn run(
     })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(super::DECISION_STACK)
         .build()
         .map_err(|source| ProxyError::Listen {
             addr: http.listen,
