@@ -145,8 +145,8 @@ impl Warden {
 
         // 5. policy: the active set, deny-overrides across its documents.
         let active = self.policies.load();
-        let mut d = catch_unwind(AssertUnwindSafe(|| active.set.decide(action)))
-            .unwrap_or_else(|_| {
+        let mut d =
+            catch_unwind(AssertUnwindSafe(|| active.set.decide(action))).unwrap_or_else(|_| {
                 Decision::deny("denied: the policy engine failed internally (panic)")
             });
         d.policy_version = active.version;
