@@ -39,3 +39,46 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// Parse a duration written as a number and a unit: `90s`, `10m`, `2h`, `1d` (a bare number
+/// is seconds). The form every identity and trust setting uses (`--ttl 10m`, `after: 1h`).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| {
+        format!(
+            "`{}` is not a duration (write e.g. 90s, 10m, 2h, 1d)",
+            text.escape_debug()
+        )
+    })?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "`{}`: unknown unit `{}` (use s, m, h or d)",
+                text.escape_debug(),
+                unit.escape_debug()
+            ));
+        }
+    };
+    n.checked_mul(scale)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("`{}` is too long", text.escape_debug()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("10m").unwrap().as_secs(), 600);
+        assert_eq!(super::parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(super::parse_duration("1d").unwrap().as_secs(), 86_400);
+        for bad in ["", "m", "10 m", "1.5h", "10w", "-1s"] {
+            assert!(super::parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
