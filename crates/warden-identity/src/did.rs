@@ -147,6 +147,19 @@ impl FromStr for Did {
     }
 }
 
+impl serde::Serialize for Did {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Did {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Did::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl AsRef<str> for Did {
     fn as_ref(&self) -> &str {
         &self.0

@@ -41,11 +41,21 @@ pub enum Route {
     Metrics,
     /// `GET /openapi.json`
     OpenApi,
+    /// `POST /v1/handshake/challenge`
+    HandshakeChallenge,
+    /// `POST /v1/handshake/complete`
+    HandshakeComplete,
+    /// `POST /v1/handshake/initiate`
+    HandshakeInitiate,
+    /// `GET /v1/identity`
+    Identity,
+    /// `GET /v1/trust`
+    Trust,
 }
 
 impl Route {
     /// Every route, in the order of the OpenAPI document.
-    pub const ALL: [Route; 7] = [
+    pub const ALL: [Route; 12] = [
         Route::Decide,
         Route::DecideBatch,
         Route::Audit,
@@ -53,12 +63,21 @@ impl Route {
         Route::Readyz,
         Route::Metrics,
         Route::OpenApi,
+        Route::HandshakeChallenge,
+        Route::HandshakeComplete,
+        Route::HandshakeInitiate,
+        Route::Identity,
+        Route::Trust,
     ];
 
     /// The HTTP method, lower case as in OpenAPI.
     pub fn method(self) -> &'static str {
         match self {
-            Route::Decide | Route::DecideBatch => "post",
+            Route::Decide
+            | Route::DecideBatch
+            | Route::HandshakeChallenge
+            | Route::HandshakeComplete
+            | Route::HandshakeInitiate => "post",
             _ => "get",
         }
     }
@@ -73,6 +92,11 @@ impl Route {
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
             Route::OpenApi => "/openapi.json",
+            Route::HandshakeChallenge => "/v1/handshake/challenge",
+            Route::HandshakeComplete => "/v1/handshake/complete",
+            Route::HandshakeInitiate => "/v1/handshake/initiate",
+            Route::Identity => "/v1/identity",
+            Route::Trust => "/v1/trust",
         }
     }
 
@@ -90,6 +114,11 @@ impl Route {
             Route::Readyz => get(readyz),
             Route::Metrics => get(metrics),
             Route::OpenApi => get(openapi),
+            Route::HandshakeChallenge => post(crate::handshake::challenge),
+            Route::HandshakeComplete => post(crate::handshake::complete),
+            Route::HandshakeInitiate => post(crate::handshake::initiate),
+            Route::Identity => get(crate::handshake::identity),
+            Route::Trust => get(crate::handshake::trust),
         }
     }
 }
@@ -112,6 +141,8 @@ pub(crate) struct Shared {
     pub local: SocketAddr,
     /// Set when shutdown began: `/readyz` turns 503 so load balancers stop sending.
     pub draining: AtomicBool,
+    /// This server's side of the trust handshake (`--identity`), when it has one.
+    pub handshake: Option<Arc<warden_trust::handshake::Responder>>,
 }
 
 type AppState = Arc<Shared>;
@@ -252,14 +283,14 @@ pub(crate) struct Rejection {
 }
 
 impl Rejection {
-    fn new(status: StatusCode, error: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, error: impl Into<String>) -> Self {
         Rejection {
             status,
             error: error.into(),
         }
     }
 
-    fn counted(self, metrics: &Metrics) -> Response {
+    pub(crate) fn counted(self, metrics: &Metrics) -> Response {
         metrics.record_rejected(self.status.as_u16());
         self.into_response()
     }
@@ -298,7 +329,7 @@ fn json_response(status: StatusCode, body: String) -> Response {
 }
 
 /// Serialize a value, or answer with a deny if that ever fails.
-fn json_ok<T: Serialize>(value: &T) -> Response {
+pub(crate) fn json_ok<T: Serialize>(value: &T) -> Response {
     match serde_json::to_string(value) {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(e) => Rejection::new(
@@ -412,6 +443,16 @@ fn parse_one(bytes: &[u8]) -> Result<Action, Rejection> {
         .validate()
         .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, format!("body: {e}")))?;
     Ok(action)
+}
+
+/// A request's whole body as JSON, within the size and time limits.
+pub(crate) async fn read_json(
+    shared: &Shared,
+    request: Request,
+) -> Result<serde_json::Value, Rejection> {
+    let (parts, body) = request.into_parts();
+    let bytes = read_body(shared, &parts.headers, body).await?;
+    parse_json(&bytes)
 }
 
 fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, Rejection> {

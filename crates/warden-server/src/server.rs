@@ -62,6 +62,7 @@ impl DecisionServer {
             request_timeout: config.request_timeout,
             local,
             draining: AtomicBool::new(false),
+            handshake: config.handshake.clone(),
         });
         Ok(DecisionServer {
             listener,

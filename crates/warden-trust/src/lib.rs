@@ -3,6 +3,7 @@
 
 mod config;
 mod error;
+pub mod handshake;
 mod score;
 mod store;
 mod tier;
