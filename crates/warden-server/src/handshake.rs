@@ -151,12 +151,10 @@ pub(crate) async fn initiate(State(shared): State<AppState>, request: Request) -
         Ok(r) => r,
         Err(e) => return e.counted(&shared.metrics),
     };
-    let body: InitiateBody = match read_json(&shared, request)
-        .await
-        .and_then(|v| {
-            serde_json::from_value(v)
-                .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, format!("invalid body: {e}")))
-        }) {
+    let body: InitiateBody = match read_json(&shared, request).await.and_then(|v| {
+        serde_json::from_value(v)
+            .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, format!("invalid body: {e}")))
+    }) {
         Ok(b) => b,
         Err(e) => return e.counted(&shared.metrics),
     };
@@ -202,7 +200,10 @@ pub(crate) async fn initiate(State(shared): State<AppState>, request: Request) -
 }
 
 fn loopback_peer(peer: &str) -> bool {
-    let Some(authority) = peer.strip_prefix("http://").map(|a| a.trim_end_matches('/')) else {
+    let Some(authority) = peer
+        .strip_prefix("http://")
+        .map(|a| a.trim_end_matches('/'))
+    else {
         return false;
     };
     let host = match authority.rsplit_once(':') {
@@ -254,8 +255,10 @@ pub(crate) async fn trust(State(shared): State<AppState>, request: Request<Body>
             ));
         };
         t.score(&q.agent, 1000)
-            .map(|s| json!({"agent": q.agent, "score": s.value, "tier": s.tier.as_str(),
-                            "revoked": s.revoked, "events": s.events}))
+            .map(|s| {
+                json!({"agent": q.agent, "score": s.value, "tier": s.tier.as_str(),
+                            "revoked": s.revoked, "events": s.events})
+            })
             .map_err(|e| Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
     })
     .await;
@@ -271,7 +274,11 @@ pub(crate) async fn trust(State(shared): State<AppState>, request: Request<Body>
 mod tests {
     #[test]
     fn only_loopback_peers_are_initiated() {
-        for ok in ["http://127.0.0.1:8181", "http://localhost:1/", "http://[::1]:9"] {
+        for ok in [
+            "http://127.0.0.1:8181",
+            "http://localhost:1/",
+            "http://[::1]:9",
+        ] {
             assert!(super::loopback_peer(ok), "{ok}");
         }
         for bad in [

@@ -20,16 +20,26 @@ fn scores_and_events_survive_the_process() {
     {
         let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
         assert_eq!(t.score("a", 1000).unwrap().value, 500);
-        t.observe("a", Outcome::Violation, 1000, "execute_code", "denied by rule")
+        t.observe(
+            "a",
+            Outcome::Violation,
+            1000,
+            "execute_code",
+            "denied by rule",
+        )
+        .unwrap();
+        t.observe("a", Outcome::Allowed, 1000, "http_request", "ok")
             .unwrap();
-        t.observe("a", Outcome::Allowed, 1000, "http_request", "ok").unwrap();
     }
     let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
     let s = t.score("a", 1000).unwrap();
     assert_eq!((s.value, s.tier, s.events), (476, Tier::Probationary, 2));
     let ev = t.events("a", 10).unwrap();
     assert_eq!(ev.len(), 2);
-    assert_eq!((ev[0].from, ev[0].to, ev[0].outcome.as_str()), (500, 475, "violation"));
+    assert_eq!(
+        (ev[0].from, ev[0].to, ev[0].outcome.as_str()),
+        (500, 475, "violation")
+    );
     assert_eq!(ev[0].action.as_deref(), Some("execute_code"));
     assert_eq!(t.agents(10).unwrap()[0].0, "a");
 }
@@ -37,8 +47,12 @@ fn scores_and_events_survive_the_process() {
 #[test]
 fn two_processes_moving_one_score_compose() {
     let (_d, db) = db();
-    let a = TrustStore::open(&db, TrustConfig::default()).unwrap().durable(false);
-    let b = TrustStore::open(&db, TrustConfig::default()).unwrap().durable(false);
+    let a = TrustStore::open(&db, TrustConfig::default())
+        .unwrap()
+        .durable(false);
+    let b = TrustStore::open(&db, TrustConfig::default())
+        .unwrap()
+        .durable(false);
     let ta = std::thread::spawn(move || {
         for _ in 0..10 {
             a.observe("x", Outcome::Denied, 1000, "a", "").unwrap();
@@ -75,7 +89,8 @@ fn a_revoked_agent_stays_at_zero_until_restored() {
     // The reference toolkit let a revoked agent climb back to 1000; here nothing moves.
     for _ in 0..1000 {
         assert_eq!(
-            t.observe("agent", Outcome::Completed, 1000, "x", "").unwrap(),
+            t.observe("agent", Outcome::Completed, 1000, "x", "")
+                .unwrap(),
             None
         );
     }

@@ -133,6 +133,12 @@ impl WardenBuilder {
         self
     }
 
+    /// Also protect a secret key (a server's identity key): no action may read or change it.
+    pub fn protect_secret(mut self, path: impl Into<PathBuf>) -> Self {
+        self.extra.push((path.into(), Kind::SecretKey));
+        self
+    }
+
     /// Verify identities and keep trust scores as `config` says (trusted roots, whether an
     /// identity is required, scoring weights). Revocations and scores live in the audit log's
     /// database, so they are kept only with an audit log.

@@ -63,8 +63,13 @@ pub fn post_json(
         .map_err(|e| connect(e.to_string()))?
         .next()
         .ok_or_else(|| connect("no address".into()))?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| connect(e.to_string()))?;
-    let left = || deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| connect(e.to_string()))?;
+    let left = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    };
     stream.set_nodelay(true).ok();
     stream
         .set_write_timeout(Some(left()))
@@ -125,11 +130,16 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Value), String> {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .ok_or("no HTTP status line")?;
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
     let body = &raw[end + 4..];
-    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
     let value = serde_json::from_slice(&body).map_err(|e| format!("not JSON ({e})"))?;
     Ok((status, value))
 }

@@ -36,6 +36,6 @@ mod protocol;
 pub use http::{HttpError, post_json};
 pub use nonces::NonceStore;
 pub use protocol::{
-    Challenge, Grant, GrantMessage, HANDSHAKE_VERSION, Hello, Initiator, MAX_MESSAGE_BYTES, Pending,
-    Proof, Refusal, Responder, Session,
+    Challenge, Grant, GrantMessage, HANDSHAKE_VERSION, Hello, Initiator, MAX_MESSAGE_BYTES,
+    Pending, Proof, Refusal, Responder, Session,
 };

@@ -44,8 +44,9 @@ impl NonceStore {
     pub fn open(path: &Path) -> Result<Self, TrustError> {
         let conn = warden_audit::open_state(path, Duration::from_secs(5))
             .map_err(|e| TrustError::store(path, e.to_string()))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| TrustError::store(path, format!("cannot create the handshake tables: {e}")))?;
+        conn.execute_batch(SCHEMA).map_err(|e| {
+            TrustError::store(path, format!("cannot create the handshake tables: {e}"))
+        })?;
         Ok(NonceStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),

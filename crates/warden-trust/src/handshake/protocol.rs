@@ -147,7 +147,8 @@ fn keys_of(k: &IssuerKeys, did: &str, who: &str) -> Result<PublicKeys, String> {
         .map(from_b64)
         .transpose()
         .map_err(|e| format!("the {who}'s keys: {e}"))?;
-    let pk = PublicKeys::from_bytes(&ed, ml.as_deref()).map_err(|e| format!("the {who}'s keys: {e}"))?;
+    let pk =
+        PublicKeys::from_bytes(&ed, ml.as_deref()).map_err(|e| format!("the {who}'s keys: {e}"))?;
     if pk.did().as_str() != did {
         return Err(format!(
             "the keys presented are not those of {did} (they belong to {}): wrong key",
@@ -274,11 +275,14 @@ impl Responder {
     pub fn challenge(&self, hello: &Value, now: u64) -> Result<Challenge, String> {
         let h: Hello = parse(hello, "hello")?;
         if h.version != HANDSHAKE_VERSION {
-            return Err(format!("unknown version (this side speaks {HANDSHAKE_VERSION})"));
+            return Err(format!(
+                "unknown version (this side speaks {HANDSHAKE_VERSION})"
+            ));
         }
         Did::parse(&h.initiator).map_err(|e| format!("initiator: {e}"))?;
         check_nonce(&h.nonce, "nonce")?;
-        let caps = Capabilities::parse(&h.capabilities).map_err(|e| format!("capabilities: {e}"))?;
+        let caps =
+            Capabilities::parse(&h.capabilities).map_err(|e| format!("capabilities: {e}"))?;
         if caps.is_empty() {
             return Err("no capabilities asked for".into());
         }
@@ -315,7 +319,10 @@ impl Responder {
         let mac = self.cookie(c).map_err(|e| refuse(who, e))?;
         let given = from_b64(&c.cookie).unwrap_or_default();
         // blake3::Hash compares in constant time.
-        if given.len() != 32 || blake3::Hash::from(mac) != blake3::Hash::from(<[u8; 32]>::try_from(given.as_slice()).unwrap_or_default()) {
+        if given.len() != 32
+            || blake3::Hash::from(mac)
+                != blake3::Hash::from(<[u8; 32]>::try_from(given.as_slice()).unwrap_or_default())
+        {
             return Err(refuse(
                 who,
                 "the challenge was not issued by this responder, or was edited (its cookie does \
@@ -333,10 +340,18 @@ impl Responder {
         let sig = Signature::from_json(&p.signature).map_err(|e| refuse(who, e))?;
         let msg = signed(c).map_err(|e| refuse(who, e))?;
         keys.verify(INITIATOR_DOMAIN, msg.as_bytes(), &sig)
-            .map_err(|e| refuse(who, format!("the initiator's signature does not verify: {e}")))?;
-        let chain = verifier
-            .verify_presented(&p.chain, now)
-            .map_err(|e| refuse(who, format!("the initiator's credential does not verify: {e}")))?;
+            .map_err(|e| {
+                refuse(
+                    who,
+                    format!("the initiator's signature does not verify: {e}"),
+                )
+            })?;
+        let chain = verifier.verify_presented(&p.chain, now).map_err(|e| {
+            refuse(
+                who,
+                format!("the initiator's credential does not verify: {e}"),
+            )
+        })?;
         if chain.subject.as_str() != c.initiator {
             return Err(refuse(
                 who,
@@ -459,13 +474,20 @@ impl Initiator<'_> {
     }
 
     /// Step 3: check the challenge is an answer to *this* hello, and sign it.
-    pub fn prove(&self, pending: &mut Pending, challenge: &Value, now: u64) -> Result<Value, String> {
+    pub fn prove(
+        &self,
+        pending: &mut Pending,
+        challenge: &Value,
+        now: u64,
+    ) -> Result<Value, String> {
         let c: Challenge = parse(challenge, "challenge")?;
         if c.version != HANDSHAKE_VERSION {
             return Err("the peer speaks another handshake version".into());
         }
         if c.initiator != self.key.did().as_str() || c.initiator_nonce != pending.nonce {
-            return Err("the challenge answers another handshake (initiator or nonce differ)".into());
+            return Err(
+                "the challenge answers another handshake (initiator or nonce differ)".into(),
+            );
         }
         if c.capabilities != pending.capabilities {
             return Err("the challenge names other capabilities than were asked".into());
@@ -474,7 +496,10 @@ impl Initiator<'_> {
         if let Some(want) = &self.expect
             && want.as_str() != c.responder
         {
-            return Err(format!("the peer is {}, not the expected {want}", c.responder));
+            return Err(format!(
+                "the peer is {}, not the expected {want}",
+                c.responder
+            ));
         }
         if now >= c.expires_at {
             return Err("the challenge is already expired".into());
@@ -537,7 +562,10 @@ impl Initiator<'_> {
             return Err("the grant is already expired".into());
         }
         let peer_trust = match self.trust {
-            Some(t) => Some(t.score(&c.responder, chain.ceiling).map_err(|e| e.to_string())?),
+            Some(t) => Some(
+                t.score(&c.responder, chain.ceiling)
+                    .map_err(|e| e.to_string())?,
+            ),
             None => None,
         };
         Ok(Session {
@@ -555,14 +583,16 @@ impl Initiator<'_> {
     pub fn run(&self, peer: &str, capabilities: &[String]) -> Result<Session, String> {
         let (hello, mut pending) = self.hello(capabilities)?;
         let token = self.token.as_deref();
-        let (status, challenge) = post_json(peer, "/v1/handshake/challenge", &hello, token, self.timeout)
-            .map_err(|e| e.to_string())?;
+        let (status, challenge) =
+            post_json(peer, "/v1/handshake/challenge", &hello, token, self.timeout)
+                .map_err(|e| e.to_string())?;
         if status != 200 {
             return Err(refused(status, &challenge));
         }
         let proof = self.prove(&mut pending, &challenge, unix_now())?;
-        let (status, answer) = post_json(peer, "/v1/handshake/complete", &proof, token, self.timeout)
-            .map_err(|e| e.to_string())?;
+        let (status, answer) =
+            post_json(peer, "/v1/handshake/complete", &proof, token, self.timeout)
+                .map_err(|e| e.to_string())?;
         if status != 200 {
             return Err(refused(status, &answer));
         }
@@ -576,4 +606,3 @@ fn refused(status: u16, body: &Value) -> String {
         None => format!("the peer answered HTTP {status}"),
     }
 }
-
