@@ -30,9 +30,10 @@ pub struct DelegateArgs {
     /// The highest trust score the receiver can have under this link (0–1000).
     #[arg(long, default_value_t = 500, value_name = "N")]
     ceiling: u16,
-    /// Lifetime: 90s, 10m, 2h, 1d. Never beyond the chain being extended.
-    #[arg(long, default_value = "15m", value_name = "DURATION")]
-    ttl: String,
+    /// Lifetime: 90s, 10m, 2h, 1d (default 15m, or what is left of --chain if less). Never
+    /// beyond the chain being extended.
+    #[arg(long, value_name = "DURATION")]
+    ttl: Option<String>,
     /// The one verifier this is for (a Warden's audience name); inherited from --chain.
     #[arg(long, value_name = "NAME")]
     audience: Option<String>,
@@ -79,15 +80,19 @@ pub fn read_chain(
 pub fn delegate(args: &DelegateArgs) -> Result<Exit> {
     let key = load_key(&args.from)?;
     let to = Did::parse(&args.to).map_err(|e| Error::msg(format!("--to: {e}")))?;
-    let ttl = parse_duration(&args.ttl).map_err(|e| Error::msg(format!("--ttl: {e}")))?;
+    let ttl = args
+        .ttl
+        .as_deref()
+        .map(|t| parse_duration(t).map_err(|e| Error::msg(format!("--ttl: {e}"))))
+        .transpose()?;
     if args.ceiling > warden_identity::MAX_CEILING {
         return Err(Error::msg("--ceiling is 0–1000"));
     }
-    let grant = Grant {
+    let mut grant = Grant {
         subject: to,
         capabilities: args.capabilities.clone(),
         ceiling: args.ceiling,
-        ttl,
+        ttl: ttl.unwrap_or(warden_identity::DEFAULT_TTL),
         audience: args.audience.clone(),
     };
     let now = unix_now();
@@ -101,8 +106,12 @@ pub fn delegate(args: &DelegateArgs) -> Result<Exit> {
             let parent =
                 read_chain(path)?.map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
             // Extending a chain that no longer verifies would only make a longer invalid one.
-            verify_chain(&parent, &VerifyOptions::unpinned(), now, &NoRevocations)
+            let v = verify_chain(&parent, &VerifyOptions::unpinned(), now, &NoRevocations)
                 .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+            if ttl.is_none() {
+                let left = std::time::Duration::from_secs(v.expires_at.saturating_sub(now));
+                grant.ttl = grant.ttl.min(left);
+            }
             parent.delegate(&key, &grant, now)
         }
     }

@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// The credential chain issued to --identity, shown to handshake peers.
     #[arg(long, value_name = "FILE", requires = "identity")]
     identity_credential: Option<PathBuf>,
+    /// Seconds a handshake challenge may be answered in.
+    #[arg(long, default_value_t = 30, value_name = "SECS", requires = "identity")]
+    handshake_ttl: u64,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8181", value_name = "ADDR")]
     listen: SocketAddr,
@@ -81,7 +84,9 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
     {
         // The server's own secret key is one of Warden's files: no action may read it.
         builder = builder.protect_secret(key);
-        config.handshake = Some(std::sync::Arc::new(responder(key, chain, db)?));
+        let mut r = responder(key, chain, db)?;
+        r.challenge_ttl = Duration::from_secs(args.handshake_ttl.max(1));
+        config.handshake = Some(std::sync::Arc::new(r));
     }
     let warden = builder.build()?;
     DecisionServer::run_until_signalled(config, Arc::new(warden), |addr| {
