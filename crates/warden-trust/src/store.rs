@@ -584,6 +584,8 @@ fn commit(shared: &Shared, conn: &mut Connection, jobs: &[Job]) -> Vec<Committed
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| format!("cannot start a transaction: {e}"))?;
         let mut out = Vec::with_capacity(jobs.len());
+        // Each agent's row is read once and written once per batch; every event is a row.
+        let mut states: HashMap<&str, (State, u64)> = HashMap::new();
         for job in jobs {
             let Job::Observe {
                 agent,
@@ -599,9 +601,12 @@ fn commit(shared: &Shared, conn: &mut Connection, jobs: &[Job]) -> Vec<Committed
                 continue;
             };
             let c = &shared.config;
-            let state = load(&tx, agent)?.unwrap_or_else(|| State::new(c));
+            let state = match states.get(&**agent) {
+                Some((s, _)) => *s,
+                None => load(&tx, agent)?.unwrap_or_else(|| State::new(c)),
+            };
             let (next, from, to) = state.apply(*outcome, *ceiling, *at, c);
-            save(&tx, agent, &next, *at)?;
+            states.insert(agent, (next, *at));
             insert_event(
                 &tx,
                 agent,
@@ -622,6 +627,9 @@ fn commit(shared: &Shared, conn: &mut Connection, jobs: &[Job]) -> Vec<Committed
                 },
             )));
         }
+        for (agent, (state, at)) in &states {
+            save(&tx, agent, state, *at)?;
+        }
         tx.commit().map_err(|e| format!("cannot commit: {e}"))?;
         Ok(out)
     };
@@ -632,11 +640,12 @@ fn commit(shared: &Shared, conn: &mut Connection, jobs: &[Job]) -> Vec<Committed
 }
 
 fn load(conn: &Connection, agent: &str) -> Result<Option<State>, String> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT score, last_event, window_start, window_gain, events FROM trust_scores
          WHERE agent = ?1",
-        params![agent],
-        |r| {
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![agent], |r| {
             Ok(State {
                 score: r.get::<_, u16>(0)?.min(1000),
                 last_event: r.get::<_, i64>(1)?.try_into().unwrap_or(0),
@@ -644,8 +653,8 @@ fn load(conn: &Connection, agent: &str) -> Result<Option<State>, String> {
                 window_gain: r.get(3)?,
                 events: r.get::<_, i64>(4)?.try_into().unwrap_or(0),
             })
-        },
-    )
+        })
+    })
     .optional()
     .map_err(|e| format!("cannot read the trust score of {agent}: {e}"))
 }
@@ -655,12 +664,13 @@ fn i64s(n: u64) -> i64 {
 }
 
 fn save(conn: &Connection, agent: &str, s: &State, now: u64) -> Result<(), String> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO trust_scores (agent, score, last_event, window_start, window_gain, events, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(agent) DO UPDATE SET score = ?2, last_event = ?3, window_start = ?4,
            window_gain = ?5, events = ?6, updated_at = ?7",
-        params![
+    )
+    .and_then(|mut stmt| stmt.execute(params![
             agent,
             s.score,
             i64s(s.last_event),
@@ -668,8 +678,7 @@ fn save(conn: &Connection, agent: &str, s: &State, now: u64) -> Result<(), Strin
             s.window_gain,
             i64s(s.events),
             i64s(now)
-        ],
-    )
+        ]))
     .map(drop)
     .map_err(|e| format!("cannot store the trust score of {agent}: {e}"))
 }
@@ -686,11 +695,13 @@ fn insert_event(
     action: Option<&str>,
     reason: Option<&str>,
 ) -> Result<(), String> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO trust_events (agent, at, outcome, from_score, to_score, ceiling, action, reason)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![agent, i64s(at), outcome, from, to, ceiling, action, reason],
     )
+    .and_then(|mut stmt| {
+        stmt.execute(params![agent, i64s(at), outcome, from, to, ceiling, action, reason])
+    })
     .map(drop)
     .map_err(|e| format!("cannot record the trust event of {agent}: {e}"))
 }

@@ -126,3 +126,43 @@ fn idle_decay_is_computed_from_the_clock() {
     let s = t.score("a", 1000).unwrap();
     assert_eq!((s.value, s.tier), (300, Tier::Probationary));
 }
+
+/// The writer folds a batch into one read and one write per agent: the events it records
+/// must still chain (each starts where the last ended), and the stored score must be the one
+/// the process computed, across batches and with agents interleaved.
+#[test]
+fn a_buffered_burst_chains_every_event_and_stores_the_last_score() {
+    let (_d, db) = db();
+    let agents = ["p", "q", "r"];
+    let mut seen = Vec::new();
+    {
+        let t = TrustStore::open(&db, TrustConfig::default())
+            .unwrap()
+            .durable(false);
+        for i in 0..1500 {
+            let agent = agents[i % 3];
+            let outcome = if i % 7 == 0 {
+                Outcome::Denied
+            } else {
+                Outcome::Allowed
+            };
+            t.observe(agent, outcome, 1000, "http_request", "").unwrap();
+        }
+        t.flush().unwrap();
+        for a in agents {
+            seen.push(t.score(a, 1000).unwrap().value);
+        }
+    }
+    let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
+    for (a, want) in agents.iter().zip(seen) {
+        let s = t.score(a, 1000).unwrap();
+        assert_eq!((s.value, s.events), (want, 500), "agent {a}");
+        let ev = t.events(a, 1000).unwrap();
+        assert_eq!(ev.len(), 500);
+        assert_eq!(ev[0].from, 500);
+        for w in ev.windows(2) {
+            assert_eq!(w[1].from, w[0].to, "agent {a}: events do not chain");
+        }
+        assert_eq!(ev[499].to, want);
+    }
+}
