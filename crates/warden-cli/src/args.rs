@@ -71,7 +71,7 @@ pub fn builder(policy: &PolicyArgs, audit: &AuditArgs) -> WardenBuilder {
     audit.apply(WardenBuilder::new().policies(policy.policies.iter().cloned()))
 }
 
-/// Which identities are accepted, and how trust is scored (`check`, `serve`).
+/// Which identities are accepted, and how trust is scored (`check`, `serve`, `mcp proxy`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct ZeroTrustArgs {
     /// Identity and trust settings (YAML: `identity:` roots/required/audiences, `trust:`
