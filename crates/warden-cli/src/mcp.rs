@@ -36,7 +36,7 @@ pub enum McpCommand {
     /// Pin the tools of servers in a lock file, so later scans and the proxy catch changes.
     Pin(PinArgs),
     /// Run an MCP server behind Warden: policy on every tool call, poisoned tools hidden.
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
 }
 
 /// `warden scan …`
@@ -238,7 +238,7 @@ impl McpCommand {
         Ok(match self {
             McpCommand::Scan(a) => scan(&a),
             McpCommand::Pin(a) => pin(&a),
-            McpCommand::Proxy(a) => return run_proxy(a),
+            McpCommand::Proxy(a) => return run_proxy(*a),
         })
     }
 }
