@@ -20,7 +20,7 @@ use serde_json::json;
 use warden::{Action, Decision};
 use warden_trust::handshake::{Initiator, Responder};
 
-use crate::api::{Rejection, Shared, json_ok, read_json};
+use crate::exchange::{Rejection, Shared, json_ok, read_json};
 
 type AppState = Arc<Shared>;
 

@@ -5,6 +5,7 @@
 mod api;
 mod canned;
 mod config;
+mod exchange;
 mod handshake;
 mod metrics;
 mod reload;

@@ -193,7 +193,8 @@ impl WardenBuilder {
                 .as_ref()
                 .is_none_or(|(_, mode)| *mode == warden_audit::Mode::Durable);
             warden.zero_trust =
-                crate::zero_trust::build(config, db.as_ref().map(|(p, _)| p.as_path()), durable)?;
+                crate::zero_trust::build(config, db.as_ref().map(|(p, _)| p.as_path()), durable)
+                    .map_err(BuildError::ZeroTrust)?;
         }
         Ok(warden)
     }

@@ -238,23 +238,24 @@ impl crate::Warden {
 }
 
 /// Build steps 2 and 6 from settings. `db` is the Warden database (the audit log's file):
-/// revocations and trust scores live there, so without it neither is kept.
+/// revocations and trust scores live there, so without it neither is kept. The error is
+/// the reason, which the builder wraps (so this module does not depend on the builder).
 pub(crate) fn build(
     config: warden_trust::Config,
     db: Option<&std::path::Path>,
     durable: bool,
-) -> Result<ZeroTrust, crate::BuildError> {
+) -> Result<ZeroTrust, String> {
     let id = &config.identity;
     if id.required && id.roots.is_empty() {
-        return Err(crate::BuildError::ZeroTrust(
+        return Err(
             "an identity is required, but no trusted roots are configured: no action could \
              ever be allowed"
                 .into(),
-        ));
+        );
     }
     let revocations = match db {
         Some(path) => Some(Arc::new(
-            Revocations::open(path).map_err(|e| crate::BuildError::ZeroTrust(e.to_string()))?,
+            Revocations::open(path).map_err(|e| e.to_string())?,
         )),
         None => None,
     };
@@ -273,7 +274,7 @@ pub(crate) fn build(
     let trust = match (db, &verifier) {
         (Some(path), Some(_)) => {
             let mut store = TrustStore::open(path, config.trust)
-                .map_err(|e| crate::BuildError::ZeroTrust(e.to_string()))?
+                .map_err(|e| e.to_string())?
                 .durable(durable);
             if let Some(r) = &revocations {
                 store = store.with_revocations(r.clone());

@@ -2,7 +2,7 @@
 //!
 //! Deliberately small: plain `http://` to the peer's `warden serve` (loopback or a private
 //! network; for anything else put TLS in front), one request per connection, the body read
-//! up to [`super::MAX_MESSAGE_BYTES`]. The handshake itself authenticates both sides; the
+//! up to [`MAX_MESSAGE_BYTES`]. The handshake itself authenticates both sides; the
 //! transport only carries bytes.
 
 use std::io::{Read, Write};
@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use thiserror::Error;
 
-use super::MAX_MESSAGE_BYTES;
+/// Largest handshake message, in bytes of JSON (a two-link chain is about 15 KB).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// Why a request to the peer failed.
 #[derive(Debug, Error)]

@@ -29,13 +29,15 @@
 //! its own key and verifies the other's chain itself — no side ever holds the other's
 //! secret; the peer's trust comes from the verifier's own records, never from the peer.
 
+mod grant;
 mod http;
 mod nonces;
 mod protocol;
 
-pub use http::{HttpError, post_json};
+pub use grant::Grant;
+pub use http::{HttpError, MAX_MESSAGE_BYTES, post_json};
 pub use nonces::NonceStore;
 pub use protocol::{
-    Challenge, Grant, GrantMessage, HANDSHAKE_VERSION, Hello, Initiator, MAX_MESSAGE_BYTES,
-    Pending, Proof, Refusal, Responder, Session,
+    Challenge, GrantMessage, HANDSHAKE_VERSION, Hello, Initiator, Pending, Proof, Refusal,
+    Responder, Session,
 };

@@ -113,7 +113,7 @@ impl NonceStore {
     }
 
     /// Keep a granted session.
-    pub fn record_session(&self, g: &super::Grant) -> Result<(), TrustError> {
+    pub fn record_session(&self, g: &super::grant::Grant) -> Result<(), TrustError> {
         let conn = self
             .conn
             .lock()

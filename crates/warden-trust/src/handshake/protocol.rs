@@ -11,14 +11,13 @@ use warden_identity::{
     VerifyOptions, b64, canonical, from_b64, unix_now, verify_chain,
 };
 
+use super::grant::Grant;
 use super::http::post_json;
 use super::nonces::NonceStore;
 use crate::store::{Score, TrustStore};
 
 /// The protocol version every message names.
 pub const HANDSHAKE_VERSION: &str = "warden-handshake/1";
-/// Largest handshake message, in bytes of JSON (a two-link chain is about 15 KB).
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 const INITIATOR_DOMAIN: &str = "warden/handshake/initiator/v1";
 const RESPONDER_DOMAIN: &str = "warden/handshake/responder/v1";
 const COOKIE_CONTEXT: &str = "warden handshake challenge cookie v1";
@@ -73,30 +72,6 @@ pub struct Proof {
     pub keys: IssuerKeys,
     /// The initiator's signature over the challenge.
     pub signature: SignatureJson,
-}
-
-/// What the responder grants.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Grant {
-    /// A random session id (32 hex digits).
-    pub session: String,
-    /// Who it is granted to.
-    pub initiator: String,
-    /// Who grants.
-    pub responder: String,
-    /// The initiator's nonce of this handshake.
-    pub initiator_nonce: String,
-    /// The responder's nonce of this handshake.
-    pub responder_nonce: String,
-    /// What was asked ∩ what the initiator's chain grants.
-    pub capabilities: Vec<String>,
-    /// The lower of the two chains' effective ceilings.
-    pub ceiling: u16,
-    /// Unix seconds.
-    pub issued_at: u64,
-    /// Unix seconds.
-    pub expires_at: u64,
 }
 
 /// Step 4, responder → initiator.
