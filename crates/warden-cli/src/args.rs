@@ -70,3 +70,71 @@ impl AuditArgs {
 pub fn builder(policy: &PolicyArgs, audit: &AuditArgs) -> WardenBuilder {
     audit.apply(WardenBuilder::new().policies(policy.policies.iter().cloned()))
 }
+
+/// Which identities are accepted, and how trust is scored (`check`, `serve`, `mcp proxy`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ZeroTrustArgs {
+    /// Identity and trust settings (YAML: `identity:` roots/required/audiences, `trust:`
+    /// weights and decay; see docs/identity.md).
+    #[arg(long, value_name = "FILE")]
+    pub trust_config: Option<PathBuf>,
+    /// Accept credential chains rooted at this DID (repeatable; added to the settings file's).
+    #[arg(long = "trust-root", value_name = "DID")]
+    pub trust_roots: Vec<String>,
+    /// Deny every action that carries no verified credential.
+    #[arg(long)]
+    pub require_identity: bool,
+}
+
+impl ZeroTrustArgs {
+    /// Whether any identity or trust setting was given.
+    pub fn given(&self) -> bool {
+        self.trust_config.is_some() || !self.trust_roots.is_empty() || self.require_identity
+    }
+
+    /// The settings these flags make (the file's, plus the flags).
+    pub fn config(&self) -> crate::error::Result<warden_trust::Config> {
+        let mut config = match &self.trust_config {
+            Some(path) => warden_trust::Config::load(path)
+                .map_err(|e| crate::error::Error::msg(e.to_string()))?,
+            None => warden_trust::Config::default(),
+        };
+        for root in &self.trust_roots {
+            let did = warden_identity::Did::parse(root)
+                .map_err(|e| crate::error::Error::msg(format!("--trust-root: {e}")))?;
+            if !config.identity.roots.contains(&did) {
+                config.identity.roots.push(did);
+            }
+        }
+        config.identity.required |= self.require_identity;
+        Ok(config)
+    }
+
+    /// Add the settings to `builder` (nothing when no flag was given).
+    pub fn apply(&self, builder: WardenBuilder) -> crate::error::Result<WardenBuilder> {
+        if !self.given() {
+            return Ok(builder);
+        }
+        Ok(builder.zero_trust(self.config()?))
+    }
+}
+
+/// Read a credential chain file (`--credential`) as the JSON an action carries.
+pub fn read_credential(path: &std::path::Path) -> crate::error::Result<serde_json::Value> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        crate::error::Error::msg(format!("cannot read credential {}: {e}", path.display()))
+    })?;
+    if !meta.is_file() || meta.len() > warden_identity::MAX_CHAIN_BYTES as u64 {
+        return Err(crate::error::Error::msg(format!(
+            "credential {}: not a file of at most {} bytes",
+            path.display(),
+            warden_identity::MAX_CHAIN_BYTES
+        )));
+    }
+    let text = std::fs::read(path).map_err(|e| {
+        crate::error::Error::msg(format!("cannot read credential {}: {e}", path.display()))
+    })?;
+    serde_json::from_slice(&text).map_err(|e| {
+        crate::error::Error::msg(format!("credential {}: not JSON: {e}", path.display()))
+    })
+}

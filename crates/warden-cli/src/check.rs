@@ -4,7 +4,7 @@ use clap::Args;
 use warden::{Action, Warden};
 
 use crate::action_args::ActionArgs;
-use crate::args::{AuditArgs, PolicyArgs, builder};
+use crate::args::{AuditArgs, PolicyArgs, ZeroTrustArgs, builder, read_credential};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::report;
@@ -18,6 +18,12 @@ pub struct CheckArgs {
     action: ActionArgs,
     #[command(flatten)]
     audit: AuditArgs,
+    #[command(flatten)]
+    zero_trust: ZeroTrustArgs,
+    /// A credential or delegation chain (JSON) the action carries as `context.credential`:
+    /// Warden verifies it and judges the action as the identity it names.
+    #[arg(long, value_name = "FILE")]
+    credential: Option<std::path::PathBuf>,
     /// Print the decision (or the error) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -34,8 +40,14 @@ pub fn warden(policy: &PolicyArgs, audit: &AuditArgs) -> Result<Warden> {
 }
 
 pub fn run(args: &CheckArgs) -> Result<Exit> {
-    let action = action(&args.action)?;
-    let warden = warden(&args.policy, &args.audit)?;
+    let mut action = action(&args.action)?;
+    if let Some(path) = &args.credential {
+        action = action.with_context("credential", read_credential(path)?);
+    }
+    let warden = args
+        .zero_trust
+        .apply(builder(&args.policy, &args.audit))?
+        .build()?;
     let decision = warden.decide(&action);
     // Dropping the Warden closes the log: buffered records are committed before exit.
     drop(warden);

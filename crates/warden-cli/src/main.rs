@@ -21,12 +21,16 @@ mod args;
 mod audit;
 mod bench;
 mod check;
+mod delegate;
 mod error;
 mod exit;
+mod handshake;
 mod hook;
+mod identity;
 mod mcp;
 mod policy;
 mod serve;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -68,6 +72,18 @@ enum Command {
     /// Scan text for injected instructions, invisible characters and secrets.
     #[command(subcommand)]
     Scan(mcp::ScanCommand),
+    /// Agent identities: create, show, revoke, restore.
+    #[command(subcommand)]
+    Identity(identity::IdentityCommand),
+    /// Grant capabilities to another identity: a new credential, or one more chain link.
+    Delegate(delegate::DelegateArgs),
+    /// Verify a credential or delegation chain: exit 0 valid, 1 invalid, 2 error.
+    VerifyChain(delegate::VerifyChainArgs),
+    /// Trust scores and their history.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
+    /// Run the inter-agent trust handshake with a `warden serve`: exit 0 granted, 1 refused.
+    Handshake(handshake::HandshakeArgs),
 }
 
 impl Command {
@@ -81,6 +97,11 @@ impl Command {
             Command::Hook(cmd) => hook::run(&cmd),
             Command::Mcp(cmd) => cmd.run(),
             Command::Scan(cmd) => cmd.run(),
+            Command::Identity(cmd) => identity::run(cmd),
+            Command::Delegate(args) => delegate::delegate(&args),
+            Command::VerifyChain(args) => delegate::verify(&args),
+            Command::Trust(cmd) => trust::run(cmd),
+            Command::Handshake(args) => handshake::run(&args),
         }
     }
 
@@ -93,6 +114,8 @@ impl Command {
             }
             Command::Policy(cmd) if cmd.json() => report::ErrorStyle::Json,
             Command::Bench(a) if a.json => report::ErrorStyle::Json,
+            Command::VerifyChain(a) if a.json => report::ErrorStyle::Json,
+            Command::Handshake(a) if a.json => report::ErrorStyle::JsonDeny,
             _ => report::ErrorStyle::Text,
         }
     }

@@ -20,7 +20,7 @@ use warden_mcp::{
     scan_servers, source,
 };
 
-use crate::args::{AuditArgs, PolicyArgs, builder};
+use crate::args::{AuditArgs, PolicyArgs, ZeroTrustArgs, builder, read_credential};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 
@@ -36,7 +36,7 @@ pub enum McpCommand {
     /// Pin the tools of servers in a lock file, so later scans and the proxy catch changes.
     Pin(PinArgs),
     /// Run an MCP server behind Warden: policy on every tool call, poisoned tools hidden.
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
 }
 
 /// `warden scan …`
@@ -184,6 +184,12 @@ pub struct ProxyArgs {
     policy: PolicyArgs,
     #[command(flatten)]
     audit: AuditArgs,
+    #[command(flatten)]
+    zero_trust: ZeroTrustArgs,
+    /// A credential or delegation chain (JSON) every decided action carries as
+    /// `context.credential`: the actions are judged as its verified DID.
+    #[arg(long, value_name = "FILE")]
+    credential: Option<PathBuf>,
     /// Withhold tools that are new or changed since they were pinned in this lock file.
     #[arg(long, value_name = "FILE")]
     lock: Option<PathBuf>,
@@ -232,7 +238,7 @@ impl McpCommand {
         Ok(match self {
             McpCommand::Scan(a) => scan(&a),
             McpCommand::Pin(a) => pin(&a),
-            McpCommand::Proxy(a) => return run_proxy(a),
+            McpCommand::Proxy(a) => return run_proxy(*a),
         })
     }
 }
@@ -317,12 +323,21 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
         },
         None => None,
     };
-    let mut builder = builder(&args.policy, &args.audit).protect_binary();
+    let credential = args
+        .credential
+        .as_deref()
+        .map(read_credential)
+        .transpose()?;
+    let mut builder = args
+        .zero_trust
+        .apply(builder(&args.policy, &args.audit))?
+        .protect_binary();
     if let Some(lock) = &args.lock {
         builder = builder.protect(lock);
     }
     let warden = builder.build()?;
     let config = ProxyConfig {
+        credential,
         command: args.command,
         lock,
         server_name: args.name,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::Args;
 use warden_server::{DecisionServer, ServeError, ServerConfig};
 
-use crate::args::{AuditArgs, PolicyArgs, builder};
+use crate::args::{AuditArgs, PolicyArgs, ZeroTrustArgs, builder};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 
@@ -25,6 +25,17 @@ pub struct ServeArgs {
     policy: PolicyArgs,
     #[command(flatten)]
     audit: AuditArgs,
+    #[command(flatten)]
+    zero_trust: ZeroTrustArgs,
+    /// This server's identity (secret key file) for the inter-agent trust handshake.
+    #[arg(long, value_name = "KEY", requires_all = ["identity_credential", "db"])]
+    identity: Option<PathBuf>,
+    /// The credential chain issued to --identity, shown to handshake peers.
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    identity_credential: Option<PathBuf>,
+    /// Seconds a handshake challenge may be answered in.
+    #[arg(long, default_value_t = 30, value_name = "SECS", requires = "identity")]
+    handshake_ttl: u64,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8181", value_name = "ADDR")]
     listen: SocketAddr,
@@ -64,9 +75,20 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
     }
     // Refuse a bad configuration before loading anything.
     config.check().map_err(serve_error)?;
-    let warden = builder(&args.policy, &args.audit)
-        .protect_binary()
-        .build()?;
+    let mut builder = args
+        .zero_trust
+        .apply(builder(&args.policy, &args.audit))?
+        .protect_binary();
+    if let (Some(key), Some(chain), Some(db)) =
+        (&args.identity, &args.identity_credential, &args.audit.db)
+    {
+        // The server's own secret key is one of Warden's files: no action may read it.
+        builder = builder.protect_secret(key);
+        let mut r = responder(key, chain, db)?;
+        r.challenge_ttl = Duration::from_secs(args.handshake_ttl.max(1));
+        config.handshake = Some(std::sync::Arc::new(r));
+    }
+    let warden = builder.build()?;
     DecisionServer::run_until_signalled(config, Arc::new(warden), |addr| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on http://{addr}");
@@ -74,6 +96,21 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
     })
     .map_err(serve_error)?;
     Ok(Exit::Ok)
+}
+
+/// This server's side of the handshake: its key, its credential, the seen-nonce store.
+fn responder(
+    key: &std::path::Path,
+    chain: &std::path::Path,
+    db: &std::path::Path,
+) -> Result<warden_trust::handshake::Responder> {
+    let key = crate::identity::load_key(key)?;
+    let chain = crate::delegate::read_chain(chain)?
+        .map_err(|e| Error::msg(format!("--identity-credential {}: {e}", chain.display())))?;
+    let nonces =
+        warden_trust::handshake::NonceStore::open(db).map_err(|e| Error::msg(e.to_string()))?;
+    warden_trust::handshake::Responder::new(key, chain, nonces)
+        .map_err(|e| Error::msg(format!("--identity: {e}")))
 }
 
 /// The server's error, with the flag that fixes it where there is one.

@@ -213,6 +213,7 @@ const DOCS: &[&str] = &[
     "docs/mcp.md",
     "docs/audit.md",
     "docs/policy.md",
+    "docs/identity.md",
 ];
 
 #[test]

@@ -461,3 +461,93 @@ fn answers_in_flight_when_the_client_closes_still_arrive() {
         assert_eq!(p.finish(), 0);
     }
 }
+
+/// `--credential` on the proxy: with `--require-identity`, a call is allowed and recorded as
+/// the credential's verified DID; the same proxy without the credential denies it before the
+/// server sees it.
+#[test]
+fn a_credential_makes_the_proxys_calls_a_verified_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(warden())
+            .current_dir(d)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let root = cli(&["identity", "new", "--out", "root.key"]);
+    let agent = cli(&["identity", "new", "--out", "agent.key"]);
+    cli(&[
+        "delegate",
+        "--from",
+        "root.key",
+        "--to",
+        &agent,
+        "--capability",
+        "mcp.*",
+        "--ceiling",
+        "800",
+        "--out",
+        "agent.json",
+    ]);
+    let db = d.join("warden.db");
+    let policy = gateway_policy();
+    let cred = d.join("agent.json");
+    let mut flags = vec![
+        "--policy",
+        policy.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--require-identity",
+        "--trust-root",
+        &root,
+        "--agent",
+        "claimed-name",
+    ];
+    let mut p = Proxy::start(&flags, &malicious_server(), &[]);
+    p.initialize();
+    p.tool_names();
+    let r = p.call("add", json!({"a": 1, "b": 2}));
+    assert_eq!(error_code(&r), -32001, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("requires a verified identity"),
+        "{r}"
+    );
+    assert_eq!(p.finish(), 0);
+
+    flags.extend(["--credential", cred.to_str().unwrap()]);
+    let mut p = Proxy::start(&flags, &malicious_server(), &[]);
+    p.initialize();
+    p.tool_names();
+    let r = p.call("add", json!({"a": 1, "b": 2}));
+    assert!(r.get("result").is_some(), "{r}");
+    assert_eq!(p.finish(), 0);
+
+    let mut out = Vec::new();
+    warden_audit::export_jsonl(&db, &mut out).unwrap();
+    let calls: Vec<(String, String)> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["action"] == "mcp.tools/call")
+        .map(|r| {
+            (
+                r["agent"].as_str().unwrap_or("").to_string(),
+                r["verdict"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("claimed-name".to_string(), "deny".to_string()),
+            (agent.clone(), "allow".to_string())
+        ]
+    );
+}

@@ -8,6 +8,8 @@ mod claude_code;
 mod commands;
 mod docs;
 mod hostile_agent;
+mod hostile_peer;
 mod hostile_web_page;
+mod identity;
 mod serve;
 mod structure;

@@ -283,3 +283,78 @@ fn an_oversized_request_is_answered_by_its_id() {
     };
     assert!(t.gateway.client_too_large(&o).is_none());
 }
+
+/// With `--credential`, the proxy's own credential is what makes the client's actions those
+/// of a verified agent. A client cannot supply one: whatever it sends lands in `args`, and a
+/// Warden that requires identity denies the call.
+#[test]
+fn only_the_proxys_credential_makes_a_verified_agent() {
+    use std::time::Duration;
+    use warden_identity::{Chain, Grant, KeyPair, unix_now};
+
+    let root = KeyPair::generate().unwrap();
+    let agent = KeyPair::generate().unwrap();
+    let credential = Chain::issue(
+        &root,
+        &Grant {
+            subject: agent.did().clone(),
+            capabilities: vec!["mcp.*".into()],
+            ceiling: 800,
+            ttl: Duration::from_secs(600),
+            audience: None,
+        },
+        unix_now(),
+    )
+    .unwrap()
+    .to_value();
+    let mut zt = warden_trust::Config::default();
+    zt.identity.roots = vec![root.did().clone()];
+    zt.identity.required = true;
+    let policy = r#"rules:
+  - action: mcp.tools/call
+    tool: probe
+    allow: true
+"#;
+    let call =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "probe"}});
+
+    let config = ProxyConfig {
+        agent: Some("bot-7".into()),
+        credential: Some(credential.clone()),
+        ..ProxyConfig::default()
+    };
+    let t = talk_zero_trust(policy, zt.clone(), config, Transport::Stdio);
+    t.list(json!([tool("probe")]));
+    assert!(
+        matches!(t.client(call.clone()), Inbound::Forward(_)),
+        "{:?}",
+        t.audit()
+    );
+    let audit = t.audit();
+    let record = audit
+        .iter()
+        .find(|r| r["action"] == "mcp.tools/call")
+        .unwrap_or_else(|| panic!("{audit:?}"));
+    // Judged as the verified DID, not as the name the proxy was given.
+    assert_eq!(
+        (&record["agent"], &record["verdict"]),
+        (&json!(agent.did().as_str()), &json!("allow"))
+    );
+
+    // No credential on the proxy: denied, even when the client offers one in its call.
+    let config = ProxyConfig {
+        agent: Some("bot-7".into()),
+        ..ProxyConfig::default()
+    };
+    let t = talk_zero_trust(policy, zt, config, Transport::Stdio);
+    t.list(json!([tool("probe")]));
+    let forged = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "probe", "arguments": {"credential": credential},
+                   "_meta": {"credential": credential}}});
+    for msg in [call, forged] {
+        let Inbound::Answer(answer) = t.client(msg) else {
+            panic!("a call without the proxy's credential was forwarded");
+        };
+        assert!(answer.to_string().contains("credential"), "{answer}");
+    }
+}

@@ -26,5 +26,6 @@ pub use engine::YamlPolicy;
 pub use explain::{Explanation, RuleTrace, Status};
 pub use limits::Limits;
 pub use rego::RegoPolicy;
+pub use rule::TIERS;
 pub use set::{Document, PolicySet};
 pub use source::{EXTENSIONS, Source, Watched, is_policy_file};

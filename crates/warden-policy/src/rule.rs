@@ -21,6 +21,9 @@ pub(crate) struct Rule {
     pub actions: Vec<Pattern>,
     pub tools: Option<Vec<Pattern>>,
     pub agents: Option<Vec<Pattern>>,
+    /// Trust tier names; the rule applies only to an agent whose `context.tier` (written by
+    /// Warden after verifying it) is one of them.
+    pub tiers: Option<Vec<Box<str>>>,
     pub domains: Option<Vec<DomainPattern>>,
     /// Upper-case method names.
     pub methods: Option<Vec<Box<str>>>,
@@ -35,6 +38,8 @@ pub(crate) enum Miss {
     Action,
     Tool,
     Agent,
+    /// No verified tier, or one outside `tiers`.
+    Tier,
     /// No `args.url`/`args.host`, or a host outside the list.
     Domain,
     /// The target was given but could not be parsed (an allow rule then does not apply).
@@ -76,6 +81,11 @@ impl Rule {
                 Some(a) if agents.iter().any(|p| p.matches(a)) => {}
                 _ => return Check::Miss(Miss::Agent),
             }
+        }
+        if let Some(tiers) = &self.tiers
+            && !tier_matches(tiers, action)
+        {
+            return Check::Miss(Miss::Tier);
         }
         if let Some(domains) = &self.domains {
             match domain::target(action) {
@@ -143,6 +153,15 @@ impl Rule {
                 Target::Invalid(why) => format!("{why}, so `domains` cannot be satisfied"),
                 _ => "the target host could not be read".to_string(),
             },
+            Miss::Tier => format!(
+                "tier {} is not in `tiers`",
+                quote(
+                    action
+                        .context
+                        .get("tier")
+                        .and_then(serde_json::Value::as_str)
+                )
+            ),
             Miss::Method => format!(
                 "method {} is not in `methods`",
                 quote(action.arg_str("method"))
@@ -154,4 +173,22 @@ impl Rule {
             },
         }
     }
+}
+
+/// The trust tiers a rule's `tiers:` may name, least trusted first (the names of
+/// `warden_trust::Tier`; a test in `warden` holds the two lists equal).
+pub const TIERS: &[&str] = &[
+    "untrusted",
+    "probationary",
+    "standard",
+    "trusted",
+    "verified_partner",
+];
+
+fn tier_matches(tiers: &[Box<str>], action: &Action) -> bool {
+    action
+        .context
+        .get("tier")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|t| tiers.iter().any(|want| &**want == t))
 }

@@ -4,23 +4,22 @@
 //! Every answer that is not a decision carries `"verdict": "deny"`, so a client that only looks
 //! at `verdict` can never read an error as permission.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use subtle::ConstantTimeEq;
-use warden::{Action, Decision, Warden};
+use warden::{Action, Decision};
 
-use crate::metrics::{Gauges, Metrics};
+use crate::exchange::{Rejection, Shared, json_ok, json_response, parse_json, read_body};
+use crate::metrics::Gauges;
 
 /// Every endpoint the server answers. The router is built from [`Route::ALL`] alone, so a
 /// route cannot be served without being listed here; a test holds this list and the OpenAPI
@@ -41,11 +40,21 @@ pub enum Route {
     Metrics,
     /// `GET /openapi.json`
     OpenApi,
+    /// `POST /v1/handshake/challenge`
+    HandshakeChallenge,
+    /// `POST /v1/handshake/complete`
+    HandshakeComplete,
+    /// `POST /v1/handshake/initiate`
+    HandshakeInitiate,
+    /// `GET /v1/identity`
+    Identity,
+    /// `GET /v1/trust`
+    Trust,
 }
 
 impl Route {
     /// Every route, in the order of the OpenAPI document.
-    pub const ALL: [Route; 7] = [
+    pub const ALL: [Route; 12] = [
         Route::Decide,
         Route::DecideBatch,
         Route::Audit,
@@ -53,12 +62,21 @@ impl Route {
         Route::Readyz,
         Route::Metrics,
         Route::OpenApi,
+        Route::HandshakeChallenge,
+        Route::HandshakeComplete,
+        Route::HandshakeInitiate,
+        Route::Identity,
+        Route::Trust,
     ];
 
     /// The HTTP method, lower case as in OpenAPI.
     pub fn method(self) -> &'static str {
         match self {
-            Route::Decide | Route::DecideBatch => "post",
+            Route::Decide
+            | Route::DecideBatch
+            | Route::HandshakeChallenge
+            | Route::HandshakeComplete
+            | Route::HandshakeInitiate => "post",
             _ => "get",
         }
     }
@@ -73,6 +91,11 @@ impl Route {
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
             Route::OpenApi => "/openapi.json",
+            Route::HandshakeChallenge => "/v1/handshake/challenge",
+            Route::HandshakeComplete => "/v1/handshake/complete",
+            Route::HandshakeInitiate => "/v1/handshake/initiate",
+            Route::Identity => "/v1/identity",
+            Route::Trust => "/v1/trust",
         }
     }
 
@@ -90,29 +113,17 @@ impl Route {
             Route::Readyz => get(readyz),
             Route::Metrics => get(metrics),
             Route::OpenApi => get(openapi),
+            Route::HandshakeChallenge => post(crate::handshake::challenge),
+            Route::HandshakeComplete => post(crate::handshake::complete),
+            Route::HandshakeInitiate => post(crate::handshake::initiate),
+            Route::Identity => get(crate::handshake::identity),
+            Route::Trust => get(crate::handshake::trust),
         }
     }
 }
 
 /// The OpenAPI 3.1 document served at `GET /openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// What every request handler shares.
-pub(crate) struct Shared {
-    pub warden: Arc<Warden>,
-    pub metrics: Arc<Metrics>,
-    pub token: Option<String>,
-    pub max_body_bytes: usize,
-    pub max_batch: usize,
-    pub request_timeout: Duration,
-    /// The audit log's file, for `GET /v1/audit` (read-only connections beside the writer).
-    pub audit_db: Option<std::path::PathBuf>,
-    /// The address the server is bound to: the only `Host` a loopback server answers, and
-    /// the `servers` entry of its OpenAPI document.
-    pub local: SocketAddr,
-    /// Set when shutdown began: `/readyz` turns 503 so load balancers stop sending.
-    pub draining: AtomicBool,
-}
 
 type AppState = Arc<Shared>;
 
@@ -244,71 +255,6 @@ fn loopback_host(host: &str, port: u16) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// An error answer: a status, and `{"error": …, "verdict": "deny"}`.
-#[derive(Debug)]
-pub(crate) struct Rejection {
-    status: StatusCode,
-    error: String,
-}
-
-impl Rejection {
-    fn new(status: StatusCode, error: impl Into<String>) -> Self {
-        Rejection {
-            status,
-            error: error.into(),
-        }
-    }
-
-    fn counted(self, metrics: &Metrics) -> Response {
-        metrics.record_rejected(self.status.as_u16());
-        self.into_response()
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    verdict: &'static str,
-}
-
-impl IntoResponse for Rejection {
-    fn into_response(self) -> Response {
-        let body = serde_json::to_string(&ErrorBody {
-            error: &self.error,
-            verdict: "deny",
-        })
-        .unwrap_or_else(|_| r#"{"error":"internal error","verdict":"deny"}"#.to_string());
-        let mut response = json_response(self.status, body);
-        if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
-    }
-}
-
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// Serialize a value, or answer with a deny if that ever fails.
-fn json_ok<T: Serialize>(value: &T) -> Response {
-    match serde_json::to_string(value) {
-        Ok(body) => json_response(StatusCode::OK, body),
-        Err(e) => Rejection::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot serialize the answer: {e}"),
-        )
-        .into_response(),
-    }
-}
-
 async fn require_token(State(shared): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(expected) = &shared.token
         && !token_matches(request.headers(), expected)
@@ -333,57 +279,6 @@ fn token_matches(headers: &HeaderMap, expected: &str) -> bool {
     // Constant time in the token's content, so response timing does not reveal how many
     // leading bytes were right. (A length mismatch returns early; the length is not secret.)
     given.trim().as_bytes().ct_eq(expected.as_bytes()).into()
-}
-
-/// Read the whole body within the size and time limits.
-async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Bytes, Rejection> {
-    let too_large = || {
-        Rejection::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "request body is larger than {} bytes",
-                shared.max_body_bytes
-            ),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > shared.max_body_bytes as u64) {
-        return Err(too_large());
-    }
-    match tokio::time::timeout(
-        shared.request_timeout,
-        axum::body::to_bytes(body, shared.max_body_bytes),
-    )
-    .await
-    {
-        Err(_) => Err(Rejection::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "request body not received within {} s",
-                shared.request_timeout.as_secs_f64()
-            ),
-        )),
-        Ok(Err(e)) if is_length_limit(&e) => Err(too_large()),
-        Ok(Err(e)) => Err(Rejection::new(
-            StatusCode::BAD_REQUEST,
-            format!("cannot read the request body: {e}"),
-        )),
-        Ok(Ok(bytes)) => Ok(bytes),
-    }
-}
-
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = source {
-        if err.to_string().contains("length limit") {
-            return true;
-        }
-        source = err.source();
-    }
-    false
 }
 
 fn parse_action(value: serde_json::Value, what: &str) -> Result<Action, Rejection> {
@@ -412,15 +307,6 @@ fn parse_one(bytes: &[u8]) -> Result<Action, Rejection> {
         .validate()
         .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, format!("body: {e}")))?;
     Ok(action)
-}
-
-fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, Rejection> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        Rejection::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })
 }
 
 impl Shared {

@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Threads answering requests; `None` is one per CPU.
     pub worker_threads: Option<usize>,
+    /// This server's identity for the inter-agent handshake (`--identity`), if any.
+    pub handshake: Option<std::sync::Arc<warden_trust::handshake::Responder>>,
 }
 
 impl ServerConfig {
@@ -44,6 +46,7 @@ impl ServerConfig {
             poll_interval: Duration::from_millis(250),
             drain_timeout: Duration::from_secs(10),
             worker_threads: None,
+            handshake: None,
         }
     }
 

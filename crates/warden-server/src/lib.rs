@@ -5,6 +5,8 @@
 mod api;
 mod canned;
 mod config;
+mod exchange;
+mod handshake;
 mod metrics;
 mod reload;
 mod server;

@@ -13,9 +13,10 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use warden::{AuditLog, Warden};
 
-use crate::api::{self, Shared};
+use crate::api;
 use crate::canned::DenyShaped;
 use crate::config::{ServeError, ServerConfig};
+use crate::exchange::Shared;
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
 
@@ -62,6 +63,7 @@ impl DecisionServer {
             request_timeout: config.request_timeout,
             local,
             draining: AtomicBool::new(false),
+            handshake: config.handshake.clone(),
         });
         Ok(DecisionServer {
             listener,

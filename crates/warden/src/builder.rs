@@ -23,6 +23,7 @@ pub struct WardenBuilder {
     audit: Option<AuditTarget>,
     extra: Vec<(PathBuf, Kind)>,
     self_protection: bool,
+    zero_trust: Option<warden_trust::Config>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +46,9 @@ pub enum BuildError {
     /// The audit log could not be opened (decisions must be recorded, so nothing is decided).
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The identity and trust settings cannot work, or their tables could not be opened.
+    #[error("identity and trust: {0}")]
+    ZeroTrust(String),
 }
 
 impl Default for WardenBuilder {
@@ -62,6 +66,7 @@ impl WardenBuilder {
             audit: None,
             extra: Vec::new(),
             self_protection: true,
+            zero_trust: None,
         }
     }
 
@@ -128,6 +133,20 @@ impl WardenBuilder {
         self
     }
 
+    /// Also protect a secret key (a server's identity key): no action may read or change it.
+    pub fn protect_secret(mut self, path: impl Into<PathBuf>) -> Self {
+        self.extra.push((path.into(), Kind::SecretKey));
+        self
+    }
+
+    /// Verify identities and keep trust scores as `config` says (trusted roots, whether an
+    /// identity is required, scoring weights). Revocations and scores live in the audit log's
+    /// database, so they are kept only with an audit log.
+    pub fn zero_trust(mut self, config: warden_trust::Config) -> Self {
+        self.zero_trust = Some(config);
+        self
+    }
+
     /// Load the policies, open the audit log, fix the protected files.
     pub fn build(self) -> Result<Warden, BuildError> {
         let set = match self.policy_set {
@@ -149,6 +168,7 @@ impl WardenBuilder {
                 protection.add(p, *kind);
             }
         }
+        let db = self.audit.as_ref().map(|a| (a.path.clone(), a.config.mode));
         let audit = match self.audit {
             None => None,
             Some(a) => {
@@ -168,6 +188,14 @@ impl WardenBuilder {
         warden.policy_paths = self.policy_paths;
         warden.protection = protection;
         warden.audit = audit;
+        if let Some(config) = self.zero_trust {
+            let durable = db
+                .as_ref()
+                .is_none_or(|(_, mode)| *mode == warden_audit::Mode::Durable);
+            warden.zero_trust =
+                crate::zero_trust::build(config, db.as_ref().map(|(p, _)| p.as_path()), durable)
+                    .map_err(BuildError::ZeroTrust)?;
+        }
         Ok(warden)
     }
 }

@@ -3,7 +3,9 @@
 
 mod builder;
 pub mod protect;
+mod zero_trust;
 
+use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,8 @@ pub use warden_policy::{Explanation, LoadError, PolicySet};
 
 pub use builder::{BuildError, WardenBuilder};
 use protect::Protection;
+pub use warden_trust::Tier;
+pub use zero_trust::{RESERVED_CONTEXT, ZeroTrust};
 
 use warden_audit::Entry;
 
@@ -33,6 +37,8 @@ pub struct Warden {
     policy_paths: Vec<PathBuf>,
     /// Warden's own files, which no action may change (see [`protect`]).
     protection: Protection,
+    /// Identity and trust (steps 2 and 6).
+    zero_trust: ZeroTrust,
 }
 
 /// A policy set and its version number (1 for the first set, +1 per replacement).
@@ -53,6 +59,7 @@ impl Warden {
             audit: None,
             policy_paths: Vec::new(),
             protection: Protection::new(),
+            zero_trust: ZeroTrust::default(),
         }
     }
 
@@ -103,12 +110,15 @@ impl Warden {
     /// evaluation error or a panic inside an engine is a `Deny` whose reason names the cause.
     pub fn decide(&self, action: &Action) -> Decision {
         let start = Instant::now();
-        let mut decision = self.judge(action);
+        // The action as judged: Warden's own fields (verified agent, trust) in place of the
+        // caller's, so the audit record says who really asked.
+        let mut judged = Cow::Borrowed(action);
+        let mut decision = self.judge(&mut judged);
         decision.elapsed_ns = elapsed_ns(start);
         if let Some(log) = &self.audit {
             // The record carries the policy's own latency; the caller's `elapsed_ns` then
             // grows to include the time the audit took.
-            let entry = Entry::new(action, &decision).with_policy_version(decision.policy_version);
+            let entry = Entry::new(&judged, &decision).with_policy_version(decision.policy_version);
             match log.append(entry) {
                 Ok(seq) => decision.audit_seq = seq,
                 Err(e) => {
@@ -126,7 +136,7 @@ impl Warden {
 
     /// The decision path before the audit log, step by step, each failing closed. The first
     /// step that answers ends the path; its answer is the decision.
-    fn judge(&self, action: &Action) -> Decision {
+    fn judge(&self, action: &mut Cow<'_, Action>) -> Decision {
         // 0. A malformed action is denied, and so is any that would touch Warden's own files.
         if let Err(e) = action.validate() {
             return Decision::deny(format!("denied: {e}"));
@@ -137,7 +147,12 @@ impl Warden {
 
         // 1. kill switch (a stopped agent, capability or fleet is denied, no further work).
 
-        // 2. identity (a credential or delegation chain, verified, when one is required).
+        // 2. identity (a credential or delegation chain, verified, when one is required):
+        //    the verified DID becomes the agent; Warden writes context.identity/trust/tier.
+        let subject = match self.zero_trust.admit(action) {
+            Ok(subject) => subject,
+            Err(d) => return d,
+        };
 
         // 3. ring gate (an action beyond the agent's ring is denied, whatever the policy).
 
@@ -152,6 +167,9 @@ impl Warden {
         d.policy_version = active.version;
 
         // 6. trust update (the score moves on what Warden itself observed).
+        if let Some(subject) = &subject {
+            self.zero_trust.update(subject, action, &mut d);
+        }
 
         d
     }

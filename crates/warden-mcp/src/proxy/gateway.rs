@@ -104,7 +104,8 @@ impl Gateway {
     }
 
     /// A new action with what every action of this conversation carries: the agent, and
-    /// `context.server`, `context.transport` and (when there is one) `context.session`.
+    /// `context.server`, `context.transport`, (when there is one) `context.session` and
+    /// (when the proxy was given one) `context.credential`.
     pub(super) fn action(&self, name: &str) -> Action {
         let (server, session) = {
             let s = lock(&self.state);
@@ -118,6 +119,9 @@ impl Gateway {
         }
         if let Some(agent) = &self.config.agent {
             action = action.with_agent(agent.clone());
+        }
+        if let Some(credential) = &self.config.credential {
+            action = action.with_context("credential", credential.clone());
         }
         action
     }

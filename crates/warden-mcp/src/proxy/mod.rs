@@ -53,6 +53,10 @@ pub struct ProxyConfig {
     pub server_name: Option<String>,
     /// The agent every decided action is attributed to (`Action::agent`).
     pub agent: Option<String>,
+    /// The credential or delegation chain (its JSON) every decided action carries as
+    /// `context.credential`; Warden verifies it and judges the action as its DID. The
+    /// client never supplies it: what a client sends lands in `args`, not `context`.
+    pub credential: Option<serde_json::Value>,
     /// The largest message accepted from either side, in bytes: a longer one is refused
     /// (with an error answer where there is someone to answer) and never forwarded.
     pub max_message_bytes: usize,
@@ -65,6 +69,7 @@ impl Default for ProxyConfig {
             lock: None,
             server_name: None,
             agent: None,
+            credential: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }

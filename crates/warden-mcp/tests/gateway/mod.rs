@@ -75,6 +75,30 @@ fn judged_by(
     }
 }
 
+/// A conversation judged by `policy` alone, by a Warden with identity and trust settings.
+pub fn talk_zero_trust(
+    policy: &str,
+    zero_trust: warden_trust::Config,
+    config: ProxyConfig,
+    transport: Transport,
+) -> Talk {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("policy.yaml");
+    std::fs::write(&p, policy).unwrap();
+    let db = dir.path().join("warden.db");
+    let warden = Warden::builder()
+        .policies([p])
+        .audit_log(&db, AuditConfig::default())
+        .zero_trust(zero_trust)
+        .build()
+        .unwrap();
+    Talk {
+        gateway: Gateway::new(Arc::new(warden), Arc::new(config), transport),
+        _dir: dir,
+        db,
+    }
+}
+
 /// The default conversation: the gateway fixture, stdio.
 pub fn stdio() -> Talk {
     talk(None, ProxyConfig::default(), Transport::Stdio)

@@ -24,6 +24,7 @@ const RULE_FIELDS: &[&str] = &[
     "action",
     "tool",
     "agents",
+    "tiers",
     "domains",
     "methods",
     "when",
@@ -348,6 +349,7 @@ impl Compiler<'_> {
         };
         let tools = get("tool").and_then(|(_, v)| self.patterns(v, "tool"));
         let agents = get("agents").and_then(|(_, v)| self.patterns(v, "agents"));
+        let tiers = get("tiers").and_then(|(_, v)| self.tiers(v));
         let domains =
             get("domains").and_then(|(_, v)| self.parsed(v, "domains", DomainPattern::parse));
         let methods = get("methods").and_then(|(_, v)| {
@@ -433,6 +435,7 @@ impl Compiler<'_> {
             actions,
             tools,
             agents,
+            tiers,
             domains,
             methods,
             when,
@@ -444,6 +447,28 @@ impl Compiler<'_> {
                 obligations: obligations.unwrap_or_default().into(),
             },
         })
+    }
+}
+
+impl Compiler<'_> {
+    /// `tiers:` — trust tier names (the agent's tier is Warden's to compute: see
+    /// `crate::rule::TIERS`).
+    fn tiers(&mut self, node: &Node) -> Option<Vec<Box<str>>> {
+        let items = self.strings(node, "tiers")?;
+        let mut out = Vec::new();
+        for (text, n) in items {
+            if crate::rule::TIERS.contains(&text) {
+                out.push(Box::from(text));
+            } else {
+                let hint = did_you_mean(text, crate::rule::TIERS).map_or_else(
+                    || format!("tiers are {}", crate::rule::TIERS.join(", ")),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                self.problem(n.pos, format!("unknown tier `{text}`"))
+                    .set_hint(hint);
+            }
+        }
+        Some(out)
     }
 }
 

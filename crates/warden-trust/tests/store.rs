@@ -1,0 +1,168 @@
+//! The trust store on a real database: what survives a process, what two processes moving
+//! one score add up to, revocation as a terminal state, decay under a hand-moved clock, and
+//! the reference toolkit's farming and self-report failures.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use warden_identity::Revocations;
+use warden_trust::{ManualClock, Outcome, Tier, TrustConfig, TrustStore};
+
+fn db() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("warden.db");
+    (dir, p)
+}
+
+#[test]
+fn scores_and_events_survive_the_process() {
+    let (_d, db) = db();
+    {
+        let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
+        assert_eq!(t.score("a", 1000).unwrap().value, 500);
+        t.observe(
+            "a",
+            Outcome::Violation,
+            1000,
+            "execute_code",
+            "denied by rule",
+        )
+        .unwrap();
+        t.observe("a", Outcome::Allowed, 1000, "http_request", "ok")
+            .unwrap();
+    }
+    let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
+    let s = t.score("a", 1000).unwrap();
+    assert_eq!((s.value, s.tier, s.events), (476, Tier::Probationary, 2));
+    let ev = t.events("a", 10).unwrap();
+    assert_eq!(ev.len(), 2);
+    assert_eq!(
+        (ev[0].from, ev[0].to, ev[0].outcome.as_str()),
+        (500, 475, "violation")
+    );
+    assert_eq!(ev[0].action.as_deref(), Some("execute_code"));
+    assert_eq!(t.agents(10).unwrap()[0].0, "a");
+}
+
+#[test]
+fn two_processes_moving_one_score_compose() {
+    let (_d, db) = db();
+    let a = TrustStore::open(&db, TrustConfig::default())
+        .unwrap()
+        .durable(false);
+    let b = TrustStore::open(&db, TrustConfig::default())
+        .unwrap()
+        .durable(false);
+    let ta = std::thread::spawn(move || {
+        for _ in 0..10 {
+            a.observe("x", Outcome::Denied, 1000, "a", "").unwrap();
+        }
+        a.flush().unwrap();
+    });
+    let tb = std::thread::spawn(move || {
+        for _ in 0..10 {
+            b.observe("x", Outcome::Denied, 1000, "b", "").unwrap();
+        }
+        b.flush().unwrap();
+    });
+    ta.join().unwrap();
+    tb.join().unwrap();
+    let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
+    // 20 denials of 10 points each, whichever process saw them.
+    assert_eq!(t.score("x", 1000).unwrap().value, 300);
+    assert_eq!(t.events("x", 100).unwrap().len(), 20);
+}
+
+#[test]
+fn a_revoked_agent_stays_at_zero_until_restored() {
+    let (_d, db) = db();
+    let rev = Arc::new(Revocations::open(&db).unwrap().refresh(Duration::ZERO));
+    let t = TrustStore::open(&db, TrustConfig::default())
+        .unwrap()
+        .with_revocations(rev.clone());
+    for _ in 0..5 {
+        t.observe("agent", Outcome::Allowed, 1000, "x", "").unwrap();
+    }
+    rev.revoke("agent", "did", Some("stolen key"), 1).unwrap();
+    let s = t.score("agent", 1000).unwrap();
+    assert_eq!((s.value, s.tier, s.revoked), (0, Tier::Untrusted, true));
+    // The reference toolkit let a revoked agent climb back to 1000; here nothing moves.
+    for _ in 0..1000 {
+        assert_eq!(
+            t.observe("agent", Outcome::Completed, 1000, "x", "")
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(t.score("agent", 1000).unwrap().value, 0);
+    // An operator restores: the revocation is lifted and the score starts over.
+    rev.restore("agent").unwrap();
+    let change = t.restore("agent", "operator restored").unwrap();
+    assert_eq!(change.to, 500);
+    assert_eq!(t.score("agent", 1000).unwrap().value, 500);
+    assert_eq!(t.events("agent", 1).unwrap()[0].outcome, "restored");
+}
+
+#[test]
+fn idle_decay_is_computed_from_the_clock() {
+    let (_d, db) = db();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let t = TrustStore::open(
+        &db,
+        TrustConfig {
+            initial: 800,
+            ..TrustConfig::default()
+        },
+    )
+    .unwrap()
+    .with_clock(clock.clone());
+    t.observe("a", Outcome::Allowed, 1000, "x", "").unwrap();
+    assert_eq!(t.score("a", 1000).unwrap().value, 801);
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(t.score("a", 1000).unwrap().value, 801);
+    clock.advance(Duration::from_secs(10 * 3600));
+    assert_eq!(t.score("a", 1000).unwrap().value, 751);
+    clock.advance(Duration::from_secs(1000 * 3600));
+    let s = t.score("a", 1000).unwrap();
+    assert_eq!((s.value, s.tier), (300, Tier::Probationary));
+}
+
+/// The writer folds a batch into one read and one write per agent: the events it records
+/// must still chain (each starts where the last ended), and the stored score must be the one
+/// the process computed, across batches and with agents interleaved.
+#[test]
+fn a_buffered_burst_chains_every_event_and_stores_the_last_score() {
+    let (_d, db) = db();
+    let agents = ["p", "q", "r"];
+    let mut seen = Vec::new();
+    {
+        let t = TrustStore::open(&db, TrustConfig::default())
+            .unwrap()
+            .durable(false);
+        for i in 0..1500 {
+            let agent = agents[i % 3];
+            let outcome = if i % 7 == 0 {
+                Outcome::Denied
+            } else {
+                Outcome::Allowed
+            };
+            t.observe(agent, outcome, 1000, "http_request", "").unwrap();
+        }
+        t.flush().unwrap();
+        for a in agents {
+            seen.push(t.score(a, 1000).unwrap().value);
+        }
+    }
+    let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
+    for (a, want) in agents.iter().zip(seen) {
+        let s = t.score(a, 1000).unwrap();
+        assert_eq!((s.value, s.events), (want, 500), "agent {a}");
+        let ev = t.events(a, 1000).unwrap();
+        assert_eq!(ev.len(), 500);
+        assert_eq!(ev[0].from, 500);
+        for w in ev.windows(2) {
+            assert_eq!(w[1].from, w[0].to, "agent {a}: events do not chain");
+        }
+        assert_eq!(ev[499].to, want);
+    }
+}

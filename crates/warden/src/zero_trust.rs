@@ -1,0 +1,292 @@
+//! Steps 2 (identity) and 6 (trust update) of the decision path.
+//!
+//! Why here and not in the doors: every door (CLI, HTTP, hook, MCP proxy) hands `decide` an
+//! action whose `context` the caller wrote. The fields that say *who* the agent is and *how
+//! much it is trusted* must come from Warden alone, so this step runs inside `decide` for
+//! every action, whatever the door:
+//!
+//! - `context.credential` (a delegation chain's JSON) is the one way an action carries an
+//!   identity. It is verified (cached by content, re-checked for expiry and revocation),
+//!   the action must be inside its capabilities, and then it is *removed* from the action;
+//! - `agent` becomes the verified DID, and `context.identity`, `context.trust`,
+//!   `context.tier` are written by Warden — whatever the caller put there is dropped, with or
+//!   without a credential, so a policy reading them can never be fooled;
+//! - after the policy decided, the verified agent's score moves on that decision (what
+//!   Warden observed, never what the agent reports), and the change is written into the
+//!   action as `context.trust_change`, so the decision's audit record carries it.
+//!
+//! Any failure — a bad credential, an unreadable trust score, a trust update that cannot be
+//! recorded — is a deny with the reason.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use warden_core::{Action, Decision, Verdict};
+use warden_identity::{Revocations, Verified, Verifier};
+use warden_trust::{Outcome, TrustStore};
+
+/// The context keys only Warden writes (and `credential`, which only Warden reads).
+pub const RESERVED_CONTEXT: [&str; 5] = ["credential", "identity", "trust", "tier", "trust_change"];
+
+/// Identity and trust for one Warden: what is required, whom to trust, where scores live.
+#[derive(Default)]
+pub struct ZeroTrust {
+    pub(crate) required: bool,
+    pub(crate) verifier: Option<Verifier>,
+    pub(crate) trust: Option<TrustStore>,
+    pub(crate) revocations: Option<Arc<Revocations>>,
+}
+
+impl std::fmt::Debug for ZeroTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZeroTrust")
+            .field("required", &self.required)
+            .field("verifier", &self.verifier.is_some())
+            .field("trust", &self.trust)
+            .finish()
+    }
+}
+
+/// Who step 2 verified, for step 6.
+#[derive(Debug, Clone)]
+pub(crate) struct Subject {
+    verified: Arc<Verified>,
+}
+
+impl ZeroTrust {
+    /// The trust store, when scores are kept.
+    pub fn trust(&self) -> Option<&TrustStore> {
+        self.trust.as_ref()
+    }
+
+    /// The verifier, when roots are configured.
+    pub fn verifier(&self) -> Option<&Verifier> {
+        self.verifier.as_ref()
+    }
+
+    /// The revocation list, when there is a database.
+    pub fn revocations(&self) -> Option<&Arc<Revocations>> {
+        self.revocations.as_ref()
+    }
+
+    /// Step 2. `Ok(Some)`: a verified agent; `Ok(None)`: no identity (allowed only when not
+    /// required); `Err`: the deny. The action is rewritten as described in the module docs.
+    pub(crate) fn admit(&self, action: &mut Cow<'_, Action>) -> Result<Option<Subject>, Decision> {
+        let presented = action.context.get("credential");
+        let Some(presented) = presented else {
+            if self.required {
+                return Err(Decision::deny(
+                    "denied: this Warden requires a verified identity, and the action carries \
+                     no credential (context.credential)",
+                ));
+            }
+            if carries_reserved(action) {
+                let clean = rewrite(action, None);
+                *action = Cow::Owned(clean);
+            }
+            return Ok(None);
+        };
+        let Some(verifier) = &self.verifier else {
+            return Err(Decision::deny(
+                "denied: the action carries a credential, but this Warden trusts no roots, so \
+                 no credential can be verified",
+            ));
+        };
+        let now = warden_identity::unix_now();
+        let verified = match verifier.verify_presented(presented, now) {
+            Ok(v) => v,
+            Err(e) => {
+                let clean = rewrite(action, None);
+                *action = Cow::Owned(clean);
+                return Err(Decision::deny(format!(
+                    "denied: the credential does not verify: {e}"
+                )));
+            }
+        };
+        let subject = Subject { verified };
+        let mut judged = rewrite(action, Some(&subject.verified));
+        if let Some(trust) = &self.trust {
+            match trust.score(subject.verified.subject.as_str(), subject.verified.ceiling) {
+                Ok(score) => {
+                    insert(&mut judged.context, "trust", json!(score.value));
+                    insert(&mut judged.context, "tier", json!(score.tier.as_str()));
+                }
+                Err(e) => {
+                    *action = Cow::Owned(judged);
+                    return Err(Decision::deny(format!(
+                        "denied: the agent's trust score cannot be read: {e}"
+                    )));
+                }
+            }
+        }
+        *action = Cow::Owned(judged);
+        if !subject.verified.allows(&action.action) {
+            let mut d = Decision::deny(format!(
+                "denied: action `{}` is outside the credential's capabilities ({})",
+                action.action, subject.verified.capabilities
+            ));
+            // Asking beyond one's own authority is a violation Warden observed.
+            self.observe(&subject, action, &mut d, Outcome::Violation);
+            return Err(d);
+        }
+        Ok(Some(subject))
+    }
+
+    /// Step 6: move the verified agent's score on `decision`, note the change in the action
+    /// (for the audit record), and deny if it cannot be recorded.
+    pub(crate) fn update(&self, subject: &Subject, action: &mut Cow<'_, Action>, d: &mut Decision) {
+        let outcome = match d.verdict {
+            Verdict::Allow => Outcome::Allowed,
+            Verdict::RequireApproval => Outcome::ApprovalRequired,
+            // A rule said no: the agent asked for something forbidden.
+            Verdict::Deny if d.rule.is_some() => Outcome::Violation,
+            Verdict::Deny => Outcome::Denied,
+        };
+        self.observe(subject, action, d, outcome);
+    }
+
+    fn observe(
+        &self,
+        subject: &Subject,
+        action: &mut Cow<'_, Action>,
+        d: &mut Decision,
+        outcome: Outcome,
+    ) {
+        let Some(trust) = &self.trust else {
+            return;
+        };
+        let v = &subject.verified;
+        match trust.observe(
+            v.subject.as_str(),
+            outcome,
+            v.ceiling,
+            &action.action,
+            &d.reason,
+        ) {
+            Ok(None) => {}
+            Ok(Some(change)) => {
+                let note =
+                    json!({"from": change.from, "to": change.to, "outcome": outcome.as_str()});
+                insert(&mut action.to_mut().context, "trust_change", note);
+            }
+            Err(e) => {
+                let version = d.policy_version;
+                *d = Decision::deny(format!(
+                    "denied: the agent's trust score could not be updated: {e}"
+                ));
+                d.policy_version = version;
+            }
+        }
+    }
+}
+
+fn carries_reserved(action: &Action) -> bool {
+    action
+        .context
+        .as_object()
+        .is_some_and(|m| !m.is_empty() && RESERVED_CONTEXT.iter().any(|k| m.contains_key(*k)))
+}
+
+/// The action without the reserved context keys; with `verified`, as that agent.
+fn rewrite(action: &Action, verified: Option<&Verified>) -> Action {
+    let mut context = Map::new();
+    if let Some(m) = action.context.as_object() {
+        for (k, v) in m {
+            if !RESERVED_CONTEXT.contains(&k.as_str()) {
+                context.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let mut agent = action.agent.clone();
+    if let Some(v) = verified {
+        agent = Some(v.subject.to_string());
+        context.insert(
+            "identity".into(),
+            json!({
+                "did": v.subject.as_str(),
+                "root": v.root.as_str(),
+                "chain": v.hash,
+                "depth": v.depth(),
+                "ceiling": v.ceiling,
+                "expires_at": v.expires_at,
+            }),
+        );
+    }
+    Action {
+        agent,
+        action: action.action.clone(),
+        tool: action.tool.clone(),
+        args: action.args.clone(),
+        resource: action.resource.clone(),
+        context: Value::Object(context),
+    }
+}
+
+fn insert(context: &mut Value, key: &str, value: Value) {
+    if let Value::Object(m) = context {
+        m.insert(key.to_string(), value);
+    }
+}
+
+impl crate::Warden {
+    /// Identity and trust: the verifier, the trust store and the revocation list this
+    /// Warden uses (for doors that serve handshakes or show scores).
+    pub fn zero_trust(&self) -> &ZeroTrust {
+        &self.zero_trust
+    }
+}
+
+/// Build steps 2 and 6 from settings. `db` is the Warden database (the audit log's file):
+/// revocations and trust scores live there, so without it neither is kept. The error is
+/// the reason, which the builder wraps (so this module does not depend on the builder).
+pub(crate) fn build(
+    config: warden_trust::Config,
+    db: Option<&std::path::Path>,
+    durable: bool,
+) -> Result<ZeroTrust, String> {
+    let id = &config.identity;
+    if id.required && id.roots.is_empty() {
+        return Err(
+            "an identity is required, but no trusted roots are configured: no action could \
+             ever be allowed"
+                .into(),
+        );
+    }
+    let revocations = match db {
+        Some(path) => Some(Arc::new(
+            Revocations::open(path).map_err(|e| e.to_string())?,
+        )),
+        None => None,
+    };
+    let verifier = (!id.roots.is_empty()).then(|| {
+        let mut options = warden_identity::VerifyOptions::trusting(id.roots.iter().cloned());
+        options.audiences = id.audiences.clone();
+        options.allow_classical = id.allow_classical;
+        if let Some(d) = id.max_chain_depth {
+            options.max_depth = d;
+        }
+        if let Some(l) = id.max_lifetime {
+            options.max_lifetime = l.as_secs();
+        }
+        Verifier::new(options, revocations.clone())
+    });
+    let trust = match (db, &verifier) {
+        (Some(path), Some(_)) => {
+            let mut store = TrustStore::open(path, config.trust)
+                .map_err(|e| e.to_string())?
+                .durable(durable);
+            if let Some(r) = &revocations {
+                store = store.with_revocations(r.clone());
+            }
+            Some(store)
+        }
+        _ => None,
+    };
+    Ok(ZeroTrust {
+        required: id.required,
+        verifier,
+        trust,
+        revocations,
+    })
+}

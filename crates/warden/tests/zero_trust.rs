@@ -1,0 +1,292 @@
+//! Steps 2 and 6 of `Warden::decide` on a real database: identity required or not, the
+//! fields only Warden writes, capabilities, tiers in policies, trust that falls with denials
+//! and never rises above the ceiling, revocation reaching a running Warden, and the audit
+//! record saying who really asked.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use warden::{Action, AuditConfig, PolicySet, Verdict, Warden};
+use warden_audit::{Filter, query};
+use warden_identity::{Chain, Grant, KeyPair, Revocations, unix_now};
+use warden_trust::Config;
+
+const POLICY: &str = r#"
+name: zt
+rules:
+  - id: no-code
+    action: execute_code
+    allow: false
+  - id: fetch
+    action: http_request
+    allow: true
+  - id: partners-pay
+    action: payments.transfer
+    allow: true
+    tiers: [trusted, verified_partner]
+  - id: trust-gate
+    action: deploy
+    allow: true
+    when: "context.trust >= 700"
+"#;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    root: KeyPair,
+    agent: KeyPair,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("warden.db");
+    Setup {
+        _dir: dir,
+        db,
+        root: KeyPair::generate().unwrap(),
+        agent: KeyPair::generate().unwrap(),
+    }
+}
+
+fn credential(s: &Setup, caps: &[&str], ceiling: u16) -> Value {
+    Chain::issue(
+        &s.root,
+        &Grant {
+            subject: s.agent.did().clone(),
+            capabilities: caps.iter().map(ToString::to_string).collect(),
+            ceiling,
+            ttl: Duration::from_secs(600),
+            audience: None,
+        },
+        unix_now(),
+    )
+    .unwrap()
+    .to_value()
+}
+
+fn warden(s: &Setup, required: bool, trust_yaml: &str) -> Warden {
+    let mut config = Config::from_yaml(trust_yaml).unwrap();
+    config.identity.roots = vec![s.root.did().clone()];
+    config.identity.required = required;
+    Warden::builder()
+        .policy_set(PolicySet::from_yaml("zt.yaml", POLICY).unwrap())
+        .audit_log(&s.db, AuditConfig::default())
+        .zero_trust(config)
+        .build()
+        .unwrap()
+}
+
+fn with_credential(a: Action, c: &Value) -> Action {
+    a.with_context("credential", c.clone())
+}
+
+#[test]
+fn required_identity_denies_without_and_allows_with_a_credential() {
+    let s = setup();
+    let w = warden(&s, true, "");
+    let d = w.decide(&Action::new("http_request").with_agent("bot-7"));
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert!(
+        d.reason.contains("requires a verified identity"),
+        "{}",
+        d.reason
+    );
+
+    let c = credential(&s, &["http_request"], 800);
+    let d = w.decide(&with_credential(
+        Action::new("http_request").with_agent("bot-7"),
+        &c,
+    ));
+    assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
+    drop(w);
+
+    // The record names the verified DID, not the claimed name, and keeps no credential.
+    let records = query(&s.db, &Filter::default()).unwrap();
+    assert_eq!(records[0].agent.as_deref(), Some("bot-7"));
+    let r = &records[1];
+    assert_eq!(r.agent.as_deref(), Some(s.agent.did().as_str()));
+    let ctx = r.context.as_ref().unwrap();
+    assert!(ctx.get("credential").is_none(), "{ctx}");
+    assert_eq!(ctx["identity"]["did"], s.agent.did().as_str());
+    assert_eq!(ctx["identity"]["root"], s.root.did().as_str());
+    assert_eq!(ctx["trust"], 500);
+    assert_eq!(
+        ctx["trust_change"],
+        json!({"from": 500, "to": 501, "outcome": "allowed"})
+    );
+}
+
+#[test]
+fn callers_cannot_set_trust_tier_or_identity() {
+    let s = setup();
+    // Without any identity configuration, a caller's `context.trust` is simply gone.
+    let w = Warden::new(PolicySet::from_yaml("zt.yaml", POLICY).unwrap());
+    let forged = Action::new("deploy")
+        .with_context("trust", 1000)
+        .with_context("tier", "verified_partner")
+        .with_context("identity", json!({"did": "did:warden:zAdmin"}));
+    assert_eq!(w.decide(&forged).verdict, Verdict::Deny);
+    assert_eq!(
+        w.decide(&Action::new("payments.transfer").with_context("tier", "verified_partner"))
+            .verdict,
+        Verdict::Deny
+    );
+    // With a verified credential, Warden's values replace the caller's.
+    let w = warden(&s, false, "");
+    let c = credential(&s, &["*"], 1000);
+    let d = w.decide(&with_credential(forged.clone(), &c));
+    assert_eq!(
+        d.verdict,
+        Verdict::Deny,
+        "trust is 500, not the caller's 1000"
+    );
+    drop(w);
+    let records = query(&s.db, &Filter::default()).unwrap();
+    let ctx = records.last().unwrap().context.clone().unwrap();
+    assert_eq!(
+        (ctx["trust"].clone(), ctx["tier"].clone()),
+        (json!(500), json!("standard"))
+    );
+    assert_eq!(ctx["identity"]["did"], s.agent.did().as_str());
+}
+
+#[test]
+fn actions_outside_the_credential_are_denied_and_cost_trust() {
+    let s = setup();
+    let w = warden(&s, false, "");
+    let c = credential(&s, &["http_request"], 900);
+    let d = w.decide(&with_credential(Action::new("execute_code"), &c));
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert!(
+        d.reason
+            .contains("outside the credential's capabilities (http_request)"),
+        "{}",
+        d.reason
+    );
+    let score = w
+        .zero_trust()
+        .trust()
+        .unwrap()
+        .score(s.agent.did().as_str(), 900)
+        .unwrap();
+    assert_eq!(score.value, 475);
+}
+
+#[test]
+fn trust_falls_with_denials_and_tiers_follow() {
+    let s = setup();
+    let w = warden(&s, false, "trust:\n  initial: 750\n  floor: 300\n");
+    let c = credential(&s, &["*"], 1000);
+    let pay = with_credential(Action::new("payments.transfer"), &c);
+    assert_eq!(w.decide(&pay).verdict, Verdict::Allow, "750 is trusted");
+    for _ in 0..3 {
+        let d = w.decide(&with_credential(Action::new("execute_code"), &c));
+        assert_eq!(d.verdict, Verdict::Deny);
+    }
+    // 750 + 1 − 3 × 25 = 676: standard now, and `tiers: [trusted, …]` no longer applies.
+    let trust = w.zero_trust().trust().unwrap();
+    let score = trust.score(s.agent.did().as_str(), 1000).unwrap();
+    assert_eq!((score.value, score.tier), (676, warden::Tier::Standard));
+    let d = w.decide(&pay);
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    let events = trust.events(s.agent.did().as_str(), 10).unwrap();
+    let outcomes: Vec<&str> = events.iter().map(|e| e.outcome.as_str()).collect();
+    assert_eq!(
+        outcomes,
+        ["allowed", "violation", "violation", "violation", "denied"]
+    );
+}
+
+#[test]
+fn the_ceiling_of_the_chain_caps_trust() {
+    let s = setup();
+    let w = warden(&s, false, "");
+    let c = credential(&s, &["*"], 200);
+    for _ in 0..50 {
+        assert_eq!(
+            w.decide(&with_credential(Action::new("http_request"), &c))
+                .verdict,
+            Verdict::Allow
+        );
+    }
+    let score = w
+        .zero_trust()
+        .trust()
+        .unwrap()
+        .score(s.agent.did().as_str(), 200)
+        .unwrap();
+    assert_eq!((score.value, score.tier), (200, warden::Tier::Untrusted));
+}
+
+#[test]
+fn a_revocation_reaches_a_running_warden() {
+    let s = setup();
+    let w = warden(&s, true, "");
+    let c = credential(&s, &["http_request"], 800);
+    let a = with_credential(Action::new("http_request"), &c);
+    assert_eq!(w.decide(&a).verdict, Verdict::Allow);
+    // Another process revokes the agent.
+    Revocations::open(&s.db)
+        .unwrap()
+        .revoke(
+            s.agent.did().as_str(),
+            "did",
+            Some("compromised"),
+            unix_now(),
+        )
+        .unwrap();
+    let start = Instant::now();
+    let d = loop {
+        let d = w.decide(&a);
+        if d.verdict == Verdict::Deny || start.elapsed() > Duration::from_secs(10) {
+            break d;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(d.verdict, Verdict::Deny, "did not take effect");
+    assert!(
+        d.reason.contains("was revoked (compromised)"),
+        "{}",
+        d.reason
+    );
+}
+
+#[test]
+fn a_credential_without_roots_or_a_bad_one_is_denied() {
+    let s = setup();
+    let w = Warden::new(PolicySet::from_yaml("zt.yaml", POLICY).unwrap());
+    let c = credential(&s, &["http_request"], 800);
+    let d = w.decide(&with_credential(Action::new("http_request"), &c));
+    assert!(d.reason.contains("trusts no roots"), "{}", d.reason);
+
+    let w = warden(&s, false, "");
+    let mut bad = c.clone();
+    bad["links"][0]["claims"]["ceiling"] = json!(1000);
+    let d = w.decide(&with_credential(Action::new("http_request"), &bad));
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert!(
+        d.reason
+            .contains("does not verify: link 0: the Ed25519 signature"),
+        "{}",
+        d.reason
+    );
+}
+
+#[test]
+fn required_identity_without_roots_does_not_build() {
+    let mut config = Config::default();
+    config.identity.required = true;
+    let e = Warden::builder()
+        .policy_set(PolicySet::from_yaml("zt.yaml", POLICY).unwrap())
+        .zero_trust(config)
+        .build()
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("no trusted roots"), "{e}");
+}
+
+#[test]
+fn policy_tier_names_are_the_trust_tiers() {
+    let names: Vec<&str> = warden::Tier::ALL.iter().map(|t| t.as_str()).collect();
+    assert_eq!(names, warden_policy::TIERS);
+}
