@@ -207,8 +207,11 @@ fn state_tables_live_beside_the_log() {
     .unwrap();
     let log = warden_audit::AuditLog::open(&db, warden_audit::AuditConfig::default()).unwrap();
     let action = warden_core::Action::new("x");
-    log.append(warden_audit::Entry::new(&action, &warden_core::Decision::deny("no")))
-        .unwrap();
+    log.append(warden_audit::Entry::new(
+        &action,
+        &warden_core::Decision::deny("no"),
+    ))
+    .unwrap();
     log.close().unwrap();
     assert!(matches!(
         warden_audit::verify(&db, None, |_, _| {}),
@@ -221,5 +224,8 @@ fn state_tables_live_beside_the_log() {
     let foreign = dir.path().join("notes.db");
     std::fs::write(&foreign, "not a database at all, just text").unwrap();
     assert!(warden_audit::open_state(&foreign, std::time::Duration::from_secs(1)).is_err());
-    assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "not a database at all, just text");
+    assert_eq!(
+        std::fs::read_to_string(&foreign).unwrap(),
+        "not a database at all, just text"
+    );
 }

@@ -194,7 +194,9 @@ impl ClassSet {
 
     /// The classes, most dangerous first.
     pub fn iter(self) -> impl Iterator<Item = ActionClass> {
-        ActionClass::ALL.into_iter().filter(move |c| self.contains(*c))
+        ActionClass::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
     }
 }
 
@@ -276,7 +278,11 @@ impl FromStr for Rate {
     type Err = String;
     /// `N/second|minute|hour|day` (also `s`, `sec`, `m`, `min`, `h`, `d`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("`{s}` is not a rate (write it as `100/minute`, `10/second`, `5000/hour` or `N/day`)");
+        let bad = || {
+            format!(
+                "`{s}` is not a rate (write it as `100/minute`, `10/second`, `5000/hour` or `N/day`)"
+            )
+        };
         let (n, unit) = s.split_once('/').ok_or_else(bad)?;
         let count: u64 = n.trim().parse().map_err(|_| bad())?;
         if count == 0 || count > MAX_RATE_COUNT {
@@ -316,7 +322,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
 
 /// Read a duration: `500ms`, `30s`, `10m`, `2h`, `1d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("`{s}` is not a duration (write it as `500ms`, `30s`, `10m`, `2h` or `1d`)");
+    let bad =
+        || format!("`{s}` is not a duration (write it as `500ms`, `30s`, `10m`, `2h` or `1d`)");
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (n, unit) = t.split_at(split);
@@ -330,7 +337,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     if d.is_zero() || d > MAX_DURATION {
-        return Err(format!("`{s}`: a duration must be above 0 and at most 30 days"));
+        return Err(format!(
+            "`{s}`: a duration must be above 0 and at most 30 days"
+        ));
     }
     Ok(d)
 }
@@ -514,7 +523,10 @@ mod tests {
                 period: Duration::from_secs(60)
             })
         );
-        assert_eq!("5/s".parse::<Rate>().unwrap().period, Duration::from_secs(1));
+        assert_eq!(
+            "5/s".parse::<Rate>().unwrap().period,
+            Duration::from_secs(1)
+        );
         for bad in ["100", "0/minute", "x/minute", "10/fortnight", "-1/s"] {
             assert!(bad.parse::<Rate>().is_err(), "{bad}");
         }

@@ -55,7 +55,10 @@ impl Detector {
         let window_ns = nanos(spec.window).max(1);
         let window = now_ns / window_ns;
         let floor = f64::from(spec.min_actions);
-        let mut agents = self.agents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut agents = self
+            .agents
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !agents.contains_key(agent) && agents.len() >= MAX_FOLLOWED_AGENTS {
             agents.retain(|_, f| window.saturating_sub(f.window) < 100);
             if agents.len() >= MAX_FOLLOWED_AGENTS {

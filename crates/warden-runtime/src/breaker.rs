@@ -197,6 +197,40 @@ impl Breaker {
         }
     }
 
+    /// Correct the outcome of the latest call counted as a success: the door reports that a
+    /// call the policy allowed then failed (a tool's error). It turns into a failure — each
+    /// call counts once. A reported success changes nothing (the allow was counted).
+    pub fn amend(&mut self, outcome: Outcome, now_ns: u64) -> Option<Transition> {
+        if outcome == Outcome::Success {
+            return None;
+        }
+        let s = self.settings;
+        match &mut self.state {
+            Inner::Closed { window, failures } => {
+                match window.iter().rposition(|failed| !failed) {
+                    Some(i) => {
+                        window[i] = true;
+                        *failures += 1;
+                    }
+                    None => return self.record(outcome, now_ns),
+                }
+                let calls = u32::try_from(window.len()).unwrap_or(u32::MAX);
+                let over =
+                    u64::from(*failures) * 1000 >= u64::from(s.failure_permille) * u64::from(calls);
+                if calls >= s.min_calls && over {
+                    let failures = *failures;
+                    self.state = Inner::Open {
+                        until_ns: now_ns.saturating_add(nanos(s.cooldown)),
+                    };
+                    return Some(Transition::Opened { failures, calls });
+                }
+                None
+            }
+            Inner::HalfOpen { .. } => self.record(outcome, now_ns),
+            Inner::Open { .. } => None,
+        }
+    }
+
     /// Count an outcome; returns the transition it caused, if any.
     pub fn record(&mut self, outcome: Outcome, now_ns: u64) -> Option<Transition> {
         let failed = outcome == Outcome::Failure;
@@ -209,7 +243,8 @@ impl Breaker {
                     *failures -= 1;
                 }
                 let calls = u32::try_from(window.len()).unwrap_or(u32::MAX);
-                let over = u64::from(*failures) * 1000 >= u64::from(s.failure_permille) * u64::from(calls);
+                let over =
+                    u64::from(*failures) * 1000 >= u64::from(s.failure_permille) * u64::from(calls);
                 if calls >= s.min_calls && over && *failures > 0 {
                     let failures = *failures;
                     self.state = Inner::Open {
@@ -277,7 +312,11 @@ mod tests {
             .enumerate()
         {
             assert_eq!(b.admit(i as u64), Admission::Pass);
-            let o = if *failed { Outcome::Failure } else { Outcome::Success };
+            let o = if *failed {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
             if let Some(t) = b.record(o, i as u64) {
                 opened = Some((i, t));
             }
@@ -295,6 +334,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reported_failure_turns_the_allow_it_follows_into_a_failure() {
+        let mut b = Breaker::new(settings());
+        let mut opened_at = None;
+        for i in 0..10u64 {
+            // Each call is allowed (a success), then four in five are reported as failed.
+            if b.record(Outcome::Success, i).is_some() {
+                opened_at = Some(i);
+            }
+            if i % 5 != 4 && b.amend(Outcome::Failure, i).is_some() {
+                opened_at = Some(i);
+            }
+        }
+        // The tenth outcome fills the window: 8 of 10 failed.
+        assert_eq!(opened_at, Some(9));
+        assert!(matches!(b.state(10), BreakerState::Open { .. }));
+    }
+
+    #[test]
     fn below_the_ratio_or_below_min_calls_it_stays_closed() {
         let mut b = Breaker::new(settings());
         for i in 0..9 {
@@ -302,7 +359,11 @@ mod tests {
         }
         let mut b = Breaker::new(settings());
         for i in 0..100u64 {
-            let o = if i % 5 < 2 { Outcome::Failure } else { Outcome::Success };
+            let o = if i % 5 < 2 {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
             assert_eq!(b.record(o, i), None, "40% < 50%");
         }
     }

@@ -46,7 +46,10 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
-    pub(crate) fn db(path: &Path, what: &'static str) -> impl FnOnce(rusqlite::Error) -> RuntimeError {
+    pub(crate) fn db(
+        path: &Path,
+        what: &'static str,
+    ) -> impl FnOnce(rusqlite::Error) -> RuntimeError {
         let path = path.to_path_buf();
         move |source| RuntimeError::Db { path, what, source }
     }

@@ -57,9 +57,9 @@ pub use rate::{Bucket, Buckets, KeyRef, Limited};
 pub use record::Operator;
 pub use ring::{DEFAULT_TIERS, OrderedTier, Placement, Profile, RingPlan, TrustTier};
 pub use ring_override::{OverrideKind, RingOverride};
-pub use warden_policy::runtime::{ActionClass, ClassSet, Rate};
 /// The ring type (defined with the policy vocabulary, where `rings:` is read).
 pub use warden_policy::runtime::Ring as ExecutionRing;
+pub use warden_policy::runtime::{ActionClass, ClassSet, Rate};
 
 use record::Change;
 use state::State;
@@ -195,6 +195,9 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// The action namespace of Warden's own state-change records.
+pub const RESERVED_PREFIX: &str = "warden.";
+
 /// Names used in reasons and traces.
 const KILL_SWITCH: &str = "kill-switch";
 const RING_GATE: &str = "ring-gate";
@@ -270,13 +273,21 @@ impl Runtime {
 
     /// Step 1, the kill switch: a deny when a kill covers `action` (or the state cannot be
     /// read). A few nanoseconds when nothing is killed.
+    /// Actions named `warden.*` are denied here too: that namespace is Warden's own record
+    /// of state changes (`warden.kill`, `warden.revive`, …), which no agent may request or
+    /// leave look-alikes of in the audit log.
     #[inline]
     pub fn check_kill(&self, action: &Action) -> Option<Decision> {
-        self.state.snapshot().killed(action).map(|reason| {
-            let mut d = Decision::deny(reason);
-            d.rule = Some(Arc::from(KILL_SWITCH));
-            d
-        })
+        let reason = match self.state.snapshot().killed(action) {
+            Some(reason) => reason,
+            None if action.action.starts_with(RESERVED_PREFIX) => format!(
+                "denied: `{RESERVED_PREFIX}*` actions are Warden's own records of kills, revivals and ring changes; operators make those with `warden kill|revive|ring`, never through a decision"
+            ),
+            None => return None,
+        };
+        let mut d = Decision::deny(reason);
+        d.rule = Some(Arc::from(KILL_SWITCH));
+        Some(d)
     }
 
     /// Step 3, the ring gate. `Ok(None)` when the policy set has no `rings:` (no gate);
@@ -300,10 +311,10 @@ impl Runtime {
         if profile.allow.covers(classes) {
             return Ok(Some(ring));
         }
-        let who = action
-            .agent
-            .as_deref()
-            .map_or_else(|| "an action without an agent".to_string(), |a| format!("agent `{a}`"));
+        let who = action.agent.as_deref().map_or_else(
+            || "an action without an agent".to_string(),
+            |a| format!("agent `{a}`"),
+        );
         let mut d = Decision::deny(format!(
             "denied by ring `{ring}` ({}): {who} ({}) may not request {} actions such as `{}`; ring `{ring}` allows {}",
             ring.number(),
@@ -517,16 +528,43 @@ impl Runtime {
     }
 
     /// After the policy decided: the breakers learn the outcome (a deny is a failure).
-    pub fn observe(&self, set: &PolicySet, version: u64, action: &Action, decision: &Decision, audit: Option<&AuditLog>) {
+    pub fn observe(
+        &self,
+        set: &PolicySet,
+        version: u64,
+        action: &Action,
+        decision: &Decision,
+        audit: Option<&AuditLog>,
+    ) {
         let outcome = match decision.verdict {
             Verdict::Deny => Outcome::Failure,
             Verdict::Allow | Verdict::RequireApproval => Outcome::Success,
         };
-        self.record_outcome(set, version, action, outcome, audit);
+        self.count_outcome(set, version, action, outcome, false, audit);
     }
 
-    /// Report how a call went (a tool's error counts as a failure for its breakers).
-    pub fn record_outcome(&self, set: &PolicySet, version: u64, action: &Action, outcome: Outcome, audit: Option<&AuditLog>) {
+    /// Report how an allowed call went: a failure (a tool's error) turns the allow its
+    /// breakers counted into a failure; a success changes nothing.
+    pub fn record_outcome(
+        &self,
+        set: &PolicySet,
+        version: u64,
+        action: &Action,
+        outcome: Outcome,
+        audit: Option<&AuditLog>,
+    ) {
+        self.count_outcome(set, version, action, outcome, true, audit);
+    }
+
+    fn count_outcome(
+        &self,
+        set: &PolicySet,
+        version: u64,
+        action: &Action,
+        outcome: Outcome,
+        amend: bool,
+        audit: Option<&AuditLog>,
+    ) {
         let plan = self.plan(set, version);
         if plan.breakers.is_empty() {
             return;
@@ -549,10 +587,15 @@ impl Runtime {
                         continue; // closed with nothing to count yet: no need to keep it
                     }
                     if breakers.len() >= self.max_breakers {
-                        breakers.retain(|_, b| !matches!(b.state(now), BreakerState::Closed { failures: 0, .. }));
+                        breakers.retain(|_, b| {
+                            !matches!(b.state(now), BreakerState::Closed { failures: 0, .. })
+                        });
                     }
                     if breakers.len() >= self.max_breakers {
-                        tracing::warn!("too many circuit breakers; `{}` not kept for `{key}`", spec.id);
+                        tracing::warn!(
+                            "too many circuit breakers; `{}` not kept for `{key}`",
+                            spec.id
+                        );
                         continue;
                     }
                 }
@@ -560,7 +603,12 @@ impl Runtime {
                     .entry(id)
                     .or_insert_with(|| Breaker::new(*settings));
                 b.set_settings(*settings);
-                if let Some(t) = b.record(outcome, now) {
+                let t = if amend {
+                    b.amend(outcome, now)
+                } else {
+                    b.record(outcome, now)
+                };
+                if let Some(t) = t {
                     changes.push(breaker_change(spec, key, t));
                 }
             }
@@ -570,7 +618,12 @@ impl Runtime {
         }
     }
 
-    fn respond_to_anomaly(&self, spec: &AnomalySpec, a: &Anomaly, audit: Option<&AuditLog>) -> Option<Decision> {
+    fn respond_to_anomaly(
+        &self,
+        spec: &AnomalySpec,
+        a: &Anomaly,
+        audit: Option<&AuditLog>,
+    ) -> Option<Decision> {
         if let Some(hook) = &self.anomaly_hook {
             hook(a);
         }
@@ -606,7 +659,11 @@ impl Runtime {
                 if let Err(e) = self.kill(scope, &reason, &by, audit) {
                     tracing::error!("cannot kill anomalous agent `{}`: {e}", a.agent);
                 }
-                let mut d = Decision::deny(format!("denied by the kill switch for agent `{}` (set by {}: {reason})", a.agent, by.name()));
+                let mut d = Decision::deny(format!(
+                    "denied by the kill switch for agent `{}` (set by {}: {reason})",
+                    a.agent,
+                    by.name()
+                ));
                 d.rule = Some(Arc::from(KILL_SWITCH));
                 Some(d)
             }
@@ -616,7 +673,13 @@ impl Runtime {
     /// What steps 1, 3 and 4 would say about `action`, as rule traces (policy `warden`):
     /// the kill switch, the ring gate, and every bucket the action would take from, with the
     /// tokens left. Takes nothing from any bucket.
-    pub fn explain(&self, set: &PolicySet, version: u64, action: &Action, trust: Option<&dyn TrustTier>) -> Vec<RuleTrace> {
+    pub fn explain(
+        &self,
+        set: &PolicySet,
+        version: u64,
+        action: &Action,
+        trust: Option<&dyn TrustTier>,
+    ) -> Vec<RuleTrace> {
         let mut out = Vec::new();
         let trace = |rule: &str, status: Status, detail: String| RuleTrace {
             policy: Arc::from("warden"),
@@ -628,7 +691,11 @@ impl Runtime {
         };
         match self.state.snapshot().killed(action) {
             Some(why) => out.push(trace(KILL_SWITCH, Status::Matched, why)),
-            None => out.push(trace(KILL_SWITCH, Status::NotMatched, "no kill switch covers this action".into())),
+            None => out.push(trace(
+                KILL_SWITCH,
+                Status::NotMatched,
+                "no kill switch covers this action".into(),
+            )),
         }
         let plan = self.plan(set, version);
         let now = self.clock.now_ns();
@@ -661,14 +728,24 @@ impl Runtime {
                     tool: None,
                     action: None,
                 };
-                out.push(self.bucket_trace(key, &bucket, now, format!("{rate}, burst {}, per agent", bucket.burst())));
+                out.push(self.bucket_trace(
+                    key,
+                    &bucket,
+                    now,
+                    format!("{rate}, burst {}, per agent", bucket.burst()),
+                ));
             }
         }
         let _ = ring;
         for (spec, bucket) in &plan.limits {
             if applies(spec, action) {
                 let key = key_of(spec, action);
-                out.push(self.bucket_trace(key, bucket, now, format!("{}, burst {}, per {}", spec.limit, spec.burst, spec.per)));
+                out.push(self.bucket_trace(
+                    key,
+                    bucket,
+                    now,
+                    format!("{}, burst {}, per {}", spec.limit, spec.burst, spec.per),
+                ));
             }
         }
         let breakers = self
@@ -680,9 +757,13 @@ impl Runtime {
                 continue;
             }
             let key = Self::breaker_key(spec, action);
-            let state = breakers
-                .get(&(spec.id.clone(), Box::from(key)))
-                .map_or(BreakerState::Closed { failures: 0, calls: 0 }, |b| b.state(now));
+            let state = breakers.get(&(spec.id.clone(), Box::from(key))).map_or(
+                BreakerState::Closed {
+                    failures: 0,
+                    calls: 0,
+                },
+                |b| b.state(now),
+            );
             let (status, detail) = match state {
                 BreakerState::Closed { failures, calls } => (
                     Status::NotMatched,
@@ -690,7 +771,10 @@ impl Runtime {
                 ),
                 BreakerState::Open { until_ns } => (
                     Status::Matched,
-                    format!("open for `{key}`: half-opens in {}", seconds(until_ns.saturating_sub(now))),
+                    format!(
+                        "open for `{key}`: half-opens in {}",
+                        seconds(until_ns.saturating_sub(now))
+                    ),
                 ),
                 BreakerState::HalfOpen { successes } => (
                     Status::NotMatched,
@@ -710,9 +794,25 @@ impl Runtime {
             Some(self.buckets.remaining(key, bucket, now))
         };
         let (status, detail) = match left {
-            Some(0) => (Status::Matched, format!("bucket for {}: empty ({shape})", describe_key(&key))),
-            Some(n) => (Status::NotMatched, format!("bucket for {}: {n} of {} left ({shape})", describe_key(&key), bucket.burst())),
-            None => (Status::NotMatched, format!("bucket for {} kept in the database ({shape})", describe_key(&key))),
+            Some(0) => (
+                Status::Matched,
+                format!("bucket for {}: empty ({shape})", describe_key(&key)),
+            ),
+            Some(n) => (
+                Status::NotMatched,
+                format!(
+                    "bucket for {}: {n} of {} left ({shape})",
+                    describe_key(&key),
+                    bucket.burst()
+                ),
+            ),
+            None => (
+                Status::NotMatched,
+                format!(
+                    "bucket for {} kept in the database ({shape})",
+                    describe_key(&key)
+                ),
+            ),
         };
         RuleTrace {
             policy: Arc::from("warden"),
@@ -729,7 +829,12 @@ impl Runtime {
     /// Begin a tool call of `agent` in `ring`: a permit while it runs, or the reason it may
     /// not start (the ring's `max_concurrent` calls are already running). Doors that see a
     /// call's end (the MCP proxy) hold the permit until then.
-    pub fn begin_call(&self, agent: Option<&str>, ring: Ring, profile: &Profile) -> Result<CallPermit, String> {
+    pub fn begin_call(
+        &self,
+        agent: Option<&str>,
+        ring: Ring,
+        profile: &Profile,
+    ) -> Result<CallPermit, String> {
         let counter = {
             let mut map = self
                 .in_flight
@@ -745,7 +850,10 @@ impl Runtime {
             if now >= max {
                 return Err(format!(
                     "denied by ring `{ring}`: {} already has {now} calls running (the ring allows {max} at once)",
-                    agent.map_or_else(|| "an action without an agent".to_string(), |a| format!("agent `{a}`"))
+                    agent.map_or_else(
+                        || "an action without an agent".to_string(),
+                        |a| format!("agent `{a}`")
+                    )
                 ));
             }
             match counter.compare_exchange(now, now + 1, Ordering::AcqRel, Ordering::Acquire) {
@@ -760,7 +868,13 @@ impl Runtime {
     /// Set a kill switch, then record it (`warden.kill`). The kill holds even if the record
     /// fails ([`RuntimeError::Unrecorded`]). Returns `false` when the same scope was already
     /// killed (the first reason is kept, and nothing is recorded).
-    pub fn kill(&self, scope: Scope, reason: &str, by: &Operator, audit: Option<&AuditLog>) -> Result<bool, RuntimeError> {
+    pub fn kill(
+        &self,
+        scope: Scope,
+        reason: &str,
+        by: &Operator,
+        audit: Option<&AuditLog>,
+    ) -> Result<bool, RuntimeError> {
         let reason = checked_reason(reason)?;
         let kill = Kill {
             scope: scope.clone(),
@@ -789,9 +903,20 @@ impl Runtime {
     /// Lift the kill switch of exactly `scope` (`revive --all` lifts the fleet-wide kill,
     /// not the per-agent ones). The revival is recorded **first** (`warden.revive`): with a
     /// log that cannot be written, nothing is revived. Returns whether a kill was lifted.
-    pub fn revive(&self, scope: &Scope, reason: &str, by: &Operator, audit: Option<&AuditLog>) -> Result<bool, RuntimeError> {
+    pub fn revive(
+        &self,
+        scope: &Scope,
+        reason: &str,
+        by: &Operator,
+        audit: Option<&AuditLog>,
+    ) -> Result<bool, RuntimeError> {
         let reason = checked_reason(reason)?;
-        let set = self.state.snapshot().kills().iter().any(|k| &k.scope == scope);
+        let set = self
+            .state
+            .snapshot()
+            .kills()
+            .iter()
+            .any(|k| &k.scope == scope);
         if !set {
             return Ok(false);
         }
@@ -815,13 +940,23 @@ impl Runtime {
 
     /// Raise `agent` to `ring` for `ttl` (an operator's approval; recorded first, as
     /// `warden.ring.elevate`). A demotion still wins over it.
-    pub fn elevate(&self, agent: &str, ring: Ring, ttl: Duration, reason: &str, by: &Operator, audit: Option<&AuditLog>) -> Result<RingOverride, RuntimeError> {
+    pub fn elevate(
+        &self,
+        agent: &str,
+        ring: Ring,
+        ttl: Duration,
+        reason: &str,
+        by: &Operator,
+        audit: Option<&AuditLog>,
+    ) -> Result<RingOverride, RuntimeError> {
         let reason = checked_reason(reason)?;
         if agent.trim().is_empty() {
             return Err(RuntimeError::Invalid("the agent name is empty".into()));
         }
         if ttl.is_zero() || ttl > warden_policy::runtime::MAX_DURATION {
-            return Err(RuntimeError::Invalid("an elevation lasts more than 0 and at most 30 days".into()));
+            return Err(RuntimeError::Invalid(
+                "an elevation lasts more than 0 and at most 30 days".into(),
+            ));
         }
         let now = self.clock.now_ns();
         let o = RingOverride {
@@ -837,7 +972,11 @@ impl Runtime {
             action: "warden.ring.elevate",
             rule: RING_GATE,
             resource: format!("agent:{agent}"),
-            reason: format!("agent `{agent}` elevated to ring `{ring}` for {} by {}: {reason}", seconds(clock::nanos(ttl)), by.name()),
+            reason: format!(
+                "agent `{agent}` elevated to ring `{ring}` for {} by {}: {reason}",
+                seconds(clock::nanos(ttl)),
+                by.name()
+            ),
             args: json!({"agent": agent, "ring": ring.as_str(), "ttl_ns": clock::nanos(ttl), "reason": reason}),
         };
         if let Some(log) = audit {
@@ -848,7 +987,14 @@ impl Runtime {
     }
 
     /// Lower `agent` to `ring` until an operator restores it (`warden.ring.demote`).
-    pub fn demote(&self, agent: &str, ring: Ring, reason: &str, by: &Operator, audit: Option<&AuditLog>) -> Result<RingOverride, RuntimeError> {
+    pub fn demote(
+        &self,
+        agent: &str,
+        ring: Ring,
+        reason: &str,
+        by: &Operator,
+        audit: Option<&AuditLog>,
+    ) -> Result<RingOverride, RuntimeError> {
         let reason = checked_reason(reason)?;
         if agent.trim().is_empty() {
             return Err(RuntimeError::Invalid("the agent name is empty".into()));
@@ -873,7 +1019,10 @@ impl Runtime {
             action: "warden.ring.demote",
             rule: RING_GATE,
             resource: format!("agent:{agent}"),
-            reason: format!("agent `{agent}` demoted to ring `{ring}` by {}: {reason}", by.name()),
+            reason: format!(
+                "agent `{agent}` demoted to ring `{ring}` by {}: {reason}",
+                by.name()
+            ),
             args: json!({"agent": agent, "ring": ring.as_str(), "reason": reason}),
         };
         if let Some(log) = audit {
@@ -884,7 +1033,13 @@ impl Runtime {
 
     /// Remove `agent`'s elevation and demotion (recorded first, `warden.ring.restore`);
     /// returns how many there were.
-    pub fn restore(&self, agent: &str, reason: &str, by: &Operator, audit: Option<&AuditLog>) -> Result<usize, RuntimeError> {
+    pub fn restore(
+        &self,
+        agent: &str,
+        reason: &str,
+        by: &Operator,
+        audit: Option<&AuditLog>,
+    ) -> Result<usize, RuntimeError> {
         let reason = checked_reason(reason)?;
         let snap = self.state.snapshot();
         if snap.elevation(agent).is_none() && snap.demotion(agent).is_none() {
@@ -895,7 +1050,10 @@ impl Runtime {
             action: "warden.ring.restore",
             rule: RING_GATE,
             resource: format!("agent:{agent}"),
-            reason: format!("agent `{agent}` restored to its configured ring by {}: {reason}", by.name()),
+            reason: format!(
+                "agent `{agent}` restored to its configured ring by {}: {reason}",
+                by.name()
+            ),
             args: json!({"agent": agent, "reason": reason}),
         };
         if let Some(log) = audit {
@@ -948,7 +1106,10 @@ fn applies(spec: &RateLimitSpec, action: &Action) -> bool {
 fn key_of<'a>(spec: &'a RateLimitSpec, action: &'a Action) -> KeyRef<'a> {
     KeyRef {
         limit: &spec.id,
-        agent: spec.per.agent.then(|| action.agent.as_deref().unwrap_or("")),
+        agent: spec
+            .per
+            .agent
+            .then(|| action.agent.as_deref().unwrap_or("")),
         tool: spec.per.tool.then(|| action.tool.as_deref().unwrap_or("")),
         action: spec.per.action.then_some(action.action.as_str()),
     }
@@ -1013,7 +1174,9 @@ fn checked_reason(reason: &str) -> Result<&str, RuntimeError> {
         return Err(RuntimeError::Invalid("a reason is required".into()));
     }
     if r.len() > 4096 {
-        return Err(RuntimeError::Invalid("the reason is longer than 4096 bytes".into()));
+        return Err(RuntimeError::Invalid(
+            "the reason is longer than 4096 bytes".into(),
+        ));
     }
     Ok(r)
 }
@@ -1033,9 +1196,15 @@ fn breaker_change(spec: &BreakerSpec, key: &str, t: breaker::Transition) -> Chan
             rule: "breaker",
             resource: format!("breaker:{}:{key}", spec.id),
             reason: if calls == 0 {
-                format!("circuit breaker `{}` for `{key}` opened again: a probe failed", spec.id)
+                format!(
+                    "circuit breaker `{}` for `{key}` opened again: a probe failed",
+                    spec.id
+                )
             } else {
-                format!("circuit breaker `{}` for `{key}` opened: {failures} of the last {calls} outcomes were failures or denials", spec.id)
+                format!(
+                    "circuit breaker `{}` for `{key}` opened: {failures} of the last {calls} outcomes were failures or denials",
+                    spec.id
+                )
             },
             args: json!({"breaker": &*spec.id, "key": key, "failures": failures, "calls": calls, "cooldown_ns": clock::nanos(spec.cooldown)}),
         },
@@ -1043,8 +1212,37 @@ fn breaker_change(spec: &BreakerSpec, key: &str, t: breaker::Transition) -> Chan
             action: "warden.breaker.close",
             rule: "breaker",
             resource: format!("breaker:{}:{key}", spec.id),
-            reason: format!("circuit breaker `{}` for `{key}` closed: its probes succeeded", spec.id),
+            reason: format!(
+                "circuit breaker `{}` for `{key}` closed: its probes succeeded",
+                spec.id
+            ),
             args: json!({"breaker": &*spec.id, "key": key}),
         },
+    }
+}
+
+/// `action` with the fields Warden computes written over whatever the caller sent:
+/// `context.ring` is the ring the gate placed the agent in, or absent when there are no
+/// rings (a caller's `ring` is removed, so no policy can read a claimed ring). `None` when
+/// the action already says exactly that (no copy needed).
+pub fn with_computed_ring(action: &Action, ring: Option<Ring>) -> Option<Action> {
+    let sent = action.context.get("ring");
+    match (ring, sent) {
+        (None, None) => None,
+        (Some(r), Some(v)) if v.as_str() == Some(r.as_str()) => None,
+        (ring, _) => {
+            let mut owned = action.clone();
+            if let serde_json::Value::Object(map) = &mut owned.context {
+                match ring {
+                    Some(r) => {
+                        map.insert("ring".into(), r.as_str().into());
+                    }
+                    None => {
+                        map.remove("ring");
+                    }
+                }
+            }
+            Some(owned)
+        }
     }
 }

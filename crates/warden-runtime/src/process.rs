@@ -122,7 +122,8 @@ impl SupervisedInner {
             if !matches!(child.try_wait(), Ok(None)) {
                 return;
             }
-            if let Some(pid) = rustix::process::Pid::from_raw(i32::try_from(this.pid).unwrap_or(0)) {
+            if let Some(pid) = rustix::process::Pid::from_raw(i32::try_from(this.pid).unwrap_or(0))
+            {
                 // INVARIANT: the child is not reaped (checked under this lock), so the id is ours.
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
             }

@@ -324,7 +324,11 @@ mod tests {
         }
         for k in 1..=7u64 {
             let at = t0 + (k * 60_000_000_000).div_ceil(7);
-            assert_eq!(b.take(tat, at - 1), Err(Limited { retry_after_ns: 1 }), "token {k}");
+            assert_eq!(
+                b.take(tat, at - 1),
+                Err(Limited { retry_after_ns: 1 }),
+                "token {k}"
+            );
             let (next, _) = b.take(tat, at).unwrap();
             tat = next;
         }
@@ -343,7 +347,10 @@ mod tests {
             }
         }
         assert_eq!(store.take(key("a"), &b, 10), Ok(0));
-        assert!(matches!(store.take(key("a"), &b, 10), Err(TakeError::Limited(_))));
+        assert!(matches!(
+            store.take(key("a"), &b, 10),
+            Err(TakeError::Limited(_))
+        ));
         // Fill every shard with busy buckets; sooner or later one is refused as full.
         let mut full = false;
         for i in 0..1000 {
@@ -356,6 +363,9 @@ mod tests {
         assert!(full);
         // A minute later every bucket is full again and may be forgotten to make room.
         assert_eq!(store.take(key("late"), &b, 60_000_000_010), Ok(0));
-        assert!(matches!(store.take(key("a"), &b, 60_000_000_010), Ok(0) | Err(TakeError::Limited(_))));
+        assert!(matches!(
+            store.take(key("a"), &b, 60_000_000_010),
+            Ok(0) | Err(TakeError::Limited(_))
+        ));
     }
 }

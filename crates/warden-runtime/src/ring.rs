@@ -30,7 +30,13 @@ pub trait TrustTier {
 }
 
 /// Tier names in order, lowest first, used until the trust step supplies its own.
-pub const DEFAULT_TIERS: &[&str] = &["untrusted", "probationary", "standard", "trusted", "verified"];
+pub const DEFAULT_TIERS: &[&str] = &[
+    "untrusted",
+    "probationary",
+    "standard",
+    "trusted",
+    "verified",
+];
 
 /// A tier by name within an ordered list of tier names (lowest first).
 #[derive(Debug, Clone, Copy)]
@@ -122,16 +128,28 @@ pub fn builtin_classes(action: &str) -> Option<ClassSet> {
         "execute_code" | "shell.exec" | "code.exec" | "exec" | "process.spawn" => {
             ClassSet::of(&[Subprocess])
         }
-        "http_request" | "web.fetch" | "web.search" | "mcp.tools/call"
+        "http_request"
+        | "web.fetch"
+        | "web.search"
+        | "mcp.tools/call"
         | "mcp.sampling/createMessage" => ClassSet::of(&[Network]),
         "email.send" | "message.send" => ClassSet::of(&[Network, Irreversible]),
         "file.write" | "file.create" | "file.edit" | "file.move" | "db.write" => {
             ClassSet::of(&[Write])
         }
         "file.delete" | "db.delete" | "db.drop" => ClassSet::of(&[Write, Irreversible]),
-        "file.read" | "file.list" | "file.search" | "db.read" | "mcp.resources/read"
-        | "mcp.prompts/get" | "mcp.tools/list" | "mcp.tools/result" | "mcp.resources/result"
-        | "mcp.prompts/result" | "mcp.completion/result" | "mcp.error" => ClassSet::of(&[Read]),
+        "file.read"
+        | "file.list"
+        | "file.search"
+        | "db.read"
+        | "mcp.resources/read"
+        | "mcp.prompts/get"
+        | "mcp.tools/list"
+        | "mcp.tools/result"
+        | "mcp.resources/result"
+        | "mcp.prompts/result"
+        | "mcp.completion/result"
+        | "mcp.error" => ClassSet::of(&[Read]),
         a if a.starts_with("warden.") || a.starts_with("policy.") || a.starts_with("agent.") => {
             ClassSet::of(&[Admin])
         }
@@ -203,7 +221,9 @@ pub struct RingPlan {
 
 impl RingPlan {
     /// The plan of these sections, or `None` when no document has `rings:` (no ring gate).
-    pub fn from_sections<'a>(sections: impl IntoIterator<Item = &'a RuntimeSections>) -> Option<RingPlan> {
+    pub fn from_sections<'a>(
+        sections: impl IntoIterator<Item = &'a RuntimeSections>,
+    ) -> Option<RingPlan> {
         let rings: Vec<&RingsSection> = sections
             .into_iter()
             .filter_map(|s| s.rings.as_ref())
@@ -248,7 +268,11 @@ impl RingPlan {
                     p.allow = p.allow.intersection(prev.allow);
                     p.max_concurrent = p.max_concurrent.min(prev.max_concurrent);
                     p.rate = match (p.rate, prev.rate) {
-                        (Some(a), Some(b)) => Some(if rate_per_ns(a) <= rate_per_ns(b) { a } else { b }),
+                        (Some(a), Some(b)) => Some(if rate_per_ns(a) <= rate_per_ns(b) {
+                            a
+                        } else {
+                            b
+                        }),
                         (a, b) => a.or(b),
                     };
                 }
@@ -368,7 +392,10 @@ rings: {default: user, agents: {"bot-*": untrusted, "ops-agent": supervisor}}
             "rules: []\nrings:\n  classes: {\"payments.*\": [irreversible, network], file.read: write}\n",
         );
         assert_eq!(p.default_ring(), Ring::Untrusted);
-        assert_eq!(p.classes("shell.exec"), ClassSet::of(&[ActionClass::Subprocess]));
+        assert_eq!(
+            p.classes("shell.exec"),
+            ClassSet::of(&[ActionClass::Subprocess])
+        );
         assert_eq!(p.classes("file.read"), ClassSet::of(&[ActionClass::Write]));
         assert_eq!(
             p.classes("payments.transfer"),
@@ -376,7 +403,11 @@ rings: {default: user, agents: {"bot-*": untrusted, "ops-agent": supervisor}}
         );
         assert_eq!(p.classes("frobnicate"), UNKNOWN_ACTION_CLASSES);
         assert!(!p.profile(Ring::User).allow.covers(UNKNOWN_ACTION_CLASSES));
-        assert!(p.profile(Ring::Supervisor).allow.covers(UNKNOWN_ACTION_CLASSES));
+        assert!(
+            p.profile(Ring::Supervisor)
+                .allow
+                .covers(UNKNOWN_ACTION_CLASSES)
+        );
     }
 
     #[test]

@@ -223,7 +223,9 @@ impl State {
                 let handle = std::thread::Builder::new()
                     .name("warden-kill-watch".into())
                     .spawn(move || watch(&weak, &stopped, poll))
-                    .map_err(|e| RuntimeError::Invalid(format!("cannot start the kill switch watcher: {e}")))?;
+                    .map_err(|e| {
+                        RuntimeError::Invalid(format!("cannot start the kill switch watcher: {e}"))
+                    })?;
                 Some((stop, handle))
             }
         };
@@ -298,7 +300,11 @@ impl State {
     }
 
     /// Remove an agent's overrides of `kind` (both when `None`); how many there were.
-    pub fn remove_overrides(&self, agent: &str, kind: Option<OverrideKind>) -> Result<usize, RuntimeError> {
+    pub fn remove_overrides(
+        &self,
+        agent: &str,
+        kind: Option<OverrideKind>,
+    ) -> Result<usize, RuntimeError> {
         let n = match &self.inner.backing {
             Backing::Db(store) => store.remove_overrides(agent, kind)?,
             Backing::Memory(m) => {

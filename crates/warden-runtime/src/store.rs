@@ -106,7 +106,10 @@ impl Store {
             .query_row("SELECT version FROM kill_version WHERE id = 1", [], |r| {
                 r.get(0)
             })
-            .map_err(RuntimeError::db(&self.path, "cannot read the kill switch state"))
+            .map_err(RuntimeError::db(
+                &self.path,
+                "cannot read the kill switch state",
+            ))
     }
 
     /// Everything the hot path needs, read in one transaction.
@@ -140,12 +143,11 @@ impl Store {
             for row in rows {
                 let (scope, target, reason, by, at) =
                     row.map_err(err("cannot read the kill switches"))?;
-                let scope = Scope::from_parts(&scope, &target).map_err(|detail| {
-                    RuntimeError::Corrupt {
+                let scope =
+                    Scope::from_parts(&scope, &target).map_err(|detail| RuntimeError::Corrupt {
                         path: self.path.clone(),
                         detail,
-                    }
-                })?;
+                    })?;
                 kills.push(Kill {
                     scope,
                     reason,
@@ -157,7 +159,9 @@ impl Store {
         let mut overrides = Vec::new();
         {
             let mut stmt = tx
-                .prepare("SELECT agent, kind, ring, reason, by, at_ns, expires_ns FROM ring_overrides")
+                .prepare(
+                    "SELECT agent, kind, ring, reason, by, at_ns, expires_ns FROM ring_overrides",
+                )
                 .map_err(err("cannot read the ring overrides"))?;
             let rows = stmt
                 .query_map([], |r| {
@@ -207,8 +211,11 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(RuntimeError::db(&self.path, what))?;
         let out = f(&tx).map_err(RuntimeError::db(&self.path, what))?;
-        tx.execute("UPDATE kill_version SET version = version + 1 WHERE id = 1", [])
-            .map_err(RuntimeError::db(&self.path, what))?;
+        tx.execute(
+            "UPDATE kill_version SET version = version + 1 WHERE id = 1",
+            [],
+        )
+        .map_err(RuntimeError::db(&self.path, what))?;
         tx.commit().map_err(RuntimeError::db(&self.path, what))?;
         Ok(out)
     }
@@ -247,13 +254,20 @@ impl Store {
     }
 
     /// Remove an agent's overrides of `kind` (both kinds when `None`); returns how many.
-    pub fn remove_overrides(&self, agent: &str, kind: Option<OverrideKind>) -> Result<usize, RuntimeError> {
+    pub fn remove_overrides(
+        &self,
+        agent: &str,
+        kind: Option<OverrideKind>,
+    ) -> Result<usize, RuntimeError> {
         self.change("cannot change the agent's ring", |tx| match kind {
             Some(k) => tx.execute(
                 "DELETE FROM ring_overrides WHERE agent = ?1 AND kind = ?2",
                 params![agent, k.as_str()],
             ),
-            None => tx.execute("DELETE FROM ring_overrides WHERE agent = ?1", params![agent]),
+            None => tx.execute(
+                "DELETE FROM ring_overrides WHERE agent = ?1",
+                params![agent],
+            ),
         })
     }
 
@@ -300,8 +314,11 @@ impl Store {
                 .query_row("SELECT count(*) FROM rate_buckets", [], |r| r.get(0))
                 .map_err(RuntimeError::db(&self.path, what))?;
             if rows > MAX_SHARED_BUCKETS {
-                tx.execute("DELETE FROM rate_buckets WHERE full_ns <= ?1", params![i64_of(now_ns)])
-                    .map_err(RuntimeError::db(&self.path, what))?;
+                tx.execute(
+                    "DELETE FROM rate_buckets WHERE full_ns <= ?1",
+                    params![i64_of(now_ns)],
+                )
+                .map_err(RuntimeError::db(&self.path, what))?;
             }
         }
         tx.commit().map_err(RuntimeError::db(&self.path, what))?;
@@ -312,7 +329,11 @@ impl Store {
 /// Kills indexed for the hot path.
 pub(crate) fn index_kills(
     kills: Vec<Kill>,
-) -> (Option<Arc<Kill>>, HashMap<Box<str>, Arc<Kill>>, Vec<(NamePattern, Arc<Kill>)>) {
+) -> (
+    Option<Arc<Kill>>,
+    HashMap<Box<str>, Arc<Kill>>,
+    Vec<(NamePattern, Arc<Kill>)>,
+) {
     let mut all = None;
     let mut agents = HashMap::new();
     let mut actions = Vec::new();

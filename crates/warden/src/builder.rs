@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use warden_audit::{AuditConfig, AuditError, AuditLog};
 use warden_policy::{LoadError, PolicySet};
+use warden_runtime::{Runtime, RuntimeError, RuntimeOptions};
 
 use crate::Warden;
 use crate::protect::{Kind, Protection};
@@ -23,6 +24,8 @@ pub struct WardenBuilder {
     audit: Option<AuditTarget>,
     extra: Vec<(PathBuf, Kind)>,
     self_protection: bool,
+    runtime: Option<RuntimeOptions>,
+    shared_buckets: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +48,9 @@ pub enum BuildError {
     /// The audit log could not be opened (decisions must be recorded, so nothing is decided).
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The kill switch state could not be read (nothing is decided without knowing it).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
 }
 
 impl Default for WardenBuilder {
@@ -62,6 +68,8 @@ impl WardenBuilder {
             audit: None,
             extra: Vec::new(),
             self_protection: true,
+            runtime: None,
+            shared_buckets: false,
         }
     }
 
@@ -128,6 +136,41 @@ impl WardenBuilder {
         self
     }
 
+    // ---- The runtime (warden-runtime): kill switch, rings, rate limits, breakers. ----
+    //
+    // By default the kill switch and ring overrides live in the audit log's database when
+    // there is one (so every process sharing it obeys the same kills), and in memory
+    // otherwise; other processes' changes are read every 100 ms.
+
+    /// How the runtime keeps its state (its `db`, when left empty, is the audit log's).
+    pub fn runtime(mut self, options: RuntimeOptions) -> Self {
+        self.runtime = Some(options);
+        self
+    }
+
+    /// Keep rate-limit buckets in the database, shared by every process (for commands that
+    /// each make one decision, such as `warden check`), instead of in this process. Needs
+    /// an audit log (its database); without one, buckets stay in the process.
+    pub fn shared_rate_limits(mut self, on: bool) -> Self {
+        self.shared_buckets = on;
+        self
+    }
+
+    fn open_runtime(
+        options: Option<RuntimeOptions>,
+        shared_buckets: bool,
+        audit_db: Option<&Path>,
+    ) -> Result<Runtime, BuildError> {
+        let mut options = options.unwrap_or_default();
+        if options.db.is_none() {
+            options.db = audit_db.map(Path::to_path_buf);
+        }
+        options.shared_buckets |= shared_buckets;
+        Ok(Runtime::open(options)?)
+    }
+
+    // ---- end of the runtime options. ----
+
     /// Load the policies, open the audit log, fix the protected files.
     pub fn build(self) -> Result<Warden, BuildError> {
         let set = match self.policy_set {
@@ -164,7 +207,12 @@ impl WardenBuilder {
                 Some(log)
             }
         };
-        let mut warden = Warden::new(set);
+        let runtime = WardenBuilder::open_runtime(
+            self.runtime,
+            self.shared_buckets,
+            audit.as_ref().map(AuditLog::path),
+        )?;
+        let mut warden = Warden::new(set).with_runtime(runtime);
         warden.policy_paths = self.policy_paths;
         warden.protection = protection;
         warden.audit = audit;

@@ -17,6 +17,8 @@ pub use warden_policy::{Explanation, LoadError, PolicySet};
 
 pub use builder::{BuildError, WardenBuilder};
 use protect::Protection;
+pub use warden_policy::runtime::Ring;
+pub use warden_runtime::{Runtime, RuntimeOptions};
 
 use warden_audit::Entry;
 
@@ -33,6 +35,8 @@ pub struct Warden {
     policy_paths: Vec<PathBuf>,
     /// Warden's own files, which no action may change (see [`protect`]).
     protection: Protection,
+    /// Kill switch, rings, rate limits, breakers (steps 1, 3 and 4; see `warden-runtime`).
+    runtime: Runtime,
 }
 
 /// A policy set and its version number (1 for the first set, +1 per replacement).
@@ -53,7 +57,21 @@ impl Warden {
             audit: None,
             policy_paths: Vec::new(),
             protection: Protection::new(),
+            runtime: Runtime::in_memory(),
         }
+    }
+
+    /// Contain agents with `runtime` (its kill switch, ring overrides and buckets) instead
+    /// of the in-memory one a new Warden starts with.
+    pub fn with_runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = runtime;
+        self
+    }
+
+    /// The kill switch, rings, rate limits and breakers: operators change their state here
+    /// (`kill`, `revive`, `elevate`, …); doors report call outcomes and supervise processes.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// The one way the doors build a Warden: policies, audit log, protected files.
@@ -136,20 +154,46 @@ impl Warden {
         }
 
         // 1. kill switch (a stopped agent, capability or fleet is denied, no further work).
+        if let Some(d) = self.runtime.check_kill(action) {
+            return d;
+        }
 
         // 2. identity (a credential or delegation chain, verified, when one is required).
 
         // 3. ring gate (an action beyond the agent's ring is denied, whatever the policy).
+        //    The trust tier from step 2 goes where `None` is; the policy then sees the ring
+        //    Warden computed in `context.ring`, never one the caller sent.
+        let active = self.policies.load();
+        let (set, version) = (&active.set, active.version);
+        let ring = match self.runtime.check_ring(set, version, action, None) {
+            Ok(ring) => ring,
+            Err(d) => {
+                return Decision {
+                    policy_version: version,
+                    ..d
+                };
+            }
+        };
+        let computed = warden_runtime::with_computed_ring(action, ring);
+        let action = computed.as_ref().unwrap_or(action);
 
-        // 4. rate limit (a token bucket per agent, tool or action).
+        // 4. rate limit (a token bucket per agent, tool or action; then circuit breakers).
+        let audit = self.audit.as_ref();
+        if let Some(d) = self.runtime.check_limits(set, version, action, ring, audit) {
+            return Decision {
+                policy_version: version,
+                ..d
+            };
+        }
 
         // 5. policy: the active set, deny-overrides across its documents.
-        let active = self.policies.load();
-        let mut d = catch_unwind(AssertUnwindSafe(|| active.set.decide(action)))
-            .unwrap_or_else(|_| {
+        let mut d =
+            catch_unwind(AssertUnwindSafe(|| active.set.decide(action))).unwrap_or_else(|_| {
                 Decision::deny("denied: the policy engine failed internally (panic)")
             });
         d.policy_version = active.version;
+        // 4, after the policy: breakers count its denials as failures.
+        self.runtime.observe(set, version, action, &d, audit);
 
         // 6. trust update (the score moves on what Warden itself observed).
 
@@ -160,8 +204,27 @@ impl Warden {
     pub fn explain(&self, action: &Action) -> Explanation {
         let start = Instant::now();
         let active = self.policies.load();
-        let mut e = active.set.explain(action);
+        // The runtime steps (kill switch, ring gate, buckets, breakers) come first, as
+        // traces of policy `warden`; the first that blocks decides. Nothing is taken.
+        let runtime = self
+            .runtime
+            .explain(&active.set, active.version, action, None);
+        let ring = self
+            .runtime
+            .ring_for(&active.set, active.version, action.agent.as_deref(), None)
+            .map(|(r, _)| r);
+        let computed = warden_runtime::with_computed_ring(action, ring);
+        let mut e = active.set.explain(computed.as_ref().unwrap_or(action));
         e.decision.policy_version = active.version;
+        if let Some(t) = runtime
+            .iter()
+            .find(|t| t.status == warden_policy::Status::Matched)
+        {
+            e.decision = Decision::deny(t.detail.clone());
+            e.decision.rule = Some(t.rule.clone());
+            e.decision.policy_version = active.version;
+        }
+        e.rules.splice(0..0, runtime);
         if let Err(err) = action.validate() {
             e.decision = Decision::deny(format!("denied: {err}"));
         } else if let Some(d) = self.protection.check(action) {

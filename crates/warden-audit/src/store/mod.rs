@@ -45,7 +45,10 @@ pub(crate) use schema::{
 /// in WAL mode, with the same busy timeout writers use, so many processes can share the file.
 /// Callers create their own tables (`CREATE TABLE IF NOT EXISTS`, names prefixed by what they
 /// are for) and never touch the audit log's.
-pub fn open_state(path: &Path, busy_timeout: std::time::Duration) -> Result<Connection, AuditError> {
+pub fn open_state(
+    path: &Path,
+    busy_timeout: std::time::Duration,
+) -> Result<Connection, AuditError> {
     if let Probe::Missing = probe(path)? {
         create(path, crate::timestamp::Timestamp::now().unix_nanos())?;
     }

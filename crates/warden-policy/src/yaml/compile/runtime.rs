@@ -136,7 +136,10 @@ impl Compiler<'_> {
         if items.len() > MAX_SECTION_ENTRIES {
             self.problem(
                 node.pos,
-                format!("`{field}` has {} entries; the limit is {MAX_SECTION_ENTRIES}", items.len()),
+                format!(
+                    "`{field}` has {} entries; the limit is {MAX_SECTION_ENTRIES}",
+                    items.len()
+                ),
             );
             return None;
         }
@@ -159,7 +162,10 @@ impl Compiler<'_> {
         if entries.len() > MAX_SECTION_ENTRIES {
             self.problem(
                 node.pos,
-                format!("`{field}` has {} entries; the limit is {MAX_SECTION_ENTRIES}", entries.len()),
+                format!(
+                    "`{field}` has {} entries; the limit is {MAX_SECTION_ENTRIES}",
+                    entries.len()
+                ),
             );
             return None;
         }
@@ -293,7 +299,12 @@ impl Compiler<'_> {
     /// `rate_limits: [{id, action, tool, per, limit, burst}]`.
     pub(super) fn rate_limits_section(&mut self, node: &Node, policy: &str) -> Vec<RateLimitSpec> {
         let mut out = Vec::new();
-        for (i, item) in self.section_list(node, "rate_limits").unwrap_or_default().iter().enumerate() {
+        for (i, item) in self
+            .section_list(node, "rate_limits")
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             let before = self.problems.len();
             let Some((fields, _)) = self.fields(item, "a rate limit", RATE_FIELDS) else {
                 continue;
@@ -317,7 +328,10 @@ impl Compiler<'_> {
             let limit = match get("limit") {
                 Some(v) => self.rate(v, "limit"),
                 None => {
-                    self.problem(item.pos, "a rate limit needs `limit` (such as `100/minute`)");
+                    self.problem(
+                        item.pos,
+                        "a rate limit needs `limit` (such as `100/minute`)",
+                    );
                     None
                 }
             };
@@ -364,7 +378,12 @@ impl Compiler<'_> {
     /// `breakers: [{id, action, per, window, min_calls, failure_ratio, cooldown, probes}]`.
     pub(super) fn breakers_section(&mut self, node: &Node, policy: &str) -> Vec<BreakerSpec> {
         let mut out = Vec::new();
-        for (i, item) in self.section_list(node, "breakers").unwrap_or_default().iter().enumerate() {
+        for (i, item) in self
+            .section_list(node, "breakers")
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             let before = self.problems.len();
             let Some((fields, _)) = self.fields(item, "a breaker", BREAKER_FIELDS) else {
                 continue;
@@ -381,12 +400,16 @@ impl Compiler<'_> {
                 None | Some((_, Some("tool"))) => Some(BreakerKey::Tool),
                 Some((_, Some("agent"))) => Some(BreakerKey::Agent),
                 Some((v, _)) => {
-                    self.problem(v.pos, format!("`per` must be tool or agent, found {}", v.kind()));
+                    self.problem(
+                        v.pos,
+                        format!("`per` must be tool or agent, found {}", v.kind()),
+                    );
                     None
                 }
             };
             let window = get("window").map_or(Some(20), |v| self.count(v, "window", 1, 10_000));
-            let min_calls = get("min_calls").map_or(Some(10), |v| self.count(v, "min_calls", 1, 10_000));
+            let min_calls =
+                get("min_calls").map_or(Some(10), |v| self.count(v, "min_calls", 1, 10_000));
             let failure_permille = match get("failure_ratio") {
                 None => Some(500),
                 Some(v) => match v.value {
@@ -404,7 +427,9 @@ impl Compiler<'_> {
                     }
                 },
             };
-            let cooldown = get("cooldown").map_or(Some(Duration::from_secs(30)), |v| self.duration(v, "cooldown"));
+            let cooldown = get("cooldown").map_or(Some(Duration::from_secs(30)), |v| {
+                self.duration(v, "cooldown")
+            });
             let probes = get("probes").map_or(Some(3), |v| self.count(v, "probes", 1, 1000));
             if let (Some(w), Some(m)) = (window, min_calls)
                 && m > w
@@ -415,9 +440,23 @@ impl Compiler<'_> {
             if self.problems.len() > before {
                 continue;
             }
-            if let (Some(action), Some(per), Some(window), Some(min_calls), Some(fp), Some(cooldown), Some(probes)) =
-                (action, per, window, min_calls, failure_permille, cooldown, probes)
-            {
+            if let (
+                Some(action),
+                Some(per),
+                Some(window),
+                Some(min_calls),
+                Some(fp),
+                Some(cooldown),
+                Some(probes),
+            ) = (
+                action,
+                per,
+                window,
+                min_calls,
+                failure_permille,
+                cooldown,
+                probes,
+            ) {
                 out.push(BreakerSpec {
                     id: Arc::from(id),
                     action,
@@ -439,8 +478,11 @@ impl Compiler<'_> {
         let (fields, _) = self.fields(node, "`anomaly`", ANOMALY_FIELDS)?;
         let get = |name: &str| fields.iter().find(|(k, _, _)| *k == name).map(|f| f.2);
         let factor = get("factor").map_or(Some(10), |v| self.count(v, "factor", 2, 1_000_000));
-        let window = get("window").map_or(Some(Duration::from_secs(10)), |v| self.duration(v, "window"));
-        let min_actions = get("min_actions").map_or(Some(20), |v| self.count(v, "min_actions", 1, 1_000_000_000));
+        let window = get("window").map_or(Some(Duration::from_secs(10)), |v| {
+            self.duration(v, "window")
+        });
+        let min_actions =
+            get("min_actions").map_or(Some(20), |v| self.count(v, "min_actions", 1, 1_000_000_000));
         let response = match get("response") {
             None => Some(AnomalyResponse::Flag),
             Some(v) => match v.as_str() {
@@ -450,7 +492,10 @@ impl Compiler<'_> {
                 _ => {
                     self.problem(
                         v.pos,
-                        format!("`response` must be flag, demote or kill, found {}", v.kind()),
+                        format!(
+                            "`response` must be flag, demote or kill, found {}",
+                            v.kind()
+                        ),
                     );
                     None
                 }
