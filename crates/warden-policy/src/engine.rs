@@ -76,6 +76,15 @@ impl YamlPolicy {
         self
     }
 
+    /// Whether any rule's `when` reads `context`.
+    pub fn reads_context(&self) -> bool {
+        self.rules.iter().any(|r| {
+            r.when
+                .as_ref()
+                .is_some_and(crate::condition::Condition::reads_context)
+        })
+    }
+
     /// What the document says about rings, rate limits, breakers and anomalies.
     pub fn runtime(&self) -> &crate::runtime::RuntimeSections {
         &self.runtime

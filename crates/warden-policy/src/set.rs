@@ -194,6 +194,15 @@ impl PolicySet {
         &self.documents
     }
 
+    /// Whether any document can read an action's `context`: a YAML rule whose `when` names
+    /// it, or any Cedar or Rego document (they are handed the whole context).
+    pub fn reads_context(&self) -> bool {
+        self.documents.iter().any(|d| match d {
+            Document::Yaml(p) => p.reads_context(),
+            Document::Cedar(_) | Document::Rego(_) => true,
+        })
+    }
+
     /// The runtime sections (`rings:`, `rate_limits:`, `breakers:`, `anomaly:`) of the YAML
     /// documents that have any, with the document's name, in load order.
     pub fn runtime_sections(

@@ -23,6 +23,7 @@ pub mod anomaly;
 pub mod breaker;
 mod clock;
 mod error;
+mod hash;
 pub mod kill;
 pub mod process;
 pub mod rate;
@@ -121,6 +122,9 @@ struct Plan {
     limits: Vec<(RateLimitSpec, Bucket)>,
     breakers: Vec<(BreakerSpec, BreakerSettings)>,
     anomaly: Option<AnomalySpec>,
+    /// Whether any document can read `context` (a YAML `when` that names it, or any Cedar
+    /// or Rego document): only then must Warden's ring be written into a copy of it.
+    reads_context: bool,
 }
 
 impl Plan {
@@ -129,6 +133,7 @@ impl Plan {
         let mut plan = Plan {
             version,
             rings: RingPlan::from_sections(sections.iter().copied()),
+            reads_context: set.reads_context(),
             ..Plan::default()
         };
         for s in &sections {
@@ -168,6 +173,9 @@ fn strongest(a: AnomalyResponse, b: AnomalyResponse) -> AnomalyResponse {
     if rank(a) >= rank(b) { a } else { b }
 }
 
+/// Breakers by (breaker id, tool or agent).
+type BreakerMap = HashMap<(Arc<str>, Box<str>), Breaker>;
+
 type AnomalyHook = Box<dyn Fn(&Anomaly) + Send + Sync>;
 
 /// The runtime steps of one `Warden`, and the operator's controls over them.
@@ -178,7 +186,7 @@ pub struct Runtime {
     plan_turn: Mutex<()>,
     buckets: Buckets,
     shared_buckets: bool,
-    breakers: Mutex<HashMap<(Arc<str>, Box<str>), Breaker>>,
+    breakers: Mutex<BreakerMap>,
     max_breakers: usize,
     detector: anomaly::Detector,
     anomaly_hook: Option<AnomalyHook>,
@@ -301,11 +309,49 @@ impl Runtime {
         action: &Action,
         trust: Option<&dyn TrustTier>,
     ) -> Result<Option<Ring>, Decision> {
-        let plan = self.plan(set, version);
+        self.steps(set, version).check_ring(action, trust)
+    }
+
+    /// The runtime steps for one decision under policy set `set` (version `version`): what
+    /// the set asks of the runtime is looked up once, here, for all the steps.
+    pub fn steps(&self, set: &PolicySet, version: u64) -> Steps<'_> {
+        Steps {
+            runtime: self,
+            plan: self.plan(set, version),
+        }
+    }
+}
+
+/// The runtime steps of one decision ([`Runtime::steps`]).
+pub struct Steps<'r> {
+    runtime: &'r Runtime,
+    plan: arc_swap::Guard<Arc<Plan>>,
+}
+
+impl Steps<'_> {
+    /// Step 3, the ring gate (see [`Runtime::check_ring`]); a deny carries the policy
+    /// version.
+    pub fn check_ring(
+        &self,
+        action: &Action,
+        trust: Option<&dyn TrustTier>,
+    ) -> Result<Option<Ring>, Decision> {
+        self.gate(action, trust).map_err(|mut d| {
+            d.policy_version = self.plan.version;
+            d
+        })
+    }
+
+    fn gate(
+        &self,
+        action: &Action,
+        trust: Option<&dyn TrustTier>,
+    ) -> Result<Option<Ring>, Decision> {
+        let (plan, this) = (&self.plan, self.runtime);
         let Some(rings) = &plan.rings else {
             return Ok(None);
         };
-        let (ring, placement) = self.ring_of(rings, action.agent.as_deref(), trust);
+        let (ring, placement) = this.ring_of(rings, action.agent.as_deref(), trust);
         let classes = rings.classes(&action.action);
         let profile = rings.profile(ring);
         if profile.allow.covers(classes) {
@@ -327,6 +373,42 @@ impl Runtime {
         Err(d)
     }
 
+    /// The action the policy must judge after the ring gate: `Some(copy)` with Warden's ring
+    /// in `context.ring` (and a caller's `ring` removed) when the policy set can read the
+    /// context and the action does not already say exactly that; `None` to judge `action`
+    /// as it is. (A policy that never reads `context` cannot be swayed by it, so the copy —
+    /// a few hundred nanoseconds — is made only when it matters.)
+    pub fn computed_action(&self, action: &Action, ring: Option<Ring>) -> Option<Action> {
+        if !self.plan.reads_context {
+            return None;
+        }
+        with_computed_ring(action, ring)
+    }
+
+    /// Step 4 (see [`Runtime::check_limits`]); a deny carries the policy version.
+    pub fn check_limits(
+        &self,
+        action: &Action,
+        ring: Option<Ring>,
+        audit: Option<&AuditLog>,
+    ) -> Option<Decision> {
+        let mut d = self.runtime.limits(&self.plan, action, ring, audit)?;
+        d.policy_version = self.plan.version;
+        Some(d)
+    }
+
+    /// After the policy (see [`Runtime::observe`]).
+    pub fn observe(&self, action: &Action, decision: &Decision, audit: Option<&AuditLog>) {
+        let outcome = match decision.verdict {
+            Verdict::Deny => Outcome::Failure,
+            Verdict::Allow | Verdict::RequireApproval => Outcome::Success,
+        };
+        self.runtime
+            .count_outcome(&self.plan, action, outcome, false, audit);
+    }
+}
+
+impl Runtime {
     /// The ring `agent` is in now, and why.
     pub fn ring_of(
         &self,
@@ -393,7 +475,16 @@ impl Runtime {
         ring: Option<Ring>,
         audit: Option<&AuditLog>,
     ) -> Option<Decision> {
-        let plan = self.plan(set, version);
+        self.limits(&self.plan(set, version), action, ring, audit)
+    }
+
+    fn limits(
+        &self,
+        plan: &Plan,
+        action: &Action,
+        ring: Option<Ring>,
+        audit: Option<&AuditLog>,
+    ) -> Option<Decision> {
         let ring_rate = ring.and_then(|r| {
             plan.rings
                 .as_ref()
@@ -440,7 +531,7 @@ impl Runtime {
             }
         }
         if !plan.breakers.is_empty() {
-            return self.admit_breakers(&plan, action, now);
+            return self.admit_breakers(plan, action, now);
         }
         None
     }
@@ -540,7 +631,7 @@ impl Runtime {
             Verdict::Deny => Outcome::Failure,
             Verdict::Allow | Verdict::RequireApproval => Outcome::Success,
         };
-        self.count_outcome(set, version, action, outcome, false, audit);
+        self.count_outcome(&self.plan(set, version), action, outcome, false, audit);
     }
 
     /// Report how an allowed call went: a failure (a tool's error) turns the allow its
@@ -553,19 +644,17 @@ impl Runtime {
         outcome: Outcome,
         audit: Option<&AuditLog>,
     ) {
-        self.count_outcome(set, version, action, outcome, true, audit);
+        self.count_outcome(&self.plan(set, version), action, outcome, true, audit);
     }
 
     fn count_outcome(
         &self,
-        set: &PolicySet,
-        version: u64,
+        plan: &Plan,
         action: &Action,
         outcome: Outcome,
         amend: bool,
         audit: Option<&AuditLog>,
     ) {
-        let plan = self.plan(set, version);
         if plan.breakers.is_empty() {
             return;
         }

@@ -13,7 +13,7 @@
 //! policy says. An action Warden does not know and no document classifies counts as
 //! `irreversible`: only `kernel` and `supervisor` may request it.
 
-use std::collections::HashMap;
+use crate::hash::ConfigMap;
 
 use warden_policy::runtime::{
     ActionClass, ClassSet, Demotion, NamePattern, Rate, Ring, RingsSection, RuntimeSections,
@@ -211,10 +211,10 @@ impl Placement {
 #[derive(Debug, Clone)]
 pub struct RingPlan {
     default: Ring,
-    exact_agents: HashMap<Box<str>, Ring>,
+    exact_agents: ConfigMap<Box<str>, Ring>,
     glob_agents: Vec<(NamePattern, Ring)>,
     profiles: [Profile; 4],
-    exact_classes: HashMap<Box<str>, ClassSet>,
+    exact_classes: ConfigMap<Box<str>, ClassSet>,
     glob_classes: Vec<(NamePattern, ClassSet)>,
     demote: Vec<Demotion>,
 }
@@ -233,10 +233,10 @@ impl RingPlan {
         }
         let mut plan = RingPlan {
             default: Ring::Kernel,
-            exact_agents: HashMap::new(),
+            exact_agents: ConfigMap::default(),
             glob_agents: Vec::new(),
             profiles: Ring::ALL.map(Profile::builtin),
-            exact_classes: HashMap::new(),
+            exact_classes: ConfigMap::default(),
             glob_classes: Vec::new(),
             demote: Vec::new(),
         };

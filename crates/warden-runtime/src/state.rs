@@ -15,7 +15,7 @@
 //! When a snapshot stops an agent, the processes Warden runs for it ([`Supervised`]) are
 //! terminated.
 
-use std::collections::HashMap;
+use crate::hash::ConfigMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, Weak};
@@ -37,10 +37,10 @@ use crate::store::{Store, index_kills};
 pub struct Snapshot {
     version: i64,
     all: Option<Arc<Kill>>,
-    agents: HashMap<Box<str>, Arc<Kill>>,
+    agents: ConfigMap<Box<str>, Arc<Kill>>,
     actions: Vec<(NamePattern, Arc<Kill>)>,
-    elevations: HashMap<Box<str>, RingOverride>,
-    demotions: HashMap<Box<str>, RingOverride>,
+    elevations: ConfigMap<Box<str>, RingOverride>,
+    demotions: ConfigMap<Box<str>, RingOverride>,
     /// Set when the state could not be read: every action is denied with this reason.
     failed: Option<Arc<str>>,
     /// No kill of any scope (the common case, checked first).
@@ -51,8 +51,8 @@ impl Snapshot {
     pub(crate) fn new(version: i64, kills: Vec<Kill>, overrides: Vec<RingOverride>) -> Snapshot {
         let no_kills = kills.is_empty();
         let (all, agents, actions) = index_kills(kills);
-        let mut elevations = HashMap::new();
-        let mut demotions = HashMap::new();
+        let mut elevations = ConfigMap::default();
+        let mut demotions = ConfigMap::default();
         for o in overrides {
             let map = match o.kind {
                 OverrideKind::Elevation => &mut elevations,

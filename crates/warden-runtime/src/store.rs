@@ -12,7 +12,7 @@
 //! Every change is one `BEGIN IMMEDIATE` transaction, so two processes changing the state at
 //! once each see the other's change, and the counter never misses one.
 
-use std::collections::HashMap;
+use crate::hash::ConfigMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -277,7 +277,7 @@ impl Store {
         key: KeyRef<'_>,
         bucket: &Bucket,
         now_ns: u64,
-    ) -> Result<Result<u64, Limited>, RuntimeError> {
+    ) -> Result<Result<(), Limited>, RuntimeError> {
         let mut conn = self.conn();
         let what = "cannot update a rate limit bucket";
         let tx = conn
@@ -303,7 +303,7 @@ impl Store {
             },
         };
         let out = bucket.take(tat, now_ns);
-        if let Ok((new, _)) = out {
+        if let Ok(new) = out {
             let full_ns = new.scaled / u128::from(new.count.max(1));
             tx.execute(
                 "INSERT OR REPLACE INTO rate_buckets (limit_id, key, tat, scale, full_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -322,20 +322,21 @@ impl Store {
             }
         }
         tx.commit().map_err(RuntimeError::db(&self.path, what))?;
-        Ok(out.map(|(_, left)| left))
+        Ok(out.map(|_| ()))
     }
 }
 
-/// Kills indexed for the hot path.
-pub(crate) fn index_kills(
-    kills: Vec<Kill>,
-) -> (
+/// Kills indexed for the hot path: the fleet-wide one, by agent, by action glob.
+pub(crate) type KillIndex = (
     Option<Arc<Kill>>,
-    HashMap<Box<str>, Arc<Kill>>,
+    ConfigMap<Box<str>, Arc<Kill>>,
     Vec<(NamePattern, Arc<Kill>)>,
-) {
+);
+
+/// Index kills for the hot path.
+pub(crate) fn index_kills(kills: Vec<Kill>) -> KillIndex {
     let mut all = None;
-    let mut agents = HashMap::new();
+    let mut agents = ConfigMap::default();
     let mut actions = Vec::new();
     for k in kills {
         let k = Arc::new(k);

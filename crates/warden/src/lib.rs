@@ -164,26 +164,19 @@ impl Warden {
         //    The trust tier from step 2 goes where `None` is; the policy then sees the ring
         //    Warden computed in `context.ring`, never one the caller sent.
         let active = self.policies.load();
-        let (set, version) = (&active.set, active.version);
-        let ring = match self.runtime.check_ring(set, version, action, None) {
+        let version = active.version;
+        let steps = self.runtime.steps(&active.set, version);
+        let ring = match steps.check_ring(action, None) {
             Ok(ring) => ring,
-            Err(d) => {
-                return Decision {
-                    policy_version: version,
-                    ..d
-                };
-            }
+            Err(d) => return d,
         };
-        let computed = warden_runtime::with_computed_ring(action, ring);
+        let computed = steps.computed_action(action, ring);
         let action = computed.as_ref().unwrap_or(action);
 
         // 4. rate limit (a token bucket per agent, tool or action; then circuit breakers).
         let audit = self.audit.as_ref();
-        if let Some(d) = self.runtime.check_limits(set, version, action, ring, audit) {
-            return Decision {
-                policy_version: version,
-                ..d
-            };
+        if let Some(d) = steps.check_limits(action, ring, audit) {
+            return d;
         }
 
         // 5. policy: the active set, deny-overrides across its documents.
@@ -193,7 +186,7 @@ impl Warden {
             });
         d.policy_version = active.version;
         // 4, after the policy: breakers count its denials as failures.
-        self.runtime.observe(set, version, action, &d, audit);
+        steps.observe(action, &d, audit);
 
         // 6. trust update (the score moves on what Warden itself observed).
 
@@ -213,7 +206,10 @@ impl Warden {
             .runtime
             .ring_for(&active.set, active.version, action.agent.as_deref(), None)
             .map(|(r, _)| r);
-        let computed = warden_runtime::with_computed_ring(action, ring);
+        let computed = self
+            .runtime
+            .steps(&active.set, active.version)
+            .computed_action(action, ring);
         let mut e = active.set.explain(computed.as_ref().unwrap_or(action));
         e.decision.policy_version = active.version;
         if let Some(t) = runtime

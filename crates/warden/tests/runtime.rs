@@ -209,8 +209,10 @@ fn elevation_is_an_operators_temporary_audited_act() {
 use warden_runtime::Clock as _;
 
 fn records(db: &std::path::Path, action: &str) -> Vec<warden_audit::Record> {
-    let mut filter = warden_audit::Filter::default();
-    filter.action = Some(action.to_string());
+    let filter = warden_audit::Filter {
+        action: Some(action.to_string()),
+        ..Default::default()
+    };
     let mut found = warden_audit::query(db, &filter).unwrap();
     // State changes are Warden's own records (an agent's action of the same name is not).
     found.retain(|r| r.policy.as_deref() == Some("warden-runtime"));
@@ -323,8 +325,10 @@ rate_limits:
   - {action: http_request, per: agent, limit: 100/minute, burst: 10}
 "#;
     let c = clock();
-    let mut options = RuntimeOptions::default();
-    options.clock = c.clone();
+    let options = RuntimeOptions {
+        clock: c.clone(),
+        ..Default::default()
+    };
     let w = Warden::new(set(yaml)).with_runtime(Runtime::open(options).unwrap());
     let mut allowed = 0;
     for session in 0..100 {
@@ -429,8 +433,10 @@ breakers:
   - {per: agent, window: 4, min_calls: 4, failure_ratio: 0.75, cooldown: 1m}
 "#;
     let c = clock();
-    let mut options = RuntimeOptions::default();
-    options.clock = c.clone();
+    let options = RuntimeOptions {
+        clock: c.clone(),
+        ..Default::default()
+    };
     let w = Warden::new(set(yaml)).with_runtime(Runtime::open(options).unwrap());
     for _ in 0..3 {
         assert_eq!(
