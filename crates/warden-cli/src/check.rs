@@ -28,9 +28,11 @@ pub fn action(args: &ActionArgs) -> Result<Action> {
     args.action().map_err(Error::Message)
 }
 
-/// A Warden judging with `policy`, recording to the log `audit` asks for.
+/// A Warden judging with `policy`, recording to the log `audit` asks for. Each `check` is
+/// its own process, so its rate-limit buckets live in the database (shared by every check
+/// with the same `--db`).
 pub fn warden(policy: &PolicyArgs, audit: &AuditArgs) -> Result<Warden> {
-    Ok(builder(policy, audit).build()?)
+    Ok(builder(policy, audit).shared_rate_limits(true).build()?)
 }
 
 pub fn run(args: &CheckArgs) -> Result<Exit> {

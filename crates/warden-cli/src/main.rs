@@ -24,6 +24,7 @@ mod check;
 mod error;
 mod exit;
 mod hook;
+mod kill;
 mod mcp;
 mod policy;
 mod serve;
@@ -68,6 +69,13 @@ enum Command {
     /// Scan text for injected instructions, invisible characters and secrets.
     #[command(subcommand)]
     Scan(mcp::ScanCommand),
+    /// Stop an agent, a capability or every agent, in every process sharing the database.
+    Kill(kill::KillArgs),
+    /// Lift a kill switch (an operator's act, recorded with who and why).
+    Revive(kill::ReviveArgs),
+    /// Elevate, demote or restore an agent's execution ring.
+    #[command(subcommand)]
+    Ring(kill::RingCommand),
 }
 
 impl Command {
@@ -81,6 +89,9 @@ impl Command {
             Command::Hook(cmd) => hook::run(&cmd),
             Command::Mcp(cmd) => cmd.run(),
             Command::Scan(cmd) => cmd.run(),
+            Command::Kill(args) => kill::kill(&args),
+            Command::Revive(args) => kill::revive(&args),
+            Command::Ring(cmd) => kill::ring(&cmd),
         }
     }
 
