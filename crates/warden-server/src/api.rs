@@ -22,6 +22,8 @@ use warden::{Action, Decision, Warden};
 
 use crate::metrics::{Gauges, Metrics};
 
+mod operator;
+
 /// Every endpoint the server answers. The router is built from [`Route::ALL`] alone, so a
 /// route cannot be served without being listed here; a test holds this list and the OpenAPI
 /// document to each other.
@@ -41,11 +43,17 @@ pub enum Route {
     Metrics,
     /// `GET /openapi.json`
     OpenApi,
+    /// `GET /v1/kills` (operator token)
+    Kills,
+    /// `POST /v1/kill` (operator token)
+    Kill,
+    /// `POST /v1/revive` (operator token)
+    Revive,
 }
 
 impl Route {
     /// Every route, in the order of the OpenAPI document.
-    pub const ALL: [Route; 7] = [
+    pub const ALL: [Route; 10] = [
         Route::Decide,
         Route::DecideBatch,
         Route::Audit,
@@ -53,12 +61,15 @@ impl Route {
         Route::Readyz,
         Route::Metrics,
         Route::OpenApi,
+        Route::Kills,
+        Route::Kill,
+        Route::Revive,
     ];
 
     /// The HTTP method, lower case as in OpenAPI.
     pub fn method(self) -> &'static str {
         match self {
-            Route::Decide | Route::DecideBatch => "post",
+            Route::Decide | Route::DecideBatch | Route::Kill | Route::Revive => "post",
             _ => "get",
         }
     }
@@ -73,12 +84,21 @@ impl Route {
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
             Route::OpenApi => "/openapi.json",
+            Route::Kills => "/v1/kills",
+            Route::Kill => "/v1/kill",
+            Route::Revive => "/v1/revive",
         }
     }
 
-    /// Whether the bearer token (when configured) is required. Probes never need it.
+    /// Whether the bearer token (when configured) is required. Probes never need it, and
+    /// the operator's endpoints need the operator token instead.
     pub fn needs_token(self) -> bool {
-        !matches!(self, Route::Healthz | Route::Readyz)
+        !matches!(self, Route::Healthz | Route::Readyz) && !self.is_operator()
+    }
+
+    /// Whether the route is the operator's (kill switch), guarded by the operator token.
+    pub fn is_operator(self) -> bool {
+        matches!(self, Route::Kills | Route::Kill | Route::Revive)
     }
 
     fn handler(self) -> MethodRouter<AppState> {
@@ -90,6 +110,9 @@ impl Route {
             Route::Readyz => get(readyz),
             Route::Metrics => get(metrics),
             Route::OpenApi => get(openapi),
+            Route::Kills => get(operator::kills),
+            Route::Kill => post(operator::kill),
+            Route::Revive => post(operator::revive),
         }
     }
 }
@@ -102,6 +125,8 @@ pub(crate) struct Shared {
     pub warden: Arc<Warden>,
     pub metrics: Arc<Metrics>,
     pub token: Option<String>,
+    /// The token the operator's endpoints require (none: they are off).
+    pub operator_token: Option<String>,
     pub max_body_bytes: usize,
     pub max_batch: usize,
     pub request_timeout: Duration,
