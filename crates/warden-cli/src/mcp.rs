@@ -20,7 +20,7 @@ use warden_mcp::{
     scan_servers, source,
 };
 
-use crate::args::{AuditArgs, PolicyArgs, builder};
+use crate::args::{AuditArgs, PolicyArgs, RuntimeArgs, builder};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 
@@ -184,6 +184,8 @@ pub struct ProxyArgs {
     policy: PolicyArgs,
     #[command(flatten)]
     audit: AuditArgs,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
     /// Withhold tools that are new or changed since they were pinned in this lock file.
     #[arg(long, value_name = "FILE")]
     lock: Option<PathBuf>,
@@ -317,7 +319,10 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
         },
         None => None,
     };
-    let mut builder = builder(&args.policy, &args.audit).protect_binary();
+    let mut builder = args
+        .runtime
+        .apply(builder(&args.policy, &args.audit))
+        .protect_binary();
     if let Some(lock) = &args.lock {
         builder = builder.protect(lock);
     }

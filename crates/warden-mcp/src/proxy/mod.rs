@@ -127,4 +127,7 @@ pub enum ProxyError {
     /// The message limit is zero.
     #[error("the message size limit must be at least 1 byte")]
     NoRoom,
+    /// The kill switch stopped the agent, and the server was terminated.
+    #[error("the server was terminated: {0}")]
+    Killed(String),
 }
