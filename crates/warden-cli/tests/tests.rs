@@ -9,5 +9,6 @@ mod commands;
 mod docs;
 mod hostile_agent;
 mod hostile_web_page;
+mod runtime;
 mod serve;
 mod structure;
