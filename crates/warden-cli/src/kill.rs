@@ -239,21 +239,20 @@ pub fn kill(args: &KillArgs) -> Result<Exit> {
         } else if kills.is_empty() {
             outln!("no kill switch is set");
         } else {
-            outln!("SCOPE   TARGET  SINCE  BY  REASON");
-            for k in &kills {
-                outln!(
-                    "{}  {}  {}  {}  {}",
-                    k.scope.kind(),
-                    visible(if k.scope.target().is_empty() {
-                        "-"
-                    } else {
-                        k.scope.target()
-                    }),
-                    Timestamp::from_unix_nanos(i64::try_from(k.at_ns).unwrap_or(i64::MAX)),
-                    visible(&k.by),
-                    visible(&k.reason)
-                );
-            }
+            let rows: Vec<Vec<String>> = kills
+                .iter()
+                .map(|k| {
+                    let target = k.scope.target();
+                    vec![
+                        k.scope.kind().to_string(),
+                        visible(if target.is_empty() { "-" } else { target }),
+                        time(k.at_ns),
+                        visible(&k.by),
+                        visible(&k.reason),
+                    ]
+                })
+                .collect();
+            table(&["SCOPE", "TARGET", "SINCE", "BY", "REASON"], &rows);
         }
         opened.close()?;
         return Ok(Exit::Ok);
@@ -374,25 +373,56 @@ pub fn ring(cmd: &RingCommand) -> Result<Exit> {
             } else if list.is_empty() {
                 outln!("no elevation or demotion is recorded");
             } else {
-                outln!("AGENT  KIND  RING  UNTIL  BY  REASON");
-                for o in &list {
-                    let until = match o.expires_ns {
-                        None => "restored".to_string(),
-                        Some(e) if e <= now => "expired".to_string(),
-                        Some(e) => Timestamp::from_unix_nanos(i64::try_from(e).unwrap_or(i64::MAX))
-                            .to_string(),
-                    };
-                    outln!(
-                        "{}  {}  {}  {until}  {}  {}",
-                        visible(&o.agent),
-                        o.kind.as_str(),
-                        o.ring,
-                        visible(&o.by),
-                        visible(&o.reason)
-                    );
-                }
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|o| {
+                        let until = match o.expires_ns {
+                            None => "restored".to_string(),
+                            Some(e) if e <= now => "expired".to_string(),
+                            Some(e) => time(e),
+                        };
+                        vec![
+                            visible(&o.agent),
+                            o.kind.as_str().to_string(),
+                            o.ring.to_string(),
+                            until,
+                            visible(&o.by),
+                            visible(&o.reason),
+                        ]
+                    })
+                    .collect();
+                table(&["AGENT", "KIND", "RING", "UNTIL", "BY", "REASON"], &rows);
             }
             Ok(Exit::Ok)
         }
+    }
+}
+
+fn time(ns: u64) -> String {
+    Timestamp::from_unix_nanos(i64::try_from(ns).unwrap_or(i64::MAX)).to_string()
+}
+
+/// Rows under `head`, each column but the last padded to its widest cell.
+fn table(head: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    outln!("{}", line(head.to_vec()));
+    for row in rows {
+        outln!("{}", line(row.iter().map(String::as_str).collect()));
     }
 }
