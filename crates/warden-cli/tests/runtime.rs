@@ -578,3 +578,64 @@ fn the_proxys_server_is_terminated_by_a_kill() {
         drop(proxy.stdin.take());
     }
 }
+
+/// Each Claude Code hook call is its own process, like `warden check`: with `--db`, calls
+/// share their rate-limit buckets and see the kill switch.
+#[test]
+fn hook_calls_sharing_a_db_share_buckets_and_the_kill_switch() {
+    let t = Tour::new(
+        "rules:\n  - action: \"*\"\n    allow: true\nrate_limits:\n  - {per: action, limit: 1/hour, burst: 2}\n",
+    );
+    let payload = r#"{"session_id":"s1","cwd":"/tmp","hook_event_name":"PreToolUse","tool_name":"Read","tool_input":{"file_path":"/tmp/x"}}"#;
+    let hook = || {
+        let out = warden(
+            &[
+                "hook",
+                "claude-code",
+                "--policy",
+                t.policy.to_str().unwrap(),
+                "--db",
+                t.db(),
+            ],
+            Some(payload),
+        );
+        assert_eq!(out.code, 0, "{out:?}");
+        let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        (
+            v["hookSpecificOutput"]["permissionDecision"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            v["hookSpecificOutput"]["permissionDecisionReason"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    assert_eq!(hook().0, "allow");
+    assert_eq!(hook().0, "allow");
+    let (third, why) = hook();
+    assert_eq!(third, "deny", "{why}");
+    assert!(why.contains("rate limit"), "{why}");
+
+    let t = Tour::new(ALLOW_ALL);
+    let payload = payload.replace("\"s1\"", "\"s2\"");
+    let run = || {
+        warden(
+            &[
+                "hook",
+                "claude-code",
+                "--policy",
+                t.policy.to_str().unwrap(),
+                "--db",
+                t.db(),
+            ],
+            Some(&payload),
+        )
+    };
+    assert!(run().stdout.contains("\"allow\""), "{:?}", run());
+    t.operator(&["kill"], &["--all", "--reason", "stop everything"]);
+    let out = run();
+    assert!(out.stdout.contains("\"deny\""), "{out:?}");
+    assert!(out.stdout.contains("stop everything"), "{out:?}");
+}
