@@ -212,6 +212,7 @@ const DOCS: &[&str] = &[
     "docs/claude-code.md",
     "docs/mcp.md",
     "docs/audit.md",
+    "docs/runtime.md",
 ];
 
 #[test]
