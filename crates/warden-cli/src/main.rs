@@ -22,6 +22,7 @@ mod audit;
 mod bench;
 mod check;
 mod error;
+mod exec;
 mod exit;
 mod hook;
 mod kill;
@@ -69,6 +70,9 @@ enum Command {
     /// Scan text for injected instructions, invisible characters and secrets.
     #[command(subcommand)]
     Scan(mcp::ScanCommand),
+    /// Run a program for an agent if the policy allows it (a `shell.exec` action), ended by
+    /// the kill switch: exit code passed through, 1 denied, 3 approval needed, 2 killed/error.
+    Exec(exec::ExecArgs),
     /// Stop an agent, a capability or every agent, in every process sharing the database.
     Kill(kill::KillArgs),
     /// Lift a kill switch (an operator's act, recorded with who and why).
@@ -89,6 +93,7 @@ impl Command {
             Command::Hook(cmd) => hook::run(&cmd),
             Command::Mcp(cmd) => cmd.run(),
             Command::Scan(cmd) => cmd.run(),
+            Command::Exec(args) => exec::run(&args),
             Command::Kill(args) => kill::kill(&args),
             Command::Revive(args) => kill::revive(&args),
             Command::Ring(cmd) => kill::ring(&cmd),

@@ -639,3 +639,93 @@ fn hook_calls_sharing_a_db_share_buckets_and_the_kill_switch() {
     assert!(out.stdout.contains("\"deny\""), "{out:?}");
     assert!(out.stdout.contains("stop everything"), "{out:?}");
 }
+
+/// `warden exec` runs a program only when the policy allows `shell.exec`, passes its exit
+/// code through, and is ended by a kill for its agent: SIGTERM, then SIGKILL after the
+/// grace for a program that ignores SIGTERM; exit 2 naming the kill.
+#[test]
+fn warden_exec_is_judged_and_terminated_by_a_kill() {
+    let t = Tour::new(ALLOW_ALL);
+    let policy = t.policy.to_str().unwrap();
+    let ran = warden(
+        &[
+            "exec",
+            "-p",
+            policy,
+            "--db",
+            t.db(),
+            "--agent",
+            "a1",
+            "--",
+            "sh",
+            "-c",
+            "exit 7",
+        ],
+        None,
+    );
+    assert_eq!(ran.code, 7, "{ran:?}");
+
+    // Denied by the policy, or by a kill already set: the program never starts.
+    // (Elsewhere than the policy: a command naming Warden's own files is denied anyway.)
+    let elsewhere = tempfile::tempdir().unwrap();
+    let marker = elsewhere.path().join("ran");
+    let touch = ["--", "touch", marker.to_str().unwrap()];
+    let deny = write(
+        t.dir.path(),
+        "deny.yaml",
+        "rules:\n  - action: shell.exec\n    allow: false\n",
+    );
+    let mut args = vec!["exec", "-p", deny.to_str().unwrap(), "--agent", "a1"];
+    args.extend(touch);
+    let d = warden(&args, None);
+    assert_eq!(d.code, 1, "{d:?}");
+    assert!(d.stderr.contains("deny"), "{d:?}");
+    t.operator(&["kill"], &["--agent", "a9", "--reason", "gone"]);
+    let mut args = vec!["exec", "-p", policy, "--db", t.db(), "--agent", "a9"];
+    args.extend(touch);
+    let d = warden(&args, None);
+    assert_eq!(d.code, 1, "{d:?}");
+    assert!(d.stderr.contains("kill switch"), "{d:?}");
+    assert!(!marker.exists(), "a denied program ran");
+
+    // Running, then killed: a program that ignores SIGTERM still ends (SIGKILL).
+    let mut exec = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "exec",
+            "-p",
+            policy,
+            "--db",
+            t.db(),
+            "--agent",
+            "a1",
+            "--kill-grace",
+            "1",
+            "--",
+            "python3",
+            "-c",
+            "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(600)",
+        ])
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    t.operator(&["kill"], &["--agent", "a2", "--reason", "not you"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        exec.try_wait().unwrap().is_none(),
+        "a kill for another agent ended it"
+    );
+    t.operator(&["kill"], &["--agent", "a1", "--reason", "rogue"]);
+    let mut status = None;
+    eventually("warden exec ends", || {
+        status = exec.try_wait().unwrap();
+        status.is_some()
+    });
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut exec.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.unwrap().code(), Some(2), "{err}");
+    assert!(err.contains("terminated") && err.contains("rogue"), "{err}");
+}
