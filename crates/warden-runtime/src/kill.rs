@@ -3,9 +3,12 @@
 //! [`Snapshot::killed`](crate::state::Snapshot::killed).
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 use warden_policy::runtime::NamePattern;
+
+use crate::hash::ConfigMap;
 
 /// What a kill switch stops.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,4 +132,29 @@ impl Kill {
             self.scope, self.by, self.reason
         )
     }
+}
+
+/// Kills indexed for the hot path: the fleet-wide one, by agent, by action glob.
+pub(crate) type KillIndex = (
+    Option<Arc<Kill>>,
+    ConfigMap<Box<str>, Arc<Kill>>,
+    Vec<(NamePattern, Arc<Kill>)>,
+);
+
+/// Index kills for the hot path.
+pub(crate) fn index_kills(kills: Vec<Kill>) -> KillIndex {
+    let mut all = None;
+    let mut agents = ConfigMap::default();
+    let mut actions = Vec::new();
+    for k in kills {
+        let k = Arc::new(k);
+        match &k.scope {
+            Scope::All => all = Some(k.clone()),
+            Scope::Agent(a) => {
+                agents.insert(Box::from(a.as_str()), k.clone());
+            }
+            Scope::Action(p) => actions.push((p.clone(), k.clone())),
+        }
+    }
+    (all, agents, actions)
 }

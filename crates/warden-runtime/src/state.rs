@@ -27,10 +27,11 @@ use warden_core::Action;
 use warden_policy::runtime::NamePattern;
 
 use crate::error::RuntimeError;
+use crate::kill::index_kills;
 use crate::kill::{Kill, Scope};
 use crate::process::{Supervised, SupervisedInner};
 use crate::ring_override::{OverrideKind, RingOverride};
-use crate::store::{Store, index_kills};
+use crate::store::{Store, Stored};
 
 /// The state at one moment, indexed for the hot path.
 #[derive(Debug, Default)]
@@ -45,6 +46,12 @@ pub struct Snapshot {
     failed: Option<Arc<str>>,
     /// No kill of any scope (the common case, checked first).
     no_kills: bool,
+}
+
+impl From<Stored> for Snapshot {
+    fn from(s: Stored) -> Snapshot {
+        Snapshot::new(s.version, s.kills, s.overrides)
+    }
 }
 
 impl Snapshot {
@@ -209,7 +216,7 @@ impl State {
     /// State in the database `store`, read now, and watched every `poll` (none: never).
     pub fn open(store: Store, poll: Option<Duration>) -> Result<State, RuntimeError> {
         let store = Arc::new(store);
-        let snapshot = store.load()?;
+        let snapshot = Snapshot::from(store.load()?);
         let inner = Arc::new(Inner {
             snapshot: ArcSwap::from_pointee(snapshot),
             backing: Backing::Db(store),
@@ -336,7 +343,7 @@ impl State {
 impl Inner {
     fn reload(&self) -> Result<(), RuntimeError> {
         let snapshot = match &self.backing {
-            Backing::Db(store) => store.load()?,
+            Backing::Db(store) => Snapshot::from(store.load()?),
             Backing::Memory(m) => {
                 let m = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 Snapshot::new(m.0, m.1.clone(), m.2.clone())
@@ -382,7 +389,7 @@ impl Inner {
         let failed = self.snapshot.load().failed.is_some();
         match store.version() {
             Ok(v) if v == current && !failed => {}
-            Ok(v) => match store.load() {
+            Ok(v) => match store.load().map(Snapshot::from) {
                 Ok(s) => self.install(s),
                 Err(e) => self.install(Snapshot::failed(v, e.to_string())),
             },

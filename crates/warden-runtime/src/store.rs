@@ -12,19 +12,17 @@
 //! Every change is one `BEGIN IMMEDIATE` transaction, so two processes changing the state at
 //! once each see the other's change, and the counter never misses one.
 
-use crate::hash::ConfigMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use warden_policy::runtime::{NamePattern, Ring};
+use warden_policy::runtime::Ring;
 
 use crate::error::RuntimeError;
 use crate::kill::{Kill, Scope};
 use crate::rate::{Bucket, KeyRef, Limited, Tat};
 use crate::ring_override::{OverrideKind, RingOverride};
-use crate::state::Snapshot;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kill_switches (
@@ -62,6 +60,14 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
 
 /// The most rows `rate_buckets` keeps before full buckets are pruned.
 const MAX_SHARED_BUCKETS: i64 = 100_000;
+
+/// What [`Store::load`] read: the state's version, its kills and ring overrides.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub version: i64,
+    pub kills: Vec<Kill>,
+    pub overrides: Vec<RingOverride>,
+}
 
 /// The runtime's connection to the Warden database.
 #[derive(Debug)]
@@ -113,7 +119,7 @@ impl Store {
     }
 
     /// Everything the hot path needs, read in one transaction.
-    pub fn load(&self) -> Result<Snapshot, RuntimeError> {
+    pub fn load(&self) -> Result<Stored, RuntimeError> {
         let mut conn = self.conn();
         let err = |what| RuntimeError::db(&self.path, what);
         let tx = conn
@@ -197,7 +203,11 @@ impl Store {
             }
         }
         drop(tx);
-        Ok(Snapshot::new(version, kills, overrides))
+        Ok(Stored {
+            version,
+            kills,
+            overrides,
+        })
     }
 
     /// Run `f` in one write transaction and bump the version.
@@ -324,29 +334,4 @@ impl Store {
         tx.commit().map_err(RuntimeError::db(&self.path, what))?;
         Ok(out.map(|_| ()))
     }
-}
-
-/// Kills indexed for the hot path: the fleet-wide one, by agent, by action glob.
-pub(crate) type KillIndex = (
-    Option<Arc<Kill>>,
-    ConfigMap<Box<str>, Arc<Kill>>,
-    Vec<(NamePattern, Arc<Kill>)>,
-);
-
-/// Index kills for the hot path.
-pub(crate) fn index_kills(kills: Vec<Kill>) -> KillIndex {
-    let mut all = None;
-    let mut agents = ConfigMap::default();
-    let mut actions = Vec::new();
-    for k in kills {
-        let k = Arc::new(k);
-        match &k.scope {
-            Scope::All => all = Some(k.clone()),
-            Scope::Agent(a) => {
-                agents.insert(Box::from(a.as_str()), k.clone());
-            }
-            Scope::Action(p) => actions.push((p.clone(), k.clone())),
-        }
-    }
-    (all, agents, actions)
 }
