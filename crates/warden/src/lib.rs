@@ -18,7 +18,7 @@ pub use warden_policy::{Explanation, LoadError, PolicySet};
 pub use builder::{BuildError, WardenBuilder};
 use protect::Protection;
 pub use warden_policy::runtime::Ring;
-pub use warden_runtime::{Runtime, RuntimeOptions};
+pub use warden_runtime::{Outcome, Runtime, RuntimeOptions};
 
 use warden_audit::Entry;
 
@@ -228,6 +228,20 @@ impl Warden {
         }
         e.decision.elapsed_ns = elapsed_ns(start);
         e
+    }
+
+    /// Report how an allowed call went, after it ran: a failure (the tool's error) counts
+    /// against the breakers watching `action` under the active policies (step 4); a success
+    /// changes nothing (the allow was already counted).
+    pub fn record_outcome(&self, action: &Action, outcome: Outcome) {
+        let active = self.policies.load();
+        self.runtime.record_outcome(
+            &active.set,
+            active.version,
+            action,
+            outcome,
+            self.audit.as_ref(),
+        );
     }
 
     /// Run `f` with the active policy set.
