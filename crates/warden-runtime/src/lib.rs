@@ -915,9 +915,33 @@ impl Runtime {
 
     // ---- concurrency ------------------------------------------------------------------
 
-    /// Begin a tool call of `agent` in `ring`: a permit while it runs, or the reason it may
-    /// not start (the ring's `max_concurrent` calls are already running). Doors that see a
-    /// call's end (the MCP proxy) hold the permit until then.
+    /// Begin a tool call of `agent` under policy set `set`: `Ok(None)` without `rings:`; a
+    /// permit while it runs; or a deny naming the ring when its `max_concurrent` calls are
+    /// already running. Doors that see a call's end (the MCP proxy) hold the permit until then.
+    pub fn begin_call_under(
+        &self,
+        set: &PolicySet,
+        version: u64,
+        agent: Option<&str>,
+        trust: Option<&dyn TrustTier>,
+    ) -> Result<Option<CallPermit>, Decision> {
+        let plan = self.plan(set, version);
+        let Some(rings) = plan.rings.as_ref() else {
+            return Ok(None);
+        };
+        let (ring, _) = self.ring_of(rings, agent, trust);
+        self.begin_call(agent, ring, rings.profile(ring))
+            .map(Some)
+            .map_err(|reason| {
+                let mut d = Decision::deny(reason);
+                d.rule = Some(Arc::from(RING_GATE));
+                d
+            })
+    }
+
+    /// Count one running tool call of `agent` in `ring` against `profile.max_concurrent`;
+    /// the returned permit is released when dropped. `Err` is the reason when the ring's
+    /// limit is reached.
     pub fn begin_call(
         &self,
         agent: Option<&str>,

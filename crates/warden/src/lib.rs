@@ -18,7 +18,7 @@ pub use warden_policy::{Explanation, LoadError, PolicySet};
 pub use builder::{BuildError, WardenBuilder};
 use protect::Protection;
 pub use warden_policy::runtime::Ring;
-pub use warden_runtime::{Outcome, Runtime, RuntimeOptions};
+pub use warden_runtime::{CallPermit, Outcome, Runtime, RuntimeOptions};
 
 use warden_audit::Entry;
 
@@ -242,6 +242,15 @@ impl Warden {
             outcome,
             self.audit.as_ref(),
         );
+    }
+
+    /// Begin a tool call `action` (after it was allowed): `Ok(Some(permit))` to hold while it
+    /// runs, `Ok(None)` when no `rings:` limits concurrency, or a deny naming the ring when the
+    /// agent already has its ring's `max_concurrent` calls running.
+    pub fn begin_call(&self, action: &Action) -> Result<Option<CallPermit>, Decision> {
+        let active = self.policies.load();
+        self.runtime
+            .begin_call_under(&active.set, active.version, action.agent.as_deref(), None)
     }
 
     /// Run `f` with the active policy set.
