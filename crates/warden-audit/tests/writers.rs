@@ -197,3 +197,51 @@ fn a_second_writer_continues_where_the_first_left_off() {
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.summary().unwrap().records, 4);
 }
+
+/// How many records another process sees in the log at `path` (python3's own SQLite).
+fn records_seen_elsewhere(path: &Path) -> i64 {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute('SELECT count(*) FROM records').fetchone()[0]); c.close()",
+        ])
+        .arg(path)
+        .output()
+        .expect("python3 reads the log");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// A reader (or the runtime's state connection) opened in the process that is writing the
+/// log reads the file's header first. Closing the descriptor it read through used to drop
+/// every POSIX lock the process held on the file, SQLite's included: the next process to
+/// close its connection then took itself for the last one, deleted the `-wal` and `-shm`
+/// files under the writer, and every later commit went to an unlinked WAL no other process
+/// could see — "committed" records invisible to verifiers until the writer exited.
+#[test]
+fn a_reader_beside_the_writer_leaves_its_commits_visible_to_other_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let log = AuditLog::open(&path, config()).unwrap();
+    assert_eq!(log.append(entry(1)).unwrap(), Some(1));
+    // In this process, beside the open writer: the header is probed again.
+    assert_eq!(
+        warden_audit::query(&path, &warden_audit::Filter::default())
+            .unwrap()
+            .len(),
+        1
+    );
+    // Another process opens and closes a connection (as `warden audit verify` does). It must
+    // not take itself for the last connection: the writer's WAL stays where it is.
+    assert_eq!(records_seen_elsewhere(&path), 1);
+    let wal = dir.path().join("a.db-wal");
+    assert!(wal.exists(), "the WAL was deleted under the open writer");
+    assert_eq!(log.append(entry(2)).unwrap(), Some(2));
+    // Committed (durable mode) before `append` returned, so visible everywhere now.
+    assert_eq!(records_seen_elsewhere(&path), 2);
+    log.close().unwrap();
+}

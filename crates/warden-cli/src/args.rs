@@ -138,3 +138,21 @@ pub fn read_credential(path: &std::path::Path) -> crate::error::Result<serde_jso
         crate::error::Error::msg(format!("credential {}: not JSON: {e}", path.display()))
     })
 }
+/// How the kill switch ends the processes Warden runs for an agent (the MCP server behind
+/// `warden mcp proxy`).
+#[derive(Args, Debug, Clone)]
+pub struct RuntimeArgs {
+    /// Seconds between SIGTERM and SIGKILL when the kill switch stops the agent.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub kill_grace: u64,
+}
+
+impl RuntimeArgs {
+    /// Add these settings to `builder`.
+    pub fn apply(&self, builder: WardenBuilder) -> WardenBuilder {
+        builder.runtime(warden::RuntimeOptions {
+            grace: std::time::Duration::from_secs(self.kill_grace),
+            ..warden::RuntimeOptions::default()
+        })
+    }
+}

@@ -34,9 +34,11 @@ pub fn action(args: &ActionArgs) -> Result<Action> {
     args.action().map_err(Error::Message)
 }
 
-/// A Warden judging with `policy`, recording to the log `audit` asks for.
+/// A Warden judging with `policy`, recording to the log `audit` asks for. Each `check` is
+/// its own process, so its rate-limit buckets live in the database (shared by every check
+/// with the same `--db`).
 pub fn warden(policy: &PolicyArgs, audit: &AuditArgs) -> Result<Warden> {
-    Ok(builder(policy, audit).build()?)
+    Ok(builder(policy, audit).shared_rate_limits(true).build()?)
 }
 
 pub fn run(args: &CheckArgs) -> Result<Exit> {
@@ -44,9 +46,10 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
     if let Some(path) = &args.credential {
         action = action.with_context("credential", read_credential(path)?);
     }
+    // Each `check` is its own process: its rate-limit buckets live in the database.
     let warden = args
         .zero_trust
-        .apply(builder(&args.policy, &args.audit))?
+        .apply(builder(&args.policy, &args.audit).shared_rate_limits(true))?
         .build()?;
     let decision = warden.decide(&action);
     // Dropping the Warden closes the log: buffered records are committed before exit.

@@ -23,10 +23,12 @@ mod bench;
 mod check;
 mod delegate;
 mod error;
+mod exec;
 mod exit;
 mod handshake;
 mod hook;
 mod identity;
+mod kill;
 mod mcp;
 mod policy;
 mod serve;
@@ -84,6 +86,16 @@ enum Command {
     Trust(trust::TrustCommand),
     /// Run the inter-agent trust handshake with a `warden serve`: exit 0 granted, 1 refused.
     Handshake(handshake::HandshakeArgs),
+    /// Run a program for an agent if the policy allows it (a `shell.exec` action), ended by
+    /// the kill switch: exit code passed through, 1 denied, 3 approval needed, 2 killed/error.
+    Exec(exec::ExecArgs),
+    /// Stop an agent, a capability or every agent, in every process sharing the database.
+    Kill(kill::KillArgs),
+    /// Lift a kill switch (an operator's act, recorded with who and why).
+    Revive(kill::ReviveArgs),
+    /// Elevate, demote or restore an agent's execution ring.
+    #[command(subcommand)]
+    Ring(kill::RingCommand),
 }
 
 impl Command {
@@ -102,6 +114,10 @@ impl Command {
             Command::VerifyChain(args) => delegate::verify(&args),
             Command::Trust(cmd) => trust::run(cmd),
             Command::Handshake(args) => handshake::run(&args),
+            Command::Exec(args) => exec::run(&args),
+            Command::Kill(args) => kill::kill(&args),
+            Command::Revive(args) => kill::revive(&args),
+            Command::Ring(cmd) => kill::ring(&cmd),
         }
     }
 

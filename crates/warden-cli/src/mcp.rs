@@ -20,7 +20,7 @@ use warden_mcp::{
     scan_servers, source,
 };
 
-use crate::args::{AuditArgs, PolicyArgs, ZeroTrustArgs, builder, read_credential};
+use crate::args::{AuditArgs, PolicyArgs, RuntimeArgs, ZeroTrustArgs, builder, read_credential};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 
@@ -190,6 +190,8 @@ pub struct ProxyArgs {
     /// `context.credential`: the actions are judged as its verified DID.
     #[arg(long, value_name = "FILE")]
     credential: Option<PathBuf>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
     /// Withhold tools that are new or changed since they were pinned in this lock file.
     #[arg(long, value_name = "FILE")]
     lock: Option<PathBuf>,
@@ -329,8 +331,8 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
         .map(read_credential)
         .transpose()?;
     let mut builder = args
-        .zero_trust
-        .apply(builder(&args.policy, &args.audit))?
+        .runtime
+        .apply(args.zero_trust.apply(builder(&args.policy, &args.audit))?)
         .protect_binary();
     if let Some(lock) = &args.lock {
         builder = builder.protect(lock);

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// File holding the bearer token clients must send; required off loopback.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// File holding the operator token that the kill switch endpoints (`/v1/kill`,
+    /// `/v1/revive`, `/v1/kills`) require; without it they are off. Not the decision token.
+    #[arg(long, value_name = "FILE")]
+    operator_token_file: Option<PathBuf>,
     /// Listen off loopback without a token (anyone who reaches the port gets decisions).
     #[arg(long)]
     insecure: bool,
@@ -72,6 +76,15 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
             .map_err(|e| Error::msg(format!("cannot read token file {}: {e}", path.display())))?;
         // A trailing newline from `echo secret > file` is not part of the token.
         config.token = Some(text.trim().to_string());
+    }
+    if let Some(path) = &args.operator_token_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::msg(format!(
+                "cannot read operator token file {}: {e}",
+                path.display()
+            ))
+        })?;
+        config.operator_token = Some(text.trim().to_string());
     }
     // Refuse a bad configuration before loading anything.
     config.check().map_err(serve_error)?;
@@ -123,6 +136,10 @@ fn serve_error(e: ServeError) -> Error {
         ServeError::ZeroLimit => {
             Error::msg("--max-batch, --max-body-bytes and --threads must be at least 1")
         }
+        ServeError::SameTokens => Error::msg(
+            "--operator-token-file and --token-file hold the same token: whoever may ask for \
+             decisions could then lift kill switches; use two different tokens",
+        ),
         other => Error::msg(other.to_string()),
     }
 }

@@ -223,8 +223,20 @@ fn explain_shows_every_rule_and_the_decider() {
     );
     assert_eq!(out.code, 1);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    // The runtime steps come first (the kill switch is checked before any policy), then the
+    // policy's rules; rules are found by name, not position.
+    assert_eq!(v["rules"][0]["rule"], "kill-switch", "{v}");
+    let rule = |id: &str| {
+        v["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["policy"] == "brief" && r["rule"] == id)
+            .unwrap_or_else(|| panic!("no brief/{id} in {v}"))
+            .clone()
+    };
     assert_eq!(
-        v["rules"][1]["detail"],
+        rule("rules[1]")["detail"],
         "host `api.github.com.evil.com` is not in `domains`"
     );
     assert_eq!(v["decision"]["verdict"], "deny");

@@ -214,6 +214,7 @@ const DOCS: &[&str] = &[
     "docs/audit.md",
     "docs/policy.md",
     "docs/identity.md",
+    "docs/runtime.md",
 ];
 
 #[test]

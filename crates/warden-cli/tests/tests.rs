@@ -11,5 +11,6 @@ mod hostile_agent;
 mod hostile_peer;
 mod hostile_web_page;
 mod identity;
+mod runtime;
 mod serve;
 mod structure;

@@ -358,3 +358,56 @@ fn only_the_proxys_credential_makes_a_verified_agent() {
         assert!(answer.to_string().contains("credential"), "{answer}");
     }
 }
+
+/// A client that fires calls without waiting for answers is held to its ring's
+/// `max_concurrent`: beyond it, calls are denied naming the ring (and recorded); an answer
+/// or a cancellation gives the place back.
+#[test]
+fn running_calls_are_held_to_the_rings_max_concurrent() {
+    let policy = r#"
+rules:
+  - action: "mcp.*"
+    allow: true
+rings:
+  default: user
+  profiles:
+    user: {max_concurrent: 2, rate: none}
+"#;
+    let config = ProxyConfig {
+        agent: Some("a1".to_string()),
+        ..ProxyConfig::default()
+    };
+    let t = talk_only(policy, config, Transport::Stdio);
+    let call = |id: i64| {
+        t.client(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                        "params": {"name": "slow", "arguments": {}}}))
+    };
+    let answer = |id: i64| {
+        t.forwarded(&json!({"jsonrpc": "2.0", "id": id, "result": {"content": []}}).to_string())
+    };
+    assert!(matches!(call(1), Inbound::Forward(_)));
+    assert!(matches!(call(2), Inbound::Forward(_)));
+    match call(3) {
+        Inbound::Answer(a) => {
+            let message = a["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("ring `user`"), "{a}");
+            assert!(message.contains("2 calls running"), "{a}");
+        }
+        other => panic!("a third call ran at once: {other:?}"),
+    }
+    answer(1);
+    assert!(matches!(call(4), Inbound::Forward(_)));
+    assert!(matches!(call(5), Inbound::Answer(_)));
+    t.client(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                    "params": {"requestId": 2}}),
+    );
+    assert!(matches!(call(6), Inbound::Forward(_)));
+    // The refusals are on the record.
+    let refused = t
+        .audit()
+        .iter()
+        .filter(|r| r["verdict"] == "deny" && r["action"] == "mcp.tools/call")
+        .count();
+    assert_eq!(refused, 2);
+}

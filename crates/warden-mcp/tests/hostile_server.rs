@@ -7,7 +7,7 @@ use gateway::*;
 use serde_json::{Value, json};
 use warden_mcp::ProxyConfig;
 use warden_mcp::jsonrpc::framing::Oversize;
-use warden_mcp::proxy::{Outbound, Transport};
+use warden_mcp::proxy::{Inbound, Outbound, Transport};
 
 fn poisoned_listing(id: &str) -> String {
     format!(
@@ -262,4 +262,44 @@ fn answers_over_http_follow_the_same_rules() {
     t.request(json!(1), "tools/list", json!({}));
     assert_eq!(t.server_raw(&poisoned_listing(r#""1""#)), Outbound::Drop);
     assert_eq!(names(&t.forwarded(&poisoned_listing("1e0"))), ["add"]);
+}
+
+/// A server whose tool keeps failing — errors, or results marked `isError` — trips the
+/// tool's circuit breaker: the proxy reports each failed call to Warden, and once the
+/// failure ratio is reached, calls to that tool are denied without reaching the server
+/// (other tools still work).
+#[test]
+fn a_tool_that_keeps_failing_is_stopped_by_its_breaker() {
+    let policy = r#"
+rules:
+  - action: "mcp.*"
+    allow: true
+breakers:
+  - {action: "mcp.tools/call", per: tool, window: 4, min_calls: 2, failure_ratio: 0.5, cooldown: 1h}
+"#;
+    let t = talk_only(policy, ProxyConfig::default(), Transport::Stdio);
+    let call = |id: i64, tool: &str| {
+        t.client(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                        "params": {"name": tool, "arguments": {}}}))
+    };
+    assert!(matches!(call(1, "flaky"), Inbound::Forward(_)));
+    t.forwarded(
+        &json!({"jsonrpc": "2.0", "id": 1,
+                "result": {"content": [{"type": "text", "text": "disk full"}], "isError": true}})
+        .to_string(),
+    );
+    assert!(matches!(call(2, "flaky"), Inbound::Forward(_)));
+    t.forwarded(
+        &json!({"jsonrpc": "2.0", "id": 2, "error": {"code": -32603, "message": "internal error"}})
+            .to_string(),
+    );
+    match call(3, "flaky") {
+        Inbound::Answer(a) => {
+            let message = a["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("breaker"), "{a}");
+        }
+        other => panic!("the failing tool was called again: {other:?}"),
+    }
+    // Another tool has its own breaker.
+    assert!(matches!(call(4, "steady"), Inbound::Forward(_)));
 }

@@ -48,6 +48,13 @@ struct Uses {
     resource: bool,
 }
 
+impl Condition {
+    /// Whether the condition reads `context` (so a value Warden computes there matters).
+    pub(crate) fn reads_context(&self) -> bool {
+        self.uses.context
+    }
+}
+
 impl std::fmt::Debug for Condition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Condition")

@@ -29,6 +29,8 @@ pub struct YamlPolicy {
     globbed: Vec<u32>,
     /// The file it was read from.
     sources: [Watched; 1],
+    /// What the document says about rings, rate limits, breakers and anomalies.
+    runtime: crate::runtime::RuntimeSections,
 }
 
 /// Strongest verdict first, then file order.
@@ -65,7 +67,27 @@ impl YamlPolicy {
             exact,
             globbed,
             sources: [file],
+            runtime: crate::runtime::RuntimeSections::default(),
         }
+    }
+
+    pub(crate) fn with_runtime(mut self, runtime: crate::runtime::RuntimeSections) -> Self {
+        self.runtime = runtime;
+        self
+    }
+
+    /// Whether any rule's `when` reads `context`.
+    pub fn reads_context(&self) -> bool {
+        self.rules.iter().any(|r| {
+            r.when
+                .as_ref()
+                .is_some_and(crate::condition::Condition::reads_context)
+        })
+    }
+
+    /// What the document says about rings, rate limits, breakers and anomalies.
+    pub fn runtime(&self) -> &crate::runtime::RuntimeSections {
+        &self.runtime
     }
 }
 

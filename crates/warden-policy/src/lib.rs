@@ -15,6 +15,7 @@ mod limits;
 mod pattern;
 mod rego;
 mod rule;
+pub mod runtime;
 mod set;
 mod source;
 pub mod testing;

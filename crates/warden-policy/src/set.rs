@@ -194,6 +194,26 @@ impl PolicySet {
         &self.documents
     }
 
+    /// Whether any document can read an action's `context`: a YAML rule whose `when` names
+    /// it, or any Cedar or Rego document (they are handed the whole context).
+    pub fn reads_context(&self) -> bool {
+        self.documents.iter().any(|d| match d {
+            Document::Yaml(p) => p.reads_context(),
+            Document::Cedar(_) | Document::Rego(_) => true,
+        })
+    }
+
+    /// The runtime sections (`rings:`, `rate_limits:`, `breakers:`, `anomaly:`) of the YAML
+    /// documents that have any, with the document's name, in load order.
+    pub fn runtime_sections(
+        &self,
+    ) -> impl Iterator<Item = (&Arc<str>, &crate::runtime::RuntimeSections)> {
+        self.documents.iter().filter_map(|d| match d {
+            Document::Yaml(p) if !p.runtime().is_empty() => Some((d.name(), p.runtime())),
+            _ => None,
+        })
+    }
+
     /// Every file the set was read from, in load order: policy files, and the Cedar schema
     /// and entities files that were present. A change to any of them changes the set.
     pub fn sources(&self) -> impl Iterator<Item = &Path> {

@@ -21,6 +21,8 @@ use warden::{Action, Decision};
 use crate::exchange::{Rejection, Shared, json_ok, json_response, parse_json, read_body};
 use crate::metrics::Gauges;
 
+mod operator;
+
 /// Every endpoint the server answers. The router is built from [`Route::ALL`] alone, so a
 /// route cannot be served without being listed here; a test holds this list and the OpenAPI
 /// document to each other.
@@ -50,11 +52,17 @@ pub enum Route {
     Identity,
     /// `GET /v1/trust`
     Trust,
+    /// `GET /v1/kills` (operator token)
+    Kills,
+    /// `POST /v1/kill` (operator token)
+    Kill,
+    /// `POST /v1/revive` (operator token)
+    Revive,
 }
 
 impl Route {
     /// Every route, in the order of the OpenAPI document.
-    pub const ALL: [Route; 12] = [
+    pub const ALL: [Route; 15] = [
         Route::Decide,
         Route::DecideBatch,
         Route::Audit,
@@ -67,6 +75,9 @@ impl Route {
         Route::HandshakeInitiate,
         Route::Identity,
         Route::Trust,
+        Route::Kills,
+        Route::Kill,
+        Route::Revive,
     ];
 
     /// The HTTP method, lower case as in OpenAPI.
@@ -76,7 +87,9 @@ impl Route {
             | Route::DecideBatch
             | Route::HandshakeChallenge
             | Route::HandshakeComplete
-            | Route::HandshakeInitiate => "post",
+            | Route::HandshakeInitiate
+            | Route::Kill
+            | Route::Revive => "post",
             _ => "get",
         }
     }
@@ -96,12 +109,21 @@ impl Route {
             Route::HandshakeInitiate => "/v1/handshake/initiate",
             Route::Identity => "/v1/identity",
             Route::Trust => "/v1/trust",
+            Route::Kills => "/v1/kills",
+            Route::Kill => "/v1/kill",
+            Route::Revive => "/v1/revive",
         }
     }
 
-    /// Whether the bearer token (when configured) is required. Probes never need it.
+    /// Whether the bearer token (when configured) is required. Probes never need it, and
+    /// the operator's endpoints need the operator token instead.
     pub fn needs_token(self) -> bool {
-        !matches!(self, Route::Healthz | Route::Readyz)
+        !matches!(self, Route::Healthz | Route::Readyz) && !self.is_operator()
+    }
+
+    /// Whether the route is the operator's (kill switch), guarded by the operator token.
+    pub fn is_operator(self) -> bool {
+        matches!(self, Route::Kills | Route::Kill | Route::Revive)
     }
 
     fn handler(self) -> MethodRouter<AppState> {
@@ -118,6 +140,9 @@ impl Route {
             Route::HandshakeInitiate => post(crate::handshake::initiate),
             Route::Identity => get(crate::handshake::identity),
             Route::Trust => get(crate::handshake::trust),
+            Route::Kills => get(operator::kills),
+            Route::Kill => post(operator::kill),
+            Route::Revive => post(operator::revive),
         }
     }
 }

@@ -14,6 +14,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The bearer token every non-probe endpoint requires, when set.
     pub token: Option<String>,
+    /// The token the operator's endpoints (kill switch) require; without one they are off.
+    /// Must differ from `token`.
+    pub operator_token: Option<String>,
     /// Allow a non-loopback `listen` without a token.
     pub insecure: bool,
     /// Largest request body accepted, in bytes.
@@ -39,6 +42,7 @@ impl ServerConfig {
         ServerConfig {
             listen,
             token: None,
+            operator_token: None,
             insecure: false,
             max_body_bytes: 1024 * 1024,
             max_batch: 1000,
@@ -56,6 +60,14 @@ impl ServerConfig {
             && token.trim().is_empty()
         {
             return Err(ServeError::EmptyToken);
+        }
+        if let Some(op) = &self.operator_token {
+            if op.trim().is_empty() {
+                return Err(ServeError::EmptyToken);
+            }
+            if self.token.as_deref().map(str::trim) == Some(op.trim()) {
+                return Err(ServeError::SameTokens);
+            }
         }
         if !self.listen.ip().is_loopback() && self.token.is_none() && !self.insecure {
             return Err(ServeError::Unprotected { addr: self.listen });
@@ -82,6 +94,10 @@ pub enum ServeError {
     /// The token is empty or only whitespace.
     #[error("the token is empty")]
     EmptyToken,
+    /// The operator token is the decision token: whoever may ask for decisions could then
+    /// lift kill switches.
+    #[error("the operator token must differ from the decision token")]
+    SameTokens,
     /// A size limit of zero would reject every request.
     #[error("the batch size, body size and thread count must each be at least 1")]
     ZeroLimit,

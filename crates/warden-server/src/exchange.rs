@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     pub warden: Arc<Warden>,
     pub metrics: Arc<Metrics>,
     pub token: Option<String>,
+    /// The token the operator's endpoints require (none: they are off).
+    pub operator_token: Option<String>,
     pub max_body_bytes: usize,
     pub max_batch: usize,
     pub request_timeout: Duration,

@@ -58,6 +58,7 @@ impl DecisionServer {
             warden,
             metrics,
             token: config.token.clone(),
+            operator_token: config.operator_token.clone(),
             max_body_bytes: config.max_body_bytes,
             max_batch: config.max_batch,
             request_timeout: config.request_timeout,

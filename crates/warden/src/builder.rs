@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use warden_audit::{AuditConfig, AuditError, AuditLog};
 use warden_policy::{LoadError, PolicySet};
+use warden_runtime::{Runtime, RuntimeError, RuntimeOptions};
 
 use crate::Warden;
 use crate::protect::{Kind, Protection};
@@ -24,6 +25,8 @@ pub struct WardenBuilder {
     extra: Vec<(PathBuf, Kind)>,
     self_protection: bool,
     zero_trust: Option<warden_trust::Config>,
+    runtime: Option<RuntimeOptions>,
+    shared_buckets: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +52,9 @@ pub enum BuildError {
     /// The identity and trust settings cannot work, or their tables could not be opened.
     #[error("identity and trust: {0}")]
     ZeroTrust(String),
+    /// The kill switch state could not be read (nothing is decided without knowing it).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
 }
 
 impl Default for WardenBuilder {
@@ -67,6 +73,8 @@ impl WardenBuilder {
             extra: Vec::new(),
             self_protection: true,
             zero_trust: None,
+            runtime: None,
+            shared_buckets: false,
         }
     }
 
@@ -147,6 +155,41 @@ impl WardenBuilder {
         self
     }
 
+    // ---- The runtime (warden-runtime): kill switch, rings, rate limits, breakers. ----
+    //
+    // By default the kill switch and ring overrides live in the audit log's database when
+    // there is one (so every process sharing it obeys the same kills), and in memory
+    // otherwise; other processes' changes are read every 100 ms.
+
+    /// How the runtime keeps its state (its `db`, when left empty, is the audit log's).
+    pub fn runtime(mut self, options: RuntimeOptions) -> Self {
+        self.runtime = Some(options);
+        self
+    }
+
+    /// Keep rate-limit buckets in the database, shared by every process (for commands that
+    /// each make one decision, such as `warden check`), instead of in this process. Needs
+    /// an audit log (its database); without one, buckets stay in the process.
+    pub fn shared_rate_limits(mut self, on: bool) -> Self {
+        self.shared_buckets = on;
+        self
+    }
+
+    fn open_runtime(
+        options: Option<RuntimeOptions>,
+        shared_buckets: bool,
+        audit_db: Option<&Path>,
+    ) -> Result<Runtime, BuildError> {
+        let mut options = options.unwrap_or_default();
+        if options.db.is_none() {
+            options.db = audit_db.map(Path::to_path_buf);
+        }
+        options.shared_buckets |= shared_buckets;
+        Ok(Runtime::open(options)?)
+    }
+
+    // ---- end of the runtime options. ----
+
     /// Load the policies, open the audit log, fix the protected files.
     pub fn build(self) -> Result<Warden, BuildError> {
         let set = match self.policy_set {
@@ -184,7 +227,12 @@ impl WardenBuilder {
                 Some(log)
             }
         };
-        let mut warden = Warden::new(set);
+        let runtime = WardenBuilder::open_runtime(
+            self.runtime,
+            self.shared_buckets,
+            audit.as_ref().map(AuditLog::path),
+        )?;
+        let mut warden = Warden::new(set).with_runtime(runtime);
         warden.policy_paths = self.policy_paths;
         warden.protection = protection;
         warden.audit = audit;

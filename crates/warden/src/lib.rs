@@ -19,6 +19,8 @@ pub use warden_policy::{Explanation, LoadError, PolicySet};
 
 pub use builder::{BuildError, WardenBuilder};
 use protect::Protection;
+pub use warden_policy::runtime::Ring;
+pub use warden_runtime::{CallPermit, Outcome, Runtime, RuntimeOptions};
 pub use warden_trust::Tier;
 pub use zero_trust::{RESERVED_CONTEXT, ZeroTrust};
 
@@ -39,6 +41,8 @@ pub struct Warden {
     protection: Protection,
     /// Identity and trust (steps 2 and 6).
     zero_trust: ZeroTrust,
+    /// Kill switch, rings, rate limits, breakers (steps 1, 3 and 4; see `warden-runtime`).
+    runtime: Runtime,
 }
 
 /// A policy set and its version number (1 for the first set, +1 per replacement).
@@ -60,7 +64,21 @@ impl Warden {
             policy_paths: Vec::new(),
             protection: Protection::new(),
             zero_trust: ZeroTrust::default(),
+            runtime: Runtime::in_memory(),
         }
+    }
+
+    /// Contain agents with `runtime` (its kill switch, ring overrides and buckets) instead
+    /// of the in-memory one a new Warden starts with.
+    pub fn with_runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = runtime;
+        self
+    }
+
+    /// The kill switch, rings, rate limits and breakers: operators change their state here
+    /// (`kill`, `revive`, `elevate`, …); doors report call outcomes and supervise processes.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// The one way the doors build a Warden: policies, audit log, protected files.
@@ -146,6 +164,9 @@ impl Warden {
         }
 
         // 1. kill switch (a stopped agent, capability or fleet is denied, no further work).
+        if let Some(d) = self.runtime.check_kill(action) {
+            return d;
+        }
 
         // 2. identity (a credential or delegation chain, verified, when one is required):
         //    the verified DID becomes the agent; Warden writes context.identity/trust/tier.
@@ -153,18 +174,42 @@ impl Warden {
             Ok(subject) => subject,
             Err(d) => return d,
         };
+        // A verified agent is its DID from here on: a kill switch set for the DID holds too.
+        if subject.is_some()
+            && let Some(d) = self.runtime.check_kill(action)
+        {
+            return d;
+        }
 
         // 3. ring gate (an action beyond the agent's ring is denied, whatever the policy).
+        //    A verified agent's trust tier from step 2 can demote it (`rings: demote:`); the
+        //    policy then sees the ring Warden computed in `context.ring`, never one the
+        //    caller sent.
+        let tier = subject.as_ref().and_then(|s| s.tier());
+        let active = self.policies.load();
+        let version = active.version;
+        let steps = self.runtime.steps(&active.set, version);
+        let ring = match steps.check_ring(action, tier) {
+            Ok(ring) => ring,
+            Err(d) => return d,
+        };
+        let computed = steps.computed_action(action, ring);
+        let judged: &Action = computed.as_ref().unwrap_or(action);
 
-        // 4. rate limit (a token bucket per agent, tool or action).
+        // 4. rate limit (a token bucket per agent, tool or action; then circuit breakers).
+        let audit = self.audit.as_ref();
+        if let Some(d) = steps.check_limits(judged, ring, audit) {
+            return d;
+        }
 
         // 5. policy: the active set, deny-overrides across its documents.
-        let active = self.policies.load();
         let mut d =
-            catch_unwind(AssertUnwindSafe(|| active.set.decide(action))).unwrap_or_else(|_| {
+            catch_unwind(AssertUnwindSafe(|| active.set.decide(judged))).unwrap_or_else(|_| {
                 Decision::deny("denied: the policy engine failed internally (panic)")
             });
         d.policy_version = active.version;
+        // 4, after the policy: breakers count its denials as failures.
+        steps.observe(judged, &d, audit);
 
         // 6. trust update (the score moves on what Warden itself observed).
         if let Some(subject) = &subject {
@@ -178,8 +223,30 @@ impl Warden {
     pub fn explain(&self, action: &Action) -> Explanation {
         let start = Instant::now();
         let active = self.policies.load();
-        let mut e = active.set.explain(action);
+        // The runtime steps (kill switch, ring gate, buckets, breakers) come first, as
+        // traces of policy `warden`; the first that blocks decides. Nothing is taken.
+        let runtime = self
+            .runtime
+            .explain(&active.set, active.version, action, None);
+        let ring = self
+            .runtime
+            .ring_for(&active.set, active.version, action.agent.as_deref(), None)
+            .map(|(r, _)| r);
+        let computed = self
+            .runtime
+            .steps(&active.set, active.version)
+            .computed_action(action, ring);
+        let mut e = active.set.explain(computed.as_ref().unwrap_or(action));
         e.decision.policy_version = active.version;
+        if let Some(t) = runtime
+            .iter()
+            .find(|t| t.status == warden_policy::Status::Matched)
+        {
+            e.decision = Decision::deny(t.detail.clone());
+            e.decision.rule = Some(t.rule.clone());
+            e.decision.policy_version = active.version;
+        }
+        e.rules.splice(0..0, runtime);
         if let Err(err) = action.validate() {
             e.decision = Decision::deny(format!("denied: {err}"));
         } else if let Some(d) = self.protection.check(action) {
@@ -187,6 +254,29 @@ impl Warden {
         }
         e.decision.elapsed_ns = elapsed_ns(start);
         e
+    }
+
+    /// Report how an allowed call went, after it ran: a failure (the tool's error) counts
+    /// against the breakers watching `action` under the active policies (step 4); a success
+    /// changes nothing (the allow was already counted).
+    pub fn record_outcome(&self, action: &Action, outcome: Outcome) {
+        let active = self.policies.load();
+        self.runtime.record_outcome(
+            &active.set,
+            active.version,
+            action,
+            outcome,
+            self.audit.as_ref(),
+        );
+    }
+
+    /// Begin a tool call `action` (after it was allowed): `Ok(Some(permit))` to hold while it
+    /// runs, `Ok(None)` when no `rings:` limits concurrency, or a deny naming the ring when the
+    /// agent already has its ring's `max_concurrent` calls running.
+    pub fn begin_call(&self, action: &Action) -> Result<Option<CallPermit>, Decision> {
+        let active = self.policies.load();
+        self.runtime
+            .begin_call_under(&active.set, active.version, action.agent.as_deref(), None)
     }
 
     /// Run `f` with the active policy set.

@@ -24,7 +24,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use warden_core::{Action, Decision, Verdict};
 use warden_identity::{Revocations, Verified, Verifier};
-use warden_trust::{Outcome, TrustStore};
+use warden_runtime::TrustTier;
+use warden_trust::{Outcome, Tier, TrustStore};
 
 /// The context keys only Warden writes (and `credential`, which only Warden reads).
 pub const RESERVED_CONTEXT: [&str; 5] = ["credential", "identity", "trust", "tier", "trust_change"];
@@ -52,6 +53,31 @@ impl std::fmt::Debug for ZeroTrust {
 #[derive(Debug, Clone)]
 pub(crate) struct Subject {
     verified: Arc<Verified>,
+    /// The agent's trust tier when step 2 read its score (scores are kept).
+    tier: Option<TierGate>,
+}
+
+impl Subject {
+    /// The tier for the ring gate (step 3): falling trust demotes.
+    pub(crate) fn tier(&self) -> Option<&dyn TrustTier> {
+        self.tier.as_ref().map(|t| t as &dyn TrustTier)
+    }
+}
+
+/// A verified agent's tier as the ring gate compares it with a demotion's bar.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TierGate(Tier);
+
+impl TrustTier for TierGate {
+    fn name(&self) -> &str {
+        self.0.as_str()
+    }
+
+    fn is_below(&self, bar: &str) -> bool {
+        // A bar that names no tier is one the agent has not cleared (policies are checked
+        // at load, so this is only a safeguard).
+        bar.parse::<Tier>().ok().is_none_or(|bar| self.0 < bar)
+    }
 }
 
 impl ZeroTrust {
@@ -104,11 +130,15 @@ impl ZeroTrust {
                 )));
             }
         };
-        let subject = Subject { verified };
+        let mut subject = Subject {
+            verified,
+            tier: None,
+        };
         let mut judged = rewrite(action, Some(&subject.verified));
         if let Some(trust) = &self.trust {
             match trust.score(subject.verified.subject.as_str(), subject.verified.ceiling) {
                 Ok(score) => {
+                    subject.tier = Some(TierGate(score.tier));
                     insert(&mut judged.context, "trust", json!(score.value));
                     insert(&mut judged.context, "tier", json!(score.tier.as_str()));
                 }

@@ -290,3 +290,108 @@ fn policy_tier_names_are_the_trust_tiers() {
     let names: Vec<&str> = warden::Tier::ALL.iter().map(|t| t.as_str()).collect();
     assert_eq!(names, warden_policy::TIERS);
 }
+
+/// Steps 2 and 3 together: a verified agent whose trust tier falls below a ring's
+/// `demote: {below: …}` bar is demoted, and an action beyond the lower ring is denied
+/// whatever the rules say. Its tier is Warden's (from the score), never the caller's.
+#[test]
+fn falling_trust_demotes_a_verified_agent_to_a_lower_ring() {
+    let s = setup();
+    let policy = r#"
+name: rings
+rules:
+  - action: "*"
+    allow: true
+rings:
+  default: user
+  demote: {below: standard, to: untrusted}
+"#;
+    let build = |initial: u16| {
+        let mut config = Config::from_yaml(&format!("trust:\n  initial: {initial}\n")).unwrap();
+        config.identity.roots = vec![s.root.did().clone()];
+        Warden::builder()
+            .policy_set(PolicySet::from_yaml("rings.yaml", policy).unwrap())
+            .audit_log(&s.db, AuditConfig::default())
+            .zero_trust(config)
+            .build()
+            .unwrap()
+    };
+    let c = credential(&s, &["file.write", "file.read"], 1000);
+    let write = || {
+        with_credential(
+            Action::new("file.write")
+                .with_agent("bot-7")
+                .with_context("tier", json!("verified_partner")),
+            &c,
+        )
+    };
+
+    // Standard tier: the user ring, so writes pass.
+    let w = build(600);
+    let d = w.decide(&write());
+    assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
+    drop(w);
+
+    // Another agent's key, starting probationary: demoted to untrusted, writes denied
+    // naming the ring, though the caller claims the top tier; reads still pass.
+    let other = Setup {
+        _dir: tempfile::tempdir().unwrap(),
+        db: s.db.clone(),
+        root: KeyPair::generate().unwrap(),
+        agent: KeyPair::generate().unwrap(),
+    };
+    let c = Chain::issue(
+        &s.root,
+        &Grant {
+            subject: other.agent.did().clone(),
+            capabilities: vec!["file.write".into(), "file.read".into()],
+            ceiling: 1000,
+            ttl: Duration::from_secs(600),
+            audience: None,
+        },
+        unix_now(),
+    )
+    .unwrap()
+    .to_value();
+    let w = build(350);
+    let d = w.decide(&with_credential(
+        Action::new("file.write")
+            .with_agent("bot-7")
+            .with_context("tier", json!("verified_partner")),
+        &c,
+    ));
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    assert!(d.reason.contains("untrusted"), "{}", d.reason);
+    let d = w.decide(&with_credential(
+        Action::new("file.read").with_agent("bot-7"),
+        &c,
+    ));
+    assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
+}
+
+/// A kill switch set for an agent's DID stops it whatever name the action claims: the
+/// kill is checked again once step 2 has replaced the claimed name with the verified DID.
+#[test]
+fn a_kill_for_a_did_stops_the_agent_under_any_claimed_name() {
+    use warden_runtime::{Operator, Scope};
+    let s = setup();
+    let w = warden(&s, false, "");
+    let c = credential(&s, &["http_request"], 800);
+    let act = || with_credential(Action::new("http_request").with_agent("innocent-name"), &c);
+    assert_eq!(w.decide(&act()).verdict, Verdict::Allow);
+
+    w.runtime()
+        .kill(
+            Scope::agent(s.agent.did().as_str()).unwrap(),
+            "compromised key",
+            &Operator::new("alice", "library"),
+            w.audit(),
+        )
+        .unwrap();
+    let d = w.decide(&act());
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    assert!(d.reason.contains("kill switch"), "{}", d.reason);
+    // Without the credential, the claimed name alone is not the killed DID.
+    let d = w.decide(&Action::new("http_request").with_agent("innocent-name"));
+    assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
+}

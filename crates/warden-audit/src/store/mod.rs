@@ -8,9 +8,11 @@
 //! program's database, a damaged log — yields an error naming the file and leaves it
 //! byte-for-byte as it was.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::Read;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
@@ -100,10 +102,8 @@ pub(crate) fn probe(path: &Path) -> Result<Probe, AuditError> {
             meta.len()
         )));
     }
-    let mut header = [0u8; 100];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut header))
-        .map_err(AuditError::io(path, "cannot read file header"))?;
+    let header =
+        read_header(path, &meta).map_err(AuditError::io(path, "cannot read file header"))?;
     if &header[..16] != b"SQLite format 3\0" {
         return Err(not_sqlite(
             "it does not start with the SQLite header (\"SQLite format 3\")".to_string(),
@@ -136,6 +136,49 @@ pub(crate) fn probe(path: &Path) -> Result<Probe, AuditError> {
             detail: format!("format version {v} in the header"),
         }),
     }
+}
+
+/// Descriptors of the files [`probe`] has read, kept open for the life of the process, one
+/// per file (device and inode).
+///
+/// Why never closed: POSIX record locks belong to the process and the file, not to the
+/// descriptor, so closing *any* descriptor of the database drops every lock this process
+/// holds on it — including the shared lock each SQLite connection keeps on a WAL database.
+/// Without it, another process's last connection to close believes it is the last one
+/// anywhere, checkpoints and deletes the `-wal` and `-shm` files under the living
+/// connections, and what they commit next goes to an unlinked WAL no other process can see
+/// (SQLite's "How To Corrupt", 2.2). A process probes the file again whenever it opens one
+/// more connection (a reader, the runtime's state) while its writer is open, so the header is
+/// read through a descriptor that is never closed. Bounded by the files a process probes.
+fn read_header(path: &Path, meta: &fs::Metadata) -> std::io::Result<[u8; 100]> {
+    static KEPT: OnceLock<Mutex<HashMap<(u64, u64), File>>> = OnceLock::new();
+    let mut kept = KEPT
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let key = (meta.dev(), meta.ino());
+    if !kept.contains_key(&key) {
+        let file = File::open(path)?;
+        let opened = file.metadata()?;
+        let real = (opened.dev(), opened.ino());
+        // Keep it under the file it is, even when that is not the one just looked at; one
+        // already kept for that file means this one is surplus, and it must still not be
+        // closed.
+        match kept.entry(real) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(file);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => std::mem::forget(file),
+        }
+        if real != key {
+            return Err(std::io::Error::other(
+                "the file was replaced while it was being opened",
+            ));
+        }
+    }
+    let mut header = [0u8; 100];
+    kept[&key].read_exact_at(&mut header, 0)?;
+    Ok(header)
 }
 
 /// A connection to a recognised log, and the record encoding its format version uses.

@@ -184,7 +184,11 @@ fn answer(hook: &HookArgs, input: &str) -> Result<Option<String>, String> {
         return Ok(None);
     }
     let mut actions = payload.actions()?;
-    let mut b = builder(&hook.policy, &hook.audit).protect_binary();
+    // Each hook call is its own process: its rate-limit buckets live in `--db`, shared by
+    // every call with the same database (as `warden check` does).
+    let mut b = builder(&hook.policy, &hook.audit)
+        .shared_rate_limits(true)
+        .protect_binary();
     for settings in install::settings_files(payload.cwd().as_deref()) {
         b = b.protect(settings);
     }

@@ -219,11 +219,16 @@ impl Gateway {
             }
             Side::Server => None,
         };
+        let permit = match (special, &target) {
+            (Some(Special::ToolsCall), Some(tool)) => self.begin_call(id, tool)?,
+            _ => None,
+        };
         let waiting = Waiting {
             id: id.clone(),
             special,
             method: method.to_string(),
             target,
+            _permit: permit,
         };
         side.requests(&mut lock(&self.state))
             .insert(waiting)

@@ -135,6 +135,9 @@ pub enum ProxyError {
     /// A thread that relays messages could not be started.
     #[error("cannot start a relay thread: {0}")]
     Thread(std::io::Error),
+    /// The kill switch stopped the agent, and the server was terminated.
+    #[error("the server was terminated: {0}")]
+    Killed(String),
 }
 
 /// Stack for the threads that decide: policy engines recurse within the bounds their loaders

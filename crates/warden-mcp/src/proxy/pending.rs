@@ -24,6 +24,10 @@ pub(crate) struct Waiting {
     pub(crate) method: String,
     /// What it is about: the tool, prompt or resource.
     pub(crate) target: Option<String>,
+    /// A tool call's place among the agent's running calls (its ring's `max_concurrent`),
+    /// given back when the request leaves the table (answered, cancelled, or the proxy ends);
+    /// held, never read.
+    pub(crate) _permit: Option<std::sync::Arc<warden::CallPermit>>,
 }
 
 /// Why a request cannot wait.
@@ -119,6 +123,7 @@ mod tests {
             special: None,
             method: "ping".into(),
             target: None,
+            _permit: None,
         }
     }
 

@@ -113,6 +113,30 @@ impl Gateway {
         self.decide_or_refuse(id, &action, "the server's sampling request")
     }
 
+    /// An allowed `tools/call` starts: it counts against the agent's ring's `max_concurrent`
+    /// until its answer comes back (or it is cancelled). Over the limit, the refusal is
+    /// recorded and answered like a deny.
+    pub(super) fn begin_call(
+        &self,
+        id: &Value,
+        tool: &str,
+    ) -> Result<Option<std::sync::Arc<warden::CallPermit>>, Value> {
+        let action = self.action("mcp.tools/call").with_tool(tool);
+        match self.warden.begin_call(&action) {
+            Ok(permit) => Ok(permit.map(std::sync::Arc::new)),
+            Err(d) => {
+                tracing::warn!("refused a call to `{tool}`: {}", d.reason);
+                self.record_refusal(&action, &d.reason, d.rule.as_deref().unwrap_or("ring-gate"));
+                Err(decision_error(
+                    id,
+                    code::DENIED,
+                    &format!("Warden denied `{tool}`: {}", d.reason),
+                    &d,
+                ))
+            }
+        }
+    }
+
     /// Ask Warden; anything but allow becomes the error answer.
     fn decide_or_refuse(&self, id: &Value, action: &Action, what: &str) -> Result<(), Value> {
         let d = self.warden.decide(action);

@@ -18,7 +18,7 @@
 //! anything else replaces it with error `-32003`.
 
 use serde_json::{Value, json};
-use warden::{Decision, Verdict};
+use warden::{Decision, Outcome, Verdict};
 
 use super::gateway::Gateway;
 use super::method::Special;
@@ -30,6 +30,9 @@ impl Gateway {
     /// The server's answer to the waiting request `w`, with the request's own id, filtered.
     pub(super) fn filter_answer(&self, w: &Waiting, mut answer: Value) -> Value {
         answer["id"] = w.id.clone();
+        if w.special == Some(Special::ToolsCall) {
+            self.count_outcome(w, &answer);
+        }
         if answer.get("error").is_some() {
             return self.guard(w, answer, "error");
         }
@@ -47,6 +50,20 @@ impl Gateway {
             ) => self.guard(w, answer, "result"),
             _ => answer,
         }
+    }
+
+    /// A tool call that failed — an error answer, or a result marked `isError` — is reported
+    /// to Warden, so the tool's circuit breakers count it (an allow was counted as a success).
+    fn count_outcome(&self, w: &Waiting, answer: &Value) {
+        let failed = answer.get("error").is_some() || answer["result"]["isError"] == json!(true);
+        if !failed {
+            return;
+        }
+        let mut action = self.action("mcp.tools/call");
+        if let Some(tool) = &w.target {
+            action = action.with_tool(tool.as_str());
+        }
+        self.warden.record_outcome(&action, Outcome::Failure);
     }
 
     /// Scan `answer[part]`; decide when something is found.

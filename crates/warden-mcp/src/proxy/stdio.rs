@@ -56,6 +56,8 @@ pub fn run(
         child.stdin.take().expect("piped stdin"),
     )));
     let server_out = BufReader::new(child.stdout.take().expect("piped stdout"));
+    // The kill switch terminates the server when it stops this agent (or every agent).
+    let child = warden.runtime().supervise(child, config.agent.as_deref());
     let client_out: Out = Arc::new(Mutex::new(client_out));
     let max = config.max_message_bytes;
     let gateway = Arc::new(Gateway::new(warden, Arc::new(config), Transport::Stdio));
@@ -97,10 +99,14 @@ pub fn run(
         // reach the client (bounded), then stop it.
         drop(server_in.lock().map(|mut w| *w = Box::new(std::io::sink())));
         if finished.recv_timeout(SHUTDOWN_GRACE).is_err() {
-            let _ = child.kill();
+            child.kill();
         }
     }
-    Ok(child.wait().ok().and_then(|s| s.code()).unwrap_or(0))
+    let status = child.wait();
+    if let Some(why) = child.terminated_because() {
+        return Err(ProxyError::Killed(why));
+    }
+    Ok(status.ok().and_then(|s| s.code()).unwrap_or(0))
 }
 
 fn from_client(mut input: LineReader<impl BufRead>, gateway: &Gateway, client: &Out, server: &Out) {

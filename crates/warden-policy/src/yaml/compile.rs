@@ -15,7 +15,18 @@ use crate::pattern::Pattern;
 use crate::rule::Rule;
 use crate::source::{Source, Watched};
 
-const DOC_FIELDS: &[&str] = &["name", "description", "default", "rules"];
+mod runtime;
+
+const DOC_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "default",
+    "rules",
+    "rings",
+    "rate_limits",
+    "breakers",
+    "anomaly",
+];
 const RULE_FIELDS: &[&str] = &[
     "id",
     "description",
@@ -215,6 +226,7 @@ impl Compiler<'_> {
         let mut name: Option<String> = None;
         let mut default = Verdict::Deny;
         let mut rules_node = None;
+        let mut runtime_nodes = Vec::new();
         for (key, _, v) in &fields {
             match *key {
                 "name" => name = self.string(v, "name").map(str::to_string),
@@ -223,6 +235,7 @@ impl Compiler<'_> {
                 }
                 "default" => default = self.verdict(v, "default").unwrap_or(Verdict::Deny),
                 "rules" => rules_node = Some(*v),
+                "rings" | "rate_limits" | "breakers" | "anomaly" => runtime_nodes.push((*key, *v)),
                 _ => unreachable!("fields() filters unknown keys"),
             }
         }
@@ -232,6 +245,7 @@ impl Compiler<'_> {
                 .file_stem()
                 .map_or_else(|| "policy".into(), |s| s.to_string_lossy().into_owned())
         }));
+        let runtime = self.runtime_sections(&runtime_nodes, &name);
         let Some(rules_node) = rules_node else {
             if suggested.contains(&"rules") {
                 return None;
@@ -278,12 +292,33 @@ impl Compiler<'_> {
                 rules.push(rule);
             }
         }
-        Some(YamlPolicy::new(
-            name,
-            default,
-            rules,
-            Watched::File(self.source.path.to_path_buf()),
-        ))
+        Some(
+            YamlPolicy::new(
+                name,
+                default,
+                rules,
+                Watched::File(self.source.path.to_path_buf()),
+            )
+            .with_runtime(runtime),
+        )
+    }
+
+    /// The runtime sections (see `compile/runtime.rs`), each in its own function there.
+    fn runtime_sections(
+        &mut self,
+        nodes: &[(&str, &Node)],
+        policy: &str,
+    ) -> crate::runtime::RuntimeSections {
+        let mut out = crate::runtime::RuntimeSections::default();
+        for (key, node) in nodes {
+            match *key {
+                "rings" => out.rings = self.rings_section(node),
+                "rate_limits" => out.rate_limits = self.rate_limits_section(node, policy),
+                "breakers" => out.breakers = self.breakers_section(node, policy),
+                _ => out.anomaly = self.anomaly_section(node),
+            }
+        }
+        out
     }
 
     fn rule(&mut self, node: &Node, index: usize, policy: &Arc<str>) -> Option<Rule> {
