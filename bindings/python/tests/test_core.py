@@ -55,7 +55,9 @@ def test_check_raises_denied_and_approval_required(tmp_path: Path) -> None:
 def test_explain_reports_every_rule() -> None:
     e = warden.Warden(policy=BRIEF).explain("execute_code")
     assert e.decision.verdict == "deny"
+    # The runtime's kill-switch check comes first (it found nothing), then every rule.
     assert [(r["rule"], r["status"], r["decided"]) for r in e.rules] == [
+        ("kill-switch", "not_matched", False),
         ("rules[0]", "matched", True), ("rules[1]", "not_matched", False)]
     assert e.to_dict()["decision"]["verdict"] == "deny"
 

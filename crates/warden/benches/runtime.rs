@@ -8,7 +8,8 @@
 //!   ring written into `context.ring`), a `rate_limits:` bucket per agent (too large to
 //!   ever refuse), the ring's own per-agent rate, and a kill switch set for *another* agent
 //!   (so the kill check takes its slow path);
-//! - `warden_killed`: the agent itself is killed (the first step answers).
+//! - `warden_killed`: the agent itself is killed (the first step answers);
+//! - `kill_to_first_deny_and_revive`: set a kill, the next decision (denied), lift it.
 //!
 //! Run: `cargo bench -p warden --bench runtime`
 
@@ -136,4 +137,21 @@ mod steps {
             b.bench(|| w.runtime().observe(s, v, black_box(&a), &d, None));
         });
     }
+}
+
+/// Kill switch to first denied decision, in one process: each sample sets a kill for the
+/// agent, decides (denied: asserted), and lifts the kill again — so the time is an upper
+/// bound on "kill → first deny" (it includes the revival). The floor is 1 ms.
+#[divan::bench]
+fn kill_to_first_deny_and_revive(b: Bencher) {
+    let w = warden(&format!("{BRIEF}{CONTAINED}"));
+    let op = Operator::new("bench", "library");
+    let scope = Scope::agent("bot-7").unwrap();
+    let a = action();
+    b.bench(|| {
+        w.runtime().kill(scope.clone(), "bench", &op, None).unwrap();
+        let d = w.decide(black_box(&a));
+        assert!(d.verdict == warden::Verdict::Deny);
+        w.runtime().revive(&scope, "bench", &op, None).unwrap();
+    });
 }
