@@ -162,7 +162,10 @@ def test_action_fields_of_the_wrong_type_raise(w) -> None:
     with pytest.raises(TypeError):
         w.decide(warden.Action("x"), args={"a": 1})
     assert w.decide("   ").denied  # a blank name is the engine's deny
-    assert w.decide("tool_call\0hidden").allowed  # the open policy's glob matches; recorded as is
+    # A name with a hidden character prints like another and would slip past a kill switch
+    # or a rule written for that name: denied (and recorded as sent), whatever the policy.
+    d = w.decide("tool_call\0hidden")
+    assert d.denied and "U+0000" in d.reason
     assert w.audit_query()[-1]["action"] == "tool_call\0hidden"
 
 

@@ -78,6 +78,14 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
         config.token = Some(text.trim().to_string());
     }
     if let Some(path) = &args.operator_token_file {
+        // A kill that lives only in this process is gone at the next restart, and other
+        // processes never see it: the operator endpoints need the Warden database.
+        if args.audit.db.is_none() {
+            return Err(Error::msg(
+                "--operator-token-file needs --db: kill switches must survive a restart and \
+                 reach every process sharing the database",
+            ));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::msg(format!(
                 "cannot read operator token file {}: {e}",

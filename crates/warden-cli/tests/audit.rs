@@ -275,7 +275,7 @@ fn hidden_characters_in_records_are_shown_escaped() {
     let db = dir.path().join("warden.db");
     let p = example("brief.yaml");
     let input =
-        r#"{"action":"execute_code\u0000","agent":"bot\u202e","args":{"command":"ls\u200b"}}"#;
+        r#"{"action":"execute_code","agent":"bot\u202e\u0000","args":{"command":"ls\u200b"}}"#;
     let out = warden(
         &[
             "check",
@@ -290,14 +290,13 @@ fn hidden_characters_in_records_are_shown_escaped() {
     );
     assert!(out.code == 1 || out.code == 2, "{out:?}");
     let q = warden(&["audit", "query", db.to_str().unwrap()], None);
-    assert!(q.stdout.contains("execute_code\\u{0}"), "{}", q.stdout);
-    assert!(q.stdout.contains("bot\\u{202e}"), "{}", q.stdout);
+    assert!(q.stdout.contains("bot\\u{202e}\\u{0}"), "{}", q.stdout);
     for c in ['\0', '\u{202e}', '\u{200b}'] {
         assert!(!q.stdout.contains(c), "raw {c:?} printed:\n{}", q.stdout);
     }
     let show = warden(&["audit", "show", db.to_str().unwrap(), "1"], None);
     assert!(
-        show.stdout.contains("execute_code\\u{0}"),
+        show.stdout.contains("bot\\u{202e}\\u{0}"),
         "{}",
         show.stdout
     );

@@ -488,15 +488,34 @@ fn json_errors_are_json() {
 /// never reads as `execute_code`.
 #[test]
 fn hidden_characters_are_shown_escaped() {
+    // An action name with a hidden character is not an action (it would print like
+    // `execute_code` and slip past rules and kill switches written for that name): exit 2,
+    // naming the character, printed escaped.
+    for name in [
+        r"execute_code\u0000",
+        r"execute_code\u200b",
+        r" execute_code",
+    ] {
+        let out = warden(
+            &["check", "-p", &example("brief.yaml"), "--input", "-"],
+            Some(&format!(r#"{{"action":"{name}"}}"#)),
+        );
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("invalid action"), "{out:?}");
+        assert!(!out.stderr.contains('\0') && !out.stderr.contains('\u{200b}'));
+    }
+    // Hidden characters elsewhere are decided as sent and printed escaped.
     let out = warden(
-        &["check", "-p", &example("brief.yaml"), "--input", "-"],
-        Some(r#"{"action":"execute_code\u0000\u200b"}"#),
+        &[
+            "check",
+            "-p",
+            &example("brief.yaml"),
+            "--input",
+            "-",
+            "--json",
+        ],
+        Some(r#"{"action":"execute_code","agent":"bot\u202e","args":{"command":"ls\u0000"}}"#),
     );
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(
-        out.stdout.contains("execute_code\\u{0}\\u{200b}"),
-        "{}",
-        out.stdout
-    );
-    assert!(!out.stdout.contains('\0'));
+    assert!(!out.stdout.contains('\0') && !out.stdout.contains('\u{202e}'));
 }

@@ -352,6 +352,21 @@ fn operator_endpoints_need_the_operator_token() {
     );
     assert_eq!(same.code, 2, "{same:?}");
     assert!(same.stderr.contains("same token"), "{same:?}");
+    // Without the database a kill would vanish at the next restart: refused at start.
+    let memory_only = warden(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--policy",
+            policy,
+            "--operator-token-file",
+            &operate,
+        ],
+        None,
+    );
+    assert_eq!(memory_only.code, 2, "{memory_only:?}");
+    assert!(memory_only.stderr.contains("needs --db"), "{memory_only:?}");
 
     // Without an operator token, the endpoints are off.
     {

@@ -114,6 +114,20 @@ impl Action {
         if self.action.trim().is_empty() {
             return Err(ActionError::new("`action` must be a non-empty string"));
         }
+        // A name that prints like another (`payments.transfer` with a leading space, a
+        // zero-width character or a control character inside) would slip past a kill switch
+        // or a rule written for the name it looks like; no honest caller sends one.
+        if let Some(c) = self.action.chars().find(|c| deceptive(*c)) {
+            return Err(ActionError::new(format!(
+                "`action` contains the invisible or control character U+{:04X}",
+                u32::from(c)
+            )));
+        }
+        if self.action.trim() != self.action {
+            return Err(ActionError::new(
+                "`action` must not begin or end with white space",
+            ));
+        }
         Ok(())
     }
 
@@ -121,6 +135,19 @@ impl Action {
     pub fn arg_str(&self, key: &str) -> Option<&str> {
         self.args.get(key).and_then(Value::as_str)
     }
+}
+
+/// Control characters, and the invisible "format" characters that change how text reads
+/// without showing: zero-width spaces and joiners, direction marks and overrides, the BOM,
+/// soft hyphen, word joiners and invisible operators.
+fn deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}')
 }
 
 fn insert(target: &mut Value, key: String, value: Value) {
@@ -166,5 +193,24 @@ mod tests {
         assert!(e.to_string().contains("non-empty"), "{e}");
         let e = Action::from_json(r#"{"agent":"a"}"#).unwrap_err();
         assert!(e.to_string().contains("missing field `action`"), "{e}");
+    }
+
+    #[test]
+    fn names_that_print_like_others_are_invalid() {
+        for bad in [
+            " payments.transfer",
+            "payments.transfer ",
+            "payments\u{200b}.transfer",
+            "pay\u{202e}ments",
+            "\u{feff}payments.transfer",
+            "payments\u{0}",
+            "payments\n.transfer",
+        ] {
+            let err = Action::new(bad).validate().expect_err(bad);
+            assert!(err.to_string().contains("action"), "{bad:?}: {err}");
+        }
+        for good in ["payments.transfer", "mcp.tools/call", "ünïcode.名前", "a b"] {
+            assert!(Action::new(good).validate().is_ok(), "{good:?}");
+        }
     }
 }

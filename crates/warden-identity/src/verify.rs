@@ -286,7 +286,27 @@ pub fn verify_chain(
         expires_at = expires_at.min(c.expires_at);
     }
     let first = &links[0];
-    if let Some(aud) = &first.claims().audience
+    // The chain's audience: the first one set along it. Issuing copies it into every later
+    // link, so a link that drops or changes it was not made by `delegate`; and a child that
+    // adds one binds the rest of the chain to it (checked here, not only on the first link).
+    let mut audience: Option<&String> = None;
+    for (i, link) in links.iter().enumerate() {
+        match (audience, &link.claims().audience) {
+            (None, Some(a)) => audience = Some(a),
+            (Some(p), Some(a)) if p == a => {}
+            (Some(p), found) => {
+                return Err(ChainError::at(
+                    i,
+                    Failure::Malformed(format!(
+                        "the link's audience ({}) differs from the chain's `{p}`",
+                        found.as_deref().map_or("none".into(), |a| format!("`{a}`"))
+                    )),
+                ));
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(aud) = audience
         && !options.audiences.iter().any(|a| a == aud)
     {
         return Err(ChainError::new(
@@ -316,7 +336,7 @@ pub fn verify_chain(
         capabilities: last.capabilities().clone(),
         ceiling,
         expires_at,
-        audience: first.claims().audience.clone(),
+        audience: audience.cloned(),
         link_ids: links.iter().map(|l| l.claims().id.clone()).collect(),
         identities: identities.into(),
         hash: last.hash_hex(),

@@ -321,6 +321,31 @@ fn roots_time_audience_depth_and_parent_hash_are_checked() {
     let mut o = trusting(root);
     o.audiences = vec!["billing".into()];
     verify_chain(&aud, &o, unix_now(), &NoRevocations).unwrap();
+    // An audience added by a later link binds the chain too: a verifier for `payments` (or
+    // for no audience) refuses a chain whose second link is for `billing`.
+    let later = Chain::issue(
+        root,
+        &grant(parent, &["http_request"], 800, 3600),
+        unix_now(),
+    )
+    .unwrap()
+    .delegate(
+        parent,
+        &warden_identity::Grant {
+            audience: Some("billing".into()),
+            ..grant(&keys()[2], &["http_request"], 500, 60)
+        },
+        unix_now(),
+    )
+    .unwrap();
+    let mut payments = trusting(root);
+    payments.audiences = vec!["payments".into()];
+    for options in [&payments, &trusting(root)] {
+        let e = verify_chain(&later, options, unix_now(), &NoRevocations).unwrap_err();
+        assert!(e.to_string().contains("for audience billing"), "{e}");
+    }
+    let accepted = verify_chain(&later, &o, unix_now(), &NoRevocations).unwrap();
+    assert_eq!(accepted.audience.as_deref(), Some("billing"));
     // A link re-attached under another parent.
     let other = Chain::issue(
         root,

@@ -197,6 +197,14 @@ impl Breaker {
         }
     }
 
+    /// Give back a probe [`Breaker::admit`] handed out for a call that then did not run
+    /// (another breaker refused it), so the place is free for the next call.
+    pub fn release_probe(&mut self) {
+        if let Inner::HalfOpen { in_flight, .. } = &mut self.state {
+            *in_flight = in_flight.saturating_sub(1);
+        }
+    }
+
     /// Correct the outcome of the latest call counted as a success: the door reports that a
     /// call the policy allowed then failed (a tool's error). It turns into a failure — each
     /// call counts once. A reported success changes nothing (the allow was counted).

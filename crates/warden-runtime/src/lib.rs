@@ -279,6 +279,17 @@ impl Runtime {
 
     // ---- the decision path ------------------------------------------------------------
 
+    /// Step 1 again, for the identities behind a verified agent (the chain's root and every
+    /// agent that delegated along it): a kill set for any of them stops this action too, so
+    /// a killed agent cannot carry on under a key it delegated to itself.
+    pub fn check_kill_behind(&self, identities: &[&str]) -> Option<Decision> {
+        let snap = self.state.snapshot();
+        let reason = identities.iter().find_map(|id| snap.killed_agent(id))?;
+        let mut d = Decision::deny(reason);
+        d.rule = Some(Arc::from(KILL_SWITCH));
+        Some(d)
+    }
+
     /// Step 1, the kill switch: a deny when a kill covers `action` (or the state cannot be
     /// read). A few nanoseconds when nothing is killed.
     /// Actions named `warden.*` are denied here too: that namespace is Warden's own record
@@ -288,7 +299,7 @@ impl Runtime {
     pub fn check_kill(&self, action: &Action) -> Option<Decision> {
         let reason = match self.state.snapshot().killed(action) {
             Some(reason) => reason,
-            None if action.action.starts_with(RESERVED_PREFIX) => format!(
+            None if reserved(&action.action) => format!(
                 "denied: `{RESERVED_PREFIX}*` actions are Warden's own records of kills, revivals and ring changes; operators make those with `warden kill|revive|ring`, never through a decision"
             ),
             None => return None,
@@ -336,7 +347,19 @@ impl Steps<'_> {
         action: &Action,
         trust: Option<&dyn TrustTier>,
     ) -> Result<Option<Ring>, Decision> {
-        self.gate(action, trust).map_err(|mut d| {
+        self.check_ring_behind(action, trust, &[])
+    }
+
+    /// Step 3 for a verified agent: an operator's demotion of any identity `behind` it (the
+    /// agents that delegated to it) demotes it too, so a demoted agent gains nothing by
+    /// acting through a key it delegated to itself. Their elevations are not inherited.
+    pub fn check_ring_behind(
+        &self,
+        action: &Action,
+        trust: Option<&dyn TrustTier>,
+        behind: &[&str],
+    ) -> Result<Option<Ring>, Decision> {
+        self.gate(action, trust, behind).map_err(|mut d| {
             d.policy_version = self.plan.version;
             d
         })
@@ -346,12 +369,13 @@ impl Steps<'_> {
         &self,
         action: &Action,
         trust: Option<&dyn TrustTier>,
+        behind: &[&str],
     ) -> Result<Option<Ring>, Decision> {
         let (plan, this) = (&self.plan, self.runtime);
         let Some(rings) = &plan.rings else {
             return Ok(None);
         };
-        let (ring, placement) = this.ring_of(rings, action.agent.as_deref(), trust);
+        let (ring, placement) = this.ring_of_chain(rings, action.agent.as_deref(), behind, trust);
         let classes = rings.classes(&action.action);
         let profile = rings.profile(ring);
         if profile.allow.covers(classes) {
@@ -416,6 +440,18 @@ impl Runtime {
         agent: Option<&str>,
         trust: Option<&dyn TrustTier>,
     ) -> (Ring, Placement) {
+        self.ring_of_chain(rings, agent, &[], trust)
+    }
+
+    /// [`Runtime::ring_of`], also demoted by any demotion of an identity `behind` the agent
+    /// (see [`Steps::check_ring_behind`]).
+    pub fn ring_of_chain(
+        &self,
+        rings: &RingPlan,
+        agent: Option<&str>,
+        behind: &[&str],
+        trust: Option<&dyn TrustTier>,
+    ) -> (Ring, Placement) {
         let (mut ring, mut why) = rings.configured(agent);
         let snap = self.state.snapshot();
         if let Some(agent) = agent
@@ -436,6 +472,20 @@ impl Runtime {
                     by: d.by.clone(),
                     reason: d.reason.clone(),
                 };
+            }
+        }
+        // After the agent's own elevation: a demotion of whoever delegated to it wins.
+        if snap.has_overrides() {
+            for id in behind {
+                if let Some(d) = snap.demotion(id)
+                    && d.ring > ring
+                {
+                    ring = d.ring;
+                    why = Placement::Demoted {
+                        by: d.by.clone(),
+                        reason: format!("{} (of `{id}`, which delegated to this agent)", d.reason),
+                    };
+                }
             }
         }
         if let Some(t) = trust
@@ -588,16 +638,29 @@ impl Runtime {
             .breakers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Probes handed out so far: given back if a later breaker refuses the call, which
+        // then never runs (nor reports an outcome that would free them).
+        let mut probes: Vec<(Arc<str>, Box<str>)> = Vec::new();
         for (spec, settings) in &plan.breakers {
             if !spec.action.matches(&action.action) {
                 continue;
             }
             let key = Self::breaker_key(spec, action);
-            let Some(b) = breakers.get_mut(&(spec.id.clone(), Box::from(key))) else {
+            let id = (spec.id.clone(), Box::from(key));
+            let Some(b) = breakers.get_mut(&id) else {
                 continue; // a breaker that never saw an outcome is closed
             };
             b.set_settings(*settings);
-            if let Admission::Refused { retry_after_ns } = b.admit(now) {
+            let admission = b.admit(now);
+            if matches!(admission, Admission::Probe) {
+                probes.push(id);
+            }
+            if let Admission::Refused { retry_after_ns } = admission {
+                for id in &probes {
+                    if let Some(b) = breakers.get_mut(id) {
+                        b.release_probe();
+                    }
+                }
                 let what = match spec.per {
                     BreakerKey::Tool => format!("`{key}`"),
                     BreakerKey::Agent => format!("agent `{key}`"),
@@ -1358,4 +1421,10 @@ pub fn with_computed_ring(action: &Action, ring: Option<Ring>) -> Option<Action>
             Some(owned)
         }
     }
+}
+
+/// Whether `name` is in Warden's own `warden.*` namespace, in any letter case.
+fn reserved(name: &str) -> bool {
+    name.len() >= RESERVED_PREFIX.len()
+        && name.as_bytes()[..RESERVED_PREFIX.len()].eq_ignore_ascii_case(RESERVED_PREFIX.as_bytes())
 }

@@ -117,6 +117,20 @@ impl Snapshot {
             .map(|(_, k)| k.deny_reason())
     }
 
+    /// The reason a kill set for `agent` by name (or one for every agent) stops it, if one
+    /// does.
+    pub fn killed_agent(&self, agent: &str) -> Option<String> {
+        if self.no_kills && self.failed.is_none() {
+            return None;
+        }
+        if let Some(why) = &self.failed {
+            return Some(format!(
+                "denied: the kill switch state cannot be read, so nothing is allowed: {why}"
+            ));
+        }
+        self.stopping(Some(agent)).map(|k| k.deny_reason())
+    }
+
     /// The kill that stops everything `agent` does, if any (not capability kills).
     pub fn stopping(&self, agent: Option<&str>) -> Option<&Kill> {
         if let Some(k) = &self.all {

@@ -279,6 +279,12 @@ impl TrustStore {
         &self.shared.shards[(self.shared.hasher.hash_one(agent) as usize) % SHARDS]
     }
 
+    /// How many agents this process holds in memory (for tests of its bound).
+    #[doc(hidden)]
+    pub fn agents_in_memory(&self) -> usize {
+        self.shared.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
     /// The state of `agent`, from memory when fresh, else from the database.
     fn state(&self, agent: &str) -> Result<State, TrustError> {
         {
@@ -289,11 +295,21 @@ impl TrustStore {
                 return Ok(c.state);
             }
         }
-        let state = {
+        if agent.len() > MAX_AGENT {
+            return Err(TrustError::store(
+                &self.shared.path,
+                format!("agent name longer than {MAX_AGENT} bytes"),
+            ));
+        }
+        let stored = {
             let conn = lock(&self.read);
-            load(&conn, agent)
-                .map_err(|e| TrustError::store(&self.shared.path, e))?
-                .unwrap_or_else(|| State::new(&self.shared.config))
+            load(&conn, agent).map_err(|e| TrustError::store(&self.shared.path, e))?
+        };
+        // An agent with no score yet is not cached: asking about any number of names
+        // (`GET /v1/trust?agent=…`) must not grow this process. Its first observed
+        // decision stores it (and caches it).
+        let Some(state) = stored else {
+            return Ok(State::new(&self.shared.config));
         };
         lock(self.shard(agent)).insert(
             Arc::from(agent),

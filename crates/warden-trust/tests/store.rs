@@ -166,3 +166,23 @@ fn a_buffered_burst_chains_every_event_and_stores_the_last_score() {
         assert_eq!(ev[499].to, want);
     }
 }
+
+/// Red team: `GET /v1/trust?agent=…` with 4,000 long made-up names grew the server by
+/// 120 MB. Reading the score of an agent that has none keeps nothing; names beyond the
+/// bound are an error.
+#[test]
+fn asking_about_unknown_agents_keeps_nothing_in_memory() {
+    let (_d, db) = db();
+    let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
+    for i in 0..2_000 {
+        let name = format!("did:warden:z{i:0>200}");
+        assert_eq!(t.score(&name, 1000).unwrap().value, 500);
+    }
+    assert_eq!(t.agents_in_memory(), 0);
+    assert!(t.score(&"x".repeat(100_000), 1000).is_err());
+    // An agent Warden observed is kept (and its score is what it became).
+    t.observe("a", Outcome::Violation, 1000, "execute_code", "denied")
+        .unwrap();
+    assert_eq!(t.agents_in_memory(), 1);
+    assert_eq!(t.score("a", 1000).unwrap().value, 475);
+}

@@ -174,9 +174,15 @@ impl Warden {
             Ok(subject) => subject,
             Err(d) => return d,
         };
-        // A verified agent is its DID from here on: a kill switch set for the DID holds too.
+        // A verified agent is its DID from here on: a kill switch set for the DID holds too,
+        // and so does one set for any identity behind it (the root, or an agent that
+        // delegated to it: a killed agent cannot carry on under a key it made itself).
+        let behind = subject.as_ref().map(|s| s.behind()).unwrap_or_default();
         if subject.is_some()
-            && let Some(d) = self.runtime.check_kill(action)
+            && let Some(d) = self
+                .runtime
+                .check_kill(action)
+                .or_else(|| self.runtime.check_kill_behind(&behind))
         {
             return d;
         }
@@ -189,16 +195,31 @@ impl Warden {
         let active = self.policies.load();
         let version = active.version;
         let steps = self.runtime.steps(&active.set, version);
-        let ring = match steps.check_ring(action, tier) {
+        let ring = match steps.check_ring_behind(action, tier, &behind) {
             Ok(ring) => ring,
-            Err(d) => return d,
+            Err(mut d) => {
+                // Asking beyond one's ring is a violation Warden observed: it costs trust.
+                if let Some(subject) = &subject {
+                    self.zero_trust.penalize(
+                        subject,
+                        action,
+                        &mut d,
+                        warden_trust::Outcome::Violation,
+                    );
+                }
+                return d;
+            }
         };
         let computed = steps.computed_action(action, ring);
         let judged: &Action = computed.as_ref().unwrap_or(action);
 
         // 4. rate limit (a token bucket per agent, tool or action; then circuit breakers).
         let audit = self.audit.as_ref();
-        if let Some(d) = steps.check_limits(judged, ring, audit) {
+        if let Some(mut d) = steps.check_limits(judged, ring, audit) {
+            if let Some(subject) = &subject {
+                self.zero_trust
+                    .penalize(subject, action, &mut d, warden_trust::Outcome::Denied);
+            }
             return d;
         }
 

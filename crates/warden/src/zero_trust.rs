@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 use warden_core::{Action, Decision, Verdict};
 use warden_identity::{Revocations, Verified, Verifier};
 use warden_runtime::TrustTier;
-use warden_trust::{Outcome, Tier, TrustStore};
+use warden_trust::{Outcome, Score, Tier, TrustStore};
 
 /// The context keys only Warden writes (and `credential`, which only Warden reads).
 pub const RESERVED_CONTEXT: [&str; 5] = ["credential", "identity", "trust", "tier", "trust_change"];
@@ -61,6 +61,32 @@ impl Subject {
     /// The tier for the ring gate (step 3): falling trust demotes.
     pub(crate) fn tier(&self) -> Option<&dyn TrustTier> {
         self.tier.as_ref().map(|t| t as &dyn TrustTier)
+    }
+
+    /// The identities behind the agent: the chain's root and every agent that delegated
+    /// along it. A kill or a demotion of any of them holds for the agent too.
+    pub(crate) fn behind(&self) -> Vec<&str> {
+        let ids = &self.verified.identities;
+        ids[..ids.len().saturating_sub(1)]
+            .iter()
+            .map(|d| d.as_str())
+            .collect()
+    }
+
+    /// The agent's trust as policies and the ring gate see it: its own score, but never
+    /// above that of any agent that delegated to it (a fresh key an agent delegates to
+    /// itself starts no higher than the agent). The root is the operator's, not scored.
+    fn effective_score(&self, trust: &TrustStore) -> Result<Score, warden_trust::TrustError> {
+        let v = &self.verified;
+        let mut score = trust.score(v.subject.as_str(), v.ceiling)?;
+        let ids = &v.identities;
+        for id in ids.iter().skip(1).take(ids.len().saturating_sub(2)) {
+            let theirs = trust.score(id.as_str(), v.ceiling)?;
+            if theirs.value < score.value {
+                score = theirs;
+            }
+        }
+        Ok(score)
     }
 }
 
@@ -101,6 +127,22 @@ impl ZeroTrust {
     pub(crate) fn admit(&self, action: &mut Cow<'_, Action>) -> Result<Option<Subject>, Decision> {
         let presented = action.context.get("credential");
         let Some(presented) = presented else {
+            // A DID is a claim only a credential makes: without one, an agent named like a
+            // DID would share that identity's kill state, ring, buckets and breakers (take
+            // over its elevation, drain its rate, get it killed by the anomaly detector).
+            if self.verifier.is_some()
+                && let Some(agent) = action.agent.as_deref()
+                && agent
+                    .trim_start()
+                    .get(..4)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("did:"))
+            {
+                return Err(Decision::deny(format!(
+                    "denied: agent `{}` is named by a DID, but the action carries no credential \
+                     (context.credential) proving it",
+                    agent.escape_debug()
+                )));
+            }
             if self.required {
                 return Err(Decision::deny(
                     "denied: this Warden requires a verified identity, and the action carries \
@@ -136,7 +178,7 @@ impl ZeroTrust {
         };
         let mut judged = rewrite(action, Some(&subject.verified));
         if let Some(trust) = &self.trust {
-            match trust.score(subject.verified.subject.as_str(), subject.verified.ceiling) {
+            match subject.effective_score(trust) {
                 Ok(score) => {
                     subject.tier = Some(TierGate(score.tier));
                     insert(&mut judged.context, "trust", json!(score.value));
@@ -173,6 +215,18 @@ impl ZeroTrust {
             Verdict::Deny if d.rule.is_some() => Outcome::Violation,
             Verdict::Deny => Outcome::Denied,
         };
+        self.observe(subject, action, d, outcome);
+    }
+
+    /// A deny before the policy (the ring gate, a rate limit) moves the verified agent's
+    /// score as `outcome` says, like one the policy gave.
+    pub(crate) fn penalize(
+        &self,
+        subject: &Subject,
+        action: &mut Cow<'_, Action>,
+        d: &mut Decision,
+        outcome: Outcome,
+    ) {
         self.observe(subject, action, d, outcome);
     }
 

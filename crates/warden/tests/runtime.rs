@@ -516,3 +516,44 @@ fn an_unreadable_kill_switch_state_denies_everything() {
     }
     assert!(reason.contains("cannot be read"), "{reason}");
 }
+
+/// Red team: when two breakers matched one call, the first handed out its half-open probe
+/// and the second refused; the call never ran, the probe never came back, and the tool's
+/// breaker refused every later call ("its probes are still out") until a restart.
+#[test]
+fn a_probe_given_to_a_call_another_breaker_refused_comes_back() {
+    let yaml = r#"
+rules:
+  - {action: "mcp.tools/call", tool: u, allow: false}
+  - {action: "mcp.tools/call", tool: t, allow: false}
+breakers:
+  - {id: per-tool, action: "mcp.tools/call", per: tool, window: 2, min_calls: 2, failure_ratio: 1.0, cooldown: 2s, probes: 1}
+  - {id: per-agent, action: "mcp.tools/call", per: agent, window: 2, min_calls: 2, failure_ratio: 1.0, cooldown: 10m}
+"#;
+    let c = clock();
+    let options = RuntimeOptions {
+        clock: c.clone(),
+        ..Default::default()
+    };
+    let w = Warden::new(set(yaml)).with_runtime(Runtime::open(options).unwrap());
+    let call = |agent: &str, tool: &str| {
+        w.decide(
+            &Action::new("mcp.tools/call")
+                .with_tool(tool)
+                .with_agent(agent),
+        )
+    };
+    // a2 fails twice on t (t's breaker and a2's open); a1 fails twice on u (a1's opens).
+    for _ in 0..2 {
+        call("a2", "t");
+        call("a1", "u");
+    }
+    c.advance(Duration::from_secs(3));
+    // t's breaker is half-open: a1's call takes its probe, then a1's own breaker refuses.
+    let d = call("a1", "t");
+    assert!(d.reason.contains("per-agent"), "{}", d.reason);
+    // The probe is back: a3's call is admitted (and judged by the policy, which denies).
+    let d = call("a3", "t");
+    assert!(!d.reason.contains("probes are still out"), "{}", d.reason);
+    assert!(!d.reason.contains("circuit breaker"), "{}", d.reason);
+}

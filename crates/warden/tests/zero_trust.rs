@@ -395,3 +395,182 @@ fn a_kill_for_a_did_stops_the_agent_under_any_claimed_name() {
     let d = w.decide(&Action::new("http_request").with_agent("innocent-name"));
     assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
 }
+
+/// Red team: a killed or demoted agent delegated its own credential to a fresh key it made
+/// and carried on. The kill, an operator's demotion and a low trust score of any agent
+/// behind the subject now hold for the subject too.
+#[test]
+fn a_fresh_key_delegated_by_a_stopped_agent_inherits_its_kill_demotion_and_trust() {
+    use warden_runtime::{Operator, Scope};
+    let s = setup();
+    let policy = r#"
+name: rings
+rules:
+  - action: "*"
+    allow: true
+rings:
+  default: user
+  demote: {below: standard, to: untrusted}
+"#;
+    let mut config = Config::from_yaml("trust:\n  initial: 600\n").unwrap();
+    config.identity.roots = vec![s.root.did().clone()];
+    let w = Warden::builder()
+        .policy_set(PolicySet::from_yaml("rings.yaml", policy).unwrap())
+        .audit_log(&s.db, AuditConfig::default())
+        .zero_trust(config)
+        .build()
+        .unwrap();
+    let own = Chain::from_value(&credential(&s, &["*"], 1000)).unwrap();
+    let fresh = KeyPair::generate().unwrap();
+    let evading = own
+        .delegate(
+            &s.agent,
+            &Grant {
+                subject: fresh.did().clone(),
+                capabilities: vec!["*".into()],
+                ceiling: 1000,
+                ttl: Duration::from_secs(600),
+                audience: None,
+            },
+            unix_now(),
+        )
+        .unwrap()
+        .to_value();
+    let write = || with_credential(Action::new("file.write"), &evading);
+    assert_eq!(w.decide(&write()).verdict, Verdict::Allow);
+
+    // Trust: the agent falls to probationary (asking beyond its ring is a violation); its
+    // fresh key starts no higher.
+    for _ in 0..5 {
+        let d = w.decide(&with_credential(
+            Action::new("execute_code"),
+            &own.to_value(),
+        ));
+        assert_eq!(d.verdict, Verdict::Deny);
+    }
+    let trust = w.zero_trust().trust().unwrap();
+    let mine = trust.score(s.agent.did().as_str(), 1000).unwrap();
+    assert!(mine.value < 500, "{mine:?}");
+    let d = w.decide(&write());
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    assert!(d.reason.contains("ring `untrusted`"), "{}", d.reason);
+
+    // An operator's demotion and kill of the agent hold for the key it delegated to.
+    let alice = Operator::new("alice", "library");
+    let read = || with_credential(Action::new("file.read"), &evading);
+    assert_eq!(w.decide(&read()).verdict, Verdict::Allow);
+    w.runtime()
+        .kill(
+            Scope::agent(s.agent.did().as_str()).unwrap(),
+            "compromised",
+            &alice,
+            w.audit(),
+        )
+        .unwrap();
+    let d = w.decide(&read());
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    assert!(d.reason.contains("kill switch"), "{}", d.reason);
+}
+
+/// An operator's demotion of the agent that delegated holds for its delegate.
+#[test]
+fn an_operators_demotion_reaches_the_keys_an_agent_delegated_to() {
+    use warden_runtime::Operator;
+    let s = setup();
+    let policy =
+        "name: rings\nrules:\n  - action: \"*\"\n    allow: true\nrings:\n  default: user\n";
+    let mut config = Config::default();
+    config.identity.roots = vec![s.root.did().clone()];
+    let w = Warden::builder()
+        .policy_set(PolicySet::from_yaml("rings.yaml", policy).unwrap())
+        .audit_log(&s.db, AuditConfig::default())
+        .zero_trust(config)
+        .build()
+        .unwrap();
+    let fresh = KeyPair::generate().unwrap();
+    let evading = Chain::from_value(&credential(&s, &["*"], 1000))
+        .unwrap()
+        .delegate(
+            &s.agent,
+            &Grant {
+                subject: fresh.did().clone(),
+                capabilities: vec!["*".into()],
+                ceiling: 1000,
+                ttl: Duration::from_secs(600),
+                audience: None,
+            },
+            unix_now(),
+        )
+        .unwrap()
+        .to_value();
+    let write = || with_credential(Action::new("file.write"), &evading);
+    assert_eq!(w.decide(&write()).verdict, Verdict::Allow);
+    w.runtime()
+        .demote(
+            s.agent.did().as_str(),
+            warden::Ring::Untrusted,
+            "suspicious",
+            &Operator::new("alice", "library"),
+            w.audit(),
+        )
+        .unwrap();
+    let d = w.decide(&write());
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    assert!(
+        d.reason.contains("which delegated to this agent"),
+        "{}",
+        d.reason
+    );
+}
+
+/// Red team: with identities configured, an action without a credential named by a DID
+/// took over that DID's ring elevation, drained its rate bucket and could get it killed.
+#[test]
+fn a_did_is_a_name_only_a_credential_can_claim() {
+    let s = setup();
+    let w = warden(&s, false, "");
+    for name in [
+        s.agent.did().as_str(),
+        "did:web:example.com",
+        " DID:warden:zX",
+    ] {
+        let d = w.decide(&Action::new("http_request").with_agent(name));
+        assert_eq!(d.verdict, Verdict::Deny, "{name}: {}", d.reason);
+        assert!(d.reason.contains("no credential"), "{}", d.reason);
+    }
+    // Plain names still decide as before, and the credential still works.
+    assert_eq!(
+        w.decide(&Action::new("http_request").with_agent("bot-7"))
+            .verdict,
+        Verdict::Allow
+    );
+    let c = credential(&s, &["http_request"], 800);
+    let d = w.decide(&with_credential(
+        Action::new("http_request").with_agent(s.agent.did().as_str()),
+        &c,
+    ));
+    assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
+}
+
+/// Red team: a ring-gate denial never moved trust. It is a violation, like a rule's deny.
+#[test]
+fn a_ring_gate_denial_costs_trust() {
+    let s = setup();
+    let policy =
+        "name: rings\nrules:\n  - action: \"*\"\n    allow: true\nrings:\n  default: untrusted\n";
+    let mut config = Config::default();
+    config.identity.roots = vec![s.root.did().clone()];
+    let w = Warden::builder()
+        .policy_set(PolicySet::from_yaml("rings.yaml", policy).unwrap())
+        .audit_log(&s.db, AuditConfig::default())
+        .zero_trust(config)
+        .build()
+        .unwrap();
+    let c = credential(&s, &["*"], 1000);
+    let d = w.decide(&with_credential(Action::new("execute_code"), &c));
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    let trust = w.zero_trust().trust().unwrap();
+    let events = trust.events(s.agent.did().as_str(), 10).unwrap();
+    let outcomes: Vec<&str> = events.iter().map(|e| e.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["violation"]);
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -38,10 +39,15 @@ pub fn claims(
     ceiling: u16,
     parent: Option<String>,
 ) -> Value {
-    let now = unix_now();
+    // One clock reading per test binary: links made a second apart (signing is slow on a
+    // busy machine) would otherwise outlive their parents by that second and fail for it.
+    static NOW: OnceLock<u64> = OnceLock::new();
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let now = *NOW.get_or_init(unix_now);
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let mut c = json!({
         "type": "warden/link/v1",
-        "id": format!("{:032x}", u128::from(now) * 7919 + u128::from(ceiling)),
+        "id": format!("{:032x}", (u128::from(now) << 32) + (u128::from(n) << 16) + u128::from(ceiling)),
         "issuer": issuer_did,
         "issuer_keys": {
             "ed25519": b64(&signer.public().ed25519()),
