@@ -648,6 +648,21 @@ impl Runtime {
             let key = Self::breaker_key(spec, action);
             let id = (spec.id.clone(), Box::from(key));
             let Some(b) = breakers.get_mut(&id) else {
+                if !make_room(&mut breakers, now, self.max_breakers) {
+                    // Every place is held by an open breaker: this key could not be
+                    // watched, so it is not let through unwatched (fail closed).
+                    let mut d = Decision::deny(format!(
+                        "denied: circuit breaker `{}`: {} breakers are open, so no more calls can be watched",
+                        spec.id, self.max_breakers
+                    ));
+                    d.rule = Some(spec.id.clone());
+                    for id in &probes {
+                        if let Some(b) = breakers.get_mut(id) {
+                            b.release_probe();
+                        }
+                    }
+                    return Some(d);
+                }
                 continue; // a breaker that never saw an outcome is closed
             };
             b.set_settings(*settings);
@@ -738,12 +753,7 @@ impl Runtime {
                     if outcome == Outcome::Success {
                         continue; // closed with nothing to count yet: no need to keep it
                     }
-                    if breakers.len() >= self.max_breakers {
-                        breakers.retain(|_, b| {
-                            !matches!(b.state(now), BreakerState::Closed { failures: 0, .. })
-                        });
-                    }
-                    if breakers.len() >= self.max_breakers {
+                    if !make_room(&mut breakers, now, self.max_breakers) {
                         tracing::warn!(
                             "too many circuit breakers; `{}` not kept for `{key}`",
                             spec.id
@@ -1427,4 +1437,21 @@ pub fn with_computed_ring(action: &Action, ring: Option<Ring>) -> Option<Action>
 fn reserved(name: &str) -> bool {
     name.len() >= RESERVED_PREFIX.len()
         && name.as_bytes()[..RESERVED_PREFIX.len()].eq_ignore_ascii_case(RESERVED_PREFIX.as_bytes())
+}
+
+/// Room for one more breaker in a full table: first the closed ones with nothing counted
+/// go, then — a flood of keys, each with a failure — every closed one (forgetting a few
+/// failures is better than watching no new key). `false` when only open breakers are left.
+fn make_room<K: std::hash::Hash + Eq, S: std::hash::BuildHasher>(
+    breakers: &mut std::collections::HashMap<K, Breaker, S>,
+    now: u64,
+    max: usize,
+) -> bool {
+    if breakers.len() >= max {
+        breakers.retain(|_, b| !matches!(b.state(now), BreakerState::Closed { failures: 0, .. }));
+    }
+    if breakers.len() >= max {
+        breakers.retain(|_, b| !matches!(b.state(now), BreakerState::Closed { .. }));
+    }
+    breakers.len() < max
 }

@@ -557,3 +557,46 @@ breakers:
     assert!(!d.reason.contains("probes are still out"), "{}", d.reason);
     assert!(!d.reason.contains("circuit breaker"), "{}", d.reason);
 }
+
+/// Red team: a flood of distinct tool names, each failing once, filled the breaker table;
+/// a tool seen after it was never watched (its breaker never opened). Closed breakers now
+/// make room; and when every place holds an open breaker, a new key is refused, not let
+/// through unwatched.
+#[test]
+fn a_flood_of_keys_does_not_leave_a_tool_unwatched() {
+    let yaml = r#"
+rules:
+  - {action: "mcp.tools/call", tool: "junk-*", allow: false}
+  - {action: "mcp.tools/call", tool: victim, allow: false}
+  - {action: "mcp.tools/call", tool: fine, allow: true}
+breakers:
+  - {id: per-tool, action: "mcp.tools/call", per: tool, window: 4, min_calls: 2, failure_ratio: 1.0, cooldown: 1m}
+"#;
+    let options = RuntimeOptions {
+        clock: clock(),
+        max_breakers: 4,
+        ..Default::default()
+    };
+    let w = Warden::new(set(yaml)).with_runtime(Runtime::open(options).unwrap());
+    let call = |tool: &str| w.decide(&Action::new("mcp.tools/call").with_tool(tool));
+    for i in 0..10 {
+        call(&format!("junk-{i}"));
+    }
+    call("victim");
+    call("victim");
+    let d = call("victim");
+    assert!(
+        d.reason.contains("circuit breaker `per-tool`"),
+        "{}",
+        d.reason
+    );
+
+    // Four open breakers fill the table: a new tool is refused (fail closed).
+    for i in 0..4 {
+        call(&format!("open-{i}"));
+        call(&format!("open-{i}"));
+    }
+    let d = call("fine");
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    assert!(d.reason.contains("breakers are open"), "{}", d.reason);
+}
