@@ -429,7 +429,7 @@ rings:
                 subject: fresh.did().clone(),
                 capabilities: vec!["*".into()],
                 ceiling: 1000,
-                ttl: Duration::from_secs(600),
+                ttl: Duration::from_secs(300), // inside the parent link's 600 s, whatever second it is now
                 audience: None,
             },
             unix_now(),
@@ -496,7 +496,7 @@ fn an_operators_demotion_reaches_the_keys_an_agent_delegated_to() {
                 subject: fresh.did().clone(),
                 capabilities: vec!["*".into()],
                 ceiling: 1000,
-                ttl: Duration::from_secs(600),
+                ttl: Duration::from_secs(300), // inside the parent link's 600 s, whatever second it is now
                 audience: None,
             },
             unix_now(),
