@@ -323,6 +323,37 @@ fn a_revoked_credential_is_refused() {
         .assert_rejected(403, "was revoked (laptop stolen)");
 }
 
+/// Red team: a killed agent could still complete a handshake and get a grant. The
+/// responder now asks its kill switch about the initiator and everyone behind its chain.
+#[test]
+fn a_killed_initiator_is_refused() {
+    let org = Org::new();
+    let b = org.serve("b", &[]);
+    let a_did = org.chain("a").last().subject().to_string();
+    let out = org.run(&[
+        "kill",
+        "--db",
+        &org.path("b.db"),
+        "--agent",
+        &a_did,
+        "--reason",
+        "compromised",
+        "--by",
+        "alice",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let side = Side::of(&org, "a");
+    let mut last = None;
+    eventually("the kill reaches the server", || {
+        let (proof, _) = prove(&side, &b);
+        let reply = b.post("/v1/handshake/complete", &proof.to_string());
+        let refused = reply.status == 403;
+        last = Some(reply);
+        refused
+    });
+    last.unwrap().assert_rejected(403, "kill switch");
+}
+
 #[test]
 fn a_relayed_grant_is_refused() {
     let org = Org::new();

@@ -77,7 +77,22 @@ pub(crate) async fn complete(State(shared): State<AppState>, request: Request) -
         let zt = verifier_warden.zero_trust();
         // INVARIANT: checked above that a verifier exists.
         let verifier = zt.verifier().expect("verifier");
-        let result = r.complete(&proof, verifier, zt.trust(), warden_identity::unix_now());
+        // A killed agent (or one whose root or delegator is killed) gets no grant.
+        let runtime = verifier_warden.runtime();
+        let admit = |chain: &warden_identity::Verified| {
+            let ids: Vec<&str> = chain.identities.iter().map(|d| d.as_str()).collect();
+            match runtime.check_kill_behind(&ids) {
+                Some(d) => Err(d.reason.to_string()),
+                None => Ok(()),
+            }
+        };
+        let result = r.complete_admitting(
+            &proof,
+            verifier,
+            zt.trust(),
+            warden_identity::unix_now(),
+            &admit,
+        );
         record(&verifier_warden, &r, &result);
         result
     })

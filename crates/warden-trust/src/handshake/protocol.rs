@@ -284,6 +284,20 @@ impl Responder {
         trust: Option<&TrustStore>,
         now: u64,
     ) -> Result<(GrantMessage, Option<Score>), Refusal> {
+        self.complete_admitting(proof, verifier, trust, now, &|_| Ok(()))
+    }
+
+    /// [`Responder::complete`], asking `admit` about the authenticated initiator's verified
+    /// chain before anything is stored or granted: the host's own standing checks (a kill
+    /// switch for the initiator or anyone behind it) refuse with the reason it gives.
+    pub fn complete_admitting(
+        &self,
+        proof: &Value,
+        verifier: &Verifier,
+        trust: Option<&TrustStore>,
+        now: u64,
+        admit: &dyn Fn(&warden_identity::Verified) -> Result<(), String>,
+    ) -> Result<(GrantMessage, Option<Score>), Refusal> {
         let refuse = |initiator: Option<&str>, reason: String| Refusal {
             initiator: initiator.map(str::to_string),
             reason,
@@ -336,6 +350,7 @@ impl Responder {
                 ),
             ));
         }
+        admit(&chain).map_err(|e| refuse(who, e))?;
         // Only now, with the initiator authenticated, is anything stored.
         match self.nonces.first_use(&c.responder_nonce, c.expires_at, now) {
             Ok(true) => {}
