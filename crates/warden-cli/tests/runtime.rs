@@ -744,3 +744,88 @@ fn warden_exec_is_judged_and_terminated_by_a_kill() {
     assert_eq!(status.unwrap().code(), Some(2), "{err}");
     assert!(err.contains("terminated") && err.contains("rogue"), "{err}");
 }
+
+/// Red team: with `--credential`, the proxy's decisions name the verified DID, but its server
+/// was supervised under the `--agent` name, so a kill set for the DID left it running.
+#[test]
+fn a_kill_for_the_proxys_verified_did_terminates_its_server() {
+    let t = Tour::new(ALLOW_ALL);
+    let dir = t.dir.path();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let new_identity = |name: &str| {
+        let out = warden(&["identity", "new", "--out", &path(name)], None);
+        assert_eq!(out.code, 0, "{out:?}");
+        out.stdout.trim().to_string()
+    };
+    let root = new_identity("root.key");
+    let did = new_identity("agent.key");
+    let out = warden(
+        &[
+            "delegate",
+            "--from",
+            &path("root.key"),
+            "--to",
+            &did,
+            "--capability",
+            "mcp.*",
+            "--ceiling",
+            "800",
+            "--ttl",
+            "1h",
+            "--out",
+            &path("agent.json"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let mut proxy = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "mcp",
+            "proxy",
+            "-p",
+            t.policy.to_str().unwrap(),
+            "--db",
+            t.db(),
+            "--agent",
+            "a1",
+            "--credential",
+            &path("agent.json"),
+            "--trust-root",
+            &root,
+            "--kill-grace",
+            "1",
+            "--",
+            "python3",
+            "-c",
+            "import time\nprint('ready', flush=True)\ntime.sleep(600)",
+        ])
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = proxy.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let _ = rx.recv_timeout(Duration::from_secs(2));
+    assert!(proxy.try_wait().unwrap().is_none(), "the proxy ended early");
+
+    let k = t.operator(&["kill"], &["--agent", &did, "--reason", "key leaked"]);
+    assert_eq!(k.code, 0, "{k:?}");
+    let mut status = None;
+    eventually("the proxy ends", || {
+        status = proxy.try_wait().unwrap();
+        status.is_some()
+    });
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut proxy.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.unwrap().code(), Some(2), "{err}");
+    assert!(err.contains("key leaked"), "{err}");
+    drop(proxy.stdin.take());
+}

@@ -282,13 +282,41 @@ impl Warden {
     /// changes nothing (the allow was already counted).
     pub fn record_outcome(&self, action: &Action, outcome: Outcome) {
         let active = self.policies.load();
+        // Keyed as the decision was: a credential's verified DID, not the claimed name.
+        let (action, _) = self.as_verified(action);
         self.runtime.record_outcome(
             &active.set,
             active.version,
-            action,
+            &action,
             outcome,
             self.audit.as_ref(),
         );
+    }
+
+    /// The agent a credential names once verified (its DID), for callers that key their own
+    /// state by agent (the MCP proxy's supervised server); `None` when it does not verify or
+    /// no identities are configured.
+    pub fn verified_agent(&self, credential: &serde_json::Value) -> Option<String> {
+        let probe =
+            Action::new("warden-identity-probe").with_context("credential", credential.clone());
+        let mut judged = Cow::Borrowed(&probe);
+        match self.zero_trust.identify(&mut judged, false) {
+            Some(_) => judged.agent.clone(),
+            None => None,
+        }
+    }
+
+    /// `action` as step 2 rewrites it when it carries a credential that verifies (agent :=
+    /// DID), with the verified subject; otherwise `action` as it is.
+    fn as_verified<'a>(
+        &self,
+        action: &'a Action,
+    ) -> (Cow<'a, Action>, Option<zero_trust::Subject>) {
+        let mut judged = Cow::Borrowed(action);
+        match self.zero_trust.identify(&mut judged, true) {
+            Some(subject) => (judged, Some(subject)),
+            None => (Cow::Borrowed(action), None),
+        }
     }
 
     /// Begin a tool call `action` (after it was allowed): `Ok(Some(permit))` to hold while it
@@ -296,8 +324,11 @@ impl Warden {
     /// agent already has its ring's `max_concurrent` calls running.
     pub fn begin_call(&self, action: &Action) -> Result<Option<CallPermit>, Decision> {
         let active = self.policies.load();
+        // Counted as the decision was keyed: a credential's verified DID, with its tier.
+        let (action, subject) = self.as_verified(action);
+        let tier = subject.as_ref().and_then(|s| s.tier());
         self.runtime
-            .begin_call_under(&active.set, active.version, action.agent.as_deref(), None)
+            .begin_call_under(&active.set, active.version, action.agent.as_deref(), tier)
     }
 
     /// Run `f` with the active policy set.

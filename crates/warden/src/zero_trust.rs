@@ -205,6 +205,34 @@ impl ZeroTrust {
         Ok(Some(subject))
     }
 
+    /// Step 2 without its verdicts, for the calls around a decision (a call's outcome, its
+    /// place among the running calls): `Some` with the action rewritten as the verified DID
+    /// when it carries a credential that verifies (and, with `covered`, whose capabilities
+    /// cover the action); `None` otherwise. Nothing
+    /// is counted against the agent's trust here.
+    pub(crate) fn identify(&self, action: &mut Cow<'_, Action>, covered: bool) -> Option<Subject> {
+        let verifier = self.verifier.as_ref()?;
+        let presented = action.context.get("credential")?;
+        let verified = verifier
+            .verify_presented(presented, warden_identity::unix_now())
+            .ok()?;
+        if covered && !verified.allows(&action.action) {
+            return None;
+        }
+        let mut subject = Subject {
+            verified,
+            tier: None,
+        };
+        if let Some(trust) = &self.trust {
+            subject.tier = subject
+                .effective_score(trust)
+                .ok()
+                .map(|s| TierGate(s.tier));
+        }
+        *action = Cow::Owned(rewrite(action, Some(&subject.verified)));
+        Some(subject)
+    }
+
     /// Step 6: move the verified agent's score on `decision`, note the change in the action
     /// (for the audit record), and deny if it cannot be recorded.
     pub(crate) fn update(&self, subject: &Subject, action: &mut Cow<'_, Action>, d: &mut Decision) {

@@ -574,3 +574,47 @@ fn a_ring_gate_denial_costs_trust() {
     let outcomes: Vec<&str> = events.iter().map(|e| e.outcome.as_str()).collect();
     assert_eq!(outcomes, ["violation"]);
 }
+
+/// Red team: with a credential, tool failures the MCP proxy reported were keyed on the
+/// claimed name while decisions were keyed on the DID, so a per-agent breaker never opened.
+/// A reported outcome is now keyed as its decision was.
+#[test]
+fn reported_failures_count_against_the_verified_agent() {
+    let s = setup();
+    let policy = r#"
+name: brk
+rules:
+  - action: "mcp.tools/call"
+    allow: true
+breakers:
+  - {id: per-agent, action: "mcp.tools/call", per: agent, window: 4, min_calls: 2, failure_ratio: 1.0, cooldown: 10m}
+"#;
+    let mut config = Config::default();
+    config.identity.roots = vec![s.root.did().clone()];
+    let w = Warden::builder()
+        .policy_set(PolicySet::from_yaml("brk.yaml", policy).unwrap())
+        .audit_log(&s.db, AuditConfig::default())
+        .zero_trust(config)
+        .build()
+        .unwrap();
+    let c = credential(&s, &["mcp.*"], 1000);
+    assert_eq!(
+        w.verified_agent(&c).as_deref(),
+        Some(s.agent.did().as_str())
+    );
+    let call = || {
+        with_credential(
+            Action::new("mcp.tools/call")
+                .with_tool("flaky")
+                .with_agent("proxy-name"),
+            &c,
+        )
+    };
+    for _ in 0..2 {
+        assert_eq!(w.decide(&call()).verdict, Verdict::Allow);
+        w.record_outcome(&call(), warden::Outcome::Failure);
+    }
+    let d = w.decide(&call());
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    assert!(d.reason.contains("per-agent"), "{}", d.reason);
+}

@@ -56,8 +56,13 @@ pub fn run(
         child.stdin.take().expect("piped stdin"),
     )));
     let server_out = BufReader::new(child.stdout.take().expect("piped stdout"));
-    // The kill switch terminates the server when it stops this agent (or every agent).
-    let child = warden.runtime().supervise(child, config.agent.as_deref());
+    // The kill switch terminates the server when it stops this agent (or every agent): with
+    // a credential, the agent is its verified DID, as every decision names it.
+    let agent = match &config.credential {
+        Some(credential) => warden.verified_agent(credential),
+        None => config.agent.clone(),
+    };
+    let child = warden.runtime().supervise(child, agent.as_deref());
     let client_out: Out = Arc::new(Mutex::new(client_out));
     let max = config.max_message_bytes;
     let gateway = Arc::new(Gateway::new(warden, Arc::new(config), Transport::Stdio));
