@@ -416,7 +416,22 @@ impl Steps<'_> {
         ring: Option<Ring>,
         audit: Option<&AuditLog>,
     ) -> Option<Decision> {
-        let mut d = self.runtime.limits(&self.plan, action, ring, audit)?;
+        self.check_limits_behind(action, ring, audit, &[])
+    }
+
+    /// Step 4 for a verified agent: its per-agent buckets, and those of every agent
+    /// `delegators` that delegated to it (not the root's), so that acting through keys an
+    /// agent delegates to itself spends the agent's own budget too.
+    pub fn check_limits_behind(
+        &self,
+        action: &Action,
+        ring: Option<Ring>,
+        audit: Option<&AuditLog>,
+        delegators: &[&str],
+    ) -> Option<Decision> {
+        let mut d = self
+            .runtime
+            .limits(&self.plan, action, ring, audit, delegators)?;
         d.policy_version = self.plan.version;
         Some(d)
     }
@@ -525,7 +540,7 @@ impl Runtime {
         ring: Option<Ring>,
         audit: Option<&AuditLog>,
     ) -> Option<Decision> {
-        self.limits(&self.plan(set, version), action, ring, audit)
+        self.limits(&self.plan(set, version), action, ring, audit, &[])
     }
 
     fn limits(
@@ -534,6 +549,7 @@ impl Runtime {
         action: &Action,
         ring: Option<Ring>,
         audit: Option<&AuditLog>,
+        delegators: &[&str],
     ) -> Option<Decision> {
         let ring_rate = ring.and_then(|r| {
             plan.rings
@@ -554,16 +570,20 @@ impl Runtime {
         if let Some((r, rate)) = ring_rate {
             let id = ring_limit_id(r);
             let bucket = Bucket::new(rate, u32::try_from(rate.count).unwrap_or(u32::MAX));
-            let key = KeyRef {
-                limit: id,
-                agent: Some(action.agent.as_deref().unwrap_or("")),
-                tool: None,
-                action: None,
-            };
-            if let Some(d) = self.take(key, &bucket, now, || {
-                format!("the `{r}` ring's rate ({rate}, per agent)")
-            }) {
-                return Some(d);
+            let agents = std::iter::once(action.agent.as_deref().unwrap_or(""))
+                .chain(delegators.iter().copied());
+            for agent in agents {
+                let key = KeyRef {
+                    limit: id,
+                    agent: Some(agent),
+                    tool: None,
+                    action: None,
+                };
+                if let Some(d) = self.take(key, &bucket, now, || {
+                    format!("the `{r}` ring's rate ({rate}, per agent)")
+                }) {
+                    return Some(d);
+                }
             }
         }
         for (spec, bucket) in &plan.limits {
@@ -571,13 +591,20 @@ impl Runtime {
                 continue;
             }
             let key = key_of(spec, action);
-            if let Some(d) = self.take(key, bucket, now, || {
-                format!(
-                    "rate limit `{}` ({}, burst {}, per {})",
-                    spec.id, spec.limit, spec.burst, spec.per
-                )
-            }) {
-                return Some(d);
+            let behind: &[&str] = if key.agent.is_some() { delegators } else { &[] };
+            let keys = std::iter::once(key).chain(behind.iter().map(|a| KeyRef {
+                agent: Some(a),
+                ..key
+            }));
+            for key in keys {
+                if let Some(d) = self.take(key, bucket, now, || {
+                    format!(
+                        "rate limit `{}` ({}, burst {}, per {})",
+                        spec.id, spec.limit, spec.burst, spec.per
+                    )
+                }) {
+                    return Some(d);
+                }
             }
         }
         if !plan.breakers.is_empty() {

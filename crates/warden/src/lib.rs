@@ -215,7 +215,10 @@ impl Warden {
 
         // 4. rate limit (a token bucket per agent, tool or action; then circuit breakers).
         let audit = self.audit.as_ref();
-        if let Some(mut d) = steps.check_limits(judged, ring, audit) {
+        // The agents that delegated to a verified agent (not the root, which is the
+        // operator's) share its per-agent budgets.
+        let delegators = behind.get(1..).unwrap_or_default();
+        if let Some(mut d) = steps.check_limits_behind(judged, ring, audit, delegators) {
             if let Some(subject) = &subject {
                 self.zero_trust
                     .penalize(subject, action, &mut d, warden_trust::Outcome::Denied);

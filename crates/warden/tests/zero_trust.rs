@@ -618,3 +618,75 @@ breakers:
     assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
     assert!(d.reason.contains("per-agent"), "{}", d.reason);
 }
+
+/// Red team: per-agent rate limits keyed on the subject alone, so an agent that spent its
+/// budget delegated to a fresh key and carried on. The delegator's bucket is spent too.
+#[test]
+fn a_fresh_key_spends_its_delegators_rate_budget() {
+    let s = setup();
+    let policy = r#"
+name: rl
+rules:
+  - action: http_request
+    allow: true
+rate_limits:
+  - {action: http_request, per: agent, limit: 2/hour, burst: 2}
+"#;
+    let mut config = Config::default();
+    config.identity.roots = vec![s.root.did().clone()];
+    let w = Warden::builder()
+        .policy_set(PolicySet::from_yaml("rl.yaml", policy).unwrap())
+        .audit_log(&s.db, AuditConfig::default())
+        .zero_trust(config)
+        .build()
+        .unwrap();
+    let own = Chain::from_value(&credential(&s, &["*"], 1000)).unwrap();
+    for _ in 0..2 {
+        let d = w.decide(&with_credential(
+            Action::new("http_request"),
+            &own.to_value(),
+        ));
+        assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
+    }
+    let fresh = KeyPair::generate().unwrap();
+    let evading = own
+        .delegate(
+            &s.agent,
+            &Grant {
+                subject: fresh.did().clone(),
+                capabilities: vec!["*".into()],
+                ceiling: 1000,
+                ttl: Duration::from_secs(300),
+                audience: None,
+            },
+            unix_now(),
+        )
+        .unwrap()
+        .to_value();
+    let d = w.decide(&with_credential(Action::new("http_request"), &evading));
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    assert!(d.reason.contains("rate limit"), "{}", d.reason);
+    assert!(d.reason.contains(s.agent.did().as_str()), "{}", d.reason);
+    // Another agent of the same root keeps its own budget (the root's is not shared).
+    let other = Setup {
+        _dir: tempfile::tempdir().unwrap(),
+        db: s.db.clone(),
+        root: KeyPair::generate().unwrap(),
+        agent: KeyPair::generate().unwrap(),
+    };
+    let theirs = Chain::issue(
+        &s.root,
+        &Grant {
+            subject: other.agent.did().clone(),
+            capabilities: vec!["*".into()],
+            ceiling: 1000,
+            ttl: Duration::from_secs(300),
+            audience: None,
+        },
+        unix_now(),
+    )
+    .unwrap()
+    .to_value();
+    let d = w.decide(&with_credential(Action::new("http_request"), &theirs));
+    assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
+}
