@@ -535,10 +535,8 @@ fn the_proxys_server_is_terminated_by_a_kill() {
     ];
     for server in [&polite[..], &stubborn[..]] {
         let t = Tour::new(ALLOW_ALL);
-        let mut proxy = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args([
-                "mcp",
-                "proxy",
+        let mut proxy = start_proxy(
+            &[
                 "-p",
                 t.policy.to_str().unwrap(),
                 "--db",
@@ -547,28 +545,9 @@ fn the_proxys_server_is_terminated_by_a_kill() {
                 "a1",
                 "--kill-grace",
                 "1",
-                "--",
-            ])
-            .args(server)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The server is up once its first line comes through the proxy (it is not MCP, so
-        // the proxy answers nothing to it, but it must not have ended either way).
-        let stdout = proxy.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let _ = rx.recv_timeout(Duration::from_secs(2));
-        assert!(proxy.try_wait().unwrap().is_none(), "the proxy ended early");
-
+            ],
+            server,
+        );
         let other = t.operator(&["kill"], &["--agent", "a2", "--reason", "not you"]);
         assert_eq!(other.code, 0, "{other:?}");
         std::thread::sleep(Duration::from_millis(500));
@@ -579,18 +558,11 @@ fn the_proxys_server_is_terminated_by_a_kill() {
 
         let k = t.operator(&["kill"], &["--agent", "a1", "--reason", "rogue"]);
         assert_eq!(k.code, 0, "{k:?}");
-        let mut status = None;
-        eventually("the proxy ends", || {
-            status = proxy.try_wait().unwrap();
-            status.is_some()
-        });
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut proxy.stderr.take().unwrap(), &mut err).unwrap();
-        assert_eq!(status.unwrap().code(), Some(2), "{err}");
+        let (code, err) = proxy_ended(proxy);
+        assert_eq!(code, Some(2), "{err}");
         assert!(err.contains("terminated"), "{err}");
         assert!(err.contains("kill switch"), "{err}");
         assert!(err.contains("rogue"), "{err}");
-        drop(proxy.stdin.take());
     }
 }
 
@@ -778,10 +750,8 @@ fn a_kill_for_the_proxys_verified_did_terminates_its_server() {
         None,
     );
     assert_eq!(out.code, 0, "{out:?}");
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args([
-            "mcp",
-            "proxy",
+    let proxy = start_proxy(
+        &[
             "-p",
             t.policy.to_str().unwrap(),
             "--db",
@@ -794,11 +764,28 @@ fn a_kill_for_the_proxys_verified_did_terminates_its_server() {
             &root,
             "--kill-grace",
             "1",
-            "--",
+        ],
+        &[
             "python3",
             "-c",
             "import time\nprint('ready', flush=True)\ntime.sleep(600)",
-        ])
+        ],
+    );
+    let k = t.operator(&["kill"], &["--agent", &did, "--reason", "key leaked"]);
+    assert_eq!(k.code, 0, "{k:?}");
+    let (code, err) = proxy_ended(proxy);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("key leaked"), "{err}");
+}
+
+/// `warden mcp proxy ARGS -- SERVER…`, once the server's first line came through (it is not
+/// MCP, so the proxy answers nothing to it, but it must not have ended either way).
+fn start_proxy(args: &[&str], server: &[&str]) -> std::process::Child {
+    let mut proxy = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["mcp", "proxy"])
+        .args(args)
+        .arg("--")
+        .args(server)
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
@@ -815,9 +802,11 @@ fn a_kill_for_the_proxys_verified_did_terminates_its_server() {
     });
     let _ = rx.recv_timeout(Duration::from_secs(2));
     assert!(proxy.try_wait().unwrap().is_none(), "the proxy ended early");
+    proxy
+}
 
-    let k = t.operator(&["kill"], &["--agent", &did, "--reason", "key leaked"]);
-    assert_eq!(k.code, 0, "{k:?}");
+/// Wait for the proxy to end; its exit code and what it printed on stderr.
+fn proxy_ended(mut proxy: std::process::Child) -> (Option<i32>, String) {
     let mut status = None;
     eventually("the proxy ends", || {
         status = proxy.try_wait().unwrap();
@@ -825,7 +814,6 @@ fn a_kill_for_the_proxys_verified_did_terminates_its_server() {
     });
     let mut err = String::new();
     std::io::Read::read_to_string(&mut proxy.stderr.take().unwrap(), &mut err).unwrap();
-    assert_eq!(status.unwrap().code(), Some(2), "{err}");
-    assert!(err.contains("key leaked"), "{err}");
     drop(proxy.stdin.take());
+    (status.unwrap().code(), err)
 }

@@ -80,6 +80,26 @@ fn with_credential(a: Action, c: &Value) -> Action {
     a.with_context("credential", c.clone())
 }
 
+/// What a stopped agent tries: `own` (its chain) extended with a link from the agent to a
+/// key it just made, with every capability it has. The link lives 300 s, inside the
+/// parent's 600 s whatever second it is now.
+fn delegate_to_fresh_key(s: &Setup, own: &Chain) -> Value {
+    let fresh = KeyPair::generate().unwrap();
+    own.delegate(
+        &s.agent,
+        &Grant {
+            subject: fresh.did().clone(),
+            capabilities: vec!["*".into()],
+            ceiling: 1000,
+            ttl: Duration::from_secs(300),
+            audience: None,
+        },
+        unix_now(),
+    )
+    .unwrap()
+    .to_value()
+}
+
 #[test]
 fn required_identity_denies_without_and_allows_with_a_credential() {
     let s = setup();
@@ -421,21 +441,7 @@ rings:
         .build()
         .unwrap();
     let own = Chain::from_value(&credential(&s, &["*"], 1000)).unwrap();
-    let fresh = KeyPair::generate().unwrap();
-    let evading = own
-        .delegate(
-            &s.agent,
-            &Grant {
-                subject: fresh.did().clone(),
-                capabilities: vec!["*".into()],
-                ceiling: 1000,
-                ttl: Duration::from_secs(300), // inside the parent link's 600 s, whatever second it is now
-                audience: None,
-            },
-            unix_now(),
-        )
-        .unwrap()
-        .to_value();
+    let evading = delegate_to_fresh_key(&s, &own);
     let write = || with_credential(Action::new("file.write"), &evading);
     assert_eq!(w.decide(&write()).verdict, Verdict::Allow);
 
@@ -487,22 +493,8 @@ fn an_operators_demotion_reaches_the_keys_an_agent_delegated_to() {
         .zero_trust(config)
         .build()
         .unwrap();
-    let fresh = KeyPair::generate().unwrap();
-    let evading = Chain::from_value(&credential(&s, &["*"], 1000))
-        .unwrap()
-        .delegate(
-            &s.agent,
-            &Grant {
-                subject: fresh.did().clone(),
-                capabilities: vec!["*".into()],
-                ceiling: 1000,
-                ttl: Duration::from_secs(300), // inside the parent link's 600 s, whatever second it is now
-                audience: None,
-            },
-            unix_now(),
-        )
-        .unwrap()
-        .to_value();
+    let own = Chain::from_value(&credential(&s, &["*"], 1000)).unwrap();
+    let evading = delegate_to_fresh_key(&s, &own);
     let write = || with_credential(Action::new("file.write"), &evading);
     assert_eq!(w.decide(&write()).verdict, Verdict::Allow);
     w.runtime()
@@ -648,21 +640,7 @@ rate_limits:
         ));
         assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
     }
-    let fresh = KeyPair::generate().unwrap();
-    let evading = own
-        .delegate(
-            &s.agent,
-            &Grant {
-                subject: fresh.did().clone(),
-                capabilities: vec!["*".into()],
-                ceiling: 1000,
-                ttl: Duration::from_secs(300),
-                audience: None,
-            },
-            unix_now(),
-        )
-        .unwrap()
-        .to_value();
+    let evading = delegate_to_fresh_key(&s, &own);
     let d = w.decide(&with_credential(Action::new("http_request"), &evading));
     assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
     assert!(d.reason.contains("rate limit"), "{}", d.reason);
