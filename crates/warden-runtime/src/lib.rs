@@ -668,6 +668,7 @@ impl Runtime {
         // Probes handed out so far: given back if a later breaker refuses the call, which
         // then never runs (nor reports an outcome that would free them).
         let mut probes: Vec<(Arc<str>, Box<str>)> = Vec::new();
+        let mut refusal = None;
         for (spec, settings) in &plan.breakers {
             if !spec.action.matches(&action.action) {
                 continue;
@@ -683,12 +684,8 @@ impl Runtime {
                         spec.id, self.max_breakers
                     ));
                     d.rule = Some(spec.id.clone());
-                    for id in &probes {
-                        if let Some(b) = breakers.get_mut(id) {
-                            b.release_probe();
-                        }
-                    }
-                    return Some(d);
+                    refusal = Some(d);
+                    break;
                 }
                 continue; // a breaker that never saw an outcome is closed
             };
@@ -698,11 +695,6 @@ impl Runtime {
                 probes.push(id);
             }
             if let Admission::Refused { retry_after_ns } = admission {
-                for id in &probes {
-                    if let Some(b) = breakers.get_mut(id) {
-                        b.release_probe();
-                    }
-                }
                 let what = match spec.per {
                     BreakerKey::Tool => format!("`{key}`"),
                     BreakerKey::Agent => format!("agent `{key}`"),
@@ -717,10 +709,18 @@ impl Runtime {
                     spec.id
                 ));
                 d.rule = Some(spec.id.clone());
-                return Some(d);
+                refusal = Some(d);
+                break;
             }
         }
-        None
+        if refusal.is_some() {
+            for id in &probes {
+                if let Some(b) = breakers.get_mut(id) {
+                    b.release_probe();
+                }
+            }
+        }
+        refusal
     }
 
     /// After the policy decided: the breakers learn the outcome (a deny is a failure).

@@ -99,9 +99,7 @@ impl Snapshot {
 
     fn killed_slow(&self, action: &Action) -> Option<String> {
         if let Some(why) = &self.failed {
-            return Some(format!(
-                "denied: the kill switch state cannot be read, so nothing is allowed: {why}"
-            ));
+            return Some(unreadable(why));
         }
         if let Some(k) = &self.all {
             return Some(k.deny_reason());
@@ -124,9 +122,7 @@ impl Snapshot {
             return None;
         }
         if let Some(why) = &self.failed {
-            return Some(format!(
-                "denied: the kill switch state cannot be read, so nothing is allowed: {why}"
-            ));
+            return Some(unreadable(why));
         }
         self.stopping(Some(agent)).map(|k| k.deny_reason())
     }
@@ -431,4 +427,9 @@ fn watch(inner: &Weak<Inner>, stopped: &mpsc::Receiver<()>, poll: Duration) {
             ));
         }
     }
+}
+
+/// The deny reason while the kill switch state cannot be read.
+fn unreadable(why: &str) -> String {
+    format!("denied: the kill switch state cannot be read, so nothing is allowed: {why}")
 }

@@ -76,6 +76,18 @@ fn warden(s: &Setup, required: bool, trust_yaml: &str) -> Warden {
         .unwrap()
 }
 
+/// A Warden on `policy`, trusting `s`'s root, with the trust settings `trust_yaml`.
+fn warden_with(s: &Setup, policy: &str, trust_yaml: &str) -> Warden {
+    let mut config = Config::from_yaml(trust_yaml).unwrap();
+    config.identity.roots = vec![s.root.did().clone()];
+    Warden::builder()
+        .policy_set(PolicySet::from_yaml("policy.yaml", policy).unwrap())
+        .audit_log(&s.db, AuditConfig::default())
+        .zero_trust(config)
+        .build()
+        .unwrap()
+}
+
 fn with_credential(a: Action, c: &Value) -> Action {
     a.with_context("credential", c.clone())
 }
@@ -326,16 +338,7 @@ rings:
   default: user
   demote: {below: standard, to: untrusted}
 "#;
-    let build = |initial: u16| {
-        let mut config = Config::from_yaml(&format!("trust:\n  initial: {initial}\n")).unwrap();
-        config.identity.roots = vec![s.root.did().clone()];
-        Warden::builder()
-            .policy_set(PolicySet::from_yaml("rings.yaml", policy).unwrap())
-            .audit_log(&s.db, AuditConfig::default())
-            .zero_trust(config)
-            .build()
-            .unwrap()
-    };
+    let build = |initial: u16| warden_with(&s, policy, &format!("trust:\n  initial: {initial}\n"));
     let c = credential(&s, &["file.write", "file.read"], 1000);
     let write = || {
         with_credential(
@@ -432,14 +435,7 @@ rings:
   default: user
   demote: {below: standard, to: untrusted}
 "#;
-    let mut config = Config::from_yaml("trust:\n  initial: 600\n").unwrap();
-    config.identity.roots = vec![s.root.did().clone()];
-    let w = Warden::builder()
-        .policy_set(PolicySet::from_yaml("rings.yaml", policy).unwrap())
-        .audit_log(&s.db, AuditConfig::default())
-        .zero_trust(config)
-        .build()
-        .unwrap();
+    let w = warden_with(&s, policy, "trust:\n  initial: 600\n");
     let own = Chain::from_value(&credential(&s, &["*"], 1000)).unwrap();
     let evading = delegate_to_fresh_key(&s, &own);
     let write = || with_credential(Action::new("file.write"), &evading);
@@ -485,14 +481,7 @@ fn an_operators_demotion_reaches_the_keys_an_agent_delegated_to() {
     let s = setup();
     let policy =
         "name: rings\nrules:\n  - action: \"*\"\n    allow: true\nrings:\n  default: user\n";
-    let mut config = Config::default();
-    config.identity.roots = vec![s.root.did().clone()];
-    let w = Warden::builder()
-        .policy_set(PolicySet::from_yaml("rings.yaml", policy).unwrap())
-        .audit_log(&s.db, AuditConfig::default())
-        .zero_trust(config)
-        .build()
-        .unwrap();
+    let w = warden_with(&s, policy, "");
     let own = Chain::from_value(&credential(&s, &["*"], 1000)).unwrap();
     let evading = delegate_to_fresh_key(&s, &own);
     let write = || with_credential(Action::new("file.write"), &evading);
@@ -550,14 +539,7 @@ fn a_ring_gate_denial_costs_trust() {
     let s = setup();
     let policy =
         "name: rings\nrules:\n  - action: \"*\"\n    allow: true\nrings:\n  default: untrusted\n";
-    let mut config = Config::default();
-    config.identity.roots = vec![s.root.did().clone()];
-    let w = Warden::builder()
-        .policy_set(PolicySet::from_yaml("rings.yaml", policy).unwrap())
-        .audit_log(&s.db, AuditConfig::default())
-        .zero_trust(config)
-        .build()
-        .unwrap();
+    let w = warden_with(&s, policy, "");
     let c = credential(&s, &["*"], 1000);
     let d = w.decide(&with_credential(Action::new("execute_code"), &c));
     assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
@@ -581,14 +563,7 @@ rules:
 breakers:
   - {id: per-agent, action: "mcp.tools/call", per: agent, window: 4, min_calls: 2, failure_ratio: 1.0, cooldown: 10m}
 "#;
-    let mut config = Config::default();
-    config.identity.roots = vec![s.root.did().clone()];
-    let w = Warden::builder()
-        .policy_set(PolicySet::from_yaml("brk.yaml", policy).unwrap())
-        .audit_log(&s.db, AuditConfig::default())
-        .zero_trust(config)
-        .build()
-        .unwrap();
+    let w = warden_with(&s, policy, "");
     let c = credential(&s, &["mcp.*"], 1000);
     assert_eq!(
         w.verified_agent(&c).as_deref(),
@@ -624,14 +599,7 @@ rules:
 rate_limits:
   - {action: http_request, per: agent, limit: 2/hour, burst: 2}
 "#;
-    let mut config = Config::default();
-    config.identity.roots = vec![s.root.did().clone()];
-    let w = Warden::builder()
-        .policy_set(PolicySet::from_yaml("rl.yaml", policy).unwrap())
-        .audit_log(&s.db, AuditConfig::default())
-        .zero_trust(config)
-        .build()
-        .unwrap();
+    let w = warden_with(&s, policy, "");
     let own = Chain::from_value(&credential(&s, &["*"], 1000)).unwrap();
     for _ in 0..2 {
         let d = w.decide(&with_credential(
