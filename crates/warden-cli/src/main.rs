@@ -86,9 +86,14 @@ enum Command {
     Trust(trust::TrustCommand),
     /// Run the inter-agent trust handshake with a `warden serve`: exit 0 granted, 1 refused.
     Handshake(handshake::HandshakeArgs),
-    /// Run a program for an agent if the policy allows it (a `shell.exec` action), ended by
-    /// the kill switch: exit code passed through, 1 denied, 3 approval needed, 2 killed/error.
+    /// Run a program for an agent if the policy allows it (an `execute_code` action), in a box
+    /// matched to its ring, ended by the kill switch: exit code passed through, 1 denied, 3
+    /// approval needed, 2 killed/timed out/error.
     Exec(exec::ExecArgs),
+    /// (internal) Close a box around this process and become the program: `warden exec`'s
+    /// helper.
+    #[command(name = "__sandbox", hide = true)]
+    Sandbox(exec::SandboxArgs),
     /// Stop an agent, a capability or every agent, in every process sharing the database.
     Kill(kill::KillArgs),
     /// Lift a kill switch (an operator's act, recorded with who and why).
@@ -115,6 +120,7 @@ impl Command {
             Command::Trust(cmd) => trust::run(cmd),
             Command::Handshake(args) => handshake::run(&args),
             Command::Exec(args) => exec::run(&args),
+            Command::Sandbox(args) => exec::sandbox(&args),
             Command::Kill(args) => kill::kill(&args),
             Command::Revive(args) => kill::revive(&args),
             Command::Ring(cmd) => kill::ring(&cmd),

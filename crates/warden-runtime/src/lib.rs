@@ -30,6 +30,7 @@ pub mod rate;
 mod record;
 pub mod ring;
 mod ring_override;
+pub mod sandbox;
 pub mod state;
 mod store;
 
