@@ -5,7 +5,7 @@
 //! allows it — so no test passes because the attempt was broken.
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::util::*;
@@ -512,4 +512,46 @@ fn the_readme_step_is_refused_by_the_box() {
             .contains("PermissionError: [Errno 1] Operation not permitted"),
         "{out:?}"
     );
+}
+
+/// The `cgroup.procs` file of the group the test runs in, in the cgroup2 hierarchy: the
+/// group Warden makes each box's group under, so writing a pid there leaves the box.
+fn parent_cgroup_procs() -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = mounts.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        right
+            .starts_with("cgroup2 ")
+            .then(|| left.split(' ').nth(4).map(str::to_string))?
+    })?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
+    Some(
+        Path::new(&mount)
+            .join(own.trim_start_matches('/'))
+            .join("cgroup.procs"),
+    )
+}
+
+#[test]
+fn a_hostile_program_cannot_leave_its_cgroup() {
+    let Some(procs) = parent_cgroup_procs() else {
+        panic!("no cgroup2 hierarchy: the box would have refused to run");
+    };
+    let b = Boxed::new();
+    let script = format!("echo $$ > {} && echo escaped", text(&procs));
+    for ring in ["untrusted", "user", "supervisor"] {
+        let out = b.exec(&["--ring", ring], &["sh", "-c", &script]);
+        assert!(!out.stdout.contains("escaped"), "{ring}: {out:?}");
+    }
+    // The `kernel` box is limits only (documented): there the same write works, which is
+    // what shows the refusals above are the box's.
+    let kernel = Boxed::new();
+    write(
+        kernel.warden.path(),
+        "policy.yaml",
+        &POLICY.replace("builder: supervisor", "builder: kernel"),
+    );
+    let out = kernel.exec(&[], &["sh", "-c", &script]);
+    assert!(out.stdout.contains("escaped"), "{out:?}");
 }
