@@ -206,31 +206,51 @@ impl Drop for RunDir {
     }
 }
 
+/// The signing key of the audit log (`--signing-key`, default `<db>.key`), if there is one.
+fn signing_key(args: &ExecArgs) -> Option<PathBuf> {
+    let db = args.audit.db.as_ref()?;
+    Some(
+        args.audit
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{}.key", db.display()))),
+    )
+}
+
+/// `files` as absolute paths without symlinks (a file not there yet, such as a new
+/// database, by its directory).
+fn resolved(files: &[PathBuf]) -> Vec<PathBuf> {
+    files
+        .iter()
+        .filter_map(|f| {
+            f.canonicalize().ok().or_else(|| {
+                let parent = f.parent().filter(|p| !p.as_os_str().is_empty());
+                let parent = parent.unwrap_or(Path::new("."));
+                Some(parent.canonicalize().ok()?.join(f.file_name()?))
+            })
+        })
+        .collect()
+}
+
 /// Warden's own files: a tree holding one of them is never made writable for a program.
 fn own_files(args: &ExecArgs) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = args.policy.policies.clone();
     if let Some(db) = &args.audit.db {
         files.push(db.clone());
-        let key = args
-            .audit
-            .signing_key
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("{}.key", db.display())));
-        files.push(key);
     }
+    files.extend(signing_key(args));
     if let Ok(exe) = std::env::current_exe() {
         files.push(exe);
     }
-    files
+    resolved(&files)
+}
+
+/// Why `tree` must not be readable, if it must not: it holds the log's signing key.
+fn unreadable(tree: &Path, secrets: &[PathBuf]) -> Option<String> {
+    secrets
         .iter()
-        .filter_map(|f| {
-            // A file not there yet (a new database) is judged by its directory.
-            f.canonicalize().ok().or_else(|| {
-                let parent = f.parent().filter(|p| !p.as_os_str().is_empty())?;
-                Some(parent.canonicalize().ok()?.join(f.file_name()?))
-            })
-        })
-        .collect()
+        .find(|f| f.starts_with(tree))
+        .map(|f| format!("it holds Warden's signing key {}", f.display()))
 }
 
 /// Why `tree` must not be writable, if it must not.
@@ -258,13 +278,23 @@ fn spec(
 ) -> Result<Spec> {
     let profile = Profile::of(ring);
     let own = own_files(args);
+    let secrets = resolved(&signing_key(args).into_iter().collect::<Vec<_>>());
     let mut read = profile.read;
     let mut write = profile.write;
     write.push(run.scratch());
-    if profile.read_cwd {
+    // (`supervisor` reads the whole file system, key included: see docs/sandbox.md.)
+    let cwd_secret = unreadable(cwd, &secrets).filter(|_| profile.landlock);
+    if let Some(why) = &cwd_secret {
+        if profile.read_cwd && !read.iter().any(|r| cwd.starts_with(r)) {
+            notes.push(format!(
+                "the working directory {} is not readable in the box: {why}",
+                cwd.display()
+            ));
+        }
+    } else if profile.read_cwd {
         read.push(cwd.to_path_buf());
     }
-    if profile.write_cwd && profile.landlock {
+    if profile.write_cwd && profile.landlock && cwd_secret.is_none() {
         match unwritable(cwd, &own) {
             None => write.push(cwd.to_path_buf()),
             Some(why) => notes.push(format!(
@@ -274,11 +304,18 @@ fn spec(
         }
     }
     for path in &args.allow_read {
-        read.push(canonical("--allow-read", path)?);
+        let tree = canonical("--allow-read", path)?;
+        if let Some(why) = unreadable(&tree, &secrets) {
+            return Err(Error::msg(format!(
+                "--allow-read {}: refused: {why}",
+                path.display()
+            )));
+        }
+        read.push(tree);
     }
     for path in &args.allow_write {
         let tree = canonical("--allow-write", path)?;
-        if let Some(why) = unwritable(&tree, &own) {
+        if let Some(why) = unwritable(&tree, &own).or_else(|| unreadable(&tree, &secrets)) {
             return Err(Error::msg(format!(
                 "--allow-write {}: refused: {why}",
                 path.display()

@@ -555,3 +555,22 @@ fn a_hostile_program_cannot_leave_its_cgroup() {
     let out = kernel.exec(&[], &["sh", "-c", &script]);
     assert!(out.stdout.contains("escaped"), "{out:?}");
 }
+
+#[test]
+fn a_hostile_program_cannot_read_the_audit_logs_signing_key() {
+    let b = Boxed::new();
+    // The log and its key in the work directory (`--db w.db` makes `w.db.key` beside it).
+    let mut flags = untrusted();
+    flags.extend(["--db", "w.db"]);
+    let out = b.exec(&flags, &["sh", "-c", "cat *.key"]);
+    assert!(b.work.path().join("w.db.key").exists());
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("not readable in the box"), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let work = b.work.path().display().to_string();
+    flags.extend(["--allow-read", &work]);
+    let out = b.exec(&flags, &["sh", "-c", "cat *.key"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("refused"), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
