@@ -103,9 +103,7 @@ pub struct ExecArgs {
 }
 
 fn parse_ring(s: &str) -> std::result::Result<Ring, String> {
-    sandbox::ring_named(s).ok_or_else(|| {
-        format!("unknown ring `{s}` (expected kernel, supervisor, user or untrusted)")
-    })
+    s.parse()
 }
 
 /// Arguments of the hidden `warden __sandbox`: the box, as JSON.

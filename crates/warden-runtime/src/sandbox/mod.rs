@@ -30,6 +30,8 @@ mod confine;
 pub mod filter;
 pub mod scope;
 
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -234,7 +236,51 @@ impl Profile {
     }
 }
 
-/// Parse a ring name as policies write it.
-pub fn ring_named(name: &str) -> Option<Ring> {
-    Ring::ALL.into_iter().find(|r| r.as_str() == name)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn each_ring_gets_less_than_the_one_above() {
+        let untrusted = Profile::of(Ring::Untrusted);
+        assert!(untrusted.landlock && !untrusted.network && !untrusted.write_cwd);
+        assert!(!untrusted.read.iter().any(|p| p == Path::new("/etc")));
+        assert!(!untrusted.read.iter().any(|p| p == Path::new("/")));
+        let user = Profile::of(Ring::User);
+        assert!(user.landlock && user.network && user.write_cwd);
+        let supervisor = Profile::of(Ring::Supervisor);
+        assert!(supervisor.landlock && supervisor.read.iter().any(|p| p == Path::new("/")));
+        assert!(!supervisor.write.iter().any(|p| p == Path::new("/")));
+        assert!(!Profile::of(Ring::Kernel).landlock);
+    }
+
+    #[test]
+    fn the_filters_compile_for_this_machine() {
+        assert_eq!(filter::programs(false).unwrap().len(), 2);
+        assert_eq!(filter::programs(true).unwrap().len(), 2);
+        assert!(filter::refused_names().any(|n| n == "ptrace"));
+        // The untrusted filter has the socket rule the networked one has not.
+        assert!(
+            filter::programs(false).unwrap()[0].len() > filter::programs(true).unwrap()[0].len()
+        );
+    }
+
+    #[test]
+    fn a_spec_round_trips_as_json() {
+        let spec = Spec {
+            ring: "untrusted".into(),
+            landlock: true,
+            read: vec!["/usr".into()],
+            write: vec![],
+            network: false,
+            limits: Limits::default(),
+            cgroups: vec![],
+            weaker: false,
+            status: "/tmp/s".into(),
+            argv: vec!["true".into()],
+        };
+        let text = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<Spec>(&text).unwrap(), spec);
+    }
 }
