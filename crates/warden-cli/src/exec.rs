@@ -256,6 +256,14 @@ fn unwritable(tree: &Path, own: &[PathBuf]) -> Option<String> {
     if tree == Path::new("/") {
         return Some("the whole file system".into());
     }
+    // The kernel's control files: through cgroup.procs a program could leave its cgroup.
+    let control = [Path::new("/proc"), Path::new("/sys")];
+    if control
+        .iter()
+        .any(|c| tree.starts_with(c) || c.starts_with(tree))
+    {
+        return Some("it holds the kernel's control files (/proc, /sys)".into());
+    }
     own.iter()
         .find(|f| f.starts_with(tree))
         .map(|f| format!("it holds Warden's own file {}", f.display()))
@@ -590,5 +598,7 @@ mod tests {
         assert!(unwritable(Path::new("/srv"), &own).is_some());
         assert!(unwritable(Path::new("/srv/w"), &own).is_some());
         assert!(unwritable(Path::new("/srv/other"), &own).is_none());
+        assert!(unwritable(Path::new("/sys/fs/cgroup"), &own).is_some());
+        assert!(unwritable(Path::new("/proc/self"), &own).is_some());
     }
 }

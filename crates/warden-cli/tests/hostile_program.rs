@@ -149,7 +149,12 @@ fn a_hostile_caller_cannot_make_the_root_or_wardens_files_writable() {
     let b = Boxed::new();
     let marker = b.work.path().join("ran");
     let touch = ["touch", text(&marker)];
-    for tree in ["/".to_string(), b.warden.path().display().to_string()] {
+    let trees = [
+        "/".to_string(),
+        b.warden.path().display().to_string(),
+        "/sys/fs/cgroup".to_string(),
+    ];
+    for tree in trees {
         let out = b.exec(&["--allow-write", &tree], &touch);
         assert_eq!(out.code, 2, "{out:?}");
         assert!(out.stderr.contains("refused"), "{out:?}");
