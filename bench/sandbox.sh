@@ -25,7 +25,7 @@ touch "$WORK/status"
 SPEC=$(printf '{"ring":"untrusted","landlock":true,"read":["/usr","/bin","/lib","/lib64","/etc/ld.so.cache"],"write":["/dev/null"],"network":false,"limits":{"cpu_secs":300,"memory_bytes":4294967296,"file_bytes":1073741824,"open_files":1024,"max_procs":256},"cgroups":[],"weaker":false,"status":"%s","argv":["/bin/true"]}' "$WORK/status")
 hyperfine -N --warmup 20 --runs "$RUNS" --export-markdown "$WORK/table.md" \
   -n plain /bin/true \
-  -n helper "$WARDEN __sandbox $SPEC" \
+  -n helper "$WARDEN __sandbox '$SPEC'" \
   -n decision "$WARDEN check -p $P --agent builder -a execute_code" \
   -n exec "$WARDEN exec -p $P --agent builder --ring untrusted -- /bin/true"
 cat "$WORK/table.md"
