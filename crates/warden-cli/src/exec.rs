@@ -17,7 +17,7 @@
 //!
 //! Why a second process: the box is closed by the program's own process before it `exec`s,
 //! which would need an `unsafe` `pre_exec` hook; instead `warden exec` runs its own binary as
-//! `warden __sandbox SPEC` (see [`sandbox`]), which confines itself and becomes the program.
+//! `warden __sandbox SPEC` (see [`sandbox`]; dispatched in `main` before any flag parsing), which confines itself and becomes the program.
 //!
 //! While it runs, a kill for the agent (or every agent) sends SIGTERM to every process in the
 //! box and, after `--kill-grace`, kills the tree; `warden exec` exits 2 naming the kill. The
@@ -106,12 +106,8 @@ fn parse_ring(s: &str) -> std::result::Result<Ring, String> {
     s.parse()
 }
 
-/// Arguments of the hidden `warden __sandbox`: the box, as JSON.
-#[derive(Args, Debug)]
-pub struct SandboxArgs {
-    /// The box's specification (JSON), written by `warden exec`.
-    spec: String,
-}
+/// The hidden first argument that makes `warden` the helper of `warden exec`.
+pub const SANDBOX: &str = "__sandbox";
 
 /// A word as a POSIX shell would need it written: bare when it is plain, else single-quoted.
 fn quoted(word: &str) -> String {
@@ -349,6 +345,27 @@ fn spec(
     })
 }
 
+/// A channel that hears when process `pid` (our child) has exited, without reaping it.
+fn exit_signal(pid: u32) -> std::sync::mpsc::Receiver<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        let _ = std::thread::Builder::new()
+            .name("warden-exec-wait".into())
+            .spawn(move || {
+                use rustix::process::{WaitId, WaitIdOptions, waitid};
+                // INVARIANT: NOWAIT leaves the child unreaped — only `Supervised` reaps it —
+                // so the id stays ours while anything may signal it.
+                let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+                while let Err(rustix::io::Errno::INTR) = waitid(WaitId::Pid(pid), options) {}
+                let _ = tx.send(());
+            });
+    }
+    rx
+}
+
 /// How the run ended, beyond the exit status.
 #[derive(Debug, PartialEq, Eq)]
 enum Ending {
@@ -415,7 +432,7 @@ pub fn run(args: &ExecArgs) -> Result<Exit> {
         .map_err(|e| Error::msg(format!("cannot find the warden executable: {e}")))?;
     let mut command = Command::new(exe);
     command
-        .arg("__sandbox")
+        .arg(SANDBOX)
         .arg(serde_json::to_string(&spec).map_err(|e| Error::msg(e.to_string()))?)
         .env_clear()
         .current_dir(&cwd)
@@ -445,6 +462,7 @@ pub fn run(args: &ExecArgs) -> Result<Exit> {
     );
     // From here the kill switch can end it; the Warden (and its watcher) lives until then.
     let child = warden.runtime().supervise(child, args.agent.as_deref());
+    let exited = exit_signal(child.pid());
     let deadline = Instant::now() + Duration::from_secs(args.timeout.max(1));
     let grace = Duration::from_secs(args.runtime.kill_grace);
     let mut killed_at: Option<Instant> = None;
@@ -479,7 +497,8 @@ pub fn run(args: &ExecArgs) -> Result<Exit> {
                 Some(_) => {}
             }
         }
-        std::thread::sleep(Duration::from_millis(10));
+        // Woken at once when the program exits; else every 10 ms for the clock and the kill.
+        let _ = exited.recv_timeout(Duration::from_millis(10));
     };
     // Nothing the program started outlives it.
     cgroup.kill();
@@ -545,8 +564,12 @@ pub fn run(args: &ExecArgs) -> Result<Exit> {
 /// `warden __sandbox SPEC`: close the box around this process and become the program. Only
 /// returns when that failed; the reason is written to the spec's status file for the
 /// `warden exec` that started it, and the helper exits 127 without running anything.
-pub fn sandbox(args: &SandboxArgs) -> Result<Exit> {
-    let spec: Spec = serde_json::from_str(&args.spec)
+pub fn sandbox(spec: Option<std::ffi::OsString>) -> Result<Exit> {
+    let spec = spec
+        .as_deref()
+        .and_then(std::ffi::OsStr::to_str)
+        .ok_or_else(|| Error::msg("__sandbox: give the box's specification (JSON)"))?;
+    let spec: Spec = serde_json::from_str(spec)
         .map_err(|e| Error::msg(format!("__sandbox: not a box specification: {e}")))?;
     // Opened before the box closes: afterwards the box may not let this helper write it.
     let mut status = std::fs::OpenOptions::new()

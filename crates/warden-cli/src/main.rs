@@ -90,10 +90,6 @@ enum Command {
     /// matched to its ring, ended by the kill switch: exit code passed through, 1 denied, 3
     /// approval needed, 2 killed/timed out/error.
     Exec(exec::ExecArgs),
-    /// (internal) Close a box around this process and become the program: `warden exec`'s
-    /// helper.
-    #[command(name = "__sandbox", hide = true)]
-    Sandbox(exec::SandboxArgs),
     /// Stop an agent, a capability or every agent, in every process sharing the database.
     Kill(kill::KillArgs),
     /// Lift a kill switch (an operator's act, recorded with who and why).
@@ -120,7 +116,6 @@ impl Command {
             Command::Trust(cmd) => trust::run(cmd),
             Command::Handshake(args) => handshake::run(&args),
             Command::Exec(args) => exec::run(&args),
-            Command::Sandbox(args) => exec::sandbox(&args),
             Command::Kill(args) => kill::kill(&args),
             Command::Revive(args) => kill::revive(&args),
             Command::Ring(cmd) => kill::ring(&cmd),
@@ -144,6 +139,19 @@ impl Command {
 }
 
 fn main() -> ExitCode {
+    // `warden exec`'s helper, `warden __sandbox SPEC`: nothing before the box but what it
+    // needs (no flag parsing, no logging), as it is paid on every boxed run.
+    let mut argv = std::env::args_os();
+    if argv.nth(1).is_some_and(|a| a == exec::SANDBOX) {
+        let code = match exec::sandbox(argv.next()) {
+            Ok(exit) => exit,
+            Err(e) => {
+                report::error(&e, report::ErrorStyle::Text);
+                Exit::Error
+            }
+        };
+        return code.into();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
