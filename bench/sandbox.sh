@@ -4,8 +4,8 @@
 #   bash bench/sandbox.sh         # from the repository root; needs hyperfine and a release build
 #
 #   plain     /bin/true, forked and exec'd directly (hyperfine -N: no shell)
-#   helper    `warden __sandbox SPEC -- /bin/true`: the helper alone — start Warden's binary
-#             again, rlimits, Landlock, seccomp, exec the program (no decision, no cgroup)
+#   helper    `warden-sandbox SPEC` running /bin/true: the helper alone — start it, rlimits,
+#             Landlock, seccomp, exec the program (no decision, no cgroup)
 #   decision  `warden check` of the same `execute_code` action: the decision `warden exec`
 #             makes before any box (policy load, the decision path)
 #   exec      `warden exec ... --ring untrusted -- /bin/true`: decision + cgroups + helper +
@@ -25,7 +25,7 @@ touch "$WORK/status"
 SPEC=$(printf '{"ring":"untrusted","landlock":true,"read":["/usr","/bin","/lib","/lib64","/etc/ld.so.cache"],"write":["/dev/null"],"network":false,"limits":{"cpu_secs":300,"memory_bytes":4294967296,"file_bytes":1073741824,"open_files":1024,"max_procs":256},"cgroups":[],"weaker":false,"status":"%s","argv":["/bin/true"]}' "$WORK/status")
 hyperfine -N --warmup 20 --runs "$RUNS" --export-markdown "$WORK/table.md" \
   -n plain /bin/true \
-  -n helper "$WARDEN __sandbox '$SPEC'" \
+  -n helper "$(dirname "$WARDEN")/warden-sandbox '$SPEC'" \
   -n decision "$WARDEN check -p $P --agent builder -a execute_code" \
   -n exec "$WARDEN exec -p $P --agent builder --ring untrusted -- /bin/true"
 cat "$WORK/table.md"

@@ -16,8 +16,9 @@
 //! refuses the run, naming it, unless `--weaker-box` accepts going without (then named too).
 //!
 //! Why a second process: the box is closed by the program's own process before it `exec`s,
-//! which would need an `unsafe` `pre_exec` hook; instead `warden exec` runs its own binary as
-//! `warden __sandbox SPEC` (see [`sandbox`]; dispatched in `main` before any flag parsing), which confines itself and becomes the program.
+//! which would need an `unsafe` `pre_exec` hook; instead `warden exec` runs the helper
+//! `warden-sandbox SPEC` (installed beside `warden`, `src/sandbox_main.rs`), which confines
+//! itself and becomes the program.
 //!
 //! While it runs, a kill for the agent (or every agent) sends SIGTERM to every process in the
 //! box and, after `--kill-grace`, kills the tree; `warden exec` exits 2 naming the kill. The
@@ -106,8 +107,8 @@ fn parse_ring(s: &str) -> std::result::Result<Ring, String> {
     s.parse()
 }
 
-/// The hidden first argument that makes `warden` the helper of `warden exec`.
-pub const SANDBOX: &str = "__sandbox";
+/// The helper's file name, beside the `warden` binary (see `src/sandbox_main.rs`).
+const HELPER: &str = "warden-sandbox";
 
 /// A word as a POSIX shell would need it written: bare when it is plain, else single-quoted.
 fn quoted(word: &str) -> String {
@@ -429,10 +430,16 @@ pub fn run(args: &ExecArgs) -> Result<Exit> {
     }
 
     let exe = std::env::current_exe()
-        .map_err(|e| Error::msg(format!("cannot find the warden executable: {e}")))?;
+        .map_err(|e| Error::msg(format!("cannot find the warden executable: {e}")))?
+        .with_file_name(HELPER);
+    if !exe.is_file() {
+        return Err(Error::msg(format!(
+            "cannot find the box helper {} (it is installed beside `warden`)",
+            exe.display()
+        )));
+    }
     let mut command = Command::new(exe);
     command
-        .arg(SANDBOX)
         .arg(serde_json::to_string(&spec).map_err(|e| Error::msg(e.to_string()))?)
         .env_clear()
         .current_dir(&cwd)
@@ -559,34 +566,6 @@ pub fn run(args: &ExecArgs) -> Result<Exit> {
         (None, None) => 2,
     };
     Ok(Exit::Child(u8::try_from(code).unwrap_or(2)))
-}
-
-/// `warden __sandbox SPEC`: close the box around this process and become the program. Only
-/// returns when that failed; the reason is written to the spec's status file for the
-/// `warden exec` that started it, and the helper exits 127 without running anything.
-pub fn sandbox(spec: Option<std::ffi::OsString>) -> Result<Exit> {
-    let spec = spec
-        .as_deref()
-        .and_then(std::ffi::OsStr::to_str)
-        .ok_or_else(|| Error::msg("__sandbox: give the box's specification (JSON)"))?;
-    let spec: Spec = serde_json::from_str(spec)
-        .map_err(|e| Error::msg(format!("__sandbox: not a box specification: {e}")))?;
-    // Opened before the box closes: afterwards the box may not let this helper write it.
-    let mut status = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&spec.status)
-        .map_err(|e| Error::msg(format!("__sandbox: {}: {e}", spec.status.display())))?;
-    let error = match sandbox::confine(&spec) {
-        Ok(confined) => {
-            for d in &confined.dropped {
-                errln!("warden: weaker box: without {d}");
-            }
-            confined.exec()
-        }
-        Err(e) => e,
-    };
-    let _ = std::io::Write::write_all(&mut status, error.to_string().as_bytes());
-    Ok(Exit::Child(127))
 }
 
 #[cfg(test)]

@@ -139,19 +139,6 @@ impl Command {
 }
 
 fn main() -> ExitCode {
-    // `warden exec`'s helper, `warden __sandbox SPEC`: nothing before the box but what it
-    // needs (no flag parsing, no logging), as it is paid on every boxed run.
-    let mut argv = std::env::args_os();
-    if argv.nth(1).is_some_and(|a| a == exec::SANDBOX) {
-        let code = match exec::sandbox(argv.next()) {
-            Ok(exit) => exit,
-            Err(e) => {
-                report::error(&e, report::ErrorStyle::Text);
-                Exit::Error
-            }
-        };
-        return code.into();
-    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -579,3 +579,24 @@ fn a_hostile_program_cannot_read_the_audit_logs_signing_key() {
     assert!(out.stderr.contains("refused"), "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
 }
+
+#[test]
+fn without_its_helper_warden_exec_runs_nothing() {
+    // A `warden` copied alone somewhere: no `warden-sandbox` beside it, so no box.
+    let b = Boxed::new();
+    let lonely = tempfile::tempdir().unwrap();
+    let exe = lonely.path().join("warden");
+    std::fs::copy(env!("CARGO_BIN_EXE_warden"), &exe).unwrap();
+    let marker = b.work.path().join("ran");
+    let args = b.args(&[], &["touch", text(&marker)]);
+    let out = Command::new(&exe)
+        .args(&args)
+        .current_dir(b.work.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot find the box helper"), "{err}");
+    assert!(!marker.exists(), "a program ran without its box");
+}

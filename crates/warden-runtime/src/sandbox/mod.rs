@@ -8,8 +8,8 @@
 //!
 //! Why this shape (no `unsafe`, which the workspace forbids): the restrictions must be put on
 //! the program's own process after `fork` and before `exec`, which in Rust means
-//! `CommandExt::pre_exec` — an `unsafe` hook. Instead `warden exec` starts its own binary again
-//! as a hidden helper (`warden __sandbox SPEC`): a fresh, single-threaded process that joins
+//! `CommandExt::pre_exec` — an `unsafe` hook. Instead `warden exec` starts a small helper binary
+//! installed beside it (`warden-sandbox SPEC`): a fresh, single-threaded process that joins
 //! the box's cgroups, sets the resource limits, applies Landlock and a seccomp filter (both
 //! set `no_new_privs`) and then replaces itself with the program ([`Confined::exec`]). What
 //! a process has restricted itself to, every process it starts inherits, and nothing can
@@ -30,8 +30,6 @@ mod confine;
 pub mod filter;
 pub mod scope;
 
-#[cfg(test)]
-use std::path::Path;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
