@@ -23,9 +23,20 @@ trap 'rm -rf "$WORK"' EXIT
 P=examples/sandbox.yaml
 touch "$WORK/status"
 SPEC=$(printf '{"ring":"untrusted","landlock":true,"read":["/usr","/bin","/lib","/lib64","/etc/ld.so.cache"],"write":["/dev/null"],"network":false,"limits":{"cpu_secs":300,"memory_bytes":4294967296,"file_bytes":1073741824,"open_files":1024,"max_procs":256},"cgroups":[],"weaker":false,"status":"%s","argv":["/bin/true"]}' "$WORK/status")
-hyperfine -N --warmup 20 --runs "$RUNS" --export-markdown "$WORK/table.md" \
+hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$WORK/runs.json" \
   -n plain /bin/true \
   -n helper "$(dirname "$WARDEN")/warden-sandbox '$SPEC'" \
   -n decision "$WARDEN check -p $P --agent builder -a execute_code" \
   -n exec "$WARDEN exec -p $P --agent builder --ring untrusted -- /bin/true"
-cat "$WORK/table.md"
+# Medians (the machine is shared: means carry other builders' noise), and the box's share.
+python3 - "$WORK/runs.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+ms = lambda name, key="median": r[name][key] * 1000
+print("| run | median | min | mean ± σ |")
+print("|---|---:|---:|---:|")
+for name in ["plain", "helper", "decision", "exec"]:
+    print(f"| `{name}` | {ms(name):.2f} ms | {ms(name, 'min'):.2f} ms | {ms(name, 'mean'):.2f} ± {ms(name, 'stddev'):.2f} ms |")
+box = ms("exec") - ms("decision") - ms("plain")
+print(f"\nbox overhead (exec - decision - plain, medians): {box:.2f} ms; helper - plain: {ms('helper') - ms('plain'):.2f} ms")
+PY
