@@ -514,8 +514,10 @@ pub fn run(args: &ExecArgs) -> Result<Exit> {
     let refused = cgroup.forks_refused();
     drop(cgroup);
     drop(warden);
+    // The helper exits 127 after writing why; a program that ran cannot pass for that
+    // unless it also exits 127 (a `supervisor` program can write the file: it is in /tmp).
     let why_not_started = std::fs::read_to_string(run_dir.status()).unwrap_or_default();
-    if !why_not_started.trim().is_empty() {
+    if status.code() == Some(127) && !why_not_started.trim().is_empty() {
         return Err(Error::msg(format!(
             "the box could not be built, `{}` was not run: {}",
             visible(program),
