@@ -32,8 +32,15 @@ struct Hierarchy {
 fn hierarchy(v2: bool, controller: &str) -> Option<Hierarchy> {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    own_group(&mounts, &groups, v2, controller).map(|own| Hierarchy { own })
+}
+
+/// Where this process's group is, from the text of `mountinfo` and `/proc/self/cgroup`.
+fn own_group(mounts: &str, groups: &str, v2: bool, controller: &str) -> Option<PathBuf> {
     for line in mounts.lines() {
-        let (left, right) = line.split_once(" - ")?;
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let left: Vec<&str> = left.split(' ').collect();
         let right: Vec<&str> = right.split(' ').collect();
         let (Some(root), Some(point), Some(fstype), Some(options)) =
@@ -65,9 +72,7 @@ fn hierarchy(v2: bool, controller: &str) -> Option<Hierarchy> {
             .strip_prefix(root)
             .unwrap_or(&own)
             .trim_start_matches('/');
-        return Some(Hierarchy {
-            own: Path::new(point).join(relative),
-        });
+        return Some(Path::new(point).join(relative));
     }
     None
 }
@@ -279,5 +284,53 @@ impl Drop for Cgroup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+35 25 0:30 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
+41 35 0:36 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+45 35 0:40 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+47 35 0:42 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn the_own_group_is_found_on_hybrid_and_pure_v2_systems() {
+        let groups = "8:pids:/\n4:memory:/job/7\n0::/\n";
+        assert_eq!(
+            own_group(HYBRID, groups, true, ""),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        assert_eq!(
+            own_group(HYBRID, groups, false, "pids"),
+            Some(PathBuf::from("/sys/fs/cgroup/pids"))
+        );
+        assert_eq!(
+            own_group(HYBRID, groups, false, "memory"),
+            Some(PathBuf::from("/sys/fs/cgroup/memory/job/7"))
+        );
+        // Pure v2 (systemd): one hierarchy, the process deep in it; no v1 pids at all.
+        let pure = "30 22 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let session = "0::/user.slice/user-0.slice/session-3.scope\n";
+        assert_eq!(
+            own_group(pure, session, true, ""),
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/user.slice/user-0.slice/session-3.scope"
+            ))
+        );
+        assert_eq!(own_group(pure, session, false, "pids"), None);
+        // A container that sees only its sub-tree: paths are relative to the mount's root.
+        let container = "30 22 0:26 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            own_group(container, "0::/docker/abc/app\n", true, ""),
+            Some(PathBuf::from("/sys/fs/cgroup/app"))
+        );
+        // Nothing mounted, or garbage: no group (the box then refuses to run).
+        assert_eq!(own_group("", groups, true, ""), None);
+        assert_eq!(own_group("garbage\n", "junk", true, ""), None);
     }
 }
