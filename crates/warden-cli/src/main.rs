@@ -31,6 +31,7 @@ mod identity;
 mod kill;
 mod mcp;
 mod policy;
+mod saga;
 mod serve;
 mod trust;
 
@@ -96,6 +97,9 @@ enum Command {
     /// Elevate, demote or restore an agent's execution ring.
     #[command(subcommand)]
     Ring(kill::RingCommand),
+    /// Multi-step work that finishes or is undone: run, resume after a crash, list, show.
+    #[command(subcommand)]
+    Saga(saga::SagaCommand),
 }
 
 impl Command {
@@ -118,6 +122,7 @@ impl Command {
             Command::Kill(args) => kill::kill(&args),
             Command::Revive(args) => kill::revive(&args),
             Command::Ring(cmd) => kill::ring(&cmd),
+            Command::Saga(cmd) => saga::run(cmd),
         }
     }
 
@@ -132,6 +137,7 @@ impl Command {
             Command::Bench(a) if a.json => report::ErrorStyle::Json,
             Command::VerifyChain(a) if a.json => report::ErrorStyle::Json,
             Command::Handshake(a) if a.json => report::ErrorStyle::JsonDeny,
+            Command::Saga(cmd) if cmd.json() => report::ErrorStyle::Json,
             _ => report::ErrorStyle::Text,
         }
     }

@@ -109,14 +109,52 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
         r.challenge_ttl = Duration::from_secs(args.handshake_ttl.max(1));
         config.handshake = Some(std::sync::Arc::new(r));
     }
-    let warden = builder.build()?;
-    DecisionServer::run_until_signalled(config, Arc::new(warden), |addr| {
+    let warden = Arc::new(builder.build()?);
+    if let Some(db) = &args.audit.db {
+        resume_sagas(db, warden.clone())?;
+    }
+    DecisionServer::run_until_signalled(config, warden, |addr| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on http://{addr}");
         let _ = out.flush();
     })
     .map_err(serve_error)?;
     Ok(Exit::Ok)
+}
+
+/// Finish, in the background, the sagas in the database whose runner died (as `warden saga
+/// resume` does): their compensations are judged by this server's policy.
+fn resume_sagas(db: &std::path::Path, warden: Arc<warden::Warden>) -> Result<()> {
+    use warden_runtime::saga::{CommandWork, Journal, Saga};
+    let journal = Journal::open(db).map_err(|e| Error::msg(e.to_string()))?;
+    if journal
+        .orphans()
+        .map_err(|e| Error::msg(e.to_string()))?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    std::thread::Builder::new()
+        .name("warden-saga-resume".into())
+        .spawn(move || {
+            let work = CommandWork::new(warden.runtime());
+            let saga = Saga::new(&journal, &*warden, &work, warden.audit(), "serve");
+            match saga.resume_orphans() {
+                Ok(done) => {
+                    for r in done {
+                        tracing::warn!(
+                            "resumed saga {}: {}{}",
+                            r.id,
+                            r.status.as_str(),
+                            r.reason.map(|w| format!(" ({w})")).unwrap_or_default()
+                        );
+                    }
+                }
+                Err(e) => tracing::error!("cannot resume the unfinished sagas: {e}"),
+            }
+        })
+        .map_err(|e| Error::msg(format!("cannot start the saga resumer: {e}")))?;
+    Ok(())
 }
 
 /// This server's side of the handshake: its key, its credential, the seen-nonce store.

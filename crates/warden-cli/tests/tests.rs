@@ -12,5 +12,6 @@ mod hostile_peer;
 mod hostile_web_page;
 mod identity;
 mod runtime;
+mod saga;
 mod serve;
 mod structure;

@@ -45,6 +45,25 @@ pub struct Warden {
     runtime: Runtime,
 }
 
+/// Which steps of the decision path an action takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// All of them.
+    Full,
+    /// All but the kill switch: a saga's compensation.
+    Compensation,
+}
+
+impl warden_runtime::saga::Gate for Warden {
+    fn decide(&self, action: &Action) -> Decision {
+        Warden::decide(self, action)
+    }
+
+    fn decide_compensation(&self, action: &Action) -> Decision {
+        Warden::decide_compensation(self, action)
+    }
+}
+
 /// A policy set and its version number (1 for the first set, +1 per replacement).
 struct Versioned {
     set: PolicySet,
@@ -127,11 +146,23 @@ impl Warden {
     /// Judge one action. Never fails and never panics outward: a malformed action, an
     /// evaluation error or a panic inside an engine is a `Deny` whose reason names the cause.
     pub fn decide(&self, action: &Action) -> Decision {
+        self.decide_as(action, Route::Full)
+    }
+
+    /// Judge the compensation of a saga step (see `warden_runtime::saga`): every step of
+    /// [`Warden::decide`] but the kill switch — stopping an agent must not stop Warden from
+    /// undoing what it already did — with the same audit record. Only the saga runner calls
+    /// this; no door takes it from a caller.
+    pub fn decide_compensation(&self, action: &Action) -> Decision {
+        self.decide_as(action, Route::Compensation)
+    }
+
+    fn decide_as(&self, action: &Action, route: Route) -> Decision {
         let start = Instant::now();
         // The action as judged: Warden's own fields (verified agent, trust) in place of the
         // caller's, so the audit record says who really asked.
         let mut judged = Cow::Borrowed(action);
-        let mut decision = self.judge(&mut judged);
+        let mut decision = self.judge(&mut judged, route);
         decision.elapsed_ns = elapsed_ns(start);
         if let Some(log) = &self.audit {
             // The record carries the policy's own latency; the caller's `elapsed_ns` then
@@ -154,7 +185,7 @@ impl Warden {
 
     /// The decision path before the audit log, step by step, each failing closed. The first
     /// step that answers ends the path; its answer is the decision.
-    fn judge(&self, action: &mut Cow<'_, Action>) -> Decision {
+    fn judge(&self, action: &mut Cow<'_, Action>, route: Route) -> Decision {
         // 0. A malformed action is denied, and so is any that would touch Warden's own files.
         if let Err(e) = action.validate() {
             return Decision::deny(format!("denied: {e}"));
@@ -164,7 +195,8 @@ impl Warden {
         }
 
         // 1. kill switch (a stopped agent, capability or fleet is denied, no further work).
-        if let Some(d) = self.runtime.check_kill(action) {
+        let kill = route == Route::Full;
+        if kill && let Some(d) = self.runtime.check_kill(action) {
             return d;
         }
 
@@ -178,7 +210,8 @@ impl Warden {
         // and so does one set for any identity behind it (the root, or an agent that
         // delegated to it: a killed agent cannot carry on under a key it made itself).
         let behind = subject.as_ref().map(|s| s.behind()).unwrap_or_default();
-        if subject.is_some()
+        if kill
+            && subject.is_some()
             && let Some(d) = self
                 .runtime
                 .check_kill(action)

@@ -1,0 +1,542 @@
+//! The runner against a real journal (a SQLite file), with closures for work and a gate
+//! whose answers each test sets.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use super::*;
+
+/// Records what ran; fails, times out or is stopped where told.
+#[derive(Default)]
+struct Script {
+    log: Mutex<Vec<String>>,
+    keys: Mutex<Vec<String>>,
+    fail: HashSet<String>,
+    time_out: HashSet<String>,
+    /// Compensations that fail this many times before they work.
+    flaky: Mutex<std::collections::HashMap<String, u32>>,
+    no_compensation: HashSet<String>,
+}
+
+impl Script {
+    fn failing(steps: &[&str]) -> Self {
+        Script {
+            fail: steps.iter().map(|s| s.to_string()).collect(),
+            ..Script::default()
+        }
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Work for Script {
+    fn perform(&self, ctx: &StepContext<'_>) -> Attempt {
+        let name = format!("{}:{}", ctx.phase.as_str(), ctx.step.id);
+        self.log.lock().unwrap().push(name.clone());
+        self.keys.lock().unwrap().push(ctx.idempotency_key.clone());
+        if let Some(left) = self.flaky.lock().unwrap().get_mut(&name)
+            && *left > 0
+        {
+            *left -= 1;
+            return Attempt::Failed("flaky".into());
+        }
+        if self.fail.contains(&name) {
+            Attempt::Failed(format!("{name} failed"))
+        } else if self.time_out.contains(&name) {
+            Attempt::TimedOut(format!("{name} timed out"))
+        } else {
+            Attempt::Done
+        }
+    }
+
+    fn has_compensation(&self, step: &StepSpec) -> bool {
+        step.compensate.is_some() && !self.no_compensation.contains(&step.id)
+    }
+}
+
+/// Allows everything but the steps (`run:ID`) and compensations (`compensate:ID`) it lists.
+#[derive(Default)]
+struct Gatekeeper {
+    deny: HashSet<String>,
+    /// Everything a step asks is denied (as under a kill switch); compensations are not.
+    killed: bool,
+    asked: Mutex<Vec<Action>>,
+}
+
+impl Gatekeeper {
+    fn answer(&self, action: &Action, compensation: bool) -> Decision {
+        self.asked.lock().unwrap().push(action.clone());
+        let phase = action.context["phase"].as_str().unwrap();
+        let step = action.context["step"].as_str().unwrap();
+        assert_eq!(phase == "compensate", compensation);
+        if self.deny.contains(&format!("{phase}:{step}")) || (self.killed && !compensation) {
+            Decision::deny(format!("denied {phase}:{step}"))
+        } else {
+            let mut d = Decision::deny("ok");
+            d.verdict = Verdict::Allow;
+            d
+        }
+    }
+}
+
+impl Gate for Gatekeeper {
+    fn decide(&self, action: &Action) -> Decision {
+        self.answer(action, false)
+    }
+    fn decide_compensation(&self, action: &Action) -> Decision {
+        self.answer(action, true)
+    }
+}
+
+fn spec(n: usize) -> SagaSpec {
+    let steps = (1..=n)
+        .map(|i| {
+            StepSpec::new(format!("s{i}"), vec!["true".into()])
+                .compensated_by(vec!["undo".into(), format!("s{i}")])
+        })
+        .collect();
+    let mut s = SagaSpec::new("test", steps);
+    s.backoff_ms = 1;
+    s
+}
+
+fn journal() -> (tempfile::TempDir, Journal) {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("w.db")).unwrap();
+    (dir, j)
+}
+
+fn run(j: &Journal, gate: &Gatekeeper, work: &Script, spec: &SagaSpec) -> SagaReport {
+    Saga::new(j, gate, work, None, "test")
+        .run(spec, Some("bot"), Path::new("/"))
+        .unwrap()
+}
+
+fn statuses(j: &Journal, id: &str) -> Vec<StepStatus> {
+    j.show(id)
+        .unwrap()
+        .unwrap()
+        .steps
+        .iter()
+        .map(|s| s.status)
+        .collect()
+}
+
+#[test]
+fn all_steps_succeed() {
+    let (_d, j) = journal();
+    let work = Script::default();
+    let r = run(&j, &Gatekeeper::default(), &work, &spec(3));
+    assert_eq!(r.status, SagaStatus::Completed);
+    assert_eq!(work.log(), ["run:s1", "run:s2", "run:s3"]);
+    assert_eq!(statuses(&j, &r.id), [StepStatus::Done; 3]);
+    let view = j.show(&r.id).unwrap().unwrap();
+    assert!(!view.saga.owned, "a finished saga has no owner");
+}
+
+#[test]
+fn a_seven_step_saga_failing_at_step_three_compensates_two_then_one() {
+    let (_d, j) = journal();
+    let work = Script::failing(&["run:s3"]);
+    let r = run(&j, &Gatekeeper::default(), &work, &spec(7));
+    assert_eq!(r.status, SagaStatus::Compensated);
+    assert_eq!(
+        work.log(),
+        [
+            "run:s1",
+            "run:s2",
+            "run:s3",
+            "compensate:s2",
+            "compensate:s1"
+        ]
+    );
+    use StepStatus::*;
+    assert_eq!(
+        statuses(&j, &r.id),
+        [
+            Compensated,
+            Compensated,
+            Failed,
+            Pending,
+            Pending,
+            Pending,
+            Pending
+        ]
+    );
+    assert!(r.reason.unwrap().contains("step `s3` failed"));
+    // The history says the same, in order.
+    let events: Vec<String> = j
+        .show(&r.id)
+        .unwrap()
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| format!("{}:{}", e.event, e.step.as_deref().unwrap_or("-")))
+        .collect();
+    let tail = &events[events.len() - 5..];
+    assert_eq!(
+        tail,
+        [
+            "compensation.started:s2",
+            "compensation.done:s2",
+            "compensation.started:s1",
+            "compensation.done:s1",
+            "compensated:-"
+        ]
+    );
+}
+
+#[test]
+fn a_step_denied_by_policy_never_runs_and_the_earlier_ones_are_undone() {
+    let (_d, j) = journal();
+    let work = Script::default();
+    let gate = Gatekeeper {
+        deny: ["run:s2".to_string()].into(),
+        ..Gatekeeper::default()
+    };
+    let r = run(&j, &gate, &work, &spec(3));
+    assert_eq!(r.status, SagaStatus::Compensated);
+    assert_eq!(work.log(), ["run:s1", "compensate:s1"]);
+    assert!(r.reason.unwrap().contains("was not allowed: denied run:s2"));
+    // Every compensation was judged, as a compensation, with the saga in its context.
+    let asked = gate.asked.lock().unwrap();
+    let last = asked.last().unwrap();
+    assert_eq!(last.action, "execute_code");
+    assert_eq!(last.agent.as_deref(), Some("bot"));
+    assert_eq!(last.context["phase"], "compensate");
+    assert_eq!(last.args["argv"], json!(["undo", "s1"]));
+    assert_eq!(last.args["command"], "undo s1");
+}
+
+#[test]
+fn under_a_kill_switch_the_next_step_is_refused_and_compensations_still_run() {
+    let (_d, j) = journal();
+    let work = Script::default();
+    let gate = Gatekeeper {
+        killed: true,
+        ..Gatekeeper::default()
+    };
+    let r = run(&j, &gate, &work, &spec(2));
+    // Nothing ran: the first step was refused, so there is nothing to undo.
+    assert_eq!(r.status, SagaStatus::Compensated);
+    assert!(work.log().is_empty());
+}
+
+#[test]
+fn a_step_that_timed_out_may_have_taken_effect_and_is_undone_first() {
+    let (_d, j) = journal();
+    let work = Script {
+        time_out: ["run:s3".to_string()].into(),
+        ..Script::default()
+    };
+    let mut s = spec(4);
+    s.steps[2].retries = 1;
+    let r = run(&j, &Gatekeeper::default(), &work, &s);
+    assert_eq!(r.status, SagaStatus::Compensated);
+    assert_eq!(
+        work.log(),
+        [
+            "run:s1",
+            "run:s2",
+            "run:s3",
+            "run:s3",
+            "compensate:s3",
+            "compensate:s2",
+            "compensate:s1"
+        ]
+    );
+    // Every attempt of a phase carries the same idempotency key.
+    let keys = work.keys.lock().unwrap();
+    assert_eq!(keys[2], keys[3]);
+    assert!(keys[2].ends_with(":s3:run"));
+    assert!(keys[4].ends_with(":s3:compensate"));
+}
+
+#[test]
+fn steps_without_compensation_are_passed_over() {
+    let (_d, j) = journal();
+    let work = Script {
+        fail: ["run:s3".to_string()].into(),
+        no_compensation: ["s2".to_string()].into(),
+        ..Script::default()
+    };
+    let r = run(&j, &Gatekeeper::default(), &work, &spec(3));
+    assert_eq!(r.status, SagaStatus::Compensated);
+    assert_eq!(work.log(), ["run:s1", "run:s2", "run:s3", "compensate:s1"]);
+}
+
+#[test]
+fn a_retried_step_that_then_works_lets_the_saga_finish() {
+    let (_d, j) = journal();
+    let work = Script::default();
+    work.flaky.lock().unwrap().insert("run:s2".into(), 2);
+    let mut s = spec(2);
+    s.steps[1].retries = 2;
+    let r = run(&j, &Gatekeeper::default(), &work, &s);
+    assert_eq!(r.status, SagaStatus::Completed);
+    assert_eq!(work.log(), ["run:s1", "run:s2", "run:s2", "run:s2"]);
+    assert_eq!(j.show(&r.id).unwrap().unwrap().steps[1].attempts, 3);
+}
+
+#[test]
+fn a_compensation_that_keeps_failing_escalates_and_can_be_retried_later() {
+    let (_d, j) = journal();
+    let work = Script::failing(&["run:s3"]);
+    work.flaky.lock().unwrap().insert("compensate:s2".into(), 6);
+    let mut s = spec(3);
+    s.steps[1].compensate_retries = 2;
+    let r = run(&j, &Gatekeeper::default(), &work, &s);
+    assert_eq!(r.status, SagaStatus::Escalated);
+    assert!(r.reason.unwrap().contains("failed 3 time(s)"));
+    // Step 1 was left alone: its undo may need step 2's first.
+    assert_eq!(
+        work.log(),
+        [
+            "run:s1",
+            "run:s2",
+            "run:s3",
+            "compensate:s2",
+            "compensate:s2",
+            "compensate:s2"
+        ]
+    );
+    use StepStatus::*;
+    assert_eq!(statuses(&j, &r.id), [Done, CompensationFailed, Failed]);
+    let gate = Gatekeeper::default();
+    let saga = Saga::new(&j, &gate, &work, None, "test");
+    // Escalated sagas are not orphans: only an explicit retry takes them.
+    assert!(saga.resume_orphans().unwrap().is_empty());
+    assert!(
+        saga.resume(&r.id, false)
+            .unwrap()
+            .unwrap_err()
+            .contains("escalated")
+    );
+    // Three more failures are left; a retry of three attempts escalates again, the next works.
+    let again = saga.resume(&r.id, true).unwrap().unwrap();
+    assert_eq!(again.status, SagaStatus::Escalated);
+    let again = saga.resume(&r.id, true).unwrap().unwrap();
+    assert_eq!(again.status, SagaStatus::Compensated);
+    assert_eq!(statuses(&j, &r.id), [Compensated, Compensated, Failed]);
+    assert_eq!(j.show(&r.id).unwrap().unwrap().steps[1].compensations, 7);
+}
+
+#[test]
+fn a_denied_compensation_is_retried_then_escalates() {
+    let (_d, j) = journal();
+    let work = Script::failing(&["run:s2"]);
+    let gate = Gatekeeper {
+        deny: ["compensate:s1".to_string()].into(),
+        ..Gatekeeper::default()
+    };
+    let r = run(&j, &gate, &work, &spec(2));
+    assert_eq!(r.status, SagaStatus::Escalated);
+    assert!(
+        r.reason
+            .unwrap()
+            .contains("not allowed: denied compensate:s1")
+    );
+    assert_eq!(
+        work.log(),
+        ["run:s1", "run:s2"],
+        "a denied compensation never runs"
+    );
+}
+
+/// A saga left as a runner that died at `running` would leave it.
+fn orphan(j: &Journal, spec: &SagaSpec, done: usize, running: bool) -> String {
+    let id = new_id().unwrap();
+    j.create(
+        &id,
+        spec,
+        Some("bot"),
+        Path::new("/"),
+        "another-boot/1/1",
+        1,
+    )
+    .unwrap();
+    for i in 0..done {
+        j.step(
+            &id,
+            i,
+            StepStatus::Running,
+            Count::Attempt,
+            "step.started",
+            None,
+        )
+        .unwrap();
+        j.step(&id, i, StepStatus::Done, Count::None, "step.done", None)
+            .unwrap();
+    }
+    if running {
+        j.step(
+            &id,
+            done,
+            StepStatus::Running,
+            Count::Attempt,
+            "step.started",
+            None,
+        )
+        .unwrap();
+    }
+    id
+}
+
+#[test]
+fn after_a_crash_resume_undoes_what_ran_once_and_only_once() {
+    let (_d, j) = journal();
+    let mut s = spec(7);
+    // Step 4 (running when the runner died) has no compensation: 3, 2, 1 are undone.
+    s.steps[3].compensate = None;
+    let id = orphan(&j, &s, 3, true);
+    assert_eq!(j.orphans().unwrap(), std::slice::from_ref(&id));
+    let work = Script::default();
+    let gate = Gatekeeper::default();
+    let saga = Saga::new(&j, &gate, &work, None, "test");
+    let reports = saga.resume_orphans().unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].status, SagaStatus::Compensated);
+    assert_eq!(
+        work.log(),
+        ["compensate:s3", "compensate:s2", "compensate:s1"]
+    );
+    use StepStatus::*;
+    assert_eq!(
+        statuses(&j, &id),
+        [
+            Compensated,
+            Compensated,
+            Compensated,
+            Interrupted,
+            Pending,
+            Pending,
+            Pending
+        ]
+    );
+    // Nothing is left to resume, and resuming again runs nothing.
+    assert!(j.orphans().unwrap().is_empty());
+    assert!(saga.resume_orphans().unwrap().is_empty());
+    assert!(
+        saga.resume(&id, false)
+            .unwrap()
+            .unwrap_err()
+            .contains("compensated")
+    );
+    assert_eq!(work.log().len(), 3);
+}
+
+#[test]
+fn the_step_running_at_the_crash_is_undone_when_it_has_a_compensation() {
+    let (_d, j) = journal();
+    let id = orphan(&j, &spec(7), 3, true);
+    let work = Script::default();
+    let gate = Gatekeeper::default();
+    let saga = Saga::new(&j, &gate, &work, None, "test");
+    saga.resume(&id, false).unwrap().unwrap();
+    assert_eq!(
+        work.log(),
+        [
+            "compensate:s4",
+            "compensate:s3",
+            "compensate:s2",
+            "compensate:s1"
+        ]
+    );
+}
+
+#[test]
+fn a_compensation_cut_off_by_a_crash_runs_again_with_the_same_key_and_a_done_one_never_does() {
+    let (_d, j) = journal();
+    let id = orphan(&j, &spec(3), 3, false);
+    j.saga(&id, SagaStatus::Compensating, Some("s4 failed"), 5)
+        .unwrap();
+    // s3 was undone; s2's undo was running when the runner died.
+    j.step(
+        &id,
+        2,
+        StepStatus::Compensating,
+        Count::Compensation,
+        "compensation.started",
+        None,
+    )
+    .unwrap();
+    j.step(
+        &id,
+        2,
+        StepStatus::Compensated,
+        Count::None,
+        "compensation.done",
+        None,
+    )
+    .unwrap();
+    j.step(
+        &id,
+        1,
+        StepStatus::Compensating,
+        Count::Compensation,
+        "compensation.started",
+        None,
+    )
+    .unwrap();
+    let work = Script::default();
+    let gate = Gatekeeper::default();
+    let saga = Saga::new(&j, &gate, &work, None, "test");
+    let r = saga.resume(&id, false).unwrap().unwrap();
+    assert_eq!(r.status, SagaStatus::Compensated);
+    assert_eq!(work.log(), ["compensate:s2", "compensate:s1"]);
+    assert_eq!(work.keys.lock().unwrap()[0], format!("{id}:s2:compensate"));
+    let steps = j.show(&id).unwrap().unwrap().steps;
+    assert_eq!(
+        steps[1].compensations, 2,
+        "the count goes on across the crash"
+    );
+}
+
+#[test]
+fn a_saga_whose_runner_lives_is_not_taken_over() {
+    let (_d, j) = journal();
+    let s = spec(2);
+    let id = new_id().unwrap();
+    j.create(&id, &s, None, Path::new("/"), owner::me(), 1)
+        .unwrap();
+    assert!(j.orphans().unwrap().is_empty());
+    let work = Script::default();
+    let gate = Gatekeeper::default();
+    let saga = Saga::new(&j, &gate, &work, None, "test");
+    assert!(
+        saga.resume(&id, false)
+            .unwrap()
+            .unwrap_err()
+            .contains("live process")
+    );
+    assert!(
+        saga.resume("nope", false)
+            .unwrap()
+            .unwrap_err()
+            .contains("no saga")
+    );
+    assert!(work.log().is_empty());
+    let rows = j.list(10).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].owned);
+}
+
+#[test]
+fn backoff_doubles_up_to_the_cap() {
+    let mut s = spec(1);
+    s.backoff_ms = 100;
+    assert_eq!(backoff(&s, 0), Duration::from_millis(100));
+    assert_eq!(backoff(&s, 3), Duration::from_millis(800));
+    assert_eq!(backoff(&s, 40), warden_policy::saga::MAX_BACKOFF);
+}
+
+#[test]
+fn words_are_quoted_for_a_shell() {
+    let w = |v: &[&str]| shell_line(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(w(&["make", "build"]), "make build");
+    assert_eq!(w(&["sh", "-c", "echo hi"]), "sh -c 'echo hi'");
+    assert_eq!(w(&["it's"]), r"'it'\''s'");
+    assert_eq!(w(&[""]), "''");
+}
