@@ -283,13 +283,14 @@ fn show(args: &ShowArgs) -> Result<Exit> {
         print_view(&view);
         outln!("history:");
         for e in &view.events {
-            outln!(
+            let line = format!(
                 "  {}  {:<20} {:<8} {}",
                 when(e.at_ns),
                 e.event,
                 e.step.as_deref().map_or_else(|| "-".into(), visible),
                 e.detail.as_deref().map(visible).unwrap_or_default()
             );
+            outln!("{}", line.trim_end());
         }
     }
     Ok(Exit::Ok)
