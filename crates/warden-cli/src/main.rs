@@ -17,6 +17,7 @@
 mod report;
 
 mod action_args;
+mod approvals;
 mod args;
 mod audit;
 mod bench;
@@ -97,6 +98,9 @@ enum Command {
     /// Elevate, demote or restore an agent's execution ring.
     #[command(subcommand)]
     Ring(kill::RingCommand),
+    /// Approval requests (`require_approval` verdicts): list, show, approve, deny.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCommand),
     /// Multi-step work that finishes or is undone: run, resume after a crash, list, show.
     #[command(subcommand)]
     Saga(saga::SagaCommand),
@@ -123,6 +127,7 @@ impl Command {
             Command::Revive(args) => kill::revive(&args),
             Command::Ring(cmd) => kill::ring(&cmd),
             Command::Saga(cmd) => saga::run(cmd),
+            Command::Approvals(cmd) => approvals::run(cmd),
         }
     }
 
@@ -138,6 +143,7 @@ impl Command {
             Command::VerifyChain(a) if a.json => report::ErrorStyle::Json,
             Command::Handshake(a) if a.json => report::ErrorStyle::JsonDeny,
             Command::Saga(cmd) if cmd.json() => report::ErrorStyle::Json,
+            Command::Approvals(cmd) if cmd.json() => report::ErrorStyle::Json,
             _ => report::ErrorStyle::Text,
         }
     }

@@ -202,6 +202,9 @@ pub fn decision_text(d: &Decision) -> String {
         let list: Vec<String> = d.obligations.iter().map(|o| visible(o)).collect();
         let _ = write!(s, "\n  obligations: {}", list.join(", "));
     }
+    if let Some(id) = &d.approval_id {
+        let _ = write!(s, "\n  approval: {}", visible(id));
+    }
     s
 }
 

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod approvals;
 mod audit;
 mod claude_code;
 mod commands;

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anomaly;
+pub mod approval;
 pub mod breaker;
 mod clock;
 mod error;

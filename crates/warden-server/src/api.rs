@@ -21,6 +21,7 @@ use warden::{Action, Decision};
 use crate::exchange::{Rejection, Shared, json_ok, json_response, parse_json, read_body};
 use crate::metrics::Gauges;
 
+mod approvals;
 mod operator;
 
 /// Every endpoint the server answers. The router is built from [`Route::ALL`] alone, so a
@@ -58,11 +59,19 @@ pub enum Route {
     Kill,
     /// `POST /v1/revive` (operator token)
     Revive,
+    /// `GET /v1/approvals` (operator token)
+    Approvals,
+    /// `GET /v1/approvals/{id}` (long-polls with `?wait=`)
+    Approval,
+    /// `POST /v1/approvals/{id}/approve` (operator token)
+    Approve,
+    /// `POST /v1/approvals/{id}/deny` (operator token)
+    DenyApproval,
 }
 
 impl Route {
     /// Every route, in the order of the OpenAPI document.
-    pub const ALL: [Route; 15] = [
+    pub const ALL: [Route; 19] = [
         Route::Decide,
         Route::DecideBatch,
         Route::Audit,
@@ -78,6 +87,10 @@ impl Route {
         Route::Kills,
         Route::Kill,
         Route::Revive,
+        Route::Approvals,
+        Route::Approval,
+        Route::Approve,
+        Route::DenyApproval,
     ];
 
     /// The HTTP method, lower case as in OpenAPI.
@@ -89,7 +102,9 @@ impl Route {
             | Route::HandshakeComplete
             | Route::HandshakeInitiate
             | Route::Kill
-            | Route::Revive => "post",
+            | Route::Revive
+            | Route::Approve
+            | Route::DenyApproval => "post",
             _ => "get",
         }
     }
@@ -112,6 +127,10 @@ impl Route {
             Route::Kills => "/v1/kills",
             Route::Kill => "/v1/kill",
             Route::Revive => "/v1/revive",
+            Route::Approvals => "/v1/approvals",
+            Route::Approval => "/v1/approvals/{id}",
+            Route::Approve => "/v1/approvals/{id}/approve",
+            Route::DenyApproval => "/v1/approvals/{id}/deny",
         }
     }
 
@@ -121,9 +140,18 @@ impl Route {
         !matches!(self, Route::Healthz | Route::Readyz) && !self.is_operator()
     }
 
-    /// Whether the route is the operator's (kill switch), guarded by the operator token.
+    /// Whether the route is the operator's (kill switch, answering approvals), guarded by
+    /// the operator token.
     pub fn is_operator(self) -> bool {
-        matches!(self, Route::Kills | Route::Kill | Route::Revive)
+        matches!(
+            self,
+            Route::Kills
+                | Route::Kill
+                | Route::Revive
+                | Route::Approvals
+                | Route::Approve
+                | Route::DenyApproval
+        )
     }
 
     fn handler(self) -> MethodRouter<AppState> {
@@ -143,6 +171,10 @@ impl Route {
             Route::Kills => get(operator::kills),
             Route::Kill => post(operator::kill),
             Route::Revive => post(operator::revive),
+            Route::Approvals => get(approvals::list),
+            Route::Approval => get(approvals::show),
+            Route::Approve => post(approvals::approve),
+            Route::DenyApproval => post(approvals::deny),
         }
     }
 }

@@ -27,6 +27,7 @@ pub struct WardenBuilder {
     zero_trust: Option<warden_trust::Config>,
     runtime: Option<RuntimeOptions>,
     shared_buckets: bool,
+    approval_ttl: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +76,7 @@ impl WardenBuilder {
             zero_trust: None,
             runtime: None,
             shared_buckets: false,
+            approval_ttl: warden_runtime::approval::DEFAULT_TTL,
         }
     }
 
@@ -175,6 +177,13 @@ impl WardenBuilder {
         self
     }
 
+    /// How long an approval request waits for a person (default 15 minutes). Requests live in
+    /// the Warden database; without one, `require_approval` stays a verdict with no request.
+    pub fn approval_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.approval_ttl = ttl;
+        self
+    }
+
     fn open_runtime(
         options: Option<RuntimeOptions>,
         shared_buckets: bool,
@@ -232,7 +241,15 @@ impl WardenBuilder {
             self.shared_buckets,
             audit.as_ref().map(AuditLog::path),
         )?;
+        let approvals = match runtime.db_path() {
+            Some(db) => Some(warden_runtime::approval::Approvals::open(
+                db,
+                self.approval_ttl,
+            )?),
+            None => None,
+        };
         let mut warden = Warden::new(set).with_runtime(runtime);
+        warden.approvals = approvals;
         warden.policy_paths = self.policy_paths;
         warden.protection = protection;
         warden.audit = audit;

@@ -20,11 +20,13 @@ pub use warden_policy::{Explanation, LoadError, PolicySet};
 pub use builder::{BuildError, WardenBuilder};
 use protect::Protection;
 pub use warden_policy::runtime::Ring;
+pub use warden_runtime::approval::{Approval, ApprovalStatus, Approvals};
 pub use warden_runtime::{CallPermit, Outcome, Runtime, RuntimeOptions};
 pub use warden_trust::Tier;
 pub use zero_trust::{RESERVED_CONTEXT, ZeroTrust};
 
 use warden_audit::Entry;
+use warden_runtime::approval::Resolution;
 
 /// The gate every action passes: policies in, one [`Decision`] out.
 ///
@@ -43,6 +45,8 @@ pub struct Warden {
     zero_trust: ZeroTrust,
     /// Kill switch, rings, rate limits, breakers (steps 1, 3 and 4; see `warden-runtime`).
     runtime: Runtime,
+    /// Where `require_approval` verdicts go (step 5b), when there is a database.
+    approvals: Option<Approvals>,
 }
 
 /// Which steps of the decision path an action takes.
@@ -84,6 +88,7 @@ impl Warden {
             protection: Protection::new(),
             zero_trust: ZeroTrust::default(),
             runtime: Runtime::in_memory(),
+            approvals: None,
         }
     }
 
@@ -268,12 +273,67 @@ impl Warden {
         // 4, after the policy: breakers count its denials as failures.
         steps.observe(judged, &d, audit);
 
+        // 5b. approvals: a `require_approval` becomes a request a person can answer; an
+        //     approved, unused request for this exact action allows it, once.
+        if d.verdict == Verdict::RequireApproval
+            && let Some(approvals) = &self.approvals
+        {
+            let resolution = approvals.resolve(judged, &d, now_ns());
+            d = self.approval_decision(action, d, resolution);
+        }
+
         // 6. trust update (the score moves on what Warden itself observed).
         if let Some(subject) = &subject {
             self.zero_trust.update(subject, action, &mut d);
         }
 
         d
+    }
+
+    /// The decision once the approval step has answered: allowed once by a grant, or still
+    /// waiting with the request's id (in the decision and in the audit record's context).
+    fn approval_decision(
+        &self,
+        action: &mut Cow<'_, Action>,
+        mut d: Decision,
+        resolution: Result<Resolution, warden_runtime::RuntimeError>,
+    ) -> Decision {
+        let id = match resolution {
+            Err(e) => {
+                let mut deny = Decision::deny(format!(
+                    "denied: the action needs approval, and no request could be recorded: {e}"
+                ));
+                deny.policy_version = d.policy_version;
+                return deny;
+            }
+            Ok(Resolution::Pending { id, .. }) => id,
+            Ok(Resolution::Granted(grant)) => {
+                d.verdict = Verdict::Allow;
+                d.reason = format!(
+                    "allowed once by approval {} ({}: {}); the rule says: {}",
+                    grant.id,
+                    grant.decided_by.as_deref().unwrap_or("?"),
+                    grant.decided_reason.as_deref().unwrap_or(""),
+                    d.reason
+                )
+                .into();
+                grant.id
+            }
+        };
+        let context = &mut action.to_mut().context;
+        if context.is_null() {
+            *context = serde_json::Value::Object(Default::default());
+        }
+        if let serde_json::Value::Object(m) = context {
+            m.insert("approval_id".into(), id.clone().into());
+        }
+        d.approval_id = Some(id.into());
+        d
+    }
+
+    /// The approval requests (when this Warden has a database).
+    pub fn approvals(&self) -> Option<&Approvals> {
+        self.approvals.as_ref()
     }
 
     /// Judge an action and report every rule's part in the decision.
@@ -404,6 +464,13 @@ impl Warden {
         }));
         version
     }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 fn elapsed_ns(start: Instant) -> u64 {

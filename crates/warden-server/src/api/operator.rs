@@ -55,7 +55,7 @@ impl OperatorRequest {
     }
 }
 
-fn authorize(shared: &super::Shared, headers: &HeaderMap) -> Result<(), Rejection> {
+pub(super) fn authorize(shared: &super::Shared, headers: &HeaderMap) -> Result<(), Rejection> {
     let Some(expected) = &shared.operator_token else {
         return Err(Rejection::new(
             StatusCode::FORBIDDEN,
