@@ -65,6 +65,11 @@ impl Rejection {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
     pub(crate) fn counted(self, metrics: &Metrics) -> Response {
         metrics.record_rejected(self.status.as_u16());
         self.into_response()

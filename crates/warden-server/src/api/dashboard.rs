@@ -44,12 +44,16 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Whether the dashboard is served here: off, or off loopback without a TLS proxy, it is not.
 fn open(shared: &Shared) -> Result<(), Rejection> {
-    match shared.dashboard {
+    served(shared.dashboard, shared.local.ip())
+}
+
+fn served(access: DashboardAccess, local: std::net::IpAddr) -> Result<(), Rejection> {
+    match access {
         DashboardAccess::Off => Err(Rejection::new(
             StatusCode::NOT_FOUND,
             "the dashboard is off on this server",
         )),
-        DashboardAccess::Loopback if !shared.local.ip().is_loopback() => Err(Rejection::new(
+        DashboardAccess::Loopback if !local.is_loopback() => Err(Rejection::new(
             StatusCode::FORBIDDEN,
             "the dashboard is served only on a loopback address: this server speaks plain HTTP, \
              so a login would cross the network in clear (serve it behind a TLS proxy and say so)",
@@ -398,4 +402,28 @@ pub(super) async fn events(State(shared): State<AppState>, headers: HeaderMap) -
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_off_loopback_needs_the_operators_word() {
+        let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let lo6: std::net::IpAddr = "::1".parse().unwrap();
+        let wide: std::net::IpAddr = "0.0.0.0".parse().unwrap();
+        let lan: std::net::IpAddr = "192.168.1.5".parse().unwrap();
+        assert!(served(DashboardAccess::Loopback, lo).is_ok());
+        assert!(served(DashboardAccess::Loopback, lo6).is_ok());
+        for ip in [wide, lan] {
+            let e = served(DashboardAccess::Loopback, ip).unwrap_err();
+            assert_eq!(e.status(), StatusCode::FORBIDDEN);
+            assert!(served(DashboardAccess::BehindTls, ip).is_ok());
+        }
+        assert_eq!(
+            served(DashboardAccess::Off, lo).unwrap_err().status(),
+            StatusCode::NOT_FOUND
+        );
+    }
 }
