@@ -125,9 +125,13 @@ async function refreshApprovals() {
   try { list = await api("GET", "/v1/approvals"); } catch (e) { $("approvals-note").textContent = e.message; return; }
   $("approvals-note").textContent = list.length ? "" : "Nothing waits for an answer.";
   $("pending-count").textContent = list.length ? String(list.length) : "";
+  // Rows are kept by id between refreshes, so a reason being typed is not wiped.
   const body = $("approval-rows");
-  body.replaceChildren();
+  const want = new Set(list.map((a) => a.id));
+  for (const tr of [...body.children]) if (!want.has(tr.dataset.id)) tr.remove();
+  const have = new Set([...body.children].map((tr) => tr.dataset.id));
   for (const a of list) {
+    if (have.has(a.id)) continue;
     const reason = el("input"); reason.placeholder = "reason"; reason.className = "reason";
     const yes = el("button", "Approve", "approve"); yes.onclick = () => answer(a.id, true, reason.value);
     const no = el("button", "Deny", "deny"); no.onclick = () => answer(a.id, false, reason.value);
