@@ -83,6 +83,15 @@ def test_a_decision_appears_live(page, warden):
     shot(page, "decisions")
 
 
+def test_an_agent_name_is_text_not_markup(page, warden):
+    logged_in(page, warden)
+    hostile = '<img src=x onerror="window.pwned=1">'
+    decide(warden, hostile, "files.read")
+    expect(page.locator("#decision-rows tr", has_text=hostile)).to_be_visible()
+    assert page.locator("#decision-rows img").count() == 0
+    assert page.evaluate("window.pwned") is None
+
+
 def test_a_click_approves_and_the_waiting_check_is_allowed(page, warden):
     logged_in(page, warden)
     check = subprocess.Popen(
