@@ -20,7 +20,7 @@ use warden_runtime::saga::{
 use crate::args::{AuditArgs, PolicyArgs, RuntimeArgs, builder};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::report::{json, visible};
+use crate::report::{json, print_table, visible};
 
 /// `warden saga …`.
 #[derive(Subcommand, Debug)]
@@ -337,26 +337,6 @@ fn print_view(view: &SagaView) {
         ]);
     }
     print_table(&table);
-}
-
-fn print_table<const N: usize>(rows: &[[String; N]]) {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in rows {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if i + 1 == N {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        outln!("{}", line.trim_end());
-    }
 }
 
 fn when(ns: u64) -> String {
