@@ -310,6 +310,9 @@ impl Journal {
         escalated: bool,
         now: u64,
     ) -> Result<Result<SagaView, String>, RuntimeError> {
+        // A saga whose journal entry is corrupt is refused before it is taken over, so the
+        // refusal changes nothing in the journal.
+        self.show(id)?;
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -460,9 +463,18 @@ impl Journal {
         else {
             return Ok(None);
         };
-        let spec: SagaSpec = serde_json::from_str(&spec).map_err(|e| RuntimeError::Corrupt {
+        let corrupt = |detail: String| RuntimeError::Corrupt {
             path: self.path.clone(),
-            detail: format!("saga `{id}` has an unreadable spec: {e}"),
+            detail,
+        };
+        let spec: SagaSpec = serde_json::from_str(&spec)
+            .map_err(|e| corrupt(format!("saga `{id}` has an unreadable spec: {e}")))?;
+        // Another process may have written the row: nothing of a spec the file could not
+        // have said runs (an unbounded time limit, 4 billion retries, an empty command).
+        spec.check().map_err(|e| {
+            corrupt(format!(
+                "saga `{id}` has a spec no saga file could give: {e}"
+            ))
         })?;
         let mut stmt = conn
             .prepare(
@@ -486,24 +498,37 @@ impl Journal {
         for row in rows {
             let (index, step, status, attempts, compensations, detail) =
                 row.map_err(self.err("cannot read the saga's steps"))?;
+            // Row i is step i of the spec, under its id, with counts a runner could reach.
+            let expected = spec.steps.get(steps.len()).map(|s| s.id.as_str());
+            let count = |n: i64| u32::try_from(n).ok();
+            let (Some(attempts), Some(compensations)) = (count(attempts), count(compensations))
+            else {
+                return Err(corrupt(format!(
+                    "saga `{id}` has a step row with a count out of range"
+                )));
+            };
+            if usize::try_from(index).ok() != Some(steps.len()) || expected != Some(step.as_str()) {
+                return Err(corrupt(format!(
+                    "saga `{id}` has a step row ({index}, `{}`) that is not step {} of its spec",
+                    step.escape_debug(),
+                    steps.len()
+                )));
+            }
             steps.push(StepRow {
-                index: index as usize,
+                index: steps.len(),
                 id: step,
                 status: StepStatus::parse(&status).ok_or_else(|| self.corrupt(&status))?,
-                attempts: attempts as u32,
-                compensations: compensations as u32,
+                attempts,
+                compensations,
                 detail,
             });
         }
         if steps.len() != spec.steps.len() {
-            return Err(RuntimeError::Corrupt {
-                path: self.path.clone(),
-                detail: format!(
-                    "saga `{id}` has {} step rows for {} steps",
-                    steps.len(),
-                    spec.steps.len()
-                ),
-            });
+            return Err(corrupt(format!(
+                "saga `{id}` has {} step rows for {} steps",
+                steps.len(),
+                spec.steps.len()
+            )));
         }
         let mut stmt = conn
             .prepare(

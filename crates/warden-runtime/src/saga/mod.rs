@@ -250,6 +250,15 @@ pub struct SagaReport {
     pub reason: Option<String>,
 }
 
+/// What [`Saga::resume_orphans`] did.
+#[derive(Debug, Default)]
+pub struct Resumed {
+    /// How each saga it took up ended.
+    pub reports: Vec<SagaReport>,
+    /// The sagas it could not take up (their id and why), left as they were.
+    pub failed: Vec<(String, RuntimeError)>,
+}
+
 /// Runs sagas: judges each step, does its work, keeps the journal, undoes on failure.
 pub struct Saga<'a> {
     journal: &'a Journal,
@@ -357,12 +366,20 @@ impl<'a> Saga<'a> {
         }
     }
 
-    /// Resume every unfinished saga whose runner is gone, oldest first.
-    pub fn resume_orphans(&self) -> Result<Vec<SagaReport>, RuntimeError> {
-        let mut out = Vec::new();
+    /// Resume every unfinished saga whose runner is gone, oldest first. A saga that cannot
+    /// be resumed (its journal entry is corrupt, say) is set aside in [`Resumed::failed`]
+    /// and the others are still undone: one bad row must not keep every crashed saga from
+    /// its compensations. An error means the journal could not be listed at all.
+    pub fn resume_orphans(&self) -> Result<Resumed, RuntimeError> {
+        let mut out = Resumed::default();
         for id in self.journal.orphans()? {
-            if let Ok(report) = self.resume(&id, false)? {
-                out.push(report);
+            match self.resume(&id, false) {
+                Ok(Ok(report)) => out.reports.push(report),
+                Ok(Err(_)) => {} // taken by another resumer meanwhile, or finished
+                Err(e) => {
+                    tracing::error!("cannot resume saga {id}: {e}");
+                    out.failed.push((id, e));
+                }
             }
         }
         Ok(out)
@@ -446,6 +463,16 @@ impl<'a> Saga<'a> {
     ) -> Result<Option<String>, RuntimeError> {
         for (index, step) in spec.steps.iter().enumerate() {
             let mut attempt = 0;
+            // Once an attempt was cut off it may have taken effect: a later attempt that
+            // fails or is refused does not make the step one with nothing to undo.
+            let mut cut_off = false;
+            let settled = |status: StepStatus, cut_off: bool| {
+                if cut_off && status == StepStatus::Failed {
+                    StepStatus::Interrupted
+                } else {
+                    status
+                }
+            };
             loop {
                 let ctx = StepContext {
                     saga: id,
@@ -463,7 +490,7 @@ impl<'a> Saga<'a> {
                     self.journal.step(
                         id,
                         index,
-                        StepStatus::Failed,
+                        settled(StepStatus::Failed, cut_off),
                         Count::None,
                         "step.denied",
                         Some(&decision.reason),
@@ -488,8 +515,15 @@ impl<'a> Saga<'a> {
                         (StepStatus::Interrupted, "step.stopped", Some(e), false)
                     }
                 };
-                self.journal
-                    .step(id, index, status, Count::None, event, detail.as_deref())?;
+                cut_off |= status == StepStatus::Interrupted;
+                self.journal.step(
+                    id,
+                    index,
+                    settled(status, cut_off),
+                    Count::None,
+                    event,
+                    detail.as_deref(),
+                )?;
                 if status == StepStatus::Done {
                     break;
                 }
@@ -595,7 +629,7 @@ impl<'a> Saga<'a> {
                     return Ok(Some(format!(
                         "the compensation of step `{}` failed {} time(s): {last_error}",
                         step.id,
-                        attempt + 1 - row.compensations
+                        attempt - row.compensations + 1
                     )));
                 }
                 std::thread::sleep(backoff(spec, attempt - row.compensations));

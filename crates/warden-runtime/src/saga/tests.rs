@@ -307,7 +307,7 @@ fn a_compensation_that_keeps_failing_escalates_and_can_be_retried_later() {
     let gate = Gatekeeper::default();
     let saga = Saga::new(&j, &gate, &work, None, "test");
     // Escalated sagas are not orphans: only an explicit retry takes them.
-    assert!(saga.resume_orphans().unwrap().is_empty());
+    assert!(saga.resume_orphans().unwrap().reports.is_empty());
     assert!(
         saga.resume(&r.id, false)
             .unwrap()
@@ -395,7 +395,7 @@ fn after_a_crash_resume_undoes_what_ran_once_and_only_once() {
     let work = Script::default();
     let gate = Gatekeeper::default();
     let saga = Saga::new(&j, &gate, &work, None, "test");
-    let reports = saga.resume_orphans().unwrap();
+    let reports = saga.resume_orphans().unwrap().reports;
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].status, SagaStatus::Compensated);
     assert_eq!(
@@ -417,7 +417,7 @@ fn after_a_crash_resume_undoes_what_ran_once_and_only_once() {
     );
     // Nothing is left to resume, and resuming again runs nothing.
     assert!(j.orphans().unwrap().is_empty());
-    assert!(saga.resume_orphans().unwrap().is_empty());
+    assert!(saga.resume_orphans().unwrap().reports.is_empty());
     assert!(
         saga.resume(&id, false)
             .unwrap()
@@ -539,4 +539,236 @@ fn words_are_quoted_for_a_shell() {
     assert_eq!(w(&["sh", "-c", "echo hi"]), "sh -c 'echo hi'");
     assert_eq!(w(&["it's"]), r"'it'\''s'");
     assert_eq!(w(&[""]), "''");
+}
+
+// --- The red team: a runner cut off mid-step, and a journal a hostile local process wrote. ---
+
+/// Answers each attempt of a step from a list, in order (then `Done`).
+struct Sequence {
+    answers: Mutex<std::collections::HashMap<String, Vec<Attempt>>>,
+    log: Mutex<Vec<String>>,
+}
+
+impl Sequence {
+    fn new(answers: &[(&str, Vec<Attempt>)]) -> Self {
+        Sequence {
+            answers: Mutex::new(
+                answers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.iter().rev().cloned().collect()))
+                    .collect(),
+            ),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Work for Sequence {
+    fn perform(&self, ctx: &StepContext<'_>) -> Attempt {
+        let name = format!("{}:{}", ctx.phase.as_str(), ctx.step.id);
+        self.log.lock().unwrap().push(name.clone());
+        self.answers
+            .lock()
+            .unwrap()
+            .get_mut(&name)
+            .and_then(Vec::pop)
+            .unwrap_or(Attempt::Done)
+    }
+}
+
+#[test]
+fn a_step_cut_off_then_failing_on_its_retry_is_still_undone() {
+    // Attempt 0 ran past its time limit (it may have done part of its work); attempt 1
+    // exited non-zero. The first attempt's effect must still be undone.
+    let (_d, j) = journal();
+    let work = Sequence::new(&[(
+        "run:s2",
+        vec![
+            Attempt::TimedOut("slow".into()),
+            Attempt::Failed("exit 1".into()),
+        ],
+    )]);
+    let mut s = spec(2);
+    s.steps[1].retries = 1;
+    let r = Saga::new(&j, &Gatekeeper::default(), &work, None, "test")
+        .run(&s, Some("bot"), Path::new("/"))
+        .unwrap();
+    assert_eq!(r.status, SagaStatus::Compensated);
+    assert_eq!(
+        *work.log.lock().unwrap(),
+        [
+            "run:s1",
+            "run:s2",
+            "run:s2",
+            "compensate:s2",
+            "compensate:s1"
+        ]
+    );
+}
+
+/// Answers like [`Gatekeeper`], but denies the given attempts of steps (`run:ID:ATTEMPT`).
+struct DenyAttempt(HashSet<String>);
+
+impl Gate for DenyAttempt {
+    fn decide(&self, action: &Action) -> Decision {
+        let key = format!(
+            "run:{}:{}",
+            action.context["step"].as_str().unwrap(),
+            action.context["attempt"]
+        );
+        let mut d = Decision::deny(format!("denied {key}"));
+        if !self.0.contains(&key) {
+            d.verdict = Verdict::Allow;
+        }
+        d
+    }
+    fn decide_compensation(&self, _: &Action) -> Decision {
+        let mut d = Decision::deny("ok");
+        d.verdict = Verdict::Allow;
+        d
+    }
+}
+
+#[test]
+fn a_step_cut_off_then_denied_on_its_retry_is_still_undone() {
+    // Attempt 0 timed out; attempt 1 was refused (a rate limit, the kill switch).
+    let (_d, j) = journal();
+    let work = Sequence::new(&[("run:s2", vec![Attempt::TimedOut("slow".into())])]);
+    let mut s = spec(2);
+    s.steps[1].retries = 1;
+    let gate = DenyAttempt(["run:s2:1".to_string()].into());
+    let r = Saga::new(&j, &gate, &work, None, "test")
+        .run(&s, Some("bot"), Path::new("/"))
+        .unwrap();
+    assert_eq!(r.status, SagaStatus::Compensated);
+    assert_eq!(
+        *work.log.lock().unwrap(),
+        ["run:s1", "run:s2", "compensate:s2", "compensate:s1"]
+    );
+}
+
+/// Run raw SQL on the journal's database, as another local process could.
+fn tamper(dir: &tempfile::TempDir, sql: &str) {
+    let conn = rusqlite::Connection::open(dir.path().join("w.db")).unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+fn corrupt_error(j: &Journal, id: &str) -> String {
+    let gate = Gatekeeper::default();
+    let work = Script::default();
+    let saga = Saga::new(j, &gate, &work, None, "test");
+    let shown = j.show(id).map(|_| ()).unwrap_err().to_string();
+    let resumed = saga.resume(id, true).map(|_| ()).unwrap_err().to_string();
+    assert_eq!(
+        work.log(),
+        Vec::<String>::new(),
+        "nothing runs from a bad journal"
+    );
+    assert_eq!(shown, resumed);
+    shown
+}
+
+#[test]
+fn hostile_step_rows_that_do_not_match_the_spec_are_refused_not_a_panic() {
+    let (d, j) = journal();
+    let id = orphan(&j, &spec(2), 1, false);
+    // Same number of rows, but one points past the spec's steps.
+    tamper(
+        &d,
+        &format!("UPDATE saga_steps SET idx = 99 WHERE saga = '{id}' AND idx = 1"),
+    );
+    let e = corrupt_error(&j, &id);
+    assert!(e.contains("step"), "{e}");
+
+    let (d, j) = journal();
+    let id = orphan(&j, &spec(2), 1, false);
+    tamper(
+        &d,
+        &format!("UPDATE saga_steps SET idx = -1 WHERE saga = '{id}' AND idx = 1"),
+    );
+    corrupt_error(&j, &id);
+
+    // A row renamed to another step's id (the compensation would run for the wrong step).
+    let (d, j) = journal();
+    let id = orphan(&j, &spec(2), 1, false);
+    tamper(
+        &d,
+        &format!("UPDATE saga_steps SET id = 'x' WHERE saga = '{id}' AND idx = 0"),
+    );
+    corrupt_error(&j, &id);
+
+    // Negative counts would wrap to 4 billion attempts.
+    let (d, j) = journal();
+    let id = orphan(&j, &spec(2), 1, false);
+    tamper(
+        &d,
+        &format!("UPDATE saga_steps SET compensations = -1 WHERE saga = '{id}'"),
+    );
+    corrupt_error(&j, &id);
+}
+
+#[test]
+fn a_hostile_spec_in_the_journal_is_refused_before_anything_runs() {
+    for (field, value) in [
+        ("timeout_ms", "9223372036854775807"),
+        ("retries", "4294967295"),
+        ("compensate_retries", "4294967295"),
+    ] {
+        let (d, j) = journal();
+        let id = orphan(&j, &spec(2), 1, false);
+        tamper(
+            &d,
+            &format!(
+                "UPDATE sagas SET spec = json_set(spec, '$.steps[0].{field}', {value}) WHERE id = '{id}'"
+            ),
+        );
+        let e = corrupt_error(&j, &id);
+        assert!(e.contains(field) || e.contains("limit"), "{field}: {e}");
+    }
+    // A step without a command, and an empty saga.
+    let (d, j) = journal();
+    let id = orphan(&j, &spec(2), 1, false);
+    tamper(
+        &d,
+        &format!(
+            "UPDATE sagas SET spec = json_set(spec, '$.steps[0].compensate', json('[]')) WHERE id = '{id}'"
+        ),
+    );
+    corrupt_error(&j, &id);
+    let (d, j) = journal();
+    let id = orphan(&j, &spec(1), 0, false);
+    tamper(
+        &d,
+        &format!(
+            "UPDATE sagas SET spec = json_set(spec, '$.steps', json('[]')) WHERE id = '{id}';
+             DELETE FROM saga_steps WHERE saga = '{id}';"
+        ),
+    );
+    corrupt_error(&j, &id);
+}
+
+#[test]
+fn one_corrupt_orphan_does_not_stop_the_others_from_being_undone() {
+    let (d, j) = journal();
+    // The oldest orphan is corrupt; the next one is a real crashed saga.
+    let bad = orphan(&j, &spec(2), 1, false);
+    tamper(
+        &d,
+        &format!("UPDATE sagas SET spec = '{{' WHERE id = '{bad}'"),
+    );
+    let good = orphan(&j, &spec(2), 1, true);
+    tamper(
+        &d,
+        &format!("UPDATE sagas SET created_ns = 2 WHERE id = '{good}'"),
+    );
+    let work = Script::default();
+    let gate = Gatekeeper::default();
+    let saga = Saga::new(&j, &gate, &work, None, "test");
+    let out = saga.resume_orphans().unwrap();
+    assert_eq!(out.reports.len(), 1);
+    assert_eq!(out.reports[0].id, good);
+    assert_eq!(out.reports[0].status, SagaStatus::Compensated);
+    assert_eq!(out.failed.len(), 1);
+    assert_eq!(out.failed[0].0, bad);
+    assert_eq!(work.log(), ["compensate:s2", "compensate:s1"]);
 }
