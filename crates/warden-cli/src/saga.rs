@@ -262,7 +262,7 @@ fn list(args: &ListArgs) -> Result<Exit> {
             r.status.as_str().to_string()
         };
         table.push([
-            r.id,
+            visible(&r.id),
             visible(&r.name),
             status,
             when(r.created_ns),
@@ -305,7 +305,7 @@ fn show(args: &ShowArgs) -> Result<Exit> {
             let line = format!(
                 "  {}  {:<20} {:<8} {}",
                 when(e.at_ns),
-                e.event,
+                visible(&e.event),
                 e.step.as_deref().map_or_else(|| "-".into(), visible),
                 e.detail.as_deref().map(visible).unwrap_or_default()
             );
@@ -321,14 +321,14 @@ fn print_view(view: &SagaView) {
         Some(reason) if s.status != SagaStatus::Completed => outln!(
             "saga `{}` ({}): {} — {}",
             visible(&s.name),
-            s.id,
+            visible(&s.id),
             s.status.as_str(),
             visible(reason)
         ),
         _ => outln!(
             "saga `{}` ({}): {}",
             visible(&s.name),
-            s.id,
+            visible(&s.id),
             s.status.as_str()
         ),
     }
