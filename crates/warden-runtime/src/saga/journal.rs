@@ -362,6 +362,18 @@ impl Journal {
         }
     }
 
+    /// Let go of saga `id` if `owner` holds it (after an error: nothing of it runs), so
+    /// that it can be resumed.
+    pub(crate) fn release(&self, id: &str, owner: &str) -> Result<(), RuntimeError> {
+        self.conn()
+            .execute(
+                "UPDATE sagas SET owner = NULL WHERE id = ?1 AND owner = ?2",
+                params![id, owner],
+            )
+            .map_err(self.err("cannot let go of the saga"))?;
+        Ok(())
+    }
+
     fn corrupt(&self, what: &str) -> RuntimeError {
         RuntimeError::Corrupt {
             path: self.path.clone(),

@@ -311,11 +311,31 @@ impl<'a> Saga<'a> {
         }
         self.journal
             .create(&id, spec, agent, cwd, owner::me(), now_ns())?;
-        let view = self
-            .journal
-            .show(&id)?
-            .ok_or_else(|| RuntimeError::Invalid(format!("saga `{id}` vanished")))?;
-        self.drive(view)
+        self.released_on_error(&id, || {
+            let view = self
+                .journal
+                .show(&id)?
+                .ok_or_else(|| RuntimeError::Invalid(format!("saga `{id}` vanished")))?;
+            self.drive(view)
+        })
+    }
+
+    /// Work on saga `id`; when that fails (the journal could not be written), let go of it,
+    /// so `resume` can finish it while this process lives on (`warden serve`, a library
+    /// user): nothing of it is running then, and a saga owned by a live process that no
+    /// longer works on it could never be resumed.
+    fn released_on_error<T>(
+        &self,
+        id: &str,
+        work: impl FnOnce() -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        let out = work();
+        if out.is_err()
+            && let Err(e) = self.journal.release(id, owner::me())
+        {
+            tracing::error!("cannot let go of saga {id} after an error: {e}");
+        }
+        out
     }
 
     /// Finish saga `id` after its runner died (or, with `escalated`, retry an escalated
@@ -327,43 +347,48 @@ impl<'a> Saga<'a> {
         escalated: bool,
     ) -> Result<Result<SagaReport, String>, RuntimeError> {
         match self.journal.claim(id, owner::me(), escalated, now_ns())? {
-            Ok(mut view) => {
-                let spec = view.spec.clone();
-                self.note(self.change(
-                    "warden.saga.resume",
-                    id,
-                    &spec,
-                    format!(
-                        "saga `{}` resumed by process {}",
-                        spec.name,
-                        std::process::id()
-                    ),
-                ));
-                // A step that was running when its runner died may have taken effect.
-                for step in &mut view.steps {
-                    if step.status == StepStatus::Running {
-                        self.journal.step(
-                            id,
-                            step.index,
-                            StepStatus::Interrupted,
-                            Count::None,
-                            "step.interrupted",
-                            Some("the runner stopped during this step"),
-                        )?;
-                        step.status = StepStatus::Interrupted;
-                    }
-                }
-                if view.saga.status == SagaStatus::Running {
-                    let reason = "the runner stopped before the saga finished";
-                    self.journal
-                        .saga(id, SagaStatus::Compensating, Some(reason), now_ns())?;
-                    view.saga.status = SagaStatus::Compensating;
-                    view.saga.reason = Some(reason.to_string());
-                }
-                self.drive(view).map(Ok)
-            }
+            Ok(view) => self
+                .released_on_error(id, || self.take_up(id, view))
+                .map(Ok),
             Err(why) => Ok(Err(why)),
         }
+    }
+
+    /// Finish a saga just claimed: mark the step cut off by the crash, then undo.
+    fn take_up(&self, id: &str, mut view: SagaView) -> Result<SagaReport, RuntimeError> {
+        let spec = view.spec.clone();
+        self.note(self.change(
+            "warden.saga.resume",
+            id,
+            &spec,
+            format!(
+                "saga `{}` resumed by process {}",
+                spec.name,
+                std::process::id()
+            ),
+        ));
+        // A step that was running when its runner died may have taken effect.
+        for step in &mut view.steps {
+            if step.status == StepStatus::Running {
+                self.journal.step(
+                    id,
+                    step.index,
+                    StepStatus::Interrupted,
+                    Count::None,
+                    "step.interrupted",
+                    Some("the runner stopped during this step"),
+                )?;
+                step.status = StepStatus::Interrupted;
+            }
+        }
+        if view.saga.status == SagaStatus::Running {
+            let reason = "the runner stopped before the saga finished";
+            self.journal
+                .saga(id, SagaStatus::Compensating, Some(reason), now_ns())?;
+            view.saga.status = SagaStatus::Compensating;
+            view.saga.reason = Some(reason.to_string());
+        }
+        self.drive(view)
     }
 
     /// Resume every unfinished saga whose runner is gone, oldest first. A saga that cannot

@@ -772,3 +772,53 @@ fn one_corrupt_orphan_does_not_stop_the_others_from_being_undone() {
     assert_eq!(out.failed[0].0, bad);
     assert_eq!(work.log(), ["compensate:s2", "compensate:s1"]);
 }
+
+/// Does every step; at `run:s2` another process makes the journal refuse step updates (a
+/// full disk, a lock held too long), so the runner's next journal write fails.
+struct Sabotage {
+    db: std::path::PathBuf,
+    log: Mutex<Vec<String>>,
+}
+
+impl Work for Sabotage {
+    fn perform(&self, ctx: &StepContext<'_>) -> Attempt {
+        let name = format!("{}:{}", ctx.phase.as_str(), ctx.step.id);
+        if name == "run:s2" {
+            rusqlite::Connection::open(&self.db)
+                .unwrap()
+                .execute_batch(
+                    "CREATE TRIGGER full BEFORE UPDATE ON saga_steps
+                     BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+                )
+                .unwrap();
+        }
+        self.log.lock().unwrap().push(name);
+        Attempt::Done
+    }
+}
+
+#[test]
+fn a_runner_that_cannot_write_its_journal_lets_go_of_the_saga_so_it_can_be_resumed() {
+    // A long-lived process (`warden serve`, a library user) whose saga stopped on a journal
+    // error lives on: a saga it still owned could never be resumed while it lives.
+    let (d, j) = journal();
+    let work = Sabotage {
+        db: d.path().join("w.db"),
+        log: Mutex::new(Vec::new()),
+    };
+    let gate = Gatekeeper::default();
+    let saga = Saga::new(&j, &gate, &work, None, "test");
+    let e = saga.run(&spec(3), Some("bot"), Path::new("/")).unwrap_err();
+    assert!(e.to_string().contains("disk full"), "{e}");
+    tamper(&d, "DROP TRIGGER full");
+    let orphans = j.orphans().unwrap();
+    assert_eq!(orphans.len(), 1, "the saga is left to resume");
+    // Resumed (here, by the same process): s2 ran to its end unrecorded, so it is undone.
+    let out = saga.resume_orphans().unwrap();
+    assert_eq!(out.reports.len(), 1);
+    assert_eq!(out.reports[0].status, SagaStatus::Compensated);
+    assert_eq!(
+        *work.log.lock().unwrap(),
+        ["run:s1", "run:s2", "compensate:s2", "compensate:s1"]
+    );
+}
