@@ -234,6 +234,7 @@ impl Journal {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.err("cannot start a transaction"))?;
+        self.fence(&tx, saga)?;
         let (attempts, compensations) = match count {
             Count::None => (0, 0),
             Count::Attempt => (1, 0),
@@ -286,6 +287,7 @@ impl Journal {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.err("cannot start a transaction"))?;
+        self.fence(&tx, saga)?;
         let finished = status.is_finished();
         tx.execute(
             "UPDATE sagas SET status = ?2, reason = coalesce(?3, reason), updated_ns = ?4,
@@ -359,6 +361,27 @@ impl Journal {
         match self.show(id)? {
             Some(view) => Ok(Ok(view)),
             None => Ok(Err(format!("saga `{id}` vanished"))),
+        }
+    }
+
+    /// Fail unless this process owns saga `id`: a runner that another process took over
+    /// (having judged it dead) writes nothing more and starts nothing more, so two processes
+    /// never both work on one saga even when liveness was judged wrong (another pid
+    /// namespace sharing the file, say). Checked in the transaction of every write.
+    fn fence(&self, tx: &rusqlite::Transaction<'_>, id: &str) -> Result<(), RuntimeError> {
+        let owner: Option<Option<String>> = tx
+            .query_row("SELECT owner FROM sagas WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err("cannot read the saga's owner"))?;
+        match owner {
+            Some(Some(o)) if o == owner::me() => Ok(()),
+            Some(owner) => Err(RuntimeError::TakenOver {
+                saga: id.to_string(),
+                owner,
+            }),
+            None => Err(RuntimeError::Invalid(format!("saga `{id}` vanished"))),
         }
     }
 

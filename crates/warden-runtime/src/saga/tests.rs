@@ -345,18 +345,25 @@ fn a_denied_compensation_is_retried_then_escalates() {
     );
 }
 
+/// Set saga `id`'s owner, as a process that takes it over (or creates it) would.
+fn set_owner(j: &Journal, id: &str, owner: &str) {
+    rusqlite::Connection::open(j.path())
+        .unwrap()
+        .execute(
+            "UPDATE sagas SET owner = ?2 WHERE id = ?1",
+            rusqlite::params![id, owner],
+        )
+        .unwrap();
+}
+
+/// An owner that is gone (another boot).
+const GONE: &str = "another-boot/1/1";
+
 /// A saga left as a runner that died at `running` would leave it.
 fn orphan(j: &Journal, spec: &SagaSpec, done: usize, running: bool) -> String {
     let id = new_id().unwrap();
-    j.create(
-        &id,
-        spec,
-        Some("bot"),
-        Path::new("/"),
-        "another-boot/1/1",
-        1,
-    )
-    .unwrap();
+    j.create(&id, spec, Some("bot"), Path::new("/"), owner::me(), 1)
+        .unwrap();
     for i in 0..done {
         j.step(
             &id,
@@ -381,6 +388,7 @@ fn orphan(j: &Journal, spec: &SagaSpec, done: usize, running: bool) -> String {
         )
         .unwrap();
     }
+    set_owner(j, &id, GONE);
     id
 }
 
@@ -450,6 +458,7 @@ fn the_step_running_at_the_crash_is_undone_when_it_has_a_compensation() {
 fn a_compensation_cut_off_by_a_crash_runs_again_with_the_same_key_and_a_done_one_never_does() {
     let (_d, j) = journal();
     let id = orphan(&j, &spec(3), 3, false);
+    set_owner(&j, &id, owner::me());
     j.saga(&id, SagaStatus::Compensating, Some("s4 failed"), 5)
         .unwrap();
     // s3 was undone; s2's undo was running when the runner died.
@@ -480,6 +489,7 @@ fn a_compensation_cut_off_by_a_crash_runs_again_with_the_same_key_and_a_done_one
         None,
     )
     .unwrap();
+    set_owner(&j, &id, GONE);
     let work = Script::default();
     let gate = Gatekeeper::default();
     let saga = Saga::new(&j, &gate, &work, None, "test");
@@ -821,4 +831,61 @@ fn a_runner_that_cannot_write_its_journal_lets_go_of_the_saga_so_it_can_be_resum
         *work.log.lock().unwrap(),
         ["run:s1", "run:s2", "compensate:s2", "compensate:s1"]
     );
+}
+
+/// Does every step; at `run:s1` another process takes the saga over (it judged this runner
+/// dead: another pid namespace sharing the database, say).
+struct TakenOver {
+    log: Mutex<Vec<String>>,
+}
+
+impl Work for TakenOver {
+    fn perform(&self, ctx: &StepContext<'_>) -> Attempt {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{}:{}", ctx.phase.as_str(), ctx.step.id));
+        Attempt::Done
+    }
+}
+
+#[test]
+fn a_runner_whose_saga_was_taken_over_starts_nothing_more_of_it() {
+    let (_d, j) = journal();
+    let work = TakenOver {
+        log: Mutex::new(Vec::new()),
+    };
+    struct TakeOverAt<'a>(&'a Journal);
+    impl Gate for TakeOverAt<'_> {
+        fn decide(&self, action: &Action) -> Decision {
+            // Just before step s2 is started, another process claims the saga.
+            if action.context["step"] == "s2" {
+                let id = action.context["saga_id"].as_str().unwrap();
+                set_owner(self.0, id, "a-resumer/1/1");
+            }
+            let mut d = Decision::deny("ok");
+            d.verdict = Verdict::Allow;
+            d
+        }
+        fn decide_compensation(&self, action: &Action) -> Decision {
+            self.decide(action)
+        }
+    }
+    let gate = TakeOverAt(&j);
+    let e = Saga::new(&j, &gate, &work, None, "test")
+        .run(&spec(3), Some("bot"), Path::new("/"))
+        .unwrap_err();
+    assert!(matches!(e, RuntimeError::TakenOver { .. }), "{e}");
+    assert_eq!(
+        *work.log.lock().unwrap(),
+        ["run:s1"],
+        "s2 was never started"
+    );
+    // The new owner still holds it.
+    let id = j.list(1).unwrap()[0].id.clone();
+    let owner: String = rusqlite::Connection::open(j.path())
+        .unwrap()
+        .query_row("SELECT owner FROM sagas WHERE id = ?1", [&id], |r| r.get(0))
+        .unwrap();
+    assert_eq!(owner, "a-resumer/1/1");
 }
