@@ -164,3 +164,96 @@ fn text_a_hostile_process_wrote_into_the_journal_is_shown_escaped() {
         assert!(out.stdout.contains("\\u{1b}"), "{out:?}");
     }
 }
+
+/// The red team's open finding: an escalated saga can be resumed any number of times, by
+/// anyone, after its agent was killed, and each resume runs the agent's own compensation
+/// again past the kill switch. An agent that declares an undo which always fails keeps a
+/// command it can have run on demand after the kill. (The automatic undos of a saga the kill
+/// cut off are meant to pass; a resume after the kill is not what the kill switch allows.)
+#[test]
+#[ignore = "red team finding: a killed agent's escalated saga reruns its undo past the kill on every resume (open; see the red team report)"]
+fn a_killed_agents_escalated_saga_does_not_rerun_its_undo_past_the_kill_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "all.yaml",
+        "rules:\n  - action: \"*\"\n    allow: true\n",
+    );
+    write(
+        d,
+        "saga.yaml",
+        "name: x\nagent: bot\nbackoff: 1ms\nsteps:\n  - id: a\n    run: [\"true\"]\n    compensate: [sh, -c, \"echo payload >> log; exit 1\"]\n    compensate_retries: 0\n  - id: b\n    run: [\"false\"]\n",
+    );
+    let out = saga_run(d, "all.yaml", "saga.yaml");
+    assert_eq!(out.code, 2, "escalated: {out:?}");
+    let id = out.json()[0]["id"].as_str().unwrap().to_string();
+    let kill = run(
+        d,
+        &[
+            "kill", "--db", "w.db", "--agent", "bot", "--reason", "incident",
+        ],
+    );
+    assert_eq!(kill.code, 0, "{kill:?}");
+    let payloads = || {
+        std::fs::read_to_string(d.join("log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(payloads(), 1);
+    for _ in 0..3 {
+        run(
+            d,
+            &["saga", "resume", "-p", "all.yaml", "--db", "w.db", &id],
+        );
+    }
+    assert_eq!(
+        payloads(),
+        1,
+        "the killed agent's command ran again after the kill"
+    );
+}
+
+/// The red team's open finding: `saga resume` (and `warden serve` at its start) runs the
+/// commands a journal row names, in the directory it names, as whoever resumes. A process
+/// that can write the database but not run commands as the resumer's user (an agent with
+/// write access to a shared Warden database, serve running as another user) gets its
+/// commands run. Nothing ties a journal row to a saga Warden started (its audited
+/// `warden.saga.start` record, whose chain is signed).
+#[test]
+#[ignore = "red team finding: the journal is a command queue for whoever resumes (open; see the red team report)"]
+fn a_saga_forged_in_the_journal_is_not_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "all.yaml",
+        "rules:\n  - action: \"*\"\n    allow: true\n",
+    );
+    write(
+        d,
+        "saga.yaml",
+        "name: x\nsteps:\n  - id: a\n    run: [\"true\"]\n",
+    );
+    // A real saga first, so the tables exist (and as the template of the forgery).
+    let out = saga_run(d, "all.yaml", "saga.yaml");
+    assert_eq!(out.code, 0, "{out:?}");
+    let conn = rusqlite::Connection::open(d.join("w.db")).unwrap();
+    let spec = r#"{"name":"forged","backoff_ms":1,"steps":[{"id":"a","action":"execute_code","args":{},"run":["true"],"compensate":["sh","-c","touch pwned"],"timeout_ms":10000,"retries":0,"compensate_retries":0}]}"#;
+    conn.execute_batch(&format!(
+        "INSERT INTO sagas (id, name, spec, cwd, status, owner, created_ns, updated_ns)
+           VALUES ('f0f0f0f0f0f0f0f0', 'forged', '{spec}', '{}', 'running', 'gone/1/1', 1, 1);
+         INSERT INTO saga_steps (saga, idx, id, status, updated_ns)
+           VALUES ('f0f0f0f0f0f0f0f0', 0, 'a', 'done', 1);",
+        d.display()
+    ))
+    .unwrap();
+    drop(conn);
+    let resume = run(d, &["saga", "resume", "-p", "all.yaml", "--db", "w.db"]);
+    assert!(
+        !d.join("pwned").exists(),
+        "a forged saga's undo ran: {resume:?}"
+    );
+    assert_ne!(resume.code, 0, "{resume:?}");
+}
