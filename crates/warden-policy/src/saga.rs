@@ -481,6 +481,14 @@ fn argv(
     for item in items {
         match &item.value {
             Value::Str(s) if !s.contains('\0') => words.push(s.clone()),
+            Value::Str(_) => {
+                problems.push(Problem::new(
+                    source,
+                    item.pos,
+                    format!("a word of `{field}` holds a NUL byte, which no command can be given"),
+                ));
+                return None;
+            }
             Value::Int(i) => words.push(i.to_string()),
             _ => {
                 problems.push(Problem::new(
@@ -622,6 +630,12 @@ mod tests {
         );
         assert!(load("").unwrap_err().contains("empty"));
         assert!(load("- a\n").unwrap_err().contains("must be a mapping"));
+    }
+
+    #[test]
+    fn hostile_nul_in_a_command_is_named_as_such() {
+        let e = load("name: x\nsteps:\n  - id: a\n    run: [\"a\\0b\"]\n").unwrap_err();
+        assert!(e.contains(":4:11") && e.contains("NUL"), "{e}");
     }
 
     #[test]
