@@ -169,22 +169,41 @@ fn resume(args: &ResumeArgs) -> Result<Exit> {
     let journal = journal(db)?;
     let work = CommandWork::new(warden.runtime());
     let saga = Saga::new(&journal, &warden, &work, warden.audit(), "cli");
-    let reports = match &args.id {
+    let (reports, failed) = match &args.id {
         Some(id) => match saga
             .resume(id, true)
             .map_err(|e| Error::msg(e.to_string()))?
         {
-            Ok(report) => vec![report],
+            Ok(report) => (vec![report], Vec::new()),
             Err(why) => return Err(Error::msg(why)),
         },
-        None => saga
-            .resume_orphans()
-            .map_err(|e| Error::msg(e.to_string()))?,
+        None => {
+            let out = saga
+                .resume_orphans()
+                .map_err(|e| Error::msg(e.to_string()))?;
+            (out.reports, out.failed)
+        }
     };
-    if reports.is_empty() && !args.json {
+    if reports.is_empty() && failed.is_empty() && !args.json {
         outln!("no saga to resume");
     }
-    finish(&journal, &reports, args.json)
+    let exit = finish(&journal, &reports, args.json)?;
+    if failed.is_empty() {
+        return Ok(exit);
+    }
+    // The others were resumed; these are left as they were, and the exit says so.
+    let why = failed
+        .iter()
+        .map(|(id, e)| {
+            format!(
+                "cannot resume saga {}: {}",
+                visible(id),
+                visible(&e.to_string())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Err(Error::msg(why))
 }
 
 /// Print what each saga ended as; exit 0 all completed, 1 any compensated, 2 any escalated.
@@ -243,7 +262,7 @@ fn list(args: &ListArgs) -> Result<Exit> {
             r.status.as_str().to_string()
         };
         table.push([
-            r.id,
+            visible(&r.id),
             visible(&r.name),
             status,
             when(r.created_ns),
@@ -286,7 +305,7 @@ fn show(args: &ShowArgs) -> Result<Exit> {
             let line = format!(
                 "  {}  {:<20} {:<8} {}",
                 when(e.at_ns),
-                e.event,
+                visible(&e.event),
                 e.step.as_deref().map_or_else(|| "-".into(), visible),
                 e.detail.as_deref().map(visible).unwrap_or_default()
             );
@@ -302,14 +321,14 @@ fn print_view(view: &SagaView) {
         Some(reason) if s.status != SagaStatus::Completed => outln!(
             "saga `{}` ({}): {} — {}",
             visible(&s.name),
-            s.id,
+            visible(&s.id),
             s.status.as_str(),
             visible(reason)
         ),
         _ => outln!(
             "saga `{}` ({}): {}",
             visible(&s.name),
-            s.id,
+            visible(&s.id),
             s.status.as_str()
         ),
     }

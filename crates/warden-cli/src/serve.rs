@@ -140,8 +140,9 @@ fn resume_sagas(db: &std::path::Path, warden: Arc<warden::Warden>) -> Result<()>
             let work = CommandWork::new(warden.runtime());
             let saga = Saga::new(&journal, &*warden, &work, warden.audit(), "serve");
             match saga.resume_orphans() {
+                // The sagas it could not take up were logged by the runner.
                 Ok(done) => {
-                    for r in done {
+                    for r in done.reports {
                         tracing::warn!(
                             "resumed saga {}: {}{}",
                             r.id,

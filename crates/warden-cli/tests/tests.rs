@@ -10,6 +10,7 @@ mod commands;
 mod docs;
 mod hostile_agent;
 mod hostile_peer;
+mod hostile_saga;
 mod hostile_web_page;
 mod identity;
 mod runtime;

@@ -250,6 +250,15 @@ pub struct SagaReport {
     pub reason: Option<String>,
 }
 
+/// What [`Saga::resume_orphans`] did.
+#[derive(Debug, Default)]
+pub struct Resumed {
+    /// How each saga it took up ended.
+    pub reports: Vec<SagaReport>,
+    /// The sagas it could not take up (their id and why), left as they were.
+    pub failed: Vec<(String, RuntimeError)>,
+}
+
 /// Runs sagas: judges each step, does its work, keeps the journal, undoes on failure.
 pub struct Saga<'a> {
     journal: &'a Journal,
@@ -302,11 +311,31 @@ impl<'a> Saga<'a> {
         }
         self.journal
             .create(&id, spec, agent, cwd, owner::me(), now_ns())?;
-        let view = self
-            .journal
-            .show(&id)?
-            .ok_or_else(|| RuntimeError::Invalid(format!("saga `{id}` vanished")))?;
-        self.drive(view)
+        self.released_on_error(&id, || {
+            let view = self
+                .journal
+                .show(&id)?
+                .ok_or_else(|| RuntimeError::Invalid(format!("saga `{id}` vanished")))?;
+            self.drive(view)
+        })
+    }
+
+    /// Work on saga `id`; when that fails (the journal could not be written), let go of it,
+    /// so `resume` can finish it while this process lives on (`warden serve`, a library
+    /// user): nothing of it is running then, and a saga owned by a live process that no
+    /// longer works on it could never be resumed.
+    fn released_on_error<T>(
+        &self,
+        id: &str,
+        work: impl FnOnce() -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        let out = work();
+        if out.is_err()
+            && let Err(e) = self.journal.release(id, owner::me())
+        {
+            tracing::error!("cannot let go of saga {id} after an error: {e}");
+        }
+        out
     }
 
     /// Finish saga `id` after its runner died (or, with `escalated`, retry an escalated
@@ -318,51 +347,64 @@ impl<'a> Saga<'a> {
         escalated: bool,
     ) -> Result<Result<SagaReport, String>, RuntimeError> {
         match self.journal.claim(id, owner::me(), escalated, now_ns())? {
-            Ok(mut view) => {
-                let spec = view.spec.clone();
-                self.note(self.change(
-                    "warden.saga.resume",
-                    id,
-                    &spec,
-                    format!(
-                        "saga `{}` resumed by process {}",
-                        spec.name,
-                        std::process::id()
-                    ),
-                ));
-                // A step that was running when its runner died may have taken effect.
-                for step in &mut view.steps {
-                    if step.status == StepStatus::Running {
-                        self.journal.step(
-                            id,
-                            step.index,
-                            StepStatus::Interrupted,
-                            Count::None,
-                            "step.interrupted",
-                            Some("the runner stopped during this step"),
-                        )?;
-                        step.status = StepStatus::Interrupted;
-                    }
-                }
-                if view.saga.status == SagaStatus::Running {
-                    let reason = "the runner stopped before the saga finished";
-                    self.journal
-                        .saga(id, SagaStatus::Compensating, Some(reason), now_ns())?;
-                    view.saga.status = SagaStatus::Compensating;
-                    view.saga.reason = Some(reason.to_string());
-                }
-                self.drive(view).map(Ok)
-            }
+            Ok(view) => self
+                .released_on_error(id, || self.take_up(id, view))
+                .map(Ok),
             Err(why) => Ok(Err(why)),
         }
     }
 
-    /// Resume every unfinished saga whose runner is gone, oldest first.
-    pub fn resume_orphans(&self) -> Result<Vec<SagaReport>, RuntimeError> {
-        let mut out = Vec::new();
+    /// Finish a saga just claimed: mark the step cut off by the crash, then undo.
+    fn take_up(&self, id: &str, mut view: SagaView) -> Result<SagaReport, RuntimeError> {
+        let spec = view.spec.clone();
+        self.note(self.change(
+            "warden.saga.resume",
+            id,
+            &spec,
+            format!(
+                "saga `{}` resumed by process {}",
+                spec.name,
+                std::process::id()
+            ),
+        ));
+        // A step that was running when its runner died may have taken effect.
+        for step in &mut view.steps {
+            if step.status == StepStatus::Running {
+                self.journal.step(
+                    id,
+                    step.index,
+                    StepStatus::Interrupted,
+                    Count::None,
+                    "step.interrupted",
+                    Some("the runner stopped during this step"),
+                )?;
+                step.status = StepStatus::Interrupted;
+            }
+        }
+        if view.saga.status == SagaStatus::Running {
+            let reason = "the runner stopped before the saga finished";
+            self.journal
+                .saga(id, SagaStatus::Compensating, Some(reason), now_ns())?;
+            view.saga.status = SagaStatus::Compensating;
+            view.saga.reason = Some(reason.to_string());
+        }
+        self.drive(view)
+    }
+
+    /// Resume every unfinished saga whose runner is gone, oldest first. A saga that cannot
+    /// be resumed (its journal entry is corrupt, say) is set aside in [`Resumed::failed`]
+    /// and the others are still undone: one bad row must not keep every crashed saga from
+    /// its compensations. An error means the journal could not be listed at all.
+    pub fn resume_orphans(&self) -> Result<Resumed, RuntimeError> {
+        let mut out = Resumed::default();
         for id in self.journal.orphans()? {
-            if let Ok(report) = self.resume(&id, false)? {
-                out.push(report);
+            match self.resume(&id, false) {
+                Ok(Ok(report)) => out.reports.push(report),
+                Ok(Err(_)) => {} // taken by another resumer meanwhile, or finished
+                Err(e) => {
+                    tracing::error!("cannot resume saga {id}: {e}");
+                    out.failed.push((id, e));
+                }
             }
         }
         Ok(out)
@@ -446,6 +488,16 @@ impl<'a> Saga<'a> {
     ) -> Result<Option<String>, RuntimeError> {
         for (index, step) in spec.steps.iter().enumerate() {
             let mut attempt = 0;
+            // Once an attempt was cut off it may have taken effect: a later attempt that
+            // fails or is refused does not make the step one with nothing to undo.
+            let mut cut_off = false;
+            let settled = |status: StepStatus, cut_off: bool| {
+                if cut_off && status == StepStatus::Failed {
+                    StepStatus::Interrupted
+                } else {
+                    status
+                }
+            };
             loop {
                 let ctx = StepContext {
                     saga: id,
@@ -463,7 +515,7 @@ impl<'a> Saga<'a> {
                     self.journal.step(
                         id,
                         index,
-                        StepStatus::Failed,
+                        settled(StepStatus::Failed, cut_off),
                         Count::None,
                         "step.denied",
                         Some(&decision.reason),
@@ -488,8 +540,15 @@ impl<'a> Saga<'a> {
                         (StepStatus::Interrupted, "step.stopped", Some(e), false)
                     }
                 };
-                self.journal
-                    .step(id, index, status, Count::None, event, detail.as_deref())?;
+                cut_off |= status == StepStatus::Interrupted;
+                self.journal.step(
+                    id,
+                    index,
+                    settled(status, cut_off),
+                    Count::None,
+                    event,
+                    detail.as_deref(),
+                )?;
                 if status == StepStatus::Done {
                     break;
                 }
@@ -595,7 +654,7 @@ impl<'a> Saga<'a> {
                     return Ok(Some(format!(
                         "the compensation of step `{}` failed {} time(s): {last_error}",
                         step.id,
-                        attempt + 1 - row.compensations
+                        attempt - row.compensations + 1
                     )));
                 }
                 std::thread::sleep(backoff(spec, attempt - row.compensations));
