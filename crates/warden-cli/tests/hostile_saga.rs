@@ -22,7 +22,6 @@ fn saga_run(dir: &Path, policy: &str, file: &str) -> crate::util::Out {
 /// `warden exec` of the same command is judged as `shell.exec` and denied. The fix belongs to
 /// the lead (see the report): a command step must be judged as the command it runs.
 #[test]
-#[ignore = "red team finding: a saga step's `action:` launders its command (open; see the red team report)"]
 fn a_step_labelled_as_a_harmless_action_is_still_judged_as_the_command_it_runs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -171,7 +170,6 @@ fn text_a_hostile_process_wrote_into_the_journal_is_shown_escaped() {
 /// command it can have run on demand after the kill. (The automatic undos of a saga the kill
 /// cut off are meant to pass; a resume after the kill is not what the kill switch allows.)
 #[test]
-#[ignore = "red team finding: a killed agent's escalated saga reruns its undo past the kill on every resume (open; see the red team report)"]
 fn a_killed_agents_escalated_saga_does_not_rerun_its_undo_past_the_kill_on_demand() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -222,7 +220,6 @@ fn a_killed_agents_escalated_saga_does_not_rerun_its_undo_past_the_kill_on_deman
 /// commands run. Nothing ties a journal row to a saga Warden started (its audited
 /// `warden.saga.start` record, whose chain is signed).
 #[test]
-#[ignore = "red team finding: the journal is a command queue for whoever resumes (open; see the red team report)"]
 fn a_saga_forged_in_the_journal_is_not_resumed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

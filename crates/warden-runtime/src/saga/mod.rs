@@ -298,7 +298,9 @@ impl<'a> Saga<'a> {
     ) -> Result<SagaReport, RuntimeError> {
         let id = new_id()?;
         let agent = agent.or(spec.agent.as_deref());
-        // The audit record comes first: a saga Warden cannot record does not start.
+        // The audit record comes first: a saga Warden cannot record does not start. It
+        // carries the digest of what the saga will run, so a resume can tell this saga from
+        // one another process wrote into the journal.
         if let Some(log) = self.audit {
             self.change(
                 "warden.saga.start",
@@ -306,6 +308,7 @@ impl<'a> Saga<'a> {
                 spec,
                 format!("saga `{}` started", spec.name),
             )
+            .with("digest", digest(&id, spec, agent, cwd))
             .record(log, &self.operator())
             .map_err(RuntimeError::NotRecorded)?;
         }
@@ -316,7 +319,7 @@ impl<'a> Saga<'a> {
                 .journal
                 .show(&id)?
                 .ok_or_else(|| RuntimeError::Invalid(format!("saga `{id}` vanished")))?;
-            self.drive(view)
+            self.drive(view, true)
         })
     }
 
@@ -347,10 +350,54 @@ impl<'a> Saga<'a> {
         escalated: bool,
     ) -> Result<Result<SagaReport, String>, RuntimeError> {
         match self.journal.claim(id, owner::me(), escalated, now_ns())? {
-            Ok(view) => self
-                .released_on_error(id, || self.take_up(id, view))
-                .map(Ok),
+            Ok(view) => {
+                if let Err(why) = self.started_here(&view) {
+                    self.journal.release(id, owner::me())?;
+                    return Err(RuntimeError::Corrupt {
+                        path: self.journal.path().to_path_buf(),
+                        detail: why,
+                    });
+                }
+                self.released_on_error(id, || self.take_up(id, view))
+                    .map(Ok)
+            }
             Err(why) => Ok(Err(why)),
+        }
+    }
+
+    /// Whether the audit log holds the `warden.saga.start` record of exactly this saga (its
+    /// id, spec, agent and directory): the journal is only a working copy, and a row another
+    /// process wrote there must not become commands this process runs. Without an audit log
+    /// (a library user) there is nothing to hold it to.
+    fn started_here(&self, view: &SagaView) -> Result<(), String> {
+        let Some(log) = self.audit else {
+            return Ok(());
+        };
+        let id = &view.saga.id;
+        let want = digest(id, &view.spec, view.saga.agent.as_deref(), &view.cwd);
+        let filter = warden_audit::Filter {
+            action: Some("warden.saga.start".into()),
+            ..Default::default()
+        };
+        let records = warden_audit::query(log.path(), &filter)
+            .map_err(|e| format!("saga `{id}`: cannot read its start record: {e}"))?;
+        let found = records.iter().any(|r| {
+            r.policy.as_deref() == Some("warden-runtime")
+                && r.resource.as_deref() == Some(id.as_str())
+                && r.args
+                    .as_ref()
+                    .and_then(|a| a.get("digest"))
+                    .and_then(Value::as_str)
+                    == Some(want.as_str())
+        });
+        if found {
+            Ok(())
+        } else {
+            Err(format!(
+                "saga `{id}` is not resumed: the audit log has no start record of this saga as \
+                 the journal describes it (a journal entry Warden did not write, or one changed \
+                 since)"
+            ))
         }
     }
 
@@ -388,7 +435,7 @@ impl<'a> Saga<'a> {
             view.saga.status = SagaStatus::Compensating;
             view.saga.reason = Some(reason.to_string());
         }
-        self.drive(view)
+        self.drive(view, false)
     }
 
     /// Resume every unfinished saga whose runner is gone, oldest first. A saga that cannot
@@ -411,7 +458,7 @@ impl<'a> Saga<'a> {
     }
 
     /// Take a saga from where the journal says it is to a finished state.
-    fn drive(&self, mut view: SagaView) -> Result<SagaReport, RuntimeError> {
+    fn drive(&self, mut view: SagaView, automatic: bool) -> Result<SagaReport, RuntimeError> {
         let id = view.saga.id.clone();
         let spec = view.spec.clone();
         let agent = view.saga.agent.clone();
@@ -447,7 +494,7 @@ impl<'a> Saga<'a> {
                 .ok_or_else(|| RuntimeError::Invalid(format!("saga `{id}` vanished")))?;
         }
         let reason = view.saga.reason.clone();
-        let status = match self.backward(&id, &spec, agent.as_deref(), &view)? {
+        let status = match self.backward(&id, &spec, agent.as_deref(), &view, automatic)? {
             None => SagaStatus::Compensated,
             Some(why) => {
                 self.journal
@@ -509,7 +556,7 @@ impl<'a> Saga<'a> {
                     agent,
                     cwd,
                 };
-                let decision = self.gate.decide(&action(&ctx));
+                let decision = self.judge(&ctx, false);
                 if decision.verdict != Verdict::Allow {
                     let why = format!("step `{}` was not allowed: {}", step.id, decision.reason);
                     self.journal.step(
@@ -575,12 +622,19 @@ impl<'a> Saga<'a> {
     /// Undo, last first, every step that may have taken effect. `Some(reason)` when a
     /// compensation kept failing (the saga escalates; earlier steps are left as they are,
     /// since an undo may depend on the later ones being undone first).
+    ///
+    /// `automatic`: these are the undos of a run this runner just made, cut off by a failure
+    /// (the kill switch among them): they pass every step of the decision path but the kill
+    /// switch. A resume — after a crash, or a retry of an escalated saga — is not: a killed
+    /// agent's undos then wait for the agent to be revived, so an undo that keeps failing
+    /// cannot become a command the agent has run on demand after its kill.
     fn backward(
         &self,
         id: &str,
         spec: &SagaSpec,
         agent: Option<&str>,
         view: &SagaView,
+        automatic: bool,
     ) -> Result<Option<String>, RuntimeError> {
         for row in view.steps.iter().rev() {
             if !row.status.may_have_taken_effect() {
@@ -604,7 +658,7 @@ impl<'a> Saga<'a> {
                     agent,
                     cwd: &view.cwd,
                 };
-                let decision = self.gate.decide_compensation(&action(&ctx));
+                let decision = self.judge(&ctx, automatic);
                 if decision.verdict == Verdict::Allow {
                     self.journal.step(
                         id,
@@ -679,6 +733,33 @@ impl<'a> Saga<'a> {
         }
     }
 
+    /// Judge one attempt. A command is judged as the command it runs — `execute_code` with
+    /// its words — whatever the step calls itself: a step named `web.search` that runs
+    /// `sh -c …` is code execution. A step that names another action is also judged as that
+    /// action; both must allow. `undo_in_run`: a compensation of this run's own failure,
+    /// judged by everything but the kill switch.
+    fn judge(&self, ctx: &StepContext<'_>, undo_in_run: bool) -> Decision {
+        let decide = |a: &Action| {
+            if undo_in_run {
+                self.gate.decide_compensation(a)
+            } else {
+                self.gate.decide(a)
+            }
+        };
+        let named = action(ctx);
+        let runs_a_command = !argv(ctx).is_empty();
+        if runs_a_command && named.action != warden_policy::saga::DEFAULT_ACTION {
+            let mut command = named.clone();
+            command.action = warden_policy::saga::DEFAULT_ACTION.to_string();
+            command = command.with_context("saga_action", named.action.as_str());
+            let d = decide(&command);
+            if d.verdict != Verdict::Allow {
+                return d;
+            }
+        }
+        decide(&named)
+    }
+
     fn operator(&self) -> Operator {
         Operator::new("warden (saga)", self.via)
     }
@@ -699,10 +780,7 @@ impl<'a> Saga<'a> {
 /// directory (`cwd`), saga, step, phase and attempt in `context`; `saga/step:phase` as the
 /// resource.
 pub fn action(ctx: &StepContext<'_>) -> Action {
-    let argv: &[String] = match ctx.phase {
-        Phase::Run => &ctx.step.run,
-        Phase::Compensate => ctx.step.compensate.as_deref().unwrap_or_default(),
-    };
+    let argv = argv(ctx);
     let mut args = ctx.step.args.clone();
     if !argv.is_empty() {
         args.insert("argv".into(), json!(argv));
@@ -731,6 +809,14 @@ pub fn action(ctx: &StepContext<'_>) -> Action {
     a
 }
 
+/// The command an attempt runs (empty for a library step without one).
+fn argv<'a>(ctx: &StepContext<'a>) -> &'a [String] {
+    match ctx.phase {
+        Phase::Run => &ctx.step.run,
+        Phase::Compensate => ctx.step.compensate.as_deref().unwrap_or_default(),
+    }
+}
+
 /// Words as a POSIX shell would need them written: bare when plain, else single-quoted.
 pub fn shell_line(words: &[String]) -> String {
     words
@@ -747,6 +833,14 @@ pub fn shell_line(words: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// BLAKE3 over what a saga will run: its id, spec, agent and directory (canonical JSON).
+fn digest(id: &str, spec: &SagaSpec, agent: Option<&str>, cwd: &Path) -> String {
+    let value = json!({"id": id, "spec": spec, "agent": agent, "cwd": cwd.display().to_string()});
+    blake3::hash(warden_audit::canonical_json(&value).as_bytes())
+        .to_hex()
+        .to_string()
 }
 
 fn key(id: &str, step: &StepSpec, phase: Phase) -> String {

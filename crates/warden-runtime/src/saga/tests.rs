@@ -63,14 +63,18 @@ struct Gatekeeper {
     /// Everything a step asks is denied (as under a kill switch); compensations are not.
     killed: bool,
     asked: Mutex<Vec<Action>>,
+    /// For each question: whether it came through `decide_compensation`.
+    routes: Mutex<Vec<bool>>,
 }
 
 impl Gatekeeper {
     fn answer(&self, action: &Action, compensation: bool) -> Decision {
         self.asked.lock().unwrap().push(action.clone());
+        self.routes.lock().unwrap().push(compensation);
         let phase = action.context["phase"].as_str().unwrap();
         let step = action.context["step"].as_str().unwrap();
-        assert_eq!(phase == "compensate", compensation);
+        // A step itself never passes the kill switch.
+        assert!(!compensation || phase == "compensate");
         if self.deny.contains(&format!("{phase}:{step}")) || (self.killed && !compensation) {
             Decision::deny(format!("denied {phase}:{step}"))
         } else {
@@ -888,4 +892,59 @@ fn a_runner_whose_saga_was_taken_over_starts_nothing_more_of_it() {
         .query_row("SELECT owner FROM sagas WHERE id = ?1", [&id], |r| r.get(0))
         .unwrap();
     assert_eq!(owner, "a-resumer/1/1");
+}
+
+#[test]
+fn only_the_undos_of_the_run_itself_skip_the_kill_switch_never_a_resume() {
+    let (_d, j) = journal();
+    let work = Script::failing(&["run:s2"]);
+    let gate = Gatekeeper::default();
+    run(&j, &gate, &work, &spec(2));
+    // s1 run, s2 run (full path); s1's undo in the run (all but the kill switch).
+    assert_eq!(*gate.routes.lock().unwrap(), [false, false, true]);
+    // A resume after a crash judges every undo by the whole path.
+    let id = orphan(&j, &spec(3), 2, false);
+    let gate = Gatekeeper::default();
+    let saga = Saga::new(&j, &gate, &work, None, "test");
+    saga.resume(&id, false).unwrap().unwrap();
+    assert_eq!(*gate.routes.lock().unwrap(), [false, false]);
+    // So a killed agent's crashed saga waits for its revival.
+    let id = orphan(&j, &spec(2), 2, false);
+    let gate = Gatekeeper {
+        killed: true,
+        ..Gatekeeper::default()
+    };
+    let saga = Saga::new(&j, &gate, &work, None, "test");
+    let r = saga.resume(&id, false).unwrap().unwrap();
+    assert_eq!(r.status, SagaStatus::Escalated);
+}
+
+#[test]
+fn a_step_naming_an_action_is_also_judged_as_the_command_it_runs() {
+    let (_d, j) = journal();
+    let mut s = spec(1);
+    s.steps[0].action = "web.search".into();
+    let work = Script::default();
+    let gate = Gatekeeper::default();
+    run(&j, &gate, &work, &s);
+    let asked = gate.asked.lock().unwrap();
+    assert_eq!(asked[0].action, "execute_code");
+    assert_eq!(asked[0].args["argv"], json!(["true"]));
+    assert_eq!(asked[0].context["saga_action"], "web.search");
+    assert_eq!(asked[1].action, "web.search");
+    // Refused as code: the step never runs, whatever it calls itself.
+    let (_d, j) = journal();
+    let work = Script::default();
+    let gate = Gatekeeper {
+        deny: ["run:s1".to_string()].into(),
+        ..Gatekeeper::default()
+    };
+    let r = run(&j, &gate, &work, &s);
+    assert_eq!(r.status, SagaStatus::Compensated);
+    assert!(work.log().is_empty());
+    assert_eq!(
+        gate.asked.lock().unwrap().len(),
+        1,
+        "the first refusal ends it"
+    );
 }
