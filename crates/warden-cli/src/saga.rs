@@ -137,6 +137,13 @@ fn warden(policy: &PolicyArgs, audit: &AuditArgs, runtime: &RuntimeArgs) -> Resu
              loses nothing",
         ));
     }
+    if audit.audit_mode != crate::args::AuditMode::Durable {
+        // A runner killed within the flush interval would leave a step that ran without
+        // its committed audit record.
+        return Err(Error::msg(
+            "a saga records every step durably: --audit-mode buffered is not accepted here",
+        ));
+    }
     Ok(runtime
         .apply(builder(policy, audit))
         .shared_rate_limits(true)
