@@ -10,6 +10,7 @@ mod handshake;
 mod metrics;
 mod reload;
 mod server;
+pub mod webhook;
 
 pub use api::{OPENAPI, Route};
 pub use config::{ServeError, ServerConfig};
