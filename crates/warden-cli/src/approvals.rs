@@ -18,7 +18,7 @@ use warden_runtime::approval::{AnswerError, Approval, ApprovalStatus, Approvals,
 
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::report::{json, visible};
+use crate::report::{json, print_table, visible};
 
 /// `warden approvals …`.
 #[derive(Subcommand, Debug)]
@@ -152,20 +152,25 @@ fn list(args: &ListArgs) -> Result<Exit> {
         );
         return Ok(Exit::Ok);
     }
-    outln!(
-        "ID                                STATUS    EXPIRES                         AGENT  ACTION  REASON"
-    );
+    let mut table = vec![[
+        "ID".to_string(),
+        "STATUS".into(),
+        "EXPIRES".into(),
+        "AGENT".into(),
+        "ACTION".into(),
+        "REASON".into(),
+    ]];
     for a in &rows {
-        outln!(
-            "{}  {:<8}  {}  {}  {}  {}",
-            a.id,
-            a.status.as_str(),
+        table.push([
+            a.id.clone(),
+            a.status.as_str().into(),
             when(a.expires_ns),
             a.agent.as_deref().map_or_else(|| "-".into(), visible),
             visible(a.action["action"].as_str().unwrap_or("?")),
-            visible(&a.reason)
-        );
+            visible(&a.reason),
+        ]);
     }
+    print_table(&table);
     Ok(Exit::Ok)
 }
 

@@ -20,7 +20,7 @@ use warden_runtime::saga::{
 use crate::args::{AuditArgs, PolicyArgs, RuntimeArgs, builder};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::report::{json, visible};
+use crate::report::{json, print_table, visible};
 
 /// `warden saga …`.
 #[derive(Subcommand, Debug)]
@@ -137,6 +137,13 @@ fn warden(policy: &PolicyArgs, audit: &AuditArgs, runtime: &RuntimeArgs) -> Resu
              loses nothing",
         ));
     }
+    if audit.audit_mode != crate::args::AuditMode::Durable {
+        // A runner killed within the flush interval would leave a step that ran without
+        // its committed audit record.
+        return Err(Error::msg(
+            "a saga records every step durably: --audit-mode buffered is not accepted here",
+        ));
+    }
     Ok(runtime
         .apply(builder(policy, audit))
         .shared_rate_limits(true)
@@ -169,22 +176,41 @@ fn resume(args: &ResumeArgs) -> Result<Exit> {
     let journal = journal(db)?;
     let work = CommandWork::new(warden.runtime());
     let saga = Saga::new(&journal, &warden, &work, warden.audit(), "cli");
-    let reports = match &args.id {
+    let (reports, failed) = match &args.id {
         Some(id) => match saga
             .resume(id, true)
             .map_err(|e| Error::msg(e.to_string()))?
         {
-            Ok(report) => vec![report],
+            Ok(report) => (vec![report], Vec::new()),
             Err(why) => return Err(Error::msg(why)),
         },
-        None => saga
-            .resume_orphans()
-            .map_err(|e| Error::msg(e.to_string()))?,
+        None => {
+            let out = saga
+                .resume_orphans()
+                .map_err(|e| Error::msg(e.to_string()))?;
+            (out.reports, out.failed)
+        }
     };
-    if reports.is_empty() && !args.json {
+    if reports.is_empty() && failed.is_empty() && !args.json {
         outln!("no saga to resume");
     }
-    finish(&journal, &reports, args.json)
+    let exit = finish(&journal, &reports, args.json)?;
+    if failed.is_empty() {
+        return Ok(exit);
+    }
+    // The others were resumed; these are left as they were, and the exit says so.
+    let why = failed
+        .iter()
+        .map(|(id, e)| {
+            format!(
+                "cannot resume saga {}: {}",
+                visible(id),
+                visible(&e.to_string())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Err(Error::msg(why))
 }
 
 /// Print what each saga ended as; exit 0 all completed, 1 any compensated, 2 any escalated.
@@ -243,7 +269,7 @@ fn list(args: &ListArgs) -> Result<Exit> {
             r.status.as_str().to_string()
         };
         table.push([
-            r.id,
+            visible(&r.id),
             visible(&r.name),
             status,
             when(r.created_ns),
@@ -286,7 +312,7 @@ fn show(args: &ShowArgs) -> Result<Exit> {
             let line = format!(
                 "  {}  {:<20} {:<8} {}",
                 when(e.at_ns),
-                e.event,
+                visible(&e.event),
                 e.step.as_deref().map_or_else(|| "-".into(), visible),
                 e.detail.as_deref().map(visible).unwrap_or_default()
             );
@@ -302,14 +328,14 @@ fn print_view(view: &SagaView) {
         Some(reason) if s.status != SagaStatus::Completed => outln!(
             "saga `{}` ({}): {} — {}",
             visible(&s.name),
-            s.id,
+            visible(&s.id),
             s.status.as_str(),
             visible(reason)
         ),
         _ => outln!(
             "saga `{}` ({}): {}",
             visible(&s.name),
-            s.id,
+            visible(&s.id),
             s.status.as_str()
         ),
     }
@@ -337,26 +363,6 @@ fn print_view(view: &SagaView) {
         ]);
     }
     print_table(&table);
-}
-
-fn print_table<const N: usize>(rows: &[[String; N]]) {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in rows {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if i + 1 == N {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        outln!("{}", line.trim_end());
-    }
 }
 
 fn when(ns: u64) -> String {

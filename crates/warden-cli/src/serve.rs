@@ -67,6 +67,13 @@ pub struct ServeArgs {
     /// Threads answering requests (default: one per CPU).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// POST each new approval request as JSON to this `http://` URL (a bridge to chat or
+    /// tickets), retried with backoff, never holding a decision up. Needs --db.
+    #[arg(long, value_name = "URL", requires = "db")]
+    approval_webhook: Option<String>,
+    /// How long an approval request waits for an answer (`15m`, `1h`).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "15m")]
+    approval_ttl: std::time::Duration,
     /// Seconds a client may take to send its headers, and again its body.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     request_timeout: u64,
@@ -135,6 +142,17 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
         r.challenge_ttl = Duration::from_secs(args.handshake_ttl.max(1));
         config.handshake = Some(std::sync::Arc::new(r));
     }
+    builder = builder.approval_ttl(args.approval_ttl);
+    // Kept alive as long as the server: its thread delivers the requests.
+    let _webhook = match &args.approval_webhook {
+        Some(url) => {
+            let hook = warden_server::webhook::Webhook::start(url)
+                .map_err(|e| Error::msg(e.to_string()))?;
+            builder = builder.on_approval_request(hook.listener());
+            Some(hook)
+        }
+        None => None,
+    };
     let warden = Arc::new(builder.build()?);
     if let Some(db) = &args.audit.db {
         resume_sagas(db, warden.clone())?;
@@ -166,8 +184,9 @@ fn resume_sagas(db: &std::path::Path, warden: Arc<warden::Warden>) -> Result<()>
             let work = CommandWork::new(warden.runtime());
             let saga = Saga::new(&journal, &*warden, &work, warden.audit(), "serve");
             match saga.resume_orphans() {
+                // The sagas it could not take up were logged by the runner.
                 Ok(done) => {
-                    for r in done {
+                    for r in done.reports {
                         tracing::warn!(
                             "resumed saga {}: {}{}",
                             r.id,
@@ -214,4 +233,8 @@ fn serve_error(e: ServeError) -> Error {
         ),
         other => Error::msg(other.to_string()),
     }
+}
+
+fn duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    warden_policy::runtime::parse_duration(s)
 }

@@ -414,3 +414,111 @@ fn over_http_the_client_long_polls_and_only_the_operator_token_answers() {
     )
     .assert_rejected(400, "reason");
 }
+
+/// A loopback bridge: answers 500 to the first POST and 200 after, keeping each body.
+fn bridge() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let mut s = stream.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers, then Content-Length bytes of body.
+            loop {
+                let n = s.read(&mut chunk).unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .unwrap()
+                        .trim()
+                        .parse()
+                        .unwrap();
+                    if buf.len() >= end + 4 + len {
+                        seen.lock()
+                            .unwrap()
+                            .push(text[end + 4..end + 4 + len].to_string());
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let status = if seen.lock().unwrap().len() == 1 {
+                "500 Oops"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    (url, bodies)
+}
+
+#[test]
+fn each_new_request_is_posted_to_the_webhook_retried_until_it_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let policy = write(d, "p.yaml", POLICY);
+    let db = d.join("w.db");
+    let (url, bodies) = bridge();
+    let server = Server::start(&[
+        "--policy",
+        policy.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--approval-webhook",
+        &url,
+    ]);
+    let body = r#"{"agent":"bot","action":"payments.send","args":{"amount":7}}"#;
+    let v = server.post("/v1/decide", body).json();
+    assert_eq!(v["verdict"], "require_approval", "{v}");
+    let id = v["approval_id"].as_str().unwrap().to_string();
+    // The same request asked again is not a new request: no second delivery.
+    assert_eq!(
+        server.post("/v1/decide", body).json()["approval_id"],
+        id.as_str()
+    );
+    eventually("delivered after one failed attempt", || {
+        bodies.lock().unwrap().len() >= 2
+    });
+    let got: Vec<Value> = bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(
+        got.len(),
+        2,
+        "one request, delivered on the second try: {got:?}"
+    );
+    for b in &got {
+        assert_eq!(b["event"], "approval.requested");
+        assert_eq!(b["approval"]["id"], id.as_str());
+        assert_eq!(b["approval"]["action"]["args"]["amount"], 7);
+        assert_eq!(b["approval"]["status"], "pending");
+    }
+    // Only plain http:// targets are taken, and only with a database.
+    let out = crate::util::warden(
+        &[
+            "serve",
+            "-p",
+            policy.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--approval-webhook",
+            "https://x/",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("only http://"), "{out:?}");
+}

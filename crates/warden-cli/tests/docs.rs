@@ -216,6 +216,7 @@ const DOCS: &[&str] = &[
     "docs/identity.md",
     "docs/runtime.md",
     "docs/sagas.md",
+    "docs/approvals.md",
     "docs/dashboard.md",
 ];
 

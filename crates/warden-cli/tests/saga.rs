@@ -480,6 +480,24 @@ fn a_bad_saga_file_is_refused_with_its_place_and_nothing_is_recorded() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("--db"), "{out:?}");
     assert!(log(d).is_empty());
+    // A saga's records are durable: a buffered log could lose a step's record to a crash.
+    let out = run(
+        d,
+        &[
+            "saga",
+            "run",
+            "-p",
+            "allow.yaml",
+            "--db",
+            "w.db",
+            "--audit-mode",
+            "buffered",
+            "ok.yaml",
+        ],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("durably"), "{out:?}");
+    assert!(log(d).is_empty());
     // Unknown ids are errors, not empty answers.
     let out = warden(
         &[

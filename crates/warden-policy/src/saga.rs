@@ -148,6 +148,90 @@ impl SagaSpec {
     }
 }
 
+impl SagaSpec {
+    /// Whether the spec keeps every rule a saga file is held to (limits, ids, commands).
+    /// A spec read back from a journal another process could have written is checked with
+    /// this before anything of it runs: `Err` names the first rule broken.
+    pub fn check(&self) -> Result<(), String> {
+        let text_ok = |s: &str, max: usize| {
+            !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+        };
+        if !text_ok(&self.name, 256) {
+            return Err("the saga's `name` is not a short line of text".into());
+        }
+        if self.agent.as_deref().is_some_and(|a| !text_ok(a, 1024)) {
+            return Err("the saga's `agent` is not a short line of text".into());
+        }
+        if self.backoff() > MAX_BACKOFF {
+            return Err(format!("`backoff_ms` is over the limit of {MAX_BACKOFF:?}"));
+        }
+        if self.steps.is_empty() || self.steps.len() > MAX_STEPS {
+            return Err(format!(
+                "a saga has 1 to {MAX_STEPS} steps ({} here)",
+                self.steps.len()
+            ));
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            let bad = |why: String| Err(format!("steps[{i}]: {why}"));
+            if !valid_id(&step.id) {
+                return bad("`id` is not a valid step id".into());
+            }
+            if self.steps[..i].iter().any(|s| same_id(&s.id, &step.id)) {
+                return bad(format!("step id `{}` is used twice", step.id));
+            }
+            for (field, words) in [
+                ("run", Some(&step.run)),
+                ("compensate", step.compensate.as_ref()),
+            ] {
+                if let Some(words) = words
+                    && (words.is_empty()
+                        || words.len() > MAX_ARGV
+                        || words[0].is_empty()
+                        || words.iter().any(|w| w.contains('\0')))
+                {
+                    return bad(format!(
+                        "`{field}` is not a command of 1 to {MAX_ARGV} words"
+                    ));
+                }
+            }
+            if step.timeout_ms == 0 || step.timeout() > crate::runtime::MAX_DURATION {
+                return bad("`timeout_ms` is not above 0 and within the limit of 30 days".into());
+            }
+            if step.retries > MAX_RETRIES {
+                return bad(format!("`retries` is over the limit of {MAX_RETRIES}"));
+            }
+            if step.compensate_retries > MAX_RETRIES {
+                return bad(format!(
+                    "`compensate_retries` is over the limit of {MAX_RETRIES}"
+                ));
+            }
+            if reserved(&step.action) {
+                return bad(format!(
+                    "the action `{}` is reserved for Warden",
+                    step.action
+                ));
+            }
+            if let Err(e) = warden_core::Action::new(step.action.as_str()).validate() {
+                return bad(e.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether two step ids are the same to a case-insensitive file system or tool (the
+/// idempotency key `SAGA:STEP:phase` is often used as a file name).
+fn same_id(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// Action names Warden keeps for its own records (`warden.kill`, `warden.saga.start`, …).
+fn reserved(action: &str) -> bool {
+    action
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("warden."))
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -203,7 +287,7 @@ fn saga(source: &Source, root: &Node, problems: &mut Vec<Problem>) -> Option<Sag
                         for (i, item) in items.iter().enumerate() {
                             if let Some(s) = step(source, item, i, problems) {
                                 if let Some(first) =
-                                    steps.iter().position(|x: &StepSpec| x.id == s.id)
+                                    steps.iter().position(|x: &StepSpec| same_id(&x.id, &s.id))
                                 {
                                     problems.push(Problem::new(
                                         source,
@@ -278,7 +362,7 @@ fn step(
             "run" => run = argv(source, v, "run", problems),
             "compensate" => spec.compensate = argv(source, v, "compensate", problems),
             "action" => match v.as_str() {
-                Some(s) if s.to_ascii_lowercase().starts_with("warden.") => {
+                Some(s) if reserved(s) => {
                     problems.push(Problem::new(
                         source,
                         v.pos,
@@ -397,6 +481,14 @@ fn argv(
     for item in items {
         match &item.value {
             Value::Str(s) if !s.contains('\0') => words.push(s.clone()),
+            Value::Str(_) => {
+                problems.push(Problem::new(
+                    source,
+                    item.pos,
+                    format!("a word of `{field}` holds a NUL byte, which no command can be given"),
+                ));
+                return None;
+            }
             Value::Int(i) => words.push(i.to_string()),
             _ => {
                 problems.push(Problem::new(
@@ -538,6 +630,77 @@ mod tests {
         );
         assert!(load("").unwrap_err().contains("empty"));
         assert!(load("- a\n").unwrap_err().contains("must be a mapping"));
+    }
+
+    #[test]
+    fn hostile_nul_in_a_command_is_named_as_such() {
+        let e = load("name: x\nsteps:\n  - id: a\n    run: [\"a\\0b\"]\n").unwrap_err();
+        assert!(e.contains(":4:11") && e.contains("NUL"), "{e}");
+    }
+
+    #[test]
+    fn hostile_step_ids_that_differ_only_in_case_are_one_id() {
+        // Their idempotency keys (`SAGA:A:run`, `SAGA:a:run`) name one file on a
+        // case-insensitive file system: the undo of one would be taken as done for the other.
+        let e = load("name: x\nsteps:\n  - {id: Build, run: [ls]}\n  - {id: build, run: [ls]}\n")
+            .unwrap_err();
+        assert!(e.contains(":4:5") && e.contains("used twice"), "{e}");
+    }
+
+    #[test]
+    fn hostile_reserved_action_names_in_any_case_are_refused() {
+        for name in [
+            "warden.kill",
+            "Warden.kill",
+            "WARDEN.saga.start",
+            "wArDeN.revive",
+        ] {
+            let e = load(&format!(
+                "name: x\nsteps: [{{id: a, run: [ls], action: \"{name}\"}}]\n"
+            ))
+            .unwrap_err();
+            assert!(e.contains("reserved"), "{name}: {e}");
+        }
+        // Whitespace or a control character around it is not a valid action at all.
+        for name in [" warden.kill", "warden.kill ", "\\u0000warden.kill"] {
+            assert!(
+                load(&format!(
+                    "name: x\nsteps: [{{id: a, run: [ls], action: \"{name}\"}}]\n"
+                ))
+                .is_err(),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_spec_is_checked_against_the_file_limits() {
+        let good = load("name: x\nsteps: [{id: a, run: [ls], compensate: [rm, x]}]\n").unwrap();
+        assert_eq!(good.check(), Ok(()));
+        type Break = fn(&mut SagaSpec);
+        let broken: Vec<(&str, Break)> = vec![
+            ("no steps", |s| s.steps.clear()),
+            ("long timeout", |s| s.steps[0].timeout_ms = u64::MAX),
+            ("zero timeout", |s| s.steps[0].timeout_ms = 0),
+            ("retries", |s| s.steps[0].retries = MAX_RETRIES + 1),
+            ("undo retries", |s| s.steps[0].compensate_retries = u32::MAX),
+            ("backoff", |s| s.backoff_ms = u64::MAX),
+            ("empty undo", |s| s.steps[0].compensate = Some(Vec::new())),
+            ("nul", |s| s.steps[0].run = vec!["a\0b".into()]),
+            ("bad id", |s| s.steps[0].id = "a b".into()),
+            ("reserved", |s| s.steps[0].action = "Warden.kill".into()),
+            ("name", |s| s.name = "x\u{1b}[2J".into()),
+            ("twice", |s| {
+                let mut again = s.steps[0].clone();
+                again.id = "A".into();
+                s.steps.push(again);
+            }),
+        ];
+        for (what, breaks) in broken {
+            let mut s = good.clone();
+            breaks(&mut s);
+            assert!(s.check().is_err(), "{what}");
+        }
     }
 
     #[test]

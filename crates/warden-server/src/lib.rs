@@ -12,6 +12,7 @@ mod metrics;
 mod reload;
 mod server;
 mod session;
+pub mod webhook;
 
 pub use api::{OPENAPI, Route};
 pub use config::{DashboardAccess, ServeError, ServerConfig};

@@ -28,6 +28,17 @@ pub struct WardenBuilder {
     runtime: Option<RuntimeOptions>,
     shared_buckets: bool,
     approval_ttl: std::time::Duration,
+    approval_listener: Option<Listener>,
+}
+
+/// An approval listener, shown by name only.
+#[derive(Clone)]
+struct Listener(crate::ApprovalListener);
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApprovalListener")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +88,7 @@ impl WardenBuilder {
             runtime: None,
             shared_buckets: false,
             approval_ttl: warden_runtime::approval::DEFAULT_TTL,
+            approval_listener: None,
         }
     }
 
@@ -184,6 +196,13 @@ impl WardenBuilder {
         self
     }
 
+    /// Call `listener` with each new approval request, from the decision path: it must not
+    /// block (queue the request and return; see `warden_server::webhook`).
+    pub fn on_approval_request(mut self, listener: crate::ApprovalListener) -> Self {
+        self.approval_listener = Some(Listener(listener));
+        self
+    }
+
     fn open_runtime(
         options: Option<RuntimeOptions>,
         shared_buckets: bool,
@@ -250,6 +269,7 @@ impl WardenBuilder {
         };
         let mut warden = Warden::new(set).with_runtime(runtime);
         warden.approvals = approvals;
+        warden.approval_listener = self.approval_listener.map(|l| l.0);
         warden.policy_paths = self.policy_paths;
         warden.protection = protection;
         warden.audit = audit;

@@ -47,7 +47,12 @@ pub struct Warden {
     runtime: Runtime,
     /// Where `require_approval` verdicts go (step 5b), when there is a database.
     approvals: Option<Approvals>,
+    /// Told of each new approval request (a webhook's queue).
+    approval_listener: Option<ApprovalListener>,
 }
+
+/// Called with each new approval request; must not block the decision that made it.
+pub type ApprovalListener = Arc<dyn Fn(&Approval) + Send + Sync>;
 
 /// Which steps of the decision path an action takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +94,7 @@ impl Warden {
             zero_trust: ZeroTrust::default(),
             runtime: Runtime::in_memory(),
             approvals: None,
+            approval_listener: None,
         }
     }
 
@@ -306,7 +312,16 @@ impl Warden {
                 deny.policy_version = d.policy_version;
                 return deny;
             }
-            Ok(Resolution::Pending { id, .. }) => id,
+            Ok(Resolution::Pending { id, created }) => {
+                if created
+                    && let (Some(listener), Some(store)) =
+                        (&self.approval_listener, &self.approvals)
+                    && let Ok(Some(request)) = store.get(&id, now_ns())
+                {
+                    listener(&request);
+                }
+                id
+            }
             Ok(Resolution::Granted(grant)) => {
                 d.verdict = Verdict::Allow;
                 d.reason = format!(

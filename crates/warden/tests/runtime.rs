@@ -604,7 +604,7 @@ breakers:
 /// Sagas through the real decision path: a compensation is judged by everything but the kill
 /// switch, and a step is judged by everything.
 #[test]
-fn a_kill_mid_saga_refuses_the_next_step_and_the_compensations_still_pass_the_policy() {
+fn a_kill_mid_saga_refuses_the_next_step_its_undos_pass_the_policy_and_a_retry_waits_for_revival() {
     use warden_runtime::saga::{CommandWork, Journal, Saga, SagaSpec, SagaStatus, StepSpec};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("w.db");
@@ -653,8 +653,8 @@ fn a_kill_mid_saga_refuses_the_next_step_and_the_compensations_still_pass_the_po
         three.detail.as_deref().unwrap().contains("kill switch"),
         "{three:?}"
     );
-    // With the policy fixed (a Warden without the deny), a retry undoes two, then one — still
-    // under the kill switch.
+    // With the policy fixed (a Warden without the deny), a retry is a resume, not this run's
+    // own undo: under the kill switch it is refused (the killed agent's undos wait)…
     let w2 = warden_on(&db, ALLOW_ALL, clock());
     assert_eq!(
         verdict(&w2, &Action::new("file.read").with_agent("a1")),
@@ -662,11 +662,27 @@ fn a_kill_mid_saga_refuses_the_next_step_and_the_compensations_still_pass_the_po
     );
     let work = CommandWork::new(w2.runtime());
     let saga = Saga::new(&journal, &w2, &work, w2.audit(), "library");
+    let again = saga.resume(&r.id, true).unwrap().unwrap();
+    assert_eq!(again.status, SagaStatus::Escalated, "{again:?}");
+    assert!(
+        again.reason.as_deref().unwrap().contains("kill switch"),
+        "{again:?}"
+    );
+    // …and once the operator revives the agent, it undoes two, then one.
+    w2.runtime()
+        .revive(
+            &Scope::agent("a1").unwrap(),
+            "contained",
+            &operator(),
+            w2.audit(),
+        )
+        .unwrap();
     let r = saga.resume(&r.id, true).unwrap().unwrap();
     assert_eq!(r.status, SagaStatus::Compensated, "{r:?}");
     assert!(!cwd.join("one").exists() && !cwd.join("two").exists());
-    // Every step and compensation is in the audit log, judged; the compensations of a killed
-    // agent were allowed, the step after the kill was not.
+    // Every step and compensation is in the audit log, judged: the step after the kill was
+    // refused; two's undo was refused by the policy (in the run), then by the kill switch
+    // (the retry), then allowed after the revival.
     let filter = warden_audit::Filter {
         action: Some("execute_code".into()),
         ..Default::default()
@@ -696,11 +712,12 @@ fn a_kill_mid_saga_refuses_the_next_step_and_the_compensations_still_pass_the_po
             p("two", "run", "allow"),
             p("three", "run", "deny"),
             p("two", "compensate", "deny"),
+            p("two", "compensate", "deny"),
             p("two", "compensate", "allow"),
             p("one", "compensate", "allow"),
         ]
     );
-    assert_eq!(records(&db, "warden.saga.escalate").len(), 1);
+    assert_eq!(records(&db, "warden.saga.escalate").len(), 2);
     assert_eq!(records(&db, "warden.saga.compensate").len(), 2);
 }
 

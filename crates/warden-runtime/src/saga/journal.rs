@@ -234,6 +234,7 @@ impl Journal {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.err("cannot start a transaction"))?;
+        self.fence(&tx, saga)?;
         let (attempts, compensations) = match count {
             Count::None => (0, 0),
             Count::Attempt => (1, 0),
@@ -286,6 +287,7 @@ impl Journal {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.err("cannot start a transaction"))?;
+        self.fence(&tx, saga)?;
         let finished = status.is_finished();
         tx.execute(
             "UPDATE sagas SET status = ?2, reason = coalesce(?3, reason), updated_ns = ?4,
@@ -310,6 +312,9 @@ impl Journal {
         escalated: bool,
         now: u64,
     ) -> Result<Result<SagaView, String>, RuntimeError> {
+        // A saga whose journal entry is corrupt is refused before it is taken over, so the
+        // refusal changes nothing in the journal.
+        self.show(id)?;
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -357,6 +362,39 @@ impl Journal {
             Some(view) => Ok(Ok(view)),
             None => Ok(Err(format!("saga `{id}` vanished"))),
         }
+    }
+
+    /// Fail unless this process owns saga `id`: a runner that another process took over
+    /// (having judged it dead) writes nothing more and starts nothing more, so two processes
+    /// never both work on one saga even when liveness was judged wrong (another pid
+    /// namespace sharing the file, say). Checked in the transaction of every write.
+    fn fence(&self, tx: &rusqlite::Transaction<'_>, id: &str) -> Result<(), RuntimeError> {
+        let owner: Option<Option<String>> = tx
+            .query_row("SELECT owner FROM sagas WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err("cannot read the saga's owner"))?;
+        match owner {
+            Some(Some(o)) if o == owner::me() => Ok(()),
+            Some(owner) => Err(RuntimeError::TakenOver {
+                saga: id.to_string(),
+                owner,
+            }),
+            None => Err(RuntimeError::Invalid(format!("saga `{id}` vanished"))),
+        }
+    }
+
+    /// Let go of saga `id` if `owner` holds it (after an error: nothing of it runs), so
+    /// that it can be resumed.
+    pub(crate) fn release(&self, id: &str, owner: &str) -> Result<(), RuntimeError> {
+        self.conn()
+            .execute(
+                "UPDATE sagas SET owner = NULL WHERE id = ?1 AND owner = ?2",
+                params![id, owner],
+            )
+            .map_err(self.err("cannot let go of the saga"))?;
+        Ok(())
     }
 
     fn corrupt(&self, what: &str) -> RuntimeError {
@@ -460,9 +498,18 @@ impl Journal {
         else {
             return Ok(None);
         };
-        let spec: SagaSpec = serde_json::from_str(&spec).map_err(|e| RuntimeError::Corrupt {
+        let corrupt = |detail: String| RuntimeError::Corrupt {
             path: self.path.clone(),
-            detail: format!("saga `{id}` has an unreadable spec: {e}"),
+            detail,
+        };
+        let spec: SagaSpec = serde_json::from_str(&spec)
+            .map_err(|e| corrupt(format!("saga `{id}` has an unreadable spec: {e}")))?;
+        // Another process may have written the row: nothing of a spec the file could not
+        // have said runs (an unbounded time limit, 4 billion retries, an empty command).
+        spec.check().map_err(|e| {
+            corrupt(format!(
+                "saga `{id}` has a spec no saga file could give: {e}"
+            ))
         })?;
         let mut stmt = conn
             .prepare(
@@ -486,24 +533,37 @@ impl Journal {
         for row in rows {
             let (index, step, status, attempts, compensations, detail) =
                 row.map_err(self.err("cannot read the saga's steps"))?;
+            // Row i is step i of the spec, under its id, with counts a runner could reach.
+            let expected = spec.steps.get(steps.len()).map(|s| s.id.as_str());
+            let count = |n: i64| u32::try_from(n).ok();
+            let (Some(attempts), Some(compensations)) = (count(attempts), count(compensations))
+            else {
+                return Err(corrupt(format!(
+                    "saga `{id}` has a step row with a count out of range"
+                )));
+            };
+            if usize::try_from(index).ok() != Some(steps.len()) || expected != Some(step.as_str()) {
+                return Err(corrupt(format!(
+                    "saga `{id}` has a step row ({index}, `{}`) that is not step {} of its spec",
+                    step.escape_debug(),
+                    steps.len()
+                )));
+            }
             steps.push(StepRow {
-                index: index as usize,
+                index: steps.len(),
                 id: step,
                 status: StepStatus::parse(&status).ok_or_else(|| self.corrupt(&status))?,
-                attempts: attempts as u32,
-                compensations: compensations as u32,
+                attempts,
+                compensations,
                 detail,
             });
         }
         if steps.len() != spec.steps.len() {
-            return Err(RuntimeError::Corrupt {
-                path: self.path.clone(),
-                detail: format!(
-                    "saga `{id}` has {} step rows for {} steps",
-                    steps.len(),
-                    spec.steps.len()
-                ),
-            });
+            return Err(corrupt(format!(
+                "saga `{id}` has {} step rows for {} steps",
+                steps.len(),
+                spec.steps.len()
+            )));
         }
         let mut stmt = conn
             .prepare(

@@ -250,6 +250,15 @@ pub struct SagaReport {
     pub reason: Option<String>,
 }
 
+/// What [`Saga::resume_orphans`] did.
+#[derive(Debug, Default)]
+pub struct Resumed {
+    /// How each saga it took up ended.
+    pub reports: Vec<SagaReport>,
+    /// The sagas it could not take up (their id and why), left as they were.
+    pub failed: Vec<(String, RuntimeError)>,
+}
+
 /// Runs sagas: judges each step, does its work, keeps the journal, undoes on failure.
 pub struct Saga<'a> {
     journal: &'a Journal,
@@ -289,7 +298,9 @@ impl<'a> Saga<'a> {
     ) -> Result<SagaReport, RuntimeError> {
         let id = new_id()?;
         let agent = agent.or(spec.agent.as_deref());
-        // The audit record comes first: a saga Warden cannot record does not start.
+        // The audit record comes first: a saga Warden cannot record does not start. It
+        // carries the digest of what the saga will run, so a resume can tell this saga from
+        // one another process wrote into the journal.
         if let Some(log) = self.audit {
             self.change(
                 "warden.saga.start",
@@ -297,16 +308,37 @@ impl<'a> Saga<'a> {
                 spec,
                 format!("saga `{}` started", spec.name),
             )
+            .with("digest", digest(&id, spec, agent, cwd))
             .record(log, &self.operator())
             .map_err(RuntimeError::NotRecorded)?;
         }
         self.journal
             .create(&id, spec, agent, cwd, owner::me(), now_ns())?;
-        let view = self
-            .journal
-            .show(&id)?
-            .ok_or_else(|| RuntimeError::Invalid(format!("saga `{id}` vanished")))?;
-        self.drive(view)
+        self.released_on_error(&id, || {
+            let view = self
+                .journal
+                .show(&id)?
+                .ok_or_else(|| RuntimeError::Invalid(format!("saga `{id}` vanished")))?;
+            self.drive(view, true)
+        })
+    }
+
+    /// Work on saga `id`; when that fails (the journal could not be written), let go of it,
+    /// so `resume` can finish it while this process lives on (`warden serve`, a library
+    /// user): nothing of it is running then, and a saga owned by a live process that no
+    /// longer works on it could never be resumed.
+    fn released_on_error<T>(
+        &self,
+        id: &str,
+        work: impl FnOnce() -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        let out = work();
+        if out.is_err()
+            && let Err(e) = self.journal.release(id, owner::me())
+        {
+            tracing::error!("cannot let go of saga {id} after an error: {e}");
+        }
+        out
     }
 
     /// Finish saga `id` after its runner died (or, with `escalated`, retry an escalated
@@ -318,58 +350,115 @@ impl<'a> Saga<'a> {
         escalated: bool,
     ) -> Result<Result<SagaReport, String>, RuntimeError> {
         match self.journal.claim(id, owner::me(), escalated, now_ns())? {
-            Ok(mut view) => {
-                let spec = view.spec.clone();
-                self.note(self.change(
-                    "warden.saga.resume",
-                    id,
-                    &spec,
-                    format!(
-                        "saga `{}` resumed by process {}",
-                        spec.name,
-                        std::process::id()
-                    ),
-                ));
-                // A step that was running when its runner died may have taken effect.
-                for step in &mut view.steps {
-                    if step.status == StepStatus::Running {
-                        self.journal.step(
-                            id,
-                            step.index,
-                            StepStatus::Interrupted,
-                            Count::None,
-                            "step.interrupted",
-                            Some("the runner stopped during this step"),
-                        )?;
-                        step.status = StepStatus::Interrupted;
-                    }
+            Ok(view) => {
+                if let Err(why) = self.started_here(&view) {
+                    self.journal.release(id, owner::me())?;
+                    return Err(RuntimeError::Corrupt {
+                        path: self.journal.path().to_path_buf(),
+                        detail: why,
+                    });
                 }
-                if view.saga.status == SagaStatus::Running {
-                    let reason = "the runner stopped before the saga finished";
-                    self.journal
-                        .saga(id, SagaStatus::Compensating, Some(reason), now_ns())?;
-                    view.saga.status = SagaStatus::Compensating;
-                    view.saga.reason = Some(reason.to_string());
-                }
-                self.drive(view).map(Ok)
+                self.released_on_error(id, || self.take_up(id, view))
+                    .map(Ok)
             }
             Err(why) => Ok(Err(why)),
         }
     }
 
-    /// Resume every unfinished saga whose runner is gone, oldest first.
-    pub fn resume_orphans(&self) -> Result<Vec<SagaReport>, RuntimeError> {
-        let mut out = Vec::new();
+    /// Whether the audit log holds the `warden.saga.start` record of exactly this saga (its
+    /// id, spec, agent and directory): the journal is only a working copy, and a row another
+    /// process wrote there must not become commands this process runs. Without an audit log
+    /// (a library user) there is nothing to hold it to.
+    fn started_here(&self, view: &SagaView) -> Result<(), String> {
+        let Some(log) = self.audit else {
+            return Ok(());
+        };
+        let id = &view.saga.id;
+        let want = digest(id, &view.spec, view.saga.agent.as_deref(), &view.cwd);
+        let filter = warden_audit::Filter {
+            action: Some("warden.saga.start".into()),
+            ..Default::default()
+        };
+        let records = warden_audit::query(log.path(), &filter)
+            .map_err(|e| format!("saga `{id}`: cannot read its start record: {e}"))?;
+        let found = records.iter().any(|r| {
+            r.policy.as_deref() == Some("warden-runtime")
+                && r.resource.as_deref() == Some(id.as_str())
+                && r.args
+                    .as_ref()
+                    .and_then(|a| a.get("digest"))
+                    .and_then(Value::as_str)
+                    == Some(want.as_str())
+        });
+        if found {
+            Ok(())
+        } else {
+            Err(format!(
+                "saga `{id}` is not resumed: the audit log has no start record of this saga as \
+                 the journal describes it (a journal entry Warden did not write, or one changed \
+                 since)"
+            ))
+        }
+    }
+
+    /// Finish a saga just claimed: mark the step cut off by the crash, then undo.
+    fn take_up(&self, id: &str, mut view: SagaView) -> Result<SagaReport, RuntimeError> {
+        let spec = view.spec.clone();
+        self.note(self.change(
+            "warden.saga.resume",
+            id,
+            &spec,
+            format!(
+                "saga `{}` resumed by process {}",
+                spec.name,
+                std::process::id()
+            ),
+        ));
+        // A step that was running when its runner died may have taken effect.
+        for step in &mut view.steps {
+            if step.status == StepStatus::Running {
+                self.journal.step(
+                    id,
+                    step.index,
+                    StepStatus::Interrupted,
+                    Count::None,
+                    "step.interrupted",
+                    Some("the runner stopped during this step"),
+                )?;
+                step.status = StepStatus::Interrupted;
+            }
+        }
+        if view.saga.status == SagaStatus::Running {
+            let reason = "the runner stopped before the saga finished";
+            self.journal
+                .saga(id, SagaStatus::Compensating, Some(reason), now_ns())?;
+            view.saga.status = SagaStatus::Compensating;
+            view.saga.reason = Some(reason.to_string());
+        }
+        self.drive(view, false)
+    }
+
+    /// Resume every unfinished saga whose runner is gone, oldest first. A saga that cannot
+    /// be resumed (its journal entry is corrupt, say) is set aside in [`Resumed::failed`]
+    /// and the others are still undone: one bad row must not keep every crashed saga from
+    /// its compensations. An error means the journal could not be listed at all.
+    pub fn resume_orphans(&self) -> Result<Resumed, RuntimeError> {
+        let mut out = Resumed::default();
         for id in self.journal.orphans()? {
-            if let Ok(report) = self.resume(&id, false)? {
-                out.push(report);
+            match self.resume(&id, false) {
+                Ok(Ok(report)) => out.reports.push(report),
+                Ok(Err(_)) => {} // taken by another resumer meanwhile, or finished
+                Err(e) => {
+                    tracing::error!("cannot resume saga {id}: {e}");
+                    out.failed.push((id, e));
+                }
             }
         }
         Ok(out)
     }
 
     /// Take a saga from where the journal says it is to a finished state.
-    fn drive(&self, mut view: SagaView) -> Result<SagaReport, RuntimeError> {
+    fn drive(&self, mut view: SagaView, automatic: bool) -> Result<SagaReport, RuntimeError> {
         let id = view.saga.id.clone();
         let spec = view.spec.clone();
         let agent = view.saga.agent.clone();
@@ -405,7 +494,7 @@ impl<'a> Saga<'a> {
                 .ok_or_else(|| RuntimeError::Invalid(format!("saga `{id}` vanished")))?;
         }
         let reason = view.saga.reason.clone();
-        let status = match self.backward(&id, &spec, agent.as_deref(), &view)? {
+        let status = match self.backward(&id, &spec, agent.as_deref(), &view, automatic)? {
             None => SagaStatus::Compensated,
             Some(why) => {
                 self.journal
@@ -446,6 +535,16 @@ impl<'a> Saga<'a> {
     ) -> Result<Option<String>, RuntimeError> {
         for (index, step) in spec.steps.iter().enumerate() {
             let mut attempt = 0;
+            // Once an attempt was cut off it may have taken effect: a later attempt that
+            // fails or is refused does not make the step one with nothing to undo.
+            let mut cut_off = false;
+            let settled = |status: StepStatus, cut_off: bool| {
+                if cut_off && status == StepStatus::Failed {
+                    StepStatus::Interrupted
+                } else {
+                    status
+                }
+            };
             loop {
                 let ctx = StepContext {
                     saga: id,
@@ -457,13 +556,13 @@ impl<'a> Saga<'a> {
                     agent,
                     cwd,
                 };
-                let decision = self.gate.decide(&action(&ctx));
+                let decision = self.judge(&ctx, false);
                 if decision.verdict != Verdict::Allow {
                     let why = format!("step `{}` was not allowed: {}", step.id, decision.reason);
                     self.journal.step(
                         id,
                         index,
-                        StepStatus::Failed,
+                        settled(StepStatus::Failed, cut_off),
                         Count::None,
                         "step.denied",
                         Some(&decision.reason),
@@ -488,8 +587,15 @@ impl<'a> Saga<'a> {
                         (StepStatus::Interrupted, "step.stopped", Some(e), false)
                     }
                 };
-                self.journal
-                    .step(id, index, status, Count::None, event, detail.as_deref())?;
+                cut_off |= status == StepStatus::Interrupted;
+                self.journal.step(
+                    id,
+                    index,
+                    settled(status, cut_off),
+                    Count::None,
+                    event,
+                    detail.as_deref(),
+                )?;
                 if status == StepStatus::Done {
                     break;
                 }
@@ -516,12 +622,19 @@ impl<'a> Saga<'a> {
     /// Undo, last first, every step that may have taken effect. `Some(reason)` when a
     /// compensation kept failing (the saga escalates; earlier steps are left as they are,
     /// since an undo may depend on the later ones being undone first).
+    ///
+    /// `automatic`: these are the undos of a run this runner just made, cut off by a failure
+    /// (the kill switch among them): they pass every step of the decision path but the kill
+    /// switch. A resume — after a crash, or a retry of an escalated saga — is not: a killed
+    /// agent's undos then wait for the agent to be revived, so an undo that keeps failing
+    /// cannot become a command the agent has run on demand after its kill.
     fn backward(
         &self,
         id: &str,
         spec: &SagaSpec,
         agent: Option<&str>,
         view: &SagaView,
+        automatic: bool,
     ) -> Result<Option<String>, RuntimeError> {
         for row in view.steps.iter().rev() {
             if !row.status.may_have_taken_effect() {
@@ -545,7 +658,7 @@ impl<'a> Saga<'a> {
                     agent,
                     cwd: &view.cwd,
                 };
-                let decision = self.gate.decide_compensation(&action(&ctx));
+                let decision = self.judge(&ctx, automatic);
                 if decision.verdict == Verdict::Allow {
                     self.journal.step(
                         id,
@@ -595,7 +708,7 @@ impl<'a> Saga<'a> {
                     return Ok(Some(format!(
                         "the compensation of step `{}` failed {} time(s): {last_error}",
                         step.id,
-                        attempt + 1 - row.compensations
+                        attempt - row.compensations + 1
                     )));
                 }
                 std::thread::sleep(backoff(spec, attempt - row.compensations));
@@ -620,6 +733,33 @@ impl<'a> Saga<'a> {
         }
     }
 
+    /// Judge one attempt. A command is judged as the command it runs — `execute_code` with
+    /// its words — whatever the step calls itself: a step named `web.search` that runs
+    /// `sh -c …` is code execution. A step that names another action is also judged as that
+    /// action; both must allow. `undo_in_run`: a compensation of this run's own failure,
+    /// judged by everything but the kill switch.
+    fn judge(&self, ctx: &StepContext<'_>, undo_in_run: bool) -> Decision {
+        let decide = |a: &Action| {
+            if undo_in_run {
+                self.gate.decide_compensation(a)
+            } else {
+                self.gate.decide(a)
+            }
+        };
+        let named = action(ctx);
+        let runs_a_command = !argv(ctx).is_empty();
+        if runs_a_command && named.action != warden_policy::saga::DEFAULT_ACTION {
+            let mut command = named.clone();
+            command.action = warden_policy::saga::DEFAULT_ACTION.to_string();
+            command = command.with_context("saga_action", named.action.as_str());
+            let d = decide(&command);
+            if d.verdict != Verdict::Allow {
+                return d;
+            }
+        }
+        decide(&named)
+    }
+
     fn operator(&self) -> Operator {
         Operator::new("warden (saga)", self.via)
     }
@@ -640,10 +780,7 @@ impl<'a> Saga<'a> {
 /// directory (`cwd`), saga, step, phase and attempt in `context`; `saga/step:phase` as the
 /// resource.
 pub fn action(ctx: &StepContext<'_>) -> Action {
-    let argv: &[String] = match ctx.phase {
-        Phase::Run => &ctx.step.run,
-        Phase::Compensate => ctx.step.compensate.as_deref().unwrap_or_default(),
-    };
+    let argv = argv(ctx);
     let mut args = ctx.step.args.clone();
     if !argv.is_empty() {
         args.insert("argv".into(), json!(argv));
@@ -672,6 +809,14 @@ pub fn action(ctx: &StepContext<'_>) -> Action {
     a
 }
 
+/// The command an attempt runs (empty for a library step without one).
+fn argv<'a>(ctx: &StepContext<'a>) -> &'a [String] {
+    match ctx.phase {
+        Phase::Run => &ctx.step.run,
+        Phase::Compensate => ctx.step.compensate.as_deref().unwrap_or_default(),
+    }
+}
+
 /// Words as a POSIX shell would need them written: bare when plain, else single-quoted.
 pub fn shell_line(words: &[String]) -> String {
     words
@@ -688,6 +833,14 @@ pub fn shell_line(words: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// BLAKE3 over what a saga will run: its id, spec, agent and directory (canonical JSON).
+fn digest(id: &str, spec: &SagaSpec, agent: Option<&str>, cwd: &Path) -> String {
+    let value = json!({"id": id, "spec": spec, "agent": agent, "cwd": cwd.display().to_string()});
+    blake3::hash(warden_audit::canonical_json(&value).as_bytes())
+        .to_hex()
+        .to_string()
 }
 
 fn key(id: &str, step: &StepSpec, phase: Phase) -> String {

@@ -9,6 +9,9 @@
 
 use std::sync::OnceLock;
 
+/// The boot id written by a runner that could not read its own.
+const UNKNOWN: &str = "unknown";
+
 /// This process, as written in the journal's `owner` column.
 pub(crate) fn me() -> &'static str {
     static ME: OnceLock<String> = OnceLock::new();
@@ -16,7 +19,7 @@ pub(crate) fn me() -> &'static str {
         let pid = std::process::id();
         format!(
             "{}/{pid}/{}",
-            boot_id().unwrap_or_else(|| "unknown".into()),
+            boot_id().unwrap_or_else(|| UNKNOWN.into()),
             start_time(pid).unwrap_or(0)
         )
     })
@@ -35,8 +38,10 @@ pub(crate) fn alive(owner: &str) -> bool {
         // This process: alive, unless the owner is an earlier life of our id.
         return owner == me();
     }
+    // A runner that could not read its boot id wrote `unknown`: it cannot be told from a
+    // process of this boot, so it is alive while its id is (never taken over twice).
     match boot_id() {
-        Some(now) if now != boot => return false,
+        Some(now) if now != boot && boot != UNKNOWN => return false,
         _ => {}
     }
     match start_time(pid) {
@@ -77,6 +82,11 @@ mod tests {
         assert!(!alive(&format!("{boot}/{parent}/{}", t + 1)));
         assert!(!alive(&format!("another-boot/{parent}/{t}")));
         assert!(!alive("garbage"));
+        // A runner that could not read /proc's boot id (a sandbox) wrote `unknown`: while its
+        // process id lives it is alive, as the module says, and is not taken over.
+        assert!(alive(&format!("unknown/{parent}/0")));
+        assert!(alive(&format!("unknown/{parent}/{t}")));
+        assert!(!alive(&format!("unknown/{parent}/{}", t + 1)));
         assert!(!alive("a/b/c"));
     }
 }
