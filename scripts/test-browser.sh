@@ -3,10 +3,10 @@
 # too): Debian's `chromium` package driven by Playwright for Python against a real
 # `warden serve` on loopback (tests/browser/). Playwright never downloads a browser here:
 # the tests point `executable_path` at /usr/bin/chromium.
-#   1. apt-get install chromium when it is missing (measured: 144 MB, ~50 s on a cold CI box);
-#   2. a venv at target/py/dashboard with tests/browser/requirements.txt (~12 s; rebuilt only
-#      when that file changes);
-#   3. pytest, bounded by a timeout (~10 s); screenshots land in target/dashboard-screenshots/.
+#   1. apt-get install chromium when it is missing (measured: 144 MB of packages, 48 s);
+#   2. a venv at target/py/dashboard with tests/browser/requirements.txt (7 s with no pip
+#      cache, 207 MB; rebuilt only when that file changes);
+#   3. pytest, bounded by a timeout (10 s); screenshots land in target/dashboard-screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
