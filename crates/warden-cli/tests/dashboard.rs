@@ -305,3 +305,22 @@ fn off_loopback_or_off_the_dashboard_is_refused() {
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("--session-minutes"), "{bad:?}");
 }
+
+/// An agent holds the decision token: none of the dashboard's doors open with it.
+#[test]
+fn the_decision_token_opens_no_dashboard_door() {
+    let Setup { server: s, .. } = start(&[]);
+    let dec = "Authorization: Bearer decision-secret";
+    for path in [
+        "/dashboard/state",
+        "/dashboard/events",
+        "/dashboard/audit/verify",
+        "/dashboard/session",
+    ] {
+        let r = request(s.addr, "GET", path, &[dec], b"");
+        assert_eq!(r.status, 401, "{path}: {r:?}");
+        assert_eq!(r.json()["verdict"], "deny");
+    }
+    request(s.addr, "POST", "/dashboard/logout", &[JSON, dec], b"").assert_rejected(401, "log in");
+    request(s.addr, "GET", "/v1/approvals", &[dec], b"").assert_rejected(401, "operator token");
+}
