@@ -324,3 +324,29 @@ fn the_decision_token_opens_no_dashboard_door() {
     request(s.addr, "POST", "/dashboard/logout", &[JSON, dec], b"").assert_rejected(401, "log in");
     request(s.addr, "GET", "/v1/approvals", &[dec], b"").assert_rejected(401, "operator token");
 }
+
+/// Someone guessing the operator token gets ten tries a minute; then even the right one waits.
+#[test]
+fn guessing_the_operator_token_is_cut_off() {
+    let Setup { server: s, .. } = start(&[]);
+    for i in 0..10 {
+        login(&s, &format!("guess-{i}"))
+            .unwrap_err()
+            .assert_rejected(401, "wrong operator token");
+    }
+    login(&s, "guess-10")
+        .unwrap_err()
+        .assert_rejected(429, "too many failed logins");
+    login(&s, "operator-secret")
+        .unwrap_err()
+        .assert_rejected(429, "too many failed logins");
+    // The operator token itself still works where it always did.
+    let kills = request(
+        s.addr,
+        "GET",
+        "/v1/kills",
+        &["Authorization: Bearer operator-secret"],
+        b"",
+    );
+    assert_eq!(kills.status, 200, "{kills:?}");
+}

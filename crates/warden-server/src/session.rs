@@ -24,6 +24,11 @@ pub(crate) const COOKIE: &str = "warden_session";
 pub(crate) const CSRF_HEADER: &str = "x-warden-csrf";
 /// Sessions kept at once.
 pub(crate) const MAX_SESSIONS: usize = 64;
+/// Failed logins accepted per [`FAILURE_WINDOW`]; beyond, logins are refused until the
+/// window ends, so a weak operator token cannot be guessed at network speed.
+pub(crate) const MAX_FAILURES: u32 = 10;
+/// The window failed logins are counted in.
+pub(crate) const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 struct Session {
     csrf: String,
@@ -34,6 +39,8 @@ struct Session {
 pub(crate) struct Sessions {
     live: Mutex<HashMap<String, Session>>,
     ttl: Duration,
+    /// Failed logins in the current window, and when it started.
+    failures: Mutex<(u32, Instant)>,
 }
 
 /// A new session's secrets.
@@ -53,7 +60,26 @@ impl Sessions {
         Sessions {
             live: Mutex::new(HashMap::new()),
             ttl,
+            failures: Mutex::new((0, Instant::now())),
         }
+    }
+
+    /// Whether a login may be tried now (fewer than [`MAX_FAILURES`] failed in the window).
+    pub(crate) fn may_try(&self) -> bool {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if f.1.elapsed() >= FAILURE_WINDOW {
+            *f = (0, Instant::now());
+        }
+        f.0 < MAX_FAILURES
+    }
+
+    /// Count a failed login.
+    pub(crate) fn failed(&self) {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if f.1.elapsed() >= FAILURE_WINDOW {
+            *f = (0, Instant::now());
+        }
+        f.0 = f.0.saturating_add(1);
     }
 
     /// How long a session lasts.
@@ -256,6 +282,16 @@ mod tests {
             s.create().unwrap();
         }
         assert_eq!(s.len(), MAX_SESSIONS);
+    }
+
+    #[test]
+    fn failed_logins_are_bounded() {
+        let s = Sessions::new(Duration::from_secs(60));
+        for _ in 0..MAX_FAILURES {
+            assert!(s.may_try());
+            s.failed();
+        }
+        assert!(!s.may_try());
     }
 
     #[test]

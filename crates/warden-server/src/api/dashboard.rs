@@ -157,8 +157,18 @@ pub(super) async fn login(State(shared): State<AppState>, request: Request) -> R
         let bytes = read_body(&shared, &parts.headers, body).await?;
         let req: LoginRequest = serde_json::from_slice(&bytes)
             .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, format!("body: {e}")))?;
+        if !shared.sessions.may_try() {
+            return Err(Rejection::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many failed logins ({} a minute); try again in a minute",
+                    session::MAX_FAILURES
+                ),
+            ));
+        }
         // Constant time in the token's content (see `token_matches`).
         if !bool::from(req.token.trim().as_bytes().ct_eq(expected.as_bytes())) {
+            shared.sessions.failed();
             return Err(Rejection::new(
                 StatusCode::UNAUTHORIZED,
                 "wrong operator token (the decision token is not one)",
