@@ -15,9 +15,9 @@
 //!   limit) would deny the action when it is asked again, the grant changes nothing;
 //! - a grant is used in the same `BEGIN IMMEDIATE` transaction that finds it, so two processes
 //!   asking at once cannot both use one approval;
-//! - an agent can ask for many approvals, so pending requests are bounded (a full table denies,
-//!   it does not grow) and each expires (default 15 minutes); an expired request can no longer
-//!   be answered or used.
+//! - an agent can ask for many approvals, so pending requests are bounded — 100 per agent,
+//!   10,000 in all (past either, `require_approval` is a deny: the table does not grow) — and
+//!   each expires (default 15 minutes); an expired request can no longer be answered or used.
 //!
 //! | table | holds |
 //! |---|---|
@@ -59,6 +59,9 @@ CREATE INDEX IF NOT EXISTS approvals_by_hash ON approvals (hash, status);
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 /// The most requests waiting for an answer at once (a full table denies new ones).
 pub const MAX_PENDING: u64 = 10_000;
+/// The most requests one agent may have waiting at once: an agent asking for approval of
+/// action after action cannot crowd out everyone else's requests.
+pub const MAX_PENDING_PER_AGENT: u64 = 100;
 /// The longest reason or name kept with an answer.
 const MAX_TEXT: usize = 1024;
 
@@ -273,6 +276,19 @@ impl Approvals {
         if waiting as u64 >= MAX_PENDING {
             return Err(RuntimeError::Invalid(format!(
                 "{MAX_PENDING} approval requests are already waiting for an answer"
+            )));
+        }
+        let theirs: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM approvals WHERE status = 'pending' AND expires_ns > ?1
+                   AND agent IS ?2",
+                params![now as i64, action.agent],
+                |r| r.get(0),
+            )
+            .map_err(self.err("cannot count the approvals"))?;
+        if theirs as u64 >= MAX_PENDING_PER_AGENT {
+            return Err(RuntimeError::Invalid(format!(
+                "this agent already has {MAX_PENDING_PER_AGENT} approval requests waiting for an answer"
             )));
         }
         let id = random_id()?;
@@ -597,6 +613,28 @@ mod tests {
             a.answer(&slow, true, " ", "b", S),
             Err(AnswerError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn one_agent_cannot_crowd_out_the_others() {
+        let (_d, a) = open();
+        for i in 0..MAX_PENDING_PER_AGENT {
+            let act = Action::new("pay").with_agent("greedy").with_arg("n", i);
+            assert!(a.resolve(&act, &needs_approval(), S).is_ok());
+        }
+        let more = Action::new("pay").with_agent("greedy").with_arg("n", -1);
+        let e = a.resolve(&more, &needs_approval(), S).unwrap_err();
+        assert!(e.to_string().contains("already has 100"), "{e}");
+        // Asking again for one it already has still returns it; others are not affected.
+        let again = Action::new("pay").with_agent("greedy").with_arg("n", 3);
+        assert!(matches!(
+            a.resolve(&again, &needs_approval(), S).unwrap(),
+            Resolution::Pending { created: false, .. }
+        ));
+        let other = Action::new("pay").with_agent("modest");
+        assert!(a.resolve(&other, &needs_approval(), S).is_ok());
+        // Expired requests no longer count.
+        assert!(a.resolve(&more, &needs_approval(), 120 * S).is_ok());
     }
 
     #[test]

@@ -20,7 +20,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::{SagaSpec, SagaStatus, StepStatus, owner};
+use warden_policy::saga::SagaSpec;
+
+use super::owner;
+use super::status::{SagaStatus, StepStatus, now_ns};
 use crate::error::RuntimeError;
 
 const SCHEMA: &str = "
@@ -228,7 +231,7 @@ impl Journal {
         event_name: &str,
         detail: Option<&str>,
     ) -> Result<(), RuntimeError> {
-        let now = super::now_ns();
+        let now = now_ns();
         let detail = detail.map(clip);
         let mut conn = self.conn();
         let tx = conn

@@ -35,134 +35,24 @@
 mod command;
 pub mod journal;
 mod owner;
+mod status;
 
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{Value, json};
 use warden_audit::AuditLog;
 use warden_core::{Action, Decision, Verdict};
 
 pub use command::CommandWork;
 pub use journal::{EventRow, Journal, SagaRow, SagaView, StepRow};
+use status::now_ns;
+pub use status::{SagaStatus, StepStatus};
 pub use warden_policy::saga::{SagaSpec, StepSpec};
 
 use crate::error::RuntimeError;
 use crate::record::{Change, Operator};
 use journal::Count;
-
-/// Where a saga stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SagaStatus {
-    /// Its steps are running.
-    Running,
-    /// A step failed; earlier steps are being undone.
-    Compensating,
-    /// Every step succeeded.
-    Completed,
-    /// A step failed and everything that may have taken effect was undone.
-    Compensated,
-    /// A compensation kept failing: a person must look (`warden saga resume ID` retries).
-    Escalated,
-}
-
-impl SagaStatus {
-    /// The name in the journal and in output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SagaStatus::Running => "running",
-            SagaStatus::Compensating => "compensating",
-            SagaStatus::Completed => "completed",
-            SagaStatus::Compensated => "compensated",
-            SagaStatus::Escalated => "escalated",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "running" => SagaStatus::Running,
-            "compensating" => SagaStatus::Compensating,
-            "completed" => SagaStatus::Completed,
-            "compensated" => SagaStatus::Compensated,
-            "escalated" => SagaStatus::Escalated,
-            _ => return None,
-        })
-    }
-
-    /// Whether nothing more will happen without a person.
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            SagaStatus::Completed | SagaStatus::Compensated | SagaStatus::Escalated
-        )
-    }
-}
-
-/// Where a step stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    /// Not started.
-    Pending,
-    /// An attempt is running (or was, when its runner died).
-    Running,
-    /// It succeeded.
-    Done,
-    /// It failed without taking effect (denied, or exited with an error): nothing to undo.
-    Failed,
-    /// It was cut off (timeout, kill switch, crash) and may have taken effect.
-    Interrupted,
-    /// Its compensation is running (or was, when its runner died).
-    Compensating,
-    /// Its compensation succeeded.
-    Compensated,
-    /// Its compensation kept failing.
-    CompensationFailed,
-}
-
-impl StepStatus {
-    /// The name in the journal and in output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepStatus::Pending => "pending",
-            StepStatus::Running => "running",
-            StepStatus::Done => "done",
-            StepStatus::Failed => "failed",
-            StepStatus::Interrupted => "interrupted",
-            StepStatus::Compensating => "compensating",
-            StepStatus::Compensated => "compensated",
-            StepStatus::CompensationFailed => "compensation_failed",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => StepStatus::Pending,
-            "running" => StepStatus::Running,
-            "done" => StepStatus::Done,
-            "failed" => StepStatus::Failed,
-            "interrupted" => StepStatus::Interrupted,
-            "compensating" => StepStatus::Compensating,
-            "compensated" => StepStatus::Compensated,
-            "compensation_failed" => StepStatus::CompensationFailed,
-            _ => return None,
-        })
-    }
-
-    /// Whether the step may have changed something that its compensation must undo.
-    fn may_have_taken_effect(self) -> bool {
-        matches!(
-            self,
-            StepStatus::Done
-                | StepStatus::Running
-                | StepStatus::Interrupted
-                | StepStatus::Compensating
-                | StepStatus::CompensationFailed
-        )
-    }
-}
 
 /// Doing a step or undoing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -858,13 +748,6 @@ fn new_id() -> Result<String, RuntimeError> {
     getrandom::fill(&mut bytes)
         .map_err(|e| RuntimeError::Invalid(format!("no random source for a saga id: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
