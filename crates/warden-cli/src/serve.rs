@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use warden_server::{DecisionServer, ServeError, ServerConfig};
+use warden_server::{DashboardAccess, DecisionServer, ServeError, ServerConfig};
 
 use crate::args::{AuditArgs, PolicyArgs, ZeroTrustArgs, builder};
 use crate::error::{Error, Result};
@@ -49,6 +49,15 @@ pub struct ServeArgs {
     /// Listen off loopback without a token (anyone who reaches the port gets decisions).
     #[arg(long)]
     insecure: bool,
+    /// Where the operator's dashboard at `/` is served: `loopback` (only when --listen is a
+    /// loopback address; this server speaks plain HTTP), `behind-tls` (any address: you
+    /// promise a TLS proxy fronts it; cookies get `Secure`), or `off`. Login needs
+    /// --operator-token-file.
+    #[arg(long, value_enum, default_value_t = DashboardFlag::Loopback, value_name = "WHERE")]
+    dashboard: DashboardFlag,
+    /// Minutes a dashboard login lasts.
+    #[arg(long, default_value_t = 480, value_name = "MINUTES")]
+    session_minutes: u64,
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
     max_body_bytes: usize,
@@ -70,10 +79,27 @@ pub struct ServeArgs {
     request_timeout: u64,
 }
 
+/// The values of `--dashboard`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DashboardFlag {
+    /// Only when listening on loopback.
+    Loopback,
+    /// Anywhere, behind a TLS-terminating proxy.
+    BehindTls,
+    /// Never.
+    Off,
+}
+
 /// Run the server; `Ok(Exit::Ok)` after a clean shutdown.
 pub fn run(args: &ServeArgs) -> Result<Exit> {
     let mut config = ServerConfig::new(args.listen);
     config.insecure = args.insecure;
+    config.dashboard = match args.dashboard {
+        DashboardFlag::Loopback => DashboardAccess::Loopback,
+        DashboardFlag::BehindTls => DashboardAccess::BehindTls,
+        DashboardFlag::Off => DashboardAccess::Off,
+    };
+    config.session_ttl = Duration::from_secs(args.session_minutes.saturating_mul(60));
     config.worker_threads = args.threads;
     config.max_body_bytes = args.max_body_bytes;
     config.max_batch = args.max_batch;
@@ -198,9 +224,9 @@ fn serve_error(e: ServeError) -> Error {
             "refusing to listen on {addr} without a token: anyone who can reach it could ask \
              for decisions; give --token-file FILE, or --insecure to accept the risk"
         )),
-        ServeError::ZeroLimit => {
-            Error::msg("--max-batch, --max-body-bytes and --threads must be at least 1")
-        }
+        ServeError::ZeroLimit => Error::msg(
+            "--max-batch, --max-body-bytes, --threads and --session-minutes must be at least 1",
+        ),
         ServeError::SameTokens => Error::msg(
             "--operator-token-file and --token-file hold the same token: whoever may ask for \
              decisions could then lift kill switches; use two different tokens",

@@ -217,6 +217,7 @@ const DOCS: &[&str] = &[
     "docs/runtime.md",
     "docs/sagas.md",
     "docs/approvals.md",
+    "docs/dashboard.md",
 ];
 
 #[test]

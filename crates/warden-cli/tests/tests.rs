@@ -7,6 +7,7 @@ mod approvals;
 mod audit;
 mod claude_code;
 mod commands;
+mod dashboard;
 mod docs;
 mod hostile_agent;
 mod hostile_peer;

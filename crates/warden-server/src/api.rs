@@ -22,6 +22,7 @@ use crate::exchange::{Rejection, Shared, json_ok, json_response, parse_json, rea
 use crate::metrics::Gauges;
 
 mod approvals;
+mod dashboard;
 mod operator;
 
 /// Every endpoint the server answers. The router is built from [`Route::ALL`] alone, so a
@@ -67,11 +68,29 @@ pub enum Route {
     Approve,
     /// `POST /v1/approvals/{id}/deny` (operator token)
     DenyApproval,
+    /// `GET /`: the dashboard's page
+    Dashboard,
+    /// `GET /dashboard/app.js`
+    DashboardScript,
+    /// `GET /dashboard/app.css`
+    DashboardStyle,
+    /// `POST /dashboard/login` (operator token in the body → session cookie)
+    Login,
+    /// `POST /dashboard/logout` (session)
+    Logout,
+    /// `GET /dashboard/session` (session cookie → its CSRF token)
+    Session,
+    /// `GET /dashboard/state` (session)
+    DashboardState,
+    /// `GET /dashboard/events`: decisions as server-sent events (session cookie)
+    Events,
+    /// `GET /dashboard/audit/verify` (session)
+    AuditVerify,
 }
 
 impl Route {
     /// Every route, in the order of the OpenAPI document.
-    pub const ALL: [Route; 19] = [
+    pub const ALL: [Route; 28] = [
         Route::Decide,
         Route::DecideBatch,
         Route::Audit,
@@ -91,6 +110,15 @@ impl Route {
         Route::Approval,
         Route::Approve,
         Route::DenyApproval,
+        Route::Dashboard,
+        Route::DashboardScript,
+        Route::DashboardStyle,
+        Route::Login,
+        Route::Logout,
+        Route::Session,
+        Route::DashboardState,
+        Route::Events,
+        Route::AuditVerify,
     ];
 
     /// The HTTP method, lower case as in OpenAPI.
@@ -104,7 +132,9 @@ impl Route {
             | Route::Kill
             | Route::Revive
             | Route::Approve
-            | Route::DenyApproval => "post",
+            | Route::DenyApproval
+            | Route::Login
+            | Route::Logout => "post",
             _ => "get",
         }
     }
@@ -131,13 +161,41 @@ impl Route {
             Route::Approval => "/v1/approvals/{id}",
             Route::Approve => "/v1/approvals/{id}/approve",
             Route::DenyApproval => "/v1/approvals/{id}/deny",
+            Route::Dashboard => "/",
+            Route::DashboardScript => "/dashboard/app.js",
+            Route::DashboardStyle => "/dashboard/app.css",
+            Route::Login => "/dashboard/login",
+            Route::Logout => "/dashboard/logout",
+            Route::Session => "/dashboard/session",
+            Route::DashboardState => "/dashboard/state",
+            Route::Events => "/dashboard/events",
+            Route::AuditVerify => "/dashboard/audit/verify",
         }
     }
 
-    /// Whether the bearer token (when configured) is required. Probes never need it, and
-    /// the operator's endpoints need the operator token instead.
+    /// Whether the bearer token (when configured) is required. Probes never need it, the
+    /// operator's endpoints need the operator token instead, and the dashboard's its session.
     pub fn needs_token(self) -> bool {
-        !matches!(self, Route::Healthz | Route::Readyz) && !self.is_operator()
+        !matches!(self, Route::Healthz | Route::Readyz)
+            && !self.is_operator()
+            && !self.is_dashboard()
+    }
+
+    /// Whether the route belongs to the dashboard (served per [`crate::DashboardAccess`];
+    /// a browser cannot send the bearer token, so they check a session instead).
+    pub fn is_dashboard(self) -> bool {
+        matches!(
+            self,
+            Route::Dashboard
+                | Route::DashboardScript
+                | Route::DashboardStyle
+                | Route::Login
+                | Route::Logout
+                | Route::Session
+                | Route::DashboardState
+                | Route::Events
+                | Route::AuditVerify
+        )
     }
 
     /// Whether the route is the operator's (kill switch, answering approvals), guarded by
@@ -175,6 +233,15 @@ impl Route {
             Route::Approval => get(approvals::show),
             Route::Approve => post(approvals::approve),
             Route::DenyApproval => post(approvals::deny),
+            Route::Dashboard => get(dashboard::page),
+            Route::DashboardScript => get(dashboard::script),
+            Route::DashboardStyle => get(dashboard::style),
+            Route::Login => post(dashboard::login),
+            Route::Logout => post(dashboard::logout),
+            Route::Session => get(dashboard::session),
+            Route::DashboardState => get(dashboard::state),
+            Route::Events => get(dashboard::events),
+            Route::AuditVerify => get(dashboard::verify),
         }
     }
 }
@@ -264,10 +331,16 @@ fn check_origin(
         }
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
+        // Behind a TLS proxy, this server's pages are `https://` to the browser.
+        let scheme = if shared.dashboard == crate::config::DashboardAccess::BehindTls {
+            "https://"
+        } else {
+            "http://"
+        };
         let same = origin
             .to_str()
             .ok()
-            .and_then(|o| o.strip_prefix("http://"))
+            .and_then(|o| o.strip_prefix(scheme))
             .zip(host)
             .is_some_and(|(o, h)| o.eq_ignore_ascii_case(h));
         if !same {
@@ -369,8 +442,9 @@ fn parse_one(bytes: &[u8]) -> Result<Action, Rejection> {
 impl Shared {
     fn decide(&self, action: &Action, started: Instant) -> Decision {
         let decision = self.warden.decide(action);
-        self.metrics
-            .record_decision(decision.verdict, started.elapsed());
+        let took = started.elapsed();
+        self.metrics.record_decision(decision.verdict, took);
+        self.feed.publish(action, &decision, took);
         decision
     }
 
