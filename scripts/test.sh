@@ -19,6 +19,7 @@ fi
 # Doc tests first (nextest does not run them), then everything else with nextest.
 cargo test --workspace --doc
 cargo nextest run --workspace --no-fail-fast
+bash scripts/test-browser.sh  # the dashboard in headless Chromium (docs/dashboard.md)
 bash scripts/test-python.sh  # the Python package and its nine framework adapters (docs/python.md)
 # Every fuzz target, built and run for a short smoke time from its seeds.
 bash scripts/fuzz-smoke.sh

@@ -79,6 +79,14 @@ impl PyDecision {
         self.inner.audit_seq
     }
 
+    /// For require_approval with a database: the approval request a person can answer
+    /// (`warden approvals approve ID`); the same action asked again after approval is allowed
+    /// once.
+    #[getter]
+    fn approval_id(&self) -> Option<&str> {
+        self.inner.approval_id.as_deref()
+    }
+
     /// Time spent deciding (and recording), in nanoseconds.
     #[getter]
     fn elapsed_ns(&self) -> u64 {

@@ -17,6 +17,7 @@
 mod report;
 
 mod action_args;
+mod approvals;
 mod args;
 mod audit;
 mod bench;
@@ -31,6 +32,7 @@ mod identity;
 mod kill;
 mod mcp;
 mod policy;
+mod saga;
 mod serve;
 mod trust;
 
@@ -97,6 +99,12 @@ enum Command {
     /// Elevate, demote or restore an agent's execution ring.
     #[command(subcommand)]
     Ring(kill::RingCommand),
+    /// Approval requests (`require_approval` verdicts): list, show, approve, deny.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCommand),
+    /// Multi-step work that finishes or is undone: run, resume after a crash, list, show.
+    #[command(subcommand)]
+    Saga(saga::SagaCommand),
 }
 
 impl Command {
@@ -119,6 +127,8 @@ impl Command {
             Command::Kill(args) => kill::kill(&args),
             Command::Revive(args) => kill::revive(&args),
             Command::Ring(cmd) => kill::ring(&cmd),
+            Command::Saga(cmd) => saga::run(cmd),
+            Command::Approvals(cmd) => approvals::run(cmd),
         }
     }
 
@@ -133,6 +143,8 @@ impl Command {
             Command::Bench(a) if a.json => report::ErrorStyle::Json,
             Command::VerifyChain(a) if a.json => report::ErrorStyle::Json,
             Command::Handshake(a) if a.json => report::ErrorStyle::JsonDeny,
+            Command::Saga(cmd) if cmd.json() => report::ErrorStyle::Json,
+            Command::Approvals(cmd) if cmd.json() => report::ErrorStyle::Json,
             _ => report::ErrorStyle::Text,
         }
     }

@@ -206,6 +206,12 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "BYTES", default_value_t = proxy::DEFAULT_MAX_MESSAGE_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_message_bytes: usize,
+    /// Hold a call that needs a person's approval up to this long (`60s`, `5m`) while its
+    /// approval request waits for an answer (`warden approvals approve ID`); approved, it is
+    /// forwarded. Needs `--db`. Default: answer the refusal at once. Over stdio the client's
+    /// later messages wait behind a held call.
+    #[arg(long, value_name = "DURATION", value_parser = approval_wait, requires = "db")]
+    approval_wait: Option<std::time::Duration>,
     /// Streamable HTTP: the upstream MCP endpoint to forward to (`http://host:port/mcp` or
     /// `https://…`), instead of a server command.
     #[arg(long, requires = "listen", conflicts_with = "command")]
@@ -345,6 +351,7 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
         server_name: args.name,
         agent: args.agent,
         max_message_bytes: args.max_message_bytes,
+        approval_wait: args.approval_wait.unwrap_or_default(),
     };
     if let (Some(upstream), Some(listen)) = (args.upstream, args.listen) {
         let http = proxy_http::HttpConfig {
@@ -418,4 +425,8 @@ impl ScanTextArgs {
             errors: Vec::new(),
         })
     }
+}
+
+fn approval_wait(s: &str) -> std::result::Result<std::time::Duration, String> {
+    warden_policy::runtime::parse_duration(s)
 }

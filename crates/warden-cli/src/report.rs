@@ -202,7 +202,31 @@ pub fn decision_text(d: &Decision) -> String {
         let list: Vec<String> = d.obligations.iter().map(|o| visible(o)).collect();
         let _ = write!(s, "\n  obligations: {}", list.join(", "));
     }
+    if let Some(id) = &d.approval_id {
+        let _ = write!(s, "\n  approval: {}", visible(id));
+    }
     s
+}
+
+/// Rows as columns padded to their widest cell (the last column is not padded).
+pub fn print_table<const N: usize>(rows: &[[String; N]]) {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        outln!("{}", line.trim_end());
+    }
 }
 
 /// Pretty JSON, or a deny-shaped error object if serialization ever failed.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use warden_server::{DecisionServer, ServeError, ServerConfig};
+use warden_server::{DashboardAccess, DecisionServer, ServeError, ServerConfig};
 
 use crate::args::{AuditArgs, PolicyArgs, ZeroTrustArgs, builder};
 use crate::error::{Error, Result};
@@ -49,6 +49,15 @@ pub struct ServeArgs {
     /// Listen off loopback without a token (anyone who reaches the port gets decisions).
     #[arg(long)]
     insecure: bool,
+    /// Where the operator's dashboard at `/` is served: `loopback` (only when --listen is a
+    /// loopback address; this server speaks plain HTTP), `behind-tls` (any address: you
+    /// promise a TLS proxy fronts it; cookies get `Secure`), or `off`. Login needs
+    /// --operator-token-file.
+    #[arg(long, value_enum, default_value_t = DashboardFlag::Loopback, value_name = "WHERE")]
+    dashboard: DashboardFlag,
+    /// Minutes a dashboard login lasts.
+    #[arg(long, default_value_t = 480, value_name = "MINUTES")]
+    session_minutes: u64,
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
     max_body_bytes: usize,
@@ -58,15 +67,39 @@ pub struct ServeArgs {
     /// Threads answering requests (default: one per CPU).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// POST each new approval request as JSON to this `http://` URL (a bridge to chat or
+    /// tickets), retried with backoff, never holding a decision up. Needs --db.
+    #[arg(long, value_name = "URL", requires = "db")]
+    approval_webhook: Option<String>,
+    /// How long an approval request waits for an answer (`15m`, `1h`).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "15m")]
+    approval_ttl: std::time::Duration,
     /// Seconds a client may take to send its headers, and again its body.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     request_timeout: u64,
+}
+
+/// The values of `--dashboard`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DashboardFlag {
+    /// Only when listening on loopback.
+    Loopback,
+    /// Anywhere, behind a TLS-terminating proxy.
+    BehindTls,
+    /// Never.
+    Off,
 }
 
 /// Run the server; `Ok(Exit::Ok)` after a clean shutdown.
 pub fn run(args: &ServeArgs) -> Result<Exit> {
     let mut config = ServerConfig::new(args.listen);
     config.insecure = args.insecure;
+    config.dashboard = match args.dashboard {
+        DashboardFlag::Loopback => DashboardAccess::Loopback,
+        DashboardFlag::BehindTls => DashboardAccess::BehindTls,
+        DashboardFlag::Off => DashboardAccess::Off,
+    };
+    config.session_ttl = Duration::from_secs(args.session_minutes.saturating_mul(60));
     config.worker_threads = args.threads;
     config.max_body_bytes = args.max_body_bytes;
     config.max_batch = args.max_batch;
@@ -109,14 +142,64 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
         r.challenge_ttl = Duration::from_secs(args.handshake_ttl.max(1));
         config.handshake = Some(std::sync::Arc::new(r));
     }
-    let warden = builder.build()?;
-    DecisionServer::run_until_signalled(config, Arc::new(warden), |addr| {
+    builder = builder.approval_ttl(args.approval_ttl);
+    // Kept alive as long as the server: its thread delivers the requests.
+    let _webhook = match &args.approval_webhook {
+        Some(url) => {
+            let hook = warden_server::webhook::Webhook::start(url)
+                .map_err(|e| Error::msg(e.to_string()))?;
+            builder = builder.on_approval_request(hook.listener());
+            Some(hook)
+        }
+        None => None,
+    };
+    let warden = Arc::new(builder.build()?);
+    if let Some(db) = &args.audit.db {
+        resume_sagas(db, warden.clone())?;
+    }
+    DecisionServer::run_until_signalled(config, warden, |addr| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on http://{addr}");
         let _ = out.flush();
     })
     .map_err(serve_error)?;
     Ok(Exit::Ok)
+}
+
+/// Finish, in the background, the sagas in the database whose runner died (as `warden saga
+/// resume` does): their compensations are judged by this server's policy.
+fn resume_sagas(db: &std::path::Path, warden: Arc<warden::Warden>) -> Result<()> {
+    use warden_runtime::saga::{CommandWork, Journal, Saga};
+    let journal = Journal::open(db).map_err(|e| Error::msg(e.to_string()))?;
+    if journal
+        .orphans()
+        .map_err(|e| Error::msg(e.to_string()))?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    std::thread::Builder::new()
+        .name("warden-saga-resume".into())
+        .spawn(move || {
+            let work = CommandWork::new(warden.runtime());
+            let saga = Saga::new(&journal, &*warden, &work, warden.audit(), "serve");
+            match saga.resume_orphans() {
+                // The sagas it could not take up were logged by the runner.
+                Ok(done) => {
+                    for r in done.reports {
+                        tracing::warn!(
+                            "resumed saga {}: {}{}",
+                            r.id,
+                            r.status.as_str(),
+                            r.reason.map(|w| format!(" ({w})")).unwrap_or_default()
+                        );
+                    }
+                }
+                Err(e) => tracing::error!("cannot resume the unfinished sagas: {e}"),
+            }
+        })
+        .map_err(|e| Error::msg(format!("cannot start the saga resumer: {e}")))?;
+    Ok(())
 }
 
 /// This server's side of the handshake: its key, its credential, the seen-nonce store.
@@ -141,13 +224,17 @@ fn serve_error(e: ServeError) -> Error {
             "refusing to listen on {addr} without a token: anyone who can reach it could ask \
              for decisions; give --token-file FILE, or --insecure to accept the risk"
         )),
-        ServeError::ZeroLimit => {
-            Error::msg("--max-batch, --max-body-bytes and --threads must be at least 1")
-        }
+        ServeError::ZeroLimit => Error::msg(
+            "--max-batch, --max-body-bytes, --threads and --session-minutes must be at least 1",
+        ),
         ServeError::SameTokens => Error::msg(
             "--operator-token-file and --token-file hold the same token: whoever may ask for \
              decisions could then lift kill switches; use two different tokens",
         ),
         other => Error::msg(other.to_string()),
     }
+}
+
+fn duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    warden_policy::runtime::parse_duration(s)
 }

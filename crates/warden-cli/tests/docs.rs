@@ -216,6 +216,9 @@ const DOCS: &[&str] = &[
     "docs/identity.md",
     "docs/runtime.md",
     "docs/sandbox.md",
+    "docs/sagas.md",
+    "docs/approvals.md",
+    "docs/dashboard.md",
 ];
 
 #[test]

@@ -158,3 +158,90 @@ fn zero_threads_is_an_error_not_a_panic() {
     assert!(out.stderr.contains("--threads"), "{out:?}");
     assert!(!out.stderr.contains("panicked"), "{out:?}");
 }
+
+/// The same page against the dashboard: it cannot log in, cannot use an operator's session
+/// through the browser (a foreign `Origin`, a form body, a rebound `Host`), and cannot read
+/// the session's CSRF token.
+#[test]
+fn the_dashboard_cannot_be_driven_from_another_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let policy = write(
+        d,
+        "p.yaml",
+        "rules:\n  - action: payments.send\n    effect: require_approval\n    reason: r\n",
+    );
+    write(d, "op.token", "operator-secret\n");
+    let s = Server::start(&[
+        "--policy",
+        policy.to_str().unwrap(),
+        "--db",
+        d.join("w.db").to_str().unwrap(),
+        "--operator-token-file",
+        d.join("op.token").to_str().unwrap(),
+    ]);
+    let json = "Content-Type: application/json";
+    let evil = "Origin: http://evil.example";
+    let creds = br#"{"token":"operator-secret"}"#;
+    // A page that knows the token still cannot plant a session from its origin.
+    request(s.addr, "POST", "/dashboard/login", &[json, evil], creds)
+        .assert_rejected(403, "cross-origin");
+    let login = request(s.addr, "POST", "/dashboard/login", &[json], creds);
+    let cookie = login
+        .head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|v| v.split(';').next())
+        .map(|c| format!("Cookie: {c}"))
+        .expect("a session cookie");
+    let csrf = format!("X-Warden-CSRF: {}", login.json()["csrf"].as_str().unwrap());
+    let decided = request(
+        s.addr,
+        "POST",
+        "/v1/decide",
+        &[json],
+        br#"{"agent":"bot","action":"payments.send"}"#,
+    );
+    let id = decided.json()["approval_id"].as_str().unwrap().to_string();
+    let approve = format!("/v1/approvals/{id}/approve");
+    // The browser attaches the operator's cookie; the page cannot know the CSRF token.
+    request(
+        s.addr,
+        "POST",
+        &approve,
+        &["Content-Type: text/plain", &cookie],
+        br#"{"reason":"forged"}"#,
+    )
+    .assert_rejected(415, "application/json");
+    request(
+        s.addr,
+        "POST",
+        &approve,
+        &[json, &cookie, evil],
+        br#"{"reason":"forged"}"#,
+    )
+    .assert_rejected(403, "cross-origin");
+    request(
+        s.addr,
+        "POST",
+        &approve,
+        &[json, &cookie],
+        br#"{"reason":"forged"}"#,
+    )
+    .assert_rejected(403, "CSRF");
+    // After DNS rebinding the page is same-origin with itself, but its Host is foreign: it
+    // cannot read the token (nor would the browser send it 127.0.0.1's cookie).
+    request(
+        s.addr,
+        "GET",
+        "/dashboard/session",
+        &["Host: evil.example", &cookie],
+        b"",
+    )
+    .assert_rejected(403, "not this server");
+    request(s.addr, "GET", "/", &["Host: evil.example"], b"")
+        .assert_rejected(403, "not this server");
+    // Nothing was answered.
+    let still = request(s.addr, "GET", "/v1/approvals", &[&cookie, &csrf], b"");
+    assert_eq!(still.json()[0]["status"], "pending", "{still:?}");
+}

@@ -551,3 +551,109 @@ fn a_credential_makes_the_proxys_calls_a_verified_agents() {
         ]
     );
 }
+
+/// The pending approval request's id, once the held call has made one.
+fn pending_approval(db: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (code, out, err) = run(&["approvals", "list", "--db", db.to_str().unwrap(), "-q"]);
+        if code == 0 && !out.trim().is_empty() {
+            return out.lines().next().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request: {out} {err}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_call_that_needs_approval_is_held_until_a_person_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let policy = gateway_policy();
+    let mut p = Proxy::start(
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--approval-wait",
+            "60s",
+        ],
+        &npm_server("mcp-server-everything"),
+        &[],
+    );
+    p.initialize();
+    // Approved: the held call reaches the server and its real answer comes back.
+    p.send_raw(r#"{"jsonrpc":"2.0","id":"held-1","method":"tools/call","params":{"name":"get-env","arguments":{}}}"#);
+    let id = pending_approval(&db);
+    let (code, out, err) = run(&[
+        "approvals",
+        "approve",
+        &id,
+        "--db",
+        db.to_str().unwrap(),
+        "--reason",
+        "debugging",
+        "--by",
+        "alice",
+    ]);
+    assert_eq!(code, 0, "{out} {err}");
+    let (r, _) = p.response(&json!("held-1"));
+    assert!(r["result"]["content"][0]["text"].is_string(), "{r}");
+    // Denied: refused with who and why; the server never sees it.
+    p.send_raw(r#"{"jsonrpc":"2.0","id":"held-2","method":"tools/call","params":{"name":"get-env","arguments":{}}}"#);
+    let id = pending_approval(&db);
+    let (code, ..) = run(&[
+        "approvals",
+        "deny",
+        &id,
+        "--db",
+        db.to_str().unwrap(),
+        "--reason",
+        "not now",
+        "--by",
+        "bob",
+    ]);
+    assert_eq!(code, 0);
+    let (r, _) = p.response(&json!("held-2"));
+    assert_eq!(error_code(&r), -32001, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("denied by bob: not now"),
+        "{r}"
+    );
+    // The audit log: held, approved by alice, allowed once; then denied.
+    let (_, q, _) = run(&["audit", "query", db.to_str().unwrap(), "--json"]);
+    let rows: Value = serde_json::from_str(&q).unwrap();
+    let verdicts: Vec<(String, String)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["tool"] == "get-env" || r["action"].as_str().unwrap().starts_with("warden.approval")
+        })
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().into(),
+                r["verdict"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let v = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        verdicts,
+        [
+            v("mcp.tools/call", "require_approval"),
+            v("warden.approval.approve", "allow"),
+            v("mcp.tools/call", "allow"),
+            v("mcp.tools/call", "require_approval"),
+            v("warden.approval.deny", "allow"),
+        ]
+    );
+    assert_eq!(p.finish(), 0);
+}

@@ -3,15 +3,19 @@
 
 mod util;
 
+mod approvals;
 mod audit;
 mod claude_code;
 mod commands;
+mod dashboard;
 mod docs;
 mod hostile_agent;
 mod hostile_peer;
 mod hostile_program;
+mod hostile_saga;
 mod hostile_web_page;
 mod identity;
 mod runtime;
+mod saga;
 mod serve;
 mod structure;

@@ -92,6 +92,10 @@ pub struct Decision {
     pub audit_seq: Option<u64>,
     /// Time spent deciding, in nanoseconds.
     pub elapsed_ns: u64,
+    /// For `require_approval`: the approval request a person can answer (`warden approvals
+    /// approve ID`); once approved, the same action asked again is allowed, once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<Arc<str>>,
 }
 
 impl Decision {
@@ -106,6 +110,7 @@ impl Decision {
             policy_version: 0,
             audit_seq: None,
             elapsed_ns: 0,
+            approval_id: None,
         }
     }
 
@@ -127,6 +132,7 @@ impl Decision {
             policy_version: 0,
             audit_seq: None,
             elapsed_ns: 0,
+            approval_id: None,
         }
     }
 }

@@ -16,6 +16,7 @@ mod pattern;
 mod rego;
 mod rule;
 pub mod runtime;
+pub mod saga;
 mod set;
 mod source;
 pub mod testing;

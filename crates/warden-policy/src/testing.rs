@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 
 use warden_core::{Action, Decision, Verdict};
 
-use crate::diagnostic::{LoadError, Problem, did_you_mean};
+use crate::diagnostic::{LoadError, Problem};
 use crate::limits::Limits;
 use crate::set::PolicySet;
 use crate::source::{Source, read};
-use crate::yaml::{self, Node, Value};
+use crate::yaml::{self, Node, Value, entries, strings};
 
 /// One case of a test file.
 #[derive(Debug, Clone)]
@@ -133,52 +133,6 @@ impl TestFile {
                 decision: set.decide(&case.action),
             })
             .collect()
-    }
-}
-
-fn entries<'n>(
-    source: &Source,
-    node: &'n Node,
-    what: &str,
-    known: &[&str],
-    problems: &mut Vec<Problem>,
-) -> Vec<(&'n str, &'n Node, &'n Node)> {
-    let Value::Map(map) = &node.value else {
-        problems.push(Problem::new(
-            source,
-            node.pos,
-            format!("{what} must be a mapping"),
-        ));
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (k, v) in map {
-        match k.as_str() {
-            Some(name) if known.contains(&name) => out.push((name, k, v)),
-            other => {
-                let name = other.unwrap_or("?");
-                let hint = did_you_mean(name, known).map_or_else(
-                    || format!("expected one of {}", known.join(", ")),
-                    |s| format!("did you mean `{s}`?"),
-                );
-                problems.push(
-                    Problem::new(source, k.pos, format!("unknown field `{name}` in {what}"))
-                        .with_hint(hint),
-                );
-            }
-        }
-    }
-    out
-}
-
-fn strings(node: &Node) -> Option<Vec<String>> {
-    match &node.value {
-        Value::Str(s) => Some(vec![s.clone()]),
-        Value::Seq(items) => items
-            .iter()
-            .map(|i| i.as_str().map(str::to_string))
-            .collect(),
-        _ => None,
     }
 }
 

@@ -43,6 +43,15 @@ pub enum RuntimeError {
     /// This runtime keeps its state in memory only, and the operation needs the database.
     #[error("this runtime has no database")]
     NoDatabase,
+    /// Another process took over the saga this one was working on (it judged this one
+    /// dead): this one stops before it starts anything more of it.
+    #[error("saga `{saga}` was taken over by {}: this process stops working on it", owner.as_deref().unwrap_or("nobody"))]
+    TakenOver {
+        /// The saga.
+        saga: String,
+        /// Its owner now, as the journal names it.
+        owner: Option<String>,
+    },
 }
 
 impl RuntimeError {

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anomaly;
+pub mod approval;
 pub mod breaker;
 mod clock;
 mod error;
@@ -30,6 +31,7 @@ pub mod rate;
 mod record;
 pub mod ring;
 mod ring_override;
+pub mod saga;
 pub mod sandbox;
 pub mod state;
 mod store;
@@ -1291,9 +1293,16 @@ impl Runtime {
     /// Run `child` for `agent` under the kill switch: a kill that stops the agent (or the
     /// fleet) terminates it — SIGTERM, then SIGKILL after the grace period.
     pub fn supervise(&self, child: std::process::Child, agent: Option<&str>) -> Supervised {
-        let s = Supervised::new(child, agent, self.grace);
+        let s = self.unsupervised(child, agent);
         self.state.supervise(&s);
         s
+    }
+
+    /// Own `child` for `agent` (to wait, terminate it after the grace period, or kill it)
+    /// without putting it under the kill switch: a saga's compensation, which must run even
+    /// for a stopped agent.
+    pub fn unsupervised(&self, child: std::process::Child, agent: Option<&str>) -> Supervised {
+        Supervised::new(child, agent, self.grace)
     }
 }
 

@@ -68,6 +68,14 @@ pub(crate) struct Change {
 }
 
 impl Change {
+    /// The same change with one more argument.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        if let Value::Object(map) = &mut self.args {
+            map.insert(key.to_string(), value.into());
+        }
+        self
+    }
+
     /// Append to `log` (durable logs return once committed).
     pub fn record(&self, log: &AuditLog, by: &Operator) -> Result<Option<u64>, AuditError> {
         let mut action = Action::new(self.action)

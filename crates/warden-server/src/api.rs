@@ -21,6 +21,8 @@ use warden::{Action, Decision};
 use crate::exchange::{Rejection, Shared, json_ok, json_response, parse_json, read_body};
 use crate::metrics::Gauges;
 
+mod approvals;
+mod dashboard;
 mod operator;
 
 /// Every endpoint the server answers. The router is built from [`Route::ALL`] alone, so a
@@ -58,11 +60,37 @@ pub enum Route {
     Kill,
     /// `POST /v1/revive` (operator token)
     Revive,
+    /// `GET /v1/approvals` (operator token)
+    Approvals,
+    /// `GET /v1/approvals/{id}` (long-polls with `?wait=`)
+    Approval,
+    /// `POST /v1/approvals/{id}/approve` (operator token)
+    Approve,
+    /// `POST /v1/approvals/{id}/deny` (operator token)
+    DenyApproval,
+    /// `GET /`: the dashboard's page
+    Dashboard,
+    /// `GET /dashboard/app.js`
+    DashboardScript,
+    /// `GET /dashboard/app.css`
+    DashboardStyle,
+    /// `POST /dashboard/login` (operator token in the body → session cookie)
+    Login,
+    /// `POST /dashboard/logout` (session)
+    Logout,
+    /// `GET /dashboard/session` (session cookie → its CSRF token)
+    Session,
+    /// `GET /dashboard/state` (session)
+    DashboardState,
+    /// `GET /dashboard/events`: decisions as server-sent events (session cookie)
+    Events,
+    /// `GET /dashboard/audit/verify` (session)
+    AuditVerify,
 }
 
 impl Route {
     /// Every route, in the order of the OpenAPI document.
-    pub const ALL: [Route; 15] = [
+    pub const ALL: [Route; 28] = [
         Route::Decide,
         Route::DecideBatch,
         Route::Audit,
@@ -78,6 +106,19 @@ impl Route {
         Route::Kills,
         Route::Kill,
         Route::Revive,
+        Route::Approvals,
+        Route::Approval,
+        Route::Approve,
+        Route::DenyApproval,
+        Route::Dashboard,
+        Route::DashboardScript,
+        Route::DashboardStyle,
+        Route::Login,
+        Route::Logout,
+        Route::Session,
+        Route::DashboardState,
+        Route::Events,
+        Route::AuditVerify,
     ];
 
     /// The HTTP method, lower case as in OpenAPI.
@@ -89,7 +130,11 @@ impl Route {
             | Route::HandshakeComplete
             | Route::HandshakeInitiate
             | Route::Kill
-            | Route::Revive => "post",
+            | Route::Revive
+            | Route::Approve
+            | Route::DenyApproval
+            | Route::Login
+            | Route::Logout => "post",
             _ => "get",
         }
     }
@@ -112,18 +157,59 @@ impl Route {
             Route::Kills => "/v1/kills",
             Route::Kill => "/v1/kill",
             Route::Revive => "/v1/revive",
+            Route::Approvals => "/v1/approvals",
+            Route::Approval => "/v1/approvals/{id}",
+            Route::Approve => "/v1/approvals/{id}/approve",
+            Route::DenyApproval => "/v1/approvals/{id}/deny",
+            Route::Dashboard => "/",
+            Route::DashboardScript => "/dashboard/app.js",
+            Route::DashboardStyle => "/dashboard/app.css",
+            Route::Login => "/dashboard/login",
+            Route::Logout => "/dashboard/logout",
+            Route::Session => "/dashboard/session",
+            Route::DashboardState => "/dashboard/state",
+            Route::Events => "/dashboard/events",
+            Route::AuditVerify => "/dashboard/audit/verify",
         }
     }
 
-    /// Whether the bearer token (when configured) is required. Probes never need it, and
-    /// the operator's endpoints need the operator token instead.
+    /// Whether the bearer token (when configured) is required. Probes never need it, the
+    /// operator's endpoints need the operator token instead, and the dashboard's its session.
     pub fn needs_token(self) -> bool {
-        !matches!(self, Route::Healthz | Route::Readyz) && !self.is_operator()
+        !matches!(self, Route::Healthz | Route::Readyz)
+            && !self.is_operator()
+            && !self.is_dashboard()
     }
 
-    /// Whether the route is the operator's (kill switch), guarded by the operator token.
+    /// Whether the route belongs to the dashboard (served per [`crate::DashboardAccess`];
+    /// a browser cannot send the bearer token, so they check a session instead).
+    pub fn is_dashboard(self) -> bool {
+        matches!(
+            self,
+            Route::Dashboard
+                | Route::DashboardScript
+                | Route::DashboardStyle
+                | Route::Login
+                | Route::Logout
+                | Route::Session
+                | Route::DashboardState
+                | Route::Events
+                | Route::AuditVerify
+        )
+    }
+
+    /// Whether the route is the operator's (kill switch, answering approvals), guarded by
+    /// the operator token.
     pub fn is_operator(self) -> bool {
-        matches!(self, Route::Kills | Route::Kill | Route::Revive)
+        matches!(
+            self,
+            Route::Kills
+                | Route::Kill
+                | Route::Revive
+                | Route::Approvals
+                | Route::Approve
+                | Route::DenyApproval
+        )
     }
 
     fn handler(self) -> MethodRouter<AppState> {
@@ -143,6 +229,19 @@ impl Route {
             Route::Kills => get(operator::kills),
             Route::Kill => post(operator::kill),
             Route::Revive => post(operator::revive),
+            Route::Approvals => get(approvals::list),
+            Route::Approval => get(approvals::show),
+            Route::Approve => post(approvals::approve),
+            Route::DenyApproval => post(approvals::deny),
+            Route::Dashboard => get(dashboard::page),
+            Route::DashboardScript => get(dashboard::script),
+            Route::DashboardStyle => get(dashboard::style),
+            Route::Login => post(dashboard::login),
+            Route::Logout => post(dashboard::logout),
+            Route::Session => get(dashboard::session),
+            Route::DashboardState => get(dashboard::state),
+            Route::Events => get(dashboard::events),
+            Route::AuditVerify => get(dashboard::verify),
         }
     }
 }
@@ -232,10 +331,16 @@ fn check_origin(
         }
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
+        // Behind a TLS proxy, this server's pages are `https://` to the browser.
+        let scheme = if shared.dashboard == crate::config::DashboardAccess::BehindTls {
+            "https://"
+        } else {
+            "http://"
+        };
         let same = origin
             .to_str()
             .ok()
-            .and_then(|o| o.strip_prefix("http://"))
+            .and_then(|o| o.strip_prefix(scheme))
             .zip(host)
             .is_some_and(|(o, h)| o.eq_ignore_ascii_case(h));
         if !same {
@@ -337,8 +442,9 @@ fn parse_one(bytes: &[u8]) -> Result<Action, Rejection> {
 impl Shared {
     fn decide(&self, action: &Action, started: Instant) -> Decision {
         let decision = self.warden.decide(action);
-        self.metrics
-            .record_decision(decision.verdict, started.elapsed());
+        let took = started.elapsed();
+        self.metrics.record_decision(decision.verdict, took);
+        self.feed.publish(action, &decision, took);
         decision
     }
 

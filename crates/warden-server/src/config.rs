@@ -33,11 +33,33 @@ pub struct ServerConfig {
     pub worker_threads: Option<usize>,
     /// This server's identity for the inter-agent handshake (`--identity`), if any.
     pub handshake: Option<std::sync::Arc<warden_trust::handshake::Responder>>,
+    /// Where the operator's dashboard (`/`) is served.
+    pub dashboard: DashboardAccess,
+    /// How long a dashboard login lasts.
+    pub session_ttl: Duration,
+}
+
+/// Where the dashboard at `/` may be used. The server speaks plain HTTP, so a login (the
+/// operator token) and the session cookie after it cross the network in clear unless the
+/// server listens on loopback or a TLS proxy fronts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DashboardAccess {
+    /// No dashboard: its routes answer 404.
+    Off,
+    /// Served when the server listens on a loopback address; refused (403) elsewhere.
+    #[default]
+    Loopback,
+    /// Served on any address, on the operator's word that a TLS-terminating proxy fronts
+    /// this server: the session cookie is marked `Secure` and browsers' `Origin` is
+    /// expected as `https://`.
+    BehindTls,
 }
 
 impl ServerConfig {
     /// A configuration with the documented defaults: 1 MiB bodies, batches of 1000,
-    /// 10 s request timeout, 250 ms policy polling, 10 s drain.
+    /// 10 s request timeout, 250 ms policy polling, 10 s drain, the dashboard on loopback
+    /// only with 8-hour sessions.
     pub fn new(listen: SocketAddr) -> Self {
         ServerConfig {
             listen,
@@ -51,6 +73,8 @@ impl ServerConfig {
             drain_timeout: Duration::from_secs(10),
             worker_threads: None,
             handshake: None,
+            dashboard: DashboardAccess::Loopback,
+            session_ttl: Duration::from_secs(8 * 3600),
         }
     }
 
@@ -72,7 +96,11 @@ impl ServerConfig {
         if !self.listen.ip().is_loopback() && self.token.is_none() && !self.insecure {
             return Err(ServeError::Unprotected { addr: self.listen });
         }
-        if self.max_batch == 0 || self.max_body_bytes == 0 || self.worker_threads == Some(0) {
+        if self.max_batch == 0
+            || self.max_body_bytes == 0
+            || self.worker_threads == Some(0)
+            || self.session_ttl.is_zero()
+        {
             return Err(ServeError::ZeroLimit);
         }
         Ok(())
@@ -99,7 +127,7 @@ pub enum ServeError {
     #[error("the operator token must differ from the decision token")]
     SameTokens,
     /// A size limit of zero would reject every request.
-    #[error("the batch size, body size and thread count must each be at least 1")]
+    #[error("the batch size, body size, thread count and session lifetime must each be at least 1")]
     ZeroLimit,
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]

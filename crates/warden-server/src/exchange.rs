@@ -35,6 +35,19 @@ pub(crate) struct Shared {
     pub draining: AtomicBool,
     /// This server's side of the trust handshake (`--identity`), when it has one.
     pub handshake: Option<Arc<warden_trust::handshake::Responder>>,
+    /// Every decision, for the dashboard's open event streams.
+    pub feed: crate::feed::Feed,
+    /// Dashboard logins.
+    pub sessions: crate::session::Sessions,
+    /// Where the dashboard may be used.
+    pub dashboard: crate::config::DashboardAccess,
+    /// The policy reloader, for its last outcome.
+    pub reloader: Arc<crate::reload::Reloader>,
+    /// Set while an on-demand audit verification runs (one at a time).
+    pub verifying: AtomicBool,
+    /// Turns `true` when shutdown begins, so long-lived event streams end and the drain is
+    /// not held up by an open dashboard.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// An error answer: a status, and `{"error": …, "verdict": "deny"}`.
@@ -50,6 +63,11 @@ impl Rejection {
             status,
             error: error.into(),
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
     }
 
     pub(crate) fn counted(self, metrics: &Metrics) -> Response {

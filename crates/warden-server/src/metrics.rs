@@ -110,6 +110,25 @@ impl Metrics {
         self.reload_failures.load(Relaxed)
     }
 
+    /// The decision latency histogram as it stands: each bucket's upper bound in seconds
+    /// (`None` for the overflow) and the decisions that landed in it (not cumulative).
+    pub fn latency_histogram(&self) -> Vec<(Option<f64>, u64)> {
+        let mut out: Vec<(Option<f64>, u64)> = BUCKETS
+            .iter()
+            .zip(&self.latency_buckets)
+            .map(|(b, n)| (Some(*b), n.load(Relaxed)))
+            .collect();
+        let total = self.latency_count.load(Relaxed);
+        let counted: u64 = out.iter().map(|(_, n)| n).sum();
+        out.push((None, total.saturating_sub(counted)));
+        out
+    }
+
+    /// The sum of all decision latencies, in seconds.
+    pub fn latency_sum_seconds(&self) -> f64 {
+        self.latency_sum_ns.load(Relaxed) as f64 / 1e9
+    }
+
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self, gauges: Gauges) -> String {
         let mut out = String::with_capacity(2048);
@@ -229,5 +248,11 @@ mod tests {
         assert!(text.contains("warden_http_rejected_total{status=\"413\"} 1"));
         assert!(text.contains("warden_policy_version 4"));
         assert!(text.contains("warden_policy_reload_failures_total 1"));
+        m.record_decision(Verdict::Allow, Duration::from_secs(1));
+        let h = m.latency_histogram();
+        assert_eq!(h.len(), BUCKETS.len() + 1);
+        assert_eq!(h[0], (Some(0.000_005), 1));
+        assert_eq!(h[3], (Some(0.000_05), 1));
+        assert_eq!(h[BUCKETS.len()], (None, 1));
     }
 }

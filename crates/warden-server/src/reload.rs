@@ -81,6 +81,23 @@ pub struct Reloader {
     /// The fingerprint of the files last compiled (successfully or not). Also serializes
     /// reloads, so a poll and a SIGHUP never compile at the same time.
     seen: Mutex<Fingerprint>,
+    /// The last reload's outcome, for the dashboard.
+    last: std::sync::Mutex<Option<ReloadOutcome>>,
+}
+
+/// What the last reload did (see [`Reloader::last_outcome`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadOutcome {
+    /// When it finished (RFC 3339).
+    pub at: String,
+    /// What triggered it (`SIGHUP`, `policy files changed`).
+    pub trigger: String,
+    /// Whether the new set took effect.
+    pub ok: bool,
+    /// The policy version serving afterwards.
+    pub version: u64,
+    /// Why it was rejected, when it was.
+    pub error: Option<String>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -106,6 +123,7 @@ impl Reloader {
             paths,
             metrics,
             seen: Mutex::new(seen),
+            last: std::sync::Mutex::new(None),
         }
     }
 
@@ -161,7 +179,25 @@ impl Reloader {
             .unwrap_or_default()
     }
 
+    /// The outcome of the last reload since start, if any.
+    pub fn last_outcome(&self) -> Option<ReloadOutcome> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     async fn compile_and_swap(&self, why: &str) -> Result<u64, ReloadError> {
+        let result = self.compile(why).await;
+        let outcome = ReloadOutcome {
+            at: warden_audit::Timestamp::now().to_string(),
+            trigger: why.to_string(),
+            ok: result.is_ok(),
+            version: self.warden.policy_version(),
+            error: result.as_ref().err().map(ToString::to_string),
+        };
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        result
+    }
+
+    async fn compile(&self, why: &str) -> Result<u64, ReloadError> {
         let warden = self.warden.clone();
         let serving = warden.policy_version();
         // Compiling (CEL, Cedar, Rego) takes milliseconds; never on a request thread.
@@ -223,10 +259,16 @@ mod tests {
         let (_d, file, warden, r) = setup(DENY);
         assert!(r.reload_if_changed().await.is_none());
         rewrite(&file, ALLOW);
+        assert!(r.last_outcome().is_none());
         assert_eq!(r.reload_if_changed().await.unwrap().unwrap(), 2);
         assert!(r.reload_if_changed().await.is_none());
         assert_eq!(warden.policy_version(), 2);
         assert_eq!(r.metrics.reloads(), 1);
+        let last = r.last_outcome().unwrap();
+        assert!(
+            last.ok && last.version == 2 && last.error.is_none(),
+            "{last:?}"
+        );
     }
 
     #[tokio::test]
@@ -237,6 +279,9 @@ mod tests {
         assert!(err.to_string().contains("p.yaml:3:5"), "{err}");
         assert_eq!(warden.policy_version(), 1);
         assert_eq!(r.metrics.reload_failures(), 1);
+        let last = r.last_outcome().unwrap();
+        assert!(!last.ok && last.version == 1, "{last:?}");
+        assert!(last.error.unwrap().contains("p.yaml:3:5"));
         // Reported once, not on every tick.
         assert!(r.reload_if_changed().await.is_none());
         let d = warden.decide(&warden::Action::new("execute_code"));

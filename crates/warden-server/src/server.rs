@@ -65,6 +65,12 @@ impl DecisionServer {
             local,
             draining: AtomicBool::new(false),
             handshake: config.handshake.clone(),
+            feed: crate::feed::Feed::default(),
+            sessions: crate::session::Sessions::new(config.session_ttl),
+            dashboard: config.dashboard,
+            reloader: reloader.clone(),
+            verifying: AtomicBool::new(false),
+            closing: tokio::sync::watch::channel(false).0,
         });
         Ok(DecisionServer {
             listener,
@@ -133,6 +139,7 @@ impl DecisionServer {
             }
         }
         shared.draining.store(true, Ordering::Relaxed);
+        shared.closing.send_replace(true);
         drop(listener);
         watcher.abort();
         if tokio::time::timeout(config.drain_timeout, graceful.shutdown())

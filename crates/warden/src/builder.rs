@@ -27,6 +27,18 @@ pub struct WardenBuilder {
     zero_trust: Option<warden_trust::Config>,
     runtime: Option<RuntimeOptions>,
     shared_buckets: bool,
+    approval_ttl: std::time::Duration,
+    approval_listener: Option<Listener>,
+}
+
+/// An approval listener, shown by name only.
+#[derive(Clone)]
+struct Listener(crate::ApprovalListener);
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApprovalListener")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +87,8 @@ impl WardenBuilder {
             zero_trust: None,
             runtime: None,
             shared_buckets: false,
+            approval_ttl: warden_runtime::approval::DEFAULT_TTL,
+            approval_listener: None,
         }
     }
 
@@ -175,6 +189,20 @@ impl WardenBuilder {
         self
     }
 
+    /// How long an approval request waits for a person (default 15 minutes). Requests live in
+    /// the Warden database; without one, `require_approval` stays a verdict with no request.
+    pub fn approval_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.approval_ttl = ttl;
+        self
+    }
+
+    /// Call `listener` with each new approval request, from the decision path: it must not
+    /// block (queue the request and return; see `warden_server::webhook`).
+    pub fn on_approval_request(mut self, listener: crate::ApprovalListener) -> Self {
+        self.approval_listener = Some(Listener(listener));
+        self
+    }
+
     fn open_runtime(
         options: Option<RuntimeOptions>,
         shared_buckets: bool,
@@ -232,7 +260,16 @@ impl WardenBuilder {
             self.shared_buckets,
             audit.as_ref().map(AuditLog::path),
         )?;
+        let approvals = match runtime.db_path() {
+            Some(db) => Some(warden_runtime::approval::Approvals::open(
+                db,
+                self.approval_ttl,
+            )?),
+            None => None,
+        };
         let mut warden = Warden::new(set).with_runtime(runtime);
+        warden.approvals = approvals;
+        warden.approval_listener = self.approval_listener.map(|l| l.0);
         warden.policy_paths = self.policy_paths;
         warden.protection = protection;
         warden.audit = audit;

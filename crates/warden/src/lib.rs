@@ -20,11 +20,13 @@ pub use warden_policy::{Explanation, LoadError, PolicySet};
 pub use builder::{BuildError, WardenBuilder};
 use protect::Protection;
 pub use warden_policy::runtime::Ring;
+pub use warden_runtime::approval::{Approval, ApprovalStatus, Approvals};
 pub use warden_runtime::{CallPermit, Outcome, Runtime, RuntimeOptions};
 pub use warden_trust::Tier;
 pub use zero_trust::{RESERVED_CONTEXT, ZeroTrust};
 
 use warden_audit::Entry;
+use warden_runtime::approval::Resolution;
 
 /// The gate every action passes: policies in, one [`Decision`] out.
 ///
@@ -43,6 +45,32 @@ pub struct Warden {
     zero_trust: ZeroTrust,
     /// Kill switch, rings, rate limits, breakers (steps 1, 3 and 4; see `warden-runtime`).
     runtime: Runtime,
+    /// Where `require_approval` verdicts go (step 5b), when there is a database.
+    approvals: Option<Approvals>,
+    /// Told of each new approval request (a webhook's queue).
+    approval_listener: Option<ApprovalListener>,
+}
+
+/// Called with each new approval request; must not block the decision that made it.
+pub type ApprovalListener = Arc<dyn Fn(&Approval) + Send + Sync>;
+
+/// Which steps of the decision path an action takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// All of them.
+    Full,
+    /// All but the kill switch: a saga's compensation.
+    Compensation,
+}
+
+impl warden_runtime::saga::Gate for Warden {
+    fn decide(&self, action: &Action) -> Decision {
+        Warden::decide(self, action)
+    }
+
+    fn decide_compensation(&self, action: &Action) -> Decision {
+        Warden::decide_compensation(self, action)
+    }
 }
 
 /// A policy set and its version number (1 for the first set, +1 per replacement).
@@ -65,6 +93,8 @@ impl Warden {
             protection: Protection::new(),
             zero_trust: ZeroTrust::default(),
             runtime: Runtime::in_memory(),
+            approvals: None,
+            approval_listener: None,
         }
     }
 
@@ -127,11 +157,23 @@ impl Warden {
     /// Judge one action. Never fails and never panics outward: a malformed action, an
     /// evaluation error or a panic inside an engine is a `Deny` whose reason names the cause.
     pub fn decide(&self, action: &Action) -> Decision {
+        self.decide_as(action, Route::Full)
+    }
+
+    /// Judge the compensation of a saga step (see `warden_runtime::saga`): every step of
+    /// [`Warden::decide`] but the kill switch — stopping an agent must not stop Warden from
+    /// undoing what it already did — with the same audit record. Only the saga runner calls
+    /// this; no door takes it from a caller.
+    pub fn decide_compensation(&self, action: &Action) -> Decision {
+        self.decide_as(action, Route::Compensation)
+    }
+
+    fn decide_as(&self, action: &Action, route: Route) -> Decision {
         let start = Instant::now();
         // The action as judged: Warden's own fields (verified agent, trust) in place of the
         // caller's, so the audit record says who really asked.
         let mut judged = Cow::Borrowed(action);
-        let mut decision = self.judge(&mut judged);
+        let mut decision = self.judge(&mut judged, route);
         decision.elapsed_ns = elapsed_ns(start);
         if let Some(log) = &self.audit {
             // The record carries the policy's own latency; the caller's `elapsed_ns` then
@@ -154,7 +196,7 @@ impl Warden {
 
     /// The decision path before the audit log, step by step, each failing closed. The first
     /// step that answers ends the path; its answer is the decision.
-    fn judge(&self, action: &mut Cow<'_, Action>) -> Decision {
+    fn judge(&self, action: &mut Cow<'_, Action>, route: Route) -> Decision {
         // 0. A malformed action is denied, and so is any that would touch Warden's own files.
         if let Err(e) = action.validate() {
             return Decision::deny(format!("denied: {e}"));
@@ -164,7 +206,8 @@ impl Warden {
         }
 
         // 1. kill switch (a stopped agent, capability or fleet is denied, no further work).
-        if let Some(d) = self.runtime.check_kill(action) {
+        let kill = route == Route::Full;
+        if kill && let Some(d) = self.runtime.check_kill(action) {
             return d;
         }
 
@@ -178,7 +221,8 @@ impl Warden {
         // and so does one set for any identity behind it (the root, or an agent that
         // delegated to it: a killed agent cannot carry on under a key it made itself).
         let behind = subject.as_ref().map(|s| s.behind()).unwrap_or_default();
-        if subject.is_some()
+        if kill
+            && subject.is_some()
             && let Some(d) = self
                 .runtime
                 .check_kill(action)
@@ -235,12 +279,76 @@ impl Warden {
         // 4, after the policy: breakers count its denials as failures.
         steps.observe(judged, &d, audit);
 
+        // 5b. approvals: a `require_approval` becomes a request a person can answer; an
+        //     approved, unused request for this exact action allows it, once.
+        if d.verdict == Verdict::RequireApproval
+            && let Some(approvals) = &self.approvals
+        {
+            let resolution = approvals.resolve(judged, &d, now_ns());
+            d = self.approval_decision(action, d, resolution);
+        }
+
         // 6. trust update (the score moves on what Warden itself observed).
         if let Some(subject) = &subject {
             self.zero_trust.update(subject, action, &mut d);
         }
 
         d
+    }
+
+    /// The decision once the approval step has answered: allowed once by a grant, or still
+    /// waiting with the request's id (in the decision and in the audit record's context).
+    fn approval_decision(
+        &self,
+        action: &mut Cow<'_, Action>,
+        mut d: Decision,
+        resolution: Result<Resolution, warden_runtime::RuntimeError>,
+    ) -> Decision {
+        let id = match resolution {
+            Err(e) => {
+                let mut deny = Decision::deny(format!(
+                    "denied: the action needs approval, and no request could be recorded: {e}"
+                ));
+                deny.policy_version = d.policy_version;
+                return deny;
+            }
+            Ok(Resolution::Pending { id, created }) => {
+                if created
+                    && let (Some(listener), Some(store)) =
+                        (&self.approval_listener, &self.approvals)
+                    && let Ok(Some(request)) = store.get(&id, now_ns())
+                {
+                    listener(&request);
+                }
+                id
+            }
+            Ok(Resolution::Granted(grant)) => {
+                d.verdict = Verdict::Allow;
+                d.reason = format!(
+                    "allowed once by approval {} ({}: {}); the rule says: {}",
+                    grant.id,
+                    grant.decided_by.as_deref().unwrap_or("?"),
+                    grant.decided_reason.as_deref().unwrap_or(""),
+                    d.reason
+                )
+                .into();
+                grant.id
+            }
+        };
+        let context = &mut action.to_mut().context;
+        if context.is_null() {
+            *context = serde_json::Value::Object(Default::default());
+        }
+        if let serde_json::Value::Object(m) = context {
+            m.insert("approval_id".into(), id.clone().into());
+        }
+        d.approval_id = Some(id.into());
+        d
+    }
+
+    /// The approval requests (when this Warden has a database).
+    pub fn approvals(&self) -> Option<&Approvals> {
+        self.approvals.as_ref()
     }
 
     /// Judge an action and report every rule's part in the decision.
@@ -371,6 +479,13 @@ impl Warden {
         }));
         version
     }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 fn elapsed_ns(start: Instant) -> u64 {

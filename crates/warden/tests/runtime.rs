@@ -600,3 +600,151 @@ breakers:
     assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
     assert!(d.reason.contains("breakers are open"), "{}", d.reason);
 }
+
+/// Sagas through the real decision path: a compensation is judged by everything but the kill
+/// switch, and a step is judged by everything.
+#[test]
+fn a_kill_mid_saga_refuses_the_next_step_its_undos_pass_the_policy_and_a_retry_waits_for_revival() {
+    use warden_runtime::saga::{CommandWork, Journal, Saga, SagaSpec, SagaStatus, StepSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let cwd = dir.path().join("work");
+    std::fs::create_dir(&cwd).unwrap();
+    // Undoing step one is allowed; undoing step two is denied by the policy.
+    let policy = "rules:\n  - action: \"*\"\n    allow: true\n  - action: execute_code\n    when: \"args.command == 'rm two'\"\n    allow: false\n";
+    let w = warden_on(&db, policy, clock());
+    let cmd = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    let marker = dir.path().join("killed");
+    // Step two sets the kill switch for its own agent (as an operator would, mid-saga).
+    let kill = format!("touch two && touch {} && true", marker.display());
+    let mut spec = SagaSpec::new(
+        "k",
+        vec![
+            StepSpec::new("one", cmd("touch one")).compensated_by(cmd("rm one")),
+            StepSpec::new("two", vec!["sh".into(), "-c".into(), kill])
+                .compensated_by(cmd("rm two")),
+            StepSpec::new("three", cmd("touch three")).compensated_by(cmd("rm three")),
+        ],
+    );
+    spec.backoff_ms = 1;
+    spec.steps[1].compensate_retries = 0;
+    let journal = Journal::open(&db).unwrap();
+    // After step two, an operator sets the kill switch for the saga's agent.
+    let work = KillAfter {
+        inner: CommandWork::new(w.runtime()),
+        warden: &w,
+        after: "two",
+    };
+    let saga = Saga::new(&journal, &w, &work, w.audit(), "library");
+    let r = saga.run(&spec, Some("a1"), &cwd).unwrap();
+    // Three was refused by the kill switch; two's undo was refused by the policy (escalated),
+    // so one's undo waits for a person.
+    assert_eq!(r.status, SagaStatus::Escalated, "{r:?}");
+    assert!(r.reason.as_deref().unwrap().contains("denied"), "{r:?}");
+    assert!(cwd.join("one").exists() && cwd.join("two").exists());
+    assert!(!cwd.join("three").exists());
+    let view = journal.show(&r.id).unwrap().unwrap();
+    let three = view
+        .events
+        .iter()
+        .find(|e| e.step.as_deref() == Some("three"))
+        .unwrap();
+    assert!(
+        three.detail.as_deref().unwrap().contains("kill switch"),
+        "{three:?}"
+    );
+    // With the policy fixed (a Warden without the deny), a retry is a resume, not this run's
+    // own undo: under the kill switch it is refused (the killed agent's undos wait)…
+    let w2 = warden_on(&db, ALLOW_ALL, clock());
+    assert_eq!(
+        verdict(&w2, &Action::new("file.read").with_agent("a1")),
+        Verdict::Deny
+    );
+    let work = CommandWork::new(w2.runtime());
+    let saga = Saga::new(&journal, &w2, &work, w2.audit(), "library");
+    let again = saga.resume(&r.id, true).unwrap().unwrap();
+    assert_eq!(again.status, SagaStatus::Escalated, "{again:?}");
+    assert!(
+        again.reason.as_deref().unwrap().contains("kill switch"),
+        "{again:?}"
+    );
+    // …and once the operator revives the agent, it undoes two, then one.
+    w2.runtime()
+        .revive(
+            &Scope::agent("a1").unwrap(),
+            "contained",
+            &operator(),
+            w2.audit(),
+        )
+        .unwrap();
+    let r = saga.resume(&r.id, true).unwrap().unwrap();
+    assert_eq!(r.status, SagaStatus::Compensated, "{r:?}");
+    assert!(!cwd.join("one").exists() && !cwd.join("two").exists());
+    // Every step and compensation is in the audit log, judged: the step after the kill was
+    // refused; two's undo was refused by the policy (in the run), then by the kill switch
+    // (the retry), then allowed after the revival.
+    let filter = warden_audit::Filter {
+        action: Some("execute_code".into()),
+        ..Default::default()
+    };
+    let decided = warden_audit::query(&db, &filter).unwrap();
+    let phases: Vec<(String, String, String)> = decided
+        .iter()
+        .map(|r| {
+            (
+                r.context.as_ref().unwrap()["step"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                r.context.as_ref().unwrap()["phase"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                r.verdict.to_string(),
+            )
+        })
+        .collect();
+    let p = |s: &str, ph: &str, v: &str| (s.to_string(), ph.to_string(), v.to_string());
+    assert_eq!(
+        phases,
+        [
+            p("one", "run", "allow"),
+            p("two", "run", "allow"),
+            p("three", "run", "deny"),
+            p("two", "compensate", "deny"),
+            p("two", "compensate", "deny"),
+            p("two", "compensate", "allow"),
+            p("one", "compensate", "allow"),
+        ]
+    );
+    assert_eq!(records(&db, "warden.saga.escalate").len(), 2);
+    assert_eq!(records(&db, "warden.saga.compensate").len(), 2);
+}
+
+/// Command work that sets the kill switch for the saga's agent after one step.
+struct KillAfter<'a> {
+    inner: warden_runtime::saga::CommandWork<'a>,
+    warden: &'a Warden,
+    after: &'static str,
+}
+
+impl warden_runtime::saga::Work for KillAfter<'_> {
+    fn perform(
+        &self,
+        ctx: &warden_runtime::saga::StepContext<'_>,
+    ) -> warden_runtime::saga::Attempt {
+        let r = self.inner.perform(ctx);
+        if ctx.step.id == self.after && ctx.phase == warden_runtime::saga::Phase::Run {
+            self.warden
+                .runtime()
+                .kill(
+                    Scope::agent("a1").unwrap(),
+                    "mid-saga",
+                    &operator(),
+                    self.warden.audit(),
+                )
+                .unwrap();
+        }
+        r
+    }
+}

@@ -60,6 +60,11 @@ pub struct ProxyConfig {
     /// The largest message accepted from either side, in bytes: a longer one is refused
     /// (with an error answer where there is someone to answer) and never forwarded.
     pub max_message_bytes: usize,
+    /// How long a client request whose action needs a person's approval is held, waiting
+    /// for the answer to its approval request (Warden database only), before it is answered
+    /// with the refusal; zero answers at once. An approved request is decided again (the
+    /// approval is used) and forwarded.
+    pub approval_wait: std::time::Duration,
 }
 
 impl Default for ProxyConfig {
@@ -71,6 +76,7 @@ impl Default for ProxyConfig {
             agent: None,
             credential: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            approval_wait: std::time::Duration::ZERO,
         }
     }
 }

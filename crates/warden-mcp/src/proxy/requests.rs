@@ -8,11 +8,17 @@
 //! | `sampling/createMessage` (server) | `mcp.sampling/createMessage` | `context.findings`: what the text detector found in the messages |
 //!
 //! Anything but allow is answered by the proxy with a JSON-RPC error; the request never
-//! reaches the other side. A refusal Warden's policy never saw (a withheld tool, a look-alike
+//! reaches the other side. A client request that needs approval is held while its approval
+//! request waits for a person (`ProxyConfig::approval_wait`), then let through or refused. A refusal Warden's policy never saw (a withheld tool, a look-alike
 //! method) is recorded in the audit log here, so every refusal is on the record.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
-use warden::{Action, Decision, Verdict};
+use warden::{Action, ApprovalStatus, Decision, Verdict};
+
+/// How often a held request looks at its approval request.
+const APPROVAL_POLL: Duration = Duration::from_millis(100);
 
 use super::gateway::{Gateway, lock};
 use super::method::{self, Special};
@@ -137,10 +143,18 @@ impl Gateway {
         }
     }
 
-    /// Ask Warden; anything but allow becomes the error answer.
+    /// Ask Warden; anything but allow becomes the error answer. A request that needs a
+    /// person's approval is held (up to `approval_wait`) until its approval request is
+    /// answered: approved, it is decided again — using the approval — and let through.
     fn decide_or_refuse(&self, id: &Value, action: &Action, what: &str) -> Result<(), Value> {
-        let d = self.warden.decide(action);
+        let mut d = self.warden.decide(action);
         tracing::info!("{} {what}: {} ({})", action.action, d.verdict, d.reason);
+        if d.verdict == Verdict::RequireApproval
+            && let Some(approval) = d.approval_id.clone()
+            && !self.config.approval_wait.is_zero()
+        {
+            d = self.hold_for_approval(action, &approval, what, d);
+        }
         match d.verdict {
             Verdict::Allow => Ok(()),
             Verdict::Deny => Err(decision_error(
@@ -155,6 +169,69 @@ impl Gateway {
                 &format!("Warden requires approval for {what}: {}", d.reason),
                 &d,
             )),
+        }
+    }
+
+    /// Wait for the answer to approval request `approval` (polling the database), then the
+    /// decision it leads to: the action decided again, or a deny naming why.
+    fn hold_for_approval(
+        &self,
+        action: &Action,
+        approval: &str,
+        what: &str,
+        d: Decision,
+    ) -> Decision {
+        let Some(store) = self.warden.approvals() else {
+            return d;
+        };
+        tracing::warn!(
+            "holding {what} for up to {:?}: approval {approval} must be answered (`warden approvals approve {approval}`)",
+            self.config.approval_wait
+        );
+        let deadline = Instant::now() + self.config.approval_wait;
+        loop {
+            let now = warden_audit::Timestamp::now().unix_nanos().max(0) as u64;
+            let status = match store.get(approval, now) {
+                Ok(Some(a)) => a,
+                Ok(None) => return Decision::deny(format!("denied: approval {approval} vanished")),
+                Err(e) => {
+                    return Decision::deny(format!(
+                        "denied: approval {approval} could not be read: {e}"
+                    ));
+                }
+            };
+            let why = match status.status {
+                ApprovalStatus::Approved => {
+                    let again = self.warden.decide(action);
+                    tracing::info!(
+                        "{} {what} after approval: {} ({})",
+                        action.action,
+                        again.verdict,
+                        again.reason
+                    );
+                    return again;
+                }
+                ApprovalStatus::Pending if Instant::now() < deadline => {
+                    std::thread::sleep(APPROVAL_POLL);
+                    continue;
+                }
+                ApprovalStatus::Pending => format!(
+                    "nobody answered approval {approval} within {:?}",
+                    self.config.approval_wait
+                ),
+                ApprovalStatus::Denied => format!(
+                    "approval {approval} was denied by {}: {}",
+                    status.decided_by.as_deref().unwrap_or("?"),
+                    status.decided_reason.as_deref().unwrap_or("")
+                ),
+                ApprovalStatus::Expired => format!("approval {approval} expired unanswered"),
+                ApprovalStatus::Used => {
+                    format!("approval {approval} was already used by another call")
+                }
+            };
+            let mut deny = Decision::deny(format!("denied: {why}"));
+            deny.approval_id = Some(approval.into());
+            return deny;
         }
     }
 

@@ -13,7 +13,7 @@ pub(crate) use compile::compile;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
-use crate::diagnostic::{Position, Problem};
+use crate::diagnostic::{Position, Problem, did_you_mean};
 use crate::limits::Limits;
 use crate::source::Source;
 
@@ -421,6 +421,55 @@ impl CharOffsets {
             None => char_index.min(self.len),
             Some(v) => v.get(char_index).copied().unwrap_or(self.len),
         }
+    }
+}
+
+/// The entries of the mapping `node` whose keys are `known`; every other key (and a node that
+/// is not a mapping) is a problem, with a "did you mean" hint.
+pub(crate) fn entries<'n>(
+    source: &Source,
+    node: &'n Node,
+    what: &str,
+    known: &[&str],
+    problems: &mut Vec<Problem>,
+) -> Vec<(&'n str, &'n Node, &'n Node)> {
+    let Value::Map(map) = &node.value else {
+        problems.push(Problem::new(
+            source,
+            node.pos,
+            format!("{what} must be a mapping"),
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in map {
+        match k.as_str() {
+            Some(name) if known.contains(&name) => out.push((name, k, v)),
+            other => {
+                let name = other.unwrap_or("?");
+                let hint = did_you_mean(name, known).map_or_else(
+                    || format!("expected one of {}", known.join(", ")),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                problems.push(
+                    Problem::new(source, k.pos, format!("unknown field `{name}` in {what}"))
+                        .with_hint(hint),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A string or a list of strings.
+pub(crate) fn strings(node: &Node) -> Option<Vec<String>> {
+    match &node.value {
+        Value::Str(s) => Some(vec![s.clone()]),
+        Value::Seq(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => None,
     }
 }
 

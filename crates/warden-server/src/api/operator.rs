@@ -1,7 +1,8 @@
 //! The operator's endpoints: `GET /v1/kills`, `POST /v1/kill`, `POST /v1/revive`.
 //!
-//! They need the **operator token** (`Authorization: Bearer <operator token>`), which is not
-//! the decision token: an agent that may ask for decisions must not be able to lift its own
+//! They need the **operator token** (`Authorization: Bearer <operator token>`) — or a
+//! dashboard session cookie with its CSRF header, which only that token can open — which is
+//! not the decision token: an agent that may ask for decisions must not be able to lift its own
 //! kill switch. Without an operator token configured they answer 403 and change nothing. The
 //! body names exactly one scope — `{"agent": "a1"}`, `{"all": true}` or
 //! `{"action": "payments.*"}` — with a `reason` (required to revive) and `by` (who; recorded).
@@ -55,20 +56,27 @@ impl OperatorRequest {
     }
 }
 
-fn authorize(shared: &super::Shared, headers: &HeaderMap) -> Result<(), Rejection> {
+pub(super) fn authorize(shared: &super::Shared, headers: &HeaderMap) -> Result<(), Rejection> {
     let Some(expected) = &shared.operator_token else {
         return Err(Rejection::new(
             StatusCode::FORBIDDEN,
             "operator endpoints are off: the server was started without an operator token",
         ));
     };
-    if !token_matches(headers, expected) {
-        return Err(Rejection::new(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong operator token (send `Authorization: Bearer <operator token>`; the decision token is not one)",
-        ));
+    if token_matches(headers, expected) {
+        return Ok(());
     }
-    Ok(())
+    // A browser logged in to the dashboard: its session cookie and CSRF header. A bearer
+    // header that did not match is never rescued by a cookie.
+    if headers.get(axum::http::header::AUTHORIZATION).is_none()
+        && super::dashboard::has_session_cookie(headers)
+    {
+        return super::dashboard::require_session(shared, headers).map(|_| ());
+    }
+    Err(Rejection::new(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong operator token (send `Authorization: Bearer <operator token>`; the decision token is not one)",
+    ))
 }
 
 async fn operator_request(
