@@ -88,8 +88,9 @@ enum Command {
     Trust(trust::TrustCommand),
     /// Run the inter-agent trust handshake with a `warden serve`: exit 0 granted, 1 refused.
     Handshake(handshake::HandshakeArgs),
-    /// Run a program for an agent if the policy allows it (a `shell.exec` action), ended by
-    /// the kill switch: exit code passed through, 1 denied, 3 approval needed, 2 killed/error.
+    /// Run a program for an agent if the policy allows it (an `execute_code` action), in a box
+    /// matched to its ring, ended by the kill switch: exit code passed through, 1 denied, 3
+    /// approval needed, 2 killed/timed out/error.
     Exec(exec::ExecArgs),
     /// Stop an agent, a capability or every agent, in every process sharing the database.
     Kill(kill::KillArgs),

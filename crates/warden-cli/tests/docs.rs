@@ -215,6 +215,7 @@ const DOCS: &[&str] = &[
     "docs/policy.md",
     "docs/identity.md",
     "docs/runtime.md",
+    "docs/sandbox.md",
     "docs/sagas.md",
     "docs/approvals.md",
     "docs/dashboard.md",

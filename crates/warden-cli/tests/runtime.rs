@@ -627,7 +627,7 @@ fn hook_calls_sharing_a_db_share_buckets_and_the_kill_switch() {
     assert!(out.stdout.contains("stop everything"), "{out:?}");
 }
 
-/// `warden exec` runs a program only when the policy allows `shell.exec`, passes its exit
+/// `warden exec` runs a program only when the policy allows `execute_code`, passes its exit
 /// code through, and is ended by a kill for its agent: SIGTERM, then SIGKILL after the
 /// grace for a program that ignores SIGTERM; exit 2 naming the kill.
 #[test]
@@ -660,7 +660,7 @@ fn warden_exec_is_judged_and_terminated_by_a_kill() {
     let deny = write(
         t.dir.path(),
         "deny.yaml",
-        "rules:\n  - action: shell.exec\n    allow: false\n",
+        "rules:\n  - action: execute_code\n    allow: false\n",
     );
     let mut args = vec!["exec", "-p", deny.to_str().unwrap(), "--agent", "a1"];
     args.extend(touch);

@@ -11,6 +11,7 @@ mod dashboard;
 mod docs;
 mod hostile_agent;
 mod hostile_peer;
+mod hostile_program;
 mod hostile_saga;
 mod hostile_web_page;
 mod identity;

@@ -32,6 +32,7 @@ mod record;
 pub mod ring;
 mod ring_override;
 pub mod saga;
+pub mod sandbox;
 pub mod state;
 mod store;
 
