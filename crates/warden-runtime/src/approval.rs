@@ -6,11 +6,14 @@
 //! when it expires — and the decision carries the request's id. A person approves or denies it
 //! (`warden approvals`, the operator HTTP endpoints). When the **same action** is asked again
 //! (same hash: action, agent, tool, resource and arguments; the context is not part of it) and
-//! the policy still says it needs approval, an approved, unexpired, unused request turns that
-//! one decision into an allow and is used up. Otherwise the pending request for that action is
-//! returned again (no duplicates), or a new one is made.
+//! the policy still says it needs approval by the same rule, an approved, unexpired, unused
+//! request turns that one decision into an allow and is used up. Otherwise the pending request
+//! for that action and rule is returned again (no duplicates), or a new one is made.
 //!
 //! Why it is built this way:
+//! - a grant is bound to the rule that asked (policy and rule id): the context is not hashed,
+//!   so the same action in another context can meet a stricter rule, whose reason the person
+//!   who approved never read;
 //! - a grant only lifts `require_approval`: if the policy (or the kill switch, the ring, a rate
 //!   limit) would deny the action when it is asked again, the grant changes nothing;
 //! - a grant is used in the same `BEGIN IMMEDIATE` transaction that finds it, so two processes
@@ -228,6 +231,10 @@ impl Approvals {
         now: u64,
     ) -> Result<Resolution, RuntimeError> {
         let (value, hash) = Approvals::canonical(action);
+        // A grant lifts only the rule whose reason the person read: the context is not part
+        // of the hash, so the same action asked in another context can meet another rule
+        // (another reason, another bar), which needs its own answer.
+        let (policy, rule) = (decision.policy.as_deref(), decision.rule.as_deref());
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -235,8 +242,9 @@ impl Approvals {
         let granted: Option<String> = tx
             .query_row(
                 "SELECT id FROM approvals WHERE hash = ?1 AND status = 'approved'
-                   AND used_ns IS NULL AND expires_ns > ?2 ORDER BY created_ns LIMIT 1",
-                params![hash, now as i64],
+                   AND used_ns IS NULL AND expires_ns > ?2 AND policy IS ?3 AND rule IS ?4
+                   ORDER BY created_ns LIMIT 1",
+                params![hash, now as i64, policy, rule],
                 |r| r.get(0),
             )
             .optional()
@@ -257,8 +265,9 @@ impl Approvals {
         let pending: Option<String> = tx
             .query_row(
                 "SELECT id FROM approvals WHERE hash = ?1 AND status = 'pending'
-                   AND expires_ns > ?2 ORDER BY created_ns LIMIT 1",
-                params![hash, now as i64],
+                   AND expires_ns > ?2 AND policy IS ?3 AND rule IS ?4
+                   ORDER BY created_ns LIMIT 1",
+                params![hash, now as i64, policy, rule],
                 |r| r.get(0),
             )
             .optional()
@@ -303,8 +312,8 @@ impl Approvals {
                 warden_audit::canonical_json(&value),
                 action.agent,
                 action.action,
-                decision.policy.as_deref(),
-                decision.rule.as_deref(),
+                policy,
+                rule,
                 &*decision.reason,
                 now as i64,
                 now.saturating_add(ttl).min(i64::MAX as u64) as i64,
@@ -326,14 +335,7 @@ impl Approvals {
         reason: &str,
         now: u64,
     ) -> Result<Approval, AnswerError> {
-        for (what, text) in [("who answers", by), ("the reason", reason)] {
-            if text.trim().is_empty() || text.len() > MAX_TEXT || text.chars().any(char::is_control)
-            {
-                return Err(AnswerError::Invalid(format!(
-                    "{what} must be 1 to {MAX_TEXT} bytes without control characters"
-                )));
-            }
-        }
+        check_answer(by, reason)?;
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -377,6 +379,9 @@ impl Approvals {
         audit: Option<&warden_audit::AuditLog>,
         now: u64,
     ) -> Result<Approval, AnswerError> {
+        // Bad input is refused before the record is written: the log must not hold an
+        // answer that was never given.
+        check_answer(by.name(), reason)?;
         let current = self
             .get(id, now)?
             .ok_or_else(|| AnswerError::Unknown(id.to_string()))?;
@@ -442,6 +447,18 @@ impl Approvals {
         }
         Ok(out)
     }
+}
+
+/// Who answers and why: each 1 to [`MAX_TEXT`] bytes, not blank, no control characters.
+fn check_answer(by: &str, reason: &str) -> Result<(), AnswerError> {
+    for (what, text) in [("who answers", by), ("the reason", reason)] {
+        if text.trim().is_empty() || text.len() > MAX_TEXT || text.chars().any(char::is_control) {
+            return Err(AnswerError::Invalid(format!(
+                "{what} must be 1 to {MAX_TEXT} bytes without control characters"
+            )));
+        }
+    }
+    Ok(())
 }
 
 const SELECT: &str = "SELECT id, hash, action, agent, policy, rule, reason, created_ns, expires_ns,
@@ -612,6 +629,49 @@ mod tests {
         assert!(matches!(
             a.answer(&slow, true, " ", "b", S),
             Err(AnswerError::Invalid(_))
+        ));
+    }
+
+    /// Red team: the context is not hashed, so an agent could have a request approved in a
+    /// context where a lenient rule asks ("staging payments need any developer"), then ask
+    /// the same action in a context where a stricter rule asks ("production payments need
+    /// the CFO") and have the first person's approval lift the second rule.
+    #[test]
+    fn a_grant_lifts_only_the_rule_that_asked_for_it() {
+        let (_d, a) = open();
+        let pay = Action::new("payments.send")
+            .with_agent("bot")
+            .with_arg("amount", 500);
+        let lenient = needs_approval();
+        let mut strict = needs_approval();
+        strict.rule = Some("rules[1]".into());
+        strict.reason = "production payments need the CFO".into();
+        let Resolution::Pending { id, .. } = a.resolve(&pay, &lenient, S).unwrap() else {
+            panic!("a new request")
+        };
+        a.answer(&id, true, "dev", "fine for staging", 2 * S)
+            .unwrap();
+        // The strict rule asks: a request of its own, the lenient grant untouched.
+        let Resolution::Pending {
+            id: strict_id,
+            created: true,
+        } = a.resolve(&pay, &strict, 3 * S).unwrap()
+        else {
+            panic!("the grant for another rule must not lift this one")
+        };
+        assert_ne!(strict_id, id);
+        assert_eq!(
+            a.get(&strict_id, 3 * S).unwrap().unwrap().reason,
+            "production payments need the CFO"
+        );
+        assert_eq!(
+            a.get(&id, 3 * S).unwrap().unwrap().status,
+            ApprovalStatus::Approved
+        );
+        // The lenient rule asking again uses its own grant.
+        assert!(matches!(
+            a.resolve(&pay, &lenient, 4 * S).unwrap(),
+            Resolution::Granted(g) if g.id == id
         ));
     }
 
