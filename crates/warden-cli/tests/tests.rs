@@ -9,6 +9,7 @@ mod claude_code;
 mod commands;
 mod docs;
 mod hostile_agent;
+mod hostile_approvals;
 mod hostile_peer;
 mod hostile_saga;
 mod hostile_web_page;
