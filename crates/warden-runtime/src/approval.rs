@@ -697,6 +697,55 @@ mod tests {
         assert!(a.resolve(&more, &needs_approval(), 120 * S).is_ok());
     }
 
+    /// Red team: the per-agent cap counts the agent *name*, which an agent chooses unless
+    /// identity is verified. 100 made-up names × 100 requests reach the global cap, and then
+    /// every other agent's `require_approval` is a deny until they expire.
+    #[test]
+    #[ignore = "red team finding: made-up agent names fill the global cap of pending approvals (DoS of every other agent's approvals for the TTL)"]
+    fn made_up_agent_names_cannot_crowd_out_the_others() {
+        let (_d, a) = open();
+        let per = MAX_PENDING_PER_AGENT;
+        for n in 0..MAX_PENDING / per {
+            for i in 0..per {
+                let act = Action::new("pay")
+                    .with_agent(format!("sock-{n}"))
+                    .with_arg("n", i);
+                let _ = a.resolve(&act, &needs_approval(), S);
+            }
+        }
+        let honest = Action::new("pay").with_agent("honest");
+        assert!(
+            a.resolve(&honest, &needs_approval(), 2 * S).is_ok(),
+            "one attacker with made-up names denied every other agent's approval request"
+        );
+    }
+
+    /// Red team: only *pending* requests are capped; answered, used and expired rows are
+    /// never removed, so one agent asking 100 times per TTL grows the table without bound
+    /// (9,600 rows a day at the default TTL), and each new request counts the pending ones
+    /// with a full scan of it while holding the database's write lock (which the audit log's
+    /// appends wait on). Rows settled more than a day ago should go (the audit log keeps
+    /// the history).
+    #[test]
+    #[ignore = "red team finding: expired, used and denied approval rows are never purged; the table grows without bound and every new request scans it under the write lock"]
+    fn settled_requests_do_not_pile_up_without_bound() {
+        let (_d, a) = open();
+        const DAY: u64 = 24 * 3600 * S;
+        for round in 0..3 {
+            // Each round days after the previous one's requests expired (ttl 60 s).
+            let now = S + round * 2 * DAY;
+            for i in 0..MAX_PENDING_PER_AGENT {
+                let act = Action::new("pay").with_agent("bot").with_arg("n", i);
+                a.resolve(&act, &needs_approval(), now).unwrap();
+            }
+        }
+        let rows = a.list(None, usize::MAX, u64::MAX).unwrap().len() as u64;
+        assert!(
+            rows <= MAX_PENDING_PER_AGENT,
+            "{rows} approval rows kept, though all but {MAX_PENDING_PER_AGENT} expired days ago"
+        );
+    }
+
     #[test]
     fn the_context_is_not_part_of_the_action_but_everything_else_is() {
         let base = Action::new("x").with_agent("a").with_arg("k", 1);
