@@ -408,8 +408,12 @@ impl Approvals {
                 args: json!({"approval": id, "hash": current.hash, "action": current.action,
                              "reason": reason}),
             };
+            // Committed, not only queued: a buffered log could lose a queued record in a
+            // crash while the answer below is already committed (an answer without its
+            // record), or fail to write it without `append` ever saying so.
             change
                 .record(log, by)
+                .and_then(|_| log.flush())
                 .map_err(|e| AnswerError::Runtime(RuntimeError::NotRecorded(e)))?;
         }
         self.answer(id, approve, by.name(), reason, now)
@@ -743,6 +747,35 @@ mod tests {
         assert!(
             rows <= MAX_PENDING_PER_AGENT,
             "{rows} approval rows kept, though all but {MAX_PENDING_PER_AGENT} expired days ago"
+        );
+    }
+
+    /// Red team: with a buffered audit log (`warden serve --audit-mode buffered`) the
+    /// answer's record was only queued when the answer was committed: a crash within the
+    /// flush interval left an approval with no record of who gave it.
+    #[test]
+    fn an_answer_is_given_only_once_its_record_is_committed_even_when_buffered() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let mut config = warden_audit::AuditConfig::default();
+        config.mode = warden_audit::Mode::Buffered;
+        config.flush_interval = Duration::from_secs(3600);
+        let log = warden_audit::AuditLog::open(&db, config).unwrap();
+        let a = Approvals::open(&db, DEFAULT_TTL).unwrap();
+        let act = Action::new("deploy").with_agent("bot");
+        let Resolution::Pending { id, .. } = a.resolve(&act, &needs_approval(), S).unwrap() else {
+            panic!()
+        };
+        let alice = crate::Operator::new("alice", "test");
+        a.answer_recorded(&id, true, &alice, "go", Some(&log), 2 * S)
+            .unwrap();
+        // Read as another process would (the log still open, nothing flushed by hand).
+        let records = warden_audit::query(&db, &warden_audit::Filter::default()).unwrap();
+        assert!(
+            records
+                .iter()
+                .any(|r| r.action == "warden.approval.approve"),
+            "the approval is committed, its record is not: {records:?}"
         );
     }
 
