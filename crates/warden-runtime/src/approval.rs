@@ -779,6 +779,56 @@ mod tests {
         );
     }
 
+    /// Red team: `answer_recorded` reads the status, writes the record, then answers. Two
+    /// operators answering at once (one approves, one denies, in two processes) both pass the
+    /// read and both records are written, though only one answer is given: the log then says
+    /// a request was approved by one person and denied by another.
+    #[test]
+    #[ignore = "red team finding: two operators answering one request at once leave two answer records for one answer"]
+    fn two_operators_answering_at_once_leave_one_answer_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let a = Approvals::open(&db, DEFAULT_TTL).unwrap();
+        let ids: Vec<String> = (0..20)
+            .map(|i| {
+                let act = Action::new("deploy").with_agent("bot").with_arg("n", i);
+                match a.resolve(&act, &needs_approval(), S).unwrap() {
+                    Resolution::Pending { id, .. } => id,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect();
+        let given: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = [true, false]
+                .into_iter()
+                .map(|approve| {
+                    let (db, ids) = (db.clone(), ids.clone());
+                    s.spawn(move || {
+                        let mine = Approvals::open(&db, DEFAULT_TTL).unwrap();
+                        let log =
+                            warden_audit::AuditLog::open(&db, warden_audit::AuditConfig::default())
+                                .unwrap();
+                        let who = crate::Operator::new(if approve { "alice" } else { "bob" }, "t");
+                        ids.iter()
+                            .filter(|id| {
+                                mine.answer_recorded(id, approve, &who, "r", Some(&log), 2 * S)
+                                    .is_ok()
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(given, ids.len(), "each request is answered once");
+        let records = warden_audit::query(&db, &warden_audit::Filter::default())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.action.starts_with("warden.approval."))
+            .count();
+        assert_eq!(records, given, "answer records for answers never given");
+    }
+
     #[test]
     fn the_context_is_not_part_of_the_action_but_everything_else_is() {
         let base = Action::new("x").with_agent("a").with_arg("k", 1);
