@@ -10,6 +10,7 @@ mod commands;
 mod dashboard;
 mod docs;
 mod hostile_agent;
+mod hostile_approvals;
 mod hostile_peer;
 mod hostile_program;
 mod hostile_saga;

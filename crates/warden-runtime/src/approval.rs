@@ -6,11 +6,14 @@
 //! when it expires — and the decision carries the request's id. A person approves or denies it
 //! (`warden approvals`, the operator HTTP endpoints). When the **same action** is asked again
 //! (same hash: action, agent, tool, resource and arguments; the context is not part of it) and
-//! the policy still says it needs approval, an approved, unexpired, unused request turns that
-//! one decision into an allow and is used up. Otherwise the pending request for that action is
-//! returned again (no duplicates), or a new one is made.
+//! the policy still says it needs approval by the same rule, an approved, unexpired, unused
+//! request turns that one decision into an allow and is used up. Otherwise the pending request
+//! for that action and rule is returned again (no duplicates), or a new one is made.
 //!
 //! Why it is built this way:
+//! - a grant is bound to the rule that asked (policy and rule id): the context is not hashed,
+//!   so the same action in another context can meet a stricter rule, whose reason the person
+//!   who approved never read;
 //! - a grant only lifts `require_approval`: if the policy (or the kill switch, the ring, a rate
 //!   limit) would deny the action when it is asked again, the grant changes nothing;
 //! - a grant is used in the same `BEGIN IMMEDIATE` transaction that finds it, so two processes
@@ -228,6 +231,10 @@ impl Approvals {
         now: u64,
     ) -> Result<Resolution, RuntimeError> {
         let (value, hash) = Approvals::canonical(action);
+        // A grant lifts only the rule whose reason the person read: the context is not part
+        // of the hash, so the same action asked in another context can meet another rule
+        // (another reason, another bar), which needs its own answer.
+        let (policy, rule) = (decision.policy.as_deref(), decision.rule.as_deref());
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -235,8 +242,9 @@ impl Approvals {
         let granted: Option<String> = tx
             .query_row(
                 "SELECT id FROM approvals WHERE hash = ?1 AND status = 'approved'
-                   AND used_ns IS NULL AND expires_ns > ?2 ORDER BY created_ns LIMIT 1",
-                params![hash, now as i64],
+                   AND used_ns IS NULL AND expires_ns > ?2 AND policy IS ?3 AND rule IS ?4
+                   ORDER BY created_ns LIMIT 1",
+                params![hash, now as i64, policy, rule],
                 |r| r.get(0),
             )
             .optional()
@@ -257,8 +265,9 @@ impl Approvals {
         let pending: Option<String> = tx
             .query_row(
                 "SELECT id FROM approvals WHERE hash = ?1 AND status = 'pending'
-                   AND expires_ns > ?2 ORDER BY created_ns LIMIT 1",
-                params![hash, now as i64],
+                   AND expires_ns > ?2 AND policy IS ?3 AND rule IS ?4
+                   ORDER BY created_ns LIMIT 1",
+                params![hash, now as i64, policy, rule],
                 |r| r.get(0),
             )
             .optional()
@@ -303,8 +312,8 @@ impl Approvals {
                 warden_audit::canonical_json(&value),
                 action.agent,
                 action.action,
-                decision.policy.as_deref(),
-                decision.rule.as_deref(),
+                policy,
+                rule,
                 &*decision.reason,
                 now as i64,
                 now.saturating_add(ttl).min(i64::MAX as u64) as i64,
@@ -326,14 +335,7 @@ impl Approvals {
         reason: &str,
         now: u64,
     ) -> Result<Approval, AnswerError> {
-        for (what, text) in [("who answers", by), ("the reason", reason)] {
-            if text.trim().is_empty() || text.len() > MAX_TEXT || text.chars().any(char::is_control)
-            {
-                return Err(AnswerError::Invalid(format!(
-                    "{what} must be 1 to {MAX_TEXT} bytes without control characters"
-                )));
-            }
-        }
+        check_answer(by, reason)?;
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -377,6 +379,9 @@ impl Approvals {
         audit: Option<&warden_audit::AuditLog>,
         now: u64,
     ) -> Result<Approval, AnswerError> {
+        // Bad input is refused before the record is written: the log must not hold an
+        // answer that was never given.
+        check_answer(by.name(), reason)?;
         let current = self
             .get(id, now)?
             .ok_or_else(|| AnswerError::Unknown(id.to_string()))?;
@@ -403,8 +408,12 @@ impl Approvals {
                 args: json!({"approval": id, "hash": current.hash, "action": current.action,
                              "reason": reason}),
             };
+            // Committed, not only queued: a buffered log could lose a queued record in a
+            // crash while the answer below is already committed (an answer without its
+            // record), or fail to write it without `append` ever saying so.
             change
                 .record(log, by)
+                .and_then(|_| log.flush())
                 .map_err(|e| AnswerError::Runtime(RuntimeError::NotRecorded(e)))?;
         }
         self.answer(id, approve, by.name(), reason, now)
@@ -442,6 +451,18 @@ impl Approvals {
         }
         Ok(out)
     }
+}
+
+/// Who answers and why: each 1 to [`MAX_TEXT`] bytes, not blank, no control characters.
+fn check_answer(by: &str, reason: &str) -> Result<(), AnswerError> {
+    for (what, text) in [("who answers", by), ("the reason", reason)] {
+        if text.trim().is_empty() || text.len() > MAX_TEXT || text.chars().any(char::is_control) {
+            return Err(AnswerError::Invalid(format!(
+                "{what} must be 1 to {MAX_TEXT} bytes without control characters"
+            )));
+        }
+    }
+    Ok(())
 }
 
 const SELECT: &str = "SELECT id, hash, action, agent, policy, rule, reason, created_ns, expires_ns,
@@ -615,6 +636,49 @@ mod tests {
         ));
     }
 
+    /// Red team: the context is not hashed, so an agent could have a request approved in a
+    /// context where a lenient rule asks ("staging payments need any developer"), then ask
+    /// the same action in a context where a stricter rule asks ("production payments need
+    /// the CFO") and have the first person's approval lift the second rule.
+    #[test]
+    fn a_grant_lifts_only_the_rule_that_asked_for_it() {
+        let (_d, a) = open();
+        let pay = Action::new("payments.send")
+            .with_agent("bot")
+            .with_arg("amount", 500);
+        let lenient = needs_approval();
+        let mut strict = needs_approval();
+        strict.rule = Some("rules[1]".into());
+        strict.reason = "production payments need the CFO".into();
+        let Resolution::Pending { id, .. } = a.resolve(&pay, &lenient, S).unwrap() else {
+            panic!("a new request")
+        };
+        a.answer(&id, true, "dev", "fine for staging", 2 * S)
+            .unwrap();
+        // The strict rule asks: a request of its own, the lenient grant untouched.
+        let Resolution::Pending {
+            id: strict_id,
+            created: true,
+        } = a.resolve(&pay, &strict, 3 * S).unwrap()
+        else {
+            panic!("the grant for another rule must not lift this one")
+        };
+        assert_ne!(strict_id, id);
+        assert_eq!(
+            a.get(&strict_id, 3 * S).unwrap().unwrap().reason,
+            "production payments need the CFO"
+        );
+        assert_eq!(
+            a.get(&id, 3 * S).unwrap().unwrap().status,
+            ApprovalStatus::Approved
+        );
+        // The lenient rule asking again uses its own grant.
+        assert!(matches!(
+            a.resolve(&pay, &lenient, 4 * S).unwrap(),
+            Resolution::Granted(g) if g.id == id
+        ));
+    }
+
     #[test]
     fn one_agent_cannot_crowd_out_the_others() {
         let (_d, a) = open();
@@ -635,6 +699,134 @@ mod tests {
         assert!(a.resolve(&other, &needs_approval(), S).is_ok());
         // Expired requests no longer count.
         assert!(a.resolve(&more, &needs_approval(), 120 * S).is_ok());
+    }
+
+    /// Red team: the per-agent cap counts the agent *name*, which an agent chooses unless
+    /// identity is verified. 100 made-up names × 100 requests reach the global cap, and then
+    /// every other agent's `require_approval` is a deny until they expire.
+    #[test]
+    #[ignore = "red team finding: made-up agent names fill the global cap of pending approvals (DoS of every other agent's approvals for the TTL)"]
+    fn made_up_agent_names_cannot_crowd_out_the_others() {
+        let (_d, a) = open();
+        let per = MAX_PENDING_PER_AGENT;
+        for n in 0..MAX_PENDING / per {
+            for i in 0..per {
+                let act = Action::new("pay")
+                    .with_agent(format!("sock-{n}"))
+                    .with_arg("n", i);
+                let _ = a.resolve(&act, &needs_approval(), S);
+            }
+        }
+        let honest = Action::new("pay").with_agent("honest");
+        assert!(
+            a.resolve(&honest, &needs_approval(), 2 * S).is_ok(),
+            "one attacker with made-up names denied every other agent's approval request"
+        );
+    }
+
+    /// Red team: only *pending* requests are capped; answered, used and expired rows are
+    /// never removed, so one agent asking 100 times per TTL grows the table without bound
+    /// (9,600 rows a day at the default TTL), and each new request counts the pending ones
+    /// with a full scan of it while holding the database's write lock (which the audit log's
+    /// appends wait on). Rows settled more than a day ago should go (the audit log keeps
+    /// the history).
+    #[test]
+    #[ignore = "red team finding: expired, used and denied approval rows are never purged; the table grows without bound and every new request scans it under the write lock"]
+    fn settled_requests_do_not_pile_up_without_bound() {
+        let (_d, a) = open();
+        const DAY: u64 = 24 * 3600 * S;
+        for round in 0..3 {
+            // Each round days after the previous one's requests expired (ttl 60 s).
+            let now = S + round * 2 * DAY;
+            for i in 0..MAX_PENDING_PER_AGENT {
+                let act = Action::new("pay").with_agent("bot").with_arg("n", i);
+                a.resolve(&act, &needs_approval(), now).unwrap();
+            }
+        }
+        let rows = a.list(None, usize::MAX, u64::MAX).unwrap().len() as u64;
+        assert!(
+            rows <= MAX_PENDING_PER_AGENT,
+            "{rows} approval rows kept, though all but {MAX_PENDING_PER_AGENT} expired days ago"
+        );
+    }
+
+    /// Red team: with a buffered audit log (`warden serve --audit-mode buffered`) the
+    /// answer's record was only queued when the answer was committed: a crash within the
+    /// flush interval left an approval with no record of who gave it.
+    #[test]
+    fn an_answer_is_given_only_once_its_record_is_committed_even_when_buffered() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let mut config = warden_audit::AuditConfig::default();
+        config.mode = warden_audit::Mode::Buffered;
+        config.flush_interval = Duration::from_secs(3600);
+        let log = warden_audit::AuditLog::open(&db, config).unwrap();
+        let a = Approvals::open(&db, DEFAULT_TTL).unwrap();
+        let act = Action::new("deploy").with_agent("bot");
+        let Resolution::Pending { id, .. } = a.resolve(&act, &needs_approval(), S).unwrap() else {
+            panic!()
+        };
+        let alice = crate::Operator::new("alice", "test");
+        a.answer_recorded(&id, true, &alice, "go", Some(&log), 2 * S)
+            .unwrap();
+        // Read as another process would (the log still open, nothing flushed by hand).
+        let records = warden_audit::query(&db, &warden_audit::Filter::default()).unwrap();
+        assert!(
+            records
+                .iter()
+                .any(|r| r.action == "warden.approval.approve"),
+            "the approval is committed, its record is not: {records:?}"
+        );
+    }
+
+    /// Red team: `answer_recorded` reads the status, writes the record, then answers. Two
+    /// operators answering at once (one approves, one denies, in two processes) both pass the
+    /// read and both records are written, though only one answer is given: the log then says
+    /// a request was approved by one person and denied by another.
+    #[test]
+    #[ignore = "red team finding: two operators answering one request at once leave two answer records for one answer"]
+    fn two_operators_answering_at_once_leave_one_answer_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let a = Approvals::open(&db, DEFAULT_TTL).unwrap();
+        let ids: Vec<String> = (0..20)
+            .map(|i| {
+                let act = Action::new("deploy").with_agent("bot").with_arg("n", i);
+                match a.resolve(&act, &needs_approval(), S).unwrap() {
+                    Resolution::Pending { id, .. } => id,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect();
+        let given: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = [true, false]
+                .into_iter()
+                .map(|approve| {
+                    let (db, ids) = (db.clone(), ids.clone());
+                    s.spawn(move || {
+                        let mine = Approvals::open(&db, DEFAULT_TTL).unwrap();
+                        let log =
+                            warden_audit::AuditLog::open(&db, warden_audit::AuditConfig::default())
+                                .unwrap();
+                        let who = crate::Operator::new(if approve { "alice" } else { "bob" }, "t");
+                        ids.iter()
+                            .filter(|id| {
+                                mine.answer_recorded(id, approve, &who, "r", Some(&log), 2 * S)
+                                    .is_ok()
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(given, ids.len(), "each request is answered once");
+        let records = warden_audit::query(&db, &warden_audit::Filter::default())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.action.starts_with("warden.approval."))
+            .count();
+        assert_eq!(records, given, "answer records for answers never given");
     }
 
     #[test]

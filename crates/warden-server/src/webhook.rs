@@ -1,8 +1,8 @@
 //! The approval webhook (`warden serve --approval-webhook URL`): each new approval request is
 //! POSTed as JSON to a URL, so a bridge (a chat bot, a ticket system) can ask a person.
 //!
-//! It never slows a decision: the decision path hands the request to a bounded queue and goes
-//! on; one background thread delivers, retrying with backoff (0.5 s, doubling, 5 attempts, a
+//! It never slows a decision: the decision path hands the request to a bounded queue (in
+//! requests and in bytes: the agent chooses how big its arguments are) and goes on; one background thread delivers, retrying with backoff (0.5 s, doubling, 5 attempts, a
 //! 5 s timeout each). When the queue is full or a request cannot be delivered the request
 //! stays in the database — `warden approvals list` and `GET /v1/approvals` still show it —
 //! and the loss is logged and counted. Plain `http://` only: the bridge is expected on this
@@ -13,7 +13,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
@@ -23,6 +23,11 @@ use warden::Approval;
 pub const QUEUE: usize = 1024;
 /// Attempts per request.
 pub const ATTEMPTS: u32 = 5;
+/// The most bytes of request bodies waiting in the queue at once. An agent chooses the
+/// arguments of its actions (up to the body limit each): without a byte bound, 1,024 queued
+/// requests with megabytes of arguments each, behind a slow or absent bridge, would hold
+/// gigabytes.
+pub const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -89,38 +94,71 @@ impl Target {
 
 /// The delivery thread's handle: give [`Webhook::listener`] to the Warden builder.
 pub struct Webhook {
-    queue: SyncSender<Approval>,
+    queue: SyncSender<Queued>,
     dropped: Arc<AtomicU64>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+/// A request's id and its body, serialized when queued (a compact string, not a tree of
+/// values many times its size).
+struct Queued {
+    id: String,
+    body: String,
 }
 
 impl Webhook {
     /// Check `url` and start the delivery thread.
     pub fn start(url: &str) -> Result<Webhook, WebhookError> {
         let target = Target::parse(url)?;
-        let (queue, work) = sync_channel::<Approval>(QUEUE);
+        let (queue, work) = sync_channel::<Queued>(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
-        let lost = dropped.clone();
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let (lost, held) = (dropped.clone(), queued_bytes.clone());
         std::thread::Builder::new()
             .name("warden-approval-webhook".into())
-            .spawn(move || deliver_all(&target, &work, &lost))
+            .spawn(move || deliver_all(&target, &work, &lost, &held))
             .map_err(|e| WebhookError {
                 url: url.to_string(),
                 why: format!("cannot start its thread: {e}"),
             })?;
-        Ok(Webhook { queue, dropped })
+        Ok(Webhook {
+            queue,
+            dropped,
+            queued_bytes,
+        })
     }
 
     /// What the Warden calls on each new approval request: queue it, never wait.
     pub fn listener(&self) -> Arc<dyn Fn(&Approval) + Send + Sync> {
         let queue = self.queue.clone();
         let dropped = self.dropped.clone();
-        Arc::new(move |a: &Approval| match queue.try_send(a.clone()) {
-            Ok(()) => {}
-            Err(TrySendError::Full(a)) | Err(TrySendError::Disconnected(a)) => {
+        let queued_bytes = self.queued_bytes.clone();
+        Arc::new(move |a: &Approval| {
+            let body = serde_json::json!({"event": "approval.requested", "approval": a});
+            let item = Queued {
+                id: a.id.clone(),
+                body: body.to_string(),
+            };
+            let size = item.body.len();
+            let fits = queued_bytes
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                    held.checked_add(size).filter(|&t| t <= QUEUE_BYTES)
+                })
+                .is_ok();
+            let refused = if fits {
+                queue.try_send(item).err().map(|e| {
+                    queued_bytes.fetch_sub(size, Ordering::AcqRel);
+                    match e {
+                        TrySendError::Full(q) | TrySendError::Disconnected(q) => q.id,
+                    }
+                })
+            } else {
+                Some(item.id)
+            };
+            if let Some(id) = refused {
                 dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
-                    "approval webhook: request {} not sent (queue full); it is still listed",
-                    a.id
+                    "approval webhook: request {id} not sent (queue full); it is still listed"
                 );
             }
         })
@@ -132,10 +170,15 @@ impl Webhook {
     }
 }
 
-fn deliver_all(target: &Target, work: &Receiver<Approval>, dropped: &AtomicU64) {
+fn deliver_all(
+    target: &Target,
+    work: &Receiver<Queued>,
+    dropped: &AtomicU64,
+    queued_bytes: &AtomicUsize,
+) {
     for approval in work {
-        let body = serde_json::json!({"event": "approval.requested", "approval": approval});
-        let body = body.to_string();
+        let body = approval.body;
+        queued_bytes.fetch_sub(body.len(), Ordering::AcqRel);
         let mut wait = FIRST_BACKOFF;
         let mut delivered = false;
         for attempt in 1..=ATTEMPTS {
@@ -205,6 +248,46 @@ fn post(target: &Target, body: &str) -> std::io::Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Red team: an agent chooses its arguments (up to the body limit, 1 MiB over HTTP, 16 MiB
+    /// through the MCP proxy). Behind a bridge that is down, the queue held 1,024 whole
+    /// requests: gigabytes. Past [`QUEUE_BYTES`] new requests are dropped (and counted).
+    #[test]
+    fn the_queue_is_bounded_in_bytes_not_only_in_requests() {
+        // A port nobody listens on: the first request is retried with backoff for seconds
+        // while the others wait in the queue.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let hook = Webhook::start(&format!("http://127.0.0.1:{port}/hook")).unwrap();
+        let listener = hook.listener();
+        let big = Approval {
+            id: "0".repeat(32),
+            status: warden::ApprovalStatus::Pending,
+            hash: String::new(),
+            action: serde_json::json!({"action": "x", "args": {"blob": "a".repeat(1024 * 1024)}}),
+            agent: Some("bot".into()),
+            policy: None,
+            rule: None,
+            reason: "r".into(),
+            created_ns: 0,
+            expires_ns: 0,
+            decided_by: None,
+            decided_reason: None,
+            decided_ns: None,
+            used_ns: None,
+        };
+        let sent = 2 * QUEUE_BYTES / (1024 * 1024);
+        for _ in 0..sent {
+            listener(&big);
+        }
+        assert!(
+            hook.dropped() as usize >= sent / 2 - 2,
+            "{} of {sent} one-megabyte requests dropped: the queue holds more than {QUEUE_BYTES} bytes",
+            hook.dropped()
+        );
+        assert!(hook.queued_bytes.load(Ordering::Acquire) <= QUEUE_BYTES);
+    }
 
     #[test]
     fn only_plain_http_urls_with_a_host() {

@@ -173,6 +173,13 @@ impl Warden {
         // The action as judged: Warden's own fields (verified agent, trust) in place of the
         // caller's, so the audit record says who really asked.
         let mut judged = Cow::Borrowed(action);
+        // `context.approval_id` is Warden's to write (step 5b): one the caller sent would put
+        // a person's approval on the record of an action nobody approved.
+        if action.context.get("approval_id").is_some()
+            && let serde_json::Value::Object(m) = &mut judged.to_mut().context
+        {
+            m.remove("approval_id");
+        }
         let mut decision = self.judge(&mut judged, route);
         decision.elapsed_ns = elapsed_ns(start);
         if let Some(log) = &self.audit {

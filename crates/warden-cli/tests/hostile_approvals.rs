@@ -1,0 +1,157 @@
+//! The agent as the attacker of the approval flow: it controls the action it asks for (name,
+//! arguments, context, the agent name when identity is not verified) and runs `warden check`
+//! itself; it wants an action allowed that no person approved, or a record that says so.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{warden_in, write};
+
+fn run(dir: &Path, args: &[&str]) -> crate::util::Out {
+    warden_in(Some(dir), args, None, &[])
+}
+
+/// `warden check` of a payment of 500 by `bot`, with `extra` flags.
+fn pay(dir: &Path, extra: &[&str]) -> crate::util::Out {
+    let mut args = vec![
+        "check",
+        "-p",
+        "p.yaml",
+        "--db",
+        "w.db",
+        "-a",
+        "payments.send",
+        "--agent",
+        "bot",
+        "--arg",
+        "amount=500",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    run(dir, &args)
+}
+
+fn audit(dir: &Path) -> Vec<Value> {
+    run(dir, &["audit", "query", "w.db", "--json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Two rules ask for approval of the same payment, chosen by the context (which is not part of
+/// what an approval covers): a developer's approval of the staging payment must not lift the
+/// production rule, whose reason the developer never read.
+#[test]
+fn an_approval_given_under_one_rule_does_not_lift_another_rule_in_another_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "p.yaml",
+        "rules:\n  - action: payments.send\n    effect: require_approval\n    when: \"has(context.env) && context.env == 'prod'\"\n    reason: production payments need the CFO\n  - action: payments.send\n    effect: require_approval\n    reason: other payments need any developer\n  - action: \"*\"\n    allow: true\n",
+    );
+    let staging = pay(d, &["--context", "env=staging"]);
+    assert_eq!(staging.code, 3, "{staging:?}");
+    let id = staging.json()["approval_id"].as_str().unwrap().to_string();
+    let ok = run(
+        d,
+        &[
+            "approvals",
+            "approve",
+            &id,
+            "--db",
+            "w.db",
+            "--by",
+            "dev",
+            "--reason",
+            "staging is fine",
+        ],
+    );
+    assert_eq!(ok.code, 0, "{ok:?}");
+    // The same payment, asked in production: the CFO's rule asks, and the developer's
+    // approval does not answer it.
+    let prod = pay(d, &["--context", "env=prod"]);
+    assert_eq!(
+        prod.code, 3,
+        "a staging approval allowed a production payment: {prod:?}"
+    );
+    let prod = prod.json();
+    assert_ne!(prod["approval_id"].as_str(), Some(id.as_str()));
+    assert!(prod["reason"].as_str().unwrap().contains("CFO"), "{prod}");
+    // The developer's approval still covers what the developer was shown.
+    let again = pay(d, &["--context", "env=staging"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.json()["approval_id"].as_str(), Some(id.as_str()));
+}
+
+/// An answer refused for bad input (a blank reason, a name with a line break) is not given,
+/// so the audit log must not say it was.
+#[test]
+fn a_refused_answer_leaves_no_record_of_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "p.yaml",
+        "rules:\n  - action: payments.send\n    effect: require_approval\n    reason: payments need a person\n",
+    );
+    let asked = pay(d, &[]);
+    assert_eq!(asked.code, 3, "{asked:?}");
+    let id = asked.json()["approval_id"].as_str().unwrap().to_string();
+    for (by, reason) in [("alice", " "), ("alice\nbob", "checked")] {
+        let refused = run(
+            d,
+            &[
+                "approvals",
+                "approve",
+                &id,
+                "--db",
+                "w.db",
+                "--by",
+                by,
+                "--reason",
+                reason,
+            ],
+        );
+        assert_eq!(refused.code, 2, "{refused:?}");
+    }
+    let show = run(d, &["approvals", "show", &id, "--db", "w.db", "--json"]).json();
+    assert_eq!(show["status"], "pending");
+    let answers: Vec<Value> = audit(d)
+        .into_iter()
+        .filter(|r| {
+            r["action"]
+                .as_str()
+                .unwrap()
+                .starts_with("warden.approval.")
+        })
+        .collect();
+    assert!(
+        answers.is_empty(),
+        "records of answers never given: {answers:#?}"
+    );
+}
+
+/// `context.approval_id` is Warden's to write: an agent sending one with an action that needs
+/// no approval must not leave a record that looks like a person approved it.
+#[test]
+fn an_agent_cannot_claim_an_approval_in_its_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "p.yaml", "rules:\n  - action: \"*\"\n    allow: true\n");
+    let fake = "434a884467b43107a8d3b7ecc2a1775b";
+    let out = pay(d, &["--context", &format!("approval_id={fake}")]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.json()["approval_id"].is_null(), "{out:?}");
+    let rows = audit(d);
+    let row = rows
+        .iter()
+        .find(|r| r["action"] == "payments.send")
+        .expect("the decision's record");
+    assert!(
+        !row.to_string().contains(fake),
+        "the record carries an approval id nobody gave: {row}"
+    );
+}
