@@ -88,10 +88,24 @@ def main():
     ap.add_argument("-n", type=int, default=100_000)
     ap.add_argument("--sizes", help="comma-separated EXACT+GLOB pairs, e.g. 1000+100,20000+2000")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--write", metavar="DIR",
+                    help="only write the policies (scale-N-M.yaml) and actions "
+                         "(scale-N-M.exact.json, scale-N-M.glob.json) into DIR")
     args = ap.parse_args()
     sizes = SIZES
     if args.sizes:
         sizes = [tuple(int(x) for x in s.split("+")) for s in args.sizes.split(",")]
+    if args.write:
+        for n_exact, n_glob in sizes:
+            base = os.path.join(args.write, f"scale-{n_exact}-{n_glob}")
+            with open(base + ".yaml", "w") as f:
+                f.write(policy(n_exact, n_glob))
+            with open(base + ".exact.json", "w") as f:
+                json.dump({"action": middle_exact(n_exact)}, f)
+            if n_glob:
+                with open(base + ".glob.json", "w") as f:
+                    json.dump({"action": middle_glob(n_glob)}, f)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n_exact, n_glob in sizes:
