@@ -253,7 +253,8 @@ fn step_results(laps: &mut [StepTimes]) -> Vec<StepResult> {
     if laps.is_empty() {
         return Vec::new();
     }
-    let fields: [(&'static str, fn(&StepTimes) -> u64); 9] = [
+    type Field = (&'static str, fn(&StepTimes) -> u64);
+    let fields: [Field; 9] = [
         ("validate", |t| t.validate_ns),
         ("kill", |t| t.kill_ns),
         ("identity", |t| t.identity_ns),

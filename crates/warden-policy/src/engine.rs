@@ -26,8 +26,9 @@ pub struct YamlPolicy {
     rules: Vec<Rule>,
     /// Exact action name → indexes into `rules`, strongest first.
     exact: HashMap<Box<str>, Vec<u32>>,
-    /// Rules with a glob in `action`, compiled into one matcher.
-    globbed: GlobIndex,
+    /// Rules with a glob in `action`, compiled into one matcher. (Boxed: a `GlobSet` is
+    /// large, and documents are enum values.)
+    globbed: Box<GlobIndex>,
     /// The file it was read from.
     sources: [Watched; 1],
     /// What the document says about rings, rate limits, breakers and anomalies.
@@ -61,7 +62,7 @@ impl YamlPolicy {
         let by_priority = |list: &mut Vec<u32>| list.sort_by_key(|&i| priority(&rules[i as usize]));
         exact.values_mut().for_each(by_priority);
         by_priority(&mut globbed);
-        let globbed = GlobIndex::new(&rules, globbed);
+        let globbed = Box::new(GlobIndex::new(&rules, globbed));
         YamlPolicy {
             name,
             default,
