@@ -79,7 +79,12 @@ impl GlobIndex {
     /// may be too.
     pub fn candidates(&self, name: &str) -> Vec<u32> {
         let mut hits: Vec<usize> = Vec::new();
-        if let Some(set) = &self.set {
+        // `is_match` first: most names match no glob, and `matches_into` walks a bit per
+        // regex-shaped pattern whatever it finds (60% of a decision at 500 such patterns,
+        // by callgrind), while `is_match` stops at the first hit and sets no bits.
+        if let Some(set) = &self.set
+            && set.is_match(name)
+        {
             set.matches_into(name, &mut hits);
         }
         if hits.is_empty() {
