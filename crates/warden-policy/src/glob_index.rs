@@ -2,9 +2,10 @@
 //!
 //! Exact action names are found with one hash lookup; rules whose `action` holds a glob used
 //! to be tried one by one for every action (~8 ns each: 2,000 glob rules cost 17 µs a
-//! decision). Here every glob pattern of every such rule goes into one `globset::GlobSet`
-//! (literals, prefixes and suffixes searched with Aho–Corasick, the rest as one regex set), so
-//! one pass over the action name yields the rules that can apply. They come back as ranks in
+//! decision). Here the glob patterns of all such rules go into two `globset::GlobSet`s — exact
+//! names and `prefix*` (hash lookup and Aho–Corasick), and every other glob (suffixes by
+//! Aho–Corasick, the rest as one regex set) — so one pass over the action name per set yields
+//! the rules that can apply. They come back as ranks in
 //! the priority-sorted list of glob rules, so the engine evaluates them in exactly the order
 //! the one-by-one scan did, and decisions and `explain` cannot change.
 //!
@@ -24,30 +25,64 @@ pub(crate) struct GlobIndex {
     /// Indexes (into the document's rules) of the rules with a glob in `action`, strongest
     /// first. A *rank* is a position in this list.
     rules: Vec<u32>,
-    /// Ranks of the rules that apply to every name (a `*` pattern, or a pattern the set
-    /// could not take), ascending.
+    /// Ranks of the rules that apply to every name (a `*` pattern, or every rule when a set
+    /// could not be built), ascending.
     always: Vec<u32>,
-    /// Every other pattern of those rules; `None` when the set could not be built.
-    set: Option<GlobSet>,
-    /// The rank of the rule each pattern of `set` belongs to.
+    /// Exact names and `prefix*` patterns: searched with Aho–Corasick, at a cost that
+    /// follows the matches, not the number of patterns.
+    literal: Part,
+    /// Every other glob (`*.x`, `a?b`, `[…]`, `{a,b}`, …). `GlobSet::matches_into` walks one
+    /// bit per regex-shaped pattern of a set whatever it finds (60% of a decision at 500 such
+    /// patterns, by callgrind), so these sit apart, behind an `is_match` that stops at the
+    /// first hit: a name matched by a prefix (the common glob) never pays for them.
+    other: Part,
+}
+
+/// One `GlobSet` and the rank of the rule each of its patterns belongs to.
+#[derive(Debug, Default)]
+struct Part {
+    set: GlobSet,
     owner: Vec<u32>,
+}
+
+impl Part {
+    fn build(globs: Vec<(globset::Glob, u32)>) -> Option<Part> {
+        let mut builder = GlobSetBuilder::new();
+        let mut owner = Vec::with_capacity(globs.len());
+        for (glob, rank) in globs {
+            builder.add(glob);
+            owner.push(rank);
+        }
+        Some(Part {
+            set: builder.build().ok()?,
+            owner,
+        })
+    }
+
+    /// Add the ranks of the rules with a pattern matching `name` to `ranks`; with `gate`,
+    /// only after `is_match` found one.
+    fn ranks_into(&self, name: &str, ranks: &mut Vec<u32>, gate: bool) {
+        if self.owner.is_empty() || (gate && !self.set.is_match(name)) {
+            return;
+        }
+        let mut hits = Vec::new();
+        self.set.matches_into(name, &mut hits);
+        ranks.extend(hits.iter().map(|&p| self.owner[p]));
+    }
 }
 
 impl GlobIndex {
     /// Compile the patterns of `ranked` (rule indexes, strongest first).
     pub fn new(rules: &[Rule], ranked: Vec<u32>) -> GlobIndex {
         let mut always = Vec::new();
-        let mut builder = GlobSetBuilder::new();
-        let mut owner = Vec::new();
+        let (mut literal, mut other) = (Vec::new(), Vec::new());
         for (rank, &i) in ranked.iter().enumerate() {
             let rank = u32::try_from(rank).expect("fewer than 4 billion rules");
             let mut matches_all = false;
             for pattern in &rules[i as usize].actions {
                 match pattern.to_glob() {
-                    Some(glob) => {
-                        builder.add(glob);
-                        owner.push(rank);
-                    }
+                    Some(glob) if pattern.is_literal_prefix() => literal.push((glob, rank)),
+                    Some(glob) => other.push((glob, rank)),
                     None => matches_all = true,
                 }
             }
@@ -55,17 +90,20 @@ impl GlobIndex {
                 always.push(rank);
             }
         }
-        let set = builder.build().ok();
-        if set.is_none() {
-            // Fall back to the scan: every glob rule is a candidate.
-            always =
-                (0..u32::try_from(ranked.len()).expect("fewer than 4 billion rules")).collect();
-        }
+        let (literal, other) = match (Part::build(literal), Part::build(other)) {
+            (Some(l), Some(o)) => (l, o),
+            _ => {
+                // Fall back to the scan: every glob rule is a candidate.
+                always =
+                    (0..u32::try_from(ranked.len()).expect("fewer than 4 billion rules")).collect();
+                (Part::default(), Part::default())
+            }
+        };
         GlobIndex {
             rules: ranked,
             always,
-            set,
-            owner,
+            literal,
+            other,
         }
     }
 
@@ -78,23 +116,16 @@ impl GlobIndex {
     /// strongest first. Every rule whose pattern matches is among them; a few that do not
     /// may be too.
     pub fn candidates(&self, name: &str) -> Vec<u32> {
-        let mut hits: Vec<usize> = Vec::new();
-        // `is_match` first: most names match no glob, and `matches_into` walks a bit per
-        // regex-shaped pattern whatever it finds (60% of a decision at 500 such patterns,
-        // by callgrind), while `is_match` stops at the first hit and sets no bits.
-        if let Some(set) = &self.set
-            && set.is_match(name)
-        {
-            set.matches_into(name, &mut hits);
-        }
-        if hits.is_empty() {
+        let mut ranks = Vec::new();
+        self.literal.ranks_into(name, &mut ranks, false);
+        self.other.ranks_into(name, &mut ranks, true);
+        if ranks.is_empty() {
             return self
                 .always
                 .iter()
                 .map(|&r| self.rules[r as usize])
                 .collect();
         }
-        let mut ranks: Vec<u32> = hits.iter().map(|&p| self.owner[p]).collect();
         ranks.extend_from_slice(&self.always);
         ranks.sort_unstable();
         ranks.dedup();

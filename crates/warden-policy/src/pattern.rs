@@ -66,6 +66,12 @@ impl Pattern {
         }
     }
 
+    /// Whether the pattern is an exact name or `prefix*`: literal text a multi-pattern
+    /// string search finds without a regex.
+    pub fn is_literal_prefix(&self) -> bool {
+        matches!(self, Pattern::Exact(_) | Pattern::Prefix(_))
+    }
+
     /// The name, when the pattern is an exact name.
     pub fn exact(&self) -> Option<&str> {
         match self {
