@@ -2,18 +2,23 @@
 //!
 //! Every call is timed on its own (the cost of reading the clock, measured and reported, is
 //! included in the percentiles); throughput is total decisions over wall-clock time with all
-//! threads running.
+//! threads running. With `--steps`, each step of the path (kill switch, identity, ring gate,
+//! rate limits, policy, trust, audit) is timed too, from the same decisions
+//! (`Warden::decide_timed`: one more clock read per step, included in each step's time).
+//!
+//! Like `serve`, the bench is one long-lived process: rate-limit buckets live in it, not in
+//! the database (`check` shares them through the database because each of its processes
+//! makes one decision).
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde::Serialize;
-use warden::{Action, PolicySet, Warden};
+use warden::{Action, PolicySet, StepTimes, Warden};
 
 use crate::action_args::read_input;
-use crate::args::{AuditArgs, PolicyArgs};
-use crate::check;
+use crate::args::{AuditArgs, PolicyArgs, ZeroTrustArgs, builder, read_credential};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::report;
@@ -39,6 +44,15 @@ pub struct BenchArgs {
     input: Option<String>,
     #[command(flatten)]
     audit: AuditArgs,
+    #[command(flatten)]
+    zero_trust: ZeroTrustArgs,
+    /// A credential chain (JSON) every action carries, as `check --credential` sends it: the
+    /// first decision verifies it, the rest find it verified.
+    #[arg(long, value_name = "FILE")]
+    credential: Option<std::path::PathBuf>,
+    /// Time each step of the path as well (p50 and p99 of each), from the same decisions.
+    #[arg(long)]
+    steps: bool,
     /// Print the result (or the error) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -59,14 +73,34 @@ struct BenchResult {
     decisions_per_sec: f64,
     wall_ms: f64,
     clock_overhead_ns: u64,
+    /// With `--steps`: each step's p50 and p99, in path order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    steps: Vec<StepResult>,
+}
+
+#[derive(Serialize)]
+struct StepResult {
+    step: &'static str,
+    p50_ns: u64,
+    p99_ns: u64,
 }
 
 pub fn run(args: &BenchArgs) -> Result<Exit> {
     if args.threads == 0 || args.iterations == 0 {
         return Err(Error::msg("--threads and --iterations must be at least 1"));
     }
-    let actions = actions(args.input.as_deref())?;
-    let warden = check::warden(&args.policy, &args.audit)?;
+    let mut actions = actions(args.input.as_deref())?;
+    if let Some(path) = &args.credential {
+        let credential = read_credential(path)?;
+        actions = actions
+            .into_iter()
+            .map(|a| a.with_context("credential", credential.clone()))
+            .collect();
+    }
+    let warden = args
+        .zero_trust
+        .apply(builder(&args.policy, &args.audit))?
+        .build()?;
     if !args.json {
         errln!(
             "warden bench: {WARM_UP} warm-up decisions, then {} measured on {} thread{}…",
@@ -75,7 +109,7 @@ pub fn run(args: &BenchArgs) -> Result<Exit> {
             if args.threads == 1 { "" } else { "s" }
         );
     }
-    let result = measure(&warden, &actions, args.iterations, args.threads);
+    let result = measure(&warden, &actions, args.iterations, args.threads, args.steps);
     if let Some(log) = warden.audit() {
         log.flush()
             .map_err(|e| Error::msg(format!("the audit log failed during the run: {e}")))?;
@@ -101,6 +135,14 @@ pub fn run(args: &BenchArgs) -> Result<Exit> {
             result.decisions_per_sec,
             result.clock_overhead_ns,
         );
+        for step in &result.steps {
+            outln!(
+                "  {:<9} p50 {} ns, p99 {} ns",
+                step.step,
+                step.p50_ns,
+                step.p99_ns
+            );
+        }
     }
     Ok(Exit::Ok)
 }
@@ -136,7 +178,13 @@ fn actions(input: Option<&str>) -> Result<Vec<Action>, String> {
     Ok(actions)
 }
 
-fn measure(warden: &Warden, actions: &[Action], iterations: u64, threads: usize) -> BenchResult {
+fn measure(
+    warden: &Warden,
+    actions: &[Action],
+    iterations: u64,
+    threads: usize,
+    steps: bool,
+) -> BenchResult {
     let per_thread = iterations.div_ceil(threads as u64);
     let barrier = Barrier::new(threads);
     // Warm up: caches, lazy statics, branch predictors.
@@ -144,29 +192,42 @@ fn measure(warden: &Warden, actions: &[Action], iterations: u64, threads: usize)
         std::hint::black_box(warden.decide(a));
     }
     let started = Instant::now();
-    let mut samples: Vec<u64> = std::thread::scope(|s| {
+    let (mut samples, mut laps): (Vec<u64>, Vec<StepTimes>) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let barrier = &barrier;
                 s.spawn(move || {
                     let mut lat = Vec::with_capacity(per_thread as usize);
+                    let mut laps = Vec::with_capacity(if steps { per_thread as usize } else { 0 });
                     barrier.wait();
                     for i in 0..per_thread as usize {
                         let a = &actions[(t + i) % actions.len()];
                         let t0 = Instant::now();
-                        std::hint::black_box(warden.decide(a));
-                        lat.push(t0.elapsed().as_nanos() as u64);
+                        if steps {
+                            let (d, times) = warden.decide_timed(a);
+                            std::hint::black_box(d);
+                            lat.push(t0.elapsed().as_nanos() as u64);
+                            laps.push(times);
+                        } else {
+                            std::hint::black_box(warden.decide(a));
+                            lat.push(t0.elapsed().as_nanos() as u64);
+                        }
                     }
-                    lat
+                    (lat, laps)
                 })
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("bench thread"))
-            .collect()
+            .map(|h| h.join().expect("bench thread"))
+            .fold((Vec::new(), Vec::new()), |(mut l, mut s), (lat, laps)| {
+                l.extend(lat);
+                s.extend(laps);
+                (l, s)
+            })
     });
     let wall = started.elapsed();
+    let steps = step_results(&mut laps);
     samples.sort_unstable();
     let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize];
     let total: u64 = samples.iter().sum();
@@ -183,7 +244,42 @@ fn measure(warden: &Warden, actions: &[Action], iterations: u64, threads: usize)
         decisions_per_sec: samples.len() as f64 / wall.as_secs_f64().max(1e-9),
         wall_ms: wall.as_secs_f64() * 1e3,
         clock_overhead_ns: clock_overhead(),
+        steps,
     }
+}
+
+/// p50 and p99 of each step over `laps` (empty without `--steps`).
+fn step_results(laps: &mut [StepTimes]) -> Vec<StepResult> {
+    if laps.is_empty() {
+        return Vec::new();
+    }
+    type Field = (&'static str, fn(&StepTimes) -> u64);
+    let fields: [Field; 9] = [
+        ("validate", |t| t.validate_ns),
+        ("kill", |t| t.kill_ns),
+        ("identity", |t| t.identity_ns),
+        ("ring", |t| t.ring_ns),
+        ("limits", |t| t.limits_ns),
+        ("policy", |t| t.policy_ns),
+        ("trust", |t| t.trust_ns),
+        ("audit", |t| t.audit_ns),
+        ("total", StepTimes::total_ns),
+    ];
+    let mut column = Vec::with_capacity(laps.len());
+    fields
+        .iter()
+        .map(|&(step, get)| {
+            column.clear();
+            column.extend(laps.iter().map(get));
+            column.sort_unstable();
+            let pct = |p: f64| column[((column.len() as f64 - 1.0) * p) as usize];
+            StepResult {
+                step,
+                p50_ns: pct(0.50),
+                p99_ns: pct(0.99),
+            }
+        })
+        .collect()
 }
 
 /// Median cost of one `Instant::now()` + `elapsed()` pair.

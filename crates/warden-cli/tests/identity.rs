@@ -216,3 +216,100 @@ fn delegate_verify_decide_and_watch_trust() {
         "{actions:?}"
     );
 }
+
+/// `warden bench --steps` times the governed path a user runs: a credential verified once and
+/// found in the cache after, a ring and a bucket; every step is reported in path order. A
+/// credential from an untrusted root makes every decision stop at identity, and the steps
+/// after it report nothing.
+#[test]
+fn bench_times_each_step_of_the_governed_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = new_identity(d, "root.key");
+    let agent = new_identity(d, "agent.key");
+    let _stranger = new_identity(d, "stranger.key");
+    for (from, out) in [("root.key", "agent.json"), ("stranger.key", "forged.json")] {
+        let made = run(
+            d,
+            &[
+                "delegate",
+                "--from",
+                from,
+                "--to",
+                &agent,
+                "--capability",
+                "http_request",
+                "--out",
+                out,
+            ],
+        );
+        assert_eq!(made.code, 0, "{made:?}");
+    }
+    write(
+        d,
+        "governed.yaml",
+        "rules:\n  - action: http_request\n    allow: true\nrings:\n  default: user\n  profiles:\n    user: {rate: 1000000000/second}\nrate_limits:\n  - {action: http_request, per: agent, limit: 1000000000/second, burst: 1000000000}\n",
+    );
+    write(
+        d,
+        "get.json",
+        r#"{"action":"http_request","agent":"bot-7"}"#,
+    );
+    let bench = |credential: &str| {
+        run(
+            d,
+            &[
+                "bench",
+                "-p",
+                "governed.yaml",
+                "--input",
+                "get.json",
+                "--credential",
+                credential,
+                "--trust-root",
+                &root,
+                "-n",
+                "2000",
+                "--steps",
+                "--json",
+            ],
+        )
+    };
+    let out = bench("agent.json");
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    let steps: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "validate", "kill", "identity", "ring", "limits", "policy", "trust", "audit", "total"
+        ]
+    );
+    let step = |v: &serde_json::Value, name: &str| {
+        v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == name)
+            .unwrap()["p50_ns"]
+            .as_u64()
+            .unwrap()
+    };
+    // No audit log: that step never runs. (Nothing here compares times with a bound.)
+    assert_eq!(step(&v, "audit"), 0);
+    assert!(step(&v, "total") >= step(&v, "identity"));
+
+    // The same bench with a chain from a root nobody trusts: denied at step 2, so the steps
+    // after it are never reached and report 0.
+    let out = bench("forged.json");
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    for later in ["ring", "limits", "policy", "trust"] {
+        assert_eq!(step(&v, later), 0, "{later}: {v}");
+    }
+}

@@ -1,7 +1,7 @@
 //! The YAML policy engine: rules compiled into an index, evaluated without locks.
 //!
-//! Rules naming exact actions are indexed by name; rules with a glob anywhere in `action` sit
-//! in one short list checked for every action. Both lists are sorted strongest-first (deny,
+//! Rules naming exact actions are indexed by name; rules with a glob anywhere in `action` are
+//! compiled into one matcher (`glob_index`) that names the few that can apply. Both lists are sorted strongest-first (deny,
 //! then require approval, then allow; file order within each), so the first rule that applies
 //! is the deciding one and evaluation stops there — except that after an approval rule
 //! applies, the remaining approval rules are still checked, because one of them failing to
@@ -14,6 +14,7 @@ use warden_core::{Action, Match, Policy, PolicyError, Verdict};
 
 use crate::backend::Backend;
 use crate::explain::{RuleTrace, Status};
+use crate::glob_index::GlobIndex;
 use crate::rule::{Check, Rule};
 use crate::source::Watched;
 
@@ -25,8 +26,9 @@ pub struct YamlPolicy {
     rules: Vec<Rule>,
     /// Exact action name → indexes into `rules`, strongest first.
     exact: HashMap<Box<str>, Vec<u32>>,
-    /// Rules with a glob in `action`, strongest first.
-    globbed: Vec<u32>,
+    /// Rules with a glob in `action`, compiled into one matcher. (Boxed: a `GlobSet` is
+    /// large, and documents are enum values.)
+    globbed: Box<GlobIndex>,
     /// The file it was read from.
     sources: [Watched; 1],
     /// What the document says about rings, rate limits, breakers and anomalies.
@@ -60,6 +62,7 @@ impl YamlPolicy {
         let by_priority = |list: &mut Vec<u32>| list.sort_by_key(|&i| priority(&rules[i as usize]));
         exact.values_mut().for_each(by_priority);
         by_priority(&mut globbed);
+        let globbed = Box::new(GlobIndex::new(&rules, globbed));
         YamlPolicy {
             name,
             default,
@@ -133,11 +136,22 @@ impl Backend for YamlPolicy {
 
 impl Policy for YamlPolicy {
     fn evaluate(&self, action: &Action) -> Result<Option<Match>, PolicyError> {
+        if self.globbed.is_empty() {
+            return self.decide(action, &[]);
+        }
+        self.decide(action, &self.globbed.candidates(&action.action))
+    }
+}
+
+impl YamlPolicy {
+    /// The decision over the rules indexed under `action`'s exact name and the glob rules in
+    /// `globbed` (strongest first; a superset of those whose patterns match the name).
+    fn decide(&self, action: &Action, globbed: &[u32]) -> Result<Option<Match>, PolicyError> {
         let exact: &[u32] = self
             .exact
             .get(action.action.as_str())
             .map_or(&[], Vec::as_slice);
-        let (mut e, mut g) = (exact.iter().peekable(), self.globbed.iter().peekable());
+        let (mut e, mut g) = (exact.iter().peekable(), globbed.iter().peekable());
         // An approval that applied; kept while the other approval rules are checked for errors.
         let mut approval: Option<&Rule> = None;
         // Merge the two priority-sorted lists; the first rule that applies decides.
@@ -186,5 +200,30 @@ impl Policy for YamlPolicy {
                 }
             }
         }
+    }
+
+    /// The decision as it was made before the glob index: every glob rule tried in order.
+    #[cfg(test)]
+    pub(crate) fn evaluate_by_scan(&self, action: &Action) -> Result<Option<Match>, PolicyError> {
+        self.decide(action, self.globbed.all())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn glob_candidates(&self, name: &str) -> Vec<u32> {
+        self.globbed.candidates(name)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn glob_rules(&self) -> &[u32] {
+        self.globbed.all()
+    }
+
+    /// Whether any `action` pattern of rule `i` matches `name` (each pattern on its own).
+    #[cfg(test)]
+    pub(crate) fn rule_matches_name(&self, i: u32, name: &str) -> bool {
+        self.rules[i as usize]
+            .actions
+            .iter()
+            .any(|p| p.matches(name))
     }
 }

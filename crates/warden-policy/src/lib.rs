@@ -11,6 +11,7 @@ mod explain;
 mod fast;
 #[doc(hidden)]
 pub mod fuzzing;
+mod glob_index;
 mod limits;
 mod pattern;
 mod rego;

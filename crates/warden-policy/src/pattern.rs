@@ -3,7 +3,7 @@
 //! Most rules name an action exactly, so exact names are kept as plain strings (and indexed
 //! by the engine); `prefix*` and `*` get fast paths; only real globs go through `globset`.
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{Glob, GlobBuilder, GlobMatcher};
 
 /// A compiled name pattern.
 #[derive(Debug, Clone)]
@@ -37,12 +37,22 @@ impl Pattern {
         {
             return Ok(Pattern::Prefix(prefix.into()));
         }
-        GlobBuilder::new(text)
-            .literal_separator(false)
-            .backslash_escape(true)
-            .build()
+        glob(text)
             .map(|g| Pattern::Glob(g.compile_matcher()))
             .map_err(|e| format!("invalid glob `{text}`: {}", glob_error_kind(&e)))
+    }
+
+    /// The pattern as a glob with the options it matches by, for compiling many patterns
+    /// into one `globset::GlobSet`; `None` for `*`, which matches every name.
+    pub fn to_glob(&self) -> Option<Glob> {
+        match self {
+            Pattern::Any => None,
+            // INVARIANT: exact names and prefixes hold no glob characters (see `parse`), so
+            // they read back as the same literal.
+            Pattern::Exact(s) => glob(s).ok(),
+            Pattern::Prefix(p) => glob(&format!("{p}*")).ok(),
+            Pattern::Glob(g) => Some(g.glob().clone()),
+        }
     }
 
     /// Does `name` match?
@@ -56,6 +66,12 @@ impl Pattern {
         }
     }
 
+    /// Whether the pattern is an exact name or `prefix*`: literal text a multi-pattern
+    /// string search finds without a regex.
+    pub fn is_literal_prefix(&self) -> bool {
+        matches!(self, Pattern::Exact(_) | Pattern::Prefix(_))
+    }
+
     /// The name, when the pattern is an exact name.
     pub fn exact(&self) -> Option<&str> {
         match self {
@@ -63,6 +79,14 @@ impl Pattern {
             _ => None,
         }
     }
+}
+
+/// The one way a pattern's text becomes a glob: `*` crosses `/`, `\\` escapes, case matters.
+fn glob(text: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(text)
+        .literal_separator(false)
+        .backslash_escape(true)
+        .build()
 }
 
 fn glob_error_kind(e: &globset::Error) -> String {

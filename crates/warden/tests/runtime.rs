@@ -748,3 +748,46 @@ impl warden_runtime::saga::Work for KillAfter<'_> {
         r
     }
 }
+
+/// `decide_timed` (what `warden bench --steps` runs) is `decide` with a clock: the same
+/// decisions, and no time charged to a step the path never reached.
+#[test]
+fn timed_decisions_are_the_same_decisions_and_stop_where_the_path_stops() {
+    let policy =
+        "rules:\n  - action: execute_code\n    allow: false\n  - action: read\n    allow: true\n";
+    let w = Warden::new(PolicySet::from_yaml("p.yaml", policy).unwrap());
+    for name in ["read", "execute_code", "unnamed"] {
+        let a = Action::new(name).with_agent("a1");
+        let (timed, times) = w.decide_timed(&a);
+        let plain = w.decide(&a);
+        assert_eq!(
+            (timed.verdict, &timed.reason, &timed.rule),
+            (plain.verdict, &plain.reason, &plain.rule)
+        );
+        // No audit log: nothing to time there.
+        assert_eq!(times.audit_ns, 0, "{name}");
+    }
+    assert!(
+        w.runtime()
+            .kill(Scope::agent("a1").unwrap(), "test", &operator(), None)
+            .unwrap()
+    );
+    let (d, times) = w.decide_timed(&Action::new("read").with_agent("a1"));
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.reason);
+    // The kill switch answered: identity, ring, limits, policy and trust never ran.
+    assert_eq!(
+        (
+            times.identity_ns,
+            times.ring_ns,
+            times.limits_ns,
+            times.policy_ns,
+            times.trust_ns
+        ),
+        (0, 0, 0, 0, 0)
+    );
+    assert_eq!(times.total_ns(), times.validate_ns + times.kill_ns);
+    // An empty action name is denied before any step.
+    let (d, times) = w.decide_timed(&Action::new(""));
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert_eq!(times, warden::StepTimes::default());
+}

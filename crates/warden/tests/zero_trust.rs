@@ -141,6 +141,26 @@ fn required_identity_denies_without_and_allows_with_a_credential() {
     assert!(ctx.get("credential").is_none(), "{ctx}");
     assert_eq!(ctx["identity"]["did"], s.agent.did().as_str());
     assert_eq!(ctx["identity"]["root"], s.root.did().as_str());
+    // Every field of the identity object, and nothing else.
+    let mut keys: Vec<&str> = ctx["identity"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["ceiling", "chain", "depth", "did", "expires_at", "root"]
+    );
+    assert_eq!(ctx["identity"]["depth"], 1);
+    assert_eq!(ctx["identity"]["ceiling"], 800);
+    assert!(
+        ctx["identity"]["chain"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty())
+    );
+    assert!(ctx["identity"]["expires_at"].as_u64().is_some());
     assert_eq!(ctx["trust"], 500);
     assert_eq!(
         ctx["trust_change"],
