@@ -12,6 +12,7 @@
 //! request waits for a person (`ProxyConfig::approval_wait`), then let through or refused. A refusal Warden's policy never saw (a withheld tool, a look-alike
 //! method) is recorded in the audit log here, so every refusal is on the record.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -19,6 +20,31 @@ use warden::{Action, ApprovalStatus, Decision, Verdict};
 
 /// How often a held request looks at its approval request.
 const APPROVAL_POLL: Duration = Duration::from_millis(100);
+/// The most calls held for approval at once in this process: each holds a thread (over
+/// Streamable HTTP, one of the runtime's blocking threads), so past this a call that needs
+/// approval is refused at once, as without `--approval-wait`.
+pub const MAX_HELD: usize = 64;
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// One place among the [`MAX_HELD`], given back when dropped.
+struct HeldPlace;
+
+impl HeldPlace {
+    fn take() -> Option<HeldPlace> {
+        if HELD.fetch_add(1, Ordering::AcqRel) < MAX_HELD {
+            Some(HeldPlace)
+        } else {
+            HELD.fetch_sub(1, Ordering::AcqRel);
+            None
+        }
+    }
+}
+
+impl Drop for HeldPlace {
+    fn drop(&mut self) {
+        HELD.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 use super::gateway::{Gateway, lock};
 use super::method::{self, Special};
@@ -182,6 +208,10 @@ impl Gateway {
         d: Decision,
     ) -> Decision {
         let Some(store) = self.warden.approvals() else {
+            return d;
+        };
+        let Some(_place) = HeldPlace::take() else {
+            tracing::warn!("not holding {what}: {MAX_HELD} calls are already held for approval");
             return d;
         };
         tracing::warn!(
