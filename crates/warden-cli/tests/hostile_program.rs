@@ -78,7 +78,22 @@ fn text(p: &Path) -> &str {
 /// A directory outside every box's default scope (not under /tmp, which `supervisor` may
 /// write).
 fn elsewhere() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+    // Outside every box's writable places, which include /tmp and /var/tmp for `supervisor`:
+    // the target directory, unless the checkout itself lives under /tmp (a CI clone), then
+    // the home directory.
+    let writable_by_boxes = |p: &Path| p.starts_with("/tmp") || p.starts_with("/var/tmp");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let base = if !writable_by_boxes(target) {
+        target.to_path_buf()
+    } else {
+        home.filter(|h| h.is_dir() && !writable_by_boxes(h))
+            .expect("a directory outside /tmp for the test's files (set HOME)")
+    };
+    tempfile::Builder::new()
+        .prefix(".warden-outside-")
+        .tempdir_in(base)
+        .unwrap()
 }
 
 #[test]
