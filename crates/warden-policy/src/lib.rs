@@ -12,6 +12,7 @@ mod fast;
 #[doc(hidden)]
 pub mod fuzzing;
 mod limits;
+pub mod paths;
 mod pattern;
 mod rego;
 mod rule;
@@ -20,6 +21,7 @@ pub mod saga;
 mod set;
 mod source;
 pub mod testing;
+pub mod understand;
 mod yaml;
 
 pub use cedar::CedarPolicy;
