@@ -70,6 +70,9 @@ const SHELLS_AND_RUNNERS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "sourc
 fn commands(line: &Line, out: &mut Labels) {
     let cmds = &line.commands;
     for (i, c) in cmds.iter().enumerate() {
+        if c.unknown {
+            continue;
+        }
         let n = c.name.as_str();
         let word = |w: &str| c.args.iter().any(|a| a == w);
         // ---- destructive
@@ -293,14 +296,17 @@ fn commands(line: &Line, out: &mut Labels) {
 /// Files a downloader writes (`curl -o f`, `curl -O URL`, `wget URL`, `wget -O f`).
 fn output_files(c: &Command) -> Vec<&str> {
     let mut out = Vec::new();
+    // curl: `-o f`/`--output f`; wget: `-O f`/`--output-document f` (curl's `-O` takes none).
+    let takes_file: &[&str] = if c.name == "curl" {
+        &["-o", "--output"]
+    } else {
+        &["-o", "-O", "--output", "--output-document"]
+    };
     for (k, a) in c.args.iter().enumerate() {
-        if matches!(a.as_str(), "-o" | "-O" | "--output" | "--output-document") && c.name != "curl"
-            || a == "-o"
-            || a == "--output"
+        if takes_file.contains(&a.as_str())
+            && let Some(f) = c.args.get(k + 1)
         {
-            if let Some(f) = c.args.get(k + 1) {
-                out.push(f.as_str());
-            }
+            out.push(f.as_str());
         }
     }
     if out.is_empty() && (c.name == "wget" || c.has(&['O'], &["remote-name"])) {

@@ -9,9 +9,10 @@
 //! themselves and also unwrap to the command they run. A program is named by its last path
 //! component (`/bin/rm` is `rm`), and flags are split and spelled out (`-rf` is `-r -f`).
 //!
-//! What cannot be read is an error, never "no command": text the grammar rejects, a program
-//! name computed at run time (`$cmd x`), or a line beyond the bounds below. The caller turns
-//! an error into a deny for any rule that restricts.
+//! What cannot be read is an error, never "no command": text the grammar rejects or a line
+//! beyond the bounds below. The caller turns an error into a deny for any rule that
+//! restricts. A program name computed at run time (`$cmd x`) is kept, marked
+//! [`Command::unknown`]: a rule that names programs treats it the same way.
 
 use brush_parser::ParserOptions;
 use brush_parser::ast;
@@ -56,6 +57,9 @@ pub struct Command {
     pub runs_output_of: Vec<String>,
     /// It was found as the wrapper of another command (`sudo` in `sudo rm`).
     pub wrapper: bool,
+    /// The program's name is only known when the line runs (`$cmd x`, `$(echo rm) x`):
+    /// [`Command::name`] is then the word as written, and no rule can say it is not `rm`.
+    pub unknown: bool,
 }
 
 impl Command {
@@ -403,6 +407,7 @@ impl Walker {
                     depth: at.depth,
                     runs_output_of: Vec::new(),
                     wrapper: false,
+                    unknown: false,
                 })?;
             }
             return Ok(());
@@ -427,18 +432,17 @@ impl Walker {
         at: At,
     ) -> Result<(), String> {
         let (program, dynamic) = &words[0];
-        if *dynamic {
-            return Err(format!(
-                "the program name `{program}` is only known when the command runs"
-            ));
-        }
-        let name = program.rsplit('/').next().unwrap_or(program).to_string();
+        let name = if *dynamic {
+            program.clone()
+        } else {
+            program.rsplit('/').next().unwrap_or(program).to_string()
+        };
         if name.is_empty() {
             return Err(format!("`{program}` is not a program name"));
         }
         let args: Vec<String> = words[1..].iter().map(|(w, _)| w.clone()).collect();
         let (short, long, operands) = flags(&args);
-        let inner = unwrap(&name, &args);
+        let inner = if *dynamic { None } else { unwrap(&name, &args) };
         let interpreter = INTERPRETERS.contains(&name.as_str()) || name == "eval";
         let cmd = Command {
             name,
@@ -452,6 +456,7 @@ impl Walker {
             depth: at.depth,
             runs_output_of: if interpreter { subs } else { Vec::new() },
             wrapper: inner.is_some(),
+            unknown: *dynamic,
         };
         self.push(cmd)?;
         match inner {
@@ -655,7 +660,7 @@ mod tests {
     #[test]
     fn what_cannot_be_read_is_an_error() {
         assert!(parse("echo 'unterminated").is_err());
-        assert!(parse("$cmd -rf /").is_err());
+        assert!(parse("$cmd -rf /").unwrap().commands[0].unknown);
         assert!(parse(&"x".repeat(MAX_COMMAND_BYTES + 1)).is_err());
         assert!(parse(&"(".repeat(100)).is_err());
         // `eval eval … rm x`: each `eval` parses the rest again, one level deeper.
