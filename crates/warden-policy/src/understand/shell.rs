@@ -354,6 +354,7 @@ impl Walker {
         let mut words: Vec<(String, bool)> = Vec::new();
         let mut redirects = Vec::new();
         let mut subs = Vec::new();
+        let mut named = false;
         let items = s
             .prefix
             .iter()
@@ -364,6 +365,7 @@ impl Walker {
         for item in items {
             match item {
                 None => {
+                    named = true;
                     if let Some(w) = &s.word_or_name {
                         let before = self.line.commands.len();
                         let word = self.word(&w.value, at.depth)?;
@@ -381,8 +383,12 @@ impl Walker {
                     self.redirect(r, at.depth, &mut redirects, &mut subs)?;
                 }
                 Some(ast::CommandPrefixOrSuffixItem::AssignmentWord(_, w)) => {
-                    // `X=$(cmd) prog`: the substitution runs.
-                    self.word(&w.value, at.depth)?;
+                    // Before the program, `X=$(cmd) prog`: the substitution runs. After it
+                    // (`dd of=/dev/sda`, `env A=1 rm`), an argument like any other.
+                    let word = self.word(&w.value, at.depth)?;
+                    if named {
+                        words.push(word);
+                    }
                 }
                 Some(ast::CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub)) => {
                     let before = self.line.commands.len();
@@ -641,6 +647,9 @@ mod tests {
         assert_eq!(names("bash -lc \"rm -rf x\""), ["bash", "rm"]);
         assert_eq!(names("for f in *; do rm $f; done"), ["rm"]);
         assert_eq!(names("r\"m\" -rf x"), ["rm"]);
+        let dd = &parse("dd if=/dev/zero of=/dev/sda").unwrap().commands[0];
+        assert_eq!(dd.args, ["if=/dev/zero", "of=/dev/sda"]);
+        assert_eq!(names("A=1 B=$(id) env C=2 rm x"), ["id", "env", "rm"]);
     }
 
     #[test]
