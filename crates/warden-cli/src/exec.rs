@@ -57,6 +57,10 @@ fn action(agent: Option<&str>, command: &[String]) -> Action {
         .with_arg("command", line.join(" "))
         .with_arg("argv", json!(command))
         .with_context("door", "exec");
+    // Relative paths in the command are read against the directory it will run in.
+    if let Ok(cwd) = std::env::current_dir() {
+        a = a.with_context("cwd", cwd.to_string_lossy().as_ref());
+    }
     if let Some(agent) = agent {
         a = a.with_agent(agent);
     }

@@ -498,6 +498,10 @@ pub(crate) fn shell_paths(line: &Line) -> Vec<(String, bool)> {
                 out.push((t.clone(), *w));
             }
         }
+        if c.wrapper || c.unknown {
+            // A wrapper's operands are the wrapped command's words, read with that command.
+            continue;
+        }
         let n = c.name.as_str();
         let all_files = FILE_COMMANDS.contains(&n);
         let skip = usize::from(FIRST_NOT_FILE.contains(&n));
