@@ -8,8 +8,10 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use warden_core::Action;
+
+use super::args::{PathArg, block_device};
 use super::shell::{Command, INTERPRETERS, Line};
-use super::{Facts, PathArg};
 
 /// The labels a rule's `intents:` may name.
 pub const LABELS: &[&str] = &[
@@ -41,26 +43,23 @@ impl Labels {
     }
 }
 
-/// Label an action. An error when its command cannot be parsed.
-pub(crate) fn label(facts: &Facts) -> Result<Vec<Intent>, String> {
+/// Label an action from its parsed line and its path arguments.
+pub(crate) fn label(action: &Action, line: Option<&Line>, paths: &[PathArg]) -> Vec<Intent> {
     let mut out = Labels(Vec::new());
-    if let Some(line) = facts.line() {
-        let line = line.as_ref().map_err(Clone::clone)?;
+    if let Some(line) = line {
         commands(line, &mut out);
     }
-    if let Ok(paths) = facts.lexical_paths() {
-        for p in paths {
-            path(p, &mut out);
-        }
+    for p in paths {
+        path(p, &mut out);
     }
-    if let Some(Value::String(url)) = facts.action().args.get("url")
+    if let Some(Value::String(url)) = action.args.get("url")
         && metadata_endpoint(url)
     {
         out.add("credential_access", || {
             format!("`{url}` is a cloud metadata endpoint")
         });
     }
-    Ok(out.0)
+    out.0
 }
 
 const DOWNLOADERS: &[&str] = &["curl", "wget", "fetch", "aria2c", "http", "xh"];
@@ -349,20 +348,6 @@ fn remote(operand: &str) -> bool {
     }
 }
 
-fn block_device(t: &str) -> bool {
-    [
-        "/dev/sd",
-        "/dev/nvme",
-        "/dev/hd",
-        "/dev/vd",
-        "/dev/xvd",
-        "/dev/mmcblk",
-        "/dev/disk",
-    ]
-    .iter()
-    .any(|d| t.starts_with(d))
-}
-
 fn metadata_endpoint(s: &str) -> bool {
     s.contains("169.254.169.254")
         || s.contains("metadata.google.internal")
@@ -476,79 +461,4 @@ fn path(p: &PathArg, out: &mut Labels) {
             out.add("privilege_escalation", || format!("writing `{shown}`"));
         }
     }
-}
-
-/// Programs whose operands are files (every operand, not only those that look like paths).
-const FILE_COMMANDS: &[&str] = &[
-    "rm", "rmdir", "cat", "cp", "mv", "touch", "mkdir", "ln", "tee", "head", "tail", "less",
-    "more", "vi", "vim", "nvim", "nano", "emacs", "source", ".", "shred", "truncate", "stat",
-    "unlink", "install", "base64", "xxd", "strings", "open",
-];
-/// Programs whose first operand is not a file (a mode, an owner, a pattern).
-const FIRST_NOT_FILE: &[&str] = &[
-    "chmod", "chown", "chgrp", "grep", "rg", "egrep", "fgrep", "sed", "awk",
-];
-
-/// The paths a parsed line names, each with whether it is written.
-pub(crate) fn shell_paths(line: &Line) -> Vec<(String, bool)> {
-    let mut out = Vec::new();
-    for c in &line.commands {
-        for (t, w) in &c.redirects {
-            if !t.starts_with("/dev/") && !t.contains('$') {
-                out.push((t.clone(), *w));
-            }
-        }
-        if c.wrapper || c.unknown {
-            // A wrapper's operands are the wrapped command's words, read with that command.
-            continue;
-        }
-        let n = c.name.as_str();
-        let all_files = FILE_COMMANDS.contains(&n);
-        let skip = usize::from(FIRST_NOT_FILE.contains(&n));
-        let last = c.operands.len().saturating_sub(1);
-        for (k, o) in c.operands.iter().enumerate().skip(skip) {
-            if o.is_empty() || o.contains("$(") || o.contains("://") || o.starts_with('$') {
-                continue;
-            }
-            if all_files || looks_like_path(o) {
-                let written = n == "tee"
-                    || matches!(n, "touch" | "mkdir" | "truncate" | "shred")
-                    || (matches!(n, "cp" | "mv" | "ln" | "install" | "rsync")
-                        && k == last
-                        && k > 0)
-                    || (n == "sed" && c.has(&['i'], &["in-place"]));
-                out.push((o.clone(), written));
-            }
-        }
-        if n == "dd" {
-            for a in &c.args {
-                if let Some(p) = a.strip_prefix("of=") {
-                    out.push((p.to_string(), true));
-                } else if let Some(p) = a.strip_prefix("if=") {
-                    out.push((p.to_string(), false));
-                }
-            }
-        }
-        for a in c.args.iter().filter(|a| a.starts_with("--")) {
-            if let Some((_, v)) = a.split_once('=')
-                && looks_like_path(v)
-                && !v.contains("://")
-            {
-                out.push((v.to_string(), false));
-            }
-        }
-    }
-    out.retain(|(p, _)| !p.starts_with("/dev/") || block_device(p));
-    out
-}
-
-fn looks_like_path(s: &str) -> bool {
-    s.starts_with('/')
-        || s.starts_with("./")
-        || s.starts_with("../")
-        || s.starts_with('~')
-        || s == "."
-        || s == ".."
-        || s.starts_with(".env")
-        || (s.contains('/') && !s.contains(' ') && !s.contains(':'))
 }

@@ -7,6 +7,7 @@
 //! lazily, once per action and policy document, and only when such a rule is reached: a policy
 //! without them never pays for it.
 
+pub mod args;
 pub mod intent;
 pub mod shell;
 
@@ -18,26 +19,9 @@ use serde_json::Value;
 use warden_core::Action;
 
 use crate::paths;
+pub use args::{MAX_PATHS, PathArg};
 pub use intent::Intent;
 pub use shell::{Command, Line};
-
-/// Most path arguments read from one action (shell words included).
-pub const MAX_PATHS: usize = 256;
-
-/// One path argument in its two readings (see [`crate::paths`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PathArg {
-    /// As written.
-    pub raw: String,
-    /// `~` expanded, made absolute against `context.cwd`, `.` and `..` removed by the text.
-    pub lexical: PathBuf,
-    /// Symlinks followed where they exist (the kernel's reading).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resolved: Option<PathBuf>,
-    /// Whether the action writes it (a redirection target, `tee`, a copy's destination, a
-    /// `file.write` action).
-    pub written: bool,
-}
 
 /// The reading of one action, for `explain` and the `understand` helper.
 #[derive(Debug, Clone, Serialize)]
@@ -121,14 +105,15 @@ impl<'a> Facts<'a> {
 
     /// Path arguments, lexical reading only (no file system access).
     pub fn lexical_paths(&self) -> &Result<Vec<PathArg>, String> {
-        self.lexical.get_or_init(|| path_args(self))
+        self.lexical
+            .get_or_init(|| args::path_args(self.action, self.line()))
     }
 
     /// Path arguments with symlinks resolved too.
     pub fn paths(&self) -> &Result<Vec<PathArg>, String> {
         self.resolved.get_or_init(|| {
             let mut list = self.lexical_paths().clone()?;
-            let cwd = cwd(self.action);
+            let cwd = args::cwd(self.action);
             for p in &mut list {
                 if !p.lexical.is_absolute() {
                     return Err(format!(
@@ -149,7 +134,15 @@ impl<'a> Facts<'a> {
     }
 
     pub fn intents(&self) -> &Result<Vec<Intent>, String> {
-        self.intents.get_or_init(|| intent::label(self))
+        self.intents.get_or_init(|| {
+            let line = match self.line() {
+                Some(Err(e)) => return Err(e.clone()),
+                Some(Ok(l)) => Some(l),
+                None => None,
+            };
+            let paths = self.lexical_paths().as_deref().unwrap_or(&[]);
+            Ok(intent::label(self.action, line, paths))
+        })
     }
 }
 
@@ -175,82 +168,4 @@ fn command_text(action: &Action) -> Option<Result<String, String>> {
             .map(|w| w.join(" ")),
         _ => Err("`args.command` is not a string or a list of strings".into()),
     })
-}
-
-fn cwd(action: &Action) -> Option<PathBuf> {
-    action
-        .context
-        .get("cwd")
-        .and_then(Value::as_str)
-        .map(|c| paths::normalize(Path::new(&paths::expand_home(c))))
-        .filter(|c| c.is_absolute())
-}
-
-/// Whether the action is one that writes the files it names.
-fn writes(action: &Action) -> bool {
-    let a = action.action.as_str();
-    a.contains("write") || a.contains("edit") || a.contains("create")
-}
-
-/// Every path argument: `args.path`, `args.file_path`, `args.paths[]`, then the paths of the
-/// parsed command.
-fn path_args(facts: &Facts) -> Result<Vec<PathArg>, String> {
-    let action = facts.action;
-    let mut raw: Vec<(String, bool)> = Vec::new();
-    let written = writes(action);
-    for field in ["path", "file_path"] {
-        match action.args.get(field) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => raw.push((s.clone(), written)),
-            Some(_) => return Err(format!("`args.{field}` is not a string")),
-        }
-    }
-    match action.args.get("paths") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            for item in items {
-                let s = item
-                    .as_str()
-                    .ok_or_else(|| "`args.paths` has an entry that is not a string".to_string())?;
-                raw.push((s.to_string(), written));
-            }
-        }
-        Some(_) => return Err("`args.paths` is not a list".into()),
-    }
-    if let Some(line) = facts.line() {
-        let line = line.as_ref().map_err(Clone::clone)?;
-        raw.extend(intent::shell_paths(line));
-    }
-    if raw.len() > MAX_PATHS {
-        return Err(format!(
-            "the action names {} paths; the limit is {MAX_PATHS}",
-            raw.len()
-        ));
-    }
-    let cwd = cwd(action);
-    let mut out: Vec<PathArg> = Vec::with_capacity(raw.len());
-    for (text, written) in raw {
-        let expanded = paths::expand_home(&text);
-        let path = Path::new(&expanded);
-        if paths::components_within_limits(path).is_none() {
-            return Err(format!("the path `{text}` is too long to read"));
-        }
-        // Without a working directory a relative path stays relative: labels can still read
-        // it (`.env`), `paths:` cannot place it and fails closed.
-        let lexical = match (&cwd, path.is_absolute()) {
-            (None, false) => paths::normalize(path),
-            (cwd, _) => paths::absolute(path, cwd.as_deref()),
-        };
-        if let Some(same) = out.iter_mut().find(|p| p.lexical == lexical) {
-            same.written |= written;
-            continue;
-        }
-        out.push(PathArg {
-            raw: text,
-            lexical,
-            resolved: None,
-            written,
-        });
-    }
-    Ok(out)
 }
