@@ -37,7 +37,7 @@ const PARSED: &str = r#"rules:
     commands: [rm, dd, mkfs]
   - action: shell.exec
     effect: allow
-    commands: [cd, git, cargo, tail, ls, grep]
+    commands: [cd, git, cargo, tail, ls, grep, head]
 "#;
 
 #[divan::bench]
@@ -64,4 +64,16 @@ fn parse_only(b: Bencher) {
 fn understand_everything(b: Bencher) {
     let a = action();
     b.bench(|| black_box(warden_policy::understand::understand(black_box(&a))));
+}
+
+/// A line with quotes goes through the bash grammar (no fast path).
+const QUOTED: &str = "git commit -m \"fix: handle empty input\" && cargo test -p warden-policy 2>&1 | grep -v '^ok' | head";
+
+#[divan::bench]
+fn commands_and_intents_parsed_quoted_line(b: Bencher) {
+    let set = PolicySet::from_yaml("parsed.yaml", PARSED).unwrap();
+    let a = Action::new("shell.exec")
+        .with_arg("command", QUOTED)
+        .with_context("cwd", "/home/dev/project");
+    b.bench(|| black_box(set.decide(black_box(&a))));
 }

@@ -76,3 +76,37 @@ fn benign_commands_are_labelled_as_often_as_documented() {
         assert!(u.error.is_none(), "{c}: {:?}", u.error);
     }
 }
+
+/// The plain-line fast path reads every command of both sets exactly as the bash grammar does.
+#[test]
+fn the_fast_path_reads_lines_as_the_grammar_does() {
+    use warden_policy::understand::shell::{parse, parse_with_grammar_only};
+    let benign = include_str!("data/benign_commands.txt");
+    let attacks = include_str!("data/attack_commands.txt");
+    let extra = [
+        "a 2>&1 | b >> log",
+        "a &> out & b",
+        "x;y",
+        "x&&y||z",
+        "a >&2",
+        "sudo -u root env X=1 rm -rf /",
+        "sh -c x",
+        "a ;",
+        "a &",
+        "2>x a",
+        ">x a",
+        "a2>x",
+        "a | | b",
+        "&& a",
+        "a >",
+        "a >| b",
+        "time a",
+        "X=1 a",
+    ];
+    let all = lines(benign)
+        .chain(lines(attacks).filter_map(|l| l.split_once('\t').map(|(_, c)| c)))
+        .chain(extra);
+    for c in all {
+        assert_eq!(parse(c), parse_with_grammar_only(c), "{c}");
+    }
+}
