@@ -1,7 +1,7 @@
 //! Shell lines as `commands:`/`paths:`/`intents:` read them: any text must parse or fail
-//! cleanly (never panic, never run away), and a line handed to `sh -c` must read as `sh`
-//! followed by exactly the commands of the line itself — otherwise quoting could hide a
-//! command from a rule.
+//! cleanly (never panic, never run away); the plain-line fast path must read a line exactly as
+//! the bash grammar does; and a line handed to `sh -c` must read as `sh` followed by exactly
+//! the commands of the line itself — otherwise quoting could hide a command from a rule.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
         .with_arg("command", text)
         .with_context("cwd", "/srv/app");
     let _ = understand(&action);
-    let Ok(line) = shell::parse(text) else {
+    let parsed = shell::parse(text);
+    if text.len() <= 2000 {
+        assert_eq!(parsed, shell::parse_with_grammar_only(text), "{text:?}");
+    }
+    let Ok(line) = parsed else {
         return;
     };
     let deep = line.commands.iter().map(|c| c.depth).max().unwrap_or(0);

@@ -140,6 +140,17 @@ rules:
     let d = allow_only.decide(&shell("git log 'oops"));
     assert_eq!(d.verdict, Verdict::Deny);
     assert_eq!(d.rule, None, "the default decided: {}", d.reason);
+    // A file descriptor number that overflows made brush-parser 0.4 panic (found by the
+    // shell_command fuzz target): it is an error that denies, not a crash.
+    for fd in [
+        "echho??????? bash 666666666666666666666666666666666666666666<)",
+        "echo 99999999999>x",
+        "cat 12345678901234567890< /etc/passwd",
+    ] {
+        let d = s.decide(&shell(fd));
+        assert_eq!(d.verdict, Verdict::Deny, "{fd}");
+        assert!(d.reason.contains("file descriptor"), "{fd}: {}", d.reason);
+    }
     // And a line beyond the bounds is not half-read.
     let huge = format!("git status {}", "a ".repeat(10_000));
     assert_eq!(allow_only.decide(&shell(&huge)).verdict, Verdict::Deny);

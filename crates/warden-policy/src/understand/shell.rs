@@ -262,6 +262,23 @@ struct At {
     stage: usize,
 }
 
+/// A run of more than 9 digits right before `<` or `>` (a file descriptor no system has).
+fn huge_fd(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(b, b'<' | b'>') {
+            let start = bytes[..i]
+                .iter()
+                .rposition(|d| !d.is_ascii_digit())
+                .map_or(0, |p| p + 1);
+            if i - start > 9 {
+                return Some(&text[start..i]);
+            }
+        }
+    }
+    None
+}
+
 fn nesting(text: &str) -> usize {
     let (mut depth, mut max) = (0usize, 0usize);
     for b in text.bytes() {
@@ -283,6 +300,11 @@ impl Walker {
             return Err(format!(
                 "command strings are nested more than {MAX_DEPTH} deep"
             ));
+        }
+        // INVARIANT: brush-parser 0.4 unwraps the parse of a file descriptor number written
+        // before `<`/`>` (`99999999999>x` panics); such numbers are refused first.
+        if let Some(fd) = huge_fd(text) {
+            return Err(format!("the file descriptor number `{fd}` is too large"));
         }
         if self.fast
             && let Some(pipelines) = plain(text)
