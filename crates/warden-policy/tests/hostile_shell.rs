@@ -116,6 +116,18 @@ fn curl_piped_into_a_shell_is_remote_code_wherever_it_hides() {
     }
 }
 
+/// `decide` on its own thread with a memory-hungry input: fails (rather than hangs) if it
+/// does not return within a minute.
+fn bounded_decide(policy: &'static str, command: &str) -> warden_core::Decision {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let command = command.to_string();
+    std::thread::spawn(move || {
+        let _ = tx.send(set(policy).decide(&shell(&command)));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("did not finish: the parse is not bounded")
+}
+
 #[test]
 fn an_unreadable_command_fails_closed() {
     let s = set(NO_RM);
@@ -151,6 +163,16 @@ rules:
         assert_eq!(d.verdict, Verdict::Deny, "{fd}");
         assert!(d.reason.contains("file descriptor"), "{fd}: {}", d.reason);
     }
+    // A here-document operator without its delimiter at the end of an unterminated `$(` made
+    // brush-parser 0.4 allocate until the process died (found by the fuzz target).
+    for doc in ["$(<<\t ", "$(a << \t", "echo $(cat <<  ", "x <<-\t\n"] {
+        let d = bounded_decide(NO_RM, doc);
+        assert_eq!(d.verdict, Verdict::Deny, "{doc:?}");
+        assert!(d.reason.contains("here-document"), "{doc:?}: {}", d.reason);
+    }
+    // A here-document with its delimiter is read (Claude Code writes commit messages so).
+    let commit = "git commit -m \"$(cat <<'EOF'\nfix: x\nEOF\n)\"";
+    assert_eq!(s.decide(&shell(commit)).verdict, Verdict::Allow, "{commit}");
     // And a line beyond the bounds is not half-read.
     let huge = format!("git status {}", "a ".repeat(10_000));
     assert_eq!(allow_only.decide(&shell(&huge)).verdict, Verdict::Deny);

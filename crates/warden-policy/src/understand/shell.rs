@@ -279,6 +279,34 @@ fn huge_fd(text: &str) -> Option<&str> {
     None
 }
 
+/// `<<` or `<<-` (not `<<<`) followed by nothing but blanks up to a newline or the end.
+fn heredoc_without_delimiter(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'<' && bytes[i + 1] == b'<' {
+            if bytes.get(i + 2) == Some(&b'<') {
+                i += 3;
+                continue;
+            }
+            let mut j = i + 2;
+            if bytes.get(j) == Some(&b'-') {
+                j += 1;
+            }
+            while j < bytes.len() && matches!(bytes[j], b' ' | b'\t') {
+                j += 1;
+            }
+            if j == bytes.len() || bytes[j] == b'\n' {
+                return true;
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
 fn nesting(text: &str) -> usize {
     let (mut depth, mut max) = (0usize, 0usize);
     for b in text.bytes() {
@@ -305,6 +333,12 @@ impl Walker {
         // before `<`/`>` (`99999999999>x` panics); such numbers are refused first.
         if let Some(fd) = huge_fd(text) {
             return Err(format!("the file descriptor number `{fd}` is too large"));
+        }
+        // INVARIANT: brush-parser 0.4 allocates without end on a here-document operator with
+        // no delimiter before the end of an unterminated `$(` (`$(a << \t`); a `<<` must be
+        // followed by its delimiter on the same line, as bash requires.
+        if heredoc_without_delimiter(text) {
+            return Err("a here-document (`<<`) has no delimiter".into());
         }
         if self.fast
             && let Some(pipelines) = plain(text)
