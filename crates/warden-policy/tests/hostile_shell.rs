@@ -165,7 +165,14 @@ rules:
     }
     // A here-document operator without its delimiter at the end of an unterminated `$(` made
     // brush-parser 0.4 allocate until the process died (found by the fuzz target).
-    for doc in ["$(<<\t ", "$(a << \t", "echo $(cat <<  ", "x <<-\t\n"] {
+    for doc in [
+        "$(<<\t ",
+        "$(a << \t",
+        "echo $(cat <<  ",
+        "x <<-\t\n",
+        "sudonpsudofi<<\"\"\"\"\"\" -f udsnd .  ",
+        "a<<'' x  ",
+    ] {
         let d = bounded_decide(NO_RM, doc);
         assert_eq!(d.verdict, Verdict::Deny, "{doc:?}");
         assert!(d.reason.contains("here-document"), "{doc:?}: {}", d.reason);

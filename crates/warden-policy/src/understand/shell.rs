@@ -279,7 +279,7 @@ fn huge_fd(text: &str) -> Option<&str> {
     None
 }
 
-/// `<<` or `<<-` (not `<<<`) followed by nothing but blanks up to a newline or the end.
+/// `<<` or `<<-` (not `<<<`) with no delimiter word, or one made only of quotes (`<<""`).
 fn heredoc_without_delimiter(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -296,10 +296,20 @@ fn heredoc_without_delimiter(text: &str) -> bool {
             while j < bytes.len() && matches!(bytes[j], b' ' | b'\t') {
                 j += 1;
             }
-            if j == bytes.len() || bytes[j] == b'\n' {
+            // The delimiter word: empty, or only quotes (`<<""`), is refused.
+            let start = j;
+            while j < bytes.len()
+                && !matches!(
+                    bytes[j],
+                    b' ' | b'\t' | b'\n' | b';' | b'|' | b'&' | b'<' | b'>' | b'(' | b')'
+                )
+            {
+                j += 1;
+            }
+            if bytes[start..j].iter().all(|b| matches!(b, b'"' | b'\'')) {
                 return true;
             }
-            i = j;
+            i = j.max(i + 2);
         } else {
             i += 1;
         }
@@ -334,11 +344,11 @@ impl Walker {
         if let Some(fd) = huge_fd(text) {
             return Err(format!("the file descriptor number `{fd}` is too large"));
         }
-        // INVARIANT: brush-parser 0.4 allocates without end on a here-document operator with
-        // no delimiter before the end of an unterminated `$(` (`$(a << \t`); a `<<` must be
-        // followed by its delimiter on the same line, as bash requires.
+        // INVARIANT: brush-parser 0.4 allocates without end on an unterminated here-document
+        // with an empty delimiter when the line ends in blanks (`$(a << \t`, `a <<"" x  `);
+        // a `<<` must be followed by a non-empty delimiter on its line.
         if heredoc_without_delimiter(text) {
-            return Err("a here-document (`<<`) has no delimiter".into());
+            return Err("a here-document (`<<`) has no delimiter or an empty one".into());
         }
         if self.fast
             && let Some(pipelines) = plain(text)
