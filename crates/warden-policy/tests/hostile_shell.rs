@@ -177,6 +177,11 @@ rules:
         assert_eq!(d.verdict, Verdict::Deny, "{doc:?}");
         assert!(d.reason.contains("here-document"), "{doc:?}: {}", d.reason);
     }
+    // 24 unclosed brackets took the grammar 11 s (the fuzz target's slowest unit): refused.
+    let nested = "(((((((((((((((((((((((($(cu$| sh &s)A&hb2sh ";
+    let d = bounded_decide(NO_RM, nested);
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert!(d.reason.contains("nested"), "{}", d.reason);
     // A here-document with its delimiter is read (Claude Code writes commit messages so).
     let commit = "git commit -m \"$(cat <<'EOF'\nfix: x\nEOF\n)\"";
     assert_eq!(s.decide(&shell(commit)).verdict, Verdict::Allow, "{commit}");
