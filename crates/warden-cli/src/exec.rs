@@ -132,6 +132,10 @@ fn action(agent: Option<&str>, command: &[String], cwd: &Path, env: &[String]) -
         .with_arg("cwd", cwd.display().to_string())
         .with_arg("env", json!(env))
         .with_context("door", "exec");
+    // Relative paths in the command are read against the directory it will run in.
+    if let Ok(cwd) = std::env::current_dir() {
+        a = a.with_context("cwd", cwd.to_string_lossy().as_ref());
+    }
     if let Some(agent) = agent {
         a = a.with_agent(agent);
     }

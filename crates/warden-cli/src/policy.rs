@@ -136,6 +136,26 @@ fn explain(args: &ExplainArgs) -> Result<Exit> {
         outln!("{}", report::json(&e));
     } else {
         outln!("action `{}`", visible(&action.action));
+        if let Some(u) = &e.understood {
+            if let Some(commands) = &u.commands {
+                outln!("commands: {}", visible(&commands.join(", ")));
+            }
+            if !u.paths.is_empty() {
+                let paths: Vec<String> = u.paths.iter().map(|p| p.display().to_string()).collect();
+                outln!("paths: {}", visible(&paths.join(", ")));
+            }
+            if !u.intents.is_empty() {
+                let labels: Vec<String> = u
+                    .intents
+                    .iter()
+                    .map(|i| format!("{} ({})", i.label, i.why))
+                    .collect();
+                outln!("intents: {}", visible(&labels.join(", ")));
+            }
+            if let Some(err) = &u.error {
+                outln!("unreadable: {}", visible(err));
+            }
+        }
         for t in &e.rules {
             let mark = match (t.decided, t.status) {
                 (true, _) => "=>",

@@ -60,7 +60,7 @@ fn recorded_payloads_get_the_expected_answers() {
     let policy = policy();
     for (name, expected, reason_has) in [
         ("bash-ls", "allow", "shell"),
-        ("bash-rm-rf", "deny", "`rm -rf` is blocked"),
+        ("bash-rm-rf", "deny", "this command destroys data"),
         ("write-inside", "allow", "project-writes"),
         ("multiedit-relative", "allow", "project-writes"),
         ("edit-outside", "deny", "outside the project"),

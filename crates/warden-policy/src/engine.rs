@@ -17,6 +17,7 @@ use crate::explain::{RuleTrace, Status};
 use crate::glob_index::GlobIndex;
 use crate::rule::{Check, Rule};
 use crate::source::Watched;
+use crate::understand::Facts;
 
 /// A compiled YAML policy document.
 #[derive(Debug)]
@@ -113,12 +114,13 @@ impl Backend for YamlPolicy {
 
     /// Every rule's verdict on `action`, in file order.
     fn trace(&self, action: &Action) -> Vec<RuleTrace> {
+        let facts = Facts::new(action);
         self.rules
             .iter()
             .map(|rule| {
-                let (status, detail) = match rule.check_all(action) {
+                let (status, detail) = match rule.check_all(&facts) {
                     Check::Applies => (Status::Matched, rule.outcome.reason.to_string()),
-                    Check::Miss(m) => (Status::NotMatched, rule.explain_miss(m, action)),
+                    Check::Miss(m) => (Status::NotMatched, rule.explain_miss(m, &facts)),
                     Check::Error(e) => (Status::Error, e),
                 };
                 RuleTrace {
@@ -152,6 +154,8 @@ impl YamlPolicy {
             .get(action.action.as_str())
             .map_or(&[], Vec::as_slice);
         let (mut e, mut g) = (exact.iter().peekable(), globbed.iter().peekable());
+        // Parsed on first use by a rule that needs it, once for the whole document.
+        let facts = Facts::new(action);
         // An approval that applied; kept while the other approval rules are checked for errors.
         let mut approval: Option<&Rule> = None;
         // Merge the two priority-sorted lists; the first rule that applies decides.
@@ -183,9 +187,9 @@ impl YamlPolicy {
                 return Ok(Some(found.outcome.clone()));
             }
             let check = if needs_name_check {
-                rule.check_all(action)
+                rule.check_all(&facts)
             } else {
-                rule.check(action)
+                rule.check(&facts)
             };
             match check {
                 // Errors deny, so whether one approval rule errors must not depend on whether

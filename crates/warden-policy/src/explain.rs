@@ -41,4 +41,8 @@ pub struct Explanation {
     pub decision: Decision,
     /// Every rule of every document, in order.
     pub rules: Vec<RuleTrace>,
+    /// What was read from the action (commands, paths, intent labels), when it has a command
+    /// or path arguments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub understood: Option<crate::understand::Understanding>,
 }

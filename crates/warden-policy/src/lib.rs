@@ -13,6 +13,7 @@ mod fast;
 pub mod fuzzing;
 mod glob_index;
 mod limits;
+pub mod paths;
 mod pattern;
 mod rego;
 mod rule;
@@ -21,6 +22,7 @@ pub mod saga;
 mod set;
 mod source;
 pub mod testing;
+pub mod understand;
 mod yaml;
 
 pub use cedar::CedarPolicy;

@@ -272,7 +272,17 @@ impl PolicySet {
         {
             t.decided = true;
         }
-        Explanation { decision, rules }
+        let understood = Some(crate::understand::understand(action)).filter(|u| {
+            u.commands.is_some()
+                || !u.paths.is_empty()
+                || !u.intents.is_empty()
+                || u.error.is_some()
+        });
+        Explanation {
+            decision,
+            rules,
+            understood,
+        }
     }
 }
 

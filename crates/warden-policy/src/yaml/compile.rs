@@ -39,6 +39,9 @@ const RULE_FIELDS: &[&str] = &[
     "domains",
     "methods",
     "when",
+    "commands",
+    "paths",
+    "intents",
     "reason",
     "obligations",
 ];
@@ -432,6 +435,9 @@ impl Compiler<'_> {
                 }
             }
         });
+        let commands = get("commands").and_then(|(_, v)| self.commands(v));
+        let paths = get("paths").and_then(|(_, v)| self.path_globs(v));
+        let intents = get("intents").and_then(|(_, v)| self.intents(v));
         let reason = get("reason").and_then(|(_, v)| self.string(v, "reason").map(str::to_string));
         get("description").map(|(_, v)| self.string(v, "description"));
         let obligations = get("obligations").and_then(|(_, v)| {
@@ -474,6 +480,9 @@ impl Compiler<'_> {
             domains,
             methods,
             when,
+            commands,
+            paths,
+            intents,
             outcome: Match {
                 verdict,
                 policy: policy.clone(),
@@ -500,6 +509,98 @@ impl Compiler<'_> {
                     |s| format!("did you mean `{s}`?"),
                 );
                 self.problem(n.pos, format!("unknown tier `{text}`"))
+                    .set_hint(hint);
+            }
+        }
+        Some(out)
+    }
+}
+
+impl Compiler<'_> {
+    /// `commands:` — program names as a shell line runs them (`rm`, not `/bin/rm`).
+    fn commands(&mut self, node: &Node) -> Option<Vec<Box<str>>> {
+        let items = self.strings(node, "commands")?;
+        let mut out = Vec::new();
+        for (text, n) in items {
+            if text.is_empty() || text.chars().any(char::is_whitespace) {
+                self.problem(n.pos, format!("`commands`: `{text}` is not a program name"))
+                    .set_hint("write one program per entry, without its arguments");
+            } else if let Some(base) = text.rsplit('/').next().filter(|_| text.contains('/')) {
+                self.problem(n.pos, format!("`commands`: `{text}` is a path"))
+                    .set_hint(format!(
+                        "write the program name `{base}`: commands are matched by name, whatever directory they run from"
+                    ));
+            } else {
+                out.push(Box::from(text));
+            }
+        }
+        Some(out)
+    }
+
+    /// `paths:` — globs over absolute, normalised paths (`~/` is the home directory).
+    fn path_globs(&mut self, node: &Node) -> Option<crate::rule::PathGlobs> {
+        let items = self.strings(node, "paths")?;
+        let mut set = globset::GlobSetBuilder::new();
+        let mut texts = Vec::new();
+        let before = self.problems.len();
+        for (text, n) in items {
+            let expanded = crate::paths::expand_home(text);
+            if !(expanded.starts_with('/') || expanded.starts_with("**/")) {
+                self.problem(n.pos, format!("`paths`: `{text}` is not an absolute path"))
+                    .set_hint("paths are compared after being made absolute: start with `/`, `~/` or `**/`");
+                continue;
+            }
+            if expanded.split('/').any(|c| c == ".." || c == ".") {
+                self.problem(
+                    n.pos,
+                    format!("`paths`: `{text}` has a `.` or `..` component"),
+                )
+                .set_hint("write the normalised path");
+                continue;
+            }
+            match globset::GlobBuilder::new(&expanded)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+            {
+                Ok(g) => {
+                    set.add(g);
+                    texts.push(Box::from(text));
+                }
+                Err(e) => {
+                    self.problem(
+                        n.pos,
+                        format!("`paths`: invalid glob `{text}`: {}", e.kind()),
+                    );
+                }
+            }
+        }
+        if self.problems.len() > before {
+            return None;
+        }
+        match set.build() {
+            Ok(set) => Some(crate::rule::PathGlobs { set, texts }),
+            Err(e) => {
+                self.problem(node.pos, format!("`paths`: {e}"));
+                None
+            }
+        }
+    }
+
+    /// `intents:` — labels from [`crate::understand::intent::LABELS`].
+    fn intents(&mut self, node: &Node) -> Option<Vec<&'static str>> {
+        let labels = crate::understand::intent::LABELS;
+        let items = self.strings(node, "intents")?;
+        let mut out = Vec::new();
+        for (text, n) in items {
+            if let Some(l) = labels.iter().find(|l| **l == text) {
+                out.push(*l);
+            } else {
+                let hint = did_you_mean(text, labels).map_or_else(
+                    || format!("labels are {}", labels.join(", ")),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                self.problem(n.pos, format!("unknown intent `{text}`"))
                     .set_hint(hint);
             }
         }

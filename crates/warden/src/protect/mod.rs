@@ -25,8 +25,6 @@
 //! nothing when it is empty; otherwise it walks the action's arguments once, bounded in depth,
 //! strings and path components (an action beyond the bounds is denied, not half-checked).
 
-mod paths;
-
 use std::collections::HashSet;
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
@@ -35,6 +33,7 @@ use std::path::{Component, Path, PathBuf};
 use aho_corasick::AhoCorasick;
 use serde_json::Value;
 use warden_core::{Action, Decision};
+use warden_policy::paths;
 
 pub use paths::{absolute, expand_home, normalize, resolve};
 use paths::{components_within_limits, file_uri, joined};

@@ -1,6 +1,9 @@
 //! Paths as the operating system will read them.
 //!
-//! Two readings of one string are compared with the protected set: the *lexical* one (`~`
+//! Shared by the protected-file gate (`warden`'s `protect`) and the `paths:`/`intents:`
+//! constraints of YAML rules, so that both read a path the same way.
+//!
+//! Two readings of one string are compared with what is checked: the *lexical* one (`~`
 //! expanded, made absolute against a working directory, `.` removed, `..` taking away the
 //! previous component — what Claude Code's tools and most MCP servers do before they touch a
 //! file) and the *kernel's* one (components walked left to right, each symlink replaced by its

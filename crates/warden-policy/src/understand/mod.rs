@@ -1,0 +1,171 @@
+//! What an action does, read from its arguments: the commands of a shell line, the paths it
+//! touches and the intent labels both suggest.
+//!
+//! Rules used to see arguments as text, and text is easy to dress up (`/bin/rm -fr x` for
+//! `rm -rf x`, `/srv/app/../../etc/passwd` for a file under `/srv/app`). Rules that say
+//! `commands:`, `paths:` or `intents:` are judged on this reading instead. It is computed
+//! lazily, once per action and policy document, and only when such a rule is reached: a policy
+//! without them never pays for it.
+
+pub mod args;
+pub mod intent;
+pub mod shell;
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+use warden_core::Action;
+
+use crate::paths;
+pub use args::{MAX_PATHS, PathArg};
+pub use intent::Intent;
+pub use shell::{Command, Line};
+
+/// The reading of one action, for `explain` and the `understand` helper.
+#[derive(Debug, Clone, Serialize)]
+pub struct Understanding {
+    /// The programs of `args.command`, in order (wrappers included); `None` when the action
+    /// has no command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commands: Option<Vec<String>>,
+    /// Path arguments, lexical reading.
+    pub paths: Vec<PathBuf>,
+    /// Intent labels with what suggested each.
+    pub intents: Vec<Intent>,
+    /// Why the action could not be read (a rule that needs the reading then fails closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Read `action` as the `commands:`, `paths:` and `intents:` constraints do.
+pub fn understand(action: &Action) -> Understanding {
+    let facts = Facts::new(action);
+    let mut u = Understanding {
+        commands: None,
+        paths: Vec::new(),
+        intents: Vec::new(),
+        error: None,
+    };
+    match facts.line() {
+        Some(Ok(line)) => {
+            u.commands = Some(
+                line.commands
+                    .iter()
+                    .filter(|c| !c.name.is_empty())
+                    .map(|c| c.name.clone())
+                    .collect(),
+            );
+        }
+        Some(Err(e)) => u.error = Some(e.clone()),
+        None => {}
+    }
+    match facts.lexical_paths() {
+        Ok(p) => u.paths = p.iter().map(|p| p.lexical.clone()).collect(),
+        Err(e) => u.error = u.error.or_else(|| Some(e.clone())),
+    }
+    if let Ok(i) = facts.intents() {
+        u.intents = i.clone();
+    }
+    u
+}
+
+/// One action's reading, each part computed on first use.
+pub(crate) struct Facts<'a> {
+    action: &'a Action,
+    line: OnceCell<Option<Result<Line, String>>>,
+    lexical: OnceCell<Result<Vec<PathArg>, String>>,
+    resolved: OnceCell<Result<Vec<PathArg>, String>>,
+    intents: OnceCell<Result<Vec<Intent>, String>>,
+}
+
+impl<'a> Facts<'a> {
+    pub fn new(action: &'a Action) -> Self {
+        Facts {
+            action,
+            line: OnceCell::new(),
+            lexical: OnceCell::new(),
+            resolved: OnceCell::new(),
+            intents: OnceCell::new(),
+        }
+    }
+
+    pub fn action(&self) -> &'a Action {
+        self.action
+    }
+
+    /// The parsed `args.command`; `None` when the action has none (or names a language other
+    /// than a shell).
+    pub fn line(&self) -> Option<&Result<Line, String>> {
+        self.line
+            .get_or_init(|| command_text(self.action).map(|t| t.and_then(|t| shell::parse(&t))))
+            .as_ref()
+    }
+
+    /// Path arguments, lexical reading only (no file system access).
+    pub fn lexical_paths(&self) -> &Result<Vec<PathArg>, String> {
+        self.lexical
+            .get_or_init(|| args::path_args(self.action, self.line()))
+    }
+
+    /// Path arguments with symlinks resolved too.
+    pub fn paths(&self) -> &Result<Vec<PathArg>, String> {
+        self.resolved.get_or_init(|| {
+            let mut list = self.lexical_paths().clone()?;
+            let cwd = args::cwd(self.action);
+            for p in &mut list {
+                if !p.lexical.is_absolute() {
+                    return Err(format!(
+                        "the path `{}` is relative and the action has no absolute `context.cwd`",
+                        p.raw
+                    ));
+                }
+                let joined = paths::joined(Path::new(&paths::expand_home(&p.raw)), cwd.as_deref());
+                p.resolved = Some(paths::resolve(&joined).ok_or_else(|| {
+                    format!(
+                        "the path `{}` could not be resolved (a symlink loop or too long)",
+                        p.raw
+                    )
+                })?);
+            }
+            Ok(list)
+        })
+    }
+
+    pub fn intents(&self) -> &Result<Vec<Intent>, String> {
+        self.intents.get_or_init(|| {
+            let line = match self.line() {
+                Some(Err(e)) => return Err(e.clone()),
+                Some(Ok(l)) => Some(l),
+                None => None,
+            };
+            let paths = self.lexical_paths().as_deref().unwrap_or(&[]);
+            Ok(intent::label(self.action, line, paths))
+        })
+    }
+}
+
+/// The shell text of an action: `args.command` (a string, or a list of words quoted back into
+/// one), unless `args.language` names something other than a shell.
+fn command_text(action: &Action) -> Option<Result<String, String>> {
+    let command = action.args.get("command")?;
+    if let Some(lang) = action.arg_str("language")
+        && !matches!(lang, "sh" | "bash" | "shell" | "zsh" | "dash")
+    {
+        return None;
+    }
+    Some(match command {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(words) => words
+            .iter()
+            .map(|w| {
+                w.as_str()
+                    .map(|s| format!("'{}'", s.replace('\'', "'\\''")))
+                    .ok_or_else(|| "`args.command` has a word that is not a string".to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|w| w.join(" ")),
+        _ => Err("`args.command` is not a string or a list of strings".into()),
+    })
+}
