@@ -163,6 +163,31 @@ rules:
         assert_eq!(d.verdict, Verdict::Deny, "{fd}");
         assert!(d.reason.contains("file descriptor"), "{fd}: {}", d.reason);
     }
+    // So did a directory-stack index after `~` that overflows (found by the fuzz target in a
+    // 10-minute run after the merge): an error that denies.
+    for tilde in [
+        "Qmxec r \u{0}6;~55555555555555555555555555555555556;-e1-;",
+        "ls ~12345678901",
+        "cd ~+99999999999",
+        "cd ~-99999999999",
+    ] {
+        let d = s.decide(&shell(tilde));
+        assert_eq!(d.verdict, Verdict::Deny, "{tilde}");
+        assert!(
+            d.reason.contains("directory-stack index"),
+            "{tilde}: {}",
+            d.reason
+        );
+    }
+    // `~`, `~+1`, `~user` still read.
+    for fine in ["ls ~", "cd ~+1", "ls ~/src", "ls ~root"] {
+        let d = s.decide(&shell(fine));
+        assert!(
+            !d.reason.contains("directory-stack"),
+            "{fine}: {}",
+            d.reason
+        );
+    }
     // A here-document operator without its delimiter at the end of an unterminated `$(` made
     // brush-parser 0.4 allocate until the process died (found by the fuzz target).
     for doc in [

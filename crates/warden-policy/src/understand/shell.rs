@@ -281,6 +281,24 @@ fn huge_fd(text: &str) -> Option<&str> {
     None
 }
 
+/// A `~`, `~+` or `~-` followed by more than 9 digits (a directory-stack index no shell has).
+fn huge_tilde_index(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'~' {
+            let mut j = i + 1;
+            if matches!(bytes.get(j), Some(b'+' | b'-')) {
+                j += 1;
+            }
+            let digits = bytes[j..].iter().take_while(|d| d.is_ascii_digit()).count();
+            if digits > 9 {
+                return Some(&text[i..j + digits]);
+            }
+        }
+    }
+    None
+}
+
 /// `<<` or `<<-` (not `<<<`) with no delimiter word, or one made only of quotes (`<<""`).
 fn heredoc_without_delimiter(text: &str) -> bool {
     let bytes = text.as_bytes();
@@ -345,6 +363,11 @@ impl Walker {
         // before `<`/`>` (`99999999999>x` panics); such numbers are refused first.
         if let Some(fd) = huge_fd(text) {
             return Err(format!("the file descriptor number `{fd}` is too large"));
+        }
+        // INVARIANT: brush-parser 0.4 unwraps the parse of a directory-stack index after `~`
+        // (`~55555555555555555555` panics); such indexes are refused first.
+        if let Some(t) = huge_tilde_index(text) {
+            return Err(format!("the directory-stack index `{t}` is too large"));
         }
         // INVARIANT: brush-parser 0.4 allocates without end on an unterminated here-document
         // with an empty delimiter when the line ends in blanks (`$(a << \t`, `a <<"" x  `);
