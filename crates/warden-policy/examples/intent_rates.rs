@@ -7,24 +7,11 @@
 
 #![allow(clippy::print_stdout)]
 
-use warden_core::Action;
-use warden_policy::understand::{intent::LABELS, understand};
+use warden_policy::understand::intent::LABELS;
 
-fn labels(command: &str) -> Vec<&'static str> {
-    let action = Action::new("shell.exec")
-        .with_arg("command", command)
-        .with_context("cwd", "/home/dev/project");
-    understand(&action)
-        .intents
-        .iter()
-        .map(|i| i.label)
-        .collect()
-}
-
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-}
+#[path = "../tests/support/intent_data.rs"]
+mod intent_data;
+use intent_data::{labels, lines};
 
 fn main() {
     let benign = include_str!("../tests/data/benign_commands.txt");
