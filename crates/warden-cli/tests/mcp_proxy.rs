@@ -657,3 +657,82 @@ fn a_call_that_needs_approval_is_held_until_a_person_answers() {
     );
     assert_eq!(p.finish(), 0);
 }
+
+#[test]
+fn a_held_call_reports_progress_and_the_conversation_goes_on_while_it_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let policy = gateway_policy();
+    let mut p = Proxy::start(
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--approval-wait",
+            "60s",
+        ],
+        &npm_server("mcp-server-everything"),
+        &[],
+    );
+    p.initialize();
+    // The client asks for progress: the proxy says at once that it holds the call.
+    p.send_raw(r#"{"jsonrpc":"2.0","id":"held-1","method":"tools/call","params":{"name":"get-env","arguments":{},"_meta":{"progressToken":"tok-1"}}}"#);
+    // (The server's own notifications may come first.)
+    let note = loop {
+        let m = p.recv();
+        if m["method"] == "notifications/progress" || m.get("id").is_some() {
+            break m;
+        }
+    };
+    assert_eq!(note["method"], "notifications/progress", "{note}");
+    assert_eq!(note["params"]["progressToken"], "tok-1");
+    assert_eq!(note["params"]["progress"], 1);
+    let id = pending_approval(&db);
+    assert!(
+        note["params"]["message"].as_str().unwrap().contains(&id),
+        "the notification names the approval request: {note}"
+    );
+    // While it is held, other requests are answered, by the real server.
+    let names = p.tool_names();
+    assert!(names.iter().any(|n| n == "echo"), "{names:?}");
+    // A second request with the held id is a duplicate, refused without reaching the server.
+    p.send_raw(r#"{"jsonrpc":"2.0","id":"held-1","method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}"#);
+    let (dup, _) = p.response(&json!("held-1"));
+    assert_eq!(error_code(&dup), -32600, "{dup}");
+    // The client cancels the held call: it is dropped, never forwarded, never answered.
+    p.send_raw(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"held-1","reason":"user gave up"}}"#);
+    // Approving it afterwards lets nothing through: the next answer the client sees is
+    // the one to its next request.
+    let (code, out, err) = run(&[
+        "approvals",
+        "approve",
+        &id,
+        "--db",
+        db.to_str().unwrap(),
+        "--reason",
+        "too late",
+    ]);
+    assert_eq!(code, 0, "{out} {err}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let r = p.request("ping", json!({}));
+    assert!(r.get("result").is_some(), "{r}");
+    // The cancelled call never used the grant: the same call, asked again, uses it now and
+    // reaches the server at once.
+    p.send_raw(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get-env","arguments":{},"_meta":{"progressToken":7}}}"#);
+    let (r, notes) = p.response(&json!(7));
+    assert!(r["result"]["content"][0]["text"].is_string(), "{r}");
+    assert!(notes.is_empty(), "not held, so no progress: {notes:?}");
+    // The audit log: the cancelled call was never allowed; the next one was, once.
+    let (_, q, _) = run(&["audit", "query", db.to_str().unwrap(), "--json"]);
+    let rows: Value = serde_json::from_str(&q).unwrap();
+    let verdicts: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["tool"] == "get-env")
+        .map(|r| r["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["require_approval", "allow"]);
+    assert_eq!(p.finish(), 0);
+}

@@ -4,11 +4,13 @@
 //! [`super::listing`] (tool listings) and [`super::results`] (answers).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
 use warden::{Action, Warden};
 
+use super::hold::{Held, HoldTicket, Refused};
 use super::method::{self, Class, Special};
 use super::pending::{Pending, Refusal, Unmatched, Waiting};
 use super::{MAX_PENDING, ProxyConfig, Transport};
@@ -16,7 +18,7 @@ use crate::jsonrpc::framing::Oversize;
 use crate::jsonrpc::{self, Kind, Message, code};
 
 /// What to do with a message from the client.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Inbound {
     /// Send it on to the server (possibly rewritten: an answer gets the server's own id).
     Forward(Value),
@@ -28,6 +30,9 @@ pub enum Inbound {
     Malformed(Value),
     /// An answer to nothing the server asked: dropped (logged), nobody to tell.
     Dropped(String),
+    /// A request held for a person's approval: hand it to [`Gateway::settle`] off the
+    /// reading thread, then do what that says.
+    Held(Box<Held>),
 }
 
 /// What to do with a message from the server.
@@ -133,6 +138,7 @@ impl Gateway {
             Routed::Refuse(answer) => Inbound::Answer(answer),
             Routed::Reject(error) => Inbound::Malformed(error),
             Routed::Drop(why) => Inbound::Dropped(why),
+            Routed::Hold(held) => Inbound::Held(held),
         }
     }
 
@@ -143,6 +149,8 @@ impl Gateway {
             Routed::Refuse(answer) => Outbound::Answer(answer),
             // Nothing to answer: the server is not waiting. The client never sees it.
             Routed::Reject(_) | Routed::Drop(_) => Outbound::Drop,
+            // INVARIANT: only client requests are held (see `admit`).
+            Routed::Hold(_) => Outbound::Drop,
         }
     }
 
@@ -168,7 +176,8 @@ impl Gateway {
         match &msg.kind {
             Kind::Request { id, method } => match self.admit(side, id, method, &msg.value) {
                 Ok(()) => Routed::Forward(msg.value),
-                Err(refusal) => Routed::Refuse(refusal),
+                Err(Refused::Answer(refusal)) => Routed::Refuse(refusal),
+                Err(Refused::Hold(ticket)) => self.hold(id, method, ticket, msg.value),
             },
             Kind::Notification { method } => {
                 self.note_cancel(side, method, &msg.value);
@@ -202,8 +211,9 @@ impl Gateway {
     }
 
     /// Let a request `side` sent through: decided where the gateway decides it, then
-    /// remembered until the other side answers. `Err` is the refusal to send back instead.
-    fn admit(&self, side: Side, id: &Value, method: &str, msg: &Value) -> Result<(), Value> {
+    /// remembered until the other side answers. `Err` is the refusal to send back instead,
+    /// or the ticket of a client request held for approval.
+    fn admit(&self, side: Side, id: &Value, method: &str, msg: &Value) -> Result<(), Refused> {
         let special = match method::classify(method) {
             Class::Exact(s) => Some(s),
             _ => None,
@@ -229,10 +239,40 @@ impl Gateway {
             method: method.to_string(),
             target,
             _permit: permit,
+            held: None,
         };
         side.requests(&mut lock(&self.state))
             .insert(waiting)
-            .map_err(|r| pending_refusal(id, r))
+            .map_err(|r| pending_refusal(id, r).into())
+    }
+
+    /// Hold a client request for approval: it takes its id's place among the waiting
+    /// requests now (a second request with that id is a duplicate, a cancel reaches it, and
+    /// no answer can match it until it is let through).
+    fn hold(&self, id: &Value, method: &str, ticket: Box<HoldTicket>, msg: Value) -> Routed {
+        let special = match method::classify(method) {
+            Class::Exact(s) => Some(s),
+            _ => None,
+        };
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let waiting = Waiting {
+            id: id.clone(),
+            special,
+            method: method.to_string(),
+            target: Some(ticket.target.clone()),
+            _permit: None,
+            held: Some(cancelled.clone()),
+        };
+        if let Err(r) = lock(&self.state).from_client.insert(waiting) {
+            return Routed::Refuse(pending_refusal(id, r));
+        }
+        Routed::Hold(Box::new(Held {
+            ticket,
+            id: id.clone(),
+            msg,
+            special,
+            cancelled,
+        }))
     }
 
     /// `side` cancelled one of its requests: a late answer to it will be dropped.
@@ -379,6 +419,8 @@ enum Routed {
     Reject(Value),
     /// Dropped, for this reason.
     Drop(String),
+    /// A client request held for approval.
+    Hold(Box<Held>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@
 //!   notification, and malformed or oversized messages are refused and never forwarded.
 
 mod gateway;
+mod hold;
 pub mod http;
 mod listing;
 mod method;
@@ -32,6 +33,7 @@ use thiserror::Error;
 use crate::lock::Lock;
 
 pub use gateway::{Gateway, Inbound, Outbound};
+pub use hold::Held;
 pub use stdio::run;
 
 /// The default largest message, in bytes: a stdio line, a POST body, an upstream JSON answer

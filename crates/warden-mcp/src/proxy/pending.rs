@@ -7,6 +7,8 @@
 //! never answers cannot make the proxy remember without end.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
@@ -28,6 +30,10 @@ pub(crate) struct Waiting {
     /// given back when the request leaves the table (answered, cancelled, or the proxy ends);
     /// held, never read.
     pub(crate) _permit: Option<std::sync::Arc<warden::CallPermit>>,
+    /// Set while the proxy holds the request for a person's approval (it has not reached
+    /// the other side yet): the flag is raised when its sender cancels it. A held request
+    /// keeps its id taken, and nothing can answer it but the proxy.
+    pub(crate) held: Option<Arc<AtomicBool>>,
 }
 
 /// Why a request cannot wait.
@@ -88,6 +94,10 @@ impl Pending {
     pub(crate) fn take(&mut self, answer_id: &Value) -> Result<Waiting, Unmatched> {
         let key = id::key(answer_id).ok_or(Unmatched::Nothing)?;
         let waiting = self.waiting.get(&key).ok_or(Unmatched::Nothing)?;
+        if waiting.held.is_some() {
+            // Not sent yet: an answer to it is a guess (or a forgery).
+            return Err(Unmatched::Nothing);
+        }
         if !id::same_id(&waiting.id, answer_id) {
             return Err(Unmatched::OtherType(waiting.id.clone()));
         }
@@ -101,6 +111,40 @@ impl Pending {
                 .waiting
                 .get(&key)
                 .is_some_and(|w| id::same_id(&w.id, id))
+            && let Some(w) = self.waiting.remove(&key)
+            && let Some(flag) = w.held
+        {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    /// A held request was let through: it now waits for the other side's answer like any
+    /// other, with its call permit. `false` when it is no longer held (cancelled meanwhile).
+    pub(crate) fn release(
+        &mut self,
+        id: &Value,
+        permit: Option<std::sync::Arc<warden::CallPermit>>,
+    ) -> bool {
+        let Some(w) = id::key(id).and_then(|key| self.waiting.get_mut(&key)) else {
+            return false;
+        };
+        match &w.held {
+            Some(flag) if id::same_id(&w.id, id) && !flag.load(Ordering::Acquire) => {
+                w.held = None;
+                w._permit = permit;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A held request was refused (the proxy answers it): forget it.
+    pub(crate) fn abandon(&mut self, id: &Value) {
+        if let Some(key) = id::key(id)
+            && self
+                .waiting
+                .get(&key)
+                .is_some_and(|w| w.held.is_some() && id::same_id(&w.id, id))
         {
             self.waiting.remove(&key);
         }
@@ -124,6 +168,7 @@ mod tests {
             method: "ping".into(),
             target: None,
             _permit: None,
+            held: None,
         }
     }
 
@@ -154,5 +199,30 @@ mod tests {
         assert_eq!(p.len(), 2, "cancelling `\"1\"` does not cancel 1");
         p.cancel(&json!(1));
         p.insert(waiting(json!("b"))).unwrap();
+    }
+
+    #[test]
+    fn a_held_request_cannot_be_answered_until_released_and_cancelling_it_raises_its_flag() {
+        let mut p = Pending::new(10);
+        let flag = Arc::new(AtomicBool::new(false));
+        let mut w = waiting(json!(7));
+        w.held = Some(flag.clone());
+        p.insert(w).unwrap();
+        assert_eq!(p.insert(waiting(json!(7))), Err(Refusal::Duplicate));
+        assert_eq!(p.take(&json!(7)).unwrap_err(), Unmatched::Nothing);
+        assert!(p.release(&json!(7), None));
+        assert!(!p.release(&json!(7), None), "released once");
+        assert_eq!(p.take(&json!(7)).unwrap().id, json!(7));
+
+        let mut w = waiting(json!("h"));
+        w.held = Some(flag.clone());
+        p.insert(w).unwrap();
+        p.cancel(&json!("h"));
+        assert!(flag.load(Ordering::Acquire));
+        assert!(
+            !p.release(&json!("h"), None),
+            "cancelled requests stay cancelled"
+        );
+        assert_eq!(p.len(), 0);
     }
 }

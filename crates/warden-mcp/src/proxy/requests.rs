@@ -12,7 +12,7 @@
 //! request waits for a person (`ProxyConfig::approval_wait`), then let through or refused. A refusal Warden's policy never saw (a withheld tool, a look-alike
 //! method) is recorded in the audit log here, so every refusal is on the record.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -20,46 +20,25 @@ use warden::{Action, ApprovalStatus, Decision, Verdict};
 
 /// How often a held request looks at its approval request.
 const APPROVAL_POLL: Duration = Duration::from_millis(100);
-/// The most calls held for approval at once in this process: each holds a thread (over
-/// Streamable HTTP, one of the runtime's blocking threads), so past this a call that needs
-/// approval is refused at once, as without `--approval-wait`.
-pub const MAX_HELD: usize = 64;
-static HELD: AtomicUsize = AtomicUsize::new(0);
-
-/// One place among the [`MAX_HELD`], given back when dropped.
-struct HeldPlace;
-
-impl HeldPlace {
-    fn take() -> Option<HeldPlace> {
-        if HELD.fetch_add(1, Ordering::AcqRel) < MAX_HELD {
-            Some(HeldPlace)
-        } else {
-            HELD.fetch_sub(1, Ordering::AcqRel);
-            None
-        }
-    }
-}
-
-impl Drop for HeldPlace {
-    fn drop(&mut self) {
-        HELD.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-use super::gateway::{Gateway, lock};
+/// How often a held request that carries a `progressToken` tells its client it is still
+/// waiting (the first one goes out at once), so clients that reset their timeout on
+/// progress keep waiting.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+use super::gateway::{Gateway, Inbound, lock};
+use super::hold::{Held, HeldPlace, HoldTicket, MAX_HELD, Refused};
 use super::method::{self, Special};
 use super::results::{decision_error, text_findings};
 use crate::jsonrpc::{self, code};
 
 impl Gateway {
     /// Decide a client request the gateway treats specially. `Ok(target)` lets it through
-    /// (the tool, resource or prompt it is about); `Err(answer)` refuses it.
+    /// (the tool, resource or prompt it is about); `Err` refuses or holds it.
     pub(super) fn decide_request(
         &self,
         special: Option<Special>,
         id: &Value,
         msg: &Value,
-    ) -> Result<Option<String>, Value> {
+    ) -> Result<Option<String>, Refused> {
         let params = msg.get("params").unwrap_or(&Value::Null);
         match special {
             Some(Special::ToolsCall) => self.decide_call(id, params).map(Some),
@@ -69,14 +48,14 @@ impl Gateway {
                     .action("mcp.resources/read")
                     .with_resource(uri)
                     .with_arg("uri", uri);
-                self.decide_or_refuse(id, &action, &format!("reading `{uri}`"))?;
+                self.decide_or_refuse(id, &action, &format!("reading `{uri}`"), Some(uri))?;
                 Ok(Some(uri.to_string()))
             }
             Some(Special::PromptsGet) => {
                 let name = string_param(id, params, "name", "prompts/get")?;
                 let mut action = self.action("mcp.prompts/get").with_tool(name);
                 action.args = object_param(id, params, "arguments")?;
-                self.decide_or_refuse(id, &action, &format!("prompt `{name}`"))?;
+                self.decide_or_refuse(id, &action, &format!("prompt `{name}`"), Some(name))?;
                 Ok(Some(name.to_string()))
             }
             _ => Ok(None),
@@ -84,7 +63,7 @@ impl Gateway {
     }
 
     /// Decide a `tools/call`; `Ok(tool)` lets it through.
-    fn decide_call(&self, id: &Value, params: &Value) -> Result<String, Value> {
+    fn decide_call(&self, id: &Value, params: &Value) -> Result<String, Refused> {
         let tool = string_param(id, params, "name", "tools/call")?;
         let args = object_param(id, params, "arguments")?;
         let refusal = {
@@ -123,14 +102,14 @@ impl Gateway {
             } else {
                 format!("Warden refused the call: {reason}")
             };
-            return Err(jsonrpc::error(
+            return Err(Refused::Answer(jsonrpc::error(
                 id,
                 code,
                 &message,
                 Some(json!({"verdict": "deny", "reason": reason, "rule": rule})),
-            ));
+            )));
         }
-        self.decide_or_refuse(id, &action, &format!("`{tool}`"))?;
+        self.decide_or_refuse(id, &action, &format!("`{tool}`"), Some(tool))?;
         Ok(tool.to_string())
     }
 
@@ -142,7 +121,15 @@ impl Gateway {
         let action = self
             .action("mcp.sampling/createMessage")
             .with_context("findings", json!(findings));
-        self.decide_or_refuse(id, &action, "the server's sampling request")
+        self.decide_or_refuse(id, &action, "the server's sampling request", None)
+            .map_err(|r| match r {
+                Refused::Answer(answer) => answer,
+                // INVARIANT: without a target nothing is held.
+                Refused::Hold(t) => {
+                    let d = Decision::deny("denied: a server request cannot be held");
+                    decision_error(id, code::DENIED, &format!("Warden refused {}", t.what), &d)
+                }
+            })
     }
 
     /// An allowed `tools/call` starts: it counts against the agent's ring's `max_concurrent`
@@ -169,65 +156,142 @@ impl Gateway {
         }
     }
 
-    /// Ask Warden; anything but allow becomes the error answer. A request that needs a
-    /// person's approval is held (up to `approval_wait`) until its approval request is
-    /// answered: approved, it is decided again — using the approval — and let through.
-    fn decide_or_refuse(&self, id: &Value, action: &Action, what: &str) -> Result<(), Value> {
-        let mut d = self.warden.decide(action);
+    /// Ask Warden; anything but allow becomes the error answer. A client request that needs
+    /// a person's approval (`hold` names what it is about) is held instead when the proxy
+    /// holds requests (`approval_wait`): the transport waits for the answer off its reading
+    /// thread ([`Gateway::settle`]).
+    fn decide_or_refuse(
+        &self,
+        id: &Value,
+        action: &Action,
+        what: &str,
+        hold: Option<&str>,
+    ) -> Result<(), Refused> {
+        let d = self.warden.decide(action);
         tracing::info!("{} {what}: {} ({})", action.action, d.verdict, d.reason);
         if d.verdict == Verdict::RequireApproval
             && let Some(approval) = d.approval_id.clone()
+            && let Some(target) = hold
             && !self.config.approval_wait.is_zero()
+            && self.warden.approvals().is_some()
         {
-            d = self.hold_for_approval(action, &approval, what, d);
+            if let Some(place) = HeldPlace::take() {
+                tracing::warn!(
+                    "holding {what} for up to {:?}: approval {approval} must be answered (`warden approvals approve {approval}`)",
+                    self.config.approval_wait
+                );
+                return Err(Refused::Hold(Box::new(HoldTicket {
+                    action: action.clone(),
+                    approval,
+                    what: what.to_string(),
+                    target: target.to_string(),
+                    _place: place,
+                })));
+            }
+            tracing::warn!("not holding {what}: {MAX_HELD} calls are already held for approval");
         }
-        match d.verdict {
-            Verdict::Allow => Ok(()),
-            Verdict::Deny => Err(decision_error(
-                id,
-                code::DENIED,
-                &format!("Warden denied {what}: {}", d.reason),
-                &d,
-            )),
-            Verdict::RequireApproval => Err(decision_error(
-                id,
-                code::APPROVAL_REQUIRED,
-                &format!("Warden requires approval for {what}: {}", d.reason),
-                &d,
-            )),
+        refusal(id, &d, what).map_err(Refused::Answer)
+    }
+
+    /// Wait for the answer to a held request's approval request — sending the client
+    /// progress notifications when it asked for them — then let the request through
+    /// ([`Inbound::Forward`]) or answer it with the refusal. A request its client cancels
+    /// while held is dropped (a cancelled request gets no answer).
+    pub fn settle(&self, held: Held, notify: &dyn Fn(&Value)) -> Inbound {
+        let Held {
+            ticket,
+            id,
+            msg,
+            special,
+            cancelled,
+        } = held;
+        let d = match self.await_approval(&ticket, &msg, &cancelled, notify) {
+            Some(d) => d,
+            None => return Inbound::Dropped(format!("{} was cancelled while held", ticket.what)),
+        };
+        if d.verdict == Verdict::Allow {
+            let permit = if special == Some(Special::ToolsCall) {
+                match self.begin_call(&id, &ticket.target) {
+                    Ok(permit) => permit,
+                    Err(answer) => {
+                        lock(&self.state).from_client.abandon(&id);
+                        return Inbound::Answer(answer);
+                    }
+                }
+            } else {
+                None
+            };
+            return if lock(&self.state).from_client.release(&id, permit) {
+                Inbound::Forward(msg)
+            } else {
+                Inbound::Dropped(format!("{} was cancelled while held", ticket.what))
+            };
+        }
+        lock(&self.state).from_client.abandon(&id);
+        match refusal(&id, &d, &ticket.what) {
+            Err(answer) => Inbound::Answer(answer),
+            // INVARIANT: `d` is not an allow here.
+            Ok(()) => Inbound::Answer(decision_error(&id, code::DENIED, "denied", &d)),
         }
     }
 
-    /// Wait for the answer to approval request `approval` (polling the database), then the
-    /// decision it leads to: the action decided again, or a deny naming why.
-    fn hold_for_approval(
+    /// Poll the approval request until it is answered, expires or the wait ends; the
+    /// decision it leads to (the action decided again, or a deny naming why), or `None`
+    /// when the client cancelled the request.
+    fn await_approval(
         &self,
-        action: &Action,
-        approval: &str,
-        what: &str,
-        d: Decision,
-    ) -> Decision {
+        ticket: &HoldTicket,
+        msg: &Value,
+        cancelled: &AtomicBool,
+        notify: &dyn Fn(&Value),
+    ) -> Option<Decision> {
+        let (action, approval, what) = (&ticket.action, &*ticket.approval, &ticket.what);
         let Some(store) = self.warden.approvals() else {
-            return d;
+            return Some(Decision::deny("denied: no approval store to wait on"));
         };
-        let Some(_place) = HeldPlace::take() else {
-            tracing::warn!("not holding {what}: {MAX_HELD} calls are already held for approval");
-            return d;
-        };
-        tracing::warn!(
-            "holding {what} for up to {:?}: approval {approval} must be answered (`warden approvals approve {approval}`)",
-            self.config.approval_wait
-        );
-        let deadline = Instant::now() + self.config.approval_wait;
+        let token = msg
+            .pointer("/params/_meta/progressToken")
+            .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
+            .cloned();
+        let started = Instant::now();
+        let deadline = started + self.config.approval_wait;
+        let mut next_progress = started;
+        let mut progress = 0u64;
         loop {
+            if cancelled.load(Ordering::Acquire) {
+                tracing::info!("{what} was cancelled by the client while held");
+                return None;
+            }
+            if let Some(token) = &token
+                && Instant::now() >= next_progress
+            {
+                progress += 1;
+                notify(&json!({
+                    "jsonrpc": "2.0",
+                    "method": "notifications/progress",
+                    "params": {
+                        "progressToken": token,
+                        "progress": progress,
+                        "message": format!(
+                            "Warden holds {what} until a person answers approval {approval} (`warden approvals approve {approval}`), at most {}s",
+                            self.config.approval_wait.as_secs()
+                        ),
+                    }
+                }));
+                next_progress += PROGRESS_EVERY;
+            }
             let now = warden_audit::Timestamp::now().unix_nanos().max(0) as u64;
             let status = match store.get(approval, now) {
                 Ok(Some(a)) => a,
-                Ok(None) => return Decision::deny(format!("denied: approval {approval} vanished")),
+                Ok(None) => {
+                    return Some(Decision::deny(format!(
+                        "denied: approval {approval} vanished"
+                    )));
+                }
                 Err(e) => {
-                    return Decision::deny(format!(
+                    return Some(Decision::deny(format!(
                         "denied: approval {approval} could not be read: {e}"
-                    ));
+                    )));
                 }
             };
             let why = match status.status {
@@ -239,7 +303,7 @@ impl Gateway {
                         again.verdict,
                         again.reason
                     );
-                    return again;
+                    return Some(again);
                 }
                 ApprovalStatus::Pending if Instant::now() < deadline => {
                     std::thread::sleep(APPROVAL_POLL);
@@ -261,7 +325,7 @@ impl Gateway {
             };
             let mut deny = Decision::deny(format!("denied: {why}"));
             deny.approval_id = Some(approval.into());
-            return deny;
+            return Some(deny);
         }
     }
 
@@ -303,6 +367,25 @@ fn object_param(id: &Value, params: &Value, key: &str) -> Result<Value, Value> {
             code::INVALID_PARAMS,
             &format!("`params.{key}` must be an object"),
             None,
+        )),
+    }
+}
+
+/// A decision as the proxy answers it: `Ok` for an allow, else the error answer.
+fn refusal(id: &Value, d: &Decision, what: &str) -> Result<(), Value> {
+    match d.verdict {
+        Verdict::Allow => Ok(()),
+        Verdict::Deny => Err(decision_error(
+            id,
+            code::DENIED,
+            &format!("Warden denied {what}: {}", d.reason),
+            d,
+        )),
+        Verdict::RequireApproval => Err(decision_error(
+            id,
+            code::APPROVAL_REQUIRED,
+            &format!("Warden requires approval for {what}: {}", d.reason),
+            d,
         )),
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use warden::Warden;
 
-use super::{Gateway, Inbound, Outbound, ProxyConfig, ProxyError, Transport};
+use super::{Gateway, Held, Inbound, Outbound, ProxyConfig, ProxyError, Transport};
 use crate::jsonrpc::framing::{Frame, LineReader};
 
 type Out = Arc<Mutex<Box<dyn Write + Send>>>;
@@ -114,15 +114,16 @@ pub fn run(
     Ok(status.ok().and_then(|s| s.code()).unwrap_or(0))
 }
 
-fn from_client(mut input: LineReader<impl BufRead>, gateway: &Gateway, client: &Out, server: &Out) {
+fn from_client(
+    mut input: LineReader<impl BufRead>,
+    gateway: &Arc<Gateway>,
+    client: &Out,
+    server: &Out,
+) {
     while let Some(Ok(frame)) = input.next_frame() {
         match frame {
             Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => {}
-            Frame::Line(line) => match gateway.from_client(&line) {
-                Inbound::Forward(msg) => send(server, &msg),
-                Inbound::Answer(answer) | Inbound::Malformed(answer) => send(client, &answer),
-                Inbound::Dropped(_) => {}
-            },
+            Frame::Line(line) => deliver(gateway.from_client(&line), gateway, client, server),
             Frame::TooLong(o) => {
                 if let Some(answer) = gateway.client_too_large(&o) {
                     send(client, &answer);
@@ -130,6 +131,58 @@ fn from_client(mut input: LineReader<impl BufRead>, gateway: &Gateway, client: &
             }
         }
     }
+}
+
+/// Do what the gateway said with a client message. A request held for approval waits on
+/// its own thread (at most [`super::hold::MAX_HELD`] at once), so the client's other
+/// messages — a cancel of the held request among them — go on meanwhile.
+fn deliver(inbound: Inbound, gateway: &Arc<Gateway>, client: &Out, server: &Out) {
+    match inbound {
+        Inbound::Forward(msg) => send(server, &msg),
+        Inbound::Answer(answer) | Inbound::Malformed(answer) => send(client, &answer),
+        Inbound::Dropped(_) => {}
+        Inbound::Held(held) => {
+            // The held request waits in a shared slot, so it is still here if no thread
+            // can be started: then it is settled on this thread (the conversation waits,
+            // but the request gets its answer).
+            let slot = Arc::new(Mutex::new(Some(held)));
+            let (g, c, s, mine) = (
+                gateway.clone(),
+                client.clone(),
+                server.clone(),
+                slot.clone(),
+            );
+            let spawned = std::thread::Builder::new()
+                .name("warden-mcp-held".into())
+                // Deciding again after the approval needs the decision stack.
+                .stack_size(super::DECISION_STACK)
+                .spawn(move || {
+                    if let Some(held) = take(&mine) {
+                        settle(*held, &g, &c, &s);
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!("could not start a thread to hold a request: {e}; holding it here");
+                if let Some(held) = take(&slot) {
+                    settle(*held, gateway, client, server);
+                }
+            }
+        }
+    }
+}
+
+fn take(slot: &Mutex<Option<Box<Held>>>) -> Option<Box<Held>> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
+/// Wait for a held request's approval (progress notifications go to the client), then
+/// deliver what the gateway decides.
+fn settle(held: Held, gateway: &Arc<Gateway>, client: &Out, server: &Out) {
+    let notify = |note: &Value| send(client, note);
+    let settled = gateway.settle(held, &notify);
+    deliver(settled, gateway, client, server);
 }
 
 fn from_server(mut input: LineReader<impl BufRead>, gateway: &Gateway, client: &Out, server: &Out) {

@@ -325,7 +325,22 @@ async fn post(
     } else {
         app.gateway(session.as_deref())
     };
-    let msg = match decide(|| gateway.from_client(&bytes)) {
+    let mut inbound = decide(|| gateway.from_client(&bytes));
+    if let Inbound::Held(held) = inbound {
+        // The POST waits for the answer (its blocking thread is one of the held places).
+        // Progress notifications are sent only over stdio: here the answer's stream has
+        // not started yet.
+        inbound = decide(|| gateway.settle(*held, &|_| {}));
+    }
+    let msg = match inbound {
+        Inbound::Held(_) => {
+            // INVARIANT: `settle` never holds again.
+            return proxy_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::DENIED,
+                "held twice",
+            );
+        }
         Inbound::Malformed(answer) => return json_response(StatusCode::BAD_REQUEST, &answer),
         Inbound::Dropped(why) => {
             return proxy_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, &why);

@@ -1,0 +1,81 @@
+//! Requests held for a person's approval: the ticket a held request carries from the
+//! decision that held it to [`super::Gateway::settle`], which waits for the answer off the
+//! transport's reading thread, and the process-wide bound on how many are held at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use serde_json::Value;
+use warden::Action;
+
+use super::method::Special;
+
+/// The most calls held for approval at once in this process: each holds a thread (over
+/// Streamable HTTP, one of the runtime's blocking threads), so past this a call that needs
+/// approval is refused at once, as without `--approval-wait`.
+pub const MAX_HELD: usize = 64;
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// One place among the [`MAX_HELD`], given back when dropped.
+pub(super) struct HeldPlace;
+
+impl HeldPlace {
+    pub(super) fn take() -> Option<HeldPlace> {
+        if HELD.fetch_add(1, Ordering::AcqRel) < MAX_HELD {
+            Some(HeldPlace)
+        } else {
+            HELD.fetch_sub(1, Ordering::AcqRel);
+            None
+        }
+    }
+}
+
+impl Drop for HeldPlace {
+    fn drop(&mut self) {
+        HELD.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Why a client request does not go on at once.
+pub(super) enum Refused {
+    /// Refused: this answer goes back.
+    Answer(Value),
+    /// Held for a person's approval.
+    Hold(Box<HoldTicket>),
+}
+
+impl From<Value> for Refused {
+    fn from(answer: Value) -> Refused {
+        Refused::Answer(answer)
+    }
+}
+
+/// What a held request waits on: its action, the approval request and its place among
+/// the [`MAX_HELD`].
+pub(super) struct HoldTicket {
+    pub(super) action: Action,
+    pub(super) approval: Arc<str>,
+    pub(super) what: String,
+    pub(super) target: String,
+    pub(super) _place: HeldPlace,
+}
+
+/// A client request held for a person's approval: the transport hands it to
+/// [`Gateway::settle`] off its reading thread, so the conversation goes on meanwhile.
+pub struct Held {
+    pub(super) ticket: Box<HoldTicket>,
+    pub(super) id: Value,
+    pub(super) msg: Value,
+    pub(super) special: Option<Special>,
+    pub(super) cancelled: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("id", &self.id)
+            .field("approval", &self.ticket.approval)
+            .field("what", &self.ticket.what)
+            .finish_non_exhaustive()
+    }
+}
