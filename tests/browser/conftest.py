@@ -21,6 +21,9 @@ POLICY = """rules:
     reason: payments need a person
   - action: "*"
     allow: true
+rings:
+  default: supervisor
+  agents: {"sandboxed-*": untrusted}
 """
 
 # Without the background-networking flags Chromium keeps calling home, which floods a

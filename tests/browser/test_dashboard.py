@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from conftest import WARDEN, shot
+from conftest import ROOT, WARDEN, shot
 
 
 def decide(warden, agent, action, **args):
@@ -193,6 +193,9 @@ def test_agents_kill_and_revive(page, warden):
     decide(warden, "kill-me", "files.read")
     page.click("nav button[data-tab=agents]")
     row = page.locator("#agent-rows tr", has_text="kill-me")
+    expect(row).to_contain_text("supervisor")
+    decide(warden, "sandboxed-1", "files.read")
+    expect(page.locator("#agent-rows tr", has_text="sandboxed-1")).to_contain_text("untrusted")
     row.get_by_role("button", name="Kill").click()
     expect(page.locator("#kill-rows tr", has_text="kill-me")).to_be_visible()
     assert decide(warden, "kill-me", "files.read")["verdict"] == "deny"
@@ -200,6 +203,33 @@ def test_agents_kill_and_revive(page, warden):
     page.locator("#kill-rows tr", has_text="kill-me").get_by_role("button", name="Revive").click()
     expect(page.locator("#kill-rows tr", has_text="kill-me")).to_have_count(0)
     assert decide(warden, "kill-me", "files.read")["verdict"] == "allow"
+
+
+def test_mcp_findings_of_a_proxy_on_the_same_database(page, warden):
+    # A real `warden mcp proxy` in front of the repository's poisoned test server, writing to
+    # the dashboard server's database: the tool it withholds shows on the findings page.
+    server = ROOT / "crates/warden-mcp/tests/peers/malicious_server.js"
+    gateway = ROOT / "crates/warden-mcp/tests/fixtures/gateway.yaml"
+    lines = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "browser-test", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
+    ]
+    out = subprocess.run(
+        [WARDEN, "mcp", "proxy", "-p", str(gateway), "--db", str(warden.dir / "w.db"),
+         "--", "node", str(server)],
+        input="".join(json.dumps(m) + "\n" for m in lines), capture_output=True, text=True,
+        timeout=60,
+    )
+    assert '"id":2' in out.stdout, out.stderr
+    logged_in(page, warden)
+    page.click("nav button[data-tab=findings]")
+    row = page.locator("#finding-rows tr", has_text="mcp.tools/list").first
+    expect(row).to_contain_text("deny")
+    expect(row.locator("code")).not_to_be_empty()
+    shot(page, "mcp-findings")
 
 
 def test_audit_policy_and_latency(page, warden):

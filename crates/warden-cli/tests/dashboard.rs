@@ -350,3 +350,112 @@ fn guessing_the_operator_token_is_cut_off() {
     );
     assert_eq!(kills.status, 200, "{kills:?}");
 }
+
+#[test]
+fn the_agents_page_shows_ring_and_kill_switch_and_the_findings_page_what_a_proxy_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let policy = write(
+        d,
+        "p.yaml",
+        "rules:\n  - action: \"*\"\n    allow: true\nrings:\n  default: user\n  agents: {\"bot-*\": untrusted, \"ops-agent\": supervisor}\n",
+    );
+    write(d, "op.token", "operator-secret\n");
+    let db = d.join("w.db");
+    let s = Server::start(&[
+        "--policy",
+        policy.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--operator-token-file",
+        d.join("op.token").to_str().unwrap(),
+    ]);
+    for agent in ["bot-7", "ops-agent"] {
+        let body = format!(r#"{{"agent":"{agent}","action":"files.read","args":{{}}}}"#);
+        let r = request(s.addr, "POST", "/v1/decide", &[JSON], body.as_bytes());
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let kill = request(
+        s.addr,
+        "POST",
+        "/v1/kill",
+        &[JSON, "Authorization: Bearer operator-secret"],
+        br#"{"agent":"bot-7","reason":"looping","by":"alice"}"#,
+    );
+    assert_eq!(kill.status, 200, "{kill:?}");
+    let (cookie, csrf) = login(&s, "operator-secret").unwrap();
+    request(s.addr, "GET", "/dashboard/agents", &[&cookie], b"").assert_rejected(403, "CSRF");
+    let r = request(s.addr, "GET", "/dashboard/agents", &[&cookie, &csrf], b"");
+    assert_eq!(r.status, 200, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["rings"], true);
+    assert_eq!(v["trust"], false);
+    let agent = |name: &str| {
+        v["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["agent"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {v}"))
+            .clone()
+    };
+    let bot = agent("bot-7");
+    assert_eq!(bot["ring"], "untrusted", "{bot}");
+    assert!(
+        bot["placement"].as_str().unwrap().contains("bot-*"),
+        "{bot}"
+    );
+    assert!(bot["killed"].as_str().unwrap().contains("looping"), "{bot}");
+    let ops = agent("ops-agent");
+    assert_eq!(ops["ring"], "supervisor", "{ops}");
+    assert!(ops["killed"].is_null() && ops["trust"].is_null(), "{ops}");
+
+    // An MCP proxy writing to the same database withholds a poisoned tool: the findings
+    // page shows it, with the server and the finding's id.
+    let empty = request(s.addr, "GET", "/dashboard/findings", &[&cookie, &csrf], b"");
+    assert_eq!(empty.json()["findings"], serde_json::json!([]), "{empty:?}");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let server = root.join("crates/warden-mcp/tests/peers/malicious_server.js");
+    let gateway = root.join("crates/warden-mcp/tests/fixtures/gateway.yaml");
+    let input = concat!(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+        "\n",
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        "\n",
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#,
+        "\n"
+    );
+    let out = warden_in(
+        None,
+        &[
+            "mcp",
+            "proxy",
+            "-p",
+            gateway.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--",
+            "node",
+            server.to_str().unwrap(),
+        ],
+        Some(input.as_bytes()),
+        &[],
+    );
+    assert!(out.stdout.contains(r#""id":2"#), "{out:?}");
+    let r = request(s.addr, "GET", "/dashboard/findings", &[&cookie, &csrf], b"");
+    assert_eq!(r.status, 200, "{r:?}");
+    let found = r.json()["findings"].as_array().unwrap().clone();
+    assert!(!found.is_empty(), "{r:?}");
+    let f = &found[0];
+    assert_eq!(f["action"], "mcp.tools/list", "{f}");
+    assert_eq!(f["verdict"], "deny", "{f}");
+    assert!(f["server"].is_string(), "{f}");
+    assert!(
+        f["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x.as_str().is_some_and(|id| id.contains('.'))),
+        "{f}"
+    );
+}

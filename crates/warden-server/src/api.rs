@@ -86,11 +86,15 @@ pub enum Route {
     Events,
     /// `GET /dashboard/audit/verify` (session)
     AuditVerify,
+    /// `GET /dashboard/agents` (session): ring, trust and kill switch per agent
+    DashboardAgents,
+    /// `GET /dashboard/findings` (session): what the MCP proxies found, from the audit log
+    DashboardFindings,
 }
 
 impl Route {
     /// Every route, in the order of the OpenAPI document.
-    pub const ALL: [Route; 28] = [
+    pub const ALL: [Route; 30] = [
         Route::Decide,
         Route::DecideBatch,
         Route::Audit,
@@ -118,6 +122,8 @@ impl Route {
         Route::Session,
         Route::DashboardState,
         Route::Events,
+        Route::DashboardAgents,
+        Route::DashboardFindings,
         Route::AuditVerify,
     ];
 
@@ -170,6 +176,8 @@ impl Route {
             Route::DashboardState => "/dashboard/state",
             Route::Events => "/dashboard/events",
             Route::AuditVerify => "/dashboard/audit/verify",
+            Route::DashboardAgents => "/dashboard/agents",
+            Route::DashboardFindings => "/dashboard/findings",
         }
     }
 
@@ -195,6 +203,8 @@ impl Route {
                 | Route::DashboardState
                 | Route::Events
                 | Route::AuditVerify
+                | Route::DashboardAgents
+                | Route::DashboardFindings
         )
     }
 
@@ -242,6 +252,8 @@ impl Route {
             Route::DashboardState => get(dashboard::state),
             Route::Events => get(dashboard::events),
             Route::AuditVerify => get(dashboard::verify),
+            Route::DashboardAgents => get(dashboard::agents),
+            Route::DashboardFindings => get(dashboard::findings),
         }
     }
 }

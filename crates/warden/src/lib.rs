@@ -26,7 +26,7 @@ pub use warden_policy::runtime::Ring;
 pub use warden_runtime::approval::{Approval, ApprovalStatus, Approvals};
 pub use warden_runtime::{CallPermit, Outcome, Runtime, RuntimeOptions};
 pub use warden_trust::Tier;
-pub use zero_trust::{RESERVED_CONTEXT, ZeroTrust};
+pub use zero_trust::{AgentStatus, AgentTrust, RESERVED_CONTEXT, ZeroTrust};
 
 use warden_audit::Entry;
 use warden_runtime::approval::Resolution;

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use warden_core::{Action, Decision, Verdict};
 use warden_identity::{Revocations, Verified, Verifier};
+use warden_policy::runtime::Ring;
 use warden_runtime::TrustTier;
 use warden_trust::{Outcome, Score, Tier, TrustStore};
 
@@ -403,4 +404,63 @@ pub(crate) fn build(
         trust,
         revocations,
     })
+}
+
+/// What an operator sees about one agent (the dashboard's Agents page): its ring and why,
+/// its trust when scores are kept and it has one, and the kill switch that stops it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentStatus {
+    /// The agent.
+    pub agent: String,
+    /// Its ring now, with how it got there; `None` without `rings:`.
+    pub ring: Option<(Ring, String)>,
+    /// Its trust now; `None` when this Warden keeps no scores or the agent has none.
+    pub trust: Option<AgentTrust>,
+    /// Why a kill switch stops it, if one does.
+    pub killed: Option<String>,
+}
+
+/// An agent's trust as [`AgentStatus`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentTrust {
+    /// 0–1000.
+    pub score: u16,
+    /// Its tier.
+    pub tier: Tier,
+    /// Revoked until an operator restores it.
+    pub revoked: bool,
+}
+
+impl crate::Warden {
+    /// The status of `agent`: its ring as the ring gate places it (its trust tier counted),
+    /// its trust score (read only for agents the store has scored: a name nobody scored has
+    /// no trust to show) and its kill switch. Read-only; an unreadable score shows as none.
+    pub fn agent_status(&self, agent: &str, scored: bool) -> AgentStatus {
+        let trust = match (self.zero_trust().trust(), scored) {
+            (Some(t), true) => t.score(agent, 1000).ok().map(|s| AgentTrust {
+                score: s.value,
+                tier: s.tier,
+                revoked: s.revoked,
+            }),
+            _ => None,
+        };
+        let gate = trust.as_ref().map(|t| TierGate(t.tier));
+        let active = self.policies.load();
+        let ring = self
+            .runtime()
+            .ring_for(
+                &active.set,
+                active.version,
+                Some(agent),
+                gate.as_ref().map(|g| g as &dyn TrustTier),
+            )
+            .map(|(ring, placement)| (ring, placement.describe()));
+        let killed = self.runtime().snapshot().killed_agent(agent);
+        AgentStatus {
+            agent: agent.to_string(),
+            ring,
+            trust,
+            killed,
+        }
+    }
 }

@@ -334,6 +334,152 @@ pub(super) async fn verify(State(shared): State<AppState>, headers: HeaderMap) -
     }
 }
 
+/// The most agents `GET /dashboard/agents` lists.
+const MAX_AGENTS: usize = 200;
+/// How many recent audit records `GET /dashboard/agents` reads for agent names.
+const AGENT_RECORDS: usize = 1_000;
+/// How many recent MCP audit records `GET /dashboard/findings` reads, and the most it shows.
+const FINDING_RECORDS: usize = 5_000;
+const MAX_FINDINGS: usize = 200;
+
+/// `GET /dashboard/agents`: every agent this server knows of — scored by the trust store,
+/// named in recent audit records, or stopped by a kill switch — with its ring and why, its
+/// trust and its kill switch. Bounded ([`MAX_AGENTS`]); read off the request thread.
+pub(super) async fn agents(State(shared): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = require_session(&shared, &headers) {
+        return r.counted(&shared.metrics);
+    }
+    let worker = shared.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        let warden = &worker.warden;
+        let mut names = std::collections::BTreeSet::new();
+        let scored: std::collections::HashSet<String> = warden
+            .zero_trust()
+            .trust()
+            .and_then(|t| t.agents(MAX_AGENTS).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(agent, _)| agent)
+            .collect();
+        names.extend(scored.iter().cloned());
+        for kill in warden.runtime().kills() {
+            if let warden_runtime::Scope::Agent(agent) = kill.scope {
+                names.insert(agent);
+            }
+        }
+        if let Some(path) = &worker.audit_db {
+            let filter = warden_audit::Filter {
+                limit: Some(AGENT_RECORDS),
+                ..Default::default()
+            };
+            if let Ok(records) = warden_audit::query(path, &filter) {
+                names.extend(records.into_iter().filter_map(|r| r.agent));
+            }
+        }
+        let has_rings = warden.agent_status("", false).ring.is_some();
+        let agents: Vec<serde_json::Value> = names
+            .into_iter()
+            .take(MAX_AGENTS)
+            .map(|name| {
+                let s = warden.agent_status(&name, scored.contains(&name));
+                serde_json::json!({
+                    "agent": s.agent,
+                    "ring": s.ring.as_ref().map(|(r, _)| r.to_string()),
+                    "placement": s.ring.map(|(_, why)| why),
+                    "trust": s.trust.map(|t| serde_json::json!({
+                        "score": t.score,
+                        "tier": t.tier.as_str(),
+                        "revoked": t.revoked,
+                    })),
+                    "killed": s.killed,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "agents": agents,
+            "rings": has_rings,
+            "trust": warden.zero_trust().trust().is_some(),
+        })
+    })
+    .await;
+    match listed {
+        Ok(v) => json_ok(&v),
+        Err(e) => Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            .counted(&shared.metrics),
+    }
+}
+
+/// `GET /dashboard/findings`: what MCP proxies that write to this server's database found —
+/// withheld tools, flagged tool results and sampling requests (records whose context has
+/// `findings`), and messages the proxy refused by itself (rules `warden-mcp.*`) — newest
+/// first. The proxies are other processes: the audit log is where their findings meet.
+pub(super) async fn findings(State(shared): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = require_session(&shared, &headers) {
+        return r.counted(&shared.metrics);
+    }
+    let Some(path) = shared.audit_db.clone() else {
+        return Rejection::new(
+            StatusCode::NOT_FOUND,
+            "this server keeps no audit log (start it with a database)",
+        )
+        .counted(&shared.metrics);
+    };
+    let read = tokio::task::spawn_blocking(move || {
+        let filter = warden_audit::Filter {
+            action: Some("mcp.*".into()),
+            limit: Some(FINDING_RECORDS),
+            ..Default::default()
+        };
+        warden_audit::query(&path, &filter).map(|records| {
+            records
+                .into_iter()
+                .rev()
+                .filter_map(finding_of)
+                .take(MAX_FINDINGS)
+                .collect::<Vec<_>>()
+        })
+    })
+    .await;
+    match read {
+        Ok(Ok(found)) => json_ok(&serde_json::json!({ "findings": found })),
+        Ok(Err(e)) => Rejection::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the audit log could not be read: {e}"),
+        )
+        .counted(&shared.metrics),
+        Err(e) => Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            .counted(&shared.metrics),
+    }
+}
+
+/// An MCP audit record as a finding, if it is one.
+fn finding_of(r: warden_audit::Record) -> Option<serde_json::Value> {
+    let context = r.context.as_ref();
+    let found: Vec<serde_json::Value> = context
+        .and_then(|c| c.get("findings"))
+        .and_then(|f| f.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let refused_by_proxy = r
+        .rule
+        .as_deref()
+        .is_some_and(|rule| rule.starts_with("warden-mcp."));
+    if found.is_empty() && !refused_by_proxy {
+        return None;
+    }
+    Some(serde_json::json!({
+        "seq": r.seq,
+        "ts": r.ts.to_string(),
+        "server": context.and_then(|c| c.get("server")).and_then(|s| s.as_str()),
+        "action": r.action,
+        "tool": r.tool.or(r.resource),
+        "verdict": r.verdict.as_str(),
+        "rule": r.rule,
+        "reason": r.reason,
+        "findings": found,
+    }))
+}
+
 /// `GET /dashboard/events`: every decision from now on, as server-sent events. The session
 /// cookie suffices (`EventSource` cannot send headers; the stream changes nothing). A client
 /// that falls [`crate::feed::FEED_CAPACITY`] events behind is dropped; so is one whose

@@ -7,8 +7,10 @@ const $ = (id) => document.getElementById(id);
 let csrf = null;
 let stream = null;
 const MAX_ROWS = 500;
-const agents = new Map(); // name -> {count, verdict}
+const agents = new Map(); // name -> {count, verdict} from the live stream
 let kills = [];
+let known = new Map(); // name -> {ring, placement, trust, killed} from /dashboard/agents
+let agentInfo = { rings: false, trust: false };
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -155,15 +157,61 @@ async function setKill(agent, kill, reason) {
   refreshKills();
 }
 
+function ringCell(k) {
+  if (!k || !k.ring) return "";
+  const span = el("span", k.ring, "ring");
+  span.title = k.placement || "";
+  return span;
+}
+
+function trustCell(k) {
+  if (!k || !k.trust) return "";
+  return `${k.trust.score} (${k.trust.tier})${k.trust.revoked ? " revoked" : ""}`;
+}
+
 function renderAgents() {
   const body = $("agent-rows");
   body.replaceChildren();
-  for (const [name, a] of [...agents.entries()].sort()) {
+  const names = new Set([...agents.keys(), ...known.keys()]);
+  for (const name of [...names].sort()) {
+    const a = agents.get(name) || { count: 0 };
+    const info = known.get(name);
     const k = killOf(name);
     const b = el("button", k ? "Revive" : "Kill", k ? "" : "danger");
     b.onclick = () => setKill(name, !k);
-    body.appendChild(row([name, a.count, el("span", a.verdict, "verdict-" + a.verdict), k ? "killed: " + k.reason : "", b]));
+    const tr = row([name, ringCell(info), trustCell(info), a.count, a.verdict ? el("span", a.verdict, "verdict-" + a.verdict) : "",
+      k ? "killed: " + k.reason : "", b]);
+    tr.dataset.agent = name;
+    body.appendChild(tr);
   }
+  const notes = [];
+  if (!agentInfo.rings) notes.push("no rings: in the policy");
+  if (!agentInfo.trust) notes.push("no trust scores kept (serve with --db and --trust-root)");
+  $("agents-note").textContent = notes.length ? "This server has " + notes.join("; ") + "." : "";
+}
+
+async function refreshAgents() {
+  if (!csrf) return;
+  let r;
+  try { r = await api("GET", "/dashboard/agents"); } catch (e) { return; }
+  known = new Map(r.agents.map((a) => [a.agent, a]));
+  agentInfo = { rings: r.rings, trust: r.trust };
+  renderAgents();
+}
+
+// ---- MCP findings ----------------------------------------------------------------------------
+
+async function refreshFindings() {
+  if (!csrf) return;
+  let r;
+  try { r = await api("GET", "/dashboard/findings"); } catch (e) { $("findings-note").textContent = e.message; return; }
+  const body = $("finding-rows");
+  body.replaceChildren();
+  for (const f of r.findings) {
+    const ids = f.findings.length ? f.findings.map((x) => typeof x === "string" ? x : JSON.stringify(x)).join(", ") : (f.rule || "");
+    body.appendChild(row([f.ts, f.server || "", f.action, f.tool || "", el("span", f.verdict, "verdict-" + f.verdict), el("code", ids), f.reason]));
+  }
+  $("findings-note").textContent = r.findings.length ? "" : "Nothing found yet.";
 }
 
 async function refreshKills() {
@@ -239,7 +287,7 @@ async function verify() {
   } catch (e) { fill($("verify-result"), [["error", e.message]]); }
 }
 
-function refresh() { refreshApprovals(); refreshKills(); refreshState(); }
+function refresh() { refreshApprovals(); refreshKills(); refreshState(); refreshAgents(); refreshFindings(); }
 
 // ---- wiring ----------------------------------------------------------------------------------
 
