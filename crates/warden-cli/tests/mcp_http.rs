@@ -402,3 +402,73 @@ fn a_real_sdk_client_gets_sampling_elicitation_and_progress_through_the_http_pro
     );
     assert!(v["session"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
 }
+
+#[test]
+fn a_held_call_over_http_streams_progress_then_the_servers_answer() {
+    let (_server, upstream) = everything_http();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let db = db.to_str().unwrap();
+    let (_proxy, addr, log) = http_proxy(&upstream, &["--db", db, "--approval-wait", "60s"]);
+    let (_, session) = initialize(addr);
+    // The client asks for progress and takes an event stream: the POST is answered at once
+    // with one, and the first event says the call is held.
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "get-env", "arguments": {}, "_meta": {"progressToken": "p9"}}})
+    .to_string();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /mcp HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\nMcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-06-18\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut lines = BufReader::new(s).lines();
+    let mut next_data = || loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the stream ended early\n{}", log.text()))
+            .unwrap();
+        if let Some(data) = line.strip_prefix("data:") {
+            return serde_json::from_str::<Value>(data.trim()).unwrap();
+        }
+    };
+    let first = next_data();
+    assert_eq!(first["method"], "notifications/progress", "{first}");
+    assert_eq!(first["params"]["progressToken"], "p9");
+    let list = Command::new(warden())
+        .args(["approvals", "list", "--db", db, "-q"])
+        .output()
+        .unwrap();
+    let id = String::from_utf8(list.stdout).unwrap().trim().to_string();
+    assert!(!id.is_empty(), "no pending request");
+    let ok = Command::new(warden())
+        .args([
+            "approvals",
+            "approve",
+            &id,
+            "--db",
+            db,
+            "--by",
+            "alice",
+            "--reason",
+            "checked",
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // Then the server's real answer, on the same stream (progress may come in between).
+    let answer = loop {
+        let m = next_data();
+        if m.get("id").is_some() {
+            break m;
+        }
+        assert_eq!(m["method"], "notifications/progress", "{m}");
+    };
+    assert_eq!(answer["id"], 9, "{answer}");
+    assert!(
+        answer["result"]["content"][0]["text"].is_string(),
+        "{answer}"
+    );
+}

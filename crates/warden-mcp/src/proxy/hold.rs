@@ -70,6 +70,19 @@ pub struct Held {
     pub(super) cancelled: Arc<AtomicBool>,
 }
 
+impl Held {
+    /// Whether its client asked for progress notifications (`_meta.progressToken`).
+    pub fn wants_progress(&self) -> bool {
+        progress_token(&self.msg).is_some()
+    }
+}
+
+/// The request's `_meta.progressToken`, when it has a usable one (a string or an integer).
+pub(super) fn progress_token(msg: &Value) -> Option<&Value> {
+    msg.pointer("/params/_meta/progressToken")
+        .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
+}
+
 impl std::fmt::Debug for Held {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Held")

@@ -25,7 +25,7 @@ const APPROVAL_POLL: Duration = Duration::from_millis(100);
 /// progress keep waiting.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 use super::gateway::{Gateway, Inbound, lock};
-use super::hold::{Held, HeldPlace, HoldTicket, MAX_HELD, Refused};
+use super::hold::{Held, HeldPlace, HoldTicket, MAX_HELD, Refused, progress_token};
 use super::method::{self, Special};
 use super::results::{decision_error, text_findings};
 use crate::jsonrpc::{self, code};
@@ -249,10 +249,7 @@ impl Gateway {
         let Some(store) = self.warden.approvals() else {
             return Some(Decision::deny("denied: no approval store to wait on"));
         };
-        let token = msg
-            .pointer("/params/_meta/progressToken")
-            .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
-            .cloned();
+        let token = progress_token(msg).cloned();
         let started = Instant::now();
         let deadline = started + self.config.approval_wait;
         let mut next_progress = started;

@@ -327,9 +327,10 @@ async fn post(
     };
     let mut inbound = decide(|| gateway.from_client(&bytes));
     if let Inbound::Held(held) = inbound {
+        if held.wants_progress() && accepts_events(headers) {
+            return held_stream(app, headers, gateway, session, *held);
+        }
         // The POST waits for the answer (its blocking thread is one of the held places).
-        // Progress notifications are sent only over stdio: here the answer's stream has
-        // not started yet.
         inbound = decide(|| gateway.settle(*held, &|_| {}));
     }
     let msg = match inbound {
@@ -348,6 +349,18 @@ async fn post(
         Inbound::Answer(answer) => return json_response(StatusCode::OK, &answer),
         Inbound::Forward(msg) => msg,
     };
+    pass_on(app, headers, gateway, session, initialize, msg).await
+}
+
+/// Forward a client message the gateway let through, and filter the upstream's answer.
+async fn pass_on(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    gateway: Arc<Gateway>,
+    session: Option<String>,
+    initialize: bool,
+    msg: Value,
+) -> Response {
     // The request this POST carries, if it is one: its answer is due on this response.
     let request = match jsonrpc::classify(msg.clone()).map(|m| m.kind) {
         Ok(Kind::Request { id, .. }) => Some(id),
@@ -373,6 +386,88 @@ async fn post(
         }
     }
     answer::filter(resp, answer::Context::new(app, headers, gateway, request)).await
+}
+
+/// Whether the client takes an event stream as the answer to its POST.
+fn accepts_events(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| String::from_utf8_lossy(v.as_bytes()).contains("text/event-stream"))
+}
+
+/// A held request whose client asked for progress: the POST is answered at once with an
+/// event stream that carries the progress notifications while the request is held, then
+/// the answer — the upstream's (its JSON as one event, or its own filtered events), or the
+/// refusal. A cancelled request's stream just ends.
+fn held_stream(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    gateway: Arc<Gateway>,
+    session: Option<String>,
+    held: super::Held,
+) -> Response {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(16);
+    let (app, headers) = (app.clone(), headers.clone());
+    tokio::spawn(async move {
+        let (notes, g) = (tx.clone(), gateway.clone());
+        let settled = tokio::task::spawn_blocking(move || {
+            g.settle(held, &|note| {
+                // A client that went away stops reading; the hold goes on to its end.
+                let _ = notes.blocking_send(event(note));
+            })
+        })
+        .await;
+        let answer = match settled {
+            Ok(Inbound::Forward(msg)) => {
+                pass_on(&app, &headers, gateway, session, false, msg).await
+            }
+            Ok(Inbound::Answer(answer)) => {
+                let _ = tx.send(event(&answer)).await;
+                return;
+            }
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!("a held request's wait failed: {e}");
+                return;
+            }
+        };
+        let sse = answer
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let limit = app.config.max_message_bytes;
+        if sse {
+            let mut data = answer.into_body().into_data_stream();
+            while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut data).await {
+                if tx.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+        } else if let Ok(bytes) = axum::body::to_bytes(answer.into_body(), limit).await
+            && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+        {
+            let _ = tx.send(event(&v)).await;
+        }
+    });
+    let events = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx)
+            .map(|b| b.map(Ok::<_, std::convert::Infallible>))
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(events),
+    )
+        .into_response()
+}
+
+/// One JSON-RPC message as a server-sent event.
+fn event(msg: &Value) -> axum::body::Bytes {
+    axum::body::Bytes::from(format!("event: message\ndata: {msg}\n\n"))
 }
 
 type Upstream = axum::http::Response<hyper::body::Incoming>;
