@@ -41,6 +41,12 @@ impl Timestamp {
         Timestamp(nanos)
     }
 
+    /// Nanoseconds since the Unix epoch, now, unsigned (0 for a clock before 1970): the
+    /// form the runtime's stores (approvals, sagas) keep times in.
+    pub fn now_unix_ns() -> u64 {
+        u64::try_from(Timestamp::now().unix_nanos()).unwrap_or(0)
+    }
+
     /// Parse RFC 3339 (`2026-11-27T14:16:00Z`, `2026-11-27T15:16:00.5+01:00`), or a bare date
     /// (`2026-11-27`, meaning midnight UTC).
     pub fn parse_rfc3339(text: &str) -> Result<Self, TimestampError> {

@@ -125,7 +125,7 @@ fn open(db: &DbArgs) -> Result<Approvals> {
 
 /// Nanoseconds since the epoch, now.
 pub fn now_ns() -> u64 {
-    Timestamp::now().unix_nanos().max(0) as u64
+    Timestamp::now_unix_ns()
 }
 
 fn list(args: &ListArgs) -> Result<Exit> {

@@ -309,7 +309,7 @@ impl Warden {
         if d.verdict == Verdict::RequireApproval
             && let Some(approvals) = &self.approvals
         {
-            let resolution = approvals.resolve(judged, &d, now_ns());
+            let resolution = approvals.resolve(judged, &d, warden_audit::Timestamp::now_unix_ns());
             d = self.approval_decision(action, d, resolution);
         }
 
@@ -342,7 +342,8 @@ impl Warden {
                 if created
                     && let (Some(listener), Some(store)) =
                         (&self.approval_listener, &self.approvals)
-                    && let Ok(Some(request)) = store.get(&id, now_ns())
+                    && let Ok(Some(request)) =
+                        store.get(&id, warden_audit::Timestamp::now_unix_ns())
                 {
                     listener(&request);
                 }
@@ -505,13 +506,6 @@ impl Warden {
         }));
         version
     }
-}
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn elapsed_ns(start: Instant) -> u64 {

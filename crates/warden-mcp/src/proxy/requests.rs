@@ -277,7 +277,7 @@ impl Gateway {
                 }));
                 next_progress += PROGRESS_EVERY;
             }
-            let now = warden_audit::Timestamp::now().unix_nanos().max(0) as u64;
+            let now = warden_audit::Timestamp::now_unix_ns();
             let status = match store.get(approval, now) {
                 Ok(Some(a)) => a,
                 Ok(None) => {

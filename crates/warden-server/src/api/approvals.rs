@@ -24,7 +24,7 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
 
 fn now_ns() -> u64 {
-    warden_audit::Timestamp::now().unix_nanos().max(0) as u64
+    warden_audit::Timestamp::now_unix_ns()
 }
 
 fn store(shared: &AppState) -> Result<&Approvals, Rejection> {
