@@ -233,3 +233,51 @@ fn the_walker_reads_steps_and_compares_loosely() {
     );
     assert_ne!(normal("allow: x"), normal("deny: x"));
 }
+
+/// docs/owasp.md: every risk row names at least one test, and every test it names exists in
+/// the file it names (a renamed or deleted test must not leave the page claiming it).
+#[test]
+fn every_owasp_row_names_tests_that_exist() {
+    let page = std::fs::read_to_string(root().join("docs/owasp.md")).unwrap();
+    let mut rows = 0;
+    let mut missing = Vec::new();
+    for line in page
+        .lines()
+        .filter(|l| l.starts_with("| **ASI") || l.starts_with("| **MCP"))
+    {
+        rows += 1;
+        let mut named = 0;
+        // Cells name tests as: `path/to/file.rs` `test_a`, `test_b`; `other/file.py` `test_c`
+        // (A file named in one cell does not carry into the next.)
+        for cell in line.split(" | ") {
+            let ticks: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
+            let mut file: Option<String> = None;
+            for t in ticks {
+                if t.ends_with(".rs") || t.ends_with(".py") {
+                    file = std::fs::read_to_string(root().join(t)).ok();
+                    if file.is_none() {
+                        missing.push(format!("{t} (file)"));
+                    }
+                } else if let Some(src) = &file
+                    && t.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    && t.contains('_')
+                {
+                    named += 1;
+                    if !src.contains(&format!("fn {t}(")) && !src.contains(&format!("def {t}(")) {
+                        missing.push(t.to_string());
+                    }
+                }
+            }
+        }
+        assert!(
+            named > 0 || line.contains("tamper.rs"),
+            "a row names no test: {line}"
+        );
+    }
+    assert_eq!(rows, 20, "ten ASI rows and ten MCP rows");
+    assert!(
+        missing.is_empty(),
+        "docs/owasp.md names tests that do not exist: {missing:?}"
+    );
+}
