@@ -155,3 +155,74 @@ fn an_agent_cannot_claim_an_approval_in_its_context() {
         "the record carries an approval id nobody gave: {row}"
     );
 }
+
+/// A client holding hundreds of long-polls open cannot make the server read the database
+/// without bound: past 256 waiting at once, another `?wait=` is told to come back (503),
+/// while a plain read still answers; the places come back when the waits end.
+#[test]
+fn long_polls_are_bounded() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "p.yaml",
+        "rules:\n  - action: payments.send\n    effect: require_approval\n    reason: payments need a person\n",
+    );
+    let (p, db) = (d.join("p.yaml"), d.join("w.db"));
+    let s = crate::util::Server::start(&[
+        "--policy",
+        p.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    let r = crate::util::request(
+        s.addr,
+        "POST",
+        "/v1/decide",
+        &["Content-Type: application/json"],
+        br#"{"agent":"bot","action":"payments.send","args":{"amount":5}}"#,
+    );
+    let id = r.json()["approval_id"].as_str().unwrap().to_string();
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+        write!(
+            c,
+            "GET /v1/approvals/{id}?wait=10s HTTP/1.1\r\nHost: {}\r\n\r\n",
+            s.addr
+        )
+        .unwrap();
+        held.push(c);
+    }
+    let probe = |wait: &str| {
+        crate::util::request(
+            s.addr,
+            "GET",
+            &format!("/v1/approvals/{id}{wait}"),
+            &[],
+            b"",
+        )
+        .status
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = probe("?wait=1ms");
+        if status == 503 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no long-poll was ever refused (last: {status})"
+        );
+    }
+    assert_eq!(probe(""), 200, "a plain read still answers");
+    drop(held);
+    while probe("?wait=1ms") != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the places never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

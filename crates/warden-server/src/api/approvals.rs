@@ -22,6 +22,32 @@ use super::{AppState, Rejection, json_ok, read_body};
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// How often a waiting request looks at the database.
 const POLL: Duration = Duration::from_millis(100);
+/// The most long-polls (`?wait=`) at once in this process: each reads the database every
+/// [`POLL`], so past this a waiting client is told to come back (503) rather than adding
+/// reads without bound.
+pub(crate) const MAX_LONG_POLLS: usize = 256;
+static LONG_POLLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One long-poll's place among the [`MAX_LONG_POLLS`], given back when dropped.
+struct LongPoll;
+
+impl LongPoll {
+    fn take() -> Option<LongPoll> {
+        use std::sync::atomic::Ordering::AcqRel;
+        if LONG_POLLS.fetch_add(1, AcqRel) < MAX_LONG_POLLS {
+            Some(LongPoll)
+        } else {
+            LONG_POLLS.fetch_sub(1, AcqRel);
+            None
+        }
+    }
+}
+
+impl Drop for LongPoll {
+    fn drop(&mut self) {
+        LONG_POLLS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 fn now_ns() -> u64 {
     warden_audit::Timestamp::now_unix_ns()
@@ -95,6 +121,18 @@ pub(super) async fn show(
             Some(w) => warden_policy::runtime::parse_duration(w)
                 .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, format!("wait: {e}")))?
                 .min(MAX_WAIT),
+        };
+        let _place = if wait.is_zero() {
+            None
+        } else {
+            Some(LongPoll::take().ok_or_else(|| {
+                Rejection::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "{MAX_LONG_POLLS} clients are already waiting on approval requests; ask again without `wait` or later"
+                    ),
+                )
+            })?)
         };
         let deadline = Instant::now() + wait;
         loop {
