@@ -409,6 +409,7 @@ fn held_stream(
 ) -> Response {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(16);
     let (app, headers) = (app.clone(), headers.clone());
+    let id = held.id.clone();
     tokio::spawn(async move {
         let (notes, g) = (tx.clone(), gateway.clone());
         let settled = tokio::task::spawn_blocking(move || {
@@ -432,6 +433,19 @@ fn held_stream(
                 return;
             }
         };
+        if !answer.status().is_success() {
+            // An HTTP error (the upstream's, passed through on the ordinary path, or the
+            // proxy's own 502) has no place on this stream: its body is not a filtered
+            // answer. The client gets an error for its request, under its id.
+            let why = format!(
+                "the upstream answered the call with HTTP {}; its body was not passed on",
+                answer.status()
+            );
+            let _ = tx
+                .send(event(&jsonrpc::error(&id, code::BAD_ANSWER, &why, None)))
+                .await;
+            return;
+        }
         let sse = answer
             .headers()
             .get(header::CONTENT_TYPE)
