@@ -11,6 +11,7 @@ mod dashboard;
 mod docs;
 mod hostile_agent;
 mod hostile_approvals;
+mod hostile_dashboard_agent;
 mod hostile_peer;
 mod hostile_program;
 mod hostile_saga;

@@ -258,6 +258,10 @@ impl Route {
     }
 }
 
+/// The context key Warden's MCP gateway marks its decisions with (`warden-mcp`); callers of
+/// this API may not set it.
+pub const GATEWAY_CONTEXT: &str = "gateway";
+
 /// The OpenAPI 3.1 document served at `GET /openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -453,11 +457,35 @@ fn parse_one(bytes: &[u8]) -> Result<Action, Rejection> {
 
 impl Shared {
     fn decide(&self, action: &Action, started: Instant) -> Decision {
-        let decision = self.warden.decide(action);
+        let decision = match action.context.get(GATEWAY_CONTEXT) {
+            Some(_) => self.refuse_gateway_context(action),
+            None => self.warden.decide(action),
+        };
         let took = started.elapsed();
         self.metrics.record_decision(decision.verdict, took);
         self.feed.publish(action, &decision, took);
         decision
+    }
+
+    /// A caller claimed to be Warden's MCP gateway (`context.gateway`, which marks the
+    /// proxy's records, so the dashboard can tell what a proxy found from what a caller of
+    /// this API wrote): denied, and recorded without the claim.
+    fn refuse_gateway_context(&self, action: &Action) -> Decision {
+        let mut d = Decision::deny(format!(
+            "denied: `context.{GATEWAY_CONTEXT}` marks the decisions of Warden's MCP gateway; a caller of this API cannot set it"
+        ));
+        d.rule = Some("warden-server.reserved-context".into());
+        if let Some(audit) = self.warden.audit() {
+            let mut recorded = action.clone();
+            if let Some(m) = recorded.context.as_object_mut() {
+                m.remove(GATEWAY_CONTEXT);
+            }
+            match audit.append(warden_audit::Entry::new(&recorded, &d)) {
+                Ok(seq) => d.audit_seq = seq,
+                Err(e) => tracing::error!("could not record a refused decision: {e}"),
+            }
+        }
+        d
     }
 
     /// Decide `actions` in order. A decision that only computes takes a microsecond and runs

@@ -75,6 +75,13 @@ pub(super) struct State {
     pub(super) session: Option<String>,
 }
 
+/// The context key every action the proxy decides carries, with [`GATEWAY`] as its value:
+/// the dashboard's MCP findings page shows only records so marked, and `warden serve`
+/// refuses callers of its API that set it.
+pub const GATEWAY_CONTEXT: &str = "gateway";
+/// The value of [`GATEWAY_CONTEXT`].
+pub const GATEWAY: &str = "warden-mcp";
+
 pub(super) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -109,7 +116,7 @@ impl Gateway {
     }
 
     /// A new action with what every action of this conversation carries: the agent, and
-    /// `context.server`, `context.transport`, (when there is one) `context.session` and
+    /// `context.gateway` (`warden-mcp`), `context.server`, `context.transport`, (when there is one) `context.session` and
     /// (when the proxy was given one) `context.credential`.
     pub(super) fn action(&self, name: &str) -> Action {
         let (server, session) = {
@@ -117,6 +124,7 @@ impl Gateway {
             (s.server.clone(), s.session.clone())
         };
         let mut action = Action::new(name)
+            .with_context(GATEWAY_CONTEXT, GATEWAY)
             .with_context("server", server)
             .with_context("transport", self.transport.as_str());
         if let Some(session) = session {

@@ -352,7 +352,22 @@ pub(super) async fn agents(State(shared): State<AppState>, headers: HeaderMap) -
     let worker = shared.clone();
     let listed = tokio::task::spawn_blocking(move || {
         let warden = &worker.warden;
-        let mut names = std::collections::BTreeSet::new();
+        // Who makes the cut of MAX_AGENTS, in this order: agents a kill switch stops, agents
+        // the trust store scored, then names from the audit log, newest first. A caller can
+        // put any name it likes into the audit log, so those come last: a flood of made-up
+        // names cannot push a killed or scored agent off the page.
+        let mut names: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut add = |name: String, names: &mut Vec<String>| {
+            if names.len() < MAX_AGENTS && seen.insert(name.clone()) {
+                names.push(name);
+            }
+        };
+        for kill in warden.runtime().kills() {
+            if let warden_runtime::Scope::Agent(agent) = kill.scope {
+                add(agent, &mut names);
+            }
+        }
         let scored: std::collections::HashSet<String> = warden
             .zero_trust()
             .trust()
@@ -361,11 +376,10 @@ pub(super) async fn agents(State(shared): State<AppState>, headers: HeaderMap) -
             .into_iter()
             .map(|(agent, _)| agent)
             .collect();
-        names.extend(scored.iter().cloned());
-        for kill in warden.runtime().kills() {
-            if let warden_runtime::Scope::Agent(agent) = kill.scope {
-                names.insert(agent);
-            }
+        let mut scored_names: Vec<&String> = scored.iter().collect();
+        scored_names.sort();
+        for agent in scored_names {
+            add(agent.clone(), &mut names);
         }
         if let Some(path) = &worker.audit_db {
             let filter = warden_audit::Filter {
@@ -373,13 +387,15 @@ pub(super) async fn agents(State(shared): State<AppState>, headers: HeaderMap) -
                 ..Default::default()
             };
             if let Ok(records) = warden_audit::query(path, &filter) {
-                names.extend(records.into_iter().filter_map(|r| r.agent));
+                for agent in records.into_iter().rev().filter_map(|r| r.agent) {
+                    add(agent, &mut names);
+                }
             }
         }
+        names.sort();
         let has_rings = warden.agent_status("", false).ring.is_some();
         let agents: Vec<serde_json::Value> = names
             .into_iter()
-            .take(MAX_AGENTS)
             .map(|name| {
                 let s = warden.agent_status(&name, scored.contains(&name));
                 serde_json::json!({
@@ -455,7 +471,14 @@ pub(super) async fn findings(State(shared): State<AppState>, headers: HeaderMap)
 /// An MCP audit record as a finding, if it is one.
 fn finding_of(r: warden_audit::Record) -> Option<serde_json::Value> {
     let context = r.context.as_ref();
+    // Only the proxy's records: a caller of `/v1/decide` may name any action and context,
+    // but not `context.gateway` (see `GATEWAY_CONTEXT`).
+    let from_gateway = context
+        .and_then(|c| c.get(crate::api::GATEWAY_CONTEXT))
+        .and_then(|g| g.as_str())
+        == Some("warden-mcp");
     let found: Vec<serde_json::Value> = context
+        .filter(|_| from_gateway)
         .and_then(|c| c.get("findings"))
         .and_then(|f| f.as_array())
         .cloned()
