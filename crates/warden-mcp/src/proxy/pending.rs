@@ -120,16 +120,23 @@ impl Pending {
 
     /// A held request was let through: it now waits for the other side's answer like any
     /// other, with its call permit. `false` when it is no longer held (cancelled meanwhile).
+    /// `hold` is the request's own cancel flag: a cancelled request's id may have been taken
+    /// by a new request since (held too), which this must not release.
     pub(crate) fn release(
         &mut self,
         id: &Value,
+        hold: &Arc<AtomicBool>,
         permit: Option<std::sync::Arc<warden::CallPermit>>,
     ) -> bool {
         let Some(w) = id::key(id).and_then(|key| self.waiting.get_mut(&key)) else {
             return false;
         };
         match &w.held {
-            Some(flag) if id::same_id(&w.id, id) && !flag.load(Ordering::Acquire) => {
+            Some(flag)
+                if Arc::ptr_eq(flag, hold)
+                    && id::same_id(&w.id, id)
+                    && !flag.load(Ordering::Acquire) =>
+            {
                 w.held = None;
                 w._permit = permit;
                 true
@@ -138,16 +145,18 @@ impl Pending {
         }
     }
 
-    /// A held request was refused (the proxy answers it): forget it.
-    pub(crate) fn abandon(&mut self, id: &Value) {
+    /// A held request was refused (the proxy answers it): forget it. `false` when it is no
+    /// longer here (cancelled meanwhile; its id may be a new request's now, left alone).
+    pub(crate) fn abandon(&mut self, id: &Value, hold: &Arc<AtomicBool>) -> bool {
         if let Some(key) = id::key(id)
-            && self
-                .waiting
-                .get(&key)
-                .is_some_and(|w| w.held.is_some() && id::same_id(&w.id, id))
+            && self.waiting.get(&key).is_some_and(|w| {
+                w.held.as_ref().is_some_and(|f| Arc::ptr_eq(f, hold)) && id::same_id(&w.id, id)
+            })
         {
             self.waiting.remove(&key);
+            return true;
         }
+        false
     }
 
     #[cfg(test)]
@@ -210,8 +219,12 @@ mod tests {
         p.insert(w).unwrap();
         assert_eq!(p.insert(waiting(json!(7))), Err(Refusal::Duplicate));
         assert_eq!(p.take(&json!(7)).unwrap_err(), Unmatched::Nothing);
-        assert!(p.release(&json!(7), None));
-        assert!(!p.release(&json!(7), None), "released once");
+        assert!(
+            !p.release(&json!(7), &Arc::new(AtomicBool::new(false)), None),
+            "not its hold"
+        );
+        assert!(p.release(&json!(7), &flag, None));
+        assert!(!p.release(&json!(7), &flag, None), "released once");
         assert_eq!(p.take(&json!(7)).unwrap().id, json!(7));
 
         let mut w = waiting(json!("h"));
@@ -220,7 +233,7 @@ mod tests {
         p.cancel(&json!("h"));
         assert!(flag.load(Ordering::Acquire));
         assert!(
-            !p.release(&json!("h"), None),
+            !p.release(&json!("h"), &flag, None),
             "cancelled requests stay cancelled"
         );
         assert_eq!(p.len(), 0);

@@ -214,20 +214,32 @@ impl Gateway {
                 match self.begin_call(&id, &ticket.target) {
                     Ok(permit) => permit,
                     Err(answer) => {
-                        lock(&self.state).from_client.abandon(&id);
+                        if !lock(&self.state).from_client.abandon(&id, &cancelled) {
+                            return Inbound::Dropped(format!(
+                                "{} was cancelled while held",
+                                ticket.what
+                            ));
+                        }
                         return Inbound::Answer(answer);
                     }
                 }
             } else {
                 None
             };
-            return if lock(&self.state).from_client.release(&id, permit) {
+            return if lock(&self.state)
+                .from_client
+                .release(&id, &cancelled, permit)
+            {
                 Inbound::Forward(msg)
             } else {
                 Inbound::Dropped(format!("{} was cancelled while held", ticket.what))
             };
         }
-        lock(&self.state).from_client.abandon(&id);
+        if !lock(&self.state).from_client.abandon(&id, &cancelled) {
+            // Cancelled while its approval was being answered: a cancelled request gets
+            // no answer (one with its id would now read as a new request's).
+            return Inbound::Dropped(format!("{} was cancelled while held", ticket.what));
+        }
         match refusal(&id, &d, &ticket.what) {
             Err(answer) => Inbound::Answer(answer),
             // INVARIANT: `d` is not an allow here.
