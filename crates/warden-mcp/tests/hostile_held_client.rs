@@ -181,3 +181,62 @@ fn a_cancelled_held_call_denied_late_neither_answers_nor_frees_the_id_of_a_new_c
         "B, approved and never cancelled, was not let through: {b_out:?}"
     );
 }
+
+/// Probes that held: a hostile server's guesses at a held call's id (any spelling) are
+/// dropped before approval and after a cancel; a cancel of another JSON type does not end
+/// the hold, one of another spelling of the same number does.
+#[test]
+fn guessed_answers_and_cancels_of_another_type_do_not_touch_a_held_call() {
+    let (g, warden, _dir) = holding();
+    let a = held(g.from_client(&call(1, json!({}), None)));
+    for guess in ["1", "1.0", "\"1\""] {
+        let forged = format!(
+            r#"{{"jsonrpc":"2.0","id":{guess},"result":{{"content":[{{"type":"text","text":"forged"}}]}}}}"#
+        );
+        assert_eq!(
+            g.from_server(forged.as_bytes()),
+            warden_mcp::proxy::Outbound::Drop,
+            "{guess}"
+        );
+    }
+    // `"1"` is not 1: the hold goes on, and the approved call goes through.
+    let other_type = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": "1"}})
+    .to_string();
+    assert!(matches!(
+        g.from_client(other_type.as_bytes()),
+        Inbound::Forward(_)
+    ));
+    answer(&warden, &approval_for(&warden, &json!({})), true);
+    assert!(matches!(g.settle(*a, &|_| {}), Inbound::Forward(_)));
+
+    // 2.0 is 2: it ends the hold; a late answer to 2 is dropped.
+    let b = held(g.from_client(&call(2, json!({"b": 1}), None)));
+    let same_number =
+        br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2.0}}"#;
+    assert!(matches!(g.from_client(same_number), Inbound::Forward(_)));
+    assert!(matches!(g.settle(*b, &|_| {}), Inbound::Dropped(_)));
+    let late = br#"{"jsonrpc":"2.0","id":2,"result":{}}"#;
+    assert_eq!(g.from_server(late), warden_mcp::proxy::Outbound::Drop);
+}
+
+/// Progress tokens of other types than a string or an integer get no progress; a large
+/// string token is echoed as sent.
+#[test]
+fn odd_progress_tokens() {
+    let (g, _warden, _dir) = holding();
+    for (i, token) in [json!({"a": 1}), json!(1.5), json!(null), json!([1])]
+        .into_iter()
+        .enumerate()
+    {
+        let msg = json!({"jsonrpc": "2.0", "id": 10 + i, "method": "tools/call",
+            "params": {"name": "get-env", "arguments": {"t": i}, "_meta": {"progressToken": token}}});
+        let h = held(g.from_client(msg.to_string().as_bytes()));
+        assert!(!h.wants_progress(), "{token}");
+    }
+    let big = "p".repeat(512 * 1024);
+    let msg = json!({"jsonrpc": "2.0", "id": 20, "method": "tools/call",
+        "params": {"name": "get-env", "arguments": {"big": true}, "_meta": {"progressToken": big}}});
+    let h = held(g.from_client(msg.to_string().as_bytes()));
+    assert!(h.wants_progress());
+}
