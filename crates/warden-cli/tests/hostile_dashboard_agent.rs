@@ -138,3 +138,62 @@ fn an_agent_cannot_write_an_mcp_proxy_finding_onto_the_findings_page() {
         "a decision-token caller forged a proxy finding on the MCP findings page"
     );
 }
+
+/// The server's peak resident memory so far (bytes).
+fn peak_rss(s: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kb * 1024
+}
+
+/// 120 MCP tool-call decisions, each with ~900 kB of arguments (under the 1 MiB body
+/// limit): ~108 MB in the last records of the audit log. Then what one read of `path` adds
+/// to the server's peak memory, in bytes.
+fn peak_growth_of_reading(path: &str) -> u64 {
+    let (_dir, s) = start();
+    let blob = "x".repeat(900_000);
+    for i in 0..120 {
+        let body = json!({"agent": format!("bulk-{i}"), "action": "mcp.tools/call",
+            "tool": "write_file", "args": {"content": blob}})
+        .to_string();
+        let r = request(
+            s.addr,
+            "POST",
+            "/v1/decide",
+            &[JSON, AGENT_TOKEN],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let (cookie, csrf) = login(&s);
+    let before = peak_rss(&s);
+    let r = request(s.addr, "GET", path, &[&cookie, &csrf], b"");
+    assert_eq!(r.status, 200, "{r:?}");
+    peak_rss(&s).saturating_sub(before)
+}
+
+/// The Agents page needs the agents' names from the recent records, not their arguments.
+#[test]
+fn the_agents_page_does_not_load_the_arguments_of_a_thousand_records() {
+    let grew = peak_growth_of_reading("/dashboard/agents");
+    assert!(
+        grew < 32 << 20,
+        "one GET /dashboard/agents raised the server's peak memory by {} MB (the last records' arguments, read whole)",
+        grew >> 20
+    );
+}
+
+/// The findings page needs each record's findings and rule, not its arguments.
+#[test]
+fn the_findings_page_does_not_load_the_arguments_of_five_thousand_records() {
+    let grew = peak_growth_of_reading("/dashboard/findings");
+    assert!(
+        grew < 32 << 20,
+        "one GET /dashboard/findings raised the server's peak memory by {} MB (the last MCP records' arguments, read whole)",
+        grew >> 20
+    );
+}
