@@ -258,3 +258,286 @@ fn the_limit_is_configurable_and_applies_to_http_bodies() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--max-message-bytes"), "{err}");
 }
+
+/// A session the proxy has not remembered (it restarted; the upstream still knows the
+/// session): every POST in it gets a fresh conversation until the upstream accepts one.
+/// A call held there must still be reachable by the client's cancel, sent in the same
+/// session — else, approved later, it is forwarded although the client gave it up.
+#[test]
+fn over_http_a_cancel_reaches_a_call_held_in_a_session_the_proxy_has_not_remembered() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let (upstream, seen) = upstream_with(scripted);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let db = db.to_str().unwrap();
+    let (_proxy, addr, log) = http_proxy(&upstream, &["--db", db, "--approval-wait", "60s"]);
+    // The upstream's session, never opened through this proxy.
+    let session = "scripted-session-7";
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "get-env", "arguments": {}}})
+    .to_string();
+    let mut held = TcpStream::connect(addr).unwrap();
+    held.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        held,
+        "POST /mcp HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nMcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-06-18\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let pending = || {
+        let (code, out, err) = run(&["approvals", "list", "--db", db, "-q"]);
+        assert_eq!(code, 0, "{out} {err}");
+        out.split_whitespace().map(String::from).collect::<Vec<_>>()
+    };
+    let start = Instant::now();
+    let id = loop {
+        if let Some(id) = pending().pop() {
+            break id;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not held\n{}",
+            log.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The client gives the call up, in the same session.
+    let c = http(
+        addr,
+        "POST",
+        Some(session),
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"gave up"}}"#,
+    );
+    assert_eq!(c.status, 202, "{}", c.body);
+    // A person approves it afterwards: nothing may be forwarded.
+    let (code, out, err) = run(&[
+        "approvals",
+        "approve",
+        &id,
+        "--db",
+        db,
+        "--by",
+        "alice",
+        "--reason",
+        "late",
+    ]);
+    assert_eq!(code, 0, "{out} {err}");
+    let mut answer = String::new();
+    let _ = held.read_to_string(&mut answer);
+    assert!(
+        !methods(&seen).contains(&"tools/call get-env".to_string()),
+        "the cancelled call reached the upstream after its approval; its POST got: {answer}"
+    );
+}
+
+/// A client that goes away while its call is held: approved later, the call goes upstream
+/// and holds one of its ring's `max_concurrent` places until the upstream's answer comes
+/// back — and then the place must be given back, though nobody is left to read the answer.
+#[test]
+fn over_http_a_client_that_hangs_up_on_a_held_call_does_not_keep_its_rings_place() {
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let (upstream, seen) = upstream_with(|msg: &Value| {
+        if msg["params"]["name"] == "get-env" {
+            // A slow tool: the answer comes after the client has gone.
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        scripted(msg)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let rings = dir.path().join("rings.yaml");
+    std::fs::write(
+        &rings,
+        "name: rings\nrules: []\nrings:\n  default: user\n  profiles:\n    user: {max_concurrent: 1, rate: none}\n",
+    )
+    .unwrap();
+    let db = dir.path().join("w.db");
+    let db = db.to_str().unwrap();
+    let (_proxy, addr, log) = http_proxy(
+        &upstream,
+        &[
+            "--policy",
+            rings.to_str().unwrap(),
+            "--agent",
+            "a1",
+            "--db",
+            db,
+            "--approval-wait",
+            "60s",
+        ],
+    );
+    let init = http(
+        addr,
+        "POST",
+        None,
+        &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "red-team", "version": "0"}}})
+        .to_string(),
+    );
+    assert_eq!(init.status, 200, "{}", init.body);
+    let session = init.header("mcp-session-id").unwrap().to_string();
+    let echo = |id: i64| {
+        http(
+            addr,
+            "POST",
+            Some(&session),
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"message": "hi"}}})
+            .to_string(),
+        )
+        .response(id)
+    };
+    assert!(echo(1).get("result").is_some(), "{}", log.text());
+    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "get-env", "arguments": {}}})
+    .to_string();
+    let mut held = TcpStream::connect(addr).unwrap();
+    write!(
+        held,
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nMcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-06-18\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let pending = || {
+        let (code, out, err) = run(&["approvals", "list", "--db", db, "-q"]);
+        assert_eq!(code, 0, "{out} {err}");
+        out.split_whitespace().map(String::from).collect::<Vec<_>>()
+    };
+    let start = Instant::now();
+    let id = loop {
+        if let Some(id) = pending().pop() {
+            break id;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not held\n{}",
+            log.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The client hangs up; then a person approves the call.
+    drop(held);
+    let (code, out, err) = run(&[
+        "approvals",
+        "approve",
+        &id,
+        "--db",
+        db,
+        "--by",
+        "alice",
+        "--reason",
+        "ok",
+    ]);
+    assert_eq!(code, 0, "{out} {err}");
+    let start = Instant::now();
+    while !methods(&seen).contains(&"tools/call get-env".to_string()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never forwarded\n{}",
+            log.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Once the upstream has answered it (2 s), the agent's one place is free again.
+    let start = Instant::now();
+    let mut n = 10;
+    loop {
+        n += 1;
+        let r = echo(n);
+        if r.get("result").is_some() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "30 s after the hung-up call was answered upstream, the agent's ring place is still taken: {r}\n{}",
+            log.text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The same without a hold: a client that hangs up while an allowed, slow call is
+/// upstream. (Shows the leak is in the HTTP proxy's answer path, not in the hold; the hold
+/// makes it likely, clients giving up on long waits.)
+#[test]
+fn over_http_a_client_that_hangs_up_on_a_slow_call_does_not_keep_its_rings_place() {
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let (upstream, seen) = upstream_with(|msg: &Value| {
+        if msg["params"]["name"] == "get-sum" {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        scripted(msg)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let rings = dir.path().join("rings.yaml");
+    std::fs::write(
+        &rings,
+        "name: rings\nrules: []\nrings:\n  default: user\n  profiles:\n    user: {max_concurrent: 1, rate: none}\n",
+    )
+    .unwrap();
+    let (_proxy, addr, log) = http_proxy(
+        &upstream,
+        &["--policy", rings.to_str().unwrap(), "--agent", "a1"],
+    );
+    let init = http(
+        addr,
+        "POST",
+        None,
+        &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "red-team", "version": "0"}}})
+        .to_string(),
+    );
+    let session = init.header("mcp-session-id").unwrap().to_string();
+    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "get-sum", "arguments": {"a": 1, "b": 2}}})
+    .to_string();
+    let mut slow = TcpStream::connect(addr).unwrap();
+    write!(
+        slow,
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nMcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-06-18\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let start = Instant::now();
+    while !methods(&seen).contains(&"tools/call get-sum".to_string()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never forwarded\n{}",
+            log.text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(slow);
+    let start = Instant::now();
+    let mut n = 10;
+    loop {
+        n += 1;
+        let r = http(
+            addr,
+            "POST",
+            Some(&session),
+            &json!({"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"message": "hi"}}})
+            .to_string(),
+        )
+        .response(n);
+        if r.get("result").is_some() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "30 s after the hung-up call went upstream, the agent's ring place is still taken: {r}\n{}",
+            log.text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
