@@ -150,6 +150,54 @@ impl LogReader {
         Ok(out)
     }
 
+    /// The agents named in the last `records` records, newest first. Names only: a view
+    /// of who acted reads nothing else, whatever size of arguments callers sent.
+    pub fn recent_agents(&self, records: usize) -> Result<Vec<String>, AuditError> {
+        let mut stmt = self
+            .store
+            .conn
+            .prepare_cached(
+                "SELECT agent FROM (SELECT agent FROM records ORDER BY seq DESC LIMIT ?1)
+                 WHERE agent IS NOT NULL",
+            )
+            .map_err(self.sql_err("cannot read records"))?;
+        let names = stmt
+            .query_map(params![store::to_i64(records as u64)], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(self.sql_err("cannot read records"))?;
+        Ok(names)
+    }
+
+    /// Among the last `within` records, the last `limit` whose context has `key` equal to
+    /// `value`, newest first, with their arguments left out (`args` is `None`): for views
+    /// that show what one door recorded (the MCP proxy marks its records) without reading
+    /// what callers sent. A version 1 log (no context) has none.
+    pub fn marked(
+        &self,
+        key: &str,
+        value: &str,
+        within: usize,
+        limit: usize,
+    ) -> Result<Vec<Record>, AuditError> {
+        if self.store.encoding == crate::encoding::Encoding::V1 {
+            return Ok(Vec::new());
+        }
+        let columns = store::record_select(self.store.encoding).replacen(" args,", " NULL,", 1);
+        let sql = format!(
+            "SELECT {columns} FROM (SELECT * FROM records ORDER BY seq DESC LIMIT ?1)
+             WHERE json_extract(context, ?2) = ?3 ORDER BY seq DESC LIMIT ?4"
+        );
+        self.records(
+            &sql,
+            params![
+                store::to_i64(within as u64),
+                format!("$.\"{}\"", key.replace('"', "")),
+                value,
+                store::to_i64(limit as u64),
+            ],
+        )
+    }
+
     /// The sequence number of the last record (0 when the log is empty).
     pub fn last_seq(&self) -> Result<u64, AuditError> {
         let seq: Option<i64> = self

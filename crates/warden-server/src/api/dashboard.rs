@@ -338,8 +338,9 @@ pub(super) async fn verify(State(shared): State<AppState>, headers: HeaderMap) -
 const MAX_AGENTS: usize = 200;
 /// How many recent audit records `GET /dashboard/agents` reads for agent names.
 const AGENT_RECORDS: usize = 1_000;
-/// How many recent MCP audit records `GET /dashboard/findings` reads, and the most it shows.
-const FINDING_RECORDS: usize = 5_000;
+/// How many recent audit records `GET /dashboard/findings` looks through for the proxy's
+/// (their context only; never their arguments), and the most it shows.
+const FINDING_RECORDS: usize = 20_000;
 const MAX_FINDINGS: usize = 200;
 
 /// `GET /dashboard/agents`: every agent this server knows of — scored by the trust store,
@@ -381,15 +382,12 @@ pub(super) async fn agents(State(shared): State<AppState>, headers: HeaderMap) -
         for agent in scored_names {
             add(agent.clone(), &mut names);
         }
-        if let Some(path) = &worker.audit_db {
-            let filter = warden_audit::Filter {
-                limit: Some(AGENT_RECORDS),
-                ..Default::default()
-            };
-            if let Ok(records) = warden_audit::query(path, &filter) {
-                for agent in records.into_iter().rev().filter_map(|r| r.agent) {
-                    add(agent, &mut names);
-                }
+        if let Some(path) = &worker.audit_db
+            && let Ok(recent) =
+                warden_audit::LogReader::open(path).and_then(|r| r.recent_agents(AGENT_RECORDS))
+        {
+            for agent in recent {
+                add(agent, &mut names);
             }
         }
         names.sort();
@@ -441,19 +439,23 @@ pub(super) async fn findings(State(shared): State<AppState>, headers: HeaderMap)
         .counted(&shared.metrics);
     };
     let read = tokio::task::spawn_blocking(move || {
-        let filter = warden_audit::Filter {
-            action: Some("mcp.*".into()),
-            limit: Some(FINDING_RECORDS),
-            ..Default::default()
-        };
-        warden_audit::query(&path, &filter).map(|records| {
-            records
-                .into_iter()
-                .rev()
-                .filter_map(finding_of)
-                .take(MAX_FINDINGS)
-                .collect::<Vec<_>>()
-        })
+        // Only the proxy's records, without their arguments (see `GATEWAY_CONTEXT`).
+        warden_audit::LogReader::open(&path)
+            .and_then(|r| {
+                r.marked(
+                    crate::api::GATEWAY_CONTEXT,
+                    "warden-mcp",
+                    FINDING_RECORDS,
+                    MAX_FINDINGS,
+                )
+            })
+            .map(|records| {
+                records
+                    .into_iter()
+                    .filter_map(finding_of)
+                    .take(MAX_FINDINGS)
+                    .collect::<Vec<_>>()
+            })
     })
     .await;
     match read {
