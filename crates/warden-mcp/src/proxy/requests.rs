@@ -247,6 +247,34 @@ impl Gateway {
         }
     }
 
+    /// Do not hold `held` after all: answer it at once with its refusal (approval required,
+    /// the request's id named), as without `approval_wait`. For a conversation the proxy
+    /// cannot keep (an HTTP session it does not know), where a later cancel or a duplicate
+    /// id would not find the hold.
+    pub fn refuse_held(&self, held: Held, why: &str) -> Inbound {
+        let Held {
+            ticket,
+            id,
+            cancelled,
+            ..
+        } = held;
+        if !lock(&self.state).from_client.abandon(&id, &cancelled) {
+            return Inbound::Dropped(format!("{} was cancelled", ticket.what));
+        }
+        let mut d = Decision::deny(String::new());
+        d.verdict = Verdict::RequireApproval;
+        d.reason = format!(
+            "approval {} is needed; the call was not held: {why}",
+            ticket.approval
+        )
+        .into();
+        d.approval_id = Some(ticket.approval.clone());
+        match refusal(&id, &d, &ticket.what) {
+            Err(answer) => Inbound::Answer(answer),
+            Ok(()) => Inbound::Dropped(String::new()),
+        }
+    }
+
     /// Poll the approval request until it is answered, expires or the wait ends; the
     /// decision it leads to (the action decided again, or a deny naming why), or `None`
     /// when the client cancelled the request.

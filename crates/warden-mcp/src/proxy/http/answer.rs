@@ -46,6 +46,23 @@ pub(super) struct Context {
     request: Option<Value>,
 }
 
+/// When the answer is over — delivered, failed, or abandoned because the client hung up
+/// (its response future or event stream dropped) — the client's request stops waiting: a
+/// request still in the table is taken out, and with it its ring place (`max_concurrent`).
+/// A delivered answer took it out already; then this does nothing.
+impl Drop for Context {
+    fn drop(&mut self) {
+        if let Some(id) = &self.request
+            && self
+                .gateway
+                .fail_request(id, code::BAD_ANSWER, "the client went away")
+                .is_some()
+        {
+            tracing::info!("the client went away before the answer to request {id}");
+        }
+    }
+}
+
 impl Context {
     pub(super) fn new(
         app: &Arc<App>,

@@ -327,6 +327,20 @@ async fn post(
     };
     let mut inbound = decide(|| gateway.from_client(&bytes));
     if let Inbound::Held(held) = inbound {
+        let known = match session.as_deref() {
+            Some(id) => lock(&app.sessions).contains_key(id),
+            None => !initialize,
+        };
+        if !known {
+            // A session this proxy does not remember gets a fresh conversation per POST
+            // until the upstream accepts one: a later cancel (or a second request with this
+            // id) would not find the hold. Refused at once instead, as without a wait.
+            let refused = gateway.refuse_held(*held, "the proxy does not know this session yet");
+            return match refused {
+                Inbound::Answer(answer) => json_response(StatusCode::OK, &answer),
+                _ => proxy_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, "cancelled"),
+            };
+        }
         if held.wants_progress() && accepts_events(headers) {
             return held_stream(app, headers, gateway, session, *held);
         }
@@ -366,6 +380,9 @@ async fn pass_on(
         Ok(Kind::Request { id, .. }) => Some(id),
         _ => None,
     };
+    // Made before the request goes upstream: if the client hangs up meanwhile, dropping it
+    // takes the request out of the table (see `answer::Context`'s `Drop`).
+    let cx = answer::Context::new(app, headers, gateway.clone(), request.clone());
     let resp = match forward(app, Method::POST, headers, Body::from(msg.to_string())).await {
         Ok(r) => r,
         Err(e) => {
@@ -385,7 +402,7 @@ async fn pass_on(
             (false, _) => app.keep(session.as_deref(), &gateway),
         }
     }
-    answer::filter(resp, answer::Context::new(app, headers, gateway, request)).await
+    answer::filter(resp, cx).await
 }
 
 /// Whether the client takes an event stream as the answer to its POST.
