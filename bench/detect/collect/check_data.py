@@ -4,7 +4,7 @@
     python3 bench/detect/collect/check_data.py [DATA_DIR]
 
 Checks: every line is a JSON object with exactly the contract's keys and types; ids are unique
-and start with "<source>/"; the source matches the file name; label/class/kind are from the
+within tools and within texts and start with "<source>/"; the source matches the file name; label/class/kind are from the
 contract's vocabularies (benign rows have class "benign"); a tool has a string name, a
 description that is a string if present, an object inputSchema, and a non-empty tool card; texts
 are non-empty and at most 4,000 characters; no two rows share a normalised text or tool card.
@@ -26,12 +26,11 @@ TEXT_KEYS = {"id", "source", "label", "class", "kind", "text", "origin", "licenc
 
 def check(data: Path) -> list:
     errs = []
-    ids = set()
     for kind, keys, classes in (("tools", TOOL_KEYS, TOOL_CLASSES), ("texts", TEXT_KEYS, TEXT_CLASSES)):
         files = sorted((data / kind).glob("*.jsonl"))
         if not files:
             errs.append(f"{data / kind}: no .jsonl files")
-        seen = {}
+        seen, ids = {}, set()  # ids and dedup keys are unique within tools and within texts
         for f in files:
             src = f.stem
             for n, line in enumerate(f.read_text(encoding="utf-8").split("\n"), 1):

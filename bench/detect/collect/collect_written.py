@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Raw rows for the attack sets we wrote (written/*.py): tools written-a/-b, texts written-texts-a/-b.
+
+Texts: each payload is placed in two different carriers of its own style (payload i goes into
+carriers i mod n and (7i+3) mod n); each carrier also appears once clean, with a neutral sentence
+where the payload would be, labelled benign.
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+from common import cap, write_jsonl
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "written"))
+RAW = Path(os.environ.get("RAW", "/tmp/detect-raw"))
+
+import texts_a  # noqa: E402
+import texts_b  # noqa: E402
+import tools_a  # noqa: E402
+import tools_b  # noqa: E402
+
+LIC = "Apache-2.0 (written for this repository)"
+FILLERS = ["Thanks, this worked for me.", "See the attached file for the details.",
+           "The numbers above are preliminary and may change.", "Updated after the review on Monday.",
+           "No action needed on your side.", "More examples are in the appendix."]
+
+
+def fill(carrier, payload):
+    kind, body = carrier
+    if kind == "json":
+        return "api_json", body.replace(json.dumps(texts_a.INJ)[1:-1], json.dumps(payload, ensure_ascii=False)[1:-1])
+    return kind, body.replace(texts_a.INJ, payload)
+
+
+def texts(mod, source, style):
+    rows = []
+    n = len(mod.CARRIERS)
+    for i, c in enumerate(mod.CARRIERS):
+        kind, t = fill(c, FILLERS[i % len(FILLERS)])
+        rows.append({"source": source, "label": "benign", "class": "benign", "kind": kind, "text": cap(t),
+                     "origin": f"written ({style}) carrier {i}, clean", "licence": LIC})
+    for i, (cls, payload) in enumerate(mod.PAYLOADS):
+        for ci in (i % n, (7 * i + 3) % n):
+            kind, t = fill(mod.CARRIERS[ci], payload)
+            assert payload.strip()[:20] in t or kind == "api_json", (source, i, ci)
+            assert len(t) <= 4000, (source, i, ci)
+            rows.append({"source": source, "label": "attack", "class": cls, "kind": kind, "text": t,
+                         "origin": f"written ({style}) payload {i} in carrier {ci}", "licence": LIC})
+    return rows
+
+
+def tools(mod, source, style):
+    return [{"source": source, "label": "attack", "class": t["class"], "server": t["server"], "tool": t["tool"],
+             "origin": f"written ({style}) from the public write-ups, see DATA.md", "licence": LIC} for t in mod.TOOLS]
+
+
+def main():
+    write_jsonl(RAW / "tools/written-a.jsonl", tools(tools_a, "written-a", "PoC style"))
+    write_jsonl(RAW / "tools/written-b.jsonl", tools(tools_b, "written-b", "subtle paraphrase"))
+    write_jsonl(RAW / "texts/written-texts-a.jsonl", texts(texts_a, "written-texts-a", "PoC style"))
+    write_jsonl(RAW / "texts/written-texts-b.jsonl", texts(texts_b, "written-texts-b", "subtle"))
+
+
+if __name__ == "__main__":
+    main()
