@@ -39,6 +39,8 @@ def check(data: Path) -> list:
                         errs.append(f"{f}:{n}: empty line")
                     continue
                 where = f"{f}:{n}"
+                if any(c in line for c in "\u2028\u2029\x85"):
+                    errs.append(f"{where}: raw U+2028/U+2029/U+0085 (write them escaped, see common.dumps_line)")
                 try:
                     r = json.loads(line)
                 except ValueError as e:

@@ -57,8 +57,20 @@ def cap(text: str, limit: int = CAP) -> str:
     return text[:cut] if cut > limit // 4 else text[:limit]
 
 
+# Characters that Python's str.splitlines() (and some editors) treat as line breaks but JSON leaves
+# raw: escaped so that every reader sees one row per "\n".
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+def dumps_line(r) -> str:
+    s = json.dumps(r, ensure_ascii=False)
+    for k, v in _LINE_BREAKS.items():
+        s = s.replace(k, v)
+    return s
+
+
 def write_jsonl(path, rows):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            f.write(dumps_line(r) + "\n")

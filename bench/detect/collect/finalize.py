@@ -23,7 +23,7 @@ RAW = Path(os.environ.get("RAW", "/tmp/detect-raw"))
 ORDER = {
     "tools": ["warden-corpus", "servers-h0", "servers-h1", "servers-h2", "servers-h3", "written-a", "written-b", "agentseal"],
     "texts": ["files-npm", "files-pypi", "web-debian-doc", "email-cpython", "api-npm-registry", "api-botocore",
-              "cmd-man", "written-texts-a", "written-texts-b", "agentseal", "garak", "agentdojo", "pyrit"],
+              "cmd-man", "written-texts-a", "written-texts-b", "agentseal", "garak", "agentdojo", "pyrit", "promptfoo"],
 }
 KEYS = {
     "tools": ["id", "source", "label", "class", "server", "tool", "origin", "licence"],
@@ -44,7 +44,7 @@ def main():
             raw = RAW / kind / f"{src}.jsonl"
             from_raw = raw.exists()
             path = raw if from_raw else DATA / kind / f"{src}.jsonl"
-            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
             kept, dups = [], {}
             for r in rows:
                 key = norm(tool_card(r["tool"])) if kind == "tools" else norm(r["text"])
