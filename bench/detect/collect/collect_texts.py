@@ -7,6 +7,8 @@ Sources (each a separate `source` so that a by-source hold-out means something):
   web-debian-doc    HTML pages from Debian doc packages (/usr/share/doc/**.html); half kept as HTML,
                     half as the text a fetch tool would extract (chosen by hash of the path)
   email-cpython     the sample messages of CPython's test_email suite (all pyenv versions, deduped)
+  email-packages    mail-parser's test messages (PyPI sdist) rendered as a mail tool shows them, and the
+                    git-doc howto files that are mailing-list messages
   api-npm-registry  npm registry documents from the local npm cache (the responses npm fetched while
                     installing), reduced to what `npm view --json` shows
   api-botocore      example API responses shipped in botocore's examples-1.json files
@@ -163,6 +165,50 @@ def email_cpython():
     return rows
 
 
+def _render_mail(raw: bytes) -> str:
+    """What a mail tool returns: the main headers and the first text part (HTML turned into text)."""
+    import email
+    import email.policy
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    head = [f"{k}: {msg[k]}" for k in ("From", "To", "Cc", "Date", "Subject") if msg[k]]
+    body = None
+    try:
+        part = msg.get_body(preferencelist=("plain", "html"))
+        if part is not None:
+            body = part.get_content()
+            if part.get_content_type() == "text/html":
+                x = _Text()
+                x.feed(body)
+                body = x.text()
+    except (KeyError, LookupError, ValueError):
+        body = None
+    atts = [a.get_filename() for a in msg.iter_attachments() if a.get_filename()] if msg.is_multipart() else []
+    out = "\n".join(head) + "\n\n" + (body or "").strip()
+    if atts:
+        out += "\n\nAttachments: " + ", ".join(atts)
+    return out
+
+
+def email_packages():
+    """mail-parser's test messages (sdist, Apache-2.0), rendered; git-doc howto files that are mails."""
+    rows = []
+    sd = Path(os.environ.get("SDISTS", "/tmp/mcp-capture/pkgs/sd"))
+    for p in sorted(glob.glob(str(sd / "mail_parser-*/tests/mails/*"))):
+        t = _render_mail(Path(p).read_bytes())
+        if len(t) < 150:
+            continue
+        rows.append({"source": "email-packages", "label": "benign", "class": "benign", "kind": "email",
+                     "text": cap(t), "origin": f"pypi:mail-parser sdist tests/mails/{Path(p).name} (rendered: headers + "
+                                               "first text part)", "licence": "Apache-2.0"})
+    for p in sorted(glob.glob("/usr/share/doc/git-doc/howto/*.txt")):
+        t = Path(p).read_text(errors="replace")
+        if not re.search(r"^(From|Subject|Date): ", t[:600], re.M):
+            continue
+        rows.append({"source": "email-packages", "label": "benign", "class": "benign", "kind": "email",
+                     "text": cap(t), "origin": f"debian:git-doc {p} (a mailing-list message)", "licence": "GPL-2.0"})
+    return rows
+
+
 def api_npm(n=220):
     home = Path.home() / ".npm/_cacache"
     docs = []
@@ -256,7 +302,8 @@ def cmd_man(n=180):
 
 def main():
     for name, fn in [("files-npm", files_npm), ("files-pypi", files_pypi), ("web-debian-doc", web_debian),
-                     ("email-cpython", email_cpython), ("api-npm-registry", api_npm), ("api-botocore", api_botocore),
+                     ("email-cpython", email_cpython), ("email-packages", email_packages),
+                     ("api-npm-registry", api_npm), ("api-botocore", api_botocore),
                      ("cmd-man", cmd_man)]:
         rows = fn()
         write_jsonl(RAW / f"texts/{name}.jsonl", rows)
