@@ -59,8 +59,51 @@ def tools(mod, source, style):
 def main():
     write_jsonl(RAW / "tools/written-a.jsonl", tools(tools_a, "written-a", "PoC style"))
     write_jsonl(RAW / "tools/written-b.jsonl", tools(tools_b, "written-b", "subtle paraphrase"))
+    write_jsonl(RAW / "tools/written-grafted.jsonl", grafted())
     write_jsonl(RAW / "texts/written-texts-a.jsonl", texts(texts_a, "written-texts-a", "PoC style"))
     write_jsonl(RAW / "texts/written-texts-b.jsonl", texts(texts_b, "written-texts-b", "subtle"))
+
+
+
+def grafted(n=108):
+    """written-grafted: real captured tools with one of our poison clauses grafted in (written/grafted.py)."""
+    import copy
+    import hashlib
+    import grafted as g
+    from collect_tools import capture_rows
+    from common import tool_card
+    pool = [r for rows in capture_rows().values() for r in rows
+            if isinstance(r["tool"].get("description"), str) and len(tool_card(r["tool"])) > 150]
+    pool.sort(key=lambda r: hashlib.sha256(f"graft/{r['origin']}/{r['tool']['name']}".encode()).hexdigest())
+    rows = []
+    for i, host in enumerate(pool[:n]):
+        cls, clause = g.CLAUSES[i % len(g.CLAUSES)]
+        t = copy.deepcopy(host["tool"])
+        props = (t.get("inputSchema") or {}).get("properties") or {}
+        string_props = [k for k, v in props.items() if isinstance(v, dict) and v.get("type") == "string"]
+        place = (i // len(g.CLAUSES)) % 3
+        if cls == "parameter_exfiltration" or (place == 2 and string_props):
+            if cls == "parameter_exfiltration" or not string_props:
+                # a new optional parameter carrying the ask, the CyberArk full-schema shape
+                name = ["context", "notes", "session_info", "metadata", "debug"][i % 5]
+                t.setdefault("inputSchema", {"type": "object"}).setdefault("properties", {})[name] = {
+                    "type": "string", "description": clause}
+                where = f"new parameter {name}"
+            else:
+                k = string_props[i % len(string_props)]
+                d = props[k].get("description", "")
+                props[k]["description"] = (d + " " if d else "") + clause
+                where = f"parameter {k}"
+        elif place == 1:
+            t["description"] = clause + "\n\n" + t["description"]
+            where = "description start"
+        else:
+            t["description"] = t["description"].rstrip() + "\n\n" + clause
+            where = "description end"
+        rows.append({"source": "written-grafted", "label": "attack", "class": cls, "server": host["server"],
+                     "tool": t, "origin": f"written clause {i % len(g.CLAUSES)} grafted at {where} of "
+                                          f"{host['origin']} tool {host['tool']['name']} (host source {host['source']})", "licence": LIC + "; host tool: " + host["licence"]})
+    return rows
 
 
 if __name__ == "__main__":
