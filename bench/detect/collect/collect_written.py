@@ -7,6 +7,7 @@ where the payload would be, labelled benign.
 """
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def main():
     write_jsonl(RAW / "tools/written-grafted.jsonl", grafted())
     write_jsonl(RAW / "texts/written-texts-a.jsonl", texts(texts_a, "written-texts-a", "PoC style"))
     write_jsonl(RAW / "texts/written-texts-b.jsonl", texts(texts_b, "written-texts-b", "subtle"))
+    write_jsonl(RAW / "texts/written-texts-grafted.jsonl", texts_grafted())
 
 
 
@@ -103,6 +105,48 @@ def grafted(n=108):
         rows.append({"source": "written-grafted", "label": "attack", "class": cls, "server": host["server"],
                      "tool": t, "origin": f"written clause {i % len(g.CLAUSES)} grafted at {where} of "
                                           f"{host['origin']} tool {host['tool']['name']} (host source {host['source']})", "licence": LIC + "; host tool: " + host["licence"]})
+    return rows
+
+
+
+def texts_grafted(n=104):
+    """written-texts-grafted: real benign texts (finished data files) with one of our payloads inserted."""
+    import hashlib
+    import texts_grafted as tg
+    data = HERE.parent / "data/texts"
+    hosts = []
+    for src in ("files-npm", "files-pypi", "web-debian-doc", "email-cpython", "email-packages", "api-npm-registry",
+                "api-botocore", "cmd-man", "mcp-results"):
+        p = data / f"{src}.jsonl"
+        if p.exists():
+            hosts += [json.loads(line) for line in p.read_text(encoding="utf-8").split("\n") if line.strip()]
+    hosts.sort(key=lambda r: hashlib.sha256(f"graft-text/{r['id']}".encode()).hexdigest())
+    rows = []
+    for i, host in enumerate(hosts[:n]):
+        cls, payload = tg.PAYLOADS[i % len(tg.PAYLOADS)]
+        t = host["text"]
+        room = 3900 - len(payload)
+        t = cap(t, room)
+        lines = t.split("\n")
+        at = 1 + int(hashlib.sha256(host["id"].encode()).hexdigest(), 16) % max(1, len(lines) - 1)
+        esc = json.dumps(payload, ensure_ascii=False)[1:-1]
+        strings = [j for j, line in enumerate(lines) if re.match(r'^\s*"[^"]+": ".*",?$', line)]
+        if host["kind"] == "api_json" and strings:
+            # the attacker controls one string field: the payload goes at the end of its value, escaped
+            at = strings[int(hashlib.sha256(host["id"].encode()).hexdigest(), 16) % len(strings)]
+            line = lines[at]
+            q = line.rstrip(",").rfind('"')
+            lines[at] = line[:q] + " " + esc + line[q:]
+            new = "\n".join(lines)
+        elif host["kind"] == "api_json":
+            new = "\n".join(lines[:at] + [f'  "note": "{esc}",'] + lines[at:])
+        else:
+            new = "\n".join(lines[:at] + [payload] + lines[at:])
+        assert len(new) <= 4000
+        rows.append({"source": "written-texts-grafted", "label": "attack", "class": cls, "kind": host["kind"],
+                     "text": new, "origin": f"written payload {i % len(tg.PAYLOADS)} inserted at line {at} of "
+                                            f"{host['id']} (host source {host['source']})",
+                     "licence": LIC + "; host text: " + host["licence"]})
     return rows
 
 
