@@ -56,7 +56,11 @@ def main():
                 r["source"] = src
                 r["id"] = f"{src}/{len(kept)}"
                 kept.append({k: r[k] for k in KEYS[kind] if k in r})
-            before = len(rows) if from_raw else old.get(kind, {}).get(src, {}).get("before", len(rows))
+            prev = old.get(kind, {}).get(src, {})
+            before = len(rows) if from_raw else prev.get("before", len(rows))
+            if not from_raw:  # re-read from the finished file: keep what the raw run dropped
+                for k, v in prev.get("duplicates_of", {}).items():
+                    dups[k] = dups.get(k, 0) + v
             write_jsonl(DATA / kind / f"{src}.jsonl", kept)
             labels = {}
             for r in kept:
