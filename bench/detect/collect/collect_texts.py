@@ -70,12 +70,18 @@ def pkg_of(path: str, marker: str) -> str:
     return "/".join(rest[:2]) if rest[0].startswith("@") else rest[0]
 
 
+# security scanners installed as hard-negative *tools*: their docs belong to security-docs (which
+# filters quoted payloads), not to the general file samples
+SKIP_DIRS = ("/npm/agent-security-scanner-mcp/", "/py/agent-prompt-injection-firewall-mcp/")
+
+
 def files_npm(n=220):
     pats = ["README.md", "readme.md", "*.md", "*.js", "*.ts", "*.mjs", "*.json", "*.yml", "*.yaml"]
     paths = []
     for pat in pats:
         paths += glob.glob(str(ROOT / f"npm/*/node_modules/**/{pat}"), recursive=True)
     paths = [p for p in paths if "/test/" not in p and not p.endswith((".min.js", ".d.ts", ".map"))
+             and not any(d in p for d in SKIP_DIRS)
              and "package-lock" not in p]
     rows = []
     for p, t in sample(paths, n):
@@ -91,6 +97,7 @@ def files_pypi(n=220):
     for pat in ["*.py", "METADATA", "*.md", "*.rst", "*.txt", "*.toml", "*.cfg", "*.ini"]:
         paths += glob.glob(str(ROOT / f"py/*/lib/python3.11/site-packages/**/{pat}"), recursive=True)
     paths = [p for p in paths if "/tests/" not in p and "/test/" not in p and "/botocore/data/" not in p
+             and not any(d in p for d in SKIP_DIRS)
              and "/RECORD" not in p]
     rows = []
     for p, t in sample(paths, n):
