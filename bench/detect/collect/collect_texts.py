@@ -12,6 +12,8 @@ Sources (each a separate `source` so that a by-source hold-out means something):
   api-npm-registry  npm registry documents from the local npm cache (the responses npm fetched while
                     installing), reduced to what `npm view --json` shows
   api-botocore      example API responses shipped in botocore's examples-1.json files
+  server-text       the captured servers' own `instructions` and prompts/list (what the model reads
+                    besides the tools)
   cmd-man           `man` pages rendered as a shell tool would return them (tool_output)
 
 Sampling is deterministic: candidates sorted by sha256 of their path, first N taken.
@@ -307,11 +309,35 @@ def cmd_man(n=180):
     return rows
 
 
+def server_text():
+    """The `instructions` of the captured servers' initialize result and their prompts/list (rendered
+    one prompt a line: name, description, arguments), one row per server and kind of text."""
+    rows = []
+    for f in sorted((Path(__file__).resolve().parent / "captures").glob("*.json")):
+        d = json.loads(f.read_text())
+        origin = f"{d['registry']}:{d['origin']}"
+        ins = d.get("instructions")
+        if isinstance(ins, str) and len(ins.strip()) >= 40:
+            rows.append({"source": "server-text", "label": "benign", "class": "benign", "kind": "other",
+                         "text": cap(ins.strip()), "origin": f"{origin} initialize result: instructions",
+                         "licence": d.get("licence") or "see package"})
+        lines = []
+        for pr in d.get("prompts") or []:
+            args = ", ".join(a.get("name", "") + (f" ({a['description']})" if a.get("description") else "")
+                             for a in pr.get("arguments") or [])
+            lines.append(f"{pr.get('name', '')}: {pr.get('description') or ''}" + (f" [arguments: {args}]" if args else ""))
+        if lines and len("\n".join(lines)) >= 40:
+            rows.append({"source": "server-text", "label": "benign", "class": "benign", "kind": "other",
+                         "text": cap("\n".join(lines)), "origin": f"{origin} prompts/list (first page)",
+                         "licence": d.get("licence") or "see package"})
+    return rows
+
+
 def main():
     for name, fn in [("files-npm", files_npm), ("files-pypi", files_pypi), ("web-debian-doc", web_debian),
                      ("email-cpython", email_cpython), ("email-packages", email_packages),
                      ("api-npm-registry", api_npm), ("api-botocore", api_botocore),
-                     ("cmd-man", cmd_man)]:
+                     ("cmd-man", cmd_man), ("server-text", server_text)]:
         rows = fn()
         write_jsonl(RAW / f"texts/{name}.jsonl", rows)
         print(name, len(rows))

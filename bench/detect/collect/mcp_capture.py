@@ -8,7 +8,10 @@ and `tools/list` (following `nextCursor`), and its answer is written verbatim.
 
     python3 mcp_capture.py OUT.json ORIGIN -- CMD ARGS...
 
-Bounded: 90 s per server, 50 pages, 20 MB of stdout.
+Also kept: the server's `instructions` (initialize result) and the first page of `prompts/list`
+when the server offers prompts (both are text the model reads).
+
+Bounded: 90 s per server (15 s more for prompts), 50 pages, 20 MB of stdout.
 """
 import json
 import os
@@ -17,6 +20,7 @@ import subprocess
 import sys
 import time
 
+PROMPTS_ID = 10_000
 DUMMY = "dummy-key-for-tools-list-0000000000"
 DUMMY_ENV = {
     k: DUMMY
@@ -58,7 +62,8 @@ def main() -> int:
     sel = selectors.DefaultSelector()
     sel.register(p.stdout, selectors.EVENT_READ)
     buf = b""
-    tools, info, pages, total = [], None, 0, 0
+    tools, prompts, info, pages, total = [], [], None, 0, 0
+    tools_done = False
     deadline = time.monotonic() + float(os.environ.get("CAPTURE_TIMEOUT", "90"))
     done = False
     try:
@@ -86,6 +91,9 @@ def main() -> int:
                     info = m.get("result", {})
                     send({"jsonrpc": "2.0", "method": "notifications/initialized"})
                     send({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
+                elif m["id"] == PROMPTS_ID:
+                    prompts.extend((m.get("result") or {}).get("prompts", []))
+                    done = True
                 elif isinstance(m["id"], int) and m["id"] >= 2:
                     if "error" in m:
                         raise SystemExit(f"tools/list error: {m['error']}")
@@ -96,18 +104,25 @@ def main() -> int:
                         send({"jsonrpc": "2.0", "id": m["id"] + 1, "method": "tools/list",
                               "params": {"cursor": r["nextCursor"]}})
                     else:
-                        done = True
+                        tools_done = True
+                        if ((info or {}).get("capabilities") or {}).get("prompts") is not None:
+                            # the first page of prompts/list too: more text the model reads
+                            send({"jsonrpc": "2.0", "id": PROMPTS_ID, "method": "prompts/list", "params": {}})
+                            deadline = min(deadline, time.monotonic() + 15)
+                        else:
+                            done = True
     finally:
         try:
             os.killpg(p.pid, 9)
         except OSError:
             pass
-    if not done:
+    if not done and not tools_done:
         print(f"FAIL {origin}: no complete tools/list (initialized={info is not None})", file=sys.stderr)
         return 1
     srv = (info or {}).get("serverInfo", {})
     with open(out, "w") as f:
-        json.dump({"origin": origin, "serverInfo": srv, "command": cmd[-3:], "tools": tools}, f, indent=1,
+        json.dump({"origin": origin, "serverInfo": srv, "command": cmd[-3:], "tools": tools,
+                   "instructions": (info or {}).get("instructions"), "prompts": prompts}, f, indent=1,
                   ensure_ascii=False)
     print(f"OK {origin}: {len(tools)} tools")
     return 0
