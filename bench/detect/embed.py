@@ -42,18 +42,18 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
-    # Abramowitz & Stegun 7.1.26.
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return sign * (1.0 - poly * np.exp(-a * a))
+    # Abramowitz & Stegun 7.1.26, in float32 (the activations' own precision).
+    # |x| is capped at 9: erf is 1 to float precision there, and exp(-81) stays a normal float
+    # (denormals make exp hundreds of times slower).
+    a = np.minimum(np.abs(x), np.float32(9.0))
+    t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.3275911) * a)
+    poly = t * (np.float32(0.254829592) + t * (np.float32(-0.284496736) + t * (np.float32(1.421413741)
+           + t * (np.float32(-1.453152027) + t * np.float32(1.061405429)))))
+    return np.copysign(np.float32(1.0) - poly * np.exp(-a * a), x)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    # Computed in float64 then cast back: the approximation is the only difference from erf-GELU.
-    x64 = x.astype(np.float64)
-    return (0.5 * x64 * (1.0 + _erf(x64 / np.sqrt(2.0)))).astype(np.float32)
+    return np.float32(0.5) * x * (np.float32(1.0) + _erf(x * np.float32(1.0 / np.sqrt(2.0))))
 
 
 def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
@@ -162,7 +162,7 @@ class Embedder:
         norm = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return (pooled / norm).astype(np.float32)
 
-    def embed_windows(self, windows: list[list[int]], batch_size: int = 32) -> np.ndarray:
+    def embed_windows(self, windows: list[list[int]], batch_size: int = 16) -> np.ndarray:
         """Embeddings of many windows; sorted by length so padding stays small."""
         out = np.zeros((len(windows), self.hidden), dtype=np.float32)
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]))

@@ -1,0 +1,173 @@
+"""Loading the detection data set (issue 16, contract 1) and turning tools into one text (contract 2).
+
+Why one module: train.py, eval.py and the baselines must read exactly the same rows and the same
+tool cards, or the side-by-side table would compare different things.
+
+Rows come from `<data>/tools/*.jsonl` and `<data>/texts/*.jsonl` (the data helper's layout), plus
+the project's own hand-written MCP corpus (crates/warden-mcp/corpus), read as the source
+`warden-corpus` (it was written next to the rules, so it is never a test source).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = ROOT / "bench" / "detect" / "data"
+CORPUS = ROOT / "crates" / "warden-mcp" / "corpus"
+
+MAX_CARD_DEPTH = 3  # parent.child.grandchild
+
+
+def _compact(value) -> str:
+    # Compact JSON as serde_json writes it: no spaces, non-ASCII kept as is, key order kept.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _card_properties(props, prefix: str, depth: int, out: list[str]) -> None:
+    if not isinstance(props, dict) or depth > MAX_CARD_DEPTH:
+        return
+    for name, schema in props.items():
+        full = f"{prefix}.{name}" if prefix else name
+        desc = ""
+        line_extra = ""
+        if isinstance(schema, dict):
+            if isinstance(schema.get("description"), str):
+                desc = schema["description"]
+            if "default" in schema:
+                line_extra += f" (default: {_compact(schema['default'])})"
+            if isinstance(schema.get("enum"), list):
+                vals = [v if isinstance(v, str) else _compact(v) for v in schema["enum"]]
+                line_extra += f" (one of: {', '.join(vals)})"
+        out.append(f"{full}: {desc}{line_extra}")
+        if isinstance(schema, dict):
+            _card_properties(schema.get("properties"), full, depth + 1, out)
+
+
+def tool_card(tool: dict) -> str:
+    """Contract 2: the one text a tool becomes for the model.
+
+    Lines joined with "\\n": name; title if a string; description if a string; then one line per
+    property of inputSchema.properties in document order, nested `properties` as parent.child up
+    to depth 3: "<name>: <description or empty>" + " (default: <compact JSON>)" if a default
+    exists + " (one of: <values joined by ', '>)" if an enum (a list) exists, strings unquoted.
+    A name that is not a string gives an empty first line; a property whose schema is not an
+    object still gives its "<name>: " line.
+    """
+    lines = [tool.get("name") if isinstance(tool.get("name"), str) else ""]
+    if isinstance(tool.get("title"), str):
+        lines.append(tool["title"])
+    if isinstance(tool.get("description"), str):
+        lines.append(tool["description"])
+    schema = tool.get("inputSchema")
+    if isinstance(schema, dict):
+        _card_properties(schema.get("properties"), "", 1, lines)
+    return "\n".join(lines)
+
+
+@dataclass
+class Row:
+    id: str
+    source: str
+    label: int  # 1 attack, 0 benign
+    cls: str
+    kind: str  # "tool" or the text kind
+    text: str  # what the model reads (tool card or the text)
+    server: str = ""
+    tool: dict | None = None
+    origin: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _read_jsonl(path: Path):
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: {e}") from e
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("DETECT_DATA", DEFAULT_DATA))
+
+
+def load_tools(include_corpus: bool = True) -> list[Row]:
+    rows: list[Row] = []
+    d = data_dir() / "tools"
+    for p in sorted(d.glob("*.jsonl")) if d.is_dir() else []:
+        for r in _read_jsonl(p):
+            tool = r["tool"]
+            rows.append(
+                Row(
+                    id=r["id"],
+                    source=r["source"],
+                    label=1 if r["label"] == "attack" else 0,
+                    cls=r.get("class", "benign"),
+                    kind="tool",
+                    text=tool_card(tool),
+                    server=r.get("server", ""),
+                    tool=tool,
+                    origin=r.get("origin", ""),
+                )
+            )
+    if include_corpus and not any(r.source == "warden-corpus" for r in rows):
+        rows.extend(load_corpus())
+    return rows
+
+
+def load_corpus() -> list[Row]:
+    """crates/warden-mcp/corpus as rows: every tool of a benign file is benign; in a malicious
+    file only the tool named by `expect.tool` is the attack (the others are its decoys)."""
+    rows: list[Row] = []
+    for label_dir, label in (("benign", 0), ("malicious", 1)):
+        for p in sorted((CORPUS / label_dir).glob("*.json")):
+            doc = json.loads(p.read_text())
+            tools = doc.get("tools") or doc.get("result", {}).get("tools") or []
+            expect = doc.get("expect") or {}
+            target = expect.get("tool")
+            for i, t in enumerate(tools):
+                is_attack = label == 1 and (target is None or t.get("name") == target)
+                rows.append(
+                    Row(
+                        id=f"warden-corpus/{p.stem}/{i}",
+                        source="warden-corpus",
+                        label=1 if is_attack else 0,
+                        cls=(expect.get("category") or "other") if is_attack else "benign",
+                        kind="tool",
+                        text=tool_card(t),
+                        server=p.stem,
+                        tool=t,
+                        origin=str(doc.get("source", "")),
+                    )
+                )
+    return rows
+
+
+def load_texts() -> list[Row]:
+    rows: list[Row] = []
+    d = data_dir() / "texts"
+    for p in sorted(d.glob("*.jsonl")) if d.is_dir() else []:
+        for r in _read_jsonl(p):
+            rows.append(
+                Row(
+                    id=r["id"],
+                    source=r["source"],
+                    label=1 if r["label"] == "attack" else 0,
+                    cls=r.get("class", "benign"),
+                    kind=r.get("kind", "other"),
+                    text=r["text"],
+                    origin=r.get("origin", ""),
+                )
+            )
+    return rows
+
+
+def load(kind: str) -> list[Row]:
+    return load_tools() if kind == "tools" else load_texts()
