@@ -1,0 +1,334 @@
+"""Train Warden's two classifier heads over all-MiniLM-L6-v2 embeddings, held out by source.
+
+Why held out by source: a head that has seen rows from the same write-up, the same server or the
+same data set it is judged on measures memory, not detection. So sources are split up front
+(SPLITS below, also written in docs/detection.md): the head is fitted on the train sources, its
+threshold is chosen on the validation sources only, and the test sources are looked at once, for
+the reported numbers. A leave-one-source-out run (every source judged by a head that never saw it,
+its threshold chosen out-of-fold on the others) gives a per-source number for every source.
+
+The head: a small MLP 384 -> 64 (ReLU) -> 1 (or logistic regression, chosen on validation),
+numpy only, full-batch Adam on class- and source-weighted binary cross-entropy with L2. Training
+is on windows (contract 3): every window of a benign text is benign; for an attack text only its
+highest-scoring window is kept as the positive after a first fit (a long page with one injected
+paragraph is not attack everywhere). A row's score is the max over its windows.
+
+Output: crates/warden-model/heads/{tools,texts}.json in the contract-4 format, and
+bench/detect/results/<kind>.json with every row's held-out scores for eval.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+import data as D
+from embed import MODEL_NAME, STRIDE, WINDOW, CachedEmbedder, Embedder
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+HEADS = ROOT / "crates" / "warden-model" / "heads"
+RESULTS = HERE / "results"
+
+# Texts longer than this many windows (~4,000 tokens) are scored on their first MAX_WINDOWS
+# windows only, here and in the Rust runtime's default bound.
+MAX_WINDOWS = 64
+
+# ---- the split, fixed before looking at any test number ------------------------------------
+# Sources not named here go to train (and are listed as such in the output), never to val/test.
+SPLITS: dict[str, dict[str, list[str]]] = {
+    "tools": {"val": [], "test": []},
+    "texts": {"val": [], "test": []},
+}
+# Validation FPR the threshold is chosen for: half the floor, since by-source shift tends to
+# raise the false-positive rate on unseen sources.
+TARGET_FPR = {"tools": 0.01, "texts": 0.025}
+FLOOR = {"tools": (0.85, 0.02), "texts": (0.85, 0.05)}
+
+SEED = 16
+
+
+# ---- the head -------------------------------------------------------------------------------
+def init_layers(arch: str, rng: np.random.Generator) -> list[dict]:
+    if arch == "logreg":
+        return [{"W": np.zeros((1, 384)), "b": np.zeros(1), "act": "none"}]
+    hidden = int(arch.split("-")[1])
+    return [
+        {"W": rng.normal(0, np.sqrt(2.0 / 384), (hidden, 384)), "b": np.zeros(hidden), "act": "relu"},
+        {"W": rng.normal(0, np.sqrt(1.0 / hidden), (1, hidden)), "b": np.zeros(1), "act": "none"},
+    ]
+
+
+def forward(layers: list[dict], x: np.ndarray):
+    acts = [x]
+    h = x
+    for layer in layers:
+        h = h @ layer["W"].T + layer["b"]
+        if layer["act"] == "relu":
+            h = np.maximum(h, 0.0)
+        acts.append(h)
+    return h[:, 0], acts
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+
+
+def fit(x, y, w, arch="mlp-64", epochs=400, lr=0.01, l2=1e-4, seed=SEED):
+    """Full-batch Adam on weighted BCE; w sums to 1 per class (classes weigh the same)."""
+    rng = np.random.default_rng(seed)
+    layers = init_layers(arch, rng)
+    params = [(layer, k) for layer in layers for k in ("W", "b")]
+    m = [np.zeros_like(layer[k]) for layer, k in params]
+    v = [np.zeros_like(layer[k]) for layer, k in params]
+    w = w / w.sum()
+    for step in range(1, epochs + 1):
+        z, acts = forward(layers, x)
+        p = sigmoid(z)
+        grad = (w * (p - y))[:, None]  # dL/dz
+        grads = []
+        for i in range(len(layers) - 1, -1, -1):
+            layer = layers[i]
+            gW = grad.T @ acts[i] + l2 * layer["W"]
+            gb = grad.sum(axis=0)
+            grads.append((gW, gb))
+            if i > 0:
+                grad = grad @ layer["W"]
+                if layers[i - 1]["act"] == "relu":
+                    grad = grad * (acts[i] > 0)
+        grads.reverse()
+        flat = [g for pair in grads for g in pair]
+        for j, ((layer, k), g) in enumerate(zip(params, flat)):
+            m[j] = 0.9 * m[j] + 0.1 * g
+            v[j] = 0.999 * v[j] + 0.001 * g * g
+            mh = m[j] / (1 - 0.9**step)
+            vh = v[j] / (1 - 0.999**step)
+            layer[k] = layer[k] - lr * mh / (np.sqrt(vh) + 1e-8)
+    return layers
+
+
+def weights_for(rows: list[D.Row], counts_key=lambda r: (r.label, r.source)) -> np.ndarray:
+    """Each class weighs the same; inside a class each source weighs sqrt(its size), so one big
+    source does not drown the others but still counts for more than a handful of rows."""
+    n = Counter(counts_key(r) for r in rows)
+    raw = np.array([np.sqrt(n[counts_key(r)]) / n[counts_key(r)] for r in rows])
+    y = np.array([r.label for r in rows])
+    for c in (0, 1):
+        s = raw[y == c].sum()
+        if s > 0:
+            raw[y == c] /= s
+    return raw
+
+
+def row_scores(layers, embs: list[np.ndarray]) -> np.ndarray:
+    allw = np.concatenate(embs)
+    z, _ = forward(layers, allw.astype(np.float64))
+    s = sigmoid(z)
+    out = np.zeros(len(embs))
+    i = 0
+    for k, e in enumerate(embs):
+        out[k] = s[i : i + len(e)].max()
+        i += len(e)
+    return out
+
+
+def train_head(rows: list[D.Row], embs: list[np.ndarray], arch: str) -> list[dict]:
+    """Two-stage fit: all windows, then attack rows reduced to their top window."""
+    w_row = weights_for(rows)
+
+    def expand(select_top):
+        xs, ys, ws = [], [], []
+        for r, e, wr in zip(rows, embs, w_row):
+            if r.label == 1 and select_top is not None and len(e) > 1:
+                e = e[[int(np.argmax(select_top(e)))]]
+            xs.append(e)
+            ys.extend([r.label] * len(e))
+            ws.extend([wr / len(e)] * len(e))
+        return np.concatenate(xs).astype(np.float64), np.array(ys, float), np.array(ws)
+
+    x, y, w = expand(None)
+    layers = fit(x, y, w, arch)
+    if any(r.label == 1 and len(e) > 1 for r, e in zip(rows, embs)):
+        x, y, w = expand(lambda e: forward(layers, e.astype(np.float64))[0])
+        layers = fit(x, y, w, arch)
+    return layers
+
+
+def choose_threshold(scores: np.ndarray, labels: np.ndarray, target_fpr: float) -> float:
+    """The lowest threshold whose FPR on these benign rows is <= target_fpr."""
+    neg = np.sort(scores[labels == 0])[::-1]
+    if len(neg) == 0:
+        return 0.5
+    allowed = int(np.floor(target_fpr * len(neg)))  # benign rows allowed at or above it
+    if allowed >= len(neg):
+        return float(neg[-1])
+    # Just above the (allowed+1)-th highest benign score.
+    return float(np.nextafter(neg[allowed], 1.0))
+
+
+def rates(scores, labels, thr):
+    flagged = scores >= thr
+    pos = labels == 1
+    neg = ~pos
+    rec = flagged[pos].mean() if pos.any() else float("nan")
+    fpr = flagged[neg].mean() if neg.any() else float("nan")
+    return rec, fpr
+
+
+def split_of(kind: str, source: str) -> str:
+    for part in ("val", "test"):
+        if source in SPLITS[kind][part]:
+            return part
+    return "train"
+
+
+def embed_rows(rows: list[D.Row], embedder: CachedEmbedder) -> list[np.ndarray]:
+    embs = embedder.embed_many([r.text for r in rows])
+    return [e[:MAX_WINDOWS] for e in embs]
+
+
+def to_contract(layers, kind, threshold, sha, trained_on, held_out, arch) -> dict:
+    return {
+        "model": MODEL_NAME,
+        "model_sha256": sha,
+        "kind": kind,
+        "layers": [
+            {
+                "weight": [[float(np.float32(v)) for v in row] for row in layer["W"]],
+                "bias": [float(np.float32(v)) for v in layer["b"]],
+                "activation": layer["act"],
+            }
+            for layer in layers
+        ],
+        "output": "sigmoid",
+        "threshold": float(np.float32(threshold)),
+        "window": WINDOW,
+        "stride": STRIDE,
+        "max_windows": MAX_WINDOWS,
+        "arch": arch,
+        "trained_on": sorted(trained_on),
+        "held_out": sorted(held_out),
+    }
+
+
+def loso(rows, embs, arch, kind) -> np.ndarray:
+    """Leave-one-source-out scores and per-source thresholds (chosen out-of-fold on the rest)."""
+    sources = sorted({r.source for r in rows})
+    scores = np.full(len(rows), np.nan)
+    thresholds = {}
+    for s in sources:
+        rest = [i for i, r in enumerate(rows) if r.source != s]
+        held = [i for i, r in enumerate(rows) if r.source == s]
+        # Threshold: out-of-fold scores on the remaining sources, 3 folds by source.
+        rest_sources = sorted({rows[i].source for i in rest})
+        oof = np.full(len(rows), np.nan)
+        for f in range(3):
+            fold_sources = set(rest_sources[f::3])
+            tr = [i for i in rest if rows[i].source not in fold_sources]
+            te = [i for i in rest if rows[i].source in fold_sources]
+            if not te or len({rows[i].label for i in tr}) < 2:
+                continue
+            lay = train_head([rows[i] for i in tr], [embs[i] for i in tr], arch)
+            oof[te] = row_scores(lay, [embs[i] for i in te])
+        ok = [i for i in rest if not np.isnan(oof[i])]
+        thr = choose_threshold(oof[ok], np.array([rows[i].label for i in ok]), TARGET_FPR[kind])
+        lay = train_head([rows[i] for i in rest], [embs[i] for i in rest], arch)
+        scores[held] = row_scores(lay, [embs[i] for i in held])
+        thresholds[s] = thr
+        print(f"  loso {s}: {len(held)} rows, threshold {thr:.4f}", file=sys.stderr)
+    return scores, thresholds
+
+
+def run(kind: str, archs: list[str], do_loso: bool, write_head: bool) -> dict:
+    rows = D.load(kind)
+    if not rows:
+        print(f"{kind}: no rows", file=sys.stderr)
+        return {}
+    emb = Embedder()
+    cache = CachedEmbedder(emb, HERE / ".cache")
+    embs = embed_rows(rows, cache)
+    labels = np.array([r.label for r in rows])
+    part = [split_of(kind, r.source) for r in rows]
+    idx = {p: [i for i, q in enumerate(part) if q == p] for p in ("train", "val", "test")}
+    src_counts = defaultdict(Counter)
+    for r, p in zip(rows, part):
+        src_counts[(p, r.source)][r.label] += 1
+    print(f"{kind}: {len(rows)} rows", file=sys.stderr)
+    for (p, s), c in sorted(src_counts.items()):
+        print(f"  {p:5} {s:40} attack {c[1]:5} benign {c[0]:5}", file=sys.stderr)
+
+    tr_rows = [rows[i] for i in idx["train"]]
+    tr_embs = [embs[i] for i in idx["train"]]
+    val_embs = [embs[i] for i in idx["val"]]
+    # Architecture chosen on validation: recall at the validation threshold.
+    best = None
+    for arch in archs:
+        layers = train_head(tr_rows, tr_embs, arch)
+        if idx["val"]:
+            vs = row_scores(layers, val_embs)
+            thr = choose_threshold(vs, labels[idx["val"]], TARGET_FPR[kind])
+            rec, fpr = rates(vs, labels[idx["val"]], thr)
+        else:
+            thr, rec, fpr = 0.5, float("nan"), float("nan")
+        print(f"  {arch}: validation recall {rec:.3f} at FPR {fpr:.3f} (threshold {thr:.4f})", file=sys.stderr)
+        key = -1 if np.isnan(rec) else rec
+        if best is None or key > best[0]:
+            best = (key, arch, layers, thr)
+    _, arch, layers, thr = best
+    scores = row_scores(layers, embs)
+    result = {
+        "kind": kind,
+        "arch": arch,
+        "threshold": thr,
+        "splits": {p: sorted({rows[i].source for i in idx[p]}) for p in idx},
+        "rows": [],
+    }
+    loso_scores, loso_thr = (None, {})
+    if do_loso:
+        loso_scores, loso_thr = loso(rows, embs, arch, kind)
+    result["loso_thresholds"] = loso_thr
+    for i, r in enumerate(rows):
+        result["rows"].append(
+            {
+                "id": r.id,
+                "source": r.source,
+                "label": r.label,
+                "class": r.cls,
+                "kind": r.kind,
+                "split": part[i],
+                "windows": int(len(embs[i])),
+                "score": float(scores[i]),
+                "loso_score": None if loso_scores is None else float(loso_scores[i]),
+            }
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{kind}.json").write_text(json.dumps(result, indent=0) + "\n")
+    if write_head:
+        HEADS.mkdir(parents=True, exist_ok=True)
+        head = to_contract(layers, kind, thr, emb.model_sha256, result["splits"]["train"],
+                           result["splits"]["val"] + result["splits"]["test"], arch)
+        (HEADS / f"{kind}.json").write_text(json.dumps(head) + "\n")
+        print(f"wrote {HEADS / (kind + '.json')}", file=sys.stderr)
+    return result
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="train the tools/texts heads, held out by source")
+    ap.add_argument("--kind", choices=["tools", "texts", "both"], default="both")
+    ap.add_argument("--arch", action="append", help="mlp-64 and/or logreg (default: both, chosen on validation)")
+    ap.add_argument("--no-loso", action="store_true")
+    ap.add_argument("--no-head", action="store_true", help="do not write crates/warden-model/heads")
+    args = ap.parse_args(argv)
+    archs = args.arch or ["mlp-64", "logreg"]
+    for kind in (["tools", "texts"] if args.kind == "both" else [args.kind]):
+        run(kind, archs, not args.no_loso, not args.no_head)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
