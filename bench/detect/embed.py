@@ -201,31 +201,41 @@ class CachedEmbedder:
     def key(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def embed_many(self, texts: list[str], progress: bool = True) -> list[np.ndarray]:
+    def embed_many(self, texts: list[str], progress: bool = True, chunk: int = 200) -> list[np.ndarray]:
         missing = sorted({self.key(t): t for t in texts if self.key(t) not in self.mem}.items())
-        if missing:
+        if missing and progress:
+            print(f"embedding {len(missing)} new texts", file=sys.stderr)
+        for start in range(0, len(missing), chunk):
+            part = missing[start : start + chunk]
             all_windows = []
             owner = []
-            for i, (_, t) in enumerate(missing):
+            for i, (_, t) in enumerate(part):
                 ws = self.e.windows(t)
                 all_windows.extend(ws)
                 owner.extend([i] * len(ws))
-            if progress:
-                print(f"embedding {len(missing)} new texts ({len(all_windows)} windows)", file=sys.stderr)
             vecs = self.e.embed_windows(all_windows)
             owner_arr = np.array(owner)
-            for i, (k, _) in enumerate(missing):
+            for i, (k, _) in enumerate(part):
                 self.mem[k] = vecs[owner_arr == i]
-            self.save()
+            self.save()  # after every chunk: an interrupted run keeps what it computed
+            if progress:
+                print(f"  {min(start + chunk, len(missing))}/{len(missing)} texts ({len(all_windows)} windows in this chunk)", file=sys.stderr)
         return [self.mem[self.key(t)] for t in texts]
 
     def save(self) -> None:
+        # Merge with what another run may have written meanwhile, then replace atomically.
+        if self.path.exists():
+            data = np.load(self.path)
+            offs = data["offsets"]
+            vecs = data["vectors"]
+            for i, k in enumerate(data["keys"]):
+                self.mem.setdefault(str(k), vecs[offs[i] : offs[i + 1]])
         keys = list(self.mem)
         offs = np.zeros(len(keys) + 1, dtype=np.int64)
         for i, k in enumerate(keys):
             offs[i + 1] = offs[i] + len(self.mem[k])
         vecs = np.concatenate([self.mem[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
-        tmp = self.path.with_suffix(".tmp.npz")
+        tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, keys=np.array(keys), offsets=offs, vectors=vecs)
         os.replace(tmp, self.path)
 

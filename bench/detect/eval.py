@@ -77,7 +77,7 @@ def evaluate(kind: str, warden: str | None, jg_dir: Path | None, use_agt: bool) 
     methods["model (held-out)"] = [int(x["score"] >= thr) for x in scored]
     loso_thr = res.get("loso_thresholds") or {}
     if loso_thr:
-        methods["model (LOSO)"] = [int(x["loso_score"] >= loso_thr[x["source"]]) for x in scored]
+        methods["model (LOSO)"] = [int(x["loso_score"] is not None and x["loso_score"] >= loso_thr.get(x["group"], 2.0)) for x in scored]
     if "rules" in methods:
         methods["rules+model"] = [max(a, b) for a, b in zip(methods["rules"], methods["model (held-out)"])]
         if "model (LOSO)" in methods:
@@ -118,10 +118,10 @@ def evaluate(kind: str, warden: str | None, jg_dir: Path | None, use_agt: bool) 
     out.append("|---|---|" + "---|" * len(names))
     by_src = defaultdict(list)
     for i, r in enumerate(rows):
-        by_src[r.source].append(i)
-    for s in sorted(by_src, key=lambda s: ({"test": 0, "val": 1, "train": 2}[split[rows[by_src[s][0]].id]], s)):
-        ii = by_src[s]
-        sp = split[rows[ii[0]].id]
+        by_src[(split[r.id], r.source)].append(i)
+    order = {"test": 0, "val": 1, "train": 2}
+    for sp, s in sorted(by_src, key=lambda k: (order[k[0]], k[1])):
+        ii = by_src[(sp, s)]
         cells = [cell([methods[n][i] for i in ii], [labels[i] for i in ii]) for n in names]
         out.append(f"| {s} | {sp} | " + " | ".join(cells) + " |")
     out.append("")

