@@ -24,11 +24,12 @@ CORPUS = ROOT / "crates" / "warden-mcp" / "corpus"
 
 MAX_CARD_DEPTH = 3  # parent.child.grandchild
 
-# Texts: at most this many rows per (source, label), chosen by sha256 of the row id. The numpy
-# reference embeds every 128-token window (~100 ms each on a free core, several times that on
-# the shared build machine), and the benign texts alone are ~15,000 windows; the cap keeps a run
-# within an hour. DETECT_TEXT_CAP=0 lifts it (the Rust runtime can score every row).
-TEXT_CAP = {0: 40, 1: 60}
+# Texts: at most this many rows per (source, label), the first by sha256 of the row id (so a
+# smaller cap is a subset of a larger one). The numpy reference embeds every 128-token window at
+# ~100 ms on a free core and ~0.7 s on the shared build machine, and all texts are ~20,000
+# windows; the cap keeps a run within the hour. DETECT_TEXT_CAP=N sets both caps to N, 0 lifts
+# them (the Rust runtime can score every row).
+TEXT_CAP = {0: 20, 1: 30}
 
 
 def _compact(value) -> str:
@@ -63,14 +64,10 @@ def tool_card(tool: dict) -> str:
     property of inputSchema.properties in document order, nested `properties` as parent.child up
     to depth 3: "<name>: <description or empty>" + " (default: <compact JSON>)" if a default
     exists + " (one of: <values joined by ', '>)" if an enum (a list) exists, strings unquoted.
-    A name that is not a string gives an empty first line; a property whose schema is not an
-    object still gives its "<name>: " line.
+    A name, title or description that is not a string is left out (no empty line); a property
+    whose schema is not an object still gives its "<name>: " line.
     """
-    lines = [tool.get("name") if isinstance(tool.get("name"), str) else ""]
-    if isinstance(tool.get("title"), str):
-        lines.append(tool["title"])
-    if isinstance(tool.get("description"), str):
-        lines.append(tool["description"])
+    lines = [tool[k] for k in ("name", "title", "description") if isinstance(tool.get(k), str)]
     schema = tool.get("inputSchema")
     if isinstance(schema, dict):
         _card_properties(schema.get("properties"), "", 1, lines)
