@@ -27,8 +27,8 @@ MAX_CARD_DEPTH = 3  # parent.child.grandchild
 # Texts: at most this many rows per (source, label), the first by sha256 of the row id (so a
 # smaller cap is a subset of a larger one). The numpy reference embeds every 128-token window at
 # ~100 ms on a free core and ~0.7 s on the shared build machine, and all texts are ~20,000
-# windows; the cap keeps a run within the hour. DETECT_TEXT_CAP=N sets both caps to N, 0 lifts
-# them (the Rust runtime can score every row).
+# windows; the cap keeps a run within the hour. DETECT_TEXT_CAP=benign,attack sets the caps,
+# DETECT_TEXT_CAP=0 lifts them (the Rust runtime can score every row).
 TEXT_CAP = {0: 20, 1: 30}
 
 
@@ -166,7 +166,13 @@ def load_corpus() -> list[Row]:
 
 def _cap(rows: list[Row]) -> list[Row]:
     env = os.environ.get("DETECT_TEXT_CAP")
-    caps = TEXT_CAP if env is None else ({0: int(env), 1: int(env)} if int(env) > 0 else None)
+    if env is None:
+        caps = TEXT_CAP
+    elif env.strip() == "0":
+        caps = None
+    else:
+        benign, attack = (int(v) for v in env.split(","))
+        caps = {0: benign, 1: attack}
     if not caps:
         return rows
     by = defaultdict(list)
