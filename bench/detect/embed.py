@@ -202,7 +202,7 @@ class CachedEmbedder:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def embed_many(self, texts: list[str], progress: bool = True, chunk: int = 200) -> list[np.ndarray]:
-        missing = sorted({self.key(t): t for t in texts if self.key(t) not in self.mem}.items())
+        missing = list({self.key(t): t for t in texts if self.key(t) not in self.mem}.items())  # input order
         if missing and progress:
             print(f"embedding {len(missing)} new texts", file=sys.stderr)
         for start in range(0, len(missing), chunk):

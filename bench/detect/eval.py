@@ -122,22 +122,34 @@ def evaluate(kind: str, warden: str | None, jg_dir: Path | None, use_agt: bool) 
     order = {"test": 0, "val": 1, "train": 2}
     for sp, s in sorted(by_src, key=lambda k: (order[k[0]], k[1])):
         ii = by_src[(sp, s)]
-        cells = [cell([methods[n][i] for i in ii], [labels[i] for i in ii]) for n in names]
+        cells = [
+            "(trained on)" if sp == "train" and n in ("model (held-out)", "rules+model")
+            else cell([methods[n][i] for i in ii], [labels[i] for i in ii])
+            for n in names
+        ]
         out.append(f"| {s} | {sp} | " + " | ".join(cells) + " |")
     out.append("")
-    # 3. per attack class (attack rows only; recall), test and all sources.
-    out.append(f"### {kind}: recall per attack class (all sources; model columns held out as named)\n")
-    out.append("| class | attacks | " + " | ".join(names) + " |")
-    out.append("|---|---|" + "---|" * len(names))
+    # 3. per attack class: every source with the leave-one-group-out model, and the test sources.
+    held = {"model (held-out)", "rules+model"}
+    loso_names = [n for n in names if n not in held]
     by_cls = defaultdict(list)
     for i, r in enumerate(rows):
         if r.label == 1:
             by_cls[r.cls].append(i)
-    for c in sorted(by_cls):
-        ii = by_cls[c]
-        cells = [f"{np.mean([methods[n][i] for i in ii]):.2f}" for n in names]
-        out.append(f"| {c} | {len(ii)} | " + " | ".join(cells) + " |")
-    out.append("")
+    for title, pick, cols in (
+        ("all sources, model held out per group (LOSO)", lambda i: True, loso_names),
+        ("test sources", lambda i: split[rows[i].id] == "test", [n for n in names if "LOSO" not in n]),
+    ):
+        out.append(f"### {kind}: recall per attack class, {title}\n")
+        out.append("| class | attacks | " + " | ".join(cols) + " |")
+        out.append("|---|---|" + "---|" * len(cols))
+        for c in sorted(by_cls):
+            ii = [i for i in by_cls[c] if pick(i)]
+            if not ii:
+                continue
+            cells = [f"{np.mean([methods[n][i] for i in ii]):.2f}" for n in cols]
+            out.append(f"| {c} | {len(ii)} | " + " | ".join(cells) + " |")
+        out.append("")
     if notes:
         out.extend(f"_{n}_" for n in notes)
         out.append("")

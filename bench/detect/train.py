@@ -231,9 +231,34 @@ def split_of(kind: str, group: str) -> str:
     return "train"
 
 
-def embed_rows(rows: list[D.Row], embedder: CachedEmbedder) -> list[np.ndarray]:
+def card_lines(text: str) -> list[str]:
+    """The distinct non-empty lines of a tool card, in order."""
+    seen, out = set(), []
+    for line in text.split("\n"):
+        if line.strip() and line not in seen:
+            seen.add(line)
+            out.append(line)
+    return out
+
+
+def embed_rows(rows: list[D.Row], embedder: CachedEmbedder, units: str = "windows") -> list[np.ndarray]:
+    """Each row's unit embeddings. `windows`: the contract's windows of the text. `lines` (tools):
+    those windows plus every distinct non-empty line of the card embedded on its own, so a
+    poison sentence is not averaged into a long, ordinary card."""
     embs = embedder.embed_many([r.text for r in rows])
-    return [e[:MAX_WINDOWS] for e in embs]
+    embs = [e[:MAX_WINDOWS] for e in embs]
+    if units == "lines":
+        per_row = [card_lines(r.text) for r in rows]
+        flat = [line for ls in per_row for line in ls]
+        line_embs = embedder.embed_many(flat)
+        i = 0
+        out = []
+        for e, ls in zip(embs, per_row):
+            parts = [e] + [le[:MAX_WINDOWS] for le in line_embs[i : i + len(ls)]]
+            i += len(ls)
+            out.append(np.concatenate(parts))
+        embs = out
+    return embs
 
 
 def to_contract(layers, kind, threshold, sha, trained_on, held_out, arch) -> dict:
@@ -282,14 +307,14 @@ def loso(rows, embs, arch, kind):
     return scores, thresholds
 
 
-def run(kind: str, archs: list[str], do_loso: bool, write_head: bool) -> dict:
+def run(kind: str, archs: list[str], do_loso: bool, write_head: bool, units: str = "windows") -> dict:
     rows = D.load(kind)
     if not rows:
         print(f"{kind}: no rows", file=sys.stderr)
         return {}
     emb = Embedder()
     cache = CachedEmbedder(emb, HERE / ".cache")
-    embs = embed_rows(rows, cache)
+    embs = embed_rows(rows, cache, units if kind == "tools" else "windows")
     labels = np.array([r.label for r in rows])
     part = [split_of(kind, r.group) for r in rows]
     idx = {p: [i for i, q in enumerate(part) if q == p] for p in ("train", "val", "test")}
@@ -322,6 +347,7 @@ def run(kind: str, archs: list[str], do_loso: bool, write_head: bool) -> dict:
     result = {
         "kind": kind,
         "arch": arch,
+        "units": units if kind == "tools" else "windows",
         "threshold": thr,
         "splits": {p: sorted({rows[i].group for i in idx[p]}) for p in idx},
         "rows": [],
@@ -351,6 +377,7 @@ def run(kind: str, archs: list[str], do_loso: bool, write_head: bool) -> dict:
         HEADS.mkdir(parents=True, exist_ok=True)
         head = to_contract(layers, kind, thr, emb.model_sha256, result["splits"]["train"],
                            result["splits"]["val"] + result["splits"]["test"], arch)
+        head["units"] = result["units"]
         (HEADS / f"{kind}.json").write_text(json.dumps(head) + "\n")
         print(f"wrote {HEADS / (kind + '.json')}", file=sys.stderr)
     return result
@@ -362,10 +389,12 @@ def main(argv):
     ap.add_argument("--arch", action="append", help="mlp-64 and/or logreg (default: both, chosen on validation)")
     ap.add_argument("--no-loso", action="store_true")
     ap.add_argument("--no-head", action="store_true", help="do not write crates/warden-model/heads")
+    ap.add_argument("--units", choices=["windows", "lines"], default="windows",
+                    help="tools only: score the card's windows (contract 3) or windows + each card line")
     args = ap.parse_args(argv)
     archs = args.arch or ["mlp-64", "logreg"]
     for kind in (["tools", "texts"] if args.kind == "both" else [args.kind]):
-        run(kind, archs, not args.no_loso, not args.no_head)
+        run(kind, archs, not args.no_loso, not args.no_head, args.units)
     return 0
 
 
