@@ -268,8 +268,9 @@ def to_contract(layers, kind, threshold, sha, trained_on, held_out, arch) -> dic
         "kind": kind,
         "layers": [
             {
-                "weight": [[float(np.float32(v)) for v in row] for row in layer["W"]],
-                "bias": [float(np.float32(v)) for v in layer["b"]],
+                # 9 significant digits: enough for a float32 to read back bit for bit.
+                "weight": [[float(f"{np.float32(v):.9g}") for v in row] for row in layer["W"]],
+                "bias": [float(f"{np.float32(v):.9g}") for v in layer["b"]],
                 "activation": layer["act"],
             }
             for layer in layers
