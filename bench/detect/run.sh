@@ -22,6 +22,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
+# The command as run, overrides included, for the table's header.
+COMMAND="$( (env | grep -E '^(WARDEN|DETECT_DATA|DETECT_TEXT_CAP|NO_HEAD)=' || true) | sort | tr '\n' ' ')bash bench/detect/run.sh"
 HERE=$ROOT/bench/detect
 VENV=$HERE/.venv
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
@@ -77,4 +79,4 @@ HEAD_FLAG=()
 say "eval.py"
 WRITE_FLAG=(--write)
 [ -n "${NO_WRITE:-}" ] && WRITE_FLAG=()
-"$VENV/bin/python" eval.py --warden "$WARDEN" --jailguard "$JG_DIR" "${WRITE_FLAG[@]}"
+"$VENV/bin/python" eval.py --warden "$WARDEN" --jailguard "$JG_DIR" --command "$COMMAND" "${WRITE_FLAG[@]}"
