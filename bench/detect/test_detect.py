@@ -37,6 +37,11 @@ class ToolCard(unittest.TestCase):
         self.assertEqual(card, ["t", "z: last?", "a: ", "a.b: ", "a.b.c: "])
 
 
+class Lines(unittest.TestCase):
+    def test_card_lines_are_distinct_non_empty_in_order(self):
+        self.assertEqual(T.card_lines("a\n\nb\na\n  \nc"), ["a", "b", "c"])
+
+
 class Threshold(unittest.TestCase):
     def test_fpr_at_most_target(self):
         rng = np.random.default_rng(1)
