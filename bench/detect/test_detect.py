@@ -1,0 +1,112 @@
+"""Self-checks of the evaluation code: `bench/detect/.venv/bin/python -m unittest bench/detect/test_detect.py`.
+
+Why: the numbers in docs/detection.md are only as good as the card, the windows, the threshold
+rule and the head maths behind them; these fail if any of those drift from the contract.
+The embedding tests skip when the model has not been fetched (run.sh fetches it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import unittest
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import baselines as B  # noqa: E402
+import data as D  # noqa: E402
+import train as T  # noqa: E402
+
+
+class ToolCard(unittest.TestCase):
+    def test_fixture_cards(self):
+        doc = json.loads((HERE / "fixtures" / "tool_cards.json").read_text())
+        for case in doc["cases"]:
+            self.assertEqual(D.tool_card(case["tool"]), case["card"])
+
+    def test_depth_is_bounded_and_order_kept(self):
+        tool = {"name": "t", "inputSchema": {"properties": {
+            "z": {"description": "last?"},
+            "a": {"properties": {"b": {"properties": {"c": {"properties": {"d": {"description": "deep"}}}}}}},
+        }}}
+        card = D.tool_card(tool).split("\n")
+        self.assertEqual(card, ["t", "z: last?", "a: ", "a.b: ", "a.b.c: "])
+
+
+class Lines(unittest.TestCase):
+    def test_card_lines_are_distinct_non_empty_in_order(self):
+        self.assertEqual(T.card_lines("a\n\nb\na\n  \nc"), ["a", "b", "c"])
+
+
+class Threshold(unittest.TestCase):
+    def test_fpr_at_most_target(self):
+        rng = np.random.default_rng(1)
+        scores = rng.random(1000)
+        labels = (rng.random(1000) < 0.3).astype(int)
+        for target in (0.0, 0.01, 0.05, 0.2):
+            thr = T.choose_threshold(scores, labels, target)
+            _, fpr = T.rates(scores, labels, thr)
+            self.assertLessEqual(fpr, target)
+            # and it is the lowest such threshold: one benign row more would pass the target
+            neg = np.sort(scores[labels == 0])[::-1]
+            allowed = int(np.floor(target * len(neg)))
+            self.assertGreater((neg >= np.nextafter(neg[allowed], 0.0)).mean(), target)
+
+
+class Head(unittest.TestCase):
+    def test_fit_separates_and_contract_roundtrips(self):
+        rng = np.random.default_rng(2)
+        x = rng.normal(size=(400, 384))
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        y = (x[:, 0] > 0).astype(float)
+        layers = T.fit(x, y, np.ones(len(y)), "mlp-64", epochs=300)
+        z, _ = T.forward(layers, x)
+        self.assertGreater(((z > 0) == (y == 1)).mean(), 0.95)
+        head = T.to_contract(layers, "tools", 0.5, "0" * 64, ["a"], ["b"], "mlp-64")
+        s_contract = B.head_scores(
+            [{"weight": l["weight"], "bias": l["bias"], "activation": l["activation"]} for l in head["layers"]], x
+        )
+        np.testing.assert_allclose(s_contract, T.sigmoid(z), atol=1e-5)
+
+
+class Windows(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        try:
+            from embed import Embedder
+
+            cls.e = Embedder()
+        except FileNotFoundError:
+            raise unittest.SkipTest("model not fetched")
+
+    def test_reference_values(self):
+        from embed import verify
+
+        self.assertLess(verify(self.e), 1e-5)
+
+    def test_windows_cover_and_stride(self):
+        text = " ".join(f"word{i}" for i in range(400))
+        ids = self.e.content_ids(text)
+        wins = self.e.windows(text)
+        self.assertTrue(all(len(w) <= 128 and w[0] == self.e.cls_id and w[-1] == self.e.sep_id for w in wins))
+        self.assertEqual(wins[0][1:-1], ids[:126])
+        self.assertEqual(wins[1][1:-1], ids[64:190])
+        self.assertEqual(wins[-1][-2], ids[-1])
+        self.assertLess((len(wins) - 2) * 64 + 126, len(ids))  # the one before last did not reach the end
+
+    def test_fixture_embeddings(self):
+        doc = json.loads((HERE / "fixtures" / "embeddings.json").read_text())
+        self.assertEqual(doc["model_sha256"], self.e.model_sha256)
+        for case in doc["cases"]:
+            wins = self.e.windows(case["text"])
+            self.assertEqual(wins, case["window_ids"])
+            got = self.e.embed_windows(wins)
+            self.assertLess(float(np.abs(got - np.array(case["embeddings"])).max()), 1e-5)
+
+
+if __name__ == "__main__":
+    unittest.main()
