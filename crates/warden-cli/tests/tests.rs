@@ -14,6 +14,7 @@ mod hostile_approvals;
 mod hostile_peer;
 mod hostile_program;
 mod hostile_saga;
+mod hostile_tool_author;
 mod hostile_web_page;
 mod identity;
 mod runtime;
