@@ -13,7 +13,9 @@
 //! server by server, as a user with all of them configured would; a benign tool with a
 //! finding of medium or above (capability notes and coverage notes excluded) is a false
 //! positive. Each attack row is scanned with its own server; it is caught when any finding
-//! of medium or above lands on it. `--show` lists every false positive and every miss.
+//! of medium or above lands on it; with `--beside-benign` it is scanned side by side with
+//! every benign server (so collisions with real tools can be seen). `--show` lists every
+//! false positive and every miss; `--show-source=NAME` the misses of one source.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,10 +45,16 @@ fn files(arg: &Path, out: &mut Vec<PathBuf>) {
 
 fn main() {
     let mut show = false;
+    let mut beside = false;
+    let mut only: Option<String> = None;
     let mut paths = Vec::new();
     for a in std::env::args().skip(1) {
         if a == "--show" {
             show = true;
+        } else if a == "--beside-benign" {
+            beside = true;
+        } else if let Some(src) = a.strip_prefix("--show-source=") {
+            only = Some(src.to_string());
         } else {
             files(Path::new(&a), &mut paths);
         }
@@ -150,13 +158,36 @@ fn main() {
         // (source, class) -> (caught, total)
         let mut table: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
         let mut by_class: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        // The benign servers reduced to their tools' names: all the cross-server checks
+        // need, and the per-tool rules on them (whose findings are not counted here) are
+        // not run again for every attack.
+        let names_only: Vec<ServerTools> = servers
+            .iter()
+            .map(|s| ServerTools {
+                server: s.server.clone(),
+                tools: s
+                    .tools
+                    .iter()
+                    .map(|t| serde_json::json!({"name": t["name"]}))
+                    .collect(),
+                ..ServerTools::default()
+            })
+            .collect();
         for (source, class, server, tool) in &attacks {
             let s = ServerTools {
-                server: server.clone(),
+                server: format!("attack:{server}"),
                 tools: vec![tool.clone()],
                 ..ServerTools::default()
             };
-            let caught = scan_servers(&[s]).iter().any(counts);
+            // Beside the benign servers (a user who also has them configured), the
+            // cross-server checks can see what the attack imitates.
+            let mut all = vec![s];
+            if beside {
+                all.extend(names_only.iter().cloned());
+            }
+            let caught = scan_servers(&all)
+                .iter()
+                .any(|f| counts(f) && f.server.starts_with("attack:"));
             for e in [
                 table.entry((source.clone(), class.clone())).or_default(),
                 by_class.entry(class.clone()).or_default(),
@@ -164,7 +195,7 @@ fn main() {
                 e.1 += 1;
                 e.0 += usize::from(caught);
             }
-            if show && !caught {
+            if (show || only.as_deref() == Some(source.as_str())) && !caught {
                 let d = tool["description"].as_str().unwrap_or("");
                 println!(
                     "  MISS {source} [{class}] {}: {}",

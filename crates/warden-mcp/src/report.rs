@@ -175,7 +175,7 @@ fn table(report: &ScanReport) -> String {
         format!(" ({})", by.join(", "))
     };
     let plural = if n == 1 { "" } else { "s" };
-    if let Some(c) = &report.read {
+    if let Some(c) = report.read.as_ref().filter(|c| c.servers > 0) {
         out.push_str(&format!(
             "read: {} server{}, {} tools, {} instructions, {} prompts, {} resources; {} prompt/resource contents scanned, {} not read\n",
             c.servers,
