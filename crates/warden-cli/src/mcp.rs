@@ -280,6 +280,7 @@ fn scan(args: &ScanArgs) -> Exit {
     };
     let (servers, mut report) = args.targets.load();
     report.findings = scan_servers(&servers);
+    report.read = Some(warden_mcp::Coverage::of(&servers));
     if let Some(lock) = lock {
         report.findings.extend(lock.check(&servers));
         report
@@ -423,6 +424,7 @@ impl ScanTextArgs {
             scanned: vec![name],
             findings,
             errors: Vec::new(),
+            read: None,
         })
     }
 }

@@ -420,4 +420,44 @@ fn over_http_a_held_calls_stream_does_not_carry_the_upstreams_error_body_as_an_a
         answer.get("error").is_some() && !answer.to_string().contains(INJECTION),
         "the upstream's HTTP error body reached the client unfiltered, as a success: {answer}"
     );
+
+/// The blind-spots server (`crates/warden-mcp/tests/peers/blind_spots_server.js`) in a scenario.
+fn blind_spots_server(scenario: &str) -> Vec<String> {
+    let js = root().join("crates/warden-mcp/tests/peers/blind_spots_server.js");
+    vec!["node".into(), js.display().to_string(), scenario.into()]
+}
+
+#[test]
+fn poisoned_prompts_and_resources_are_withheld_from_listings() {
+    let names = |r: &Value, key: &str, field: &str| -> Vec<String> {
+        r["result"][key]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {key}: {r}"))
+            .iter()
+            .map(|e| e[field].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut direct = Proxy::start(
+        &["--policy", gateway_policy().to_str().unwrap()],
+        &blind_spots_server("content"),
+        &[],
+    );
+    let init = direct.initialize();
+    assert!(
+        init["result"].get("instructions").is_none(),
+        "the poisoned instructions are removed: {init}"
+    );
+    let prompts = direct.request("prompts/list", json!({}));
+    assert_eq!(
+        names(&prompts, "prompts", "name"),
+        ["greeting", "review"],
+        "through the proxy the poisoned prompt is withheld: {prompts}"
+    );
+    let resources = direct.request("resources/list", json!({}));
+    assert_eq!(
+        names(&resources, "resources", "uri"),
+        ["memo://readme", "memo://faq"],
+        "the resource described with a high finding is withheld, the medium one kept: {resources}"
+    );
+    assert_eq!(direct.finish(), 0);
 }

@@ -15,6 +15,7 @@ mod hostile_dashboard_agent;
 mod hostile_peer;
 mod hostile_program;
 mod hostile_saga;
+mod hostile_tool_author;
 mod hostile_web_page;
 mod identity;
 mod runtime;

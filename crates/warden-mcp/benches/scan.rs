@@ -26,10 +26,9 @@ fn servers(n: usize) -> Vec<ServerTools> {
     let base = corpus_tools();
     let mut servers: Vec<ServerTools> = (0..10)
         .map(|i| ServerTools {
-            instructions: None,
-            named_after_file: false,
             server: format!("server-{i}"),
             tools: Vec::new(),
+            ..ServerTools::default()
         })
         .collect();
     for i in 0..n {
@@ -62,10 +61,9 @@ fn scan_1000_tools(bencher: divan::Bencher) {
 fn scan_1000_tools_one_server(bencher: divan::Bencher) {
     let tools: Vec<Value> = servers(1000).into_iter().flat_map(|s| s.tools).collect();
     let s = vec![ServerTools {
-        instructions: None,
-        named_after_file: false,
         server: "big".into(),
         tools,
+        ..ServerTools::default()
     }];
     bencher.bench(|| scan_servers(divan::black_box(&s)));
 }

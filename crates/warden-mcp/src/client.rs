@@ -1,4 +1,5 @@
-//! A minimal MCP client over stdio: start a server, initialize, list its tools, stop it.
+//! A minimal MCP client over stdio: start a server, initialize, list its tools, prompts and
+//! resources, fetch the prompts that need no argument and read the resources, stop it.
 //! Used by `warden mcp scan -- <command>` and by config scanning; it never calls a tool.
 
 use std::io::{BufRead, BufReader, Write};
@@ -210,7 +211,166 @@ pub fn list_tools(
     while let Some(params) = pages.next_params() {
         pages.add(&s.request("tools/list", params)?);
     }
-    Ok(pages.finish(&init, server))
+    let mut found = pages.finish(&init, server);
+    let deadline = Instant::now() + timeout;
+    read_the_rest(&init, &mut found, deadline, &mut |method, params| {
+        s.request(method, params)
+    })?;
+    Ok(found)
+}
+
+/// At most this many prompts are fetched with `prompts/get` and this many resources read
+/// with `resources/read`; the rest are listed (and their descriptions scanned) but not read.
+pub const MAX_READS: usize = 100;
+
+/// A resource's text beyond this many bytes is not scanned (the scan says so).
+pub const MAX_RESOURCE_BYTES: usize = 256 * 1024;
+
+/// Everything else the model reads from a server besides its tools: the `prompts/list` and
+/// `resources/list` (+ `resources/templates/list`) entries, the messages of each prompt that
+/// needs no argument (`prompts/get`), and the text of each resource (`resources/read`).
+///
+/// Only what the server declares in its `initialize` capabilities is asked for. A listing
+/// that fails is an error (the scan could not look); a single prompt or resource that cannot
+/// be read, and whatever is left when the limits ([`MAX_READS`], [`MAX_RESOURCE_BYTES`], the
+/// `deadline`) are reached, is recorded in `skipped` and reported.
+pub(crate) fn read_the_rest(
+    init: &Value,
+    found: &mut ServerTools,
+    deadline: Instant,
+    call: &mut dyn FnMut(&str, Value) -> Result<Value, ClientError>,
+) -> Result<(), ClientError> {
+    let caps = init.get("capabilities");
+    let has = |cap: &str| caps.and_then(|c| c.get(cap)).is_some_and(Value::is_object);
+    if has("prompts") {
+        found.prompts = list_all(call, "prompts/list", "prompts", deadline)?;
+    }
+    if has("resources") {
+        found.resources = list_all(call, "resources/list", "resources", deadline)?;
+        // Templates are optional in the protocol: a server without them may answer an error.
+        if let Ok(templates) = list_all(
+            call,
+            "resources/templates/list",
+            "resourceTemplates",
+            deadline,
+        ) {
+            found.resources.extend(templates);
+        }
+    }
+    let mut reads = 0;
+    let prompts: Vec<String> = found
+        .prompts
+        .iter()
+        .filter(|p| {
+            !p.get("arguments")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|a| a.get("required") == Some(&Value::Bool(true)))
+        })
+        .filter_map(|p| p.get("name").and_then(Value::as_str).map(String::from))
+        .collect();
+    for name in prompts {
+        let at = format!("prompt:{name}");
+        if reads >= MAX_READS || Instant::now() >= deadline {
+            found
+                .skipped
+                .push((at, "not fetched: the scan's limits were reached".into()));
+            continue;
+        }
+        reads += 1;
+        match call("prompts/get", json!({"name": name})) {
+            Ok(result) => found.contents.push((at, result)),
+            Err(e) => found
+                .skipped
+                .push((at, format!("could not be fetched: {e}"))),
+        }
+    }
+    let uris: Vec<String> = found
+        .resources
+        .iter()
+        .filter_map(|r| r.get("uri").and_then(Value::as_str).map(String::from))
+        .collect();
+    let mut reads = 0;
+    for uri in uris {
+        let at = format!("resource:{uri}");
+        if reads >= MAX_READS || Instant::now() >= deadline {
+            found
+                .skipped
+                .push((at, "not read: the scan's limits were reached".into()));
+            continue;
+        }
+        reads += 1;
+        match call("resources/read", json!({"uri": uri})) {
+            Ok(mut result) => {
+                if bound_contents(&mut result) {
+                    found.skipped.push((
+                        at.clone(),
+                        format!(
+                            "only the first {MAX_RESOURCE_BYTES} bytes of its text were scanned"
+                        ),
+                    ));
+                }
+                found.contents.push((at, result));
+            }
+            Err(e) => found.skipped.push((at, format!("could not be read: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Cut every `text` of a `resources/read` result to [`MAX_RESOURCE_BYTES`] (at a character
+/// boundary) and drop binary `blob`s, which the text rules cannot read; whether anything was cut.
+fn bound_contents(result: &mut Value) -> bool {
+    let mut cut = false;
+    for item in result
+        .get_mut("contents")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(obj) = item.as_object_mut() {
+            obj.remove("blob");
+            if let Some(Value::String(text)) = obj.get_mut("text")
+                && text.len() > MAX_RESOURCE_BYTES
+            {
+                let mut end = MAX_RESOURCE_BYTES;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+                cut = true;
+            }
+        }
+    }
+    cut
+}
+
+/// Every entry of a paginated listing (`key` of each page), bounded by [`MAX_PAGES`] and the
+/// deadline.
+fn list_all(
+    call: &mut dyn FnMut(&str, Value) -> Result<Value, ClientError>,
+    method: &str,
+    key: &str,
+    deadline: Instant,
+) -> Result<Vec<Value>, ClientError> {
+    let mut items = Vec::new();
+    let mut cursor: Option<Value> = None;
+    for _ in 0..MAX_PAGES {
+        let params = match &cursor {
+            Some(c) => json!({"cursor": c}),
+            None => json!({}),
+        };
+        let page = call(method, params)?;
+        if let Some(list) = page.get(key).and_then(Value::as_array) {
+            items.extend(list.iter().cloned());
+        }
+        cursor = page.get("nextCursor").filter(|c| !c.is_null()).cloned();
+        if cursor.is_none() || Instant::now() >= deadline || items.len() > 10 * MAX_READS {
+            break;
+        }
+    }
+    Ok(items)
 }
 
 /// A paginated `tools/list`, collected the same way over every transport: ask with the last
@@ -254,7 +414,7 @@ impl ToolPages {
                 .map(String::from),
             server,
             tools: self.tools,
-            named_after_file: false,
+            ..ServerTools::default()
         }
     }
 }

@@ -77,6 +77,9 @@ pub enum Category {
     Secret,
     /// A capability worth knowing about (shell, file writes, network).
     Capability,
+    /// Something the model would read that the scan could not (a prompt or resource that
+    /// failed to load, or was past the scan's limits).
+    Incomplete,
 }
 
 impl Category {
@@ -89,6 +92,7 @@ impl Category {
             Category::Drift => "drift",
             Category::Secret => "secret",
             Category::Capability => "capability",
+            Category::Incomplete => "incomplete",
         }
     }
 }
@@ -104,7 +108,8 @@ pub struct Finding {
     pub severity: Severity,
     /// The server the tool came from (a file name, a config key, or `text` for `scan text`).
     pub server: String,
-    /// The tool, when the finding is about one.
+    /// The tool, when the finding is about one; a prompt is named `prompt:<name>` and a
+    /// resource `resource:<uri>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
     /// Where in the tool: `description`, `inputSchema.properties.path.description`, `name`…

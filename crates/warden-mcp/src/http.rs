@@ -207,7 +207,9 @@ impl Conn<'_> {
         ))
     }
 
-    async fn list_tools(&self) -> Result<ServerTools, ClientError> {
+    /// Initialize and list the tools; also the `initialize` answer, the session and the last
+    /// request id used, for the requests that follow.
+    async fn list_tools(&self) -> Result<(ServerTools, Value, Option<String>, u64), ClientError> {
         let (init, session) = self
             .call(
                 1,
@@ -217,6 +219,7 @@ impl Conn<'_> {
                 None,
             )
             .await?;
+        let session_id = session.clone();
         let session = session.as_deref();
         self.post(
             &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
@@ -235,7 +238,7 @@ impl Conn<'_> {
             let (page, _) = self.call(id, "tools/list", params, session).await?;
             pages.add(&page);
         }
-        Ok(pages.finish(&init, server))
+        Ok((pages.finish(&init, server), init, session_id, id))
     }
 }
 
@@ -257,14 +260,20 @@ pub fn list_tools(
         .enable_all()
         .build()
         .map_err(|e| err(format!("cannot start the client runtime: {e}")))?;
-    runtime.block_on(
-        Conn {
-            ep: &ep,
-            client: &client,
-            timeout,
-        }
-        .list_tools(),
-    )
+    let conn = Conn {
+        ep: &ep,
+        client: &client,
+        timeout,
+    };
+    let (mut found, init, session, mut id) = runtime.block_on(conn.list_tools())?;
+    let deadline = std::time::Instant::now() + timeout;
+    crate::client::read_the_rest(&init, &mut found, deadline, &mut |method, params| {
+        id += 1;
+        runtime
+            .block_on(conn.call(id, method, params, session.as_deref()))
+            .map(|(result, _)| result)
+    })?;
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub use finding::{Category, Finding, Severity};
 pub use lock::{Lock, LockError};
 #[cfg(feature = "proxy")]
 pub use proxy::{Gateway, ProxyConfig, ProxyError};
-pub use report::{Format, ScanError, ScanReport};
+pub use report::{Coverage, Format, ScanError, ScanReport};
 pub use scan::{ServerTools, scan_servers};
 
 /// Internals the fuzz targets drive (`fuzz/`); not a stable API.

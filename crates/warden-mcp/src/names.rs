@@ -103,6 +103,15 @@ pub fn skeleton(name: &str) -> String {
         .replace(['1', '|'], "l")
 }
 
+/// The skeleton without separators: `read_file`, `read-file`, `ReadFile` and `rеad.file`
+/// all fold to `readfile`. Two tools of different servers that fold alike are offered to
+/// the model as the same function.
+pub fn fold(name: &str) -> String {
+    let mut s = skeleton(name);
+    s.retain(|c| !matches!(c, '_' | '-' | '.' | ' ' | '/' | ':'));
+    s
+}
+
 /// Whether a name contains a character from the confusable table.
 pub fn has_confusables(name: &str) -> bool {
     name.chars()
@@ -323,6 +332,16 @@ mod tests {
         );
         assert_eq!(skeleton("gmai1"), "gmail");
         assert!(has_confusables("rеad_file") && !has_confusables("read_file"));
+        for n in [
+            "read_file",
+            "read-file",
+            "ReadFile",
+            "READ_FILE",
+            "rеad.file",
+        ] {
+            assert_eq!(fold(n), "readfile", "{n}");
+        }
+        assert_ne!(fold("read_files"), fold("read_file"));
     }
 
     #[test]

@@ -33,6 +33,46 @@ pub struct ScanReport {
     pub findings: Vec<Finding>,
     /// The targets that could not be read, and why.
     pub errors: Vec<ScanError>,
+    /// How much was read (servers, tools, prompts, resources), when the scan read servers.
+    pub read: Option<Coverage>,
+}
+
+/// How much of what the model reads a scan looked at, so a clean result says what it covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    /// Servers read.
+    pub servers: usize,
+    /// Tools listed and scanned.
+    pub tools: usize,
+    /// Servers whose `instructions` were scanned.
+    pub instructions: usize,
+    /// Prompts listed (their descriptions and arguments scanned).
+    pub prompts: usize,
+    /// Resources and resource templates listed (their descriptions scanned).
+    pub resources: usize,
+    /// Prompts fetched and resources read, their contents scanned.
+    pub contents: usize,
+    /// Prompts and resources listed but not read (errors, limits); each is a finding.
+    pub skipped: usize,
+}
+
+impl Coverage {
+    /// Count what `servers` hold.
+    pub fn of(servers: &[crate::ServerTools]) -> Coverage {
+        let mut c = Coverage {
+            servers: servers.len(),
+            ..Coverage::default()
+        };
+        for s in servers {
+            c.tools += s.tools.len();
+            c.instructions += usize::from(s.instructions.is_some());
+            c.prompts += s.prompts.len();
+            c.resources += s.resources.len();
+            c.contents += s.contents.len();
+            c.skipped += s.skipped.len();
+        }
+        c
+    }
 }
 
 impl ScanError {
@@ -74,6 +114,7 @@ pub fn render(report: &ScanReport, format: Format) -> String {
             "errors": report.errors,
             "findings": report.findings,
             "summary": summary(&report.findings),
+            "read": report.read,
         })),
         Format::Sarif => pretty(&sarif(report)),
     }
@@ -134,6 +175,19 @@ fn table(report: &ScanReport) -> String {
         format!(" ({})", by.join(", "))
     };
     let plural = if n == 1 { "" } else { "s" };
+    if let Some(c) = report.read.as_ref().filter(|c| c.servers > 0) {
+        out.push_str(&format!(
+            "read: {} server{}, {} tools, {} instructions, {} prompts, {} resources; {} prompt/resource contents scanned, {} not read\n",
+            c.servers,
+            if c.servers == 1 { "" } else { "s" },
+            c.tools,
+            c.instructions,
+            c.prompts,
+            c.resources,
+            c.contents,
+            c.skipped
+        ));
+    }
     let e = report.errors.len();
     if e == 0 {
         out.push_str(&format!(
@@ -257,6 +311,7 @@ mod tests {
             scanned: scanned.iter().map(|s| s.to_string()).collect(),
             findings,
             errors: Vec::new(),
+            read: None,
         }
     }
 

@@ -135,6 +135,70 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Withhold the poisoned entries of a `prompts/list`, `resources/list` or
+    /// `resources/templates/list` answer (`result[key]`): their names and descriptions reach
+    /// the model like a tool's, so an entry with a high or critical finding is dropped unless
+    /// a policy rule allows `mcp.<kind>s/list` for it. Not-an-object entries are dropped.
+    pub(super) fn filter_listing(&self, mut answer: Value, key: &str, kind: &str) -> Value {
+        let Some(entries) = answer
+            .get_mut("result")
+            .and_then(|r| r.get_mut(key))
+            .and_then(Value::as_array_mut)
+        else {
+            return answer;
+        };
+        let server = lock(&self.state).server.clone();
+        entries.retain(|entry| {
+            let Value::Object(map) = entry else {
+                tracing::warn!("dropped a {key} entry of `{server}` that is not an object");
+                return false;
+            };
+            let label = ["name", "uri", "uriTemplate"]
+                .iter()
+                .find_map(|k| map.get(*k).and_then(Value::as_str))
+                .unwrap_or("?")
+                .to_string();
+            let mut ids: Vec<&'static str> = Vec::new();
+            for (k, v) in map {
+                let mut texts = Vec::new();
+                crate::scan::walk(k, v, &mut texts);
+                for (_, text) in texts {
+                    ids.extend(
+                        detect::scan(&text, Mode::Metadata)
+                            .into_iter()
+                            .filter(|h| h.severity >= Severity::High)
+                            .map(|h| h.id),
+                    );
+                }
+            }
+            if ids.is_empty() {
+                return true;
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            let mut action = self
+                .action(&format!("mcp.{kind}s/list"))
+                .with_context("findings", json!(ids));
+            action = if kind == "resource" {
+                action.with_resource(label.as_str())
+            } else {
+                action.with_tool(label.as_str())
+            };
+            let d = self.warden.decide(&action);
+            if d.verdict == Verdict::Allow && d.rule.is_some() {
+                return true;
+            }
+            tracing::warn!(
+                "withheld {kind} `{label}` of `{server}`: poisoned ({})",
+                ids.join(", ")
+            );
+            false
+        });
+        answer
+    }
+}
+
 /// Server instructions (in the `initialize` answer) reach the model like a tool
 /// description; with a high or critical finding they are removed.
 fn strip_poisoned_instructions(answer: &mut Value) {

@@ -35,10 +35,16 @@ pub(crate) enum Special {
     CreateMessage,
     /// Ends a pending request on the side that sent it.
     Cancelled,
+    /// Its answer's entries are scanned like tool metadata; poisoned ones are withheld.
+    PromptsList,
+    /// Its answer's entries are scanned like tool metadata; poisoned ones are withheld.
+    ResourcesList,
+    /// Its answer's entries are scanned like tool metadata; poisoned ones are withheld.
+    ResourceTemplatesList,
 }
 
 impl Special {
-    const ALL: [Special; 8] = [
+    const ALL: [Special; 11] = [
         Special::Initialize,
         Special::ToolsList,
         Special::ToolsCall,
@@ -47,6 +53,9 @@ impl Special {
         Special::Complete,
         Special::CreateMessage,
         Special::Cancelled,
+        Special::PromptsList,
+        Special::ResourcesList,
+        Special::ResourceTemplatesList,
     ];
 
     /// The exact method name.
@@ -60,6 +69,9 @@ impl Special {
             Special::Complete => "completion/complete",
             Special::CreateMessage => "sampling/createMessage",
             Special::Cancelled => "notifications/cancelled",
+            Special::PromptsList => "prompts/list",
+            Special::ResourcesList => "resources/list",
+            Special::ResourceTemplatesList => "resources/templates/list",
         }
     }
 

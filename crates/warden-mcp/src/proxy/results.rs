@@ -42,6 +42,11 @@ impl Gateway {
                 answer
             }
             Some(Special::ToolsList) => self.filter_tools(&w.id, answer),
+            Some(Special::PromptsList) => self.filter_listing(answer, "prompts", "prompt"),
+            Some(Special::ResourcesList) => self.filter_listing(answer, "resources", "resource"),
+            Some(Special::ResourceTemplatesList) => {
+                self.filter_listing(answer, "resourceTemplates", "resource")
+            }
             Some(
                 Special::ToolsCall
                 | Special::ResourcesRead
