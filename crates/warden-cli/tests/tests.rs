@@ -16,6 +16,7 @@ mod hostile_program;
 mod hostile_saga;
 mod hostile_web_page;
 mod identity;
+mod model;
 mod runtime;
 mod saga;
 mod serve;
