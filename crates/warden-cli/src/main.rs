@@ -31,6 +31,7 @@ mod hook;
 mod identity;
 mod kill;
 mod mcp;
+mod model;
 mod policy;
 mod saga;
 mod serve;
@@ -76,6 +77,9 @@ enum Command {
     /// Scan text for injected instructions, invisible characters and secrets.
     #[command(subcommand)]
     Scan(mcp::ScanCommand),
+    /// The local detection model: fetch it, say where it is and whether it loads.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
     /// Agent identities: create, show, revoke, restore.
     #[command(subcommand)]
     Identity(identity::IdentityCommand),
@@ -118,6 +122,7 @@ impl Command {
             Command::Hook(cmd) => hook::run(&cmd),
             Command::Mcp(cmd) => cmd.run(),
             Command::Scan(cmd) => cmd.run(),
+            Command::Model(cmd) => cmd.run(),
             Command::Identity(cmd) => identity::run(cmd),
             Command::Delegate(args) => delegate::delegate(&args),
             Command::VerifyChain(args) => delegate::verify(&args),

@@ -23,6 +23,7 @@ use warden_mcp::{
 use crate::args::{AuditArgs, PolicyArgs, RuntimeArgs, ZeroTrustArgs, builder, read_credential};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::model::{Detection, ModelArgs};
 
 /// `warden mcp …`
 #[derive(Subcommand, Debug)]
@@ -81,14 +82,41 @@ impl OutputArgs {
         }
     }
 
-    /// Print the report and pick the exit code: any error is 2, whatever was found.
-    fn finish(&self, report: &ScanReport) -> Exit {
+    /// Print the report, saying how detection ran (rules only, or rules and the model), and
+    /// pick the exit code: any error is 2, whatever was found.
+    fn finish(&self, report: &ScanReport, detection: &Detection) -> Exit {
         for e in &report.errors {
             errln!("error: {}", e.text());
         }
-        out!("{}", report::render(report, self.format()));
-        if self.format() != Format::Table {
-            outln!();
+        let rendered = report::render(report, self.format());
+        match self.format() {
+            Format::Table => {
+                out!("{rendered}");
+                outln!("{}", detection.line());
+            }
+            format => {
+                // The detection mode joins the JSON (top level) or the SARIF run's properties.
+                match serde_json::from_str::<serde_json::Value>(&rendered) {
+                    Ok(mut v) => {
+                        let target = if format == Format::Sarif {
+                            v.get_mut("runs")
+                                .and_then(|r| r.get_mut(0))
+                                .and_then(|r| r.as_object_mut())
+                                .map(|r| {
+                                    r.entry("properties")
+                                        .or_insert_with(|| serde_json::json!({}))
+                                })
+                        } else {
+                            Some(&mut v)
+                        };
+                        if let Some(obj) = target.and_then(|t| t.as_object_mut()) {
+                            obj.insert("detection".into(), detection.to_json());
+                        }
+                        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or(rendered));
+                    }
+                    Err(_) => outln!("{rendered}"),
+                }
+            }
         }
         if !report.complete() {
             Exit::Error
@@ -165,6 +193,8 @@ pub struct ScanArgs {
     lock: Option<PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 /// Arguments of `warden mcp pin`.
@@ -238,13 +268,15 @@ pub struct ScanTextArgs {
     file: Option<PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 impl McpCommand {
     /// Run the subcommand and return the exit code.
     pub fn run(self) -> Result<Exit> {
         Ok(match self {
-            McpCommand::Scan(a) => scan(&a),
+            McpCommand::Scan(a) => return scan(&a),
             McpCommand::Pin(a) => pin(&a),
             McpCommand::Proxy(a) => return run_proxy(*a),
         })
@@ -254,9 +286,9 @@ impl McpCommand {
 impl ScanCommand {
     /// Run the subcommand and return the exit code.
     pub fn run(self) -> Result<Exit> {
-        Ok(match self {
+        match self {
             ScanCommand::Text(a) => a.run(),
-        })
+        }
     }
 }
 
@@ -270,24 +302,90 @@ fn read_lock(path: &Path) -> Option<Lock> {
     }
 }
 
-fn scan(args: &ScanArgs) -> Exit {
+fn scan(args: &ScanArgs) -> Result<Exit> {
+    let detection = args.model.load()?;
     let lock = match &args.lock {
         Some(p) => match read_lock(p) {
             Some(l) => Some(l),
-            None => return Exit::Error,
+            None => return Ok(Exit::Error),
         },
         None => None,
     };
     let (servers, mut report) = args.targets.load();
     report.findings = scan_servers(&servers);
     report.read = Some(warden_mcp::Coverage::of(&servers));
+    if let Some(classifier) = detection.classifier() {
+        model_tools(classifier, &servers, &mut report);
+    }
     if let Some(lock) = lock {
         report.findings.extend(lock.check(&servers));
         report
             .findings
             .sort_by_key(|f| std::cmp::Reverse(f.severity));
     }
-    args.output.finish(&report)
+    Ok(args.output.finish(&report, &detection))
+}
+
+/// The model on every tool the rules passed (no finding at medium or above): a flagged tool
+/// is a medium poisoning finding. A tool the model cannot score is an error of the scan.
+fn model_tools(
+    classifier: &warden_model::Classifier,
+    servers: &[ServerTools],
+    report: &mut ScanReport,
+) {
+    for s in servers {
+        for tool in &s.tools {
+            let name = tool.get("name").and_then(|n| n.as_str()).map(str::to_owned);
+            let caught = report
+                .findings
+                .iter()
+                .any(|f| f.server == s.server && f.tool == name && f.severity >= Severity::Medium);
+            if caught {
+                continue;
+            }
+            match classifier.score_tool(tool) {
+                Ok(score) if score.flagged => {
+                    let card = warden_model::tool_card(tool);
+                    report.findings.push(Finding {
+                        id: "model.tool".into(),
+                        category: warden_mcp::finding::Category::Poisoning,
+                        severity: Severity::Medium,
+                        server: s.server.clone(),
+                        tool: name,
+                        field: "tool card".into(),
+                        span: None,
+                        excerpt: warden_mcp::finding::visible(
+                            card.get(score.span.clone()).unwrap_or(&card),
+                            120,
+                        ),
+                        why: model_why(&score, "tool's metadata"),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => report.errors.push(ScanError {
+                    target: s.server.clone(),
+                    message: format!("the model could not score a tool: {e}"),
+                }),
+            }
+        }
+    }
+    report
+        .findings
+        .sort_by_key(|f| std::cmp::Reverse(f.severity));
+}
+
+fn model_why(score: &warden_model::Score, what: &str) -> String {
+    format!(
+        "the local model scores this {what} {:.3}, at or above its threshold {:.3}: it reads \
+         like injected instructions{}",
+        score.score,
+        score.threshold,
+        if score.truncated {
+            " (only the first part was scored: too long)"
+        } else {
+            ""
+        }
+    )
 }
 
 fn pin(args: &PinArgs) -> Exit {
@@ -385,7 +483,8 @@ fn proxy_error(e: ProxyError) -> Error {
 
 impl ScanTextArgs {
     /// Scan the text and return the exit code.
-    pub fn run(&self) -> Exit {
+    pub fn run(&self) -> Result<Exit> {
+        let detection = self.model.load()?;
         let (name, text) = match self.file.as_ref().filter(|p| p.as_os_str() != "-") {
             Some(p) => match std::fs::read(p) {
                 Ok(b) => (
@@ -394,19 +493,19 @@ impl ScanTextArgs {
                 ),
                 Err(e) => {
                     errln!("error: {}: {e}", p.display());
-                    return Exit::Error;
+                    return Ok(Exit::Error);
                 }
             },
             None => {
                 let mut b = Vec::new();
                 if let Err(e) = std::io::stdin().read_to_end(&mut b) {
                     errln!("error: standard input: {e}");
-                    return Exit::Error;
+                    return Ok(Exit::Error);
                 }
                 ("-".to_string(), String::from_utf8_lossy(&b).into_owned())
             }
         };
-        let findings: Vec<Finding> = detect::scan(&text, detect::Mode::Output)
+        let mut findings: Vec<Finding> = detect::scan(&text, detect::Mode::Output)
             .into_iter()
             .map(|h| Finding {
                 id: h.id.into(),
@@ -420,12 +519,45 @@ impl ScanTextArgs {
                 why: h.why,
             })
             .collect();
-        self.output.finish(&ScanReport {
-            scanned: vec![name],
-            findings,
-            errors: Vec::new(),
-            read: None,
-        })
+        let mut errors = Vec::new();
+        // Rules first; the model reads what they passed.
+        if let Some(classifier) = detection.classifier()
+            && !findings.iter().any(|f| f.severity >= Severity::Medium)
+        {
+            match classifier.score_text(&text) {
+                Ok(score) if score.flagged => {
+                    let span = score.span.clone();
+                    findings.push(Finding {
+                        id: "model.text".into(),
+                        category: warden_mcp::finding::Category::Poisoning,
+                        severity: Severity::Medium,
+                        server: name.clone(),
+                        tool: None,
+                        field: format!(
+                            "line {}",
+                            text.get(..span.start).unwrap_or("").matches('\n').count() + 1
+                        ),
+                        span: Some((span.start, span.end)),
+                        excerpt: warden_mcp::finding::visible(text.get(span).unwrap_or(""), 120),
+                        why: model_why(&score, "text"),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => errors.push(ScanError {
+                    target: name.clone(),
+                    message: format!("the model could not score the text: {e}"),
+                }),
+            }
+        }
+        Ok(self.output.finish(
+            &ScanReport {
+                scanned: vec![name],
+                findings,
+                errors,
+                read: None,
+            },
+            &detection,
+        ))
     }
 }
 

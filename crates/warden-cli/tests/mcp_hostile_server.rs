@@ -420,6 +420,7 @@ fn over_http_a_held_calls_stream_does_not_carry_the_upstreams_error_body_as_an_a
         answer.get("error").is_some() && !answer.to_string().contains(INJECTION),
         "the upstream's HTTP error body reached the client unfiltered, as a success: {answer}"
     );
+}
 
 /// The blind-spots server (`crates/warden-mcp/tests/peers/blind_spots_server.js`) in a scenario.
 fn blind_spots_server(scenario: &str) -> Vec<String> {

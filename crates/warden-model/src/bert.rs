@@ -1,0 +1,145 @@
+//! The encoder: a BERT of the all-MiniLM-L6-v2 shape, written on candle's tensors and layers.
+//!
+//! Why not `candle-transformers`: it carries a hundred model families, and building it
+//! optimised (which the embedding needs even in test builds) cost more than ten minutes on
+//! this project's 2-core machines; the encoder itself is sixty lines. The arithmetic is
+//! the standard one (post-norm layers, exact erf GELU, additive attention mask), so the
+//! embeddings match the reference implementation used by the training side to within float
+//! rounding — a test checks that against a fixture that side produced.
+
+use candle_core::{D, DType, Module, Result, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
+use serde::Deserialize;
+
+/// The fields of `config.json` the encoder reads.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Config {
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    max_position_embeddings: usize,
+    type_vocab_size: usize,
+    layer_norm_eps: f64,
+    hidden_act: String,
+}
+
+impl Config {
+    /// Refuse a configuration this encoder does not implement.
+    pub(crate) fn check(&self) -> std::result::Result<(), String> {
+        if self.hidden_act != "gelu" {
+            return Err(format!("hidden_act {:?} is not supported", self.hidden_act));
+        }
+        if self.hidden_size != crate::EMBED_DIM {
+            return Err(format!(
+                "hidden_size {} is not {}",
+                self.hidden_size,
+                crate::EMBED_DIM
+            ));
+        }
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
+            return Err("num_attention_heads does not divide hidden_size".into());
+        }
+        if self.max_position_embeddings < crate::WINDOW || self.num_hidden_layers > 64 {
+            return Err("the model is not of the expected shape".into());
+        }
+        Ok(())
+    }
+}
+
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// The loaded encoder.
+pub(crate) struct Bert {
+    words: Embedding,
+    positions: Embedding,
+    types: Embedding,
+    norm: LayerNorm,
+    layers: Vec<Layer>,
+    heads: usize,
+}
+
+impl Bert {
+    pub(crate) fn load(vb: VarBuilder, c: &Config) -> Result<Bert> {
+        let h = c.hidden_size;
+        let e = vb.pp("embeddings");
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let l = vb.pp(format!("encoder.layer.{i}"));
+            let a = l.pp("attention");
+            layers.push(Layer {
+                query: linear(h, h, a.pp("self.query"))?,
+                key: linear(h, h, a.pp("self.key"))?,
+                value: linear(h, h, a.pp("self.value"))?,
+                attention_out: linear(h, h, a.pp("output.dense"))?,
+                attention_norm: layer_norm(h, c.layer_norm_eps, a.pp("output.LayerNorm"))?,
+                intermediate: linear(h, c.intermediate_size, l.pp("intermediate.dense"))?,
+                output: linear(c.intermediate_size, h, l.pp("output.dense"))?,
+                output_norm: layer_norm(h, c.layer_norm_eps, l.pp("output.LayerNorm"))?,
+            });
+        }
+        Ok(Bert {
+            words: embedding(c.vocab_size, h, e.pp("word_embeddings"))?,
+            positions: embedding(c.max_position_embeddings, h, e.pp("position_embeddings"))?,
+            types: embedding(c.type_vocab_size, h, e.pp("token_type_embeddings"))?,
+            norm: layer_norm(h, c.layer_norm_eps, e.pp("LayerNorm"))?,
+            layers,
+            heads: c.num_attention_heads,
+        })
+    }
+
+    /// Hidden states `(batch, len, hidden)` for token ids `(batch, len)` and a 0/1 attention
+    /// mask of the same shape.
+    pub(crate) fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (batch, len) = ids.dims2()?;
+        let positions = Tensor::arange(0u32, len as u32, ids.device())?;
+        let mut x = self
+            .words
+            .forward(ids)?
+            .broadcast_add(&self.positions.forward(&positions)?)?
+            .broadcast_add(&self.types.forward(&ids.zeros_like()?)?)?;
+        x = self.norm.forward(&x)?;
+        // Padding gets a large negative score before the softmax: (batch, 1, 1, len).
+        let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((batch, 1, 1, len))?;
+        let hidden = x.dim(D::Minus1)?;
+        let head_dim = hidden / self.heads;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let split = |t: Tensor| -> Result<Tensor> {
+            t.reshape((batch, len, self.heads, head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        for l in &self.layers {
+            let q = split(l.query.forward(&x)?)?;
+            let k = split(l.key.forward(&x)?)?;
+            let v = split(l.value.forward(&x)?)?;
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let context = probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((batch, len, hidden))?;
+            let attended = l
+                .attention_norm
+                .forward(&(l.attention_out.forward(&context)? + &x)?)?;
+            let inner = l.intermediate.forward(&attended)?.gelu_erf()?;
+            x = l
+                .output_norm
+                .forward(&(l.output.forward(&inner)? + &attended)?)?;
+        }
+        Ok(x)
+    }
+}
