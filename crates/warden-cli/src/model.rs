@@ -56,11 +56,15 @@ pub struct InfoArgs {
 /// The model flags of `warden mcp scan` and `warden scan text`.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
+    /// Score what the rules pass with the local detection model too (off by default: measured
+    /// on sources it never saw it flags too many real tools and texts, see docs/detection.md).
+    #[arg(long)]
+    model: bool,
     /// Load the detection model from here instead of the cache directory.
     #[arg(long, value_name = "DIR")]
     model_dir: Option<PathBuf>,
-    /// Fail (exit 2) instead of falling back to rules-only detection when the model is
-    /// missing or does not load.
+    /// Use the model (as `--model`), and fail (exit 2) instead of falling back to
+    /// rules-only detection when it is missing or does not load.
     #[arg(long)]
     require_model: bool,
 }
@@ -116,6 +120,11 @@ impl ModelArgs {
     /// Load the model, or say why detection is rules-only; with `--require-model` a missing
     /// model is an error.
     pub fn load(&self) -> Result<Detection> {
+        if !self.model && !self.require_model {
+            return Ok(Detection::RulesOnly(
+                "the model is off (`--model` turns it on; on sources it never saw it flags too many real tools and texts to be on by default: docs/detection.md)".into(),
+            ));
+        }
         let detection = match self.model_dir.clone().or_else(warden_model::default_dir) {
             None => Detection::RulesOnly(
                 "no model directory (set WARDEN_MODEL_DIR or HOME, or give --model-dir)".into(),

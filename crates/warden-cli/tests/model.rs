@@ -28,7 +28,24 @@ fn without_the_model_every_output_says_detection_is_rules_only() {
     let tools = write(tmp.path(), "tools.json", TOOLS);
     let tools = tools.to_str().unwrap();
 
+    // Off by default: the scans say so, and how to turn it on.
     let out = run(&["scan", "text", "--json"], Some("hello there"), &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    assert_eq!(v["detection"]["mode"], "rules-only", "{v}");
+    assert!(
+        v["detection"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--model"),
+        "{v}"
+    );
+    // Asked for and missing: rules-only again, saying how to install it.
+    let out = run(
+        &["scan", "text", "--json", "--model"],
+        Some("hello there"),
+        &env,
+    );
     assert_eq!(out.code, 0, "{out:?}");
     let v = out.json();
     assert_eq!(v["detection"]["mode"], "rules-only", "{v}");
