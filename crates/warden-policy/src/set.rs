@@ -274,6 +274,7 @@ impl PolicySet {
         }
         let understood = Some(crate::understand::understand(action)).filter(|u| {
             u.commands.is_some()
+                || u.sql.is_some()
                 || !u.paths.is_empty()
                 || !u.intents.is_empty()
                 || u.error.is_some()

@@ -1,15 +1,16 @@
 //! What an action does, read from its arguments: the commands of a shell line, the paths it
-//! touches and the intent labels both suggest.
+//! touches, the SQL statements it runs and the intent labels all three suggest.
 //!
 //! Rules used to see arguments as text, and text is easy to dress up (`/bin/rm -fr x` for
 //! `rm -rf x`, `/srv/app/../../etc/passwd` for a file under `/srv/app`). Rules that say
-//! `commands:`, `paths:` or `intents:` are judged on this reading instead. It is computed
+//! `commands:`, `paths:`, `sql:` or `intents:` are judged on this reading instead. It is computed
 //! lazily, once per action and policy document, and only when such a rule is reached: a policy
 //! without them never pays for it.
 
 pub mod args;
 pub mod intent;
 pub mod shell;
+pub mod sql;
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use crate::paths;
 pub use args::{MAX_PATHS, PathArg};
 pub use intent::Intent;
 pub use shell::{Command, Line};
+pub use sql::Sql;
 
 /// The reading of one action, for `explain` and the `understand` helper.
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +34,9 @@ pub struct Understanding {
     pub commands: Option<Vec<String>>,
     /// Path arguments, lexical reading.
     pub paths: Vec<PathBuf>,
+    /// The statements of `args.sql` (or a database action's `args.query`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<Vec<sql::Statement>>,
     /// Intent labels with what suggested each.
     pub intents: Vec<Intent>,
     /// Why the action could not be read (a rule that needs the reading then fails closed).
@@ -45,6 +50,7 @@ pub fn understand(action: &Action) -> Understanding {
     let mut u = Understanding {
         commands: None,
         paths: Vec::new(),
+        sql: None,
         intents: Vec::new(),
         error: None,
     };
@@ -65,6 +71,11 @@ pub fn understand(action: &Action) -> Understanding {
         Ok(p) => u.paths = p.iter().map(|p| p.lexical.clone()).collect(),
         Err(e) => u.error = u.error.or_else(|| Some(e.clone())),
     }
+    match facts.sql() {
+        Some(Ok(sql)) => u.sql = Some(sql.statements.clone()),
+        Some(Err(e)) => u.error = u.error.or_else(|| Some(e.clone())),
+        None => {}
+    }
     if let Ok(i) = facts.intents() {
         u.intents = i.clone();
     }
@@ -77,6 +88,7 @@ pub(crate) struct Facts<'a> {
     line: OnceCell<Option<Result<Line, String>>>,
     lexical: OnceCell<Result<Vec<PathArg>, String>>,
     resolved: OnceCell<Result<Vec<PathArg>, String>>,
+    sql: OnceCell<Option<Result<Sql, String>>>,
     intents: OnceCell<Result<Vec<Intent>, String>>,
 }
 
@@ -87,6 +99,7 @@ impl<'a> Facts<'a> {
             line: OnceCell::new(),
             lexical: OnceCell::new(),
             resolved: OnceCell::new(),
+            sql: OnceCell::new(),
             intents: OnceCell::new(),
         }
     }
@@ -133,6 +146,13 @@ impl<'a> Facts<'a> {
         })
     }
 
+    /// The parsed SQL; `None` when the action has none (see [`sql_text`]).
+    pub fn sql(&self) -> Option<&Result<Sql, String>> {
+        self.sql
+            .get_or_init(|| sql_text(self.action).map(|t| t.and_then(|t| sql::parse(&t))))
+            .as_ref()
+    }
+
     pub fn intents(&self) -> &Result<Vec<Intent>, String> {
         self.intents.get_or_init(|| {
             let line = match self.line() {
@@ -140,8 +160,13 @@ impl<'a> Facts<'a> {
                 Some(Ok(l)) => Some(l),
                 None => None,
             };
+            let sql = match self.sql() {
+                Some(Err(e)) => return Err(e.clone()),
+                Some(Ok(s)) => Some(s),
+                None => None,
+            };
             let paths = self.lexical_paths().as_deref().unwrap_or(&[]);
-            Ok(intent::label(self.action, line, paths))
+            Ok(intent::label(self.action, line, paths, sql))
         })
     }
 }
@@ -167,5 +192,35 @@ fn command_text(action: &Action) -> Option<Result<String, String>> {
             .collect::<Result<Vec<_>, _>>()
             .map(|w| w.join(" ")),
         _ => Err("`args.command` is not a string or a list of strings".into()),
+    })
+}
+
+/// Words that mark an action (or its tool) as a database's, whose `args.query` is SQL.
+const DATABASE_WORDS: &[&str] = &[
+    "sql", "db", "database", "postgres", "mysql", "mariadb", "sqlite", "duckdb",
+];
+
+/// The SQL text of an action: `args.sql`, or `args.query` when the action or its tool is a
+/// database's (its name contains one of [`DATABASE_WORDS`]): a web search's `query` is not
+/// SQL, and reading it as SQL would fail closed on every search.
+fn sql_text(action: &Action) -> Option<Result<String, String>> {
+    let (field, value) = match action.args.get("sql") {
+        Some(v) if !v.is_null() => ("sql", v),
+        _ => {
+            let v = action.args.get("query").filter(|v| !v.is_null())?;
+            let names = [Some(action.action.as_str()), action.tool.as_deref()];
+            let database = names.into_iter().flatten().any(|n| {
+                let n = n.to_ascii_lowercase();
+                DATABASE_WORDS.iter().any(|w| n.contains(w))
+            });
+            if !database {
+                return None;
+            }
+            ("query", v)
+        }
+    };
+    Some(match value {
+        Value::String(s) => Ok(s.clone()),
+        _ => Err(format!("`args.{field}` is not a string")),
     })
 }

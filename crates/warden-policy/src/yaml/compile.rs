@@ -41,6 +41,7 @@ const RULE_FIELDS: &[&str] = &[
     "when",
     "commands",
     "paths",
+    "sql",
     "intents",
     "reason",
     "obligations",
@@ -437,6 +438,14 @@ impl Compiler<'_> {
         });
         let commands = get("commands").and_then(|(_, v)| self.commands(v));
         let paths = get("paths").and_then(|(_, v)| self.path_globs(v));
+        let sql = get("sql").and_then(|(_, v)| {
+            self.names_from(
+                v,
+                "sql",
+                crate::understand::sql::KINDS,
+                "SQL statement kind",
+            )
+        });
         let intents = get("intents").and_then(|(_, v)| self.intents(v));
         let reason = get("reason").and_then(|(_, v)| self.string(v, "reason").map(str::to_string));
         get("description").map(|(_, v)| self.string(v, "description"));
@@ -482,6 +491,7 @@ impl Compiler<'_> {
             when,
             commands,
             paths,
+            sql,
             intents,
             outcome: Match {
                 verdict,
@@ -601,6 +611,32 @@ impl Compiler<'_> {
                     |s| format!("did you mean `{s}`?"),
                 );
                 self.problem(n.pos, format!("unknown intent `{text}`"))
+                    .set_hint(hint);
+            }
+        }
+        Some(out)
+    }
+
+    /// A list of names from a closed set (`sql:` kinds), compared case-insensitively.
+    fn names_from(
+        &mut self,
+        node: &Node,
+        field: &str,
+        known: &'static [&'static str],
+        what: &str,
+    ) -> Option<Vec<&'static str>> {
+        let items = self.strings(node, field)?;
+        let mut out = Vec::new();
+        for (text, n) in items {
+            let lower = text.to_ascii_lowercase();
+            if let Some(k) = known.iter().find(|k| **k == lower) {
+                out.push(*k);
+            } else {
+                let hint = did_you_mean(&lower, known).map_or_else(
+                    || format!("known are {}", known.join(", ")),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                self.problem(n.pos, format!("`{field}`: unknown {what} `{text}`"))
                     .set_hint(hint);
             }
         }
