@@ -224,3 +224,74 @@ fn sql_text(action: &Action) -> Option<Result<String, String>> {
         _ => Err(format!("`args.{field}` is not a string")),
     })
 }
+
+/// The name under which Cedar (`context.understood`) and Rego (`input.understood`) see the
+/// reading.
+pub(crate) const READING_KEY: &str = "understood";
+
+/// Whether a Cedar or Rego policy text refers to the reading (it is then computed for every
+/// request; otherwise never).
+pub(crate) fn mentions_reading(text: &str) -> bool {
+    text.contains(READING_KEY)
+}
+
+/// The reading as Cedar and Rego see it: `{commands, paths, sql, sql_tables, intents}`, each a
+/// list of strings (empty when the action has none). `commands` are every program of
+/// `args.command` (a program only known at run time keeps its text, `$cmd`, which is never a
+/// real name); `paths` hold both readings of every path argument (so "every path inside" and
+/// "any path inside" mean what they mean in YAML); `sql` the kind of every statement.
+/// `Err` when the action cannot be read: the policy then fails closed (an error, which
+/// denies), as a restricting YAML rule does.
+pub(crate) fn reading(action: &Action) -> Result<Value, String> {
+    let facts = Facts::new(action);
+    let mut commands = Vec::new();
+    if let Some(line) = facts.line() {
+        let line = line.as_ref().map_err(Clone::clone)?;
+        for c in line.commands.iter().filter(|c| !c.name.is_empty()) {
+            if !commands.contains(&c.name) {
+                commands.push(c.name.clone());
+            }
+        }
+    }
+    // Both readings of each path. A path that cannot be placed (relative with no absolute
+    // `context.cwd`, a symlink loop) makes the reading an error, as it makes a restricting
+    // `paths:` rule deny.
+    let mut paths: Vec<String> = Vec::new();
+    facts.lexical_paths().as_ref().map_err(Clone::clone)?;
+    let list = facts.paths().as_ref().map_err(Clone::clone)?;
+    for p in list {
+        let readings = [Some(p.lexical.as_path()), p.resolved.as_deref()];
+        for r in readings.into_iter().flatten() {
+            let r = r.to_string_lossy().into_owned();
+            if !paths.contains(&r) {
+                paths.push(r);
+            }
+        }
+    }
+    let (mut kinds, mut tables) = (Vec::new(), Vec::new());
+    if let Some(sql) = facts.sql() {
+        let sql = sql.as_ref().map_err(Clone::clone)?;
+        kinds = sql.kinds();
+        for s in &sql.statements {
+            for t in &s.tables {
+                if !tables.contains(t) {
+                    tables.push(t.clone());
+                }
+            }
+        }
+    }
+    let intents: Vec<&str> = facts
+        .intents()
+        .as_ref()
+        .map_err(Clone::clone)?
+        .iter()
+        .map(|i| i.label)
+        .collect();
+    Ok(serde_json::json!({
+        "commands": commands,
+        "paths": paths,
+        "sql": kinds,
+        "sql_tables": tables,
+        "intents": intents,
+    }))
+}
