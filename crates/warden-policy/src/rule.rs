@@ -43,6 +43,8 @@ pub(crate) struct Rule {
     pub sql: Option<Vec<&'static str>>,
     /// Intent labels (`intents:`), each one of [`crate::understand::intent::LABELS`].
     pub intents: Option<Vec<&'static str>>,
+    /// Verifiers to ask before this (allow) rule's allow stands (`verify:`).
+    pub verify: Option<Arc<crate::verify::Verify>>,
     /// What the rule produces when it applies; its verdict, ids and reason never change.
     pub outcome: Match,
 }
