@@ -98,6 +98,8 @@ fn tautological_where_is_every_row() {
         "DELETE FROM users WHERE 1=1",
         "DELETE FROM users WHERE id = 4 OR 'a' = 'a'",
         "UPDATE users SET admin = true WHERE (true)",
+        "DELETE FROM users WHERE EXISTS (SELECT 1)",
+        "DELETE FROM users WHERE random() < 2",
     ] {
         let u = understand(&query(text));
         assert!(

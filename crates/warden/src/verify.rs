@@ -197,10 +197,14 @@ fn exchange(e: &Endpoint, body: &str, deadline: Instant) -> Result<Vec<u8>, Stri
         .ok_or_else(|| format!("`{}` has no loopback address", e.host))?;
     let mut stream = TcpStream::connect_timeout(addr, remaining(deadline, e)?)
         .map_err(|err| format!("cannot connect to {}: {err}", e.url))?;
+    let host = if e.host.contains(':') {
+        format!("[{}]", e.host)
+    } else {
+        e.host.to_string()
+    };
     let mut head = format!(
-        "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "POST {} HTTP/1.1\r\nHost: {host}:{}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
         e.path,
-        e.host,
         e.port,
         body.len()
     );
