@@ -144,6 +144,20 @@ fn explain(args: &ExplainArgs) -> Result<Exit> {
                 let paths: Vec<String> = u.paths.iter().map(|p| p.display().to_string()).collect();
                 outln!("paths: {}", visible(&paths.join(", ")));
             }
+            if let Some(sql) = &u.sql {
+                let statements: Vec<String> = sql
+                    .iter()
+                    .map(|s| {
+                        let every = if s.every_row { ", every row" } else { "" };
+                        if s.tables.is_empty() {
+                            format!("{}{every}", s.kind)
+                        } else {
+                            format!("{} ({}{every})", s.kind, s.tables.join(" "))
+                        }
+                    })
+                    .collect();
+                outln!("sql: {}", visible(&statements.join(", ")));
+            }
             if !u.intents.is_empty() {
                 let labels: Vec<String> = u
                     .intents

@@ -3,7 +3,9 @@
 //! An action becomes a Cedar request: principal `Agent::"<agent>"` (`Agent::"anonymous"` when
 //! the action names no agent), action `Action::"<action>"`, resource `Tool::"<tool>"`, else
 //! `Resource::"<resource>"`, else `Resource::"none"`, and context
-//! `{ args: <args>, context: <context> }`. `permit` allows, `forbid` denies, and a `permit`
+//! `{ args: <args>, context: <context> }`, plus `understood` (the parsed commands, paths, SQL
+//! kinds and intent labels, see [`crate::understand::reading`]) when the file mentions
+//! `understood` anywhere. `permit` allows, `forbid` denies, and a `permit`
 //! annotated `@effect("require_approval")` asks for approval. Policy ids come from `@id("…")`
 //! or are `policy0`, `policy1`… in file order; reasons from `@reason("…")`.
 //!
@@ -73,6 +75,8 @@ pub struct CedarPolicy {
     by_id: HashMap<Arc<str>, usize>,
     /// The policy file, then the schema and entities files (present or absent).
     sources: Vec<Watched>,
+    /// The file mentions `understood`: each request carries the action's reading.
+    reads: bool,
 }
 
 /// The file next to `path` with the same stem and another extension.
@@ -338,6 +342,7 @@ impl CedarPolicy {
             rules,
             by_id,
             sources,
+            reads: crate::understand::mentions_reading(&source.text),
         })
     }
 
@@ -357,9 +362,22 @@ impl CedarPolicy {
             (None, None) => uid(&self.types.resource, "none"),
         };
         let empty = || RestrictedExpression::new_record(std::iter::empty()).ok();
+        let reading = if self.reads {
+            let r = crate::understand::reading(action).map_err(|why| {
+                PolicyError::new(
+                    &*self.name,
+                    "understood",
+                    format!("the action could not be read: {why}"),
+                )
+            })?;
+            Some(cedar_value(&r))
+        } else {
+            None
+        };
         let pairs = [
             ("args", cedar_value(&action.args).or_else(empty)),
             ("context", cedar_value(&action.context).or_else(empty)),
+            (crate::understand::READING_KEY, reading.flatten()),
         ];
         let context = Context::from_pairs(
             pairs

@@ -34,6 +34,9 @@ pub struct YamlPolicy {
     sources: [Watched; 1],
     /// What the document says about rings, rate limits, breakers and anomalies.
     runtime: crate::runtime::RuntimeSections,
+    /// Rules with `verify:` and their ids (looked up for every allow the document decides;
+    /// few rules ask, and an empty list costs nothing).
+    verifying: Vec<(Arc<str>, Arc<crate::verify::Verify>)>,
 }
 
 /// Strongest verdict first, then file order.
@@ -64,7 +67,12 @@ impl YamlPolicy {
         exact.values_mut().for_each(by_priority);
         by_priority(&mut globbed);
         let globbed = Box::new(GlobIndex::new(&rules, globbed));
+        let verifying = rules
+            .iter()
+            .filter_map(|r| Some((r.id().clone(), r.verify.clone()?)))
+            .collect();
         YamlPolicy {
+            verifying,
             name,
             default,
             rules,
@@ -73,6 +81,18 @@ impl YamlPolicy {
             sources: [file],
             runtime: crate::runtime::RuntimeSections::default(),
         }
+    }
+
+    /// The `verify:` of rule `id`.
+    pub(crate) fn verify_of(&self, id: &str) -> Option<Arc<crate::verify::Verify>> {
+        self.verifying
+            .iter()
+            .find(|(rule, _)| &**rule == id)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub(crate) fn verifies(&self) -> bool {
+        !self.verifying.is_empty()
     }
 
     pub(crate) fn with_runtime(mut self, runtime: crate::runtime::RuntimeSections) -> Self {

@@ -23,6 +23,7 @@ mod set;
 mod source;
 pub mod testing;
 pub mod understand;
+pub mod verify;
 mod yaml;
 
 pub use cedar::CedarPolicy;

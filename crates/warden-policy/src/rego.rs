@@ -4,7 +4,10 @@
 //! object with optional booleans `allow`, `deny`, `require_approval` and a string `reason`)
 //! when the policy defines it, and otherwise the booleans `data.warden.deny`,
 //! `data.warden.require_approval` and `data.warden.allow` (strongest first). `input` is the
-//! action as JSON. An undefined rule is not an allow; any evaluation error, and any
+//! action as JSON, plus `input.understood` (the parsed commands, paths, SQL kinds and intent
+//! labels, see [`crate::understand::reading`]) when the file mentions `understood` anywhere;
+//! an action that cannot be read is then an error, which denies (a Rego rule over an
+//! undefined field would silently not fire). An undefined rule is not an allow; any evaluation error, and any
 //! non-boolean where a boolean is expected, is an error, which the set turns into a deny.
 //!
 //! The policy is parsed, checked and prepared once at load. Evaluation needs `&mut Engine`,
@@ -91,6 +94,8 @@ pub struct RegoPolicy {
     /// Whether `data.warden.reason` is declared (a string used as the reason).
     has_reason: bool,
     sources: [Watched; 1],
+    /// The file mentions `understood`: `input` carries the action's reading.
+    reads: bool,
 }
 
 thread_local! {
@@ -213,6 +218,7 @@ impl RegoPolicy {
             shape,
             has_reason,
             sources: [Watched::File(source.path.to_path_buf())],
+            reads: crate::understand::mentions_reading(&source.text),
         })
     }
 
@@ -221,11 +227,7 @@ impl RegoPolicy {
     /// A panic inside regorus (it has some: an error message about a number too large to
     /// print panics) is caught here: the thread's engine, possibly left half-way, is thrown
     /// away, and the panic's message is returned, which denies.
-    fn with_engine<T>(
-        &self,
-        action: &Action,
-        f: impl FnOnce(&mut Engine) -> T,
-    ) -> Result<T, String> {
+    fn with_engine<T>(&self, input: Value, f: impl FnOnce(&mut Engine) -> T) -> Result<T, String> {
         ENGINES.with(|cell| {
             let mut engines = cell.borrow_mut();
             let i = match engines
@@ -244,7 +246,7 @@ impl RegoPolicy {
                 }
             };
             let engine = &mut engines[i].2;
-            engine.set_input(input(action));
+            engine.set_input(input);
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(engine))) {
                 Ok(t) => Ok(t),
                 Err(panic) => {
@@ -253,6 +255,23 @@ impl RegoPolicy {
                 }
             }
         })
+    }
+
+    /// The action as `input`, with its reading when the policy uses it.
+    fn input(&self, action: &Action) -> Result<Value, PolicyError> {
+        let mut input = input(action);
+        if self.reads {
+            let reading = crate::understand::reading(action).map_err(|why| {
+                self.error("understood", format!("the action could not be read: {why}"))
+            })?;
+            if let Ok(map) = input.as_object_mut() {
+                map.insert(
+                    Value::from(crate::understand::READING_KEY),
+                    Value::from(reading),
+                );
+            }
+        }
+        Ok(input)
     }
 
     fn panicked(&self, message: &str) -> PolicyError {
@@ -410,7 +429,11 @@ impl Backend for RegoPolicy {
             },
             decided: false,
         };
-        self.with_engine(action, |engine| match self.shape {
+        let input = match self.input(action) {
+            Ok(input) => input,
+            Err(e) => return vec![trace("understood", Verdict::Deny, Err(e))],
+        };
+        self.with_engine(input, |engine| match self.shape {
             Shape::Decision => {
                 let result = self.decision(engine);
                 // The verdict `decision` produced; when it produced none, deny (the default).
@@ -437,7 +460,8 @@ impl Backend for RegoPolicy {
 
 impl Policy for RegoPolicy {
     fn evaluate(&self, action: &Action) -> Result<Option<Match>, PolicyError> {
-        self.with_engine(action, |engine| match self.shape {
+        let input = self.input(action)?;
+        self.with_engine(input, |engine| match self.shape {
             Shape::Decision => self.decision(engine),
             Shape::Booleans(declared) => {
                 for ((rule, verdict), _) in BOOLEAN_RULES.iter().zip(declared).filter(|(_, d)| *d) {

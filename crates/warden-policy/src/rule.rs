@@ -5,11 +5,11 @@
 //! rule fails closed: a rule that could only restrict (deny, require approval) reports an
 //! error, which denies; an allow rule simply does not allow.
 //!
-//! `commands:`, `paths:` and `intents:` judge the action as parsed (see
+//! `commands:`, `paths:`, `sql:` and `intents:` judge the action as parsed (see
 //! [`crate::understand`]). Their semantics differ by verdict on purpose: an allow rule is a
 //! promise that *everything* the action does is fine (every command listed, every path
-//! inside), a restricting rule catches an action if *anything* it does is named (any command,
-//! any path, any label). Either way, what cannot be read is not "no match": it fails as above.
+//! inside, every SQL statement of a listed kind), a restricting rule catches an action if
+//! *anything* it does is named (any command, any path, any statement kind, any label). Either way, what cannot be read is not "no match": it fails as above.
 
 use std::sync::Arc;
 
@@ -39,8 +39,12 @@ pub(crate) struct Rule {
     pub commands: Option<Vec<Box<str>>>,
     /// Path globs (`paths:`).
     pub paths: Option<PathGlobs>,
+    /// SQL statement kinds (`sql:`), each one of [`crate::understand::sql::KINDS`].
+    pub sql: Option<Vec<&'static str>>,
     /// Intent labels (`intents:`), each one of [`crate::understand::intent::LABELS`].
     pub intents: Option<Vec<&'static str>>,
+    /// Verifiers to ask before this (allow) rule's allow stands (`verify:`).
+    pub verify: Option<Arc<crate::verify::Verify>>,
     /// What the rule produces when it applies; its verdict, ids and reason never change.
     pub outcome: Match,
 }
@@ -65,6 +69,8 @@ pub(crate) enum Miss {
     Commands,
     /// No path, or (allow) a path outside / (restricting) none inside.
     Paths,
+    /// No SQL, or (allow) a statement of a kind not listed / (restricting) none listed.
+    Sql,
     /// None of the labels.
     Intents,
     /// The command or a path could not be read (an allow rule then does not apply).
@@ -209,6 +215,23 @@ impl Rule {
                 }
             }
         }
+        if let Some(kinds) = &self.sql {
+            match facts.sql() {
+                None => return Some(Check::Miss(Miss::Sql)),
+                Some(Err(why)) => return Some(self.fail(Miss::Unreadable, why.clone())),
+                Some(Ok(sql)) => {
+                    let mut found = sql.statements.iter().map(|s| s.kind);
+                    let holds = if allow {
+                        found.all(|k| kinds.contains(&k))
+                    } else {
+                        found.any(|k| kinds.contains(&k))
+                    };
+                    if !holds {
+                        return Some(Check::Miss(Miss::Sql));
+                    }
+                }
+            }
+        }
         if let Some(labels) = &self.intents {
             match facts.intents() {
                 Err(why) => return Some(self.fail(Miss::Unreadable, why.clone())),
@@ -329,6 +352,21 @@ impl Rule {
                 }
                 Err(why) => why.clone(),
             },
+            Miss::Sql => match facts.sql() {
+                None => "no `args.sql` (or database `args.query`) to check against `sql`".into(),
+                Some(Ok(sql)) => {
+                    let kinds = sql.kinds();
+                    if self.verdict() == Verdict::Allow {
+                        format!(
+                            "the SQL runs {}; every kind must be in `sql`",
+                            quote_list(&kinds)
+                        )
+                    } else {
+                        format!("the SQL runs {}, none in `sql`", quote_list(&kinds))
+                    }
+                }
+                Some(Err(why)) => why.clone(),
+            },
             Miss::Intents => match facts.intents() {
                 Ok(found) if found.is_empty() => "the action has no intent label".into(),
                 Ok(found) => {
@@ -338,8 +376,8 @@ impl Rule {
                 Err(why) => why.clone(),
             },
             Miss::Unreadable => {
-                let why = match (facts.line(), facts.paths()) {
-                    (Some(Err(e)), _) | (_, Err(e)) => e.clone(),
+                let why = match (facts.line(), facts.paths(), facts.sql()) {
+                    (Some(Err(e)), _, _) | (_, Err(e), _) | (_, _, Some(Err(e))) => e.clone(),
                     _ => "the action could not be read".into(),
                 };
                 format!("{why}, so this allow rule does not apply")

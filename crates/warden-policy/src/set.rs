@@ -203,6 +203,30 @@ impl PolicySet {
         })
     }
 
+    /// The `verify:` of the rule that made `decision`, when it is an allow by a YAML rule
+    /// that asks for verification (the gate then asks before the allow stands).
+    pub fn verification(
+        &self,
+        decision: &warden_core::Decision,
+    ) -> Option<Arc<crate::verify::Verify>> {
+        if decision.verdict != warden_core::Verdict::Allow {
+            return None;
+        }
+        let (policy, rule) = (decision.policy.as_ref()?, decision.rule.as_ref()?);
+        self.documents.iter().find_map(|d| match d {
+            Document::Yaml(p) if p.name() == policy => p.verify_of(rule),
+            _ => None,
+        })
+    }
+
+    /// Whether any rule asks for verification (deciding may then wait on the network).
+    pub fn verifies(&self) -> bool {
+        self.documents.iter().any(|d| match d {
+            Document::Yaml(p) => p.verifies(),
+            _ => false,
+        })
+    }
+
     /// The runtime sections (`rings:`, `rate_limits:`, `breakers:`, `anomaly:`) of the YAML
     /// documents that have any, with the document's name, in load order.
     pub fn runtime_sections(
@@ -274,6 +298,7 @@ impl PolicySet {
         }
         let understood = Some(crate::understand::understand(action)).filter(|u| {
             u.commands.is_some()
+                || u.sql.is_some()
                 || !u.paths.is_empty()
                 || !u.intents.is_empty()
                 || u.error.is_some()

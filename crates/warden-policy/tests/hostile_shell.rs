@@ -368,3 +368,51 @@ fn mistakes_in_the_new_fields_are_load_errors_with_positions() {
     .unwrap_err();
     assert!(format!("{err:?}").contains("destructive"), "{err:?}");
 }
+
+/// Cedar and Rego policies that judge the reading: a line nobody can read must not slip past
+/// a `forbid`/`deny` over `understood` (in Rego an undefined field silently makes a rule not
+/// fire; in Cedar a missing attribute makes a `forbid` error and be skipped).
+#[test]
+fn unreadable_lines_fail_closed_in_cedar_and_rego_too() {
+    let cedar = r#"
+permit(principal, action, resource);
+@id("no-harm")
+forbid(principal, action, resource) when { context.understood.intents.contains("destructive") };
+"#;
+    let rego = r#"
+package warden
+allow if true
+deny if "destructive" in input.understood.intents
+"#;
+    for (file, text) in [
+        ("/nonexistent/p.cedar", cedar),
+        ("/nonexistent/p.rego", rego),
+    ] {
+        let set = PolicySet::compile(&[Source::new(file, text)]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            set.decide(&shell("ls -la")).verdict,
+            Verdict::Allow,
+            "{file}"
+        );
+        assert_eq!(
+            set.decide(&shell("/bin/rm -fr /")).verdict,
+            Verdict::Deny,
+            "{file}"
+        );
+        for unreadable in [
+            "rm -rf / 'unterminated",
+            "echo $((",
+            "rm -rf (((((((((((((x",
+        ] {
+            let d = set.decide(&shell(unreadable));
+            assert_eq!(d.verdict, Verdict::Deny, "{file}: {unreadable}");
+            assert!(
+                d.reason.contains("could not be read"),
+                "{file}: {}",
+                d.reason
+            );
+        }
+        let sql = Action::new("db.query").with_arg("sql", "SELECT 1; DROP TABLE users");
+        assert_eq!(set.decide(&sql).verdict, Verdict::Deny, "{file}");
+    }
+}

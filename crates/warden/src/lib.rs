@@ -4,6 +4,7 @@
 mod builder;
 pub mod protect;
 mod steps;
+pub mod verify;
 mod zero_trust;
 
 use std::borrow::Cow;
@@ -145,11 +146,13 @@ impl Warden {
         &self.policy_paths
     }
 
-    /// Whether deciding `action` may wait on I/O: for its audit record, or for the file
-    /// system while its paths are checked against Warden's own files. Async callers run such
+    /// Whether deciding `action` may wait on I/O: for its audit record, for the file system
+    /// while its paths are checked against Warden's own files, or for verifiers a rule asks. Async callers run such
     /// decisions on a blocking thread; the rest take about a microsecond.
     pub fn may_wait(&self, action: &Action) -> bool {
-        self.audit.is_some() || self.protection.names_paths(action)
+        self.audit.is_some()
+            || self.protection.names_paths(action)
+            || self.policies.load().set.verifies()
     }
 
     /// The files no action may change.
@@ -186,10 +189,13 @@ impl Warden {
         let mut judged = Cow::Borrowed(action);
         // `context.approval_id` is Warden's to write (step 5b): one the caller sent would put
         // a person's approval on the record of an action nobody approved.
-        if action.context.get("approval_id").is_some()
-            && let serde_json::Value::Object(m) = &mut judged.to_mut().context
-        {
-            m.remove("approval_id");
+        // So is `context.verification` (step 5a): votes nobody cast.
+        for key in ["approval_id", "verification"] {
+            if action.context.get(key).is_some()
+                && let serde_json::Value::Object(m) = &mut judged.to_mut().context
+            {
+                m.remove(key);
+            }
         }
         let mut decision = self.judge(&mut judged, route, lap);
         decision.elapsed_ns = elapsed_ns(start);
@@ -304,6 +310,16 @@ impl Warden {
         steps.observe(judged, &d, audit);
         lap.lap(Step::Policy);
 
+        // 5a. verification: an allow by a rule with `verify:` stands only if a quorum of its
+        //     verifiers says yes; every vote goes into the record.
+        let mut verification = None;
+        if let Some(spec) = active.set.verification(&d) {
+            let votes = verify::ask(&spec, judged);
+            verification = Some(verify::record(&spec, &votes));
+            d = verify::apply(d, &spec, &votes);
+        }
+        lap.lap(Step::Policy);
+
         // 5b. approvals: a `require_approval` becomes a request a person can answer; an
         //     approved, unused request for this exact action allows it, once.
         if d.verdict == Verdict::RequireApproval
@@ -318,6 +334,16 @@ impl Warden {
             self.zero_trust.update(subject, action, &mut d);
         }
         lap.lap(Step::Trust);
+
+        if let Some(record) = verification {
+            let context = &mut action.to_mut().context;
+            if context.is_null() {
+                *context = serde_json::Value::Object(Default::default());
+            }
+            if let serde_json::Value::Object(m) = context {
+                m.insert("verification".into(), record);
+            }
+        }
 
         d
     }

@@ -44,8 +44,18 @@ impl Labels {
 }
 
 /// Label an action from its parsed line and its path arguments.
-pub(crate) fn label(action: &Action, line: Option<&Line>, paths: &[PathArg]) -> Vec<Intent> {
+pub(crate) fn label(
+    action: &Action,
+    line: Option<&Line>,
+    paths: &[PathArg],
+    sql: Option<&super::Sql>,
+) -> Vec<Intent> {
     let mut out = Labels(Vec::new());
+    if let Some(sql) = sql {
+        for (label, why) in &sql.hints {
+            out.add(label, || why.clone());
+        }
+    }
     if let Some(line) = line {
         commands(line, &mut out);
     }

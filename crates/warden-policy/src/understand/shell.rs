@@ -14,6 +14,8 @@
 //! restricts. A program name computed at run time (`$cmd x`) is kept, marked
 //! [`Command::unknown`]: a rule that names programs treats it the same way.
 
+use std::borrow::Cow;
+
 use brush_parser::ParserOptions;
 use brush_parser::ast;
 use brush_parser::word::{self, WordPiece, WordPieceWithSource};
@@ -126,29 +128,73 @@ const RESERVED: &[&str] = &[
 ];
 
 /// One simple command of a plain line: its words and its redirections.
-type Plain<'t> = (Vec<&'t str>, Vec<(String, bool)>);
+type Plain<'t> = (Vec<Cow<'t, str>>, Vec<(String, bool)>);
 
-/// The commands of a *plain* line — words of letters, digits and `_-./,:=@%+`, joined by
-/// `|`, `&&`, `||`, `;`, `&`, with `>`/`>>` redirections (optionally from a file descriptor
-/// number), `2>&1`-style duplications and `&>` — grouped by pipeline; `None` for anything
-/// else (quotes, `$`, globs, brackets, `<`, a reserved word, an assignment, an empty command),
-/// which the grammar reads. Parsing a typical agent command with the grammar costs ~7 µs;
-/// this takes a fraction of it. A differential test and the `shell_command` fuzz target hold
-/// it to the grammar's reading wherever it answers.
-fn plain(text: &str) -> Option<Vec<Vec<Plain<'_>>>> {
-    let plain_byte = |b: u8| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'_' | b'-' | b'.' | b'/' | b',' | b':' | b'=' | b'@' | b'%' | b'+'
-            )
-    };
-    if !text
-        .bytes()
-        .all(|b| plain_byte(b) || matches!(b, b' ' | b'\t' | b'|' | b'&' | b';' | b'>'))
-    {
+/// Bytes of a plain word outside quotes.
+fn plain_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'_' | b'-' | b'.' | b'/' | b',' | b':' | b'=' | b'@' | b'%' | b'+'
+        )
+}
+
+/// One word of a plain line starting at `bytes[i]`: plain bytes, `'…'` (anything but `'`
+/// and a newline) and `"…"` (anything but `"`, `$`, `` ` ``, `\`, `!` and a newline — what
+/// bash would expand or unescape there), glued together. Returns its value (quotes removed),
+/// whether it had quotes, and where it ends; `None` for anything else.
+fn plain_word(text: &str, mut i: usize) -> Option<(Cow<'_, str>, bool, usize)> {
+    let bytes = text.as_bytes();
+    let start = i;
+    let mut value: Option<String> = None;
+    let mut run = i;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if plain_byte(b) {
+            i += 1;
+            continue;
+        }
+        let (quote, stop): (u8, &[u8]) = match b {
+            b'\'' => (b'\'', b"\n"),
+            b'"' => (b'"', b"$`\\!\n"),
+            _ => break,
+        };
+        let v = value.get_or_insert_with(String::new);
+        v.push_str(&text[run..i]);
+        let open = i + 1;
+        let close = open + bytes[open..].iter().position(|c| *c == quote)?;
+        if bytes[open..close].iter().any(|c| stop.contains(c)) {
+            return None;
+        }
+        v.push_str(&text[open..close]);
+        i = close + 1;
+        run = i;
+    }
+    if i == start {
         return None;
     }
+    Some(match value {
+        None => (Cow::Borrowed(&text[start..i]), false, i),
+        Some(mut v) => {
+            v.push_str(&text[run..i]);
+            // An empty quoted word (`''`) is left to the grammar.
+            if v.is_empty() {
+                return None;
+            }
+            (Cow::Owned(v), true, i)
+        }
+    })
+}
+
+/// The commands of a *plain* line — words of letters, digits and `_-./,:=@%+` and quoted
+/// text without expansions (see [`plain_word`]), joined by `|`, `&&`, `||`, `;`, `&`, with
+/// `>`/`>>` redirections (optionally from a file descriptor number), `2>&1`-style
+/// duplications and `&>` — grouped by pipeline; `None` for anything else (`$`, globs,
+/// brackets, `<`, `#`, a backslash, a reserved word, an assignment, an empty command), which
+/// the grammar reads. Parsing a typical agent command with the grammar costs ~7 µs; this takes
+/// a fraction of it. A differential test and the `shell_command` fuzz target hold it to the
+/// grammar's reading wherever it answers.
+fn plain(text: &str) -> Option<Vec<Vec<Plain<'_>>>> {
     let bytes = text.as_bytes();
     let mut pipelines: Vec<Vec<Plain>> = vec![vec![(Vec::new(), Vec::new())]];
     let mut i = 0;
@@ -211,7 +257,10 @@ fn plain(text: &str) -> Option<Vec<Vec<Plain<'_>>>> {
                         while j < bytes.len() && bytes[j].is_ascii_digit() {
                             j += 1;
                         }
-                        if j == start || (j < bytes.len() && plain_byte(bytes[j])) {
+                        if j == start
+                            || (j < bytes.len()
+                                && (plain_byte(bytes[j]) || bytes[j] == b'"' || bytes[j] == b'\''))
+                        {
                             return None;
                         }
                         i = j;
@@ -224,20 +273,23 @@ fn plain(text: &str) -> Option<Vec<Vec<Plain<'_>>>> {
             }
             _ => {
                 let start = i;
-                while i < bytes.len() && plain_byte(bytes[i]) {
-                    i += 1;
-                }
-                let word = &text[start..i];
-                if bytes.get(i) == Some(&b'>') && word.bytes().all(|d| d.is_ascii_digit()) {
+                let (word, quoted, end) = plain_word(text, i)?;
+                i = end;
+                if !quoted
+                    && bytes.get(i) == Some(&b'>')
+                    && text[start..i].bytes().all(|d| d.is_ascii_digit())
+                {
                     // `2>` / `2>>` / `2>&1`: the number is a file descriptor.
                     continue;
                 }
                 let cmd = pipelines.last_mut()?.last_mut()?;
                 if pending_target {
-                    cmd.1.push((word.to_string(), true));
+                    cmd.1.push((word.into_owned(), true));
                     pending_target = false;
                 } else {
-                    if cmd.0.is_empty() && (word.contains('=') || RESERVED.contains(&word)) {
+                    if cmd.0.is_empty()
+                        && (text[start..i].contains('=') || RESERVED.contains(&&*word))
+                    {
                         return None;
                     }
                     cmd.0.push(word);
@@ -386,7 +438,7 @@ impl Walker {
                     if self.words > MAX_WORDS {
                         return Err(format!("the command has more than {MAX_WORDS} words"));
                     }
-                    let words = words.into_iter().map(|w| (w.to_string(), false)).collect();
+                    let words = words.into_iter().map(|w| (w.into_owned(), false)).collect();
                     let at = At {
                         depth,
                         pipeline,
@@ -899,6 +951,34 @@ mod tests {
             .into_iter()
             .map(|c| c.name)
             .collect()
+    }
+
+    /// Quoted text with nothing to expand is read without the grammar (the speed budget of a
+    /// typical agent line depends on it); anything bash would expand or unescape is not.
+    #[test]
+    fn quoted_words_take_the_fast_path() {
+        let line =
+            "git commit -m \"fix: handle empty input\" && cargo test 2>&1 | grep -v '^ok' | head";
+        let words: Vec<Vec<String>> = plain(line)
+            .expect("fast path")
+            .into_iter()
+            .flatten()
+            .map(|(w, _)| w.into_iter().map(Cow::into_owned).collect())
+            .collect();
+        assert_eq!(words[0], ["git", "commit", "-m", "fix: handle empty input"]);
+        assert_eq!(words[2], ["grep", "-v", "^ok"]);
+        assert!(plain("echo 'a'\"b\"c").is_some());
+        for grammar in [
+            "echo \"$HOME\"",
+            "echo \"`id`\"",
+            "echo \"a\\\\b\"",
+            "echo ''",
+            "echo 'open",
+            "A=\"1\" x",
+            "'if' x",
+        ] {
+            assert!(plain(grammar).is_none(), "{grammar}");
+        }
     }
 
     #[test]

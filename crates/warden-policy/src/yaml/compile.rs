@@ -16,6 +16,7 @@ use crate::rule::Rule;
 use crate::source::{Source, Watched};
 
 mod runtime;
+mod verify;
 
 const DOC_FIELDS: &[&str] = &[
     "name",
@@ -26,6 +27,7 @@ const DOC_FIELDS: &[&str] = &[
     "rate_limits",
     "breakers",
     "anomaly",
+    "verifiers",
 ];
 const RULE_FIELDS: &[&str] = &[
     "id",
@@ -41,9 +43,11 @@ const RULE_FIELDS: &[&str] = &[
     "when",
     "commands",
     "paths",
+    "sql",
     "intents",
     "reason",
     "obligations",
+    "verify",
 ];
 const EFFECTS: &[&str] = &["allow", "deny", "require_approval"];
 /// Obligations Warden's callers understand; custom ones start with `x-`.
@@ -57,6 +61,8 @@ struct Compiler<'a> {
     source: &'a Source,
     limits: &'a Limits,
     problems: Vec<Problem>,
+    /// The document's `verifiers:`, for the rules' `verify:`.
+    endpoints: verify::Endpoints,
 }
 
 /// Compile YAML text into a policy. `Err` holds every problem found.
@@ -75,6 +81,7 @@ pub(crate) fn compile(source: &Source, limits: &Limits) -> Result<YamlPolicy, Ve
         source,
         limits,
         problems: Vec::new(),
+        endpoints: verify::Endpoints::new(),
     };
     let policy = c.document(&root);
     match policy {
@@ -239,6 +246,7 @@ impl Compiler<'_> {
                 "default" => default = self.verdict(v, "default").unwrap_or(Verdict::Deny),
                 "rules" => rules_node = Some(*v),
                 "rings" | "rate_limits" | "breakers" | "anomaly" => runtime_nodes.push((*key, *v)),
+                "verifiers" => self.endpoints = self.verifiers_section(v),
                 _ => unreachable!("fields() filters unknown keys"),
             }
         }
@@ -437,7 +445,28 @@ impl Compiler<'_> {
         });
         let commands = get("commands").and_then(|(_, v)| self.commands(v));
         let paths = get("paths").and_then(|(_, v)| self.path_globs(v));
+        let sql = get("sql").and_then(|(_, v)| {
+            self.names_from(
+                v,
+                "sql",
+                crate::understand::sql::KINDS,
+                "SQL statement kind",
+            )
+        });
         let intents = get("intents").and_then(|(_, v)| self.intents(v));
+        let verify = get("verify").and_then(|(_, v)| {
+            let endpoints = std::mem::take(&mut self.endpoints);
+            let out = self.verify(v, &endpoints);
+            self.endpoints = endpoints;
+            let out = out?;
+            if verdict.is_some_and(|v| v != Verdict::Allow) {
+                self.problem(v.pos, "`verify` is for allow rules").set_hint(
+                    "verification decides whether an allow stands; a deny needs no second opinion",
+                );
+                return None;
+            }
+            Some(std::sync::Arc::new(out))
+        });
         let reason = get("reason").and_then(|(_, v)| self.string(v, "reason").map(str::to_string));
         get("description").map(|(_, v)| self.string(v, "description"));
         let obligations = get("obligations").and_then(|(_, v)| {
@@ -482,7 +511,9 @@ impl Compiler<'_> {
             when,
             commands,
             paths,
+            sql,
             intents,
+            verify,
             outcome: Match {
                 verdict,
                 policy: policy.clone(),
@@ -601,6 +632,32 @@ impl Compiler<'_> {
                     |s| format!("did you mean `{s}`?"),
                 );
                 self.problem(n.pos, format!("unknown intent `{text}`"))
+                    .set_hint(hint);
+            }
+        }
+        Some(out)
+    }
+
+    /// A list of names from a closed set (`sql:` kinds), compared case-insensitively.
+    fn names_from(
+        &mut self,
+        node: &Node,
+        field: &str,
+        known: &'static [&'static str],
+        what: &str,
+    ) -> Option<Vec<&'static str>> {
+        let items = self.strings(node, field)?;
+        let mut out = Vec::new();
+        for (text, n) in items {
+            let lower = text.to_ascii_lowercase();
+            if let Some(k) = known.iter().find(|k| **k == lower) {
+                out.push(*k);
+            } else {
+                let hint = did_you_mean(&lower, known).map_or_else(
+                    || format!("known are {}", known.join(", ")),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                self.problem(n.pos, format!("`{field}`: unknown {what} `{text}`"))
                     .set_hint(hint);
             }
         }

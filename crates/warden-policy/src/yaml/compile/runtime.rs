@@ -86,7 +86,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn count(&mut self, node: &Node, field: &str, min: i64, max: i64) -> Option<u32> {
+    pub(super) fn count(&mut self, node: &Node, field: &str, min: i64, max: i64) -> Option<u32> {
         match node.value {
             Value::Int(n) if (min..=max).contains(&n) => u32::try_from(n).ok(),
             _ => {
@@ -113,7 +113,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn duration(&mut self, node: &Node, field: &str) -> Option<Duration> {
+    pub(super) fn duration(&mut self, node: &Node, field: &str) -> Option<Duration> {
         let text = self.string(node, field)?;
         match parse_duration(text) {
             Ok(d) => Some(d),
@@ -147,7 +147,7 @@ impl Compiler<'_> {
     }
 
     /// A mapping's entries as (key text, key node, value node), bounded.
-    fn section_map<'n>(
+    pub(super) fn section_map<'n>(
         &mut self,
         node: &'n Node,
         field: &str,
