@@ -23,6 +23,9 @@ bash scripts/fetch-model.sh "$WARDEN_MODEL_DIR"
 # Doc tests first (nextest does not run them), then everything else with nextest.
 cargo test --workspace --doc
 cargo nextest run --workspace --no-fail-fast
+# The detection data's layout (bench/detect/DATA.md) and the checker's own cases.
+python3 bench/detect/collect/check_data.py
+python3 bench/detect/collect/test_check_data.py
 bash scripts/test-browser.sh  # the dashboard in headless Chromium (docs/dashboard.md)
 bash scripts/test-python.sh  # the Python package and its nine framework adapters (docs/python.md)
 # Every fuzz target, built and run for a short smoke time from its seeds.

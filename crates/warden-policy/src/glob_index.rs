@@ -31,11 +31,53 @@ pub(crate) struct GlobIndex {
     /// Exact names and `prefix*` patterns: searched with Aho–Corasick, at a cost that
     /// follows the matches, not the number of patterns.
     literal: Part,
-    /// Every other glob (`*.x`, `a?b`, `[…]`, `{a,b}`, …). `GlobSet::matches_into` walks one
-    /// bit per regex-shaped pattern of a set whatever it finds (60% of a decision at 500 such
-    /// patterns, by callgrind), so these sit apart, behind an `is_match` that stops at the
-    /// first hit: a name matched by a prefix (the common glob) never pays for them.
-    other: Part,
+    /// Every other glob (`*.x`, `a?b`, `[…]`, `{a,b}`, …), as one regex set of the globs'
+    /// own regexes. Not a `GlobSet`: its path strategies read `*.x` as "has extension x",
+    /// and a name like `..` has no extension, so `*.` would miss a name its glob matches (a
+    /// skipped deny). Matching every pattern walks one bit per pattern whatever it finds (60%
+    /// of a decision at 500 such patterns, by callgrind), so these sit apart, behind an
+    /// `is_match` that stops at the first hit: a name matched by a prefix (the common glob)
+    /// never pays for them.
+    other: RegexPart,
+}
+
+/// The regex-shaped globs: each glob's own regex (the one `GlobMatcher` runs), in one set.
+#[derive(Debug, Default)]
+struct RegexPart {
+    set: Option<regex::bytes::RegexSet>,
+    owner: Vec<u32>,
+}
+
+impl RegexPart {
+    fn build(globs: Vec<(globset::Glob, u32)>) -> Option<RegexPart> {
+        if globs.is_empty() {
+            return Some(RegexPart::default());
+        }
+        let (patterns, owner): (Vec<String>, Vec<u32>) = globs
+            .into_iter()
+            .map(|(g, rank)| (g.regex().to_string(), rank))
+            .unzip();
+        let set = regex::bytes::RegexSet::new(&patterns).ok()?;
+        Some(RegexPart {
+            set: Some(set),
+            owner,
+        })
+    }
+
+    /// Add the ranks of the rules with a pattern matching `name`, after an `is_match`.
+    fn ranks_into(&self, name: &str, ranks: &mut Vec<u32>) {
+        let Some(set) = &self.set else {
+            return;
+        };
+        if !set.is_match(name.as_bytes()) {
+            return;
+        }
+        ranks.extend(
+            set.matches(name.as_bytes())
+                .into_iter()
+                .map(|p| self.owner[p]),
+        );
+    }
 }
 
 /// One `GlobSet` and the rank of the rule each of its patterns belongs to.
@@ -59,10 +101,9 @@ impl Part {
         })
     }
 
-    /// Add the ranks of the rules with a pattern matching `name` to `ranks`; with `gate`,
-    /// only after `is_match` found one.
-    fn ranks_into(&self, name: &str, ranks: &mut Vec<u32>, gate: bool) {
-        if self.owner.is_empty() || (gate && !self.set.is_match(name)) {
+    /// Add the ranks of the rules with a pattern matching `name` to `ranks`.
+    fn ranks_into(&self, name: &str, ranks: &mut Vec<u32>) {
+        if self.owner.is_empty() {
             return;
         }
         let mut hits = Vec::new();
@@ -90,13 +131,13 @@ impl GlobIndex {
                 always.push(rank);
             }
         }
-        let (literal, other) = match (Part::build(literal), Part::build(other)) {
+        let (literal, other) = match (Part::build(literal), RegexPart::build(other)) {
             (Some(l), Some(o)) => (l, o),
             _ => {
                 // Fall back to the scan: every glob rule is a candidate.
                 always =
                     (0..u32::try_from(ranked.len()).expect("fewer than 4 billion rules")).collect();
-                (Part::default(), Part::default())
+                (Part::default(), RegexPart::default())
             }
         };
         GlobIndex {
@@ -117,8 +158,8 @@ impl GlobIndex {
     /// may be too.
     pub fn candidates(&self, name: &str) -> Vec<u32> {
         let mut ranks = Vec::new();
-        self.literal.ranks_into(name, &mut ranks, false);
-        self.other.ranks_into(name, &mut ranks, true);
+        self.literal.ranks_into(name, &mut ranks);
+        self.other.ranks_into(name, &mut ranks);
         if ranks.is_empty() {
             return self
                 .always
