@@ -80,6 +80,8 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 Inbound::Answer(_) | Inbound::Malformed(_) | Inbound::Dropped(_) => {}
+                // Without `approval_wait` (the default) nothing is held.
+                Inbound::Held(h) => panic!("a request was held without approval_wait: {h:?}"),
             }
         } else if let Outbound::Forward(v) = gateway.from_server(msg) {
             let is_answer = v.get("method").is_none();
