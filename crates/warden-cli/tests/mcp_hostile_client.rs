@@ -435,11 +435,15 @@ fn over_http_a_client_that_hangs_up_on_a_held_call_does_not_keep_its_rings_place
         "ok",
     ]);
     assert_eq!(code, 0, "{out} {err}");
+    // The approved call goes upstream, or — when the proxy saw the client leave first — it
+    // is dropped with the request; either way it ends, and so must its hold on the place.
     let start = Instant::now();
-    while !methods(&seen).contains(&"tools/call get-env".to_string()) {
+    while !methods(&seen).contains(&"tools/call get-env".to_string())
+        && !log.text().contains("the client went away")
+    {
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "never forwarded\n{}",
+            "neither forwarded nor dropped\n{}",
             log.text()
         );
         std::thread::sleep(Duration::from_millis(50));
