@@ -197,6 +197,18 @@ rules:
         "x <<-\t\n",
         "sudonpsudofi<<\"\"\"\"\"\" -f udsnd .  ",
         "a<<'' x  ",
+        // The delimiter came out empty in other ways too (the fuzz target again, then a
+        // generator over shell punctuation): blanks kept inside `$(`, a delimiter opening
+        // an expansion or a quote that runs past the word, a backslash-newline after it, and
+        // an escaped `<` before `<<<`.
+        "$(<<  x ",
+        "f +\"+\" ;i\0$(5554555<<  xargsind . -name '*.o' || rm {} + ; 5 rm <<< x",
+        "<<$[  ",
+        "<<-~$((  $[  ",
+        "<<=EOF\"|$((  ",
+        "<<a\"\"\\\nEOF]$((  ",
+        "\\<<<\"\"  ",
+        "x <<${ \"\"}",
     ] {
         let d = bounded_decide(NO_RM, doc);
         assert_eq!(d.verdict, Verdict::Deny, "{doc:?}");
@@ -210,6 +222,15 @@ rules:
     // A here-document with its delimiter is read (Claude Code writes commit messages so).
     let commit = "git commit -m \"$(cat <<'EOF'\nfix: x\nEOF\n)\"";
     assert_eq!(s.decide(&shell(commit)).verdict, Verdict::Allow, "{commit}");
+    for fine in [
+        "cat <<-\"EOF\"\n\tx\nEOF",
+        "cat <<\\EOF\nx\nEOF",
+        "cat <<< \"x\"",
+        "echo $((1<<2))",
+        "echo $(( 1 << 2 ))",
+    ] {
+        assert_eq!(s.decide(&shell(fine)).verdict, Verdict::Allow, "{fine}");
+    }
     // And a line beyond the bounds is not half-read.
     let huge = format!("git status {}", "a ".repeat(10_000));
     assert_eq!(allow_only.decide(&shell(&huge)).verdict, Verdict::Deny);

@@ -351,40 +351,74 @@ fn huge_tilde_index(text: &str) -> Option<&str> {
     None
 }
 
-/// `<<` or `<<-` (not `<<<`) with no delimiter word, or one made only of quotes (`<<""`).
+/// Whether a `<<` or `<<-` (not `<<<`) lacks a plain delimiter: ASCII letters, digits or
+/// `_-.,:/+=%@!?*~^`, quoted or escaped as a whole or in part, at most one blank after the `<<`
+/// when the line has a `$(` or `$[`, and not followed by `(`.
+///
+/// brush-parser 0.4 takes the delimiter with the quotes and leading blanks removed, and at the
+/// end of the text strips it off the body until the body no longer ends with it — forever, when
+/// the delimiter is empty. It comes out empty in more ways than a quote-only word (`<<""`):
+/// inside `$(…)` and `$[…]` blanks are kept in words, so `$(<<  x ` takes the second blank
+/// alone as the delimiter, and a delimiter that opens an expansion (`<<$[  `, `<<${ ""}`) is
+/// read with the here-document still pending. Real delimiters are plain words (`EOF`,
+/// `'EOF'`, `\EOF`); anything else is refused rather than handed to the parser.
 fn heredoc_without_delimiter(text: &str) -> bool {
     let bytes = text.as_bytes();
+    let keeps_blanks = text.contains("$(") || text.contains("$[");
     let mut i = 0;
     while i + 1 < bytes.len() {
-        if bytes[i] == b'<' && bytes[i + 1] == b'<' {
-            if bytes.get(i + 2) == Some(&b'<') {
-                i += 3;
-                continue;
-            }
-            let mut j = i + 2;
-            if bytes.get(j) == Some(&b'-') {
-                j += 1;
-            }
-            while j < bytes.len() && matches!(bytes[j], b' ' | b'\t') {
-                j += 1;
-            }
-            // The delimiter word: empty, or only quotes (`<<""`), is refused.
-            let start = j;
-            while j < bytes.len()
-                && !matches!(
-                    bytes[j],
-                    b' ' | b'\t' | b'\n' | b';' | b'|' | b'&' | b'<' | b'>' | b'(' | b')'
-                )
-            {
-                j += 1;
-            }
-            if bytes[start..j].iter().all(|b| matches!(b, b'"' | b'\'')) {
-                return true;
-            }
-            i = j.max(i + 2);
-        } else {
+        if bytes[i] != b'<' || bytes[i + 1] != b'<' {
             i += 1;
+            continue;
         }
+        if bytes.get(i + 2) == Some(&b'<') {
+            // `\<<<` is an escaped `<` and then `<<`, which is checked on the next step.
+            i += if i > 0 && bytes[i - 1] == b'\\' { 1 } else { 3 };
+            continue;
+        }
+        let mut j = i + 2;
+        if bytes.get(j) == Some(&b'-') {
+            j += 1;
+        }
+        let blanks = j;
+        while j < bytes.len() && matches!(bytes[j], b' ' | b'\t') {
+            j += 1;
+        }
+        if keeps_blanks && j - blanks > 1 {
+            return true;
+        }
+        // The word: plain bytes, a backslash before a plain byte, or plain bytes in quotes that
+        // close within the word; it ends at a blank, a newline or an operator other than `(`.
+        let plain = |b: u8| b.is_ascii_alphanumeric() || b"_-.,:/+=%@!?*~^".contains(&b);
+        let mut saw_plain = false;
+        loop {
+            match bytes.get(j).copied() {
+                None | Some(b' ' | b'\t' | b'\n' | b';' | b'|' | b'&' | b'<' | b'>' | b')') => {
+                    break;
+                }
+                Some(b) if plain(b) => {
+                    saw_plain = true;
+                    j += 1;
+                }
+                Some(b'\\') if bytes.get(j + 1).is_some_and(|&b| plain(b)) => {
+                    saw_plain = true;
+                    j += 2;
+                }
+                Some(q @ (b'"' | b'\'')) => {
+                    let inside = bytes[j + 1..].iter().take_while(|&&b| plain(b)).count();
+                    if bytes.get(j + 1 + inside) != Some(&q) {
+                        return true;
+                    }
+                    saw_plain |= inside > 0;
+                    j += inside + 2;
+                }
+                Some(_) => return true,
+            }
+        }
+        if !saw_plain {
+            return true;
+        }
+        i = j.max(i + 2);
     }
     false
 }
@@ -422,10 +456,14 @@ impl Walker {
             return Err(format!("the directory-stack index `{t}` is too large"));
         }
         // INVARIANT: brush-parser 0.4 allocates without end on an unterminated here-document
-        // with an empty delimiter when the line ends in blanks (`$(a << \t`, `a <<"" x  `);
-        // a `<<` must be followed by a non-empty delimiter on its line.
+        // whose delimiter it reads as empty (`$(a << \t`, `a <<"" x  `, `$(<<  x `,
+        // `<<$[  `); a `<<` must be followed by a plain delimiter word.
         if heredoc_without_delimiter(text) {
-            return Err("a here-document (`<<`) has no delimiter or an empty one".into());
+            return Err(
+                "a here-document (`<<`) has no plain delimiter word (such as EOF or 'EOF') \
+                 right after it"
+                    .into(),
+            );
         }
         if self.fast
             && let Some(pipelines) = plain(text)
