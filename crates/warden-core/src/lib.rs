@@ -8,10 +8,12 @@
 mod action;
 mod decision;
 mod error;
+mod places;
 
 pub use action::{Action, json_kind};
 pub use decision::{Decision, Match, Verdict};
 pub use error::{ActionError, PolicyError};
+pub use places::{Place, Places};
 
 /// A compiled policy that can judge an action.
 ///

@@ -16,7 +16,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 
 pub use warden_audit::{AuditConfig, AuditLog};
-pub use warden_core::{Action, Decision, Match, Policy, PolicyError, Verdict};
+pub use warden_core::{Action, Decision, Match, Place, Places, Policy, PolicyError, Verdict};
 pub use warden_policy::{Explanation, LoadError, PolicySet};
 
 pub use builder::{BuildError, WardenBuilder};

@@ -3,10 +3,10 @@
 //! transport's reading thread, and the process-wide bound on how many are held at once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use serde_json::Value;
-use warden::Action;
+use warden::{Action, Place, Places};
 
 use super::method::Special;
 
@@ -14,27 +14,9 @@ use super::method::Special;
 /// Streamable HTTP, one of the runtime's blocking threads), so past this a call that needs
 /// approval is refused at once, as without `--approval-wait`.
 pub const MAX_HELD: usize = 64;
-static HELD: AtomicUsize = AtomicUsize::new(0);
 
-/// One place among the [`MAX_HELD`], given back when dropped.
-pub(super) struct HeldPlace;
-
-impl HeldPlace {
-    pub(super) fn take() -> Option<HeldPlace> {
-        if HELD.fetch_add(1, Ordering::AcqRel) < MAX_HELD {
-            Some(HeldPlace)
-        } else {
-            HELD.fetch_sub(1, Ordering::AcqRel);
-            None
-        }
-    }
-}
-
-impl Drop for HeldPlace {
-    fn drop(&mut self) {
-        HELD.fetch_sub(1, Ordering::AcqRel);
-    }
-}
+/// The process's places for held calls; a [`HoldTicket`] carries one.
+pub(super) static HELD: Places = Places::new(MAX_HELD);
 
 /// Why a client request does not go on at once.
 pub(super) enum Refused {
@@ -57,7 +39,7 @@ pub(super) struct HoldTicket {
     pub(super) approval: Arc<str>,
     pub(super) what: String,
     pub(super) target: String,
-    pub(super) _place: HeldPlace,
+    pub(super) _place: Place<'static>,
 }
 
 /// A client request held for a person's approval: the transport hands it to

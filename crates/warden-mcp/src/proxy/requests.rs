@@ -25,7 +25,7 @@ const APPROVAL_POLL: Duration = Duration::from_millis(100);
 /// progress keep waiting.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 use super::gateway::{Gateway, Inbound, lock};
-use super::hold::{Held, HeldPlace, HoldTicket, MAX_HELD, Refused, progress_token};
+use super::hold::{HELD, Held, HoldTicket, MAX_HELD, Refused, progress_token};
 use super::method::{self, Special};
 use super::results::{decision_error, text_findings};
 use crate::jsonrpc::{self, code};
@@ -175,7 +175,7 @@ impl Gateway {
             && !self.config.approval_wait.is_zero()
             && self.warden.approvals().is_some()
         {
-            if let Some(place) = HeldPlace::take() {
+            if let Some(place) = HELD.take() {
                 tracing::warn!(
                     "holding {what} for up to {:?}: approval {approval} must be answered (`warden approvals approve {approval}`)",
                     self.config.approval_wait

@@ -26,28 +26,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// [`POLL`], so past this a waiting client is told to come back (503) rather than adding
 /// reads without bound.
 pub(crate) const MAX_LONG_POLLS: usize = 256;
-static LONG_POLLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// One long-poll's place among the [`MAX_LONG_POLLS`], given back when dropped.
-struct LongPoll;
-
-impl LongPoll {
-    fn take() -> Option<LongPoll> {
-        use std::sync::atomic::Ordering::AcqRel;
-        if LONG_POLLS.fetch_add(1, AcqRel) < MAX_LONG_POLLS {
-            Some(LongPoll)
-        } else {
-            LONG_POLLS.fetch_sub(1, AcqRel);
-            None
-        }
-    }
-}
-
-impl Drop for LongPoll {
-    fn drop(&mut self) {
-        LONG_POLLS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
+static LONG_POLLS: warden::Places = warden::Places::new(MAX_LONG_POLLS);
 
 fn now_ns() -> u64 {
     warden_audit::Timestamp::now_unix_ns()
@@ -125,7 +104,7 @@ pub(super) async fn show(
         let _place = if wait.is_zero() {
             None
         } else {
-            Some(LongPoll::take().ok_or_else(|| {
+            Some(LONG_POLLS.take().ok_or_else(|| {
                 Rejection::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
