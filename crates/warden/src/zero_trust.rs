@@ -431,19 +431,22 @@ pub struct AgentTrust {
     pub revoked: bool,
 }
 
+impl From<warden_trust::Score> for AgentTrust {
+    fn from(s: warden_trust::Score) -> AgentTrust {
+        AgentTrust {
+            score: s.value,
+            tier: s.tier,
+            revoked: s.revoked,
+        }
+    }
+}
+
 impl crate::Warden {
-    /// The status of `agent`: its ring as the ring gate places it (its trust tier counted),
-    /// its trust score (read only for agents the store has scored: a name nobody scored has
-    /// no trust to show) and its kill switch. Read-only; an unreadable score shows as none.
-    pub fn agent_status(&self, agent: &str, scored: bool) -> AgentStatus {
-        let trust = match (self.zero_trust().trust(), scored) {
-            (Some(t), true) => t.score(agent, 1000).ok().map(|s| AgentTrust {
-                score: s.value,
-                tier: s.tier,
-                revoked: s.revoked,
-            }),
-            _ => None,
-        };
+    /// The status of `agent`: its ring as the ring gate places it (`trust`'s tier counted),
+    /// its trust as given (the caller reads scores once for every agent it lists, e.g. with
+    /// the trust store's `agents`; a name nobody scored has no trust to show) and its kill
+    /// switch. Read-only.
+    pub fn agent_status(&self, agent: &str, trust: Option<AgentTrust>) -> AgentStatus {
         let gate = trust.as_ref().map(|t| TierGate(t.tier));
         let active = self.policies.load();
         let ring = self
@@ -462,5 +465,13 @@ impl crate::Warden {
             trust,
             killed,
         }
+    }
+
+    /// Whether the policies in force place agents in rings (`rings:`).
+    pub fn has_rings(&self) -> bool {
+        let active = self.policies.load();
+        self.runtime()
+            .ring_for(&active.set, active.version, None, None)
+            .is_some()
     }
 }

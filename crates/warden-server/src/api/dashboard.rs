@@ -369,19 +369,20 @@ pub(super) async fn agents(State(shared): State<AppState>, headers: HeaderMap) -
                 add(agent, &mut names);
             }
         }
-        let scored: std::collections::HashSet<String> = warden
+        // Every score read once; the store lists the highest first.
+        let scored: Vec<(String, warden::AgentTrust)> = warden
             .zero_trust()
             .trust()
             .and_then(|t| t.agents(MAX_AGENTS).ok())
             .unwrap_or_default()
             .into_iter()
-            .map(|(agent, _)| agent)
+            .map(|(agent, score)| (agent, score.into()))
             .collect();
-        let mut scored_names: Vec<&String> = scored.iter().collect();
-        scored_names.sort();
-        for agent in scored_names {
+        for (agent, _) in &scored {
             add(agent.clone(), &mut names);
         }
+        let mut scored: std::collections::HashMap<String, warden::AgentTrust> =
+            scored.into_iter().collect();
         if let Some(path) = &worker.audit_db
             && let Ok(recent) =
                 warden_audit::LogReader::open(path).and_then(|r| r.recent_agents(AGENT_RECORDS))
@@ -391,11 +392,11 @@ pub(super) async fn agents(State(shared): State<AppState>, headers: HeaderMap) -
             }
         }
         names.sort();
-        let has_rings = warden.agent_status("", false).ring.is_some();
         let agents: Vec<serde_json::Value> = names
             .into_iter()
             .map(|name| {
-                let s = warden.agent_status(&name, scored.contains(&name));
+                let trust = scored.remove(&name);
+                let s = warden.agent_status(&name, trust);
                 serde_json::json!({
                     "agent": s.agent,
                     "ring": s.ring.as_ref().map(|(r, _)| r.to_string()),
@@ -411,7 +412,7 @@ pub(super) async fn agents(State(shared): State<AppState>, headers: HeaderMap) -
             .collect();
         serde_json::json!({
             "agents": agents,
-            "rings": has_rings,
+            "rings": warden.has_rings(),
             "trust": warden.zero_trust().trust().is_some(),
         })
     })
