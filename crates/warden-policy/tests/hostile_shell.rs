@@ -228,6 +228,9 @@ rules:
         "cat <<< \"x\"",
         "echo $((1<<2))",
         "echo $(( 1 << 2 ))",
+        // A `<<` in a comment or in quotes is no here-document; its "delimiter" may run on.
+        "ls # then cat << x'",
+        "echo '<<x' \"<<y\"",
     ] {
         assert_eq!(s.decide(&shell(fine)).verdict, Verdict::Allow, "{fine}");
     }

@@ -352,8 +352,8 @@ fn huge_tilde_index(text: &str) -> Option<&str> {
 }
 
 /// Whether a `<<` or `<<-` (not `<<<`) lacks a plain delimiter: ASCII letters, digits or
-/// `_-.,:/+=%@!?*~^`, quoted or escaped as a whole or in part, at most one blank after the `<<`
-/// when the line has a `$(` or `$[`, and not followed by `(`.
+/// `_-.,:/+=%@!?*~^`, escaped bytes and quoted text without expansions, at most one blank after
+/// the `<<` when the line has a `$(` or `$[`, and not followed by `(`.
 ///
 /// brush-parser 0.4 takes the delimiter with the quotes and leading blanks removed, and at the
 /// end of the text strips it off the body until the body no longer ends with it — forever, when
@@ -387,10 +387,14 @@ fn heredoc_without_delimiter(text: &str) -> bool {
         if keeps_blanks && j - blanks > 1 {
             return true;
         }
-        // The word: plain bytes, a backslash before a plain byte, or plain bytes in quotes that
-        // close within the word; it ends at a blank, a newline or an operator other than `(`.
+        // The word as the parser would read it if this `<<` is an operator (it may instead
+        // sit in a quoted string; reading it as an operator then only costs a refusal):
+        // plain bytes, escaped bytes, single-quoted text, double-quoted text without `$` or
+        // `` ` ``; it ends at a blank, a newline or an operator other than `(`. A quote
+        // that never closes makes the parser fail before it looks for a body: no loop.
         let plain = |b: u8| b.is_ascii_alphanumeric() || b"_-.,:/+=%@!?*~^".contains(&b);
         let mut saw_plain = false;
+        let mut unclosed = false;
         loop {
             match bytes.get(j).copied() {
                 None | Some(b' ' | b'\t' | b'\n' | b';' | b'|' | b'&' | b'<' | b'>' | b')') => {
@@ -400,22 +404,52 @@ fn heredoc_without_delimiter(text: &str) -> bool {
                     saw_plain = true;
                     j += 1;
                 }
-                Some(b'\\') if bytes.get(j + 1).is_some_and(|&b| plain(b)) => {
-                    saw_plain = true;
-                    j += 2;
-                }
-                Some(q @ (b'"' | b'\'')) => {
-                    let inside = bytes[j + 1..].iter().take_while(|&&b| plain(b)).count();
-                    if bytes.get(j + 1 + inside) != Some(&q) {
-                        return true;
+                Some(b'\\') => match bytes.get(j + 1) {
+                    // A backslash-newline joins the next line to the word.
+                    Some(b'\n') => return true,
+                    Some(_) => {
+                        saw_plain = true;
+                        j += 2;
                     }
-                    saw_plain |= inside > 0;
-                    j += inside + 2;
+                    None => {
+                        unclosed = true;
+                        break;
+                    }
+                },
+                Some(b'\'') => match bytes[j + 1..].iter().position(|&b| b == b'\'') {
+                    Some(len) => {
+                        saw_plain |= len > 0;
+                        j += len + 2;
+                    }
+                    None => {
+                        unclosed = true;
+                        break;
+                    }
+                },
+                Some(b'"') => {
+                    let mut k = j + 1;
+                    loop {
+                        match bytes.get(k) {
+                            Some(b'"') => break,
+                            Some(b'$' | b'`') => return true,
+                            Some(b'\\') => k += 2,
+                            Some(_) => k += 1,
+                            None => {
+                                unclosed = true;
+                                break;
+                            }
+                        }
+                    }
+                    if unclosed {
+                        break;
+                    }
+                    saw_plain |= k > j + 1;
+                    j = k + 1;
                 }
                 Some(_) => return true,
             }
         }
-        if !saw_plain {
+        if !saw_plain && !unclosed {
             return true;
         }
         i = j.max(i + 2);
