@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let d = warden().decide(&action);
     if action.validate().is_err() {
-        assert_eq!(d.verdict, Verdict::Deny, "an invalid action was not denied: {d:?}");
+        assert_eq!(
+            d.verdict,
+            Verdict::Deny,
+            "an invalid action was not denied: {d:?}"
+        );
     }
     // Explaining the same action agrees on the verdict.
     let e = warden().explain(&action);

@@ -37,7 +37,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(Path::new(path).is_absolute(), "{path:?} from {cwd:?}");
             }
             if a.context["inside_project"] == true {
-                assert!(Path::new(path).starts_with(cwd), "{path:?} is not under {cwd:?}");
+                assert!(
+                    Path::new(path).starts_with(cwd),
+                    "{path:?} is not under {cwd:?}"
+                );
             }
         }
         let _ = warden().decide(a);

@@ -38,8 +38,12 @@ rules:
 
 fn warden() -> Arc<Warden> {
     static W: OnceLock<Arc<Warden>> = OnceLock::new();
-    W.get_or_init(|| Arc::new(Warden::new(PolicySet::from_yaml("fuzz.yaml", POLICY).unwrap())))
-        .clone()
+    W.get_or_init(|| {
+        Arc::new(Warden::new(
+            PolicySet::from_yaml("fuzz.yaml", POLICY).unwrap(),
+        ))
+    })
+    .clone()
 }
 
 /// `tools/call` as a lenient server might read it.
@@ -66,7 +70,10 @@ fuzz_target!(|data: &[u8]| {
                     if let Some(method) = v.get("method").and_then(Value::as_str) {
                         if looks_like_call(method) {
                             assert_eq!(method, "tools/call", "a look-alike was forwarded: {v}");
-                            assert!(v.get("id").is_some(), "a tools/call notification was forwarded");
+                            assert!(
+                                v.get("id").is_some(),
+                                "a tools/call notification was forwarded"
+                            );
                         }
                         match v.get("id") {
                             Some(i) => waiting.push(i.clone()),
@@ -87,10 +94,9 @@ fuzz_target!(|data: &[u8]| {
             let is_answer = v.get("method").is_none();
             if is_answer {
                 let got = &v["id"];
-                let at = waiting
-                    .iter()
-                    .position(|w| w == got)
-                    .unwrap_or_else(|| panic!("an answer to nothing waiting reached the client: {v}"));
+                let at = waiting.iter().position(|w| w == got).unwrap_or_else(|| {
+                    panic!("an answer to nothing waiting reached the client: {v}")
+                });
                 waiting.remove(at);
             }
         }

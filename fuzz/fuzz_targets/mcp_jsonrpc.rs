@@ -26,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
                     assert!(v.to_string().len() >= 40, "missed the id {v}");
                 }
             }
-            _ => assert!(found.id.is_none(), "sniffed an id that is not one: {:?}", found.id),
+            _ => assert!(
+                found.id.is_none(),
+                "sniffed an id that is not one: {:?}",
+                found.id
+            ),
         }
     }
 
@@ -52,10 +56,16 @@ fuzz_target!(|data: &[u8]| {
     // Ids: matching by value implies one key, and matching is symmetric.
     if let Some(split) = data.iter().position(|&b| b == b'|') {
         let (a, b) = (&data[..split], &data[split + 1..]);
-        if let (Ok(a), Ok(b)) = (serde_json::from_slice::<Value>(a), serde_json::from_slice::<Value>(b)) {
+        if let (Ok(a), Ok(b)) = (
+            serde_json::from_slice::<Value>(a),
+            serde_json::from_slice::<Value>(b),
+        ) {
             if id::same_id(&a, &b) {
                 assert!(id::same_id(&b, &a));
-                assert!(id::key(&a).is_some() && id::key(&a) == id::key(&b), "{a} {b}");
+                assert!(
+                    id::key(&a).is_some() && id::key(&a) == id::key(&b),
+                    "{a} {b}"
+                );
             }
         }
     }

@@ -11,7 +11,9 @@ fuzz_target!(|data: &[u8]| {
     };
     match PolicySet::compile(&[Source::new("/nonexistent/fuzz.cedar", text)]) {
         Ok(set) => {
-            let action = Action::new("deploy").with_agent("ci-bot").with_arg("n", 5.5);
+            let action = Action::new("deploy")
+                .with_agent("ci-bot")
+                .with_arg("n", 5.5);
             let _ = set.decide(&action);
         }
         Err(e) => assert!(!e.problems().is_empty()),

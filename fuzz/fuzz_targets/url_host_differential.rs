@@ -39,7 +39,9 @@ fuzz_target!(|data: &[u8]| {
             let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
             match format!("{scheme}://{authority}/").parse() {
                 Ok(u) => u,
-                Err(e) => panic!("Warden read host {host:?} from {url:?}; http rejects its authority: {e}"),
+                Err(e) => panic!(
+                    "Warden read host {host:?} from {url:?}; http rejects its authority: {e}"
+                ),
             }
         }
     };
