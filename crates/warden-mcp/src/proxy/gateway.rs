@@ -182,11 +182,17 @@ impl Gateway {
             };
         }
         match &msg.kind {
-            Kind::Request { id, method } => match self.admit(side, id, method, &msg.value) {
-                Ok(()) => Routed::Forward(msg.value),
-                Err(Refused::Answer(refusal)) => Routed::Refuse(refusal),
-                Err(Refused::Hold(ticket)) => self.hold(id, method, ticket, msg.value),
-            },
+            Kind::Request { id, method } => {
+                let special = match method::classify(method) {
+                    Class::Exact(s) => Some(s),
+                    _ => None,
+                };
+                match self.admit(side, id, method, special, &msg.value) {
+                    Ok(()) => Routed::Forward(msg.value),
+                    Err(Refused::Answer(refusal)) => Routed::Refuse(refusal),
+                    Err(Refused::Hold(ticket)) => self.hold(id, method, special, ticket, msg.value),
+                }
+            }
             Kind::Notification { method } => {
                 self.note_cancel(side, method, &msg.value);
                 Routed::Forward(msg.value)
@@ -221,11 +227,14 @@ impl Gateway {
     /// Let a request `side` sent through: decided where the gateway decides it, then
     /// remembered until the other side answers. `Err` is the refusal to send back instead,
     /// or the ticket of a client request held for approval.
-    fn admit(&self, side: Side, id: &Value, method: &str, msg: &Value) -> Result<(), Refused> {
-        let special = match method::classify(method) {
-            Class::Exact(s) => Some(s),
-            _ => None,
-        };
+    fn admit(
+        &self,
+        side: Side,
+        id: &Value,
+        method: &str,
+        special: Option<Special>,
+        msg: &Value,
+    ) -> Result<(), Refused> {
         side.requests(&mut lock(&self.state))
             .check(id)
             .map_err(|r| pending_refusal(id, r))?;
@@ -257,11 +266,14 @@ impl Gateway {
     /// Hold a client request for approval: it takes its id's place among the waiting
     /// requests now (a second request with that id is a duplicate, a cancel reaches it, and
     /// no answer can match it until it is let through).
-    fn hold(&self, id: &Value, method: &str, ticket: Box<HoldTicket>, msg: Value) -> Routed {
-        let special = match method::classify(method) {
-            Class::Exact(s) => Some(s),
-            _ => None,
-        };
+    fn hold(
+        &self,
+        id: &Value,
+        method: &str,
+        special: Option<Special>,
+        ticket: Box<HoldTicket>,
+        msg: Value,
+    ) -> Routed {
         let cancelled = Arc::new(AtomicBool::new(false));
         let waiting = Waiting {
             id: id.clone(),
