@@ -11,8 +11,28 @@ use crate::util::{Server, eventually, request, warden_in, write};
 
 const POLICY: &str = "rules:\n  - action: payments.send\n    effect: require_approval\n    reason: payments need a person\n  - action: \"*\"\n    allow: true\n";
 
-fn run(dir: &Path, args: &[&str]) -> crate::util::Out {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> crate::util::Out {
     warden_in(Some(dir), args, None, &[])
+}
+
+/// The arguments of `warden check` of a payment of `amount` by `bot` against `p.yaml`, with
+/// the approvals in `w.db`.
+fn pay_args(amount: &str) -> Vec<String> {
+    let fixed = [
+        "check",
+        "-p",
+        "p.yaml",
+        "--db",
+        "w.db",
+        "-a",
+        "payments.send",
+        "--agent",
+        "bot",
+        "--arg",
+    ];
+    let mut args: Vec<String> = fixed.iter().map(|a| a.to_string()).collect();
+    args.push(format!("amount={amount}"));
+    args
 }
 
 fn pending(dir: &Path) -> Vec<Value> {
@@ -26,19 +46,7 @@ fn pending(dir: &Path) -> Vec<Value> {
 /// `warden check … --wait` started in the background, for `amount`.
 fn waiting_check(dir: &Path, amount: &str, wait: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args([
-            "check",
-            "-p",
-            "p.yaml",
-            "--db",
-            "w.db",
-            "-a",
-            "payments.send",
-            "--agent",
-            "bot",
-            "--arg",
-        ])
-        .arg(format!("amount={amount}"))
+        .args(pay_args(amount))
         .args(["--wait", wait])
         .current_dir(dir)
         .stdin(Stdio::null())
@@ -49,23 +57,16 @@ fn waiting_check(dir: &Path, amount: &str, wait: &str) -> std::process::Child {
 }
 
 fn check(dir: &Path, amount: &str) -> crate::util::Out {
-    run(
-        dir,
-        &[
-            "check",
-            "-p",
-            "p.yaml",
-            "--db",
-            "w.db",
-            "-a",
-            "payments.send",
-            "--agent",
-            "bot",
-            "--arg",
-            &format!("amount={amount}"),
-            "--json",
-        ],
-    )
+    check_with(dir, amount, &[])
+}
+
+/// `warden check --json` of a payment of `amount`, with `extra` flags.
+pub(crate) fn check_with(dir: &Path, amount: &str, extra: &[&str]) -> crate::util::Out {
+    let mut args = pay_args(amount);
+    args.push("--json".into());
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(dir, &args)
 }
 
 #[test]

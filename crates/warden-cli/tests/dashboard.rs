@@ -12,15 +12,22 @@ use crate::util::{Reply, Server, request, warden_in, write};
 const POLICY: &str = "rules:\n  - action: payments.send\n    effect: require_approval\n    reason: payments need a person\n  - action: \"*\"\n    allow: true\n";
 const JSON: &str = "Content-Type: application/json";
 
-struct Setup {
+/// A running `warden serve` with an operator token (`operator-secret`) and a decision token
+/// (`decision-secret`), its database in its own temporary directory.
+pub(crate) struct Setup {
     _dir: tempfile::TempDir,
-    server: Server,
+    pub(crate) server: Server,
 }
 
 fn start(extra: &[&str]) -> Setup {
+    start_with(POLICY, extra)
+}
+
+/// [`Setup`] serving `policy`, with `extra` flags.
+pub(crate) fn start_with(policy: &str, extra: &[&str]) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let policy = write(d, "p.yaml", POLICY);
+    let policy = write(d, "p.yaml", policy);
     write(d, "op.token", "operator-secret\n");
     write(d, "dec.token", "decision-secret\n");
     let (p, db, op, dec) = (
@@ -45,7 +52,7 @@ fn start(extra: &[&str]) -> Setup {
 }
 
 /// Log in; returns (`Cookie: …` header, `X-Warden-CSRF: …` header).
-fn login(s: &Server, token: &str) -> Result<(String, String), Reply> {
+pub(crate) fn login(s: &Server, token: &str) -> Result<(String, String), Reply> {
     let body = format!(r#"{{"token":"{token}"}}"#);
     let r = request(s.addr, "POST", "/dashboard/login", &[JSON], body.as_bytes());
     if r.status != 200 {

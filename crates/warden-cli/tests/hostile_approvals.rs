@@ -6,30 +6,12 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{warden_in, write};
-
-fn run(dir: &Path, args: &[&str]) -> crate::util::Out {
-    warden_in(Some(dir), args, None, &[])
-}
+use crate::approvals::{check_with, run};
+use crate::util::write;
 
 /// `warden check` of a payment of 500 by `bot`, with `extra` flags.
 fn pay(dir: &Path, extra: &[&str]) -> crate::util::Out {
-    let mut args = vec![
-        "check",
-        "-p",
-        "p.yaml",
-        "--db",
-        "w.db",
-        "-a",
-        "payments.send",
-        "--agent",
-        "bot",
-        "--arg",
-        "amount=500",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    run(dir, &args)
+    check_with(dir, "500", extra)
 }
 
 fn audit(dir: &Path) -> Vec<Value> {

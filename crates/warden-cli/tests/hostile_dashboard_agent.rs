@@ -5,66 +5,25 @@
 
 use serde_json::{Value, json};
 
-use crate::util::{Server, request, write};
+use crate::dashboard::{Setup, login, start_with};
+use crate::util::{Server, request};
 
 const POLICY: &str = "rules:\n  - action: \"*\"\n    allow: true\n";
 const JSON: &str = "Content-Type: application/json";
 const AGENT_TOKEN: &str = "Authorization: Bearer decision-secret";
 const OPERATOR: &str = "Authorization: Bearer operator-secret";
 
-fn start() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let policy = write(d, "p.yaml", POLICY);
-    write(d, "op.token", "operator-secret\n");
-    write(d, "dec.token", "decision-secret\n");
-    let (p, db, op, dec) = (
-        policy.to_str().unwrap().to_string(),
-        d.join("w.db").to_str().unwrap().to_string(),
-        d.join("op.token").to_str().unwrap().to_string(),
-        d.join("dec.token").to_str().unwrap().to_string(),
-    );
-    let server = Server::start(&[
-        "--policy",
-        &p,
-        "--db",
-        &db,
-        "--operator-token-file",
-        &op,
-        "--token-file",
-        &dec,
-    ]);
-    (dir, server)
+fn start() -> Setup {
+    start_with(POLICY, &[])
 }
 
 /// The dashboard session headers (cookie, CSRF).
-fn login(s: &Server) -> (String, String) {
-    let r = request(
-        s.addr,
-        "POST",
-        "/dashboard/login",
-        &[JSON],
-        br#"{"token":"operator-secret"}"#,
-    );
-    assert_eq!(r.status, 200, "{r:?}");
-    let set = r
-        .head
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
-        .unwrap()
-        .to_string();
-    let pair = set["set-cookie:".len()..]
-        .trim()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let csrf = r.json()["csrf"].as_str().unwrap().to_string();
-    (format!("Cookie: {pair}"), format!("X-Warden-CSRF: {csrf}"))
+fn session(s: &Server) -> (String, String) {
+    login(s, "operator-secret").unwrap_or_else(|r| panic!("{r:?}"))
 }
 
 fn dashboard(s: &Server, path: &str) -> Value {
-    let (cookie, csrf) = login(s);
+    let (cookie, csrf) = session(s);
     let r = request(s.addr, "GET", path, &[&cookie, &csrf], b"");
     assert_eq!(r.status, 200, "{r:?}");
     r.json()
@@ -87,9 +46,10 @@ fn decide_all(s: &Server, actions: &[Value]) {
 
 #[test]
 fn an_agent_naming_itself_200_times_does_not_push_a_killed_agent_off_the_agents_page() {
-    let (_dir, s) = start();
+    let setup = start();
+    let s = &setup.server;
     // The operator stops `zed-exfil` (it acted before: it is in the audit log too).
-    decide_all(&s, &[json!({"agent": "zed-exfil", "action": "http.get"})]);
+    decide_all(s, &[json!({"agent": "zed-exfil", "action": "http.get"})]);
     let r = request(
         s.addr,
         "POST",
@@ -102,8 +62,8 @@ fn an_agent_naming_itself_200_times_does_not_push_a_killed_agent_off_the_agents_
     let names: Vec<Value> = (0..200)
         .map(|i| json!({"agent": format!("!{i:03}"), "action": "noop"}))
         .collect();
-    decide_all(&s, &names);
-    let page = dashboard(&s, "/dashboard/agents");
+    decide_all(s, &names);
+    let page = dashboard(s, "/dashboard/agents");
     let listed: Vec<&str> = page["agents"]
         .as_array()
         .unwrap()
@@ -121,17 +81,18 @@ fn an_agent_naming_itself_200_times_does_not_push_a_killed_agent_off_the_agents_
 
 #[test]
 fn an_agent_cannot_write_an_mcp_proxy_finding_onto_the_findings_page() {
-    let (_dir, s) = start();
+    let setup = start();
+    let s = &setup.server;
     // Through the decision API, an agent claims an MCP proxy flagged a result of server
     // `github` — the page's fields are the record's action, tool and context.
     decide_all(
-        &s,
+        s,
         &[
             json!({"agent": "bot", "action": "mcp.tools/result", "tool": "create_issue",
             "context": {"server": "github", "findings": ["injection.ignore-previous"]}}),
         ],
     );
-    let page = dashboard(&s, "/dashboard/findings");
+    let page = dashboard(s, "/dashboard/findings");
     assert_eq!(
         page["findings"],
         json!([]),
@@ -154,7 +115,8 @@ fn peak_rss(s: &Server) -> u64 {
 /// limit): ~108 MB in the last records of the audit log. Then what one read of `path` adds
 /// to the server's peak memory, in bytes.
 fn peak_growth_of_reading(path: &str) -> u64 {
-    let (_dir, s) = start();
+    let setup = start();
+    let s = &setup.server;
     let blob = "x".repeat(900_000);
     for i in 0..120 {
         let body = json!({"agent": format!("bulk-{i}"), "action": "mcp.tools/call",
@@ -169,11 +131,11 @@ fn peak_growth_of_reading(path: &str) -> u64 {
         );
         assert_eq!(r.status, 200, "{r:?}");
     }
-    let (cookie, csrf) = login(&s);
-    let before = peak_rss(&s);
+    let (cookie, csrf) = session(s);
+    let before = peak_rss(s);
     let r = request(s.addr, "GET", path, &[&cookie, &csrf], b"");
     assert_eq!(r.status, 200, "{r:?}");
-    peak_rss(&s).saturating_sub(before)
+    peak_rss(s).saturating_sub(before)
 }
 
 /// The Agents page needs the agents' names from the recent records, not their arguments.
