@@ -50,6 +50,43 @@ fn init_line() -> String {
     .to_string()
 }
 
+/// A raw `POST /mcp` of `body` in `session` (HTTP/1.0 closes after the answer, HTTP/1.1 keeps
+/// the connection for a test that hangs up on it), the answer left unread.
+fn post_in_session(
+    addr: std::net::SocketAddr,
+    version: &str,
+    session: &str,
+    body: &str,
+) -> std::net::TcpStream {
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "POST /mcp HTTP/{version}\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nMcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-06-18\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    conn
+}
+
+/// The id of the approval request the proxy left in `db`, once there is one (30 s at most).
+fn held_approval(db: &str, log: &Log) -> String {
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    loop {
+        let (code, out, err) = run(&["approvals", "list", "--db", db, "-q"]);
+        assert_eq!(code, 0, "{out} {err}");
+        if let Some(id) = out.split_whitespace().last() {
+            return id.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not held\n{}",
+            log.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn the_lenient_server_alone_runs_every_variant() {
     // The control: without the proxy, this server writes a file for each attack, so the
@@ -266,8 +303,7 @@ fn the_limit_is_configurable_and_applies_to_http_bodies() {
 #[test]
 fn over_http_a_cancel_reaches_a_call_held_in_a_session_the_proxy_has_not_remembered() {
     use std::io::Read;
-    use std::net::TcpStream;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     let (upstream, seen) = upstream_with(scripted);
     let dir = tempfile::tempdir().unwrap();
@@ -279,32 +315,10 @@ fn over_http_a_cancel_reaches_a_call_held_in_a_session_the_proxy_has_not_remembe
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "get-env", "arguments": {}}})
     .to_string();
-    let mut held = TcpStream::connect(addr).unwrap();
+    let mut held = post_in_session(addr, "1.0", session, &body);
     held.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    write!(
-        held,
-        "POST /mcp HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nMcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-06-18\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let pending = || {
-        let (code, out, err) = run(&["approvals", "list", "--db", db, "-q"]);
-        assert_eq!(code, 0, "{out} {err}");
-        out.split_whitespace().map(String::from).collect::<Vec<_>>()
-    };
-    let start = Instant::now();
-    let id = loop {
-        if let Some(id) = pending().pop() {
-            break id;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "not held\n{}",
-            log.text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let id = held_approval(db, &log);
     // The client gives the call up, in the same session.
     let c = http(
         addr,
@@ -339,7 +353,6 @@ fn over_http_a_cancel_reaches_a_call_held_in_a_session_the_proxy_has_not_remembe
 /// back — and then the place must be given back, though nobody is left to read the answer.
 #[test]
 fn over_http_a_client_that_hangs_up_on_a_held_call_does_not_keep_its_rings_place() {
-    use std::net::TcpStream;
     use std::time::{Duration, Instant};
 
     let (upstream, seen) = upstream_with(|msg: &Value| {
@@ -397,30 +410,8 @@ fn over_http_a_client_that_hangs_up_on_a_held_call_does_not_keep_its_rings_place
     let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "get-env", "arguments": {}}})
     .to_string();
-    let mut held = TcpStream::connect(addr).unwrap();
-    write!(
-        held,
-        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nMcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-06-18\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let pending = || {
-        let (code, out, err) = run(&["approvals", "list", "--db", db, "-q"]);
-        assert_eq!(code, 0, "{out} {err}");
-        out.split_whitespace().map(String::from).collect::<Vec<_>>()
-    };
-    let start = Instant::now();
-    let id = loop {
-        if let Some(id) = pending().pop() {
-            break id;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "not held\n{}",
-            log.text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let held = post_in_session(addr, "1.1", &session, &body);
+    let id = held_approval(db, &log);
     // The client hangs up; then a person approves the call.
     drop(held);
     let (code, out, err) = run(&[
@@ -471,7 +462,6 @@ fn over_http_a_client_that_hangs_up_on_a_held_call_does_not_keep_its_rings_place
 /// makes it likely, clients giving up on long waits.)
 #[test]
 fn over_http_a_client_that_hangs_up_on_a_slow_call_does_not_keep_its_rings_place() {
-    use std::net::TcpStream;
     use std::time::{Duration, Instant};
 
     let (upstream, seen) = upstream_with(|msg: &Value| {
@@ -504,13 +494,7 @@ fn over_http_a_client_that_hangs_up_on_a_slow_call_does_not_keep_its_rings_place
     let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "get-sum", "arguments": {"a": 1, "b": 2}}})
     .to_string();
-    let mut slow = TcpStream::connect(addr).unwrap();
-    write!(
-        slow,
-        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nMcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-06-18\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
+    let slow = post_in_session(addr, "1.1", &session, &body);
     let start = Instant::now();
     while !methods(&seen).contains(&"tools/call get-sum".to_string()) {
         assert!(
