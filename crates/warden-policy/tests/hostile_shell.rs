@@ -219,6 +219,12 @@ rules:
     let d = bounded_decide(NO_RM, nested);
     assert_eq!(d.verdict, Verdict::Deny);
     assert!(d.reason.contains("nested"), "{}", d.reason);
+    // The same bound on a plain line, whose brackets sit in quotes (the fast path read it
+    // while the grammar refused it: the fuzz target's differential found it).
+    let quoted = "fsc- \"cat )g)[[[[[[[[[[[[[[[gnc\";1 vh d on3>&1 &1 &";
+    let d = bounded_decide(NO_RM, quoted);
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert!(d.reason.contains("nested"), "{}", d.reason);
     // A here-document with its delimiter is read (Claude Code writes commit messages so).
     let commit = "git commit -m \"$(cat <<'EOF'\nfix: x\nEOF\n)\"";
     assert_eq!(s.decide(&shell(commit)).verdict, Verdict::Allow, "{commit}");

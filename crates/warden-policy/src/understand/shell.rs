@@ -499,6 +499,12 @@ impl Walker {
                     .into(),
             );
         }
+        // INVARIANT: the parser recurses on brackets; bounding them bounds its stack. Checked
+        // before the fast path too (which counts brackets in quotes alike), so both paths
+        // refuse the same lines.
+        if nesting(text) > MAX_NESTING {
+            return Err(format!("brackets are nested more than {MAX_NESTING} deep"));
+        }
         if self.fast
             && let Some(pipelines) = plain(text)
         {
@@ -520,10 +526,6 @@ impl Walker {
                 }
             }
             return Ok(());
-        }
-        // INVARIANT: the parser recurses on brackets; bounding them bounds its stack.
-        if nesting(text) > MAX_NESTING {
-            return Err(format!("brackets are nested more than {MAX_NESTING} deep"));
         }
         let mut parser =
             brush_parser::Parser::new(std::io::BufReader::new(text.as_bytes()), &self.options);
