@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use warden::memory::{MemoryError, Quarantined, Store};
+use warden::memory::{MemoryError, MemoryGuard, Quarantined, Store, Vouch};
 use warden::{Action, AuditConfig, AuditLog, Decision, Verdict};
 use warden_audit::{Entry, Timestamp};
 
@@ -28,6 +28,25 @@ pub enum MemoryCommand {
     /// Writes held in quarantine: list, show, release, drop.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Check one text read back from a memory store: exit 0 when it was written through
+    /// Warden unchanged (its signed provenance record is printed), 1 when not.
+    Provenance(ProvenanceArgs),
+}
+
+/// Arguments of `warden memory provenance`.
+#[derive(Args, Debug)]
+pub struct ProvenanceArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Secret key the records were signed with (default: `<db>.key`).
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The text, exactly as stored.
+    #[arg(value_name = "TEXT")]
+    text: String,
 }
 
 /// `warden memory quarantine …`.
@@ -108,6 +127,7 @@ impl MemoryCommand {
         match self {
             MemoryCommand::Quarantine(QuarantineCommand::List(a)) => a.json,
             MemoryCommand::Quarantine(QuarantineCommand::Show(a)) => a.json,
+            MemoryCommand::Provenance(a) => a.json,
             _ => false,
         }
     }
@@ -115,7 +135,10 @@ impl MemoryCommand {
 
 /// `warden memory …`.
 pub fn run(cmd: MemoryCommand) -> Result<Exit> {
-    let MemoryCommand::Quarantine(cmd) = cmd;
+    let cmd = match cmd {
+        MemoryCommand::Quarantine(cmd) => cmd,
+        MemoryCommand::Provenance(a) => return provenance(&a),
+    };
     match cmd {
         QuarantineCommand::List(a) => list(&a),
         QuarantineCommand::Show(a) => show(&a),
@@ -218,6 +241,49 @@ fn show(args: &ShowArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+fn provenance(args: &ProvenanceArgs) -> Result<Exit> {
+    let store = open(&args.db)?;
+    let key = args
+        .signing_key
+        .clone()
+        .unwrap_or_else(|| warden_audit::default_key_path(&args.db.db));
+    let key = warden_audit::load_signing_key(&key)?;
+    let guard = MemoryGuard::new(warden_mcp::proxy::memory_detector()).with_records(store, key);
+    let vouch = guard.vouch(&args.text);
+    let hash = MemoryGuard::item_hash(&args.text);
+    match &vouch {
+        Vouch::Valid(p) if args.json => outln!(
+            "{}",
+            crate::report::json(&json!({"valid": true, "record": p}))
+        ),
+        Vouch::Valid(p) => {
+            outln!("valid: written through Warden, unchanged");
+            outln!("  hash:    {}", p.hash);
+            outln!("  source:  {}", visible(&p.source));
+            outln!(
+                "  agent:   {}",
+                p.agent.as_deref().map_or_else(|| "-".into(), visible)
+            );
+            outln!(
+                "  session: {}",
+                p.session.as_deref().map_or_else(|| "-".into(), visible)
+            );
+            outln!("  when:    {}", when(p.created_ns));
+            outln!("  key:     {}", p.key_id);
+        }
+        other if args.json => outln!(
+            "{}",
+            crate::report::json(&json!({"valid": false, "hash": hash, "why": other.why()}))
+        ),
+        other => outln!("not valid ({hash}): {}", other.why()),
+    }
+    Ok(if vouch.is_valid() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
+}
+
 fn get(store: &Store, id: &str) -> Result<Quarantined> {
     store
         .get(id)
@@ -270,7 +336,10 @@ fn answer(args: &AnswerArgs, release: bool) -> Result<Exit> {
             outln!("quarantined write {} {verb}d by {}", q.id, visible(&by));
             Ok(Exit::Ok)
         }
-        Ok(None) => Err(Error::msg(format!("no quarantined write `{}`", visible(&q.id)))),
+        Ok(None) => Err(Error::msg(format!(
+            "no quarantined write `{}`",
+            visible(&q.id)
+        ))),
         Err(e @ MemoryError::Settled { .. }) => {
             errln!("{}", visible(&e.to_string()));
             Ok(Exit::Failed)

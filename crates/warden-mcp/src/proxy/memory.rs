@@ -87,7 +87,12 @@ impl Gateway {
             .with_tool(tool)
             .with_arg("content", json!(texts))
             .with_context("source", source);
-        self.decide_or_refuse(id, &action, &format!("the memory write through `{tool}`"), None)
+        self.decide_or_refuse(
+            id,
+            &action,
+            &format!("the memory write through `{tool}`"),
+            None,
+        )
     }
 
     /// The answer to a memory read, with the items Warden cannot vouch for withheld (when
@@ -204,8 +209,10 @@ impl Check<'_> {
         match self.why_not(&whole) {
             None => *text = whole.as_str().unwrap_or_default().to_string(),
             Some(why) => {
-                self.withheld
-                    .push((MemoryGuard::item_hash(whole.as_str().unwrap_or_default()), why));
+                self.withheld.push((
+                    MemoryGuard::item_hash(whole.as_str().unwrap_or_default()),
+                    why,
+                ));
                 *text = "[withheld by Warden: no valid provenance]".into();
             }
         }
