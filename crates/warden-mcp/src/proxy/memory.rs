@@ -43,6 +43,8 @@ pub struct MemoryTools {
 
 /// The most texts checked in one read answer.
 pub const MAX_READ_TEXTS: usize = 20_000;
+/// What stands in for withheld text.
+const WITHHELD: &str = "[withheld by Warden: no valid provenance]";
 /// The most withheld items named in one audit record.
 const MAX_NAMED: usize = 100;
 
@@ -186,15 +188,28 @@ impl Check<'_> {
                 if let Some(why) = self.why_not(s) {
                     self.withheld
                         .push((MemoryGuard::item_hash(&s.to_string()), why));
-                    *s = json!("[withheld by Warden: no valid provenance]");
+                    *s = json!(WITHHELD);
                 }
             }
             _ => {}
         }
     }
 
-    /// A text content item: JSON is filtered item by item; other text is one item.
+    /// A content item: text that is JSON is filtered item by item; other text is one item;
+    /// anything else (an image, an embedded resource, a blob) cannot be vouched for and is
+    /// replaced.
     fn text_item(&mut self, item: &mut Value) {
+        let is_text = item.get("text").is_some_and(Value::is_string)
+            && item.get("blob").is_none()
+            && item.get("type").is_none_or(|t| t == "text");
+        if !is_text {
+            self.withheld.push((
+                MemoryGuard::item_hash(&item.to_string()),
+                "content that is not text cannot be vouched for".into(),
+            ));
+            *item = json!({"type": "text", "text": WITHHELD});
+            return;
+        }
         let Some(Value::String(text)) = item.get_mut("text") else {
             return;
         };
@@ -213,7 +228,7 @@ impl Check<'_> {
                     MemoryGuard::item_hash(whole.as_str().unwrap_or_default()),
                     why,
                 ));
-                *text = "[withheld by Warden: no valid provenance]".into();
+                *text = WITHHELD.into();
             }
         }
     }
