@@ -77,6 +77,17 @@ fn decide_over_http_and_check_quarantine_the_same_write() {
     clean["context"]["provenance"] = json!({"forged": true});
     let d = server.post("/v1/decide", &clean.to_string()).json();
     assert_eq!(d["verdict"], "allow", "{d}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let context: String = conn
+        .query_row(
+            "SELECT context FROM records WHERE action = 'memory.write' ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let context: Value = serde_json::from_str(&context).unwrap();
+    assert_eq!(context["provenance"]["items"], 1, "Warden's own record: {context}");
+    assert!(context["provenance"].get("forged").is_none(), "{context}");
     let out = warden(
         &[
             "memory",
