@@ -86,7 +86,10 @@ fn decide_over_http_and_check_quarantine_the_same_write() {
         )
         .unwrap();
     let context: Value = serde_json::from_str(&context).unwrap();
-    assert_eq!(context["provenance"]["items"], 1, "Warden's own record: {context}");
+    assert_eq!(
+        context["provenance"]["items"], 1,
+        "Warden's own record: {context}"
+    );
     assert!(context["provenance"].get("forged").is_none(), "{context}");
     let out = warden(
         &[

@@ -80,9 +80,6 @@ pub enum BuildError {
     /// The identity and trust settings cannot work, or their tables could not be opened.
     #[error("identity and trust: {0}")]
     ZeroTrust(String),
-    /// The memory guard's tables could not be opened.
-    #[error("memory guard: {0}")]
-    Memory(String),
     /// The kill switch state could not be read (nothing is decided without knowing it).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
@@ -311,11 +308,7 @@ impl WardenBuilder {
             (None, _, _) => None,
             (Some(m), Some(log), Some(key)) => Some(
                 crate::memory::MemoryGuard::new(m.detector)
-                    .with_records(
-                        crate::memory::Store::open(log.path())
-                            .map_err(|e| BuildError::Memory(e.to_string()))?,
-                        key,
-                    )
+                    .with_database(log.path(), key)
                     .require_provenance(m.require_provenance),
             ),
             (Some(m), _, _) => Some(
