@@ -140,14 +140,17 @@ fn a_forged_provenance_record_does_not_pass() {
         .unwrap()
         .to_string();
     let key_id: String = conn
-        .query_row("SELECT key_id FROM memory_provenance LIMIT 1", [], |r| {
-            r.get(0)
-        })
+        .query_row("SELECT key_id FROM memory_writes LIMIT 1", [], |r| r.get(0))
         .unwrap();
     conn.execute(
-        "INSERT INTO memory_provenance (hash, write_hash, source, agent, session, created_ns, key_id, signature)
-         VALUES (?1, 'x', 'user', 'agent-1', NULL, 1, ?2, ?3)",
-        rusqlite::params![hash, key_id, "00".repeat(64)],
+        "INSERT INTO memory_writes (write_hash, items, source, agent, session, created_ns, key_id, signature)
+         VALUES ('x', ?1, 'user', 'agent-1', NULL, 1, ?2, ?3)",
+        rusqlite::params![json!([hash]).to_string(), key_id, "00".repeat(64)],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO memory_provenance (hash, write_hash) VALUES (?1, 'x')",
+        [&hash],
     )
     .unwrap();
     plant(&s, PLANTED);

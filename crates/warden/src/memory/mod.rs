@@ -10,10 +10,10 @@
 //!   [`Detector`]). Flagged content is not written: the write is denied (rule
 //!   [`QUARANTINE_RULE`]) and kept in the `quarantine` table, where an operator can release
 //!   it (the same write by the same agent then passes once) or drop it.
-//! - **Provenance.** A write that passes gets one record per text it stores: the blake3 hash
-//!   of the text, the hash of the whole write, its source (`context.source`: which tool
-//!   output, URL or person produced it), agent, session and time, signed with Warden's
-//!   Ed25519 key (the audit log's checkpoint key). A reader later asks [`MemoryGuard::vouch`]
+//! - **Provenance.** A write that passes gets a record: the hash of the whole write, the
+//!   blake3 hash of each text it stores, its source (`context.source`: which tool output, URL
+//!   or person produced it), agent, session and time, signed once with Warden's Ed25519 key
+//!   (the audit log's checkpoint key); each text's hash points at it. A reader later asks [`MemoryGuard::vouch`]
 //!   whether a text it got back from the store was written through Warden, unchanged.
 //!
 //! Why here, in the decision path (step 5c of [`crate::Warden::judge`]) and not in one door:
@@ -252,9 +252,12 @@ impl MemoryGuard {
             Ok(Some(p)) => {
                 let sig = warden_audit::from_hex::<64>(&p.signature)
                     .map(|b| ed25519_dalek::Signature::from_bytes(&b));
+                // The text must be one the signed write names: a row pointing a planted
+                // text at a genuine write does not borrow its signature.
                 match sig {
                     Some(sig)
                         if p.key_id == r.key_id
+                            && p.items.contains(&p.hash)
                             && r.verifying.verify_strict(&p.message(), &sig).is_ok() =>
                     {
                         Vouch::Valid(Box::new(p))
@@ -347,25 +350,26 @@ impl MemoryGuard {
             .get("session")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let records: Vec<Provenance> = content
+        let mut items: Vec<String> = content
             .items
             .iter()
-            .map(|t| {
-                let mut p = Provenance {
-                    hash: MemoryGuard::item_hash(t),
-                    write_hash: write_hash.clone(),
-                    source: source.clone(),
-                    agent: action.agent.clone(),
-                    session: session.clone(),
-                    created_ns: now,
-                    key_id: r.key_id.clone(),
-                    signature: String::new(),
-                };
-                p.signature = warden_audit::to_hex(&r.key.sign(&p.message()).to_bytes());
-                p
-            })
+            .map(|t| MemoryGuard::item_hash(t))
             .collect();
-        if let Err(e) = r.store().and_then(|s| s.add_provenance(&records)) {
+        items.sort_unstable();
+        items.dedup();
+        let mut record = Provenance {
+            hash: String::new(),
+            write_hash: write_hash.clone(),
+            items,
+            source,
+            agent: action.agent.clone(),
+            session,
+            created_ns: now,
+            key_id: r.key_id.clone(),
+            signature: String::new(),
+        };
+        record.signature = warden_audit::to_hex(&r.key.sign(&record.message()).to_bytes());
+        if let Err(e) = r.store().and_then(|s| s.add_provenance(&record)) {
             return refuse(
                 &d,
                 WRITE_RULE,
@@ -374,7 +378,7 @@ impl MemoryGuard {
         }
         context.insert(
             "provenance".into(),
-            json!({"write_hash": write_hash, "items": records.len(), "key_id": r.key_id}),
+            json!({"write_hash": write_hash, "items": record.items.len(), "key_id": r.key_id}),
         );
         d
     }
@@ -588,6 +592,26 @@ mod tests {
             warden_audit::generate_signing_key().unwrap(),
         );
         assert_eq!(other.vouch("fact"), Vouch::Forged);
+    }
+
+    #[test]
+    fn a_planted_text_pointed_at_a_genuine_write_does_not_borrow_its_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = guard(dir.path());
+        let mut ctx = serde_json::Map::new();
+        g.judge_write(&write(json!(["genuine"])), allow(), &mut ctx);
+        let write_hash = ctx["provenance"]["write_hash"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let conn = rusqlite::Connection::open(dir.path().join("w.db")).unwrap();
+        conn.execute(
+            "INSERT INTO memory_provenance (hash, write_hash) VALUES (?1, ?2)",
+            [MemoryGuard::item_hash("planted"), write_hash],
+        )
+        .unwrap();
+        assert_eq!(g.vouch("planted"), Vouch::Forged);
+        assert!(g.vouch("genuine").is_valid());
     }
 
     #[test]

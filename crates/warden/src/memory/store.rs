@@ -4,7 +4,8 @@
 //!
 //! | table | holds |
 //! |---|---|
-//! | `memory_provenance` | per item: blake3 of its content (hex, the key), the write it came in, source, agent, session, time, key id, Ed25519 signature |
+//! | `memory_writes` | per write: blake3 of the whole write (the key), the hashes of its texts, source, agent, session, time, key id, Ed25519 signature over all of these (one signature per write, not per text: signing is the costly part) |
+//! | `memory_provenance` | per text: blake3 of its content (hex, the key) → the write it came in |
 //! | `quarantine` | per held write: id, agent, session, source, tool, hash of the whole write, content (bounded), findings, time, status (`quarantined` → `released` → `used`, or `dropped`), who released or dropped it and why |
 //!
 //! Both are bounded ([`MAX_PROVENANCE_ROWS`], [`MAX_QUARANTINED`],
@@ -21,15 +22,19 @@ use serde::Serialize;
 use super::MemoryError;
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS memory_provenance (
-    hash        TEXT PRIMARY KEY,
-    write_hash  TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS memory_writes (
+    write_hash  TEXT PRIMARY KEY,
+    items       TEXT NOT NULL,
     source      TEXT NOT NULL,
     agent       TEXT,
     session     TEXT,
     created_ns  INTEGER NOT NULL,
     key_id      TEXT NOT NULL,
     signature   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS memory_provenance (
+    hash        TEXT PRIMARY KEY,
+    write_hash  TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quarantine (
     id          TEXT PRIMARY KEY,
@@ -47,6 +52,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
     decided_why TEXT,
     decided_ns  INTEGER
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS memory_counts (
+    name        TEXT PRIMARY KEY,
+    n           INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS quarantine_by_hash ON quarantine (write_hash, status);
 CREATE INDEX IF NOT EXISTS quarantine_by_agent ON quarantine (status, agent);
 ";
@@ -62,13 +71,15 @@ pub const MAX_QUARANTINED_PER_AGENT: u64 = 1_000;
 /// boundary, and the row says so).
 pub const MAX_QUARANTINE_CONTENT: usize = 64 * 1024;
 
-/// One provenance record, as stored.
+/// One text's provenance: the signed record of the write it came in.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Provenance {
-    /// blake3 of the item's content (hex).
+    /// blake3 of the text (hex).
     pub hash: String,
     /// blake3 of the whole write it came in (hex).
     pub write_hash: String,
+    /// The hashes of every text of that write (the signature covers them).
+    pub items: Vec<String>,
     /// Who or what produced it.
     pub source: String,
     /// The agent that wrote it.
@@ -84,12 +95,13 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    /// The bytes the signature covers: every field but the signature, as canonical JSON.
+    /// The bytes the signature covers: the write's fields (not `hash`, which must be one
+    /// of `items`), as canonical JSON.
     pub fn message(&self) -> Vec<u8> {
         let value = serde_json::json!({
-            "domain": "warden-memory-provenance-v1",
-            "hash": self.hash,
+            "domain": "warden-memory-write-v1",
             "write_hash": self.write_hash,
+            "items": self.items,
             "source": self.source,
             "agent": self.agent,
             "session": self.session,
@@ -193,6 +205,11 @@ impl Store {
         let conn = warden_audit::open_state(path, Duration::from_secs(10))
             .map_err(|e| MemoryError::Store(e.to_string()))?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
+        // Committed records survive a crash of the process; a power loss may take the last
+        // ones, and a record lost withholds its text on a later read (fails closed) rather
+        // than vouching for anything. Saves an fsync per write.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -202,65 +219,92 @@ impl Store {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Add provenance records (one transaction; an item already recorded keeps its first
-    /// record). Refused when the table would pass [`MAX_PROVENANCE_ROWS`].
-    pub fn add_provenance(&self, records: &[Provenance]) -> Result<(), MemoryError> {
+    /// Record one write (`record.hash` is ignored: every one of `record.items` gets a
+    /// provenance row; an item already recorded keeps its first write). One transaction.
+    /// Refused when the table would pass [`MAX_PROVENANCE_ROWS`].
+    pub fn add_provenance(&self, record: &Provenance) -> Result<(), MemoryError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
+        // A counter, not count(*): counting a million rows on every write would cost more
+        // than the write. It only grows (rows deleted by hand are still counted: fail closed).
         let rows: i64 = tx
-            .query_row("SELECT count(*) FROM memory_provenance", [], |r| r.get(0))
-            .map_err(sql)?;
-        if u64::try_from(rows).unwrap_or(u64::MAX) + records.len() as u64 > MAX_PROVENANCE_ROWS {
+            .query_row(
+                "SELECT n FROM memory_counts WHERE name = 'provenance'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?
+            .unwrap_or(0);
+        if u64::try_from(rows).unwrap_or(u64::MAX) + record.items.len() as u64 > MAX_PROVENANCE_ROWS
+        {
             return Err(MemoryError::Full(format!(
                 "the provenance table holds {rows} records, the most it keeps is {MAX_PROVENANCE_ROWS}"
             )));
         }
+        tx.execute(
+            "INSERT OR IGNORE INTO memory_writes
+             (write_hash, items, source, agent, session, created_ns, key_id, signature)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                record.write_hash,
+                serde_json::to_string(&record.items).unwrap_or_else(|_| "[]".into()),
+                record.source,
+                record.agent,
+                record.session,
+                to_i64(record.created_ns),
+                record.key_id,
+                record.signature
+            ],
+        )
+        .map_err(sql)?;
+        let mut added = 0i64;
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO memory_provenance
-                     (hash, write_hash, source, agent, session, created_ns, key_id, signature)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT OR IGNORE INTO memory_provenance (hash, write_hash) VALUES (?1, ?2)",
                 )
                 .map_err(sql)?;
-            for p in records {
-                insert
-                    .execute(params![
-                        p.hash,
-                        p.write_hash,
-                        p.source,
-                        p.agent,
-                        p.session,
-                        to_i64(p.created_ns),
-                        p.key_id,
-                        p.signature
-                    ])
-                    .map_err(sql)?;
+            for item in &record.items {
+                added += insert
+                    .execute(params![item, record.write_hash])
+                    .map_err(sql)? as i64;
             }
         }
+        tx.execute(
+            "INSERT INTO memory_counts (name, n) VALUES ('provenance', ?1)
+             ON CONFLICT (name) DO UPDATE SET n = n + ?1",
+            [added],
+        )
+        .map_err(sql)?;
         tx.commit().map_err(sql)
     }
 
-    /// The provenance record of the item whose content hashes to `hash`.
+    /// The provenance of the text whose content hashes to `hash`: the record of the write
+    /// its row names (not yet verified).
     pub fn provenance(&self, hash: &str) -> Result<Option<Provenance>, MemoryError> {
         self.conn()
             .prepare_cached(
-                "SELECT hash, write_hash, source, agent, session, created_ns, key_id, signature
-                 FROM memory_provenance WHERE hash = ?1",
+                "SELECT p.hash, w.write_hash, w.items, w.source, w.agent, w.session,
+                        w.created_ns, w.key_id, w.signature
+                 FROM memory_provenance p JOIN memory_writes w ON w.write_hash = p.write_hash
+                 WHERE p.hash = ?1",
             )
             .map_err(sql)?
             .query_row([hash], |r| {
+                let items: String = r.get(2)?;
                 Ok(Provenance {
                     hash: r.get(0)?,
                     write_hash: r.get(1)?,
-                    source: r.get(2)?,
-                    agent: r.get(3)?,
-                    session: r.get(4)?,
-                    created_ns: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
-                    key_id: r.get(6)?,
-                    signature: r.get(7)?,
+                    items: serde_json::from_str(&items).unwrap_or_default(),
+                    source: r.get(3)?,
+                    agent: r.get(4)?,
+                    session: r.get(5)?,
+                    created_ns: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
+                    key_id: r.get(7)?,
+                    signature: r.get(8)?,
                 })
             })
             .optional()
