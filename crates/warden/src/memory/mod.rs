@@ -31,15 +31,16 @@
 //! [`MemoryGuard::vouch`] answers [`Vouch::Unverifiable`] — so reads that require provenance
 //! are refused (fail closed).
 
+mod error;
 mod store;
 
 use std::sync::{Arc, OnceLock};
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde_json::{Value, json};
-use thiserror::Error;
 use warden_core::{Action, Decision, Verdict};
 
+pub use error::MemoryError;
 pub use store::{
     MAX_PROVENANCE_ROWS, MAX_QUARANTINE_CONTENT, MAX_QUARANTINED, MAX_QUARANTINED_PER_AGENT,
     Provenance, QuarantineStatus, Quarantined, Store,
@@ -66,26 +67,6 @@ pub const MAX_SOURCE_BYTES: usize = 512;
 /// The injection detector: the rule ids it finds in one text (empty: clean). The MCP crate's
 /// text detector in output mode is the one every door Warden ships hands in.
 pub type Detector = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
-
-/// What went wrong with the guard's records.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum MemoryError {
-    /// The database could not be read or written.
-    #[error("the memory guard's tables: {0}")]
-    Store(String),
-    /// A table is at its bound.
-    #[error("no room: {0}")]
-    Full(String),
-    /// A quarantined write was already released, used or dropped.
-    #[error("quarantined write {id} is already {status}")]
-    Settled {
-        /// Its id.
-        id: String,
-        /// What it is now.
-        status: &'static str,
-    },
-}
 
 /// What [`MemoryGuard::vouch`] says about one text read back from a memory store.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::MemoryError;
+use super::error::MemoryError;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS memory_writes (

@@ -1,72 +1,27 @@
-//! Memory tools behind the proxy: calls to the tools the operator named as memory writes
-//! are also decided as `memory.write` (quarantine, provenance: `warden::memory`), and the
-//! answers of memory reads are filtered to the texts Warden can vouch for.
-//!
-//! Which tools write and which read is configuration (`ProxyConfig::memory`, the flags
-//! `--memory-write` / `--memory-read`), not knowledge of any one server: for
-//! `@modelcontextprotocol/server-memory` the writes are `create_entities`,
-//! `add_observations`, `create_relations` and the reads `read_graph`, `search_nodes`,
-//! `open_nodes` (and the resource `memory://knowledge-graph`, named the same way).
-//!
-//! A write: every string in the call's arguments is one text of the write (`args.content`),
-//! `context.source` is what the client states in `params._meta["warden/source"]` (else
-//! `mcp:<server>/<tool>`), and the `memory.write` is decided **before** the call's own
-//! `mcp.tools/call` decision — so a call held for approval has already passed quarantine,
-//! and a quarantined write is answered at once with the reason, never forwarded.
-//!
-//! A read, when the guard requires provenance: the answer is read as items — every element
-//! of every list in `structuredContent` (or in the JSON of each text content item) — and an
-//! item passes only if every string in it has a valid provenance record and every key in it
-//! is a plain name (letters, digits, `_`, at most 64 bytes). The rest are withheld (the
-//! other items still reach the client: one planted entity should not hide the whole graph),
-//! and their hashes are recorded in the audit log as a `memory.read` refusal. Text that is
-//! not JSON is one item. With `structuredContent`, the text content is rebuilt from the
-//! filtered structure, so the withheld items cannot come back through the text mirror.
-//! At most [`MAX_READ_TEXTS`] texts are checked per answer; past that, the rest is withheld.
+//! The memory tools' two jobs on the gateway: a write-tool call decided as `memory.write`,
+//! a read-tool answer filtered to the items Warden can vouch for (see [`super`]).
 
 use serde_json::{Map, Value, json};
 use warden::memory::{self, MemoryGuard, PROVENANCE_RULE, WRITE_ACTION};
 
-use super::gateway::Gateway;
-use super::hold::Refused;
-use super::pending::Waiting;
-use crate::detect::{self, Mode};
+use super::MAX_READ_TEXTS;
+use crate::proxy::gateway::{self, Gateway};
+use crate::proxy::hold::Refused;
+use crate::proxy::pending::Waiting;
 
-/// Which tools (and resources) of the server are memory writes and reads.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryTools {
-    /// Tools whose calls write memory.
-    pub writes: Vec<String>,
-    /// Tools (or resource URIs) whose answers are memory read back.
-    pub reads: Vec<String>,
-}
-
-/// The most texts checked in one read answer.
-pub const MAX_READ_TEXTS: usize = 20_000;
 /// What stands in for withheld text.
 const WITHHELD: &str = "[withheld by Warden: no valid provenance]";
 /// The most withheld items named in one audit record.
 const MAX_NAMED: usize = 100;
 
-/// The detector `memory.write` content goes through: the proxy's text detector in output
-/// mode, the one tool results meet. Every door Warden ships hands this to the builder.
-pub fn memory_detector() -> memory::Detector {
-    std::sync::Arc::new(|text: &str| {
-        detect::scan(text, Mode::Output)
-            .into_iter()
-            .map(|h| h.id.to_string())
-            .collect()
-    })
-}
-
 impl Gateway {
     /// Whether calls to `tool` write memory.
-    pub(super) fn writes_memory(&self, tool: &str) -> bool {
+    pub(in crate::proxy) fn writes_memory(&self, tool: &str) -> bool {
         self.config.memory.writes.iter().any(|t| t == tool)
     }
 
     /// Decide a memory-writing call as `memory.write`; `Err` is the refusal to answer with.
-    pub(super) fn decide_memory_write(
+    pub(in crate::proxy) fn decide_memory_write(
         &self,
         id: &Value,
         tool: &str,
@@ -81,7 +36,7 @@ impl Gateway {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| {
-                let server = super::gateway::lock(&self.state).server.clone();
+                let server = gateway::lock(&self.state).server.clone();
                 format!("mcp:{server}/{tool}")
             });
         let action = self
@@ -99,7 +54,7 @@ impl Gateway {
 
     /// The answer to a memory read, with the items Warden cannot vouch for withheld (when
     /// the guard requires provenance).
-    pub(super) fn filter_memory_read(&self, w: &Waiting, mut answer: Value) -> Value {
+    pub(in crate::proxy) fn filter_memory_read(&self, w: &Waiting, mut answer: Value) -> Value {
         let Some(target) = &w.target else {
             return answer;
         };
@@ -283,6 +238,7 @@ fn strings(v: &Value, out: &mut Vec<String>, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::memory::memory_detector;
 
     #[test]
     fn strings_are_collected_in_order_and_bounded() {
