@@ -60,6 +60,22 @@ fn an_item_planted_in_the_store_is_withheld_when_provenance_is_required() {
 }
 
 #[test]
+fn the_graph_read_as_a_resource_is_filtered_too() {
+    let s = Setup::new();
+    let mut p = s.proxy(true);
+    assert!(p.call("create_entities", alice()).get("error").is_none());
+    plant(&s, PLANTED);
+    let r = p.request("resources/read", json!({"uri": "memory://knowledge-graph"}));
+    let text = r["result"]["contents"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(text.contains("Alice"), "{r}");
+    assert!(!text.contains("Mallory"), "{r}");
+    assert_eq!(r["result"]["_meta"]["warden/withheld"], 1, "{r}");
+    assert_eq!(p.finish(), 0);
+}
+
+#[test]
 fn without_require_provenance_the_planted_item_is_read_which_is_what_the_guard_prevents() {
     // The control: the same store and the same reads, the guard off for reads.
     let s = Setup::new();
