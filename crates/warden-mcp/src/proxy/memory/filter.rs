@@ -138,7 +138,18 @@ impl Check<'_> {
                     }
                 });
             }
-            Value::Object(map) => map.values_mut().for_each(|v| self.filter(v)),
+            Value::Object(map) => {
+                // A key is text the model reads too: one that is not a plain name goes.
+                let odd: Vec<String> = map.keys().filter(|k| !plain_key(k)).cloned().collect();
+                for k in odd {
+                    map.remove(&k);
+                    self.withheld.push((
+                        MemoryGuard::item_hash(&k),
+                        "a key that is not a plain name".into(),
+                    ));
+                }
+                map.values_mut().for_each(|v| self.filter(v));
+            }
             s @ Value::String(_) => {
                 if let Some(why) = self.why_not(s) {
                     self.withheld
@@ -328,6 +339,75 @@ mod tests {
         let kept: Value = serde_json::from_str(items[5]["text"].as_str().unwrap()).unwrap();
         assert_eq!(kept, json!(["likes tea"]));
         assert_eq!(check.withheld.len(), 5);
+    }
+
+    /// Random answers made of written and unwritten texts, plain and odd keys, at any depth.
+    fn answer() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            prop::sample::select(vec!["Alice", "person", "likes tea", "planted", "ALICE", ""])
+                .prop_map(|s| json!(s)),
+            any::<i64>().prop_map(|n| json!(n)),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec(
+                    (
+                        prop::sample::select(vec!["name", "observations", "ignore this", "x_1"]),
+                        inner
+                    ),
+                    0..4
+                )
+                .prop_map(|kv| Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    /// Every string left in `v` has valid provenance (or is the marker).
+    fn only_vouched(guard: &MemoryGuard, v: &Value) -> bool {
+        match v {
+            Value::String(s) => s == WITHHELD || guard.vouch(s).is_valid(),
+            Value::Array(items) => items.iter().all(|i| only_vouched(guard, i)),
+            Value::Object(map) => map
+                .iter()
+                .all(|(k, i)| plain_key(k) && only_vouched(guard, i)),
+            _ => true,
+        }
+    }
+
+    #[test]
+    fn no_text_without_provenance_survives_the_filter() {
+        use proptest::prelude::*;
+        let dir = tempfile::tempdir().unwrap();
+        let w = warden_with(dir.path(), &["Alice", "person", "likes tea"]);
+        let guard = w.memory().unwrap();
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 256,
+            ..ProptestConfig::default()
+        });
+        runner
+            .run(&(answer(), answer()), |(structured, text)| {
+                // As structuredContent, and as the JSON of a text content item.
+                let mut check = Check {
+                    guard,
+                    withheld: Vec::new(),
+                    texts: 0,
+                };
+                let mut v = structured;
+                check.filter(&mut v);
+                prop_assert!(only_vouched(guard, &v), "{v}");
+                let mut item = json!({"type": "text", "text": text.to_string()});
+                check.text_item(&mut item);
+                let out = item["text"].as_str().unwrap();
+                let parsed = serde_json::from_str(out).unwrap_or_else(|_| json!(out));
+                prop_assert!(only_vouched(guard, &parsed), "{out}");
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //! item passes only if every string in it has a valid provenance record and every key in it
 //! is a plain name (letters, digits, `_`, at most 64 bytes). The rest are withheld (the
 //! other items still reach the client: one planted entity should not hide the whole graph),
-//! and their hashes are recorded in the audit log as a `memory.read` refusal. Text that is
+//! and their hashes are recorded in the audit log as a `memory.read` refusal. A key that is
+//! not a plain name is removed wherever it stands (a property test holds the filter to "no
+//! text without provenance and no odd key survives"). Text that is
 //! not JSON is one item. With `structuredContent`, the text content is rebuilt from the
 //! filtered structure, so the withheld items cannot come back through the text mirror.
 //! At most [`MAX_READ_TEXTS`] texts are checked per answer; past that, the rest is withheld.
