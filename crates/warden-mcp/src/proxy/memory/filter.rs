@@ -78,10 +78,18 @@ impl Gateway {
             result["content"] = json!([{"type": "text", "text": text}]);
         } else {
             for key in ["content", "contents"] {
-                if let Some(Value::Array(items)) = result.get_mut(key) {
-                    for item in items.iter_mut() {
-                        check.text_item(item);
-                    }
+                match result.get_mut(key) {
+                    Some(Value::Array(items)) => items.iter_mut().for_each(|i| check.text_item(i)),
+                    Some(other) => check.filter(other),
+                    None => {}
+                }
+            }
+        }
+        // Whatever else the result carries is text a client may show, too.
+        if let Value::Object(r) = result {
+            for (k, v) in r.iter_mut() {
+                if !matches!(k.as_str(), "content" | "contents" | "structuredContent") {
+                    check.filter(v);
                 }
             }
         }
