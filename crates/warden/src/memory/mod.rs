@@ -279,13 +279,20 @@ impl MemoryGuard {
         findings.dedup();
         if !findings.is_empty() {
             context.insert("findings".into(), json!(findings));
+            // A release is used only by a write that is allowed now; one that still needs a
+            // person's approval keeps it (and waits) rather than spending it.
+            let take = d.verdict == Verdict::Allow;
             let released = match &self.records {
                 Some(r) => r
                     .store()
-                    .and_then(|s| s.take_release(&write_hash, action.agent.as_deref(), now)),
+                    .and_then(|s| s.find_release(&write_hash, action.agent.as_deref(), take)),
                 None => Ok(None),
             };
             match released {
+                Ok(Some(id)) if !take => {
+                    context.insert("quarantine_id".into(), json!(id));
+                    return d;
+                }
                 Ok(Some(id)) => {
                     context.insert("quarantine_id".into(), json!(id));
                     d.reason = format!(
@@ -615,6 +622,11 @@ mod tests {
             .settle(&id, true, "op", "checked", 1)
             .unwrap()
             .unwrap();
+        // Still waiting for a person's approval: the release is kept, not spent.
+        let mut wait = allow();
+        wait.verdict = Verdict::RequireApproval;
+        let d = g.judge_write(&bad, wait, &mut serde_json::Map::new());
+        assert_eq!(d.verdict, Verdict::RequireApproval, "{}", d.reason);
         let d = g.judge_write(&bad, allow(), &mut serde_json::Map::new());
         assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
         let d = g.judge_write(&bad, allow(), &mut serde_json::Map::new());

@@ -368,12 +368,13 @@ impl Store {
         Ok(Some(q.id.clone()))
     }
 
-    /// Use a release of this exact write by this agent, if there is one: `Some(id)` once.
-    pub fn take_release(
+    /// A release of this exact write by this agent, if there is one: used up (`take`:
+    /// `Some(id)` once) or only looked at.
+    pub fn find_release(
         &self,
         write_hash: &str,
         agent: Option<&str>,
-        now_ns: u64,
+        take: bool,
     ) -> Result<Option<String>, MemoryError> {
         let mut conn = self.conn();
         let tx = conn
@@ -388,12 +389,10 @@ impl Store {
             )
             .optional()
             .map_err(sql)?;
-        if let Some(id) = &id {
-            tx.execute(
-                "UPDATE quarantine SET status = 'used', decided_ns = ?2 WHERE id = ?1",
-                params![id, to_i64(now_ns)],
-            )
-            .map_err(sql)?;
+        if let Some(id) = id.as_ref().filter(|_| take) {
+            // When it was used is in the audit record of the write it let through.
+            tx.execute("UPDATE quarantine SET status = 'used' WHERE id = ?1", [id])
+                .map_err(sql)?;
         }
         tx.commit().map_err(sql)?;
         Ok(id)
