@@ -173,6 +173,21 @@ fn an_injected_observation_is_quarantined_and_never_reaches_the_store() {
 #[test]
 fn check_and_the_proxy_give_the_same_quarantine_decision() {
     let s = Setup::new();
+    // The proxy quarantines an observation; its write is the call's strings, in order.
+    let mut p = s.proxy(false);
+    let r = p.call(
+        "add_observations",
+        json!({"observations": [{"entityName": "Alice", "contents": [INJECTED]}]}),
+    );
+    assert_eq!(
+        r["error"]["data"]["rule"], "warden.memory-quarantine",
+        "{r}"
+    );
+    let proxied = r["error"]["data"]["reason"].as_str().unwrap().to_string();
+    assert_eq!(p.finish(), 0);
+    // The same write by the same agent through `warden check`: the same decision, naming
+    // the same quarantined write (one row for one write, whichever door it came through).
+    let content = json!(["Alice", INJECTED]).to_string();
     let (code, out, err) = run(&[
         "check",
         "--policy",
@@ -185,13 +200,17 @@ fn check_and_the_proxy_give_the_same_quarantine_decision() {
         "--agent",
         "agent-1",
         "--arg",
-        &format!("content={INJECTED}"),
+        &format!("content={content}"),
         "--context",
         "source=https://evil.example/page",
     ]);
     assert_eq!(code, 1, "{out}{err}");
     let d: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(d["rule"], "warden.memory-quarantine", "{d}");
+    assert_eq!(d["reason"], proxied.as_str(), "{d}");
+    let (code, out, _) = run(&["memory", "quarantine", "list", "--db", s.db(), "-q"]);
+    assert_eq!((code, out.lines().count()), (0, 1), "{out}");
+    // And a clean write through `check` is vouched for like one through the proxy.
     let (code, out, err) = run(&[
         "check",
         "--policy",
