@@ -13,6 +13,7 @@ command -v npm >/dev/null || { echo "error: npm not found" >&2; exit 2; }
 peers=tests/peers
 if [ -d "$peers/node_modules/@modelcontextprotocol/server-filesystem" ] \
    && [ -d "$peers/node_modules/@modelcontextprotocol/server-everything" ] \
+   && [ -d "$peers/node_modules/@modelcontextprotocol/server-memory" ] \
    && [ -f "$peers/node_modules/@modelcontextprotocol/sdk/dist/esm/client/index.js" ] \
    && [ "$peers/node_modules/.package-lock.json" -nt "$peers/package-lock.json" ]; then
   echo "npm test peers already installed"

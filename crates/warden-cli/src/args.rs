@@ -67,8 +67,12 @@ impl AuditArgs {
 }
 
 /// The builder for these policies and this audit log: every door starts here.
+/// Every door guards `memory.write` the same way (quarantine with the MCP text detector,
+/// provenance in the database; see docs/memory.md).
 pub fn builder(policy: &PolicyArgs, audit: &AuditArgs) -> WardenBuilder {
-    audit.apply(WardenBuilder::new().policies(policy.policies.iter().cloned()))
+    audit
+        .apply(WardenBuilder::new().policies(policy.policies.iter().cloned()))
+        .memory_guard(warden_mcp::proxy::memory_detector(), false)
 }
 
 /// Which identities are accepted, and how trust is scored (`check`, `serve`, `mcp proxy`).

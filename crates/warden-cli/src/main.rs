@@ -31,6 +31,7 @@ mod hook;
 mod identity;
 mod kill;
 mod mcp;
+mod memory;
 mod model;
 mod policy;
 mod saga;
@@ -109,6 +110,9 @@ enum Command {
     /// Multi-step work that finishes or is undone: run, resume after a crash, list, show.
     #[command(subcommand)]
     Saga(saga::SagaCommand),
+    /// Memory guards: writes held in quarantine (list, show, release, drop).
+    #[command(subcommand)]
+    Memory(memory::MemoryCommand),
 }
 
 impl Command {
@@ -134,6 +138,7 @@ impl Command {
             Command::Ring(cmd) => kill::ring(&cmd),
             Command::Saga(cmd) => saga::run(cmd),
             Command::Approvals(cmd) => approvals::run(cmd),
+            Command::Memory(cmd) => memory::run(cmd),
         }
     }
 
@@ -150,6 +155,7 @@ impl Command {
             Command::Handshake(a) if a.json => report::ErrorStyle::JsonDeny,
             Command::Saga(cmd) if cmd.json() => report::ErrorStyle::Json,
             Command::Approvals(cmd) if cmd.json() => report::ErrorStyle::Json,
+            Command::Memory(cmd) if cmd.json() => report::ErrorStyle::Json,
             _ => report::ErrorStyle::Text,
         }
     }

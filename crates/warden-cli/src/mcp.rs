@@ -242,6 +242,22 @@ pub struct ProxyArgs {
     /// later messages wait behind a held call.
     #[arg(long, value_name = "DURATION", value_parser = approval_wait, requires = "db")]
     approval_wait: Option<std::time::Duration>,
+    /// A tool whose calls write the agent's memory (repeatable): each call is also decided
+    /// as `memory.write` — flagged content is quarantined, clean content gets signed
+    /// provenance (docs/memory.md). For @modelcontextprotocol/server-memory:
+    /// `create_entities`, `add_observations`, `create_relations`.
+    #[arg(long = "memory-write", value_name = "TOOL")]
+    memory_writes: Vec<String>,
+    /// A tool (or resource URI) whose answers are the agent's memory read back (repeatable;
+    /// server-memory: `read_graph`, `search_nodes`, `open_nodes`,
+    /// `memory://knowledge-graph`). With `--require-provenance`, items without valid
+    /// provenance are withheld from its answers.
+    #[arg(long = "memory-read", value_name = "TOOL")]
+    memory_reads: Vec<String>,
+    /// Withhold memory items (answers of `--memory-read` tools) that were not written
+    /// through Warden, or were changed since. Needs `--db` (where provenance is kept).
+    #[arg(long, requires = "db")]
+    require_provenance: bool,
     /// Streamable HTTP: the upstream MCP endpoint to forward to (`http://host:port/mcp` or
     /// `https://…`), instead of a server command.
     #[arg(long, requires = "listen", conflicts_with = "command")]
@@ -438,7 +454,8 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
     let mut builder = args
         .runtime
         .apply(args.zero_trust.apply(builder(&args.policy, &args.audit))?)
-        .protect_binary();
+        .protect_binary()
+        .memory_guard(proxy::memory_detector(), args.require_provenance);
     if let Some(lock) = &args.lock {
         builder = builder.protect(lock);
     }
@@ -451,6 +468,10 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
         agent: args.agent,
         max_message_bytes: args.max_message_bytes,
         approval_wait: args.approval_wait.unwrap_or_default(),
+        memory: proxy::MemoryTools {
+            writes: args.memory_writes,
+            reads: args.memory_reads,
+        },
     };
     if let (Some(upstream), Some(listen)) = (args.upstream, args.listen) {
         let http = proxy_http::HttpConfig {

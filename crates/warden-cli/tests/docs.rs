@@ -219,6 +219,7 @@ const DOCS: &[&str] = &[
     "docs/sagas.md",
     "docs/approvals.md",
     "docs/dashboard.md",
+    "docs/memory.md",
 ];
 
 #[test]

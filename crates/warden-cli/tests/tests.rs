@@ -18,6 +18,7 @@ mod hostile_saga;
 mod hostile_tool_author;
 mod hostile_web_page;
 mod identity;
+mod memory;
 mod model;
 mod runtime;
 mod saga;

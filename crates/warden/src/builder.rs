@@ -29,6 +29,22 @@ pub struct WardenBuilder {
     shared_buckets: bool,
     approval_ttl: std::time::Duration,
     approval_listener: Option<Listener>,
+    memory: Option<MemorySettings>,
+}
+
+/// The memory guard's settings, shown without the detector.
+#[derive(Clone)]
+struct MemorySettings {
+    detector: crate::memory::Detector,
+    require_provenance: bool,
+}
+
+impl std::fmt::Debug for MemorySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemorySettings")
+            .field("require_provenance", &self.require_provenance)
+            .finish()
+    }
 }
 
 /// An approval listener, shown by name only.
@@ -89,6 +105,7 @@ impl WardenBuilder {
             shared_buckets: false,
             approval_ttl: warden_runtime::approval::DEFAULT_TTL,
             approval_listener: None,
+            memory: None,
         }
     }
 
@@ -203,6 +220,22 @@ impl WardenBuilder {
         self
     }
 
+    /// Guard `memory.write` actions (see [`crate::memory`]): `detector` flags content to
+    /// quarantine; with an audit log, quarantine and signed provenance records live in its
+    /// database, signed with its key. `require_provenance` tells readers (the MCP proxy) to
+    /// withhold texts without valid provenance.
+    pub fn memory_guard(
+        mut self,
+        detector: crate::memory::Detector,
+        require_provenance: bool,
+    ) -> Self {
+        self.memory = Some(MemorySettings {
+            detector,
+            require_provenance,
+        });
+        self
+    }
+
     fn open_runtime(
         options: Option<RuntimeOptions>,
         shared_buckets: bool,
@@ -240,6 +273,7 @@ impl WardenBuilder {
             }
         }
         let db = self.audit.as_ref().map(|a| (a.path.clone(), a.config.mode));
+        let mut memory_key = None;
         let audit = match self.audit {
             None => None,
             Some(a) => {
@@ -251,6 +285,9 @@ impl WardenBuilder {
                 // After opening: the files exist now, so their inodes are known too.
                 if self.self_protection {
                     protect_log(&mut protection, &a.path, &key);
+                }
+                if self.memory.is_some() {
+                    memory_key = Some(warden_audit::load_signing_key(&key)?);
                 }
                 Some(log)
             }
@@ -267,7 +304,20 @@ impl WardenBuilder {
             )?),
             None => None,
         };
+        let memory = match (self.memory, &audit, memory_key) {
+            (None, _, _) => None,
+            (Some(m), Some(log), Some(key)) => Some(
+                crate::memory::MemoryGuard::new(m.detector)
+                    .with_database(log.path(), key)
+                    .require_provenance(m.require_provenance),
+            ),
+            (Some(m), _, _) => Some(
+                crate::memory::MemoryGuard::new(m.detector)
+                    .require_provenance(m.require_provenance),
+            ),
+        };
         let mut warden = Warden::new(set).with_runtime(runtime);
+        warden.memory = memory;
         warden.approvals = approvals;
         warden.approval_listener = self.approval_listener.map(|l| l.0);
         warden.policy_paths = self.policy_paths;

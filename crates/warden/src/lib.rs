@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+pub mod memory;
 pub mod protect;
 mod steps;
 pub mod verify;
@@ -53,6 +54,8 @@ pub struct Warden {
     approvals: Option<Approvals>,
     /// Told of each new approval request (a webhook's queue).
     approval_listener: Option<ApprovalListener>,
+    /// Quarantine and provenance for `memory.write` (step 5c; see [`memory`]).
+    memory: Option<memory::MemoryGuard>,
 }
 
 /// Called with each new approval request; must not block the decision that made it.
@@ -99,6 +102,7 @@ impl Warden {
             runtime: Runtime::in_memory(),
             approvals: None,
             approval_listener: None,
+            memory: None,
         }
     }
 
@@ -189,8 +193,9 @@ impl Warden {
         let mut judged = Cow::Borrowed(action);
         // `context.approval_id` is Warden's to write (step 5b): one the caller sent would put
         // a person's approval on the record of an action nobody approved.
-        // So is `context.verification` (step 5a): votes nobody cast.
-        for key in ["approval_id", "verification"] {
+        // So is `context.verification` (step 5a): votes nobody cast; and the memory guard's
+        // `context.provenance` and `context.quarantine_id` (step 5c).
+        for key in ["approval_id", "verification", "provenance", "quarantine_id"] {
             if action.context.get(key).is_some()
                 && let serde_json::Value::Object(m) = &mut judged.to_mut().context
             {
@@ -329,6 +334,25 @@ impl Warden {
             d = self.approval_decision(action, d, resolution);
         }
 
+        // 5c. memory guard: a `memory.write` whose content the injection detector flags is
+        //     quarantined (deny); one that passes gets signed provenance records.
+        if action.action == memory::WRITE_ACTION
+            && let Some(guard) = &self.memory
+        {
+            let mut noted = serde_json::Map::new();
+            d = guard.judge_write(action, d, &mut noted);
+            if !noted.is_empty() {
+                let context = &mut action.to_mut().context;
+                if context.is_null() {
+                    *context = serde_json::Value::Object(Default::default());
+                }
+                if let serde_json::Value::Object(m) = context {
+                    m.extend(noted);
+                }
+            }
+        }
+        lap.lap(Step::Policy);
+
         // 6. trust update (the score moves on what Warden itself observed).
         if let Some(subject) = &subject {
             self.zero_trust.update(subject, action, &mut d);
@@ -397,6 +421,18 @@ impl Warden {
         }
         d.approval_id = Some(id.into());
         d
+    }
+
+    /// The memory guard (when one was configured): readers ask it about texts read back
+    /// from a memory store.
+    pub fn memory(&self) -> Option<&memory::MemoryGuard> {
+        self.memory.as_ref()
+    }
+
+    /// Guard `memory.write` actions with `guard` (the builder does this for every door).
+    pub fn with_memory(mut self, guard: memory::MemoryGuard) -> Self {
+        self.memory = Some(guard);
+        self
     }
 
     /// The approval requests (when this Warden has a database).

@@ -11,6 +11,9 @@
 //! - `tools/list` answers are scanned; poisoned or drifted tools are withheld.
 //! - Answers (results and errors) are scanned for injected instructions and secrets, and
 //!   redacted or blocked by policy. A server's `sampling/createMessage` is decided too.
+//! - Calls to the tools configured as memory writes are decided as `memory.write` too
+//!   (quarantine, provenance); answers of memory reads keep only the items Warden can vouch
+//!   for ([`memory`]).
 //! - An answer reaches the client only if it answers a request the client sent and that is
 //!   still waiting, by id value and type; anything else is dropped and logged.
 //! - Variants of the methods above (`Tools/Call`, `"tools/call "`), `tools/call` as a
@@ -20,6 +23,7 @@ mod gateway;
 mod hold;
 pub mod http;
 mod listing;
+mod memory;
 mod method;
 mod pending;
 mod requests;
@@ -34,6 +38,7 @@ use crate::lock::Lock;
 
 pub use gateway::{Gateway, Inbound, Outbound};
 pub use hold::Held;
+pub use memory::{MAX_READ_TEXTS, MemoryTools, memory_detector};
 pub use stdio::run;
 
 /// The default largest message, in bytes: a stdio line, a POST body, an upstream JSON answer
@@ -67,6 +72,9 @@ pub struct ProxyConfig {
     /// with the refusal; zero answers at once. An approved request is decided again (the
     /// approval is used) and forwarded.
     pub approval_wait: std::time::Duration,
+    /// The server's tools that write memory (also decided as `memory.write`) and that read
+    /// it back (answers filtered to texts with provenance, when the guard requires it).
+    pub memory: MemoryTools,
 }
 
 impl Default for ProxyConfig {
@@ -79,6 +87,7 @@ impl Default for ProxyConfig {
             credential: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             approval_wait: std::time::Duration::ZERO,
+            memory: MemoryTools::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! | `resources/read` (client) | `mcp.resources/read` | `resource` = `params.uri` |
 //! | `prompts/get` (client) | `mcp.prompts/get` | `tool` = `params.name`, `args` = `params.arguments` |
 //! | `sampling/createMessage` (server) | `mcp.sampling/createMessage` | `context.findings`: what the text detector found in the messages |
+//! | `tools/call` of a memory-write tool (client) | `memory.write`, then `mcp.tools/call` | `args.content` = every string of the arguments, `context.source` (see [`super::memory`]) |
 //!
 //! Anything but allow is answered by the proxy with a JSON-RPC error; the request never
 //! reaches the other side. A client request that needs approval is held while its approval
@@ -109,6 +110,9 @@ impl Gateway {
                 Some(json!({"verdict": "deny", "reason": reason, "rule": rule})),
             )));
         }
+        if self.writes_memory(tool) {
+            self.decide_memory_write(id, tool, &action.args, params)?;
+        }
         self.decide_or_refuse(id, &action, &format!("`{tool}`"), Some(tool))?;
         Ok(tool.to_string())
     }
@@ -160,7 +164,7 @@ impl Gateway {
     /// a person's approval (`hold` names what it is about) is held instead when the proxy
     /// holds requests (`approval_wait`): the transport waits for the answer off its reading
     /// thread ([`Gateway::settle`]).
-    fn decide_or_refuse(
+    pub(super) fn decide_or_refuse(
         &self,
         id: &Value,
         action: &Action,

@@ -47,12 +47,11 @@ impl Gateway {
             Some(Special::ResourceTemplatesList) => {
                 self.filter_listing(answer, "resourceTemplates", "resource")
             }
-            Some(
-                Special::ToolsCall
-                | Special::ResourcesRead
-                | Special::PromptsGet
-                | Special::Complete,
-            ) => self.guard(w, answer, "result"),
+            Some(Special::ToolsCall | Special::ResourcesRead) => {
+                let answer = self.filter_memory_read(w, answer);
+                self.guard(w, answer, "result")
+            }
+            Some(Special::PromptsGet | Special::Complete) => self.guard(w, answer, "result"),
             _ => answer,
         }
     }

@@ -1,0 +1,54 @@
+//! Memory tools behind the proxy: calls to the tools the operator named as memory writes
+//! are also decided as `memory.write` (quarantine, provenance: `warden::memory`), and the
+//! answers of memory reads are filtered to the texts Warden can vouch for.
+//!
+//! Which tools write and which read is configuration (`ProxyConfig::memory`, the flags
+//! `--memory-write` / `--memory-read`), not knowledge of any one server: for
+//! `@modelcontextprotocol/server-memory` the writes are `create_entities`,
+//! `add_observations`, `create_relations` and the reads `read_graph`, `search_nodes`,
+//! `open_nodes` (and the resource `memory://knowledge-graph`, named the same way).
+//!
+//! A write: every string in the call's arguments is one text of the write (`args.content`),
+//! `context.source` is what the client states in `params._meta["warden/source"]` (else
+//! `mcp:<server>/<tool>`), and the `memory.write` is decided **before** the call's own
+//! `mcp.tools/call` decision — so a call held for approval has already passed quarantine,
+//! and a quarantined write is answered at once with the reason, never forwarded.
+//!
+//! A read, when the guard requires provenance: the answer is read as items — every element
+//! of every list in `structuredContent` (or in the JSON of each text content item) — and an
+//! item passes only if every string in it has a valid provenance record and every key in it
+//! is a plain name (letters, digits, `_`, at most 64 bytes). The rest are withheld (the
+//! other items still reach the client: one planted entity should not hide the whole graph),
+//! and their hashes are recorded in the audit log as a `memory.read` refusal. A key that is
+//! not a plain name is removed wherever it stands (a property test holds the filter to "no
+//! text without provenance and no odd key survives"). Text that is
+//! not JSON is one item. With `structuredContent`, the text content is rebuilt from the
+//! filtered structure, so the withheld items cannot come back through the text mirror.
+//! At most [`MAX_READ_TEXTS`] texts are checked per answer; past that, the rest is withheld.
+
+mod filter;
+
+use crate::detect::{self, Mode};
+
+/// Which tools (and resources) of the server are memory writes and reads.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryTools {
+    /// Tools whose calls write memory.
+    pub writes: Vec<String>,
+    /// Tools (or resource URIs) whose answers are memory read back.
+    pub reads: Vec<String>,
+}
+
+/// The most texts checked in one read answer.
+pub const MAX_READ_TEXTS: usize = 20_000;
+
+/// The detector `memory.write` content goes through: the proxy's text detector in output
+/// mode, the one tool results meet. Every door Warden ships hands this to the builder.
+pub fn memory_detector() -> warden::memory::Detector {
+    std::sync::Arc::new(|text: &str| {
+        detect::scan(text, Mode::Output)
+            .into_iter()
+            .map(|h| h.id.to_string())
+            .collect()
+    })
+}
