@@ -119,18 +119,23 @@ pub(crate) fn target(action: &Action) -> Target {
 
 /// Refuse text that URL parsers read differently (see the module doc).
 fn unambiguous(text: &str) -> Result<(), String> {
-    if text.contains('\\') {
+    // ASCII text (the usual case) in one pass over its bytes: its control characters and
+    // whitespace are exactly the bytes up to space, and DEL.
+    let (backslash, odd) = if text.is_ascii() {
+        text.bytes().fold((false, false), |(backslash, odd), b| {
+            (backslash || b == b'\\', odd || b <= b' ' || b == 0x7f)
+        })
+    } else {
+        (
+            text.contains('\\'),
+            text.chars().any(|c| c.is_control() || c.is_whitespace()),
+        )
+    };
+    if backslash {
         return Err(
             "contains a backslash, which some URL parsers read as `/` and others do not".into(),
         );
     }
-    // ASCII text (the usual case) byte by byte: its control characters and whitespace are
-    // exactly the bytes up to space, and DEL.
-    let odd = if text.is_ascii() {
-        text.bytes().any(|b| b <= b' ' || b == 0x7f)
-    } else {
-        text.chars().any(|c| c.is_control() || c.is_whitespace())
-    };
     if odd {
         return Err("contains whitespace or a control character, which URL parsers drop or keep differently".into());
     }
@@ -142,13 +147,14 @@ fn plain_authority(authority: &str) -> Result<(), String> {
     if authority.is_empty() {
         return Err("has no host".into());
     }
-    if authority.contains('@') {
+    let has = |byte: u8| authority.as_bytes().contains(&byte);
+    if has(b'@') {
         return Err(
             "has userinfo (`…@`); parsers disagree on where its host starts, so it is refused"
                 .into(),
         );
     }
-    if authority.contains('%') {
+    if has(b'%') {
         return Err(
             "has percent-encoding in its host, which some parsers decode and others do not".into(),
         );
@@ -163,17 +169,23 @@ fn url_target(url: &str) -> Result<Target, String> {
     unambiguous(url)?;
     // The scheme is everything before the first `:`, and `//` must follow it at once
     // (`https:/host` and `https:host` are hosts to WHATWG, paths to others).
-    let rest = url.split_once(':').and_then(|(scheme, rest)| {
+    // (Byte scans: the ASCII bytes looked for never occur inside a multi-byte character.)
+    let rest = url.bytes().position(|b| b == b':').and_then(|colon| {
+        let (scheme, rest) = (&url[..colon], &url[colon + 1..]);
         let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
             && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
         rest.strip_prefix("//").filter(|_| valid)
     });
     let Some(rest) = rest else {
         return Err("is not an absolute URL (`scheme://host/…`)".into());
     };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = &rest[..end];
     plain_authority(authority)?;
     let scheme = &url[..url.len() - rest.len() - 3];
     if let Some(target) = plain_target(scheme, authority) {
@@ -228,6 +240,25 @@ fn plain_target(scheme: &str, authority: &str) -> Option<Target> {
         host: bare.to_ascii_lowercase(),
         port: Some(port),
     })
+}
+
+/// For the fuzz target: `Err` when [`plain_target`] answers for `url` and the full parser
+/// gives another answer.
+pub(crate) fn shortcut_agrees(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if unambiguous(url).is_err() || plain_authority(authority).is_err() {
+        return Ok(());
+    }
+    let Some(fast) = plain_target(scheme, authority) else {
+        return Ok(());
+    };
+    match parsed_target(url, authority) {
+        Ok(slow) if slow == fast => Ok(()),
+        other => Err(format!("{url:?}: shortcut {fast:?}, full parser {other:?}")),
+    }
 }
 
 /// [`url_target`] by the full WHATWG parser, for the authorities [`plain_target`] leaves.
@@ -410,26 +441,9 @@ mod tests {
         ));
     }
 
-    /// The URL as the full parser reads it (what `url_target` did before its shortcut).
-    fn full(url: &str) -> Result<Target, String> {
-        let rest = url.split_once("://").map(|(_, r)| r).unwrap();
-        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-        parsed_target(url, authority)
-    }
-
     /// The shortcut answers only where the full parser gives the same host and port.
     fn agrees(scheme: &str, authority: &str, path: &str) -> Result<(), String> {
-        let url = format!("{scheme}://{authority}{path}");
-        if unambiguous(&url).is_err() || plain_authority(authority).is_err() {
-            return Ok(());
-        }
-        let Some(fast) = plain_target(scheme, authority) else {
-            return Ok(());
-        };
-        match full(&url) {
-            Ok(slow) if slow == fast => Ok(()),
-            other => Err(format!("{url:?}: shortcut {fast:?}, full parser {other:?}")),
-        }
+        shortcut_agrees(&format!("{scheme}://{authority}{path}"))
     }
 
     #[test]
@@ -524,6 +538,18 @@ mod tests {
             assert!(unambiguous(url).is_err(), "{url:?}");
         }
         assert!(unambiguous("https://api.github.com/~é").is_ok());
+        for url in ["https://a.com\\@evil.com/", "https://é.com\\@evil.com/"] {
+            assert!(
+                unambiguous(url).unwrap_err().contains("backslash"),
+                "{url:?}"
+            );
+        }
+        // A backslash is named first, also when the text has whitespace too.
+        assert!(
+            unambiguous("https://a.com\\ x")
+                .unwrap_err()
+                .contains("backslash")
+        );
     }
 
     #[test]
