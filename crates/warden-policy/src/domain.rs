@@ -212,28 +212,33 @@ fn plain_target(scheme: &str, authority: &str) -> Option<Target> {
         5 if scheme.eq_ignore_ascii_case("https") => 443,
         _ => return None,
     };
-    let (host, port) = match authority.split_once(':') {
+    let (host, port) = match authority.bytes().position(|b| b == b':') {
         None => (authority, default_port),
-        Some((host, port)) => {
+        Some(colon) => {
+            let port = &authority[colon + 1..];
             if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
-            (host, port.parse::<u16>().ok()?)
+            (&authority[..colon], port.parse::<u16>().ok()?)
         }
     };
     let bare = host.strip_suffix('.').unwrap_or(host);
-    if bare.is_empty()
-        || !bare
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        || bare.contains("--")
-        || bare.split('.').any(str::is_empty)
-    {
-        return None;
+    // One pass: letters, digits, `-` (never two in a row) and `.` (never an empty label:
+    // not first, not two in a row, not last).
+    let mut previous = b'.';
+    let mut last_label = 0;
+    for (i, b) in bare.bytes().enumerate() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => {}
+            b'-' if previous != b'-' => {}
+            b'.' if previous != b'.' => last_label = i + 1,
+            _ => return None,
+        }
+        previous = b;
     }
-    // A last label that starts with a digit may be read as (part of) an IPv4 address.
-    let last = bare.rsplit('.').next().unwrap_or(bare);
-    if last.starts_with(|c: char| c.is_ascii_digit()) {
+    // Also refuses an empty host, and a last label that starts with a digit: it may be
+    // read as (part of) an IPv4 address.
+    if previous == b'.' || bare.as_bytes()[last_label].is_ascii_digit() {
         return None;
     }
     Some(Target::Host {
