@@ -25,6 +25,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(url) = std::str::from_utf8(data) else {
         return;
     };
+    // The shortcut for plain host names must agree with the full parser.
+    warden_policy::fuzzing::check_domain_shortcut(url);
     let Some((host, _port)) = warden_policy::fuzzing::domain_host(url) else {
         return;
     };

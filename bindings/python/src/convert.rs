@@ -167,7 +167,9 @@ impl ToJson {
             )));
         }
         if let Some(d) = dict {
-            let mut map = Map::new();
+            // Sized once for the usual small dict; a huge one grows as it is read (and
+            // stops at the values limit), so its claimed size never allocates up front.
+            let mut map = Map::with_capacity(d.len().min(32));
             for (k, v) in d.iter() {
                 let Ok(key) = k.cast::<PyString>() else {
                     return Err(Fail::new(format!(

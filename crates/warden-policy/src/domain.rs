@@ -119,12 +119,24 @@ pub(crate) fn target(action: &Action) -> Target {
 
 /// Refuse text that URL parsers read differently (see the module doc).
 fn unambiguous(text: &str) -> Result<(), String> {
-    if text.contains('\\') {
+    // ASCII text (the usual case) in one pass over its bytes: its control characters and
+    // whitespace are exactly the bytes up to space, and DEL.
+    let (backslash, odd) = if text.is_ascii() {
+        text.bytes().fold((false, false), |(backslash, odd), b| {
+            (backslash || b == b'\\', odd || b <= b' ' || b == 0x7f)
+        })
+    } else {
+        (
+            text.contains('\\'),
+            text.chars().any(|c| c.is_control() || c.is_whitespace()),
+        )
+    };
+    if backslash {
         return Err(
             "contains a backslash, which some URL parsers read as `/` and others do not".into(),
         );
     }
-    if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if odd {
         return Err("contains whitespace or a control character, which URL parsers drop or keep differently".into());
     }
     Ok(())
@@ -135,13 +147,14 @@ fn plain_authority(authority: &str) -> Result<(), String> {
     if authority.is_empty() {
         return Err("has no host".into());
     }
-    if authority.contains('@') {
+    let has = |byte: u8| authority.as_bytes().contains(&byte);
+    if has(b'@') {
         return Err(
             "has userinfo (`…@`); parsers disagree on where its host starts, so it is refused"
                 .into(),
         );
     }
-    if authority.contains('%') {
+    if has(b'%') {
         return Err(
             "has percent-encoding in its host, which some parsers decode and others do not".into(),
         );
@@ -156,18 +169,105 @@ fn url_target(url: &str) -> Result<Target, String> {
     unambiguous(url)?;
     // The scheme is everything before the first `:`, and `//` must follow it at once
     // (`https:/host` and `https:host` are hosts to WHATWG, paths to others).
-    let rest = url.split_once(':').and_then(|(scheme, rest)| {
+    // (Byte scans: the ASCII bytes looked for never occur inside a multi-byte character.)
+    let rest = url.bytes().position(|b| b == b':').and_then(|colon| {
+        let (scheme, rest) = (&url[..colon], &url[colon + 1..]);
         let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
             && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
         rest.strip_prefix("//").filter(|_| valid)
     });
     let Some(rest) = rest else {
         return Err("is not an absolute URL (`scheme://host/…`)".into());
     };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = &rest[..end];
     plain_authority(authority)?;
+    let scheme = &url[..url.len() - rest.len() - 3];
+    if let Some(target) = plain_target(scheme, authority) {
+        return Ok(target);
+    }
+    parsed_target(url, authority)
+}
+
+/// The host and port of a URL whose scheme is one of [`SCHEMES`] and whose authority is a
+/// plain host name (letters, digits, `-`, dots, optionally one trailing dot) with an optional
+/// decimal port: read straight from the text, without the full parser, when the parser could
+/// only agree. Everything else — an IPv4 or IPv6 address, a last label that may be read as a
+/// number, `xn--` labels (punycode), `_`, `--`, empty labels, an odd port — is `None`, and
+/// the full parser decides ([`parsed_target`]). A differential test holds the two to the
+/// same answer.
+///
+/// Why: the full WHATWG parse (serialising the whole URL, path included) was most of the
+/// cost of a decision on a `domains:` rule.
+fn plain_target(scheme: &str, authority: &str) -> Option<Target> {
+    let default_port = match scheme.len() {
+        2 if scheme.eq_ignore_ascii_case("ws") => 80,
+        3 if scheme.eq_ignore_ascii_case("wss") => 443,
+        4 if scheme.eq_ignore_ascii_case("http") => 80,
+        5 if scheme.eq_ignore_ascii_case("https") => 443,
+        _ => return None,
+    };
+    let (host, port) = match authority.bytes().position(|b| b == b':') {
+        None => (authority, default_port),
+        Some(colon) => {
+            let port = &authority[colon + 1..];
+            if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (&authority[..colon], port.parse::<u16>().ok()?)
+        }
+    };
+    let bare = host.strip_suffix('.').unwrap_or(host);
+    // One pass: letters, digits, `-` (never two in a row) and `.` (never an empty label:
+    // not first, not two in a row, not last).
+    let mut previous = b'.';
+    let mut last_label = 0;
+    for (i, b) in bare.bytes().enumerate() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => {}
+            b'-' if previous != b'-' => {}
+            b'.' if previous != b'.' => last_label = i + 1,
+            _ => return None,
+        }
+        previous = b;
+    }
+    // Also refuses an empty host, and a last label that starts with a digit: it may be
+    // read as (part of) an IPv4 address.
+    if previous == b'.' || bare.as_bytes()[last_label].is_ascii_digit() {
+        return None;
+    }
+    Some(Target::Host {
+        host: bare.to_ascii_lowercase(),
+        port: Some(port),
+    })
+}
+
+/// For the fuzz target: `Err` when [`plain_target`] answers for `url` and the full parser
+/// gives another answer.
+pub(crate) fn shortcut_agrees(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if unambiguous(url).is_err() || plain_authority(authority).is_err() {
+        return Ok(());
+    }
+    let Some(fast) = plain_target(scheme, authority) else {
+        return Ok(());
+    };
+    match parsed_target(url, authority) {
+        Ok(slow) if slow == fast => Ok(()),
+        other => Err(format!("{url:?}: shortcut {fast:?}, full parser {other:?}")),
+    }
+}
+
+/// [`url_target`] by the full WHATWG parser, for the authorities [`plain_target`] leaves.
+fn parsed_target(url: &str, authority: &str) -> Result<Target, String> {
     let parsed = Url::parse(url).map_err(|e| format!("is not a valid URL: {e}"))?;
     if !SCHEMES.contains(&parsed.scheme()) {
         return Err(format!(
@@ -344,6 +444,117 @@ mod tests {
             t(Action::new("x").with_arg("host", "evil.com/api.github.com")),
             Target::Invalid(_)
         ));
+    }
+
+    /// The shortcut answers only where the full parser gives the same host and port.
+    fn agrees(scheme: &str, authority: &str, path: &str) -> Result<(), String> {
+        shortcut_agrees(&format!("{scheme}://{authority}{path}"))
+    }
+
+    #[test]
+    fn shortcut_agrees_with_the_parser_on_tricky_hosts() {
+        let hosts = [
+            "api.github.com",
+            "API.GitHub.COM",
+            "api.github.com.",
+            "api.github.com..",
+            "api..github.com",
+            ".api.github.com",
+            "a",
+            "localhost",
+            "-a-.b-",
+            "a--b.com",
+            "xn--pi-7ba.github.com",
+            "XN--bcher-kva.example",
+            "a_b.com",
+            "1.com",
+            "com.1",
+            "a.0x7f",
+            "a.0X1",
+            "0x7f.1",
+            "127.0.0.1",
+            "2130706433",
+            "a.b1",
+            "a.1b",
+            "[::1]",
+        ];
+        let ports = [
+            "", ":", ":0", ":80", ":443", ":0443", ":65535", ":65536", ":99999", ":123456", ":8x",
+            ": 80", ":+80", ":-1",
+        ];
+        let schemes = [
+            "http", "https", "HTTPS", "Ws", "wss", "ftp", "file", "httpx",
+        ];
+        let paths = ["", "/", "/repos/x?q=1#f", "?a", "#b", "/%zz/../.."];
+        let mut checked = 0;
+        for scheme in schemes {
+            for host in hosts {
+                for port in ports {
+                    for path in paths {
+                        let authority = format!("{host}{port}");
+                        agrees(scheme, &authority, path).unwrap();
+                        checked += usize::from(plain_target(scheme, &authority).is_some());
+                    }
+                }
+            }
+        }
+        // The shortcut must actually be taken for the plain cases.
+        assert!(checked > 100, "only {checked} shortcut answers");
+        assert_eq!(
+            plain_target("https", "api.github.com"),
+            Some(Target::Host {
+                host: "api.github.com".into(),
+                port: Some(443)
+            })
+        );
+        assert_eq!(plain_target("https", "1.2.3.4"), None);
+        assert_eq!(plain_target("https", "xn--pi-7ba.github.com"), None);
+        assert_eq!(plain_target("https", "api.github.com:65536"), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        /// Hosts and ports built from the characters that matter to a host parser.
+        #[test]
+        fn shortcut_agrees_with_the_parser(
+            scheme in "(https?|wss?|HTTP|hTtPs|ftp|x)",
+            host in "[a-cxnA-CXN0-9._\\-]{0,12}",
+            port in "(:[0-9]{0,6})?",
+            path in "(/[a-z%.]{0,4})?(\\?[a-z]{0,3})?",
+        ) {
+            let authority = format!("{host}{port}");
+            if let Err(e) = agrees(&scheme, &authority, &path) {
+                return Err(proptest::test_runner::TestCaseError::fail(e));
+            }
+        }
+    }
+
+    #[test]
+    fn control_and_whitespace_refused_ascii_or_not() {
+        for url in [
+            "https://api.github.com/\x7f",
+            "https://api.github.com/\x01",
+            "https://api.github.com/ x",
+            "https://api.github.com/\u{85}",
+            "https://api.github.com/\u{a0}",
+            "https://api.github.com/\u{2028}",
+            "https://api.github.com/é\u{9f}",
+        ] {
+            assert!(unambiguous(url).is_err(), "{url:?}");
+        }
+        assert!(unambiguous("https://api.github.com/~é").is_ok());
+        for url in ["https://a.com\\@evil.com/", "https://é.com\\@evil.com/"] {
+            assert!(
+                unambiguous(url).unwrap_err().contains("backslash"),
+                "{url:?}"
+            );
+        }
+        // A backslash is named first, also when the text has whitespace too.
+        assert!(
+            unambiguous("https://a.com\\ x")
+                .unwrap_err()
+                .contains("backslash")
+        );
     }
 
     #[test]

@@ -10,3 +10,11 @@ pub fn domain_host(url: &str) -> Option<(String, Option<u16>)> {
         _ => None,
     }
 }
+
+/// Panics when the shortcut `domains:` takes for plain host names disagrees with the full
+/// URL parser on `url` (see `domain::plain_target`).
+pub fn check_domain_shortcut(url: &str) {
+    if let Err(e) = crate::domain::shortcut_agrees(url) {
+        panic!("{e}");
+    }
+}
