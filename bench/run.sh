@@ -111,7 +111,8 @@ http_run() { # name, extra serve args...
 import json, sys, urllib.request
 addr = sys.argv[1]
 for line, want in zip(open("bench/actions.jsonl"), ["allow", "deny"]):
-    req = urllib.request.Request(addr + "/v1/decide", data=line.encode(), method="POST")
+    req = urllib.request.Request(addr + "/v1/decide", data=line.encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
     got = json.load(urllib.request.urlopen(req, timeout=10))["verdict"]
     assert got == want, f"{line.strip()} -> {got}, expected {want}"
 PY
