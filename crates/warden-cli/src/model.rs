@@ -12,6 +12,7 @@
 //! does not load.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -74,7 +75,7 @@ pub enum Detection {
     /// Rules, then the model on what the rules passed.
     Model {
         /// The classifier.
-        classifier: Box<Classifier>,
+        classifier: Arc<Classifier>,
         /// Where the model was loaded from.
         dir: PathBuf,
     },
@@ -116,6 +117,55 @@ impl Detection {
     }
 }
 
+impl Detection {
+    /// The model as the MCP proxy asks it (`None` for rules-only detection).
+    pub fn text_classifier(&self) -> Option<Arc<dyn warden_mcp::TextClassifier>> {
+        match self {
+            Detection::Model { classifier, .. } => Some(Arc::new(ProxyModel(classifier.clone()))),
+            Detection::RulesOnly(_) => None,
+        }
+    }
+}
+
+/// The loaded model behind warden-mcp's seam (the proxy does not link candle itself).
+#[derive(Debug)]
+struct ProxyModel(Arc<Classifier>);
+
+fn verdict(
+    score: &warden_model::Score,
+    spans: Vec<std::ops::Range<usize>>,
+) -> warden_mcp::ModelVerdict {
+    warden_mcp::ModelVerdict {
+        score: score.score,
+        threshold: score.threshold,
+        flagged: score.flagged,
+        spans,
+        truncated: score.truncated,
+    }
+}
+
+impl warden_mcp::TextClassifier for ProxyModel {
+    fn score_text(
+        &self,
+        text: &str,
+    ) -> Result<warden_mcp::ModelVerdict, warden_mcp::ClassifyError> {
+        self.0
+            .score_text_spans(text)
+            .map(|(score, spans)| verdict(&score, spans))
+            .map_err(|e| warden_mcp::ClassifyError(e.to_string()))
+    }
+
+    fn score_tools(
+        &self,
+        tools: &[&Value],
+    ) -> Result<Vec<warden_mcp::ModelVerdict>, warden_mcp::ClassifyError> {
+        self.0
+            .score_tools(tools)
+            .map(|scores| scores.iter().map(|s| verdict(s, Vec::new())).collect())
+            .map_err(|e| warden_mcp::ClassifyError(e.to_string()))
+    }
+}
+
 impl ModelArgs {
     /// Load the model, or say why detection is rules-only; with `--require-model` a missing
     /// model is an error.
@@ -135,7 +185,7 @@ impl ModelArgs {
             )),
             Some(dir) => match Classifier::load_bundled(&dir) {
                 Ok(Some(classifier)) => Detection::Model {
-                    classifier: Box::new(classifier),
+                    classifier: Arc::new(classifier),
                     dir,
                 },
                 Ok(None) => Detection::RulesOnly("this build has no trained heads".into()),

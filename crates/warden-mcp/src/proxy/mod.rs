@@ -67,6 +67,12 @@ pub struct ProxyConfig {
     /// with the refusal; zero answers at once. An approved request is decided again (the
     /// approval is used) and forwarded.
     pub approval_wait: std::time::Duration,
+    /// A local detection model, run on what the rules pass: tool results (and the other
+    /// answers the rules read), and the entries of tool, prompt and resource listings. What
+    /// it flags is a finding (`model.text`, `model.tool`) decided by policy like the rules'
+    /// findings; a model error is the finding `model.error` (fail closed). `None`: rules
+    /// only.
+    pub classifier: Option<std::sync::Arc<dyn crate::TextClassifier>>,
 }
 
 impl Default for ProxyConfig {
@@ -79,6 +85,7 @@ impl Default for ProxyConfig {
             credential: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             approval_wait: std::time::Duration::ZERO,
+            classifier: None,
         }
     }
 }
