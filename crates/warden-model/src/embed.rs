@@ -140,6 +140,16 @@ impl Model {
         })
     }
 
+    /// The embedding of the first window of `text` only (its first 126 content tokens): for
+    /// comparing two short texts (goal drift), where the rest would be computed for nothing.
+    pub fn embed_first_window(&self, text: &str) -> Result<[f32; EMBED_DIM], ModelError> {
+        let cut = self.cut(text)?;
+        let range = cut.range(0);
+        self.forward(&cut.ids, &[range])?
+            .pop()
+            .ok_or_else(|| ModelError::Candle(candle_core::Error::Msg("no embedding".into())))
+    }
+
     /// Embed several texts, batching windows *across* texts: a list of short tool cards takes
     /// one forward pass per [`BATCH`] cards instead of one per card. Windows are sorted by
     /// length before batching, so little of each batch is padding. The result is in the order

@@ -29,6 +29,17 @@ pub struct WardenBuilder {
     shared_buckets: bool,
     approval_ttl: std::time::Duration,
     approval_listener: Option<Listener>,
+    drift: Option<Embedder>,
+}
+
+/// A goal-drift embedder, shown by name only.
+#[derive(Clone)]
+struct Embedder(std::sync::Arc<dyn crate::drift::Embedder>);
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Embedder")
+    }
 }
 
 /// An approval listener, shown by name only.
@@ -89,7 +100,15 @@ impl WardenBuilder {
             shared_buckets: false,
             approval_ttl: warden_runtime::approval::DEFAULT_TTL,
             approval_listener: None,
+            drift: None,
         }
+    }
+
+    /// Measure goal drift with `embedder` (the local model): actions that declare their
+    /// task in `context.task` are judged with `context.drift` (see [`crate::drift`]).
+    pub fn drift(mut self, embedder: std::sync::Arc<dyn crate::drift::Embedder>) -> Self {
+        self.drift = Some(Embedder(embedder));
+        self
     }
 
     /// Judge with the policy file or directory at `path` (repeatable; all are combined).
@@ -273,6 +292,7 @@ impl WardenBuilder {
         warden.policy_paths = self.policy_paths;
         warden.protection = protection;
         warden.audit = audit;
+        warden.drift = self.drift.map(|e| crate::drift::Drift::new(e.0));
         if let Some(config) = self.zero_trust {
             let durable = db
                 .as_ref()

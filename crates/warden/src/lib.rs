@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+pub mod drift;
 pub mod protect;
 mod steps;
 pub mod verify;
@@ -53,6 +54,8 @@ pub struct Warden {
     approvals: Option<Approvals>,
     /// Told of each new approval request (a webhook's queue).
     approval_listener: Option<ApprovalListener>,
+    /// Goal drift (`context.drift`), when a model is configured (see [`drift`]).
+    drift: Option<drift::Drift>,
 }
 
 /// Called with each new approval request; must not block the decision that made it.
@@ -99,7 +102,20 @@ impl Warden {
             runtime: Runtime::in_memory(),
             approvals: None,
             approval_listener: None,
+            drift: None,
         }
+    }
+
+    /// Measure goal drift with `embedder`: an action whose context declares its task
+    /// (`context.task`) is judged with `context.drift` (see [`drift`]).
+    pub fn with_drift(mut self, embedder: Arc<dyn drift::Embedder>) -> Self {
+        self.drift = Some(drift::Drift::new(embedder));
+        self
+    }
+
+    /// The goal-drift measure, when one is configured.
+    pub fn drift(&self) -> Option<&drift::Drift> {
+        self.drift.as_ref()
     }
 
     /// Contain agents with `runtime` (its kill switch, ring overrides and buckets) instead
@@ -190,14 +206,11 @@ impl Warden {
         // `context.approval_id` is Warden's to write (step 5b): one the caller sent would put
         // a person's approval on the record of an action nobody approved.
         // So is `context.verification` (step 5a): votes nobody cast.
-        for key in ["approval_id", "verification"] {
-            if action.context.get(key).is_some()
-                && let serde_json::Value::Object(m) = &mut judged.to_mut().context
-            {
-                m.remove(key);
-            }
-        }
-        let mut decision = self.judge(&mut judged, route, lap);
+        // So is `context.drift`: an agent would declare itself on task.
+        let mut decision = match self.with_drift_context(&mut judged) {
+            Ok(()) => self.judge(&mut judged, route, lap),
+            Err(d) => d,
+        };
         decision.elapsed_ns = elapsed_ns(start);
         if let Some(log) = &self.audit {
             // The record carries the policy's own latency; the caller's `elapsed_ns` then
@@ -217,6 +230,34 @@ impl Warden {
             lap.lap(Step::Audit);
         }
         decision
+    }
+
+    /// Remove the context keys only Warden writes (`approval_id`, `verification`, `drift`),
+    /// then write `context.drift` when a task is declared and a model is configured. `Err`:
+    /// the deny for a drift that could not be measured.
+    fn with_drift_context(&self, judged: &mut Cow<'_, Action>) -> Result<(), Decision> {
+        for key in ["approval_id", "verification", drift::DRIFT_CONTEXT] {
+            if judged.context.get(key).is_some()
+                && let serde_json::Value::Object(m) = &mut judged.to_mut().context
+            {
+                m.remove(key);
+            }
+        }
+        let Some(measure) = &self.drift else {
+            return Ok(());
+        };
+        match measure.measure(judged) {
+            Ok(None) => Ok(()),
+            Ok(Some(value)) => {
+                if let serde_json::Value::Object(m) = &mut judged.to_mut().context {
+                    m.insert(drift::DRIFT_CONTEXT.into(), value.into());
+                }
+                Ok(())
+            }
+            Err(e) => Err(Decision::deny(format!(
+                "denied: goal drift could not be measured: {e}"
+            ))),
+        }
     }
 
     /// The decision path before the audit log, step by step, each failing closed. The first
@@ -407,6 +448,10 @@ impl Warden {
     /// Judge an action and report every rule's part in the decision.
     pub fn explain(&self, action: &Action) -> Explanation {
         let start = Instant::now();
+        // The action as the policy would see it: with Warden's `context.drift`.
+        let mut judged = Cow::Borrowed(action);
+        let drift_error = self.with_drift_context(&mut judged).err();
+        let action: &Action = &judged;
         let active = self.policies.load();
         // The runtime steps (kill switch, ring gate, buckets, breakers) come first, as
         // traces of policy `warden`; the first that blocks decides. Nothing is taken.
@@ -436,7 +481,13 @@ impl Warden {
             e.decision = Decision::deny(format!("denied: {err}"));
         } else if let Some(d) = self.protection.check(action) {
             e.decision = d;
+        } else if let Some(d) = drift_error {
+            e.decision = d;
         }
+        e.drift = action
+            .context
+            .get(drift::DRIFT_CONTEXT)
+            .and_then(serde_json::Value::as_f64);
         e.decision.elapsed_ns = elapsed_ns(start);
         e
     }
