@@ -1,7 +1,8 @@
 //! Goal drift (`context.drift`): measured with the real local model (`WARDEN_MODEL_DIR`, as
 //! `scripts/test.sh` installs it; skipped locally without it, a failure under CI), read by
 //! YAML conditions, Cedar and Rego; absent without a model, where every rule that reads it
-//! fails closed; Warden's to write, never the caller's.
+//! fails closed; Warden's to write, never the caller's. (Here, beside the binary's tests,
+//! because `warden-cli` already links the model; `warden` itself does not.)
 #![allow(clippy::print_stderr)]
 
 use std::path::PathBuf;
