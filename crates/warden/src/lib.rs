@@ -163,11 +163,14 @@ impl Warden {
     }
 
     /// Whether deciding `action` may wait on I/O: for its audit record, for the file system
-    /// while its paths are checked against Warden's own files, or for verifiers a rule asks. Async callers run such
+    /// while its paths are checked against Warden's own files, or for verifiers a rule asks
+    /// (or run the goal-drift model). Async callers run such
     /// decisions on a blocking thread; the rest take about a microsecond.
     pub fn may_wait(&self, action: &Action) -> bool {
         self.audit.is_some()
             || self.protection.names_paths(action)
+            // Goal drift runs the model (milliseconds of CPU) when a task is declared.
+            || (self.drift.is_some() && action.context.get(drift::TASK_CONTEXT).is_some())
             || self.policies.load().set.verifies()
     }
 
