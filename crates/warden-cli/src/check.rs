@@ -31,6 +31,8 @@ pub struct CheckArgs {
     /// request lives). Nobody answering in time is a deny.
     #[arg(long, value_name = "DURATION", value_parser = wait_time, requires = "db")]
     wait: Option<Duration>,
+    #[command(flatten)]
+    model: crate::model::ModelArgs,
     /// Print the decision (or the error) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -45,23 +47,19 @@ pub fn action(args: &ActionArgs) -> Result<Action> {
     args.action().map_err(Error::Message)
 }
 
-/// A Warden judging with `policy`, recording to the log `audit` asks for. Each `check` is
-/// its own process, so its rate-limit buckets live in the database (shared by every check
-/// with the same `--db`).
-pub fn warden(policy: &PolicyArgs, audit: &AuditArgs) -> Result<Warden> {
-    Ok(builder(policy, audit).shared_rate_limits(true).build()?)
-}
-
 pub fn run(args: &CheckArgs) -> Result<Exit> {
     let mut action = action(&args.action)?;
     if let Some(path) = &args.credential {
         action = action.with_context("credential", read_credential(path)?);
     }
     // Each `check` is its own process: its rate-limit buckets live in the database.
-    let warden = args
+    let mut builder = args
         .zero_trust
-        .apply(builder(&args.policy, &args.audit).shared_rate_limits(true))?
-        .build()?;
+        .apply(builder(&args.policy, &args.audit).shared_rate_limits(true))?;
+    if let Some(embedder) = crate::model::drift_embedder(&args.model)? {
+        builder = builder.drift(embedder);
+    }
+    let warden = builder.build()?;
     let mut decision = warden.decide(&action);
     if let (Some(wait), Verdict::RequireApproval, Some(id)) =
         (args.wait, decision.verdict, decision.approval_id.clone())

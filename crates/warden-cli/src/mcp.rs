@@ -272,6 +272,8 @@ pub struct ProxyArgs {
     /// Allow `--listen` on a non-loopback address (anyone who reaches it can use the server).
     #[arg(long, requires = "listen")]
     insecure: bool,
+    #[command(flatten)]
+    model: ModelArgs,
     /// The server command, after `--` (stdio).
     #[arg(last = true, required_unless_present = "upstream")]
     command: Vec<String>,
@@ -343,12 +345,15 @@ fn scan(args: &ScanArgs) -> Result<Exit> {
 }
 
 /// The model on every tool the rules passed (no finding at medium or above): a flagged tool
-/// is a medium poisoning finding. A tool the model cannot score is an error of the scan.
+/// is a medium poisoning finding. The tools of every server go to the model as one batch (see
+/// `Model::embed_batch`); a batch the model cannot score is an error of the scan.
 fn model_tools(
     classifier: &warden_model::Classifier,
     servers: &[ServerTools],
     report: &mut ScanReport,
 ) {
+    // The tools the rules passed, across every server, scored as one batch.
+    let mut passed = Vec::new();
     for s in servers {
         for tool in &s.tools {
             let name = tool.get("name").and_then(|n| n.as_str()).map(str::to_owned);
@@ -356,34 +361,41 @@ fn model_tools(
                 .findings
                 .iter()
                 .any(|f| f.server == s.server && f.tool == name && f.severity >= Severity::Medium);
-            if caught {
-                continue;
-            }
-            match classifier.score_tool(tool) {
-                Ok(score) if score.flagged => {
-                    let card = warden_model::tool_card(tool);
-                    report.findings.push(Finding {
-                        id: "model.tool".into(),
-                        category: warden_mcp::finding::Category::Poisoning,
-                        severity: Severity::Medium,
-                        server: s.server.clone(),
-                        tool: name,
-                        field: "tool card".into(),
-                        span: None,
-                        excerpt: warden_mcp::finding::visible(
-                            card.get(score.span.clone()).unwrap_or(&card),
-                            120,
-                        ),
-                        why: model_why(&score, "tool's metadata"),
-                    });
-                }
-                Ok(_) => {}
-                Err(e) => report.errors.push(ScanError {
-                    target: s.server.clone(),
-                    message: format!("the model could not score a tool: {e}"),
-                }),
+            if !caught {
+                passed.push((s, tool, name));
             }
         }
+    }
+    let tools: Vec<&serde_json::Value> = passed.iter().map(|(_, t, _)| *t).collect();
+    let scores = match classifier.score_tools(&tools) {
+        Ok(scores) => scores,
+        Err(e) => {
+            report.errors.push(ScanError {
+                target: "(model)".into(),
+                message: format!("the model could not score the tools: {e}"),
+            });
+            return;
+        }
+    };
+    for ((s, tool, name), score) in passed.into_iter().zip(scores) {
+        if !score.flagged {
+            continue;
+        }
+        let card = warden_model::tool_card(tool);
+        report.findings.push(Finding {
+            id: "model.tool".into(),
+            category: warden_mcp::finding::Category::Poisoning,
+            severity: Severity::Medium,
+            server: s.server.clone(),
+            tool: name,
+            field: "tool card".into(),
+            span: None,
+            excerpt: warden_mcp::finding::visible(
+                card.get(score.span.clone()).unwrap_or(&card),
+                120,
+            ),
+            why: model_why(&score, "tool's metadata"),
+        });
     }
     report
         .findings
@@ -460,7 +472,11 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
         builder = builder.protect(lock);
     }
     let warden = builder.build()?;
+    // Stdout is the protocol; how detection runs goes to stderr.
+    let detection = args.model.load()?;
+    errln!("{}", detection.line());
     let config = ProxyConfig {
+        classifier: detection.text_classifier(),
         credential,
         command: args.command,
         lock,

@@ -12,6 +12,7 @@
 //! does not load.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -53,11 +54,13 @@ pub struct InfoArgs {
     json: bool,
 }
 
-/// The model flags of `warden mcp scan` and `warden scan text`.
+/// The model flags of `warden mcp scan|proxy`, `warden scan text` (detection) and `warden
+/// check`, `warden policy explain` (goal drift, `context.drift`).
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Score what the rules pass with the local detection model too (off by default: measured
-    /// on sources it never saw it flags too many real tools and texts, see docs/detection.md).
+    /// Use the local model: scans and the proxy score what the rules pass with it too (off by
+    /// default: on sources it never saw it flags too many real tools and texts, see
+    /// docs/detection.md); `check` and `policy explain` measure goal drift with it.
     #[arg(long)]
     model: bool,
     /// Load the detection model from here instead of the cache directory.
@@ -74,7 +77,7 @@ pub enum Detection {
     /// Rules, then the model on what the rules passed.
     Model {
         /// The classifier.
-        classifier: Box<Classifier>,
+        classifier: Arc<Classifier>,
         /// Where the model was loaded from.
         dir: PathBuf,
     },
@@ -116,6 +119,92 @@ impl Detection {
     }
 }
 
+impl Detection {
+    /// The model as the MCP proxy asks it (`None` for rules-only detection).
+    pub fn text_classifier(&self) -> Option<Arc<dyn warden_mcp::TextClassifier>> {
+        match self {
+            Detection::Model { classifier, .. } => Some(Arc::new(ProxyModel(classifier.clone()))),
+            Detection::RulesOnly(_) => None,
+        }
+    }
+}
+
+impl Detection {
+    /// The model as the goal-drift measure asks it (`None` for rules-only detection).
+    pub fn embedder(&self) -> Option<Arc<dyn warden::drift::Embedder>> {
+        match self {
+            Detection::Model { classifier, .. } => Some(Arc::new(DriftModel(classifier.clone()))),
+            Detection::RulesOnly(_) => None,
+        }
+    }
+}
+
+/// The loaded model behind the goal-drift seam of `warden` (which does not link candle).
+struct DriftModel(Arc<Classifier>);
+
+impl warden::drift::Embedder for DriftModel {
+    fn embed(&self, text: &str) -> Result<Vec<f32>, warden::drift::EmbedError> {
+        self.0
+            .model()
+            .embed_first_window(text)
+            .map(|e| e.to_vec())
+            .map_err(|e| warden::drift::EmbedError(e.to_string()))
+    }
+}
+
+/// The loaded model behind warden-mcp's seam (the proxy does not link candle itself).
+#[derive(Debug)]
+struct ProxyModel(Arc<Classifier>);
+
+fn verdict(
+    score: &warden_model::Score,
+    spans: Vec<std::ops::Range<usize>>,
+) -> warden_mcp::ModelVerdict {
+    warden_mcp::ModelVerdict {
+        score: score.score,
+        threshold: score.threshold,
+        flagged: score.flagged,
+        spans,
+        truncated: score.truncated,
+    }
+}
+
+impl warden_mcp::TextClassifier for ProxyModel {
+    fn score_text(
+        &self,
+        text: &str,
+    ) -> Result<warden_mcp::ModelVerdict, warden_mcp::ClassifyError> {
+        self.0
+            .score_text_spans(text)
+            .map(|(score, spans)| verdict(&score, spans))
+            .map_err(|e| warden_mcp::ClassifyError(e.to_string()))
+    }
+
+    fn score_tools(
+        &self,
+        tools: &[&Value],
+    ) -> Result<Vec<warden_mcp::ModelVerdict>, warden_mcp::ClassifyError> {
+        self.0
+            .score_tools(tools)
+            .map(|scores| scores.iter().map(|s| verdict(s, Vec::new())).collect())
+            .map_err(|e| warden_mcp::ClassifyError(e.to_string()))
+    }
+}
+
+/// The goal-drift embedder `args` ask for: `None` when the model is off, or asked for and
+/// missing (said on stderr: `context.drift` will be absent, and rules that read it deny);
+/// an error with `--require-model`.
+pub fn drift_embedder(args: &ModelArgs) -> Result<Option<Arc<dyn warden::drift::Embedder>>> {
+    if !args.model && !args.require_model {
+        return Ok(None);
+    }
+    let detection = args.load()?;
+    if let Detection::RulesOnly(reason) = &detection {
+        errln!("warning: goal drift is not measured (context.drift is absent): {reason}");
+    }
+    Ok(detection.embedder())
+}
+
 impl ModelArgs {
     /// Load the model, or say why detection is rules-only; with `--require-model` a missing
     /// model is an error.
@@ -135,7 +224,7 @@ impl ModelArgs {
             )),
             Some(dir) => match Classifier::load_bundled(&dir) {
                 Ok(Some(classifier)) => Detection::Model {
-                    classifier: Box::new(classifier),
+                    classifier: Arc::new(classifier),
                     dir,
                 },
                 Ok(None) => Detection::RulesOnly("this build has no trained heads".into()),

@@ -50,6 +50,8 @@ pub struct ExplainArgs {
     policy: PolicyArgs,
     #[command(flatten)]
     action: ActionArgs,
+    #[command(flatten)]
+    model: crate::model::ModelArgs,
     /// Print the explanation (or the error) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -130,12 +132,21 @@ fn validate(paths: &[PathBuf], json: bool) -> Result<Exit> {
 
 fn explain(args: &ExplainArgs) -> Result<Exit> {
     let action = check::action(&args.action)?;
-    let warden = check::warden(&args.policy, &AuditArgs::default())?;
+    let mut builder = crate::args::builder(&args.policy, &AuditArgs::default());
+    if let Some(embedder) = crate::model::drift_embedder(&args.model)? {
+        builder = builder.drift(embedder);
+    }
+    let warden = builder.build()?;
     let e = warden.explain(&action);
     if args.json {
         outln!("{}", report::json(&e));
     } else {
         outln!("action `{}`", visible(&action.action));
+        if let Some(drift) = e.drift {
+            outln!(
+                "drift: {drift:.3} (1 − similarity of the action to context.task; 0 on task, ~1 unrelated)"
+            );
+        }
         if let Some(u) = &e.understood {
             if let Some(commands) = &u.commands {
                 outln!("commands: {}", visible(&commands.join(", ")));

@@ -27,6 +27,8 @@ pub struct ServeArgs {
     audit: AuditArgs,
     #[command(flatten)]
     zero_trust: ZeroTrustArgs,
+    #[command(flatten)]
+    model: crate::model::ModelArgs,
     /// This server's identity (secret key file) for the inter-agent trust handshake.
     #[arg(long, value_name = "KEY", requires_all = ["identity_credential", "db"])]
     identity: Option<PathBuf>,
@@ -143,6 +145,9 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
         config.handshake = Some(std::sync::Arc::new(r));
     }
     builder = builder.approval_ttl(args.approval_ttl);
+    if let Some(embedder) = crate::model::drift_embedder(&args.model)? {
+        builder = builder.drift(embedder);
+    }
     // Kept alive as long as the server: its thread delivers the requests.
     let _webhook = match &args.approval_webhook {
         Some(url) => {

@@ -9,6 +9,7 @@ mod claude_code;
 mod commands;
 mod dashboard;
 mod docs;
+mod drift;
 mod hostile_agent;
 mod hostile_approvals;
 mod hostile_dashboard_agent;

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod classify;
 mod client;
 pub mod detect;
 pub mod finding;
@@ -20,6 +21,7 @@ mod sse;
 #[cfg(feature = "http")]
 mod tls;
 
+pub use classify::{ClassifyError, ModelVerdict, TextClassifier};
 pub use client::ClientError;
 pub use finding::{Category, Finding, Severity};
 pub use lock::{Lock, LockError};

@@ -1,4 +1,5 @@
-//! Embedding speed: one 128-token window, a short tool card, and a text of 8 windows.
+//! Embedding speed: one 128-token window, a short tool card, a text of 8 windows, and 64 tool
+//! cards one by one and batched across cards.
 //! Needs the model in `WARDEN_MODEL_DIR` (`warden model fetch`); without it the benches say so
 //! and measure nothing. Run: `WARDEN_MODEL_DIR=… cargo bench -p warden-model --bench embed`.
 #![allow(clippy::print_stderr)]
@@ -53,6 +54,38 @@ fn text_8_windows(b: divan::Bencher) {
     // 126 + 7 × 64 = 574 content tokens: eight windows, one batch.
     let text = "word ".repeat(574);
     b.bench(|| m.embed(divan::black_box(&text)).map(|e| e.windows.len()));
+}
+
+/// 64 tool cards of different lengths (10–60 tokens), as a `tools/list` has them.
+fn cards() -> Vec<String> {
+    (0..64)
+        .map(|i| {
+            format!(
+                "tool_{i}\nRead a file from the workspace and return its contents.{}\npath: Path to read",
+                " It also lists the directory when asked.".repeat(i % 6)
+            )
+        })
+        .collect()
+}
+
+#[divan::bench]
+fn tool_cards_64_one_by_one(b: divan::Bencher) {
+    let Some(m) = model() else { return };
+    let cards = cards();
+    b.bench(|| {
+        cards
+            .iter()
+            .map(|c| m.embed(divan::black_box(c)).map(|e| e.windows.len()))
+            .collect::<Vec<_>>()
+    });
+}
+
+#[divan::bench]
+fn tool_cards_64_batched(b: divan::Bencher) {
+    let Some(m) = model() else { return };
+    let cards = cards();
+    let refs: Vec<&str> = cards.iter().map(String::as_str).collect();
+    b.bench(|| m.embed_batch(divan::black_box(&refs)).map(|e| e.len()));
 }
 
 fn main() {

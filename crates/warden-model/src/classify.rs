@@ -100,10 +100,44 @@ impl Classifier {
         Ok(score(&self.tools, &self.model.embed(&card)?))
     }
 
+    /// Score many MCP tool objects, their cards batched across tools (see
+    /// [`Model::embed_batch`]); the scores are in the order of `tools`.
+    pub fn score_tools(&self, tools: &[&Value]) -> Result<Vec<Score>, ModelError> {
+        let cards: Vec<String> = tools.iter().map(|t| tool_card(t)).collect();
+        let refs: Vec<&str> = cards.iter().map(String::as_str).collect();
+        Ok(self
+            .model
+            .embed_batch(&refs)?
+            .iter()
+            .map(|e| score(&self.tools, e))
+            .collect())
+    }
+
     /// Score a text (a tool output, a file, a page).
     pub fn score_text(&self, text: &str) -> Result<Score, ModelError> {
         Ok(score(&self.texts, &self.model.embed(text)?))
     }
+
+    /// Score a text, with the byte range of *every* window at or above the threshold (not only
+    /// the highest), for callers that cut out what the model flagged (the proxy's `redact`).
+    pub fn score_text_spans(&self, text: &str) -> Result<(Score, Vec<Range<usize>>), ModelError> {
+        let embedded = self.model.embed(text)?;
+        let spans = flagged_spans(&self.texts, &embedded);
+        Ok((score(&self.texts, &embedded), spans))
+    }
+}
+
+/// The spans of the windows at or above the head's threshold (a NaN score counts as flagged).
+pub(crate) fn flagged_spans(head: &Head, embedded: &Embedded) -> Vec<Range<usize>> {
+    embedded
+        .windows
+        .iter()
+        .filter(|w| {
+            let s = head.score(&w.embedding);
+            s.is_nan() || s >= head.threshold()
+        })
+        .map(|w| w.span.clone())
+        .collect()
 }
 
 /// The maximum over windows.

@@ -130,12 +130,7 @@ impl Model {
             let ranges: Vec<Range<usize>> = batch.iter().map(|&s| cut.range(s)).collect();
             let embeddings = self.forward(&cut.ids, &ranges)?;
             for (range, embedding) in ranges.into_iter().zip(embeddings) {
-                let span = match (cut.offsets.get(range.start), range.end.checked_sub(1)) {
-                    (Some(first), Some(last)) if range.end > range.start => {
-                        first.0..cut.offsets.get(last).map_or(first.1, |o| o.1)
-                    }
-                    _ => 0..0,
-                };
+                let span = cut.span(&range);
                 windows.push(Window { span, embedding });
             }
         }
@@ -143,6 +138,65 @@ impl Model {
             windows,
             truncated: cut.truncated,
         })
+    }
+
+    /// The embedding of the first window of `text` only (its first 126 content tokens): for
+    /// comparing two short texts (goal drift), where the rest would be computed for nothing.
+    pub fn embed_first_window(&self, text: &str) -> Result<[f32; EMBED_DIM], ModelError> {
+        let cut = self.cut(text)?;
+        let range = cut.range(0);
+        self.forward(&cut.ids, &[range])?
+            .pop()
+            .ok_or_else(|| ModelError::Candle(candle_core::Error::Msg("no embedding".into())))
+    }
+
+    /// Embed several texts, batching windows *across* texts: a list of short tool cards takes
+    /// one forward pass per [`BATCH`] cards instead of one per card. Windows are sorted by
+    /// length before batching, so little of each batch is padding. The result is in the order
+    /// of `texts`, each as [`Model::embed`] would give it.
+    pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Embedded>, ModelError> {
+        let cuts = texts
+            .iter()
+            .map(|t| self.cut(t))
+            .collect::<Result<Vec<Cut>, ModelError>>()?;
+        // (text, window index, content range), shortest first.
+        let mut jobs: Vec<(usize, usize, Range<usize>)> = Vec::new();
+        for (t, cut) in cuts.iter().enumerate() {
+            for (i, &s) in cut.starts.iter().enumerate() {
+                jobs.push((t, i, cut.range(s)));
+            }
+        }
+        jobs.sort_by_key(|(_, _, r)| r.len());
+        let mut out: Vec<Embedded> = cuts
+            .iter()
+            .map(|c| Embedded {
+                windows: Vec::with_capacity(c.starts.len()),
+                truncated: c.truncated,
+            })
+            .collect();
+        let mut slots: Vec<Vec<Option<Window>>> =
+            cuts.iter().map(|c| vec![None; c.starts.len()]).collect();
+        for batch in jobs.chunks(BATCH) {
+            // Each window's ids copied out, so windows of different texts share one pass.
+            let mut ids = Vec::new();
+            let mut ranges = Vec::with_capacity(batch.len());
+            for (t, _, r) in batch {
+                let start = ids.len();
+                ids.extend_from_slice(&cuts[*t].ids[r.clone()]);
+                ranges.push(start..ids.len());
+            }
+            let embeddings = self.forward(&ids, &ranges)?;
+            for ((t, i, r), embedding) in batch.iter().zip(embeddings) {
+                let span = cuts[*t].span(r);
+                if let Some(slot) = slots.get_mut(*t).and_then(|s| s.get_mut(*i)) {
+                    *slot = Some(Window { span, embedding });
+                }
+            }
+        }
+        for (e, s) in out.iter_mut().zip(slots) {
+            e.windows = s.into_iter().flatten().collect();
+        }
+        Ok(out)
     }
 
     /// The token ids of each window of `text`, `[CLS]` and `[SEP]` included: what
@@ -240,6 +294,16 @@ struct Cut {
 impl Cut {
     fn range(&self, start: usize) -> Range<usize> {
         start..(start + CONTENT).min(self.ids.len())
+    }
+
+    /// The byte range of the text a window's content tokens cover.
+    fn span(&self, range: &Range<usize>) -> Range<usize> {
+        match (self.offsets.get(range.start), range.end.checked_sub(1)) {
+            (Some(first), Some(last)) if range.end > range.start => {
+                first.0..self.offsets.get(last).map_or(first.1, |o| o.1)
+            }
+            _ => 0..0,
+        }
     }
 }
 

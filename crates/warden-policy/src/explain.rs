@@ -45,4 +45,9 @@ pub struct Explanation {
     /// or path arguments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub understood: Option<crate::understand::Understanding>,
+    /// Goal drift (`context.drift`: 1 − cosine similarity of the declared task and the
+    /// action, in [0, 2]) when Warden measured it (a task was declared and a model is
+    /// configured); the policy engines do not compute it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<f64>,
 }

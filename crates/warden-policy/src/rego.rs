@@ -96,6 +96,9 @@ pub struct RegoPolicy {
     sources: [Watched; 1],
     /// The file mentions `understood`: `input` carries the action's reading.
     reads: bool,
+    /// The file mentions `drift`: an action without a measured `context.drift` is an error
+    /// (an undefined field would silently make a rule over it not fire).
+    drifts: bool,
 }
 
 thread_local! {
@@ -219,6 +222,7 @@ impl RegoPolicy {
             has_reason,
             sources: [Watched::File(source.path.to_path_buf())],
             reads: crate::understand::mentions_reading(&source.text),
+            drifts: source.text.contains(crate::DRIFT_CONTEXT),
         })
     }
 
@@ -259,6 +263,10 @@ impl RegoPolicy {
 
     /// The action as `input`, with its reading when the policy uses it.
     fn input(&self, action: &Action) -> Result<Value, PolicyError> {
+        if self.drifts {
+            crate::require_drift(action)
+                .map_err(|why| PolicyError::new(&*self.name, crate::DRIFT_CONTEXT, why))?;
+        }
         let mut input = input(action);
         if self.reads {
             let reading = crate::understand::reading(action).map_err(|why| {
@@ -431,7 +439,10 @@ impl Backend for RegoPolicy {
         };
         let input = match self.input(action) {
             Ok(input) => input,
-            Err(e) => return vec![trace("understood", Verdict::Deny, Err(e))],
+            Err(e) => {
+                let rule = e.rule().to_owned();
+                return vec![trace(&rule, Verdict::Deny, Err(e))];
+            }
         };
         self.with_engine(input, |engine| match self.shape {
             Shape::Decision => {

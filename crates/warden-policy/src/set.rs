@@ -307,6 +307,7 @@ impl PolicySet {
             decision,
             rules,
             understood,
+            drift: None,
         }
     }
 }

@@ -30,6 +30,7 @@ pub struct WardenBuilder {
     approval_ttl: std::time::Duration,
     approval_listener: Option<Listener>,
     memory: Option<MemorySettings>,
+    drift: Option<Embedder>,
 }
 
 /// The memory guard's settings, shown without the detector.
@@ -44,6 +45,16 @@ impl std::fmt::Debug for MemorySettings {
         f.debug_struct("MemorySettings")
             .field("require_provenance", &self.require_provenance)
             .finish()
+    }
+}
+
+/// A goal-drift embedder, shown by name only.
+#[derive(Clone)]
+struct Embedder(std::sync::Arc<dyn crate::drift::Embedder>);
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Embedder")
     }
 }
 
@@ -106,7 +117,15 @@ impl WardenBuilder {
             approval_ttl: warden_runtime::approval::DEFAULT_TTL,
             approval_listener: None,
             memory: None,
+            drift: None,
         }
+    }
+
+    /// Measure goal drift with `embedder` (the local model): actions that declare their
+    /// task in `context.task` are judged with `context.drift` (see [`crate::drift`]).
+    pub fn drift(mut self, embedder: std::sync::Arc<dyn crate::drift::Embedder>) -> Self {
+        self.drift = Some(Embedder(embedder));
+        self
     }
 
     /// Judge with the policy file or directory at `path` (repeatable; all are combined).
@@ -323,6 +342,7 @@ impl WardenBuilder {
         warden.policy_paths = self.policy_paths;
         warden.protection = protection;
         warden.audit = audit;
+        warden.drift = self.drift.map(|e| crate::drift::Drift::new(e.0));
         if let Some(config) = self.zero_trust {
             let durable = db
                 .as_ref()

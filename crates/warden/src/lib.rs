@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+pub mod drift;
 pub mod memory;
 pub mod protect;
 mod steps;
@@ -56,6 +57,8 @@ pub struct Warden {
     approval_listener: Option<ApprovalListener>,
     /// Quarantine and provenance for `memory.write` (step 5c; see [`memory`]).
     memory: Option<memory::MemoryGuard>,
+    /// Goal drift (`context.drift`), when a model is configured (see [`drift`]).
+    drift: Option<drift::Drift>,
 }
 
 /// Called with each new approval request; must not block the decision that made it.
@@ -103,7 +106,20 @@ impl Warden {
             approvals: None,
             approval_listener: None,
             memory: None,
+            drift: None,
         }
+    }
+
+    /// Measure goal drift with `embedder`: an action whose context declares its task
+    /// (`context.task`) is judged with `context.drift` (see [`drift`]).
+    pub fn with_drift(mut self, embedder: Arc<dyn drift::Embedder>) -> Self {
+        self.drift = Some(drift::Drift::new(embedder));
+        self
+    }
+
+    /// The goal-drift measure, when one is configured.
+    pub fn drift(&self) -> Option<&drift::Drift> {
+        self.drift.as_ref()
     }
 
     /// Contain agents with `runtime` (its kill switch, ring overrides and buckets) instead
@@ -151,11 +167,14 @@ impl Warden {
     }
 
     /// Whether deciding `action` may wait on I/O: for its audit record, for the file system
-    /// while its paths are checked against Warden's own files, or for verifiers a rule asks. Async callers run such
+    /// while its paths are checked against Warden's own files, or for verifiers a rule asks
+    /// (or run the goal-drift model). Async callers run such
     /// decisions on a blocking thread; the rest take about a microsecond.
     pub fn may_wait(&self, action: &Action) -> bool {
         self.audit.is_some()
             || self.protection.names_paths(action)
+            // Goal drift runs the model (milliseconds of CPU) when a task is declared.
+            || (self.drift.is_some() && action.context.get(drift::TASK_CONTEXT).is_some())
             || self.policies.load().set.verifies()
     }
 
@@ -202,7 +221,11 @@ impl Warden {
                 m.remove(key);
             }
         }
-        let mut decision = self.judge(&mut judged, route, lap);
+        // So is `context.drift`: an agent would declare itself on task.
+        let mut decision = match self.with_drift_context(&mut judged) {
+            Ok(()) => self.judge(&mut judged, route, lap),
+            Err(d) => d,
+        };
         decision.elapsed_ns = elapsed_ns(start);
         if let Some(log) = &self.audit {
             // The record carries the policy's own latency; the caller's `elapsed_ns` then
@@ -222,6 +245,34 @@ impl Warden {
             lap.lap(Step::Audit);
         }
         decision
+    }
+
+    /// Remove the context keys only Warden writes (`approval_id`, `verification`, `drift`),
+    /// then write `context.drift` when a task is declared and a model is configured. `Err`:
+    /// the deny for a drift that could not be measured.
+    fn with_drift_context(&self, judged: &mut Cow<'_, Action>) -> Result<(), Decision> {
+        for key in ["approval_id", "verification", drift::DRIFT_CONTEXT] {
+            if judged.context.get(key).is_some()
+                && let serde_json::Value::Object(m) = &mut judged.to_mut().context
+            {
+                m.remove(key);
+            }
+        }
+        let Some(measure) = &self.drift else {
+            return Ok(());
+        };
+        match measure.measure(judged) {
+            Ok(None) => Ok(()),
+            Ok(Some(value)) => {
+                if let serde_json::Value::Object(m) = &mut judged.to_mut().context {
+                    m.insert(drift::DRIFT_CONTEXT.into(), value.into());
+                }
+                Ok(())
+            }
+            Err(e) => Err(Decision::deny(format!(
+                "denied: goal drift could not be measured: {e}"
+            ))),
+        }
     }
 
     /// The decision path before the audit log, step by step, each failing closed. The first
@@ -443,6 +494,10 @@ impl Warden {
     /// Judge an action and report every rule's part in the decision.
     pub fn explain(&self, action: &Action) -> Explanation {
         let start = Instant::now();
+        // The action as the policy would see it: with Warden's `context.drift`.
+        let mut judged = Cow::Borrowed(action);
+        let drift_error = self.with_drift_context(&mut judged).err();
+        let action: &Action = &judged;
         let active = self.policies.load();
         // The runtime steps (kill switch, ring gate, buckets, breakers) come first, as
         // traces of policy `warden`; the first that blocks decides. Nothing is taken.
@@ -472,7 +527,13 @@ impl Warden {
             e.decision = Decision::deny(format!("denied: {err}"));
         } else if let Some(d) = self.protection.check(action) {
             e.decision = d;
+        } else if let Some(d) = drift_error {
+            e.decision = d;
         }
+        e.drift = action
+            .context
+            .get(drift::DRIFT_CONTEXT)
+            .and_then(serde_json::Value::as_f64);
         e.decision.elapsed_ns = elapsed_ns(start);
         e
     }

@@ -11,6 +11,7 @@ use warden::Verdict;
 
 use super::gateway::{Gateway, lock};
 use super::method;
+use super::results::MODEL_ERROR;
 use crate::detect::{self, Mode};
 use crate::finding::{Finding, Severity};
 use crate::jsonrpc::{self, code};
@@ -26,7 +27,7 @@ impl Gateway {
         {
             lock(&self.state).server = name.to_string();
         }
-        strip_poisoned_instructions(answer);
+        self.strip_poisoned_instructions(answer);
     }
 
     /// Hide poisoned and drifted tools from a `tools/list` answer, and remember them.
@@ -46,6 +47,7 @@ impl Gateway {
         let server = lock(&self.state).server.clone();
         let mut keep = Vec::with_capacity(tools.len());
         let mut seen = Vec::new();
+        let mut scanned: Vec<(Value, Vec<Finding>)> = Vec::with_capacity(tools.len());
         for tool in tools.drain(..) {
             if !tool.is_object() || !tool.get("name").is_some_and(Value::is_string) {
                 tracing::warn!(
@@ -53,9 +55,13 @@ impl Gateway {
                 );
                 continue;
             }
-            let name = tool_name(&tool).to_string();
             let mut findings: Vec<Finding> = Vec::new();
             scan_tool(&server, &tool, &mut findings);
+            scanned.push((tool, findings));
+        }
+        self.model_tools(&server, &mut scanned);
+        for (tool, findings) in scanned {
+            let name = tool_name(&tool).to_string();
             let reason = self.withhold_reason(&server, &name, &tool, &findings);
             if let Some(reason) = &reason {
                 tracing::warn!("withheld tool `{name}` of `{server}`: {reason}");
@@ -81,6 +87,50 @@ impl Gateway {
             }
         }
         answer
+    }
+
+    /// The model on the tools the rules passed (no high or critical finding), all in one
+    /// batch: a tool it flags gets the finding `model.tool`, and every tool of a listing it
+    /// could not score gets `model.error` (both high: withheld unless a rule allows it).
+    fn model_tools(&self, server: &str, scanned: &mut [(Value, Vec<Finding>)]) {
+        let Some(classifier) = &self.config.classifier else {
+            return;
+        };
+        let passed: Vec<usize> = (0..scanned.len())
+            .filter(|&i| !scanned[i].1.iter().any(|f| f.severity >= Severity::High))
+            .collect();
+        if passed.is_empty() {
+            return;
+        }
+        let tools: Vec<&Value> = passed.iter().map(|&i| &scanned[i].0).collect();
+        let verdicts = classifier.score_tools(&tools).and_then(|v| {
+            if v.len() == tools.len() {
+                Ok(v)
+            } else {
+                Err(crate::ClassifyError(format!(
+                    "{} verdicts for {} tools",
+                    v.len(),
+                    tools.len()
+                )))
+            }
+        });
+        for (n, &i) in passed.iter().enumerate() {
+            let (tool, findings) = &mut scanned[i];
+            let why = match &verdicts {
+                Ok(v) if v[n].flagged => format!(
+                    "the local model scores this tool's metadata {:.3}, at or above its threshold {:.3}: it reads like injected instructions",
+                    v[n].score, v[n].threshold
+                ),
+                Ok(_) => continue,
+                Err(e) => format!("the local model could not score this tool: {e}"),
+            };
+            let id = if verdicts.is_ok() {
+                MODEL_TOOL
+            } else {
+                MODEL_ERROR
+            };
+            findings.push(model_finding(server, tool, id, why));
+        }
     }
 
     fn withhold_reason(
@@ -149,10 +199,12 @@ impl Gateway {
             return answer;
         };
         let server = lock(&self.state).server.clone();
-        entries.retain(|entry| {
-            let Value::Object(map) = entry else {
+        // The rules on every entry; entries that are not objects are dropped.
+        let mut scanned: Vec<(Value, String, Vec<&'static str>)> = Vec::new();
+        for entry in entries.drain(..) {
+            let Value::Object(map) = &entry else {
                 tracing::warn!("dropped a {key} entry of `{server}` that is not an object");
-                return false;
+                continue;
             };
             let label = ["name", "uri", "uriTemplate"]
                 .iter()
@@ -172,8 +224,40 @@ impl Gateway {
                     );
                 }
             }
+            scanned.push((entry, label, ids));
+        }
+        // Then the model on what the rules passed, in one batch.
+        if let Some(classifier) = &self.config.classifier {
+            let passed: Vec<usize> = (0..scanned.len())
+                .filter(|&i| scanned[i].2.is_empty())
+                .collect();
+            if !passed.is_empty() {
+                let batch: Vec<&Value> = passed.iter().map(|&i| &scanned[i].0).collect();
+                match classifier.score_tools(&batch) {
+                    Ok(v) if v.len() == batch.len() => {
+                        for (verdict, &i) in v.iter().zip(&passed) {
+                            if verdict.flagged {
+                                scanned[i].2.push(MODEL_TOOL);
+                            }
+                        }
+                    }
+                    other => {
+                        let why = other.err().map_or_else(
+                            || "a verdict count that does not match".to_owned(),
+                            |e| e.to_string(),
+                        );
+                        tracing::warn!("the model could not score the {key} of `{server}`: {why}");
+                        for &i in &passed {
+                            scanned[i].2.push(MODEL_ERROR);
+                        }
+                    }
+                }
+            }
+        }
+        for (entry, label, mut ids) in scanned {
             if ids.is_empty() {
-                return true;
+                entries.push(entry);
+                continue;
             }
             ids.sort_unstable();
             ids.dedup();
@@ -187,30 +271,74 @@ impl Gateway {
             };
             let d = self.warden.decide(&action);
             if d.verdict == Verdict::Allow && d.rule.is_some() {
-                return true;
+                entries.push(entry);
+                continue;
             }
             tracing::warn!(
                 "withheld {kind} `{label}` of `{server}`: poisoned ({})",
                 ids.join(", ")
             );
-            false
-        });
+        }
         answer
+    }
+
+    /// Drop poisoned server `instructions`: the rules, then the model on what they passed
+    /// (a model error drops them too).
+    fn strip_poisoned_instructions(&self, answer: &mut Value) {
+        if strip_poisoned_instructions(answer) {
+            return;
+        }
+        let Some(classifier) = &self.config.classifier else {
+            return;
+        };
+        let Some(text) = answer
+            .pointer("/result/instructions")
+            .and_then(Value::as_str)
+        else {
+            return;
+        };
+        let why = match classifier.score_text(text) {
+            Ok(v) if v.flagged => format!("the model scores them {:.3}", v.score),
+            Ok(_) => return,
+            Err(e) => format!("the model could not score them: {e}"),
+        };
+        tracing::warn!("removed the server's instructions: {why}");
+        if let Some(result) = answer.get_mut("result").and_then(Value::as_object_mut) {
+            result.remove("instructions");
+        }
+    }
+}
+
+/// The finding of a tool (or prompt, or resource) the model flags.
+const MODEL_TOOL: &str = "model.tool";
+
+fn model_finding(server: &str, tool: &Value, id: &str, why: String) -> Finding {
+    Finding {
+        id: id.into(),
+        category: crate::finding::Category::Poisoning,
+        severity: Severity::High,
+        server: server.to_owned(),
+        tool: Some(tool_name(tool).to_owned()),
+        field: "tool card".into(),
+        span: None,
+        excerpt: String::new(),
+        why,
     }
 }
 
 /// Server instructions (in the `initialize` answer) reach the model like a tool
-/// description; with a high or critical finding they are removed.
-fn strip_poisoned_instructions(answer: &mut Value) {
+/// description; with a high or critical finding they are removed. `true` when they were
+/// removed (or were not a string).
+fn strip_poisoned_instructions(answer: &mut Value) -> bool {
     let text = match answer.pointer_mut("/result/instructions") {
-        None | Some(Value::Null) => return,
+        None | Some(Value::Null) => return false,
         Some(Value::String(text)) => text,
         Some(_) => {
             // Not a string: nothing a client should show, and nothing scanned.
             if let Some(result) = answer.get_mut("result").and_then(Value::as_object_mut) {
                 result.remove("instructions");
             }
-            return;
+            return true;
         }
     };
     let mut ids: Vec<&str> = detect::scan(text, Mode::Metadata)
@@ -219,7 +347,7 @@ fn strip_poisoned_instructions(answer: &mut Value) {
         .map(|h| h.id)
         .collect();
     if ids.is_empty() {
-        return;
+        return false;
     }
     ids.dedup();
     tracing::warn!(
@@ -229,4 +357,5 @@ fn strip_poisoned_instructions(answer: &mut Value) {
     if let Some(result) = answer.get_mut("result").and_then(Value::as_object_mut) {
         result.remove("instructions");
     }
+    true
 }

@@ -75,6 +75,12 @@ pub struct ProxyConfig {
     /// The server's tools that write memory (also decided as `memory.write`) and that read
     /// it back (answers filtered to texts with provenance, when the guard requires it).
     pub memory: MemoryTools,
+    /// A local detection model, run on what the rules pass: tool results (and the other
+    /// answers the rules read), and the entries of tool, prompt and resource listings. What
+    /// it flags is a finding (`model.text`, `model.tool`) decided by policy like the rules'
+    /// findings; a model error is the finding `model.error` (fail closed). `None`: rules
+    /// only.
+    pub classifier: Option<std::sync::Arc<dyn crate::TextClassifier>>,
 }
 
 impl Default for ProxyConfig {
@@ -88,6 +94,7 @@ impl Default for ProxyConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             approval_wait: std::time::Duration::ZERO,
             memory: MemoryTools::default(),
+            classifier: None,
         }
     }
 }
