@@ -11,14 +11,14 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use warden::{AuditConfig, AuditLog};
 use warden_audit::Timestamp;
 use warden_runtime::Operator;
 use warden_runtime::approval::{AnswerError, Approval, ApprovalStatus, Approvals, DEFAULT_TTL};
 
+use crate::args::DbArgs;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::report::{json, print_table, visible};
+use crate::report::{json, operator_name, print_table, visible, when};
 
 /// `warden approvals …`.
 #[derive(Subcommand, Debug)]
@@ -31,14 +31,6 @@ pub enum ApprovalsCommand {
     Approve(AnswerArgs),
     /// Deny a pending request.
     Deny(AnswerArgs),
-}
-
-/// The database the requests are in.
-#[derive(Args, Debug)]
-pub struct DbArgs {
-    /// The Warden database (the audit log's SQLite file).
-    #[arg(long, value_name = "FILE")]
-    db: PathBuf,
 }
 
 /// Arguments of `warden approvals list`.
@@ -114,13 +106,7 @@ pub fn run(cmd: ApprovalsCommand) -> Result<Exit> {
 }
 
 fn open(db: &DbArgs) -> Result<Approvals> {
-    if !db.db.exists() {
-        return Err(Error::msg(format!(
-            "{}: no such Warden database",
-            db.db.display()
-        )));
-    }
-    Approvals::open(&db.db, DEFAULT_TTL).map_err(|e| Error::msg(e.to_string()))
+    Approvals::open(db.existing()?, DEFAULT_TTL).map_err(|e| Error::msg(e.to_string()))
 }
 
 /// Nanoseconds since the epoch, now.
@@ -220,16 +206,8 @@ pub fn print(a: &Approval) {
 
 fn answer(args: &AnswerArgs, approve: bool) -> Result<Exit> {
     let approvals = open(&args.db)?;
-    let by = args
-        .by
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "operator".into());
-    let key = args
-        .signing_key
-        .clone()
-        .unwrap_or_else(|| warden_audit::default_key_path(&args.db.db));
-    let log = AuditLog::open_signed(&args.db.db, AuditConfig::default(), Some(&key))?;
+    let by = operator_name(args.by.as_deref());
+    let log = args.db.signed_log(args.signing_key.as_deref())?;
     let operator = Operator::new(by, "cli");
     match approvals.answer_recorded(
         &args.id,
@@ -254,8 +232,4 @@ fn answer(args: &AnswerArgs, approve: bool) -> Result<Exit> {
         }
         Err(e) => Err(Error::msg(e.to_string())),
     }
-}
-
-fn when(ns: u64) -> String {
-    Timestamp::from_unix_nanos(i64::try_from(ns).unwrap_or(i64::MAX)).to_string()
 }

@@ -160,3 +160,41 @@ impl RuntimeArgs {
         })
     }
 }
+
+/// The Warden database an operator command reads and answers in (approvals, quarantine).
+#[derive(Args, Debug)]
+pub struct DbArgs {
+    /// The Warden database (the audit log's SQLite file).
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+}
+
+impl DbArgs {
+    /// The path, when the database exists (an operator command never creates one).
+    pub fn existing(&self) -> crate::error::Result<&std::path::Path> {
+        if self.db.exists() {
+            Ok(&self.db)
+        } else {
+            Err(crate::error::Error::msg(format!(
+                "{}: no such Warden database",
+                self.db.display()
+            )))
+        }
+    }
+
+    /// The audit log of this database, signed with `signing_key` (default: `<db>.key`).
+    pub fn signed_log(
+        &self,
+        signing_key: Option<&std::path::Path>,
+    ) -> crate::error::Result<warden::AuditLog> {
+        let key = signing_key.map_or_else(
+            || warden_audit::default_key_path(&self.db),
+            std::path::Path::to_path_buf,
+        );
+        Ok(warden::AuditLog::open_signed(
+            &self.db,
+            warden::AuditConfig::default(),
+            Some(&key),
+        )?)
+    }
+}

@@ -15,12 +15,13 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use warden::memory::{MemoryError, MemoryGuard, Quarantined, Store, Vouch};
-use warden::{Action, AuditConfig, AuditLog, Decision, Verdict};
+use warden::{Action, Decision, Verdict};
 use warden_audit::{Entry, Timestamp};
 
+use crate::args::DbArgs;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::report::{print_table, visible};
+use crate::report::{operator_name, print_table, visible, when};
 
 /// `warden memory …`.
 #[derive(Subcommand, Debug)]
@@ -60,14 +61,6 @@ pub enum QuarantineCommand {
     Release(AnswerArgs),
     /// Drop it: it stays on record and is never let through.
     Drop(AnswerArgs),
-}
-
-/// The database the quarantine is in.
-#[derive(Args, Debug)]
-pub struct DbArgs {
-    /// The Warden database (the audit log's SQLite file).
-    #[arg(long, value_name = "FILE")]
-    db: PathBuf,
 }
 
 /// Arguments of `warden memory quarantine list`.
@@ -148,13 +141,7 @@ pub fn run(cmd: MemoryCommand) -> Result<Exit> {
 }
 
 fn open(db: &DbArgs) -> Result<Store> {
-    if !db.db.exists() {
-        return Err(Error::msg(format!(
-            "{}: no such Warden database",
-            db.db.display()
-        )));
-    }
-    Store::open(&db.db).map_err(|e| Error::msg(e.to_string()))
+    Store::open(db.existing()?).map_err(|e| Error::msg(e.to_string()))
 }
 
 fn list(args: &ListArgs) -> Result<Exit> {
@@ -293,11 +280,7 @@ fn get(store: &Store, id: &str) -> Result<Quarantined> {
 
 fn answer(args: &AnswerArgs, release: bool) -> Result<Exit> {
     let store = open(&args.db)?;
-    let by = args
-        .by
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "operator".into());
+    let by = operator_name(args.by.as_deref());
     let q = get(&store, &args.id)?;
     let verb = if release { "release" } else { "drop" };
     if q.status != warden::memory::QuarantineStatus::Quarantined {
@@ -309,11 +292,7 @@ fn answer(args: &AnswerArgs, release: bool) -> Result<Exit> {
         return Ok(Exit::Failed);
     }
     // The record first: an answer that is not on the record is not given.
-    let key = args
-        .signing_key
-        .clone()
-        .unwrap_or_else(|| warden_audit::default_key_path(&args.db.db));
-    let log = AuditLog::open_signed(&args.db.db, AuditConfig::default(), Some(&key))?;
+    let log = args.db.signed_log(args.signing_key.as_deref())?;
     let mut action = Action::new(format!("warden.memory.{verb}"))
         .with_agent(by.clone())
         .with_resource(q.id.as_str())
@@ -346,8 +325,4 @@ fn answer(args: &AnswerArgs, release: bool) -> Result<Exit> {
         }
         Err(e) => Err(Error::msg(e.to_string())),
     }
-}
-
-fn when(ns: u64) -> String {
-    Timestamp::from_unix_nanos(i64::try_from(ns).unwrap_or(i64::MAX)).to_string()
 }

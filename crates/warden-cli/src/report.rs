@@ -208,6 +208,18 @@ pub fn decision_text(d: &Decision) -> String {
     s
 }
 
+/// A time in nanoseconds since the epoch, as people read it (RFC 3339, UTC).
+pub fn when(ns: u64) -> String {
+    warden_audit::Timestamp::from_unix_nanos(i64::try_from(ns).unwrap_or(i64::MAX)).to_string()
+}
+
+/// Who answers for the audit record: `--by`, else `$USER`, else `operator`.
+pub fn operator_name(by: Option<&str>) -> String {
+    by.map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "operator".into())
+}
+
 /// Rows as columns padded to their widest cell (the last column is not padded).
 pub fn print_table<const N: usize>(rows: &[[String; N]]) {
     let mut widths = [0usize; N];

@@ -12,7 +12,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use warden::Warden;
-use warden_audit::Timestamp;
 use warden_runtime::saga::{
     CommandWork, Journal, Saga, SagaReport, SagaSpec, SagaStatus, SagaView, StepStatus,
 };
@@ -20,7 +19,7 @@ use warden_runtime::saga::{
 use crate::args::{AuditArgs, PolicyArgs, RuntimeArgs, builder};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::report::{json, print_table, visible};
+use crate::report::{json, print_table, visible, when};
 
 /// `warden saga …`.
 #[derive(Subcommand, Debug)]
@@ -363,8 +362,4 @@ fn print_view(view: &SagaView) {
         ]);
     }
     print_table(&table);
-}
-
-fn when(ns: u64) -> String {
-    Timestamp::from_unix_nanos(i64::try_from(ns).unwrap_or(i64::MAX)).to_string()
 }
