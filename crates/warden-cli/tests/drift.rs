@@ -5,7 +5,6 @@
 //! because `warden-cli` already links the model; `warden` itself does not.)
 #![allow(clippy::print_stderr)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -13,19 +12,7 @@ use warden::drift::{EmbedError, Embedder};
 use warden::{Action, PolicySet, Verdict, Warden};
 use warden_policy::Source;
 
-fn model_dir() -> Option<PathBuf> {
-    match std::env::var_os("WARDEN_MODEL_DIR").filter(|v| !v.is_empty()) {
-        Some(d) => Some(PathBuf::from(d)),
-        None => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but WARDEN_MODEL_DIR is not set: run `warden model fetch` first"
-            );
-            eprintln!("skipped: WARDEN_MODEL_DIR is not set (run `warden model fetch`)");
-            None
-        }
-    }
-}
+use crate::util::model_dir;
 
 /// The real model behind the seam (the `warden` binary's adapter does the same).
 struct Minilm(warden_model::Model);

@@ -583,11 +583,7 @@ fn without_a_db_there_is_no_audit_endpoint() {
 /// `context.drift`; the same server without the model denies a rule that reads it.
 #[test]
 fn serve_with_the_model_measures_goal_drift() {
-    let Some(models) = std::env::var_os("WARDEN_MODEL_DIR").filter(|v| !v.is_empty()) else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but no model"
-        );
+    let Some(models) = crate::util::model_dir() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -290,3 +290,20 @@ pub fn read_reply(s: &mut TcpStream) -> Reply {
         body: body.to_string(),
     }
 }
+
+/// The model directory the test setup installs (`WARDEN_MODEL_DIR`); `None` (skip, saying
+/// so) when it is not set locally, a failure under CI.
+#[allow(clippy::print_stderr)]
+pub fn model_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os("WARDEN_MODEL_DIR").filter(|v| !v.is_empty()) {
+        Some(d) => Some(d.into()),
+        None => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but WARDEN_MODEL_DIR is not set: run `warden model fetch` first"
+            );
+            eprintln!("skipped: WARDEN_MODEL_DIR is not set (run `warden model fetch`)");
+            None
+        }
+    }
+}
