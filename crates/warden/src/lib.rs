@@ -212,16 +212,22 @@ impl Warden {
         let mut judged = Cow::Borrowed(action);
         // `context.approval_id` is Warden's to write (step 5b): one the caller sent would put
         // a person's approval on the record of an action nobody approved.
-        // So is `context.verification` (step 5a): votes nobody cast; and the memory guard's
-        // `context.provenance` and `context.quarantine_id` (step 5c).
-        for key in ["approval_id", "verification", "provenance", "quarantine_id"] {
+        // So is `context.verification` (step 5a): votes nobody cast; the memory guard's
+        // `context.provenance` and `context.quarantine_id` (step 5c); and `context.drift`:
+        // an agent would declare itself on task.
+        for key in [
+            "approval_id",
+            "verification",
+            "provenance",
+            "quarantine_id",
+            drift::DRIFT_CONTEXT,
+        ] {
             if action.context.get(key).is_some()
                 && let serde_json::Value::Object(m) = &mut judged.to_mut().context
             {
                 m.remove(key);
             }
         }
-        // So is `context.drift`: an agent would declare itself on task.
         let mut decision = match self.with_drift_context(&mut judged) {
             Ok(()) => self.judge(&mut judged, route, lap),
             Err(d) => d,
@@ -247,17 +253,9 @@ impl Warden {
         decision
     }
 
-    /// Remove the context keys only Warden writes (`approval_id`, `verification`, `drift`),
-    /// then write `context.drift` when a task is declared and a model is configured. `Err`:
-    /// the deny for a drift that could not be measured.
+    /// Write `context.drift` when a task is declared and a model is configured (a caller's
+    /// own was removed before). `Err`: the deny for a drift that could not be measured.
     fn with_drift_context(&self, judged: &mut Cow<'_, Action>) -> Result<(), Decision> {
-        for key in ["approval_id", "verification", drift::DRIFT_CONTEXT] {
-            if judged.context.get(key).is_some()
-                && let serde_json::Value::Object(m) = &mut judged.to_mut().context
-            {
-                m.remove(key);
-            }
-        }
         let Some(measure) = &self.drift else {
             return Ok(());
         };
