@@ -51,13 +51,12 @@ impl Config {
 }
 
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    attention_out: Linear,
+    /// Query, key and value projections side by side: one product instead of three.
+    qkv: Dense,
+    attention_out: Dense,
     attention_norm: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: Dense,
+    output: Dense,
     output_norm: LayerNorm,
 }
 
@@ -80,13 +79,19 @@ impl Bert {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let a = l.pp("attention");
             layers.push(Layer {
-                query: linear(h, h, a.pp("self.query"))?,
-                key: linear(h, h, a.pp("self.key"))?,
-                value: linear(h, h, a.pp("self.value"))?,
-                attention_out: linear(h, h, a.pp("output.dense"))?,
+                qkv: Dense::joined(&[
+                    linear(h, h, a.pp("self.query"))?,
+                    linear(h, h, a.pp("self.key"))?,
+                    linear(h, h, a.pp("self.value"))?,
+                ])?,
+                attention_out: Dense::joined(&[linear(h, h, a.pp("output.dense"))?])?,
                 attention_norm: layer_norm(h, c.layer_norm_eps, a.pp("output.LayerNorm"))?,
-                intermediate: linear(h, c.intermediate_size, l.pp("intermediate.dense"))?,
-                output: linear(c.intermediate_size, h, l.pp("output.dense"))?,
+                intermediate: Dense::joined(&[linear(
+                    h,
+                    c.intermediate_size,
+                    l.pp("intermediate.dense"),
+                )?])?,
+                output: Dense::joined(&[linear(c.intermediate_size, h, l.pp("output.dense"))?])?,
                 output_norm: layer_norm(h, c.layer_norm_eps, l.pp("output.LayerNorm"))?,
             });
         }
@@ -122,11 +127,12 @@ impl Bert {
                 .contiguous()
         };
         for l in &self.layers {
-            let q = split(l.query.forward(&x)?)?;
-            let k = split(l.key.forward(&x)?)?;
-            let v = split(l.value.forward(&x)?)?;
+            let qkv = l.qkv.forward(&x)?;
+            let q = split(qkv.narrow(D::Minus1, 0, hidden)?)?;
+            let k = split(qkv.narrow(D::Minus1, hidden, hidden)?)?;
+            let v = split(qkv.narrow(D::Minus1, 2 * hidden, hidden)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let probs = crate::kernels::softmax_last_dim(&scores)?;
             let context = probs
                 .matmul(&v)?
                 .transpose(1, 2)?
@@ -135,11 +141,49 @@ impl Bert {
             let attended = l
                 .attention_norm
                 .forward(&(l.attention_out.forward(&context)? + &x)?)?;
-            let inner = l.intermediate.forward(&attended)?.gelu_erf()?;
+            let inner = crate::kernels::gelu_erf(&l.intermediate.forward(&attended)?)?;
             x = l
                 .output_norm
                 .forward(&(l.output.forward(&inner)? + &attended)?)?;
         }
         Ok(x)
+    }
+}
+
+/// A fully connected layer kept as `(in, out)` weights, transposed once at load: candle's
+/// `Linear` multiplies by a transposed view of the `(out, in)` weights on every call, and the
+/// matrix product then repacks them each time (profiled: a quarter of the forward pass went to
+/// gemm's packing, beside its kernel). Several layers with the same input can be joined side by
+/// side into one product.
+struct Dense {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Dense {
+    fn joined(parts: &[Linear]) -> Result<Dense> {
+        let mut weights = Vec::with_capacity(parts.len());
+        let mut biases = Vec::with_capacity(parts.len());
+        for p in parts {
+            weights.push(p.weight().t()?);
+            match p.bias() {
+                Some(b) => biases.push(b.clone()),
+                None => candle_core::bail!("a dense layer of the encoder has no bias"),
+            }
+        }
+        Ok(Dense {
+            weight: Tensor::cat(&weights, 1)?.contiguous()?,
+            bias: Tensor::cat(&biases, 0)?.contiguous()?,
+        })
+    }
+
+    /// `(batch, len, in)` → `(batch, len, out)`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (batch, len, width) = x.dims3()?;
+        let out = self.weight.dim(1)?;
+        x.reshape((batch * len, width))?
+            .matmul(&self.weight)?
+            .broadcast_add(&self.bias)?
+            .reshape((batch, len, out))
     }
 }

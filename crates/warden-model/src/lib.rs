@@ -23,6 +23,7 @@ mod embed;
 mod error;
 mod fetch;
 mod head;
+mod kernels;
 
 pub use card::tool_card;
 pub use classify::{Classifier, Score, bundled_heads};
