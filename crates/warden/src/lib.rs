@@ -229,8 +229,8 @@ impl Warden {
             }
         }
         let mut decision = match self.with_drift_context(&mut judged) {
-            Ok(()) => self.judge(&mut judged, route, lap),
-            Err(d) => d,
+            Ok(reading) => self.judge(&mut judged, route, &reading, lap),
+            Err((d, _)) => d,
         };
         decision.elapsed_ns = elapsed_ns(start);
         if let Some(log) = &self.audit {
@@ -254,28 +254,40 @@ impl Warden {
     }
 
     /// Write `context.drift` when a task is declared and a model is configured (a caller's
-    /// own was removed before). `Err`: the deny for a drift that could not be measured.
-    fn with_drift_context(&self, judged: &mut Cow<'_, Action>) -> Result<(), Decision> {
+    /// own was removed before); what the model read is the local model's vote if a rule asks
+    /// for it (step 5a). `Err`: the deny for a drift that could not be measured, and that
+    /// reading.
+    fn with_drift_context(
+        &self,
+        judged: &mut Cow<'_, Action>,
+    ) -> Result<verify::Reading, (Decision, verify::Reading)> {
         let Some(measure) = &self.drift else {
-            return Ok(());
+            return Ok(verify::Reading::NotLoaded);
         };
-        match measure.measure(judged) {
-            Ok(None) => Ok(()),
-            Ok(Some(value)) => {
-                if let serde_json::Value::Object(m) = &mut judged.to_mut().context {
-                    m.insert(drift::DRIFT_CONTEXT.into(), value.into());
+        match measure.measure_whole(judged) {
+            Ok(None) => Ok(verify::Reading::NoTask),
+            Ok(Some(m)) => {
+                if let serde_json::Value::Object(map) = &mut judged.to_mut().context {
+                    map.insert(drift::DRIFT_CONTEXT.into(), m.drift.into());
                 }
-                Ok(())
+                Ok(verify::Reading::Measured(m))
             }
-            Err(e) => Err(Decision::deny(format!(
-                "denied: goal drift could not be measured: {e}"
-            ))),
+            Err(e) => Err((
+                Decision::deny(format!("denied: goal drift could not be measured: {e}")),
+                verify::Reading::Failed(e.to_string()),
+            )),
         }
     }
 
     /// The decision path before the audit log, step by step, each failing closed. The first
     /// step that answers ends the path; its answer is the decision.
-    fn judge(&self, action: &mut Cow<'_, Action>, route: Route, lap: &mut impl Lap) -> Decision {
+    fn judge(
+        &self,
+        action: &mut Cow<'_, Action>,
+        route: Route,
+        reading: &verify::Reading,
+        lap: &mut impl Lap,
+    ) -> Decision {
         // 0. A malformed action is denied, and so is any that would touch Warden's own files.
         if let Err(e) = action.validate() {
             return Decision::deny(format!("denied: {e}"));
@@ -368,7 +380,7 @@ impl Warden {
         //     verifiers says yes; every vote goes into the record.
         let mut verification = None;
         if let Some(spec) = active.set.verification(&d) {
-            let votes = verify::ask(&spec, judged);
+            let votes = verify::ask(&spec, judged, reading);
             verification = Some(verify::record(&spec, &votes));
             d = verify::apply(d, &spec, &votes);
         }
@@ -494,7 +506,10 @@ impl Warden {
         let start = Instant::now();
         // The action as the policy would see it: with Warden's `context.drift`.
         let mut judged = Cow::Borrowed(action);
-        let drift_error = self.with_drift_context(&mut judged).err();
+        let (reading, drift_error) = match self.with_drift_context(&mut judged) {
+            Ok(r) => (r, None),
+            Err((d, r)) => (r, Some(d)),
+        };
         let action: &Action = &judged;
         let active = self.policies.load();
         // The runtime steps (kill switch, ring gate, buckets, breakers) come first, as
@@ -510,8 +525,15 @@ impl Warden {
             .runtime
             .steps(&active.set, active.version)
             .computed_action(action, ring);
-        let mut e = active.set.explain(computed.as_ref().unwrap_or(action));
+        let policy_view = computed.as_ref().unwrap_or(action);
+        let mut e = active.set.explain(policy_view);
         e.decision.policy_version = active.version;
+        // 5a, without the network: which verifiers an allow by a `verify:` rule would ask,
+        // and the votes Warden casts itself.
+        if let Some(spec) = active.set.verification(&e.decision) {
+            let votes = verify::ask_offline(&spec, policy_view, &reading);
+            e.verification = Some(verify::plan(&spec, &votes));
+        }
         if let Some(t) = runtime
             .iter()
             .find(|t| t.status == warden_policy::Status::Matched)
