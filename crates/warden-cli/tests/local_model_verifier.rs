@@ -380,3 +380,111 @@ fn in_a_quorum_the_local_models_vote_decides_and_is_audited() {
         local(1)
     );
 }
+
+/// `warden policy explain` names the verifiers a `verify:` rule would ask and the quorum,
+/// casts the votes Warden casts itself (rules; the local model with `--model`) and never
+/// calls an endpoint.
+#[test]
+fn explain_shows_the_verifiers_without_calling_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    // An endpoint nobody listens on: explain must not try it (it would say "cannot connect").
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let policy = crate::util::write(
+        dir.path(),
+        "verified.yaml",
+        &format!(
+            "name: verified\nverifiers:\n  endpoint_a:\n    url: http://127.0.0.1:{port}/v1/chat/completions\n    model: m\nrules:\n  - id: checked\n    action: \"*\"\n    effect: allow\n    verify: {{quorum: 2, of: [rules, local_model, endpoint_a]}}\n"
+        ),
+    );
+    let args = |model: bool| {
+        let mut a = vec![
+            "policy".to_string(),
+            "explain".into(),
+            "--policy".into(),
+            policy.to_str().unwrap().into(),
+            "--action".into(),
+            "fs.read".into(),
+            "--arg".into(),
+            "path=src/parser.rs".into(),
+            "--context".into(),
+            format!("task={CODING}"),
+        ];
+        if model {
+            a.push("--model".into());
+        }
+        a
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        crate::util::warden(&a, None)
+    };
+    let out = run(args(false));
+    assert!(
+        out.stdout
+            .contains("verify: quorum 2 of 3 (local_model: max_drift 0.800)"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("  rules: yes (no intent label)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("  local_model: no (local model not loaded)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("  endpoint_a: not asked (an endpoint (http://127.0.0.1:"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("cannot connect"), "{}", out.stdout);
+    if crate::util::model_dir().is_none() {
+        return;
+    }
+    let out = run(args(true));
+    assert!(
+        out.stdout.contains("  local_model: yes (drift 0."),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    // With only offline verifiers the decision is the one decide makes.
+    let offline = crate::util::write(
+        dir.path(),
+        "offline.yaml",
+        "name: offline\nrules:\n  - id: checked\n    action: \"*\"\n    effect: allow\n    verify: {of: [rules, local_model]}\n",
+    );
+    let out = crate::util::warden(
+        &[
+            "policy",
+            "explain",
+            "--policy",
+            offline.to_str().unwrap(),
+            "--json",
+            "--action",
+            "fs.read",
+            "--arg",
+            "path=src/parser.rs",
+        ],
+        None,
+    );
+    let j = out.json();
+    assert_eq!(j["decision"]["verdict"], "deny", "{j}");
+    assert!(
+        j["decision"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("local_model: no (local model not loaded)"),
+        "{j}"
+    );
+}

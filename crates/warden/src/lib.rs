@@ -533,6 +533,10 @@ impl Warden {
         if let Some(spec) = active.set.verification(&e.decision) {
             let votes = verify::ask_offline(&spec, policy_view, &reading);
             e.verification = Some(verify::plan(&spec, &votes));
+            // Every verifier answered offline: the decision is exactly what decide makes.
+            if let Some(votes) = votes.into_iter().collect::<Option<Vec<_>>>() {
+                e.decision = verify::apply(e.decision.clone(), &spec, &votes);
+            }
         }
         if let Some(t) = runtime
             .iter()
@@ -549,6 +553,15 @@ impl Warden {
             e.decision = d;
         } else if let Some(d) = drift_error {
             e.decision = d;
+        }
+        // 5c, without writing: what the memory guard would do (quarantine, provenance).
+        if let Some(guard) = &self.memory
+            && let Some((step, decision)) = guard.explain(action, &e.decision)
+        {
+            e.memory = Some(step);
+            if let Some(d) = decision {
+                e.decision = d;
+            }
         }
         e.drift = action
             .context

@@ -32,6 +32,7 @@
 //! are refused (fail closed).
 
 mod error;
+mod explain;
 mod store;
 
 use std::sync::{Arc, OnceLock};
@@ -41,6 +42,7 @@ use serde_json::{Value, json};
 use warden_core::{Action, Decision, Verdict};
 
 pub use error::MemoryError;
+pub use explain::{MAX_EXPLAIN_READ_TEXTS, READ_ACTION};
 pub use store::{
     MAX_PROVENANCE_ROWS, MAX_QUARANTINE_CONTENT, MAX_QUARANTINED, MAX_QUARANTINED_PER_AGENT,
     Provenance, QuarantineStatus, Quarantined, Store,
