@@ -28,7 +28,7 @@ pub enum PolicyCommand {
         json: bool,
     },
     /// Decide an action and show every rule: matched or not, why, and which decided.
-    Explain(ExplainArgs),
+    Explain(Box<ExplainArgs>),
     /// Run a test file of actions with expected verdicts; exit 1 on any mismatch.
     Test {
         /// The test file (YAML with `policies:` and `cases:`).
