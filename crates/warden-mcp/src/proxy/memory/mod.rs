@@ -28,7 +28,7 @@
 
 mod filter;
 
-use crate::detect::{self, Mode};
+use crate::detect;
 
 /// Which tools (and resources) of the server are memory writes and reads.
 #[derive(Debug, Clone, Default)]
@@ -45,10 +45,5 @@ pub const MAX_READ_TEXTS: usize = 20_000;
 /// The detector `memory.write` content goes through: the proxy's text detector in output
 /// mode, the one tool results meet. Every door Warden ships hands this to the builder.
 pub fn memory_detector() -> warden::memory::Detector {
-    std::sync::Arc::new(|text: &str| {
-        detect::scan(text, Mode::Output)
-            .into_iter()
-            .map(|h| h.id.to_string())
-            .collect()
-    })
+    std::sync::Arc::new(detect::memory_findings)
 }
