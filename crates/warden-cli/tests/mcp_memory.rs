@@ -230,3 +230,78 @@ fn check_and_the_proxy_give_the_same_quarantine_decision() {
     assert_eq!(code, 0, "{out}");
     let _ = s.path();
 }
+
+/// A write the memory step allowed but that never reached the store — the call denied by
+/// policy after the memory step, or failed by the server — leaves no provenance record: the
+/// signed record is kept back until the server answers the call with success.
+#[test]
+fn a_write_refused_or_failed_after_the_memory_step_leaves_no_provenance() {
+    let s = Setup::new();
+    std::fs::write(
+        &s.policy,
+        r#"
+name: memory-gateway
+default: deny
+rules:
+  - action: mcp.tools/call
+    allow: true
+  - id: no-relations
+    action: mcp.tools/call
+    tool: create_relations
+    allow: false
+  - action: memory.write
+    allow: true
+"#,
+    )
+    .unwrap();
+    let mut p = s.proxy(false);
+    let vouched = |text: &str| {
+        let (code, out, err) = run(&["memory", "provenance", "--db", s.db(), text]);
+        assert!(code == 0 || code == 1, "{out}{err}");
+        code == 0
+    };
+    assert!(p.call("create_entities", alice()).get("error").is_none());
+    assert!(
+        vouched("prefers tea over coffee"),
+        "a stored write is vouched for"
+    );
+
+    // The memory step allows the relation; the policy then denies the call.
+    let r = p.call(
+        "create_relations",
+        json!({"relations": [{"from": "Alice", "to": "Mallory", "relationType": "trusts blindly"}]}),
+    );
+    assert_eq!(r["error"]["code"], -32001, "{r}");
+    assert_eq!(r["error"]["data"]["rule"], "no-relations", "{r}");
+    assert!(!s.stored().contains("trusts blindly"), "{}", s.stored());
+    assert!(
+        !vouched("trusts blindly"),
+        "a refused write has no provenance"
+    );
+    assert!(!vouched("Mallory"));
+
+    // Allowed through, but the server fails it (no such entity): nothing was stored.
+    let r = p.call(
+        "add_observations",
+        json!({"observations": [{"entityName": "Nobody", "contents": ["lives on the moon"]}]}),
+    );
+    let failed = r.get("error").is_some() || r["result"]["isError"] == json!(true);
+    assert!(failed, "{r}");
+    assert!(!s.stored().contains("lives on the moon"), "{}", s.stored());
+    assert!(
+        !vouched("lives on the moon"),
+        "a failed write has no provenance"
+    );
+
+    // The same kind of write to an entity that exists succeeds, and is vouched for.
+    let r = p.call(
+        "add_observations",
+        json!({"observations": [{"entityName": "Alice", "contents": ["lives in Lyon"]}]}),
+    );
+    assert!(
+        r.get("error").is_none() && r["result"]["isError"] != json!(true),
+        "{r}"
+    );
+    assert!(vouched("lives in Lyon"));
+    assert_eq!(p.finish(), 0);
+}

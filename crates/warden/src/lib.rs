@@ -186,14 +186,31 @@ impl Warden {
     /// Judge one action. Never fails and never panics outward: a malformed action, an
     /// evaluation error or a panic inside an engine is a `Deny` whose reason names the cause.
     pub fn decide(&self, action: &Action) -> Decision {
-        self.decide_as(action, Route::Full, &mut ())
+        self.decide_as(action, Route::Full, None, &mut ())
+    }
+
+    /// [`Warden::decide`] for a door that performs a `memory.write` itself and learns whether
+    /// it succeeded (the MCP proxy): a clean allowed write's provenance is signed but not
+    /// recorded; it comes back to be recorded with [`memory::MemoryGuard::commit`] once the
+    /// store accepted the write. A write refused afterwards (the call denied or held and
+    /// never approved, the server's error) then leaves no record vouching for a text that
+    /// was never stored. Any other action is decided as by `decide` (and `None` comes back).
+    pub fn decide_deferring_provenance(
+        &self,
+        action: &Action,
+    ) -> (Decision, Option<memory::PendingProvenance>) {
+        let mut pending = None;
+        let d = self.decide_as(action, Route::Full, Some(&mut pending), &mut ());
+        // Only an allow is ever written.
+        let pending = pending.filter(|_| d.verdict == Verdict::Allow);
+        (d, pending)
     }
 
     /// [`Warden::decide`], with the time each step took (for `warden bench`). Each step's
     /// time includes one read of the clock (~20 ns); a step the path did not reach is 0.
     pub fn decide_timed(&self, action: &Action) -> (Decision, StepTimes) {
         let mut watch = Stopwatch::start();
-        let decision = self.decide_as(action, Route::Full, &mut watch);
+        let decision = self.decide_as(action, Route::Full, None, &mut watch);
         (decision, watch.times())
     }
 
@@ -202,10 +219,16 @@ impl Warden {
     /// undoing what it already did — with the same audit record. Only the saga runner calls
     /// this; no door takes it from a caller.
     pub fn decide_compensation(&self, action: &Action) -> Decision {
-        self.decide_as(action, Route::Compensation, &mut ())
+        self.decide_as(action, Route::Compensation, None, &mut ())
     }
 
-    fn decide_as(&self, action: &Action, route: Route, lap: &mut impl Lap) -> Decision {
+    fn decide_as(
+        &self,
+        action: &Action,
+        route: Route,
+        defer: Option<&mut Option<memory::PendingProvenance>>,
+        lap: &mut impl Lap,
+    ) -> Decision {
         let start = Instant::now();
         // The action as judged: Warden's own fields (verified agent, trust) in place of the
         // caller's, so the audit record says who really asked.
@@ -229,7 +252,7 @@ impl Warden {
             }
         }
         let mut decision = match self.with_drift_context(&mut judged) {
-            Ok(reading) => self.judge(&mut judged, route, &reading, lap),
+            Ok(reading) => self.judge(&mut judged, route, &reading, defer, lap),
             Err((d, _)) => d,
         };
         decision.elapsed_ns = elapsed_ns(start);
@@ -286,6 +309,7 @@ impl Warden {
         action: &mut Cow<'_, Action>,
         route: Route,
         reading: &verify::Reading,
+        defer: Option<&mut Option<memory::PendingProvenance>>,
         lap: &mut impl Lap,
     ) -> Decision {
         // 0. A malformed action is denied, and so is any that would touch Warden's own files.
@@ -401,7 +425,7 @@ impl Warden {
             && let Some(guard) = &self.memory
         {
             let mut noted = serde_json::Map::new();
-            d = guard.judge_write(action, d, &mut noted);
+            d = guard.judge_write_deferring(action, d, &mut noted, defer);
             if !noted.is_empty() {
                 let context = &mut action.to_mut().context;
                 if context.is_null() {

@@ -12,7 +12,10 @@
 //! `context.source` is what the client states in `params._meta["warden/source"]` (else
 //! `mcp:<server>/<tool>`), and the `memory.write` is decided **before** the call's own
 //! `mcp.tools/call` decision — so a call held for approval has already passed quarantine,
-//! and a quarantined write is answered at once with the reason, never forwarded.
+//! and a quarantined write is answered at once with the reason, never forwarded. A clean
+//! write's provenance is signed then but recorded only when the server answers the call with
+//! success (it travels with the waiting request, or with the held one): a call refused after
+//! the memory step, or failed by the server, leaves no record for a text never stored.
 //!
 //! A read, when the guard requires provenance: the answer is read as items — every element
 //! of every list in `structuredContent` (or in the JSON of each text content item) — and an
