@@ -305,3 +305,94 @@ rules:
     assert!(vouched("lives in Lyon"));
     assert_eq!(p.finish(), 0);
 }
+
+/// A memory write whose call is held for a person's approval: its provenance is not recorded
+/// while it waits, is recorded once the call is approved and the server stores it, and never
+/// when the person says no.
+#[test]
+fn a_held_memory_write_gets_provenance_only_once_approved_and_stored() {
+    let s = Setup::new();
+    std::fs::write(
+        &s.policy,
+        r#"
+name: memory-gateway
+default: deny
+rules:
+  - action: mcp.tools/call
+    allow: true
+  - id: ask-first
+    action: mcp.tools/call
+    tool: add_observations
+    effect: require_approval
+  - action: memory.write
+    allow: true
+"#,
+    )
+    .unwrap();
+    let mut p = s.proxy_with(false, &["--approval-wait", "60s"]);
+    let vouched = |text: &str| {
+        let (code, out, err) = run(&["memory", "provenance", "--db", s.db(), text]);
+        assert!(code == 0 || code == 1, "{out}{err}");
+        code == 0
+    };
+    let pending = || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (code, out, err) = run(&["approvals", "list", "--db", s.db(), "-q"]);
+            if code == 0 && !out.trim().is_empty() {
+                return out.lines().next().unwrap().to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no request: {out} {err}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    assert!(p.call("create_entities", alice()).get("error").is_none());
+    let observe = |id: &str, text: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "add_observations",
+               "arguments": {"observations": [{"entityName": "Alice", "contents": [text]}]}}})
+        .to_string()
+    };
+    // Approved: recorded only after the server stored it.
+    p.send_raw(&observe("held-1", "plays the cello"));
+    let id = pending();
+    assert!(!vouched("plays the cello"), "not recorded while held");
+    let (code, out, err) = run(&[
+        "approvals",
+        "approve",
+        &id,
+        "--db",
+        s.db(),
+        "--by",
+        "alice",
+        "--reason",
+        "fine",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (r, _) = p.response(&json!("held-1"));
+    assert!(r.get("error").is_none(), "{r}");
+    assert!(s.stored().contains("plays the cello"), "{}", s.stored());
+    assert!(vouched("plays the cello"));
+    // Denied: never stored, never recorded.
+    p.send_raw(&observe("held-2", "owes Mallory money"));
+    let id = pending();
+    let (code, ..) = run(&[
+        "approvals",
+        "deny",
+        &id,
+        "--db",
+        s.db(),
+        "--by",
+        "bob",
+        "--reason",
+        "no",
+    ]);
+    assert_eq!(code, 0);
+    let (r, _) = p.response(&json!("held-2"));
+    assert_eq!(r["error"]["code"], -32001, "{r}");
+    assert!(!s.stored().contains("owes Mallory"), "{}", s.stored());
+    assert!(!vouched("owes Mallory money"));
+    assert_eq!(p.finish(), 0);
+}
