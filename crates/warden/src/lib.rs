@@ -584,6 +584,10 @@ impl Warden {
         {
             e.memory = Some(step);
             if let Some(d) = decision {
+                // The guard decided, not the rule that allowed: no trace is the decider.
+                for t in &mut e.rules {
+                    t.decided = false;
+                }
                 e.decision = d;
             }
         }
