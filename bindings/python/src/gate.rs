@@ -275,6 +275,12 @@ impl PyWarden {
         for p in protect.unwrap_or_default() {
             builder = builder.protect(p);
         }
+        // `memory.write` is guarded as through every other door: the same detector
+        // quarantines flagged content; provenance is recorded in `db` when there is one.
+        builder = builder.memory_guard(
+            std::sync::Arc::new(warden_mcp::detect::memory_findings),
+            false,
+        );
         let warden = py
             .detach(|| builder.build())
             .map_err(|e| errors::build(py, &e))?;

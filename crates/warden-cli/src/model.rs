@@ -150,6 +150,14 @@ impl warden::drift::Embedder for DriftModel {
             .map(|e| e.to_vec())
             .map_err(|e| warden::drift::EmbedError(e.to_string()))
     }
+
+    fn embed_whole(&self, text: &str) -> Result<(Vec<f32>, bool), warden::drift::EmbedError> {
+        self.0
+            .model()
+            .embed_first_window_whole(text)
+            .map(|(e, whole)| (e.to_vec(), whole))
+            .map_err(|e| warden::drift::EmbedError(e.to_string()))
+    }
 }
 
 /// The loaded model behind warden-mcp's seam (the proxy does not link candle itself).

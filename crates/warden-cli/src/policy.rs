@@ -28,7 +28,7 @@ pub enum PolicyCommand {
         json: bool,
     },
     /// Decide an action and show every rule: matched or not, why, and which decided.
-    Explain(ExplainArgs),
+    Explain(Box<ExplainArgs>),
     /// Run a test file of actions with expected verdicts; exit 1 on any mismatch.
     Test {
         /// The test file (YAML with `policies:` and `cases:`).
@@ -52,6 +52,17 @@ pub struct ExplainArgs {
     action: ActionArgs,
     #[command(flatten)]
     model: crate::model::ModelArgs,
+    /// An existing Warden database: the memory step then looks up quarantine releases and
+    /// provenance records in it (read only: nothing is written, no release is spent).
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// The key that signs provenance records (default: `<db>.key`).
+    #[arg(long, value_name = "FILE", requires = "db")]
+    signing_key: Option<PathBuf>,
+    /// Explain a `memory.read` as a reader that requires provenance sees it (as the MCP
+    /// proxy's `--require-provenance`).
+    #[arg(long)]
+    require_provenance: bool,
     /// Print the explanation (or the error) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -136,7 +147,21 @@ fn explain(args: &ExplainArgs) -> Result<Exit> {
     if let Some(embedder) = crate::model::drift_embedder(&args.model)? {
         builder = builder.drift(embedder);
     }
-    let warden = builder.build()?;
+    let mut warden = builder.build()?;
+    // The memory guard explain consults: the database's records when one is named (opened,
+    // never created: explain writes nothing), and the reader's provenance requirement.
+    let mut guard = warden::memory::MemoryGuard::new(warden_mcp::proxy::memory_detector())
+        .require_provenance(args.require_provenance);
+    if let Some(db) = &args.db {
+        let db = crate::args::DbArgs { db: db.clone() };
+        let path = db.existing()?;
+        let key = args
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| warden_audit::default_key_path(path));
+        guard = guard.with_database(path, warden_audit::load_signing_key(&key)?);
+    }
+    warden = warden.with_memory(guard);
     let e = warden.explain(&action);
     if args.json {
         outln!("{}", report::json(&e));
@@ -181,6 +206,12 @@ fn explain(args: &ExplainArgs) -> Result<Exit> {
                 outln!("unreadable: {}", visible(err));
             }
         }
+        if let Some(v) = &e.verification {
+            print_verification(v);
+        }
+        if let Some(m) = &e.memory {
+            print_memory(m);
+        }
         for t in &e.rules {
             let mark = match (t.decided, t.status) {
                 (true, _) => "=>",
@@ -207,6 +238,79 @@ fn explain(args: &ExplainArgs) -> Result<Exit> {
         outln!("{}", report::decision_text(&e.decision));
     }
     Ok(e.decision.verdict.into())
+}
+
+/// The verifiers a `verify:` rule would ask: `verify: quorum 2 of 3` and one line each.
+fn print_verification(v: &serde_json::Value) {
+    let list = v["verifiers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut head = format!(
+        "verify: quorum {} of {}",
+        v["quorum"].as_u64().unwrap_or(0),
+        list.len()
+    );
+    if let Some(max) = v["max_drift"].as_f64() {
+        head.push_str(&format!(" (local_model: max_drift {max:.3})"));
+    }
+    outln!("{head}");
+    for one in list {
+        let reason = one["reason"].as_str().unwrap_or("");
+        outln!(
+            "  {}: {} ({})",
+            visible(one["verifier"].as_str().unwrap_or("?")),
+            one["vote"].as_str().unwrap_or("?"),
+            visible(reason)
+        );
+    }
+}
+
+/// What the memory guard would do: `memory: quarantine (warden.memory-quarantine): …`.
+fn print_memory(m: &serde_json::Value) {
+    let text = |k: &str| m[k].as_str().unwrap_or("").to_string();
+    if m["action"] == "memory.read" {
+        outln!(
+            "memory: read, provenance {}: {}",
+            if m["require_provenance"] == true {
+                "required"
+            } else {
+                "not required"
+            },
+            visible(&text("checks"))
+        );
+        for t in m["texts"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            outln!(
+                "  {}: {}",
+                t["hash"].as_str().unwrap_or("?"),
+                visible(t["why"].as_str().unwrap_or(""))
+            );
+        }
+        return;
+    }
+    let mut line = format!("memory: {}", text("step"));
+    if let Some(rule) = m["rule"].as_str() {
+        line.push_str(&format!(" ({rule})"));
+    }
+    line.push_str(&format!(": {}", text("why")));
+    outln!("{}", visible(&line));
+    if m["scanned"] == true {
+        let findings: Vec<&str> = m["findings"]
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        outln!(
+            "  scanned {} text{}: {}; source {}",
+            m["texts"].as_u64().unwrap_or(0),
+            if m["texts"] == 1 { "" } else { "s" },
+            if findings.is_empty() {
+                "no findings".to_string()
+            } else {
+                visible(&findings.join(", ")).to_string()
+            },
+            visible(&text("source"))
+        );
+    }
 }
 
 fn test(file: &std::path::Path, overrides: &[PathBuf], json: bool) -> Result<Exit> {

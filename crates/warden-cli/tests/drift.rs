@@ -24,9 +24,17 @@ impl Embedder for Minilm {
             .map(|e| e.to_vec())
             .map_err(|e| EmbedError(e.to_string()))
     }
+
+    fn embed_whole(&self, text: &str) -> Result<(Vec<f32>, bool), EmbedError> {
+        self.0
+            .embed_first_window_whole(text)
+            .map(|(e, whole)| (e.to_vec(), whole))
+            .map_err(|e| EmbedError(e.to_string()))
+    }
 }
 
-fn model() -> Option<Arc<dyn Embedder>> {
+/// The real model (loaded once for the harness), or `None` to skip (see `model_dir`).
+pub fn model() -> Option<Arc<dyn Embedder>> {
     static MODEL: std::sync::OnceLock<Arc<Minilm>> = std::sync::OnceLock::new();
     let dir = model_dir()?;
     Some(

@@ -230,3 +230,169 @@ fn check_and_the_proxy_give_the_same_quarantine_decision() {
     assert_eq!(code, 0, "{out}");
     let _ = s.path();
 }
+
+/// A write the memory step allowed but that never reached the store — the call denied by
+/// policy after the memory step, or failed by the server — leaves no provenance record: the
+/// signed record is kept back until the server answers the call with success.
+#[test]
+fn a_write_refused_or_failed_after_the_memory_step_leaves_no_provenance() {
+    let s = Setup::new();
+    std::fs::write(
+        &s.policy,
+        r#"
+name: memory-gateway
+default: deny
+rules:
+  - action: mcp.tools/call
+    allow: true
+  - id: no-relations
+    action: mcp.tools/call
+    tool: create_relations
+    allow: false
+  - action: memory.write
+    allow: true
+"#,
+    )
+    .unwrap();
+    let mut p = s.proxy(false);
+    let vouched = |text: &str| {
+        let (code, out, err) = run(&["memory", "provenance", "--db", s.db(), text]);
+        assert!(code == 0 || code == 1, "{out}{err}");
+        code == 0
+    };
+    assert!(p.call("create_entities", alice()).get("error").is_none());
+    assert!(
+        vouched("prefers tea over coffee"),
+        "a stored write is vouched for"
+    );
+
+    // The memory step allows the relation; the policy then denies the call.
+    let r = p.call(
+        "create_relations",
+        json!({"relations": [{"from": "Alice", "to": "Mallory", "relationType": "trusts blindly"}]}),
+    );
+    assert_eq!(r["error"]["code"], -32001, "{r}");
+    assert_eq!(r["error"]["data"]["rule"], "no-relations", "{r}");
+    assert!(!s.stored().contains("trusts blindly"), "{}", s.stored());
+    assert!(
+        !vouched("trusts blindly"),
+        "a refused write has no provenance"
+    );
+    assert!(!vouched("Mallory"));
+
+    // Allowed through, but the server fails it (no such entity): nothing was stored.
+    let r = p.call(
+        "add_observations",
+        json!({"observations": [{"entityName": "Nobody", "contents": ["lives on the moon"]}]}),
+    );
+    let failed = r.get("error").is_some() || r["result"]["isError"] == json!(true);
+    assert!(failed, "{r}");
+    assert!(!s.stored().contains("lives on the moon"), "{}", s.stored());
+    assert!(
+        !vouched("lives on the moon"),
+        "a failed write has no provenance"
+    );
+
+    // The same kind of write to an entity that exists succeeds, and is vouched for.
+    let r = p.call(
+        "add_observations",
+        json!({"observations": [{"entityName": "Alice", "contents": ["lives in Lyon"]}]}),
+    );
+    assert!(
+        r.get("error").is_none() && r["result"]["isError"] != json!(true),
+        "{r}"
+    );
+    assert!(vouched("lives in Lyon"));
+    assert_eq!(p.finish(), 0);
+}
+
+/// A memory write whose call is held for a person's approval: its provenance is not recorded
+/// while it waits, is recorded once the call is approved and the server stores it, and never
+/// when the person says no.
+#[test]
+fn a_held_memory_write_gets_provenance_only_once_approved_and_stored() {
+    let s = Setup::new();
+    std::fs::write(
+        &s.policy,
+        r#"
+name: memory-gateway
+default: deny
+rules:
+  - action: mcp.tools/call
+    allow: true
+  - id: ask-first
+    action: mcp.tools/call
+    tool: add_observations
+    effect: require_approval
+  - action: memory.write
+    allow: true
+"#,
+    )
+    .unwrap();
+    let mut p = s.proxy_with(false, &["--approval-wait", "60s"]);
+    let vouched = |text: &str| {
+        let (code, out, err) = run(&["memory", "provenance", "--db", s.db(), text]);
+        assert!(code == 0 || code == 1, "{out}{err}");
+        code == 0
+    };
+    let pending = || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (code, out, err) = run(&["approvals", "list", "--db", s.db(), "-q"]);
+            if code == 0 && !out.trim().is_empty() {
+                return out.lines().next().unwrap().to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no request: {out} {err}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    assert!(p.call("create_entities", alice()).get("error").is_none());
+    let observe = |id: &str, text: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "add_observations",
+               "arguments": {"observations": [{"entityName": "Alice", "contents": [text]}]}}})
+        .to_string()
+    };
+    // Approved: recorded only after the server stored it.
+    p.send_raw(&observe("held-1", "plays the cello"));
+    let id = pending();
+    assert!(!vouched("plays the cello"), "not recorded while held");
+    let (code, out, err) = run(&[
+        "approvals",
+        "approve",
+        &id,
+        "--db",
+        s.db(),
+        "--by",
+        "alice",
+        "--reason",
+        "fine",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (r, _) = p.response(&json!("held-1"));
+    assert!(r.get("error").is_none(), "{r}");
+    assert!(s.stored().contains("plays the cello"), "{}", s.stored());
+    assert!(vouched("plays the cello"));
+    // Denied: never stored, never recorded.
+    p.send_raw(&observe("held-2", "owes Mallory money"));
+    let id = pending();
+    let (code, ..) = run(&[
+        "approvals",
+        "deny",
+        &id,
+        "--db",
+        s.db(),
+        "--by",
+        "bob",
+        "--reason",
+        "no",
+    ]);
+    assert_eq!(code, 0);
+    let (r, _) = p.response(&json!("held-2"));
+    assert_eq!(r["error"]["code"], -32001, "{r}");
+    assert!(!s.stored().contains("owes Mallory"), "{}", s.stored());
+    assert!(!vouched("owes Mallory money"));
+    assert_eq!(p.finish(), 0);
+}

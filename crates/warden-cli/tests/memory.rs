@@ -104,3 +104,151 @@ fn decide_over_http_and_check_quarantine_the_same_write() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("news.example"), "{}", out.stdout);
 }
+
+/// `warden policy explain` shows the memory step of a `memory.write` — scanned, flagged →
+/// quarantine, or provenance to be recorded — and of a `memory.read`, what a reader that
+/// requires provenance checks; and it writes nothing (no quarantine row, no record, no
+/// release spent).
+#[test]
+fn explain_shows_the_memory_step_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(dir.path(), "memory.yaml", POLICY);
+    let db = dir.path().join("warden.db");
+    let p = policy.to_str().unwrap();
+    let d = db.to_str().unwrap();
+    let explain = |content: &str, extra: &[&str]| {
+        let arg = format!("content={}", json!([content]));
+        let mut args = vec![
+            "policy",
+            "explain",
+            "--policy",
+            p,
+            "--action",
+            "memory.write",
+            "--agent",
+            "bot",
+            "--arg",
+            &arg,
+            "--context",
+            "source=https://news.example/article",
+        ];
+        args.extend_from_slice(extra);
+        warden(&args, None)
+    };
+    // Flagged: quarantine, and the decision says so (deny by warden.memory-quarantine).
+    let out = explain(INJECTED, &[]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("memory: quarantine (warden.memory-quarantine): denied: the content has"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("scanned 1 text: poisoning."),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("source https://news.example/article"),
+        "{}",
+        out.stdout
+    );
+    // Clean: allowed, provenance to be recorded (with a database) or not (without).
+    let out = explain("the build uses cargo nextest", &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("memory: provenance: clean: allowed without provenance (no Warden database"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("no findings"), "{}", out.stdout);
+    // With an existing database: the same, read from it.
+    let out = warden(
+        &[
+            "check",
+            "--policy",
+            p,
+            "--db",
+            d,
+            "--action",
+            "memory.write",
+            "--agent",
+            "bot",
+            "--arg",
+            "content=warm up",
+            "--context",
+            "source=user",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let rows = |table: &str| -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = (rows("quarantine"), rows("memory_provenance"));
+    let out = explain("the build uses cargo nextest", &["--db", d, "--json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let j = out.json();
+    assert_eq!(j["memory"]["step"], "provenance", "{j}");
+    assert_eq!(j["memory"]["database"], true, "{j}");
+    assert!(
+        j["memory"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("provenance would be recorded"),
+        "{j}"
+    );
+    let out = explain(INJECTED, &["--db", d, "--json"]);
+    let j = out.json();
+    assert_eq!(j["memory"]["step"], "quarantine", "{j}");
+    assert_eq!(j["decision"]["rule"], "warden.memory-quarantine", "{j}");
+    assert_eq!((rows("quarantine"), rows("memory_provenance")), before);
+    // A database that does not exist is an error, not a new file.
+    let missing = dir.path().join("none.db");
+    let out = explain("x", &["--db", missing.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(!missing.exists());
+
+    // A read: what a reader that requires provenance checks, and what the records say of
+    // the texts named.
+    let out = warden(
+        &[
+            "policy",
+            "explain",
+            "--policy",
+            write(
+                dir.path(),
+                "read.yaml",
+                "rules:\n  - action: memory.read\n    allow: true\n",
+            )
+            .to_str()
+            .unwrap(),
+            "--db",
+            d,
+            "--require-provenance",
+            "--action",
+            "memory.read",
+            "--arg",
+            &format!("content={}", json!(["warm up", "planted"])),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("memory: read, provenance required: every text of every item"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("provenance verified"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("no provenance record"),
+        "{}",
+        out.stdout
+    );
+}

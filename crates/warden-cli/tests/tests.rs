@@ -19,6 +19,7 @@ mod hostile_saga;
 mod hostile_tool_author;
 mod hostile_web_page;
 mod identity;
+mod local_model_verifier;
 mod memory;
 mod model;
 mod runtime;

@@ -367,6 +367,17 @@ static METADATA: LazyLock<Compiled> = LazyLock::new(|| compile(Mode::Metadata));
 static OUTPUT: LazyLock<Compiled> = LazyLock::new(|| compile(Mode::Output));
 static PARAMETER: LazyLock<Compiled> = LazyLock::new(|| compile(Mode::Parameter));
 
+/// What a memory guard flags in one text written to an agent's memory: the rule ids of the
+/// output-mode rules (the ones tool results meet) that hit it; empty when clean. Every door
+/// Warden ships — the CLI, the HTTP server, the MCP proxy, the Python package — hands this
+/// to `WardenBuilder::memory_guard`, so a `memory.write` is judged the same through each.
+pub fn memory_findings(text: &str) -> Vec<String> {
+    scan(text, Mode::Output)
+        .into_iter()
+        .map(|h| h.id.to_string())
+        .collect()
+}
+
 /// Run every rule of `mode` over `text`.
 pub fn scan(text: &str, mode: Mode) -> Vec<Hit> {
     let mut hits = Vec::new();

@@ -143,11 +143,24 @@ impl Model {
     /// The embedding of the first window of `text` only (its first 126 content tokens): for
     /// comparing two short texts (goal drift), where the rest would be computed for nothing.
     pub fn embed_first_window(&self, text: &str) -> Result<[f32; EMBED_DIM], ModelError> {
+        self.embed_first_window_whole(text).map(|(e, _)| e)
+    }
+
+    /// [`Model::embed_first_window`], and whether that window holds all of `text` (it has
+    /// one window and nothing was cut): a verdict on the embedding speaks for the whole text
+    /// only then.
+    pub fn embed_first_window_whole(
+        &self,
+        text: &str,
+    ) -> Result<([f32; EMBED_DIM], bool), ModelError> {
         let cut = self.cut(text)?;
         let range = cut.range(0);
-        self.forward(&cut.ids, &[range])?
+        let whole = !cut.truncated && cut.starts.len() == 1 && range.end == cut.ids.len();
+        let e = self
+            .forward(&cut.ids, &[range])?
             .pop()
-            .ok_or_else(|| ModelError::Candle(candle_core::Error::Msg("no embedding".into())))
+            .ok_or_else(|| ModelError::Candle(candle_core::Error::Msg("no embedding".into())))?;
+        Ok((e, whole))
     }
 
     /// Embed several texts, batching windows *across* texts: a list of short tool cards takes

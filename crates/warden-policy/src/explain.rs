@@ -50,4 +50,15 @@ pub struct Explanation {
     /// configured); the policy engines do not compute it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<f64>,
+    /// What cross-model verification would do with an allow by a rule with `verify:`, filled
+    /// in by Warden (the engines do not ask verifiers): `{quorum, max_drift, verifiers:
+    /// [{verifier, vote, reason}]}`, where `vote` is `yes`/`no` for the verifiers Warden asks
+    /// without the network (`rules`, `local_model`) and `not asked` for an endpoint (explain
+    /// never calls the network).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<serde_json::Value>,
+    /// What Warden's memory guard would do with a `memory.write` (or check for a
+    /// `memory.read`), filled in by Warden without writing anything: see `docs/memory.md`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<serde_json::Value>,
 }

@@ -308,6 +308,8 @@ impl PolicySet {
             rules,
             understood,
             drift: None,
+            verification: None,
+            memory: None,
         }
     }
 }

@@ -17,8 +17,17 @@ use std::time::Duration;
 /// The verifier that is Warden's own rule engine: yes when the action can be read and has no
 /// intent label.
 pub const RULES: &str = "rules";
-/// The verifier that is Warden's local model (not loaded yet: it always votes no).
+/// The verifier that is Warden's local model: yes when the action is close enough to the
+/// session's task (goal drift at most the rule's `max_drift`).
 pub const LOCAL_MODEL: &str = "local_model";
+/// The largest goal drift (`1 − cosine(task, action)`, in thousandths) at which the local model
+/// votes yes unless the rule's `max_drift` says otherwise: 0.8. Measured with
+/// all-MiniLM-L6-v2 on the pairs of `crates/warden-cli/tests/local_model_verifier.rs`, honest
+/// developer actions drift 0.56–0.75 from their task and exfiltration during a coding task
+/// 0.83–1.03 (docs/policy.md, "Verification").
+pub const DEFAULT_MAX_DRIFT_MILLI: u16 = 800;
+/// The largest `max_drift` a policy may set (drift lies in [0, 2]).
+pub const MAX_DRIFT_MILLI: u16 = 2000;
 
 /// Longest an endpoint may take unless its `timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -83,6 +92,10 @@ pub struct Verify {
     pub quorum: usize,
     /// Who is asked, in the policy's order, each once.
     pub of: Vec<Verifier>,
+    /// The local model votes yes only when the goal drift is at most this, in thousandths
+    /// (drift is measured to 3 decimals): `max_drift: 0.7` is 700. Default
+    /// [`DEFAULT_MAX_DRIFT_MILLI`].
+    pub max_drift_milli: u16,
 }
 
 /// Parse an endpoint URL: `http://<loopback host>[:port]/path`.

@@ -42,6 +42,24 @@ pub const TASK_CONTEXT: &str = "task";
 pub trait Embedder: Send + Sync {
     /// The L2-normalised embedding of `text` (of its first window, for a windowed model).
     fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError>;
+
+    /// [`Embedder::embed`], and whether the model read all of `text` (it fit in the window).
+    /// The local model's verification vote needs this: text past the window is text the
+    /// model did not judge. The default cannot tell, so it says `false` (the vote is then
+    /// always no: fail closed); goal drift itself does not use the flag.
+    fn embed_whole(&self, text: &str) -> Result<(Vec<f32>, bool), EmbedError> {
+        Ok((self.embed(text)?, false))
+    }
+}
+
+/// One measurement: the drift, and whether the model read all of both texts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measure {
+    /// `1 − cos(task, action)`, in [0, 2], to 3 decimals.
+    pub drift: f64,
+    /// Neither text was cut (at [`MAX_TASK_TEXT`] / [`MAX_ACTION_TEXT`] bytes, or at the
+    /// model's window): the number speaks for all of the action.
+    pub whole: bool,
 }
 
 /// The embedder could not embed a text.
@@ -78,9 +96,9 @@ impl std::fmt::Debug for Drift {
     }
 }
 
-/// One cached task: its text (compared on a hit: the key is only a hash), its embedding, and
-/// when it was last used.
-type Cached = (Arc<str>, Arc<[f32]>, u64);
+/// One cached task: its text (compared on a hit: the key is only a hash), its embedding,
+/// whether the model read all of it, and when it was last used.
+type Cached = (Arc<str>, Arc<[f32]>, bool, u64);
 
 struct TaskCache {
     /// hash of the task → the task.
@@ -103,22 +121,31 @@ impl Drift {
     /// The drift of `action` from its declared task: `Ok(None)` when the action declares no
     /// task (no `context.task` string).
     pub fn measure(&self, action: &Action) -> Result<Option<f64>, DriftError> {
+        Ok(self.measure_whole(action)?.map(|m| m.drift))
+    }
+
+    /// [`Drift::measure`], saying also whether the model read all of the task and the action.
+    pub fn measure_whole(&self, action: &Action) -> Result<Option<Measure>, DriftError> {
         let Some(task) = action.context.get(TASK_CONTEXT).and_then(Value::as_str) else {
             return Ok(None);
         };
-        let task = cut(task, MAX_TASK_TEXT);
-        let t = self.task_embedding(task)?;
-        let a = self
-            .embedder
-            .embed(&action_text(action))
-            .map_err(|source| DriftError::Embed {
-                what: "action",
-                source,
-            })?;
-        drift(&t, &a).map(Some)
+        let task_cut = task.len() > MAX_TASK_TEXT;
+        let (t, task_whole) = self.task_embedding(cut(task, MAX_TASK_TEXT))?;
+        let (text, action_cut) = action_text_cut(action);
+        let (a, action_whole) =
+            self.embedder
+                .embed_whole(&text)
+                .map_err(|source| DriftError::Embed {
+                    what: "action",
+                    source,
+                })?;
+        Ok(Some(Measure {
+            drift: drift(&t, &a)?,
+            whole: task_whole && action_whole && !task_cut && !action_cut,
+        }))
     }
 
-    fn task_embedding(&self, task: &str) -> Result<Arc<[f32]>, DriftError> {
+    fn task_embedding(&self, task: &str) -> Result<(Arc<[f32]>, bool), DriftError> {
         let key = {
             let mut h = DefaultHasher::new();
             task.hash(&mut h);
@@ -128,29 +155,29 @@ impl Drift {
             let mut cache = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
             cache.clock += 1;
             let now = cache.clock;
-            if let Some((text, embedding, used)) = cache.entries.get_mut(&key)
+            if let Some((text, embedding, whole, used)) = cache.entries.get_mut(&key)
                 && &**text == task
             {
                 *used = now;
-                return Ok(embedding.clone());
+                return Ok((embedding.clone(), *whole));
             }
         }
         // Embedded outside the lock: other decisions do not wait on the model for it.
-        let embedding: Arc<[f32]> = self
-            .embedder
-            .embed(task)
-            .map_err(|source| DriftError::Embed {
-                what: "task",
-                source,
-            })?
-            .into();
+        let (embedding, whole) =
+            self.embedder
+                .embed_whole(task)
+                .map_err(|source| DriftError::Embed {
+                    what: "task",
+                    source,
+                })?;
+        let embedding: Arc<[f32]> = embedding.into();
         let mut cache = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.entries.len() >= TASK_CACHE
             && !cache.entries.contains_key(&key)
             && let Some(oldest) = cache
                 .entries
                 .iter()
-                .min_by_key(|(_, (_, _, used))| *used)
+                .min_by_key(|(_, (_, _, _, used))| *used)
                 .map(|(k, _)| *k)
         {
             cache.entries.remove(&oldest);
@@ -158,8 +185,8 @@ impl Drift {
         let now = cache.clock;
         cache
             .entries
-            .insert(key, (Arc::from(task), embedding.clone(), now));
-        Ok(embedding)
+            .insert(key, (Arc::from(task), embedding.clone(), whole, now));
+        Ok((embedding, whole))
     }
 
     /// Task embeddings cached now (for tests and metrics).
@@ -175,6 +202,11 @@ impl Drift {
 /// What the model reads of an action: `name tool args-as-compact-JSON`, cut at
 /// [`MAX_ACTION_TEXT`] bytes.
 pub fn action_text(action: &Action) -> String {
+    action_text_cut(action).0
+}
+
+/// [`action_text`], and whether it was cut.
+fn action_text_cut(action: &Action) -> (String, bool) {
     let mut text = action.action.to_string();
     if let Some(tool) = &action.tool {
         text.push(' ');
@@ -185,7 +217,8 @@ pub fn action_text(action: &Action) -> String {
         text.push(' ');
         text.push_str(&action.args.to_string());
     }
-    cut(&text, MAX_ACTION_TEXT).to_owned()
+    let was_cut = text.len() > MAX_ACTION_TEXT;
+    (cut(&text, MAX_ACTION_TEXT).to_owned(), was_cut)
 }
 
 /// 1 − cosine similarity of two unit vectors, clamped to [0, 2] and rounded to 3 decimals.

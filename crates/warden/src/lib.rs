@@ -186,14 +186,31 @@ impl Warden {
     /// Judge one action. Never fails and never panics outward: a malformed action, an
     /// evaluation error or a panic inside an engine is a `Deny` whose reason names the cause.
     pub fn decide(&self, action: &Action) -> Decision {
-        self.decide_as(action, Route::Full, &mut ())
+        self.decide_as(action, Route::Full, None, &mut ())
+    }
+
+    /// [`Warden::decide`] for a door that performs a `memory.write` itself and learns whether
+    /// it succeeded (the MCP proxy): a clean allowed write's provenance is signed but not
+    /// recorded; it comes back to be recorded with [`memory::MemoryGuard::commit`] once the
+    /// store accepted the write. A write refused afterwards (the call denied or held and
+    /// never approved, the server's error) then leaves no record vouching for a text that
+    /// was never stored. Any other action is decided as by `decide` (and `None` comes back).
+    pub fn decide_deferring_provenance(
+        &self,
+        action: &Action,
+    ) -> (Decision, Option<memory::PendingProvenance>) {
+        let mut pending = None;
+        let d = self.decide_as(action, Route::Full, Some(&mut pending), &mut ());
+        // Only an allow is ever written.
+        let pending = pending.filter(|_| d.verdict == Verdict::Allow);
+        (d, pending)
     }
 
     /// [`Warden::decide`], with the time each step took (for `warden bench`). Each step's
     /// time includes one read of the clock (~20 ns); a step the path did not reach is 0.
     pub fn decide_timed(&self, action: &Action) -> (Decision, StepTimes) {
         let mut watch = Stopwatch::start();
-        let decision = self.decide_as(action, Route::Full, &mut watch);
+        let decision = self.decide_as(action, Route::Full, None, &mut watch);
         (decision, watch.times())
     }
 
@@ -202,10 +219,16 @@ impl Warden {
     /// undoing what it already did — with the same audit record. Only the saga runner calls
     /// this; no door takes it from a caller.
     pub fn decide_compensation(&self, action: &Action) -> Decision {
-        self.decide_as(action, Route::Compensation, &mut ())
+        self.decide_as(action, Route::Compensation, None, &mut ())
     }
 
-    fn decide_as(&self, action: &Action, route: Route, lap: &mut impl Lap) -> Decision {
+    fn decide_as(
+        &self,
+        action: &Action,
+        route: Route,
+        defer: Option<&mut Option<memory::PendingProvenance>>,
+        lap: &mut impl Lap,
+    ) -> Decision {
         let start = Instant::now();
         // The action as judged: Warden's own fields (verified agent, trust) in place of the
         // caller's, so the audit record says who really asked.
@@ -229,8 +252,8 @@ impl Warden {
             }
         }
         let mut decision = match self.with_drift_context(&mut judged) {
-            Ok(()) => self.judge(&mut judged, route, lap),
-            Err(d) => d,
+            Ok(reading) => self.judge(&mut judged, route, &reading, defer, lap),
+            Err((d, _)) => d,
         };
         decision.elapsed_ns = elapsed_ns(start);
         if let Some(log) = &self.audit {
@@ -254,28 +277,41 @@ impl Warden {
     }
 
     /// Write `context.drift` when a task is declared and a model is configured (a caller's
-    /// own was removed before). `Err`: the deny for a drift that could not be measured.
-    fn with_drift_context(&self, judged: &mut Cow<'_, Action>) -> Result<(), Decision> {
+    /// own was removed before); what the model read is the local model's vote if a rule asks
+    /// for it (step 5a). `Err`: the deny for a drift that could not be measured, and that
+    /// reading.
+    fn with_drift_context(
+        &self,
+        judged: &mut Cow<'_, Action>,
+    ) -> Result<verify::Reading, (Decision, verify::Reading)> {
         let Some(measure) = &self.drift else {
-            return Ok(());
+            return Ok(verify::Reading::NotLoaded);
         };
-        match measure.measure(judged) {
-            Ok(None) => Ok(()),
-            Ok(Some(value)) => {
-                if let serde_json::Value::Object(m) = &mut judged.to_mut().context {
-                    m.insert(drift::DRIFT_CONTEXT.into(), value.into());
+        match measure.measure_whole(judged) {
+            Ok(None) => Ok(verify::Reading::NoTask),
+            Ok(Some(m)) => {
+                if let serde_json::Value::Object(map) = &mut judged.to_mut().context {
+                    map.insert(drift::DRIFT_CONTEXT.into(), m.drift.into());
                 }
-                Ok(())
+                Ok(verify::Reading::Measured(m))
             }
-            Err(e) => Err(Decision::deny(format!(
-                "denied: goal drift could not be measured: {e}"
-            ))),
+            Err(e) => Err((
+                Decision::deny(format!("denied: goal drift could not be measured: {e}")),
+                verify::Reading::Failed(e.to_string()),
+            )),
         }
     }
 
     /// The decision path before the audit log, step by step, each failing closed. The first
     /// step that answers ends the path; its answer is the decision.
-    fn judge(&self, action: &mut Cow<'_, Action>, route: Route, lap: &mut impl Lap) -> Decision {
+    fn judge(
+        &self,
+        action: &mut Cow<'_, Action>,
+        route: Route,
+        reading: &verify::Reading,
+        defer: Option<&mut Option<memory::PendingProvenance>>,
+        lap: &mut impl Lap,
+    ) -> Decision {
         // 0. A malformed action is denied, and so is any that would touch Warden's own files.
         if let Err(e) = action.validate() {
             return Decision::deny(format!("denied: {e}"));
@@ -368,7 +404,7 @@ impl Warden {
         //     verifiers says yes; every vote goes into the record.
         let mut verification = None;
         if let Some(spec) = active.set.verification(&d) {
-            let votes = verify::ask(&spec, judged);
+            let votes = verify::ask(&spec, judged, reading);
             verification = Some(verify::record(&spec, &votes));
             d = verify::apply(d, &spec, &votes);
         }
@@ -389,7 +425,7 @@ impl Warden {
             && let Some(guard) = &self.memory
         {
             let mut noted = serde_json::Map::new();
-            d = guard.judge_write(action, d, &mut noted);
+            d = guard.judge_write_deferring(action, d, &mut noted, defer);
             if !noted.is_empty() {
                 let context = &mut action.to_mut().context;
                 if context.is_null() {
@@ -494,7 +530,10 @@ impl Warden {
         let start = Instant::now();
         // The action as the policy would see it: with Warden's `context.drift`.
         let mut judged = Cow::Borrowed(action);
-        let drift_error = self.with_drift_context(&mut judged).err();
+        let (reading, drift_error) = match self.with_drift_context(&mut judged) {
+            Ok(r) => (r, None),
+            Err((d, r)) => (r, Some(d)),
+        };
         let action: &Action = &judged;
         let active = self.policies.load();
         // The runtime steps (kill switch, ring gate, buckets, breakers) come first, as
@@ -510,8 +549,19 @@ impl Warden {
             .runtime
             .steps(&active.set, active.version)
             .computed_action(action, ring);
-        let mut e = active.set.explain(computed.as_ref().unwrap_or(action));
+        let policy_view = computed.as_ref().unwrap_or(action);
+        let mut e = active.set.explain(policy_view);
         e.decision.policy_version = active.version;
+        // 5a, without the network: which verifiers an allow by a `verify:` rule would ask,
+        // and the votes Warden casts itself.
+        if let Some(spec) = active.set.verification(&e.decision) {
+            let votes = verify::ask_offline(&spec, policy_view, &reading);
+            e.verification = Some(verify::plan(&spec, &votes));
+            // Every verifier answered offline: the decision is exactly what decide makes.
+            if let Some(votes) = votes.into_iter().collect::<Option<Vec<_>>>() {
+                e.decision = verify::apply(e.decision.clone(), &spec, &votes);
+            }
+        }
         if let Some(t) = runtime
             .iter()
             .find(|t| t.status == warden_policy::Status::Matched)
@@ -527,6 +577,19 @@ impl Warden {
             e.decision = d;
         } else if let Some(d) = drift_error {
             e.decision = d;
+        }
+        // 5c, without writing: what the memory guard would do (quarantine, provenance).
+        if let Some(guard) = &self.memory
+            && let Some((step, decision)) = guard.explain(action, &e.decision)
+        {
+            e.memory = Some(step);
+            if let Some(d) = decision {
+                // The guard decided, not the rule that allowed: no trace is the decider.
+                for t in &mut e.rules {
+                    t.decided = false;
+                }
+                e.decision = d;
+            }
         }
         e.drift = action
             .context

@@ -12,8 +12,13 @@
 //! The verifiers:
 //! - `rules`: Warden's reading of the action (`warden_policy::understand`): yes when the
 //!   action can be read and has no intent label.
-//! - `local_model`: not loaded yet (another part of Warden builds it): always no, with that
-//!   reason, so a quorum that counts on it fails closed rather than silently shrinking.
+//! - `local_model`: the goal-drift model ([`crate::drift`]): yes when the session declared its
+//!   task, the model read all of the task and of the action (neither was longer than its
+//!   window), and the drift between them is at most the rule's `max_drift`. It costs nothing
+//!   extra: Warden measured the drift before the policy ran, and the vote reads that
+//!   measurement ([`Reading`]). No model, no task, a model error or an over-long text is a
+//!   no with that reason, so a quorum that counts on it fails closed rather than silently
+//!   shrinking.
 //! - an endpoint: an OpenAI-compatible chat-completions URL on a loopback address (see
 //!   `warden_policy::verify`), asked with a plain HTTP/1.1 POST. The whole exchange is
 //!   bounded by the endpoint's `timeout` and its answer by `max_response_bytes`.
@@ -24,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use warden_core::{Action, Decision, Verdict};
+
+use crate::drift::Measure;
 use warden_policy::verify::{Endpoint, Verifier, Verify};
 
 /// Most bytes of the action's JSON put into the question (the rest is cut, and the cut said).
@@ -40,8 +47,23 @@ pub struct Vote {
     pub reason: String,
 }
 
+/// What the local model read of an action, for its vote: Warden measures goal drift once per
+/// decision, before the policy runs, and the `local_model` verifier votes on that.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    /// No model is configured.
+    NotLoaded,
+    /// The action declares no task (no `context.task` string).
+    NoTask,
+    /// The model failed (the decision is a deny anyway; explain shows why).
+    Failed(String),
+    /// The drift, and whether the model read all of both texts.
+    Measured(Measure),
+}
+
 /// Ask every verifier of `spec` about `action`, endpoints in parallel; votes in `spec` order.
-pub fn ask(spec: &Verify, action: &Action) -> Vec<Vote> {
+/// `reading` is what the local model made of the action.
+pub fn ask(spec: &Verify, action: &Action, reading: &Reading) -> Vec<Vote> {
     std::thread::scope(|s| {
         let pending: Vec<_> = spec
             .of
@@ -51,7 +73,7 @@ pub fn ask(spec: &Verify, action: &Action) -> Vec<Vote> {
                     let e = e.clone();
                     Err(s.spawn(move || ask_endpoint(&e, action)))
                 }
-                other => Ok(ask_local(other, action)),
+                other => Ok(ask_local(other, action, reading, spec.max_drift_milli)),
             })
             .collect();
         pending
@@ -76,7 +98,50 @@ pub fn ask(spec: &Verify, action: &Action) -> Vec<Vote> {
     })
 }
 
-fn ask_local(v: &Verifier, action: &Action) -> (bool, String) {
+/// The votes Warden can cast without the network (rules, the local model): what `warden
+/// policy explain` shows; endpoints are listed but not asked (`None`).
+pub fn ask_offline(spec: &Verify, action: &Action, reading: &Reading) -> Vec<Option<Vote>> {
+    spec.of
+        .iter()
+        .map(|v| match v {
+            Verifier::Endpoint(_) => None,
+            other => {
+                let (yes, reason) = ask_local(other, action, reading, spec.max_drift_milli);
+                Some(Vote {
+                    verifier: other.name().to_string(),
+                    yes,
+                    reason,
+                })
+            }
+        })
+        .collect()
+}
+
+/// The local model's vote on `reading`, with `max_drift_milli` as its threshold.
+pub fn model_vote(reading: &Reading, max_drift_milli: u16) -> (bool, String) {
+    let max = f64::from(max_drift_milli) / 1000.0;
+    match reading {
+        Reading::NotLoaded => (false, "local model not loaded".into()),
+        Reading::NoTask => (
+            false,
+            "no task declared (context.task): nothing to compare the action with".into(),
+        ),
+        Reading::Failed(e) => (false, format!("the model failed: {e}")),
+        Reading::Measured(m) if !m.whole => (
+            false,
+            format!(
+                "the task or the action is longer than the model reads (drift {:.3} covers only its start)",
+                m.drift
+            ),
+        ),
+        Reading::Measured(m) if m.drift <= max => {
+            (true, format!("drift {:.3} ≤ max_drift {max:.3}", m.drift))
+        }
+        Reading::Measured(m) => (false, format!("drift {:.3} > max_drift {max:.3}", m.drift)),
+    }
+}
+
+fn ask_local(v: &Verifier, action: &Action, reading: &Reading, max_drift: u16) -> (bool, String) {
     match v {
         Verifier::Rules => {
             let u = warden_policy::understand::understand(action);
@@ -89,7 +154,7 @@ fn ask_local(v: &Verifier, action: &Action) -> (bool, String) {
                 (false, format!("labelled {}", labels.join(", ")))
             }
         }
-        Verifier::LocalModel => (false, "local model not loaded".into()),
+        Verifier::LocalModel => model_vote(reading, max_drift),
         Verifier::Endpoint(_) => (false, "an endpoint is asked over HTTP".into()),
     }
 }
@@ -135,6 +200,37 @@ pub fn record(spec: &Verify, votes: &[Vote]) -> Value {
             .map(|v| json!({"verifier": v.verifier, "vote": if v.yes { "yes" } else { "no" }, "reason": v.reason}))
             .collect::<Vec<_>>(),
     })
+}
+
+/// What `warden policy explain` shows for a rule with `verify:`: the quorum, and each
+/// verifier with the vote Warden can cast offline or `not asked` for an endpoint.
+pub fn plan(spec: &Verify, votes: &[Option<Vote>]) -> Value {
+    let verifiers: Vec<Value> = spec
+        .of
+        .iter()
+        .zip(votes)
+        .map(|(v, vote)| match (v, vote) {
+            (_, Some(vote)) => json!({
+                "verifier": vote.verifier,
+                "vote": if vote.yes { "yes" } else { "no" },
+                "reason": vote.reason,
+            }),
+            (Verifier::Endpoint(e), None) => json!({
+                "verifier": v.name(),
+                "vote": "not asked",
+                "reason": format!("an endpoint ({}); explain does not call the network", e.url),
+            }),
+            (_, None) => json!({"verifier": v.name(), "vote": "not asked"}),
+        })
+        .collect();
+    let mut out = json!({
+        "quorum": spec.quorum,
+        "verifiers": verifiers,
+    });
+    if spec.of.iter().any(|v| matches!(v, Verifier::LocalModel)) {
+        out["max_drift"] = json!(f64::from(spec.max_drift_milli) / 1000.0);
+    }
+    out
 }
 
 /// The question, in the chat-completions request format.

@@ -196,7 +196,7 @@ fn one_lying_verifier_does_not_make_a_quorum() {
 }
 
 #[test]
-fn the_local_model_is_a_no_until_it_is_loaded() {
+fn the_local_model_is_a_no_without_a_model() {
     let (a, _) = server(honest());
     let w = warden(&policy(
         &[("endpoint_a", &a)],
@@ -480,4 +480,59 @@ fn bad_verifier_configuration_is_a_load_error_at_its_line() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("`timeout` is at most 30s"), "{err}");
+}
+
+#[test]
+fn a_bad_max_drift_is_a_load_error_at_its_line_and_column() {
+    for (verify, why) in [
+        (
+            "{of: [rules, local_model], max_drift: 2.5}",
+            "`verify.max_drift` must be a number from 0 to 2",
+        ),
+        (
+            "{of: [rules, local_model], max_drift: -0.1}",
+            "`verify.max_drift` must be a number from 0 to 2",
+        ),
+        (
+            "{of: [rules, local_model], max_drift: .nan}",
+            "`verify.max_drift` must be a number from 0 to 2",
+        ),
+        (
+            "{of: [rules, local_model], max_drift: high}",
+            "found the string \"high\"",
+        ),
+        (
+            "{of: [rules], max_drift: 0.5}",
+            "`of` does not name `local_model`",
+        ),
+    ] {
+        let text = policy(&[], verify);
+        let err = PolicySet::from_yaml("verified.yaml", &text)
+            .unwrap_err()
+            .to_string();
+        let col = text.lines().nth(5).unwrap().find("max_drift").unwrap() + 1 + "max_drift: ".len();
+        assert!(
+            err.contains(&format!("verified.yaml:6:{col}")),
+            "{verify}: {err}"
+        );
+        assert!(err.contains(why), "{verify}: {err}");
+    }
+    // Good values load; the threshold is kept in thousandths, 0.8 by default.
+    for (verify, milli) in [
+        ("{of: [local_model], max_drift: 0.65}", 650),
+        ("{of: [local_model], max_drift: 1}", 1000),
+        ("{of: [local_model], max_drift: 0}", 0),
+        (
+            "{of: [local_model]}",
+            warden_policy::verify::DEFAULT_MAX_DRIFT_MILLI,
+        ),
+    ] {
+        let set = PolicySet::from_yaml("verified.yaml", &policy(&[], verify)).unwrap();
+        let mut allow = warden::Decision::deny("x");
+        allow.verdict = Verdict::Allow;
+        allow.policy = Some("verified".into());
+        allow.rule = Some("reports".into());
+        let spec = set.verification(&allow).expect("the rule verifies");
+        assert_eq!(spec.max_drift_milli, milli, "{verify}");
+    }
 }

@@ -45,6 +45,11 @@ impl Setup {
 
     /// The proxy in front of server-memory, the standard memory tools mapped.
     pub fn proxy(&self, require_provenance: bool) -> Proxy {
+        self.proxy_with(require_provenance, &[])
+    }
+
+    /// [`Setup::proxy`] with more flags.
+    pub fn proxy_with(&self, require_provenance: bool, extra: &[&str]) -> Proxy {
         let mut flags = vec![
             "--policy",
             self.policy.to_str().unwrap(),
@@ -70,6 +75,7 @@ impl Setup {
         if require_provenance {
             flags.push("--require-provenance");
         }
+        flags.extend_from_slice(extra);
         let mut p = Proxy::start(
             &flags,
             &npm_server("mcp-server-memory"),

@@ -238,13 +238,13 @@ impl Gateway {
         side.requests(&mut lock(&self.state))
             .check(id)
             .map_err(|r| pending_refusal(id, r))?;
-        let target = match side {
+        let (target, provenance) = match side {
             Side::Client => self.decide_request(special, id, msg)?,
             Side::Server if special == Some(Special::CreateMessage) => {
                 self.decide_sampling(id, msg)?;
-                None
+                (None, None)
             }
-            Side::Server => None,
+            Side::Server => (None, None),
         };
         let permit = match (special, &target) {
             (Some(Special::ToolsCall), Some(tool)) => self.begin_call(id, tool)?,
@@ -257,6 +257,7 @@ impl Gateway {
             target,
             _permit: permit,
             held: None,
+            provenance,
         };
         side.requests(&mut lock(&self.state))
             .insert(waiting)
@@ -271,7 +272,7 @@ impl Gateway {
         id: &Value,
         method: &str,
         special: Option<Special>,
-        ticket: Box<HoldTicket>,
+        mut ticket: Box<HoldTicket>,
         msg: Value,
     ) -> Routed {
         let cancelled = Arc::new(AtomicBool::new(false));
@@ -282,6 +283,7 @@ impl Gateway {
             target: Some(ticket.target.clone()),
             _permit: None,
             held: Some(cancelled.clone()),
+            provenance: ticket.provenance.take(),
         };
         if let Err(r) = lock(&self.state).from_client.insert(waiting) {
             return Routed::Refuse(pending_refusal(id, r));

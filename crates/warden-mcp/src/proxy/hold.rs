@@ -39,6 +39,8 @@ pub(super) struct HoldTicket {
     pub(super) approval: Arc<str>,
     pub(super) what: String,
     pub(super) target: String,
+    /// A memory write's provenance, recorded only if the call is let through and succeeds.
+    pub(super) provenance: Option<warden::memory::PendingProvenance>,
     pub(super) _place: Place<'static>,
 }
 

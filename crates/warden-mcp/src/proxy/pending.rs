@@ -34,6 +34,9 @@ pub(crate) struct Waiting {
     /// the other side yet): the flag is raised when its sender cancels it. A held request
     /// keeps its id taken, and nothing can answer it but the proxy.
     pub(crate) held: Option<Arc<AtomicBool>>,
+    /// A memory write's signed provenance, recorded when the server answers the call with
+    /// success (and dropped with the request otherwise).
+    pub(crate) provenance: Option<warden::memory::PendingProvenance>,
 }
 
 /// Why a request cannot wait.
@@ -178,6 +181,7 @@ mod tests {
             target: None,
             _permit: None,
             held: None,
+            provenance: None,
         }
     }
 

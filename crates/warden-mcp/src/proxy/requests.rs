@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use warden::memory::PendingProvenance;
 use warden::{Action, ApprovalStatus, Decision, Verdict};
 
 /// How often a held request looks at its approval request.
@@ -33,16 +34,30 @@ use crate::jsonrpc::{self, code};
 
 impl Gateway {
     /// Decide a client request the gateway treats specially. `Ok(target)` lets it through
-    /// (the tool, resource or prompt it is about); `Err` refuses or holds it.
+    /// (the tool, resource or prompt it is about), with a memory write's provenance to
+    /// record once the server answers it with success; `Err` refuses or holds it.
     pub(super) fn decide_request(
         &self,
         special: Option<Special>,
         id: &Value,
         msg: &Value,
-    ) -> Result<Option<String>, Refused> {
+    ) -> Result<(Option<String>, Option<PendingProvenance>), Refused> {
         let params = msg.get("params").unwrap_or(&Value::Null);
+        if special == Some(Special::ToolsCall) {
+            return self
+                .decide_call(id, params)
+                .map(|(tool, pending)| (Some(tool), pending));
+        }
+        self.decide_other(special, id, params).map(|t| (t, None))
+    }
+
+    fn decide_other(
+        &self,
+        special: Option<Special>,
+        id: &Value,
+        params: &Value,
+    ) -> Result<Option<String>, Refused> {
         match special {
-            Some(Special::ToolsCall) => self.decide_call(id, params).map(Some),
             Some(Special::ResourcesRead) => {
                 let uri = string_param(id, params, "uri", "resources/read")?;
                 let action = self
@@ -63,8 +78,13 @@ impl Gateway {
         }
     }
 
-    /// Decide a `tools/call`; `Ok(tool)` lets it through.
-    fn decide_call(&self, id: &Value, params: &Value) -> Result<String, Refused> {
+    /// Decide a `tools/call`; `Ok(tool)` lets it through (with a memory write's provenance
+    /// to record once it succeeds).
+    fn decide_call(
+        &self,
+        id: &Value,
+        params: &Value,
+    ) -> Result<(String, Option<PendingProvenance>), Refused> {
         let tool = string_param(id, params, "name", "tools/call")?;
         let args = object_param(id, params, "arguments")?;
         let refusal = {
@@ -110,11 +130,22 @@ impl Gateway {
                 Some(json!({"verdict": "deny", "reason": reason, "rule": rule})),
             )));
         }
-        if self.writes_memory(tool) {
-            self.decide_memory_write(id, tool, &action.args, params)?;
+        let pending = if self.writes_memory(tool) {
+            self.decide_memory_write(id, tool, &action.args, params)?
+        } else {
+            None
+        };
+        // Refused: the signed record is dropped with `pending` (nothing was written). Held:
+        // it waits with the call, and is recorded only if the call is let through and the
+        // server answers it with success.
+        match self.decide_or_refuse(id, &action, &format!("`{tool}`"), Some(tool)) {
+            Ok(()) => Ok((tool.to_string(), pending)),
+            Err(Refused::Hold(mut ticket)) => {
+                ticket.provenance = pending;
+                Err(Refused::Hold(ticket))
+            }
+            Err(refused) => Err(refused),
         }
-        self.decide_or_refuse(id, &action, &format!("`{tool}`"), Some(tool))?;
-        Ok(tool.to_string())
     }
 
     /// Decide a server's `sampling/createMessage`: the text it wants the client's model to
@@ -189,6 +220,7 @@ impl Gateway {
                     approval,
                     what: what.to_string(),
                     target: target.to_string(),
+                    provenance: None,
                     _place: place,
                 })));
             }
@@ -413,7 +445,7 @@ fn object_param(id: &Value, params: &Value, key: &str) -> Result<Value, Value> {
 }
 
 /// A decision as the proxy answers it: `Ok` for an allow, else the error answer.
-fn refusal(id: &Value, d: &Decision, what: &str) -> Result<(), Value> {
+pub(in crate::proxy) fn refusal(id: &Value, d: &Decision, what: &str) -> Result<(), Value> {
     match d.verdict {
         Verdict::Allow => Ok(()),
         Verdict::Deny => Err(decision_error(

@@ -32,6 +32,7 @@ impl Gateway {
         answer["id"] = w.id.clone();
         if w.special == Some(Special::ToolsCall) {
             self.count_outcome(w, &answer);
+            self.commit_provenance(w, &answer);
         }
         if answer.get("error").is_some() {
             return self.guard(w, answer, "error");

@@ -32,6 +32,7 @@
 //! are refused (fail closed).
 
 mod error;
+mod explain;
 mod store;
 
 use std::sync::{Arc, OnceLock};
@@ -41,6 +42,7 @@ use serde_json::{Value, json};
 use warden_core::{Action, Decision, Verdict};
 
 pub use error::MemoryError;
+pub use explain::{MAX_EXPLAIN_READ_TEXTS, READ_ACTION};
 pub use store::{
     MAX_PROVENANCE_ROWS, MAX_QUARANTINE_CONTENT, MAX_QUARANTINED, MAX_QUARANTINED_PER_AGENT,
     Provenance, QuarantineStatus, Quarantined, Store,
@@ -97,6 +99,20 @@ impl Vouch {
             Vouch::Forged => "its provenance record's signature does not verify".into(),
             Vouch::Unverifiable(why) => format!("provenance cannot be checked: {why}"),
         }
+    }
+}
+
+/// A clean write's provenance, signed when the write was allowed but not recorded yet: a
+/// door that performs the write itself (the MCP proxy) records it with
+/// [`MemoryGuard::commit`] once the store accepted the write, so a write refused or failed
+/// afterwards leaves no record vouching for a text that was never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingProvenance(Provenance);
+
+impl PendingProvenance {
+    /// The hash of the whole write.
+    pub fn write_hash(&self) -> &str {
+        &self.0.write_hash
     }
 }
 
@@ -254,11 +270,34 @@ impl MemoryGuard {
     /// stands; otherwise flagged content is quarantined (deny), a released write passes
     /// once, and a clean allowed write gets its provenance records. What the guard did is
     /// added to `context` (`findings`, `quarantine_id`, `provenance`).
+    #[cfg(test)]
     pub(crate) fn judge_write(
+        &self,
+        action: &Action,
+        d: Decision,
+        context: &mut serde_json::Map<String, Value>,
+    ) -> Decision {
+        self.judge_write_deferring(action, d, context, None)
+    }
+
+    /// Record a clean write's provenance that was deferred (see
+    /// [`crate::Warden::decide_deferring_provenance`]), once the write happened.
+    pub fn commit(&self, pending: &PendingProvenance) -> Result<(), MemoryError> {
+        match &self.records {
+            Some(r) => r.store()?.add_provenance(&pending.0),
+            None => Err(MemoryError::Store("no database".into())),
+        }
+    }
+
+    /// [`MemoryGuard::judge_write`]; with `defer`, a clean allowed write's signed record is
+    /// put there instead of recorded (the caller records it with [`MemoryGuard::commit`]
+    /// once the write happened).
+    pub(crate) fn judge_write_deferring(
         &self,
         action: &Action,
         mut d: Decision,
         context: &mut serde_json::Map<String, Value>,
+        defer: Option<&mut Option<PendingProvenance>>,
     ) -> Decision {
         if d.verdict == Verdict::Deny {
             return d;
@@ -357,6 +396,14 @@ impl MemoryGuard {
             signature: String::new(),
         };
         record.signature = warden_audit::to_hex(&r.key.sign(&record.message()).to_bytes());
+        if let Some(slot) = defer {
+            context.insert(
+                "provenance".into(),
+                json!({"write_hash": write_hash, "items": record.items.len(), "key_id": r.key_id, "recorded": "once the write succeeds"}),
+            );
+            *slot = Some(PendingProvenance(record));
+            return d;
+        }
         if let Err(e) = r.store().and_then(|s| s.add_provenance(&record)) {
             return refuse(
                 &d,
@@ -566,6 +613,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(g.vouch("Alice likes coffee"), Vouch::Missing);
+    }
+
+    #[test]
+    fn a_deferred_record_vouches_only_once_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = guard(dir.path());
+        let mut ctx = serde_json::Map::new();
+        let mut slot = None;
+        let d = g.judge_write_deferring(
+            &write(json!(["pending fact"])),
+            allow(),
+            &mut ctx,
+            Some(&mut slot),
+        );
+        assert_eq!(d.verdict, Verdict::Allow, "{}", d.reason);
+        assert_eq!(ctx["provenance"]["recorded"], "once the write succeeds");
+        assert_eq!(g.vouch("pending fact"), Vouch::Missing, "not recorded yet");
+        g.commit(&slot.expect("a signed record")).unwrap();
+        assert!(g.vouch("pending fact").is_valid());
     }
 
     #[test]

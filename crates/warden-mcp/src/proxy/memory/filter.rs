@@ -2,12 +2,13 @@
 //! a read-tool answer filtered to the items Warden can vouch for (see [`super`]).
 
 use serde_json::{Map, Value, json};
-use warden::memory::{self, MemoryGuard, PROVENANCE_RULE, WRITE_ACTION};
+use warden::memory::{self, MemoryGuard, PROVENANCE_RULE, PendingProvenance, WRITE_ACTION};
 
 use super::MAX_READ_TEXTS;
 use crate::proxy::gateway::{self, Gateway};
 use crate::proxy::hold::Refused;
 use crate::proxy::pending::Waiting;
+use crate::proxy::requests::refusal;
 
 /// What stands in for withheld text.
 const WITHHELD: &str = "[withheld by Warden: no valid provenance]";
@@ -21,13 +22,16 @@ impl Gateway {
     }
 
     /// Decide a memory-writing call as `memory.write`; `Err` is the refusal to answer with.
+    /// `Ok` carries the write's provenance, signed but not recorded: it is recorded when the
+    /// server answers the call with success ([`Gateway::commit_provenance`]), so a call
+    /// refused afterwards, or one the server fails, leaves no record for a text never stored.
     pub(in crate::proxy) fn decide_memory_write(
         &self,
         id: &Value,
         tool: &str,
         args: &Value,
         params: &Value,
-    ) -> Result<(), Refused> {
+    ) -> Result<Option<PendingProvenance>, Refused> {
         let mut texts = Vec::new();
         // One past the guard's bound is enough for it to refuse.
         strings(args, &mut texts, memory::MAX_ITEMS + 1);
@@ -44,12 +48,39 @@ impl Gateway {
             .with_tool(tool)
             .with_arg("content", json!(texts))
             .with_context("source", source);
-        self.decide_or_refuse(
-            id,
-            &action,
-            &format!("the memory write through `{tool}`"),
-            None,
-        )
+        let what = format!("the memory write through `{tool}`");
+        let (d, pending) = self.warden.decide_deferring_provenance(&action);
+        tracing::info!("{WRITE_ACTION} {what}: {} ({})", d.verdict, d.reason);
+        refusal(id, &d, &what).map_err(Refused::Answer)?;
+        Ok(pending)
+    }
+
+    /// The server answered a memory-writing call: record the write's provenance when the
+    /// answer is a success (no error, no `isError`); otherwise nothing was stored and the
+    /// signed record is dropped. A record that cannot be written leaves the text without
+    /// provenance (withheld from reads that require it: fail closed), said in the log.
+    pub(in crate::proxy) fn commit_provenance(&self, w: &Waiting, answer: &Value) {
+        let Some(pending) = &w.provenance else {
+            return;
+        };
+        let failed = answer.get("error").is_some() || answer["result"]["isError"] == json!(true);
+        if failed {
+            tracing::info!(
+                "the memory write {} failed on the server: its provenance is not recorded",
+                pending.write_hash()
+            );
+            return;
+        }
+        let result = match self.warden.memory() {
+            Some(guard) => guard.commit(pending).map_err(|e| e.to_string()),
+            None => Err("no memory guard".into()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(
+                "the memory write {} was stored, but its provenance could not be recorded: {e}",
+                pending.write_hash()
+            );
+        }
     }
 
     /// The answer to a memory read, with the items Warden cannot vouch for withheld (when

@@ -12,7 +12,10 @@
 //! `context.source` is what the client states in `params._meta["warden/source"]` (else
 //! `mcp:<server>/<tool>`), and the `memory.write` is decided **before** the call's own
 //! `mcp.tools/call` decision — so a call held for approval has already passed quarantine,
-//! and a quarantined write is answered at once with the reason, never forwarded.
+//! and a quarantined write is answered at once with the reason, never forwarded. A clean
+//! write's provenance is signed then but recorded only when the server answers the call with
+//! success (it travels with the waiting request, or with the held one): a call refused after
+//! the memory step, or failed by the server, leaves no record for a text never stored.
 //!
 //! A read, when the guard requires provenance: the answer is read as items — every element
 //! of every list in `structuredContent` (or in the JSON of each text content item) — and an
@@ -28,7 +31,7 @@
 
 mod filter;
 
-use crate::detect::{self, Mode};
+use crate::detect;
 
 /// Which tools (and resources) of the server are memory writes and reads.
 #[derive(Debug, Clone, Default)]
@@ -45,10 +48,5 @@ pub const MAX_READ_TEXTS: usize = 20_000;
 /// The detector `memory.write` content goes through: the proxy's text detector in output
 /// mode, the one tool results meet. Every door Warden ships hands this to the builder.
 pub fn memory_detector() -> warden::memory::Detector {
-    std::sync::Arc::new(|text: &str| {
-        detect::scan(text, Mode::Output)
-            .into_iter()
-            .map(|h| h.id.to_string())
-            .collect()
-    })
+    std::sync::Arc::new(detect::memory_findings)
 }

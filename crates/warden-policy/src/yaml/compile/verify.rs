@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::super::Node;
+use super::super::{Node, Value};
 use super::Compiler;
 use crate::diagnostic::did_you_mean;
 use crate::verify::{
-    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Endpoint, LOCAL_MODEL, MAX_RESPONSE_BYTES,
-    MAX_TIMEOUT, MAX_VERIFIERS, RULES, Verifier, Verify, parse_url,
+    DEFAULT_MAX_DRIFT_MILLI, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Endpoint, LOCAL_MODEL,
+    MAX_DRIFT_MILLI, MAX_RESPONSE_BYTES, MAX_TIMEOUT, MAX_VERIFIERS, RULES, Verifier, Verify,
+    parse_url,
 };
 
 const ENDPOINT_FIELDS: &[&str] = &[
@@ -19,7 +20,7 @@ const ENDPOINT_FIELDS: &[&str] = &[
     "max_response_bytes",
     "api_key_env",
 ];
-const VERIFY_FIELDS: &[&str] = &["quorum", "of"];
+const VERIFY_FIELDS: &[&str] = &["quorum", "of", "max_drift"];
 
 /// The endpoints of one document, by name.
 pub(super) type Endpoints = HashMap<String, Arc<Endpoint>>;
@@ -122,7 +123,7 @@ impl Compiler<'_> {
         })
     }
 
-    /// A rule's `verify: {quorum, of}`.
+    /// A rule's `verify: {quorum, of, max_drift}`.
     pub(super) fn verify(&mut self, node: &Node, endpoints: &Endpoints) -> Option<Verify> {
         let before = self.problems.len();
         let (fields, _) = self.fields(node, "`verify`", VERIFY_FIELDS)?;
@@ -173,9 +174,47 @@ impl Compiler<'_> {
             Some(q) => self.count(q, "verify.quorum", 1, of.len().max(1) as i64)? as usize,
             None => of.len(),
         };
+        let max_drift_milli = match get("max_drift") {
+            None => Some(DEFAULT_MAX_DRIFT_MILLI),
+            Some(v) => self.max_drift(v, &of),
+        };
         if self.problems.len() > before || of.is_empty() {
             return None;
         }
-        Some(Verify { quorum, of })
+        Some(Verify {
+            quorum,
+            of,
+            max_drift_milli: max_drift_milli?,
+        })
+    }
+
+    /// `max_drift`: a number from 0 to 2 (goal drift's range), kept to 3 decimals like the
+    /// drift itself; only with `local_model` in `of` (a setting nothing reads is a mistake).
+    fn max_drift(&mut self, v: &Node, of: &[Verifier]) -> Option<u16> {
+        let max = f64::from(MAX_DRIFT_MILLI) / 1000.0;
+        let n = match v.value {
+            Value::Float(f) => f,
+            Value::Int(i) => i as f64,
+            _ => f64::NAN,
+        };
+        if !(0.0..=max).contains(&n) {
+            self.problem(
+                v.pos,
+                format!(
+                    "`verify.max_drift` must be a number from 0 to {max} (goal drift: 0 on task, about 1 unrelated), found {}",
+                    v.kind()
+                ),
+            )
+            .set_hint("for example `max_drift: 0.7`");
+            return None;
+        }
+        if !of.iter().any(|o| matches!(o, Verifier::LocalModel)) {
+            self.problem(
+                v.pos,
+                "`verify.max_drift` is the local model's threshold, but `of` does not name `local_model`",
+            );
+            return None;
+        }
+        Some((n * 1000.0).round() as u16)
     }
 }
