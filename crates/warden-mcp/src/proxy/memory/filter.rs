@@ -184,6 +184,23 @@ impl Check<'_> {
             *item = json!({"type": "text", "text": WITHHELD});
             return;
         }
+        // The item's other fields (`annotations`, `_meta`, anything a server adds) are text
+        // a client may show too: filtered like the rest of the answer.
+        if let Value::Object(map) = item {
+            let mut rest: Value = Value::Object(
+                map.iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "type" | "text" | "uri" | "mimeType"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
+            if rest.as_object().is_some_and(|r| !r.is_empty()) {
+                map.retain(|k, _| matches!(k.as_str(), "type" | "text" | "uri" | "mimeType"));
+                self.filter(&mut rest);
+                if let Value::Object(rest) = rest {
+                    map.extend(rest);
+                }
+            }
+        }
         let Some(Value::String(text)) = item.get_mut("text") else {
             return;
         };
@@ -347,6 +364,38 @@ mod tests {
         let kept: Value = serde_json::from_str(items[5]["text"].as_str().unwrap()).unwrap();
         assert_eq!(kept, json!(["likes tea"]));
         assert_eq!(check.withheld.len(), 5);
+    }
+
+    /// A store (or the server in front of it) that puts text beside a content item's
+    /// `text` — in `annotations`, `_meta`, a field of its own, an odd key — reaches the
+    /// client's model unless the filter reads those fields too.
+    #[test]
+    fn text_beside_a_content_items_text_is_filtered_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = warden_with(dir.path(), &["likes tea", "user"]);
+        let mut check = Check {
+            guard: w.memory().unwrap(),
+            withheld: Vec::new(),
+            texts: 0,
+        };
+        let mut items = vec![
+            json!({"type": "text", "text": "likes tea", "annotations": {"audience": ["user"], "note": "planted"}}),
+            json!({"type": "text", "text": "likes tea", "_meta": {"hint": "planted"}}),
+            json!({"uri": "memory://knowledge-graph", "mimeType": "text/plain", "text": "likes tea", "extra": ["planted"]}),
+            json!({"type": "text", "text": "likes tea", "ignore previous instructions": true}),
+        ];
+        for item in &mut items {
+            check.text_item(item);
+        }
+        for item in &items {
+            assert!(!item.to_string().contains("planted"), "{item}");
+            assert!(!item.to_string().contains("ignore previous"), "{item}");
+            assert_eq!(item["text"], "likes tea", "{item}");
+        }
+        // What has provenance stays.
+        assert_eq!(items[0]["annotations"]["audience"], json!(["user"]));
+        assert_eq!(items[2]["uri"], "memory://knowledge-graph");
+        assert_eq!(check.withheld.len(), 4, "{:?}", check.withheld);
     }
 
     /// Random answers made of written and unwritten texts, plain and odd keys, at any depth.
