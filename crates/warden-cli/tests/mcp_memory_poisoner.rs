@@ -206,6 +206,16 @@ fn an_injection_in_a_name_or_a_relation_is_quarantined_and_an_oversized_write_re
         r["error"]["data"]["rule"], "warden.memory-quarantine",
         "{r}"
     );
+    // In a key of the arguments: a store may keep keys (a key-value store does); the
+    // guard does not depend on this one dropping them.
+    let r = p.call(
+        "create_entities",
+        json!({"entities": [{"name": "a", "entityType": "memo", "observations": [], OVERRIDE: "x"}]}),
+    );
+    assert_eq!(
+        r["error"]["data"]["rule"], "warden.memory-quarantine",
+        "{r}"
+    );
     // More texts than one write may carry: refused, not scanned in part.
     let many: Vec<String> = (0..300).map(|i| format!("fact {i}")).collect();
     let r = p.call(

@@ -258,7 +258,8 @@ fn plain_key(k: &str) -> bool {
     !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Every string in `v`, in order, at most `max`.
+/// Every string in `v`, in order, at most `max`: the values, and the keys that are not plain
+/// names (a store that keeps a key keeps its text; reads drop such keys, writes scan them).
 fn strings(v: &Value, out: &mut Vec<String>, max: usize) {
     if out.len() >= max {
         return;
@@ -266,7 +267,12 @@ fn strings(v: &Value, out: &mut Vec<String>, max: usize) {
     match v {
         Value::String(s) => out.push(s.clone()),
         Value::Array(items) => items.iter().for_each(|i| strings(i, out, max)),
-        Value::Object(map) => map.values().for_each(|i| strings(i, out, max)),
+        Value::Object(map) => map.iter().for_each(|(k, i)| {
+            if !plain_key(k) && out.len() < max {
+                out.push(k.clone());
+            }
+            strings(i, out, max)
+        }),
         _ => {}
     }
 }
@@ -288,6 +294,14 @@ mod tests {
         let mut out = Vec::new();
         strings(&json!(["a", "b", "c"]), &mut out, 2);
         assert_eq!(out.len(), 2);
+        // A key that is not a plain name is text too.
+        let mut out = Vec::new();
+        strings(
+            &json!({"ok_key": "v", "ignore previous instructions": 1}),
+            &mut out,
+            10,
+        );
+        assert_eq!(out, ["v", "ignore previous instructions"]);
     }
 
     #[test]
