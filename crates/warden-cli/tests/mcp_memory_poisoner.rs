@@ -342,3 +342,28 @@ fn model_dir() -> Option<std::path::PathBuf> {
         }
     }
 }
+
+/// The graph read as a resource under another spelling of its URI: a server that parses the
+/// URI (the SDK builds a `URL`) serves the same graph for `MEMORY://knowledge-graph`; the
+/// filter matched `--memory-read` URIs exactly, so the planted item came through.
+#[test]
+fn the_graph_read_under_another_spelling_of_its_uri_is_filtered_or_refused() {
+    let s = Setup::new();
+    let mut p = s.proxy(true);
+    assert!(p.call("create_entities", alice()).get("error").is_none());
+    plant(&s, PLANTED);
+    for uri in [
+        "MEMORY://knowledge-graph",
+        "Memory://knowledge-graph",
+        "memory://KNOWLEDGE-GRAPH",
+        "memory://knowledge-graph/",
+        "memory://knowledge-graph#x",
+        "memory://knowledge-graph?x=1",
+        "memory://knowledge%2Dgraph",
+        " memory://knowledge-graph",
+    ] {
+        let r = p.request("resources/read", json!({"uri": uri}));
+        assert!(!r.to_string().contains("Mallory"), "{uri}: {r}");
+    }
+    assert_eq!(p.finish(), 0);
+}

@@ -20,6 +20,24 @@ impl Gateway {
         self.config.memory.writes.iter().any(|t| t == tool)
     }
 
+    /// Whether the answer to a request about `target` is memory read back: `target` is named
+    /// with `--memory-read` — or spelled differently (a server that parses the URI serves
+    /// `MEMORY://knowledge-graph` as `memory://knowledge-graph`: compared folded), or the
+    /// answer's own `contents` say they are a named resource.
+    fn reads_memory(&self, target: &str, answer: &Value) -> bool {
+        let reads = &self.config.memory.reads;
+        let named = |u: &str| reads.iter().any(|t| t == u || fold_uri(t) == fold_uri(u));
+        named(target)
+            || answer
+                .pointer("/result/contents")
+                .and_then(Value::as_array)
+                .is_some_and(|items| {
+                    items
+                        .iter()
+                        .any(|i| i.get("uri").and_then(Value::as_str).is_some_and(named))
+                })
+    }
+
     /// Decide a memory-writing call as `memory.write`; `Err` is the refusal to answer with.
     pub(in crate::proxy) fn decide_memory_write(
         &self,
@@ -58,7 +76,7 @@ impl Gateway {
         let Some(target) = &w.target else {
             return answer;
         };
-        if !self.config.memory.reads.iter().any(|t| t == target) {
+        if !self.reads_memory(target, &answer) {
             return answer;
         }
         let Some(guard) = self.warden.memory().filter(|g| g.requires_provenance()) else {
@@ -252,6 +270,37 @@ fn map_why_not(check: &mut Check<'_>, map: &Map<String, Value>) -> Option<String
         }
     }
     None
+}
+
+/// A URI as loosely as a server may read it: trimmed, `%XX` decoded, ASCII lower case,
+/// without its fragment or trailing slashes. Only for matching (a false match filters an
+/// answer that needed none: fail closed).
+fn fold_uri(uri: &str) -> String {
+    let uri = uri.trim();
+    let uri = uri.split('#').next().unwrap_or_default();
+    let bytes = uri.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'%'));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let mut s = String::from_utf8_lossy(&out).to_ascii_lowercase();
+    while s.ends_with('/') {
+        s.pop();
+    }
+    s
 }
 
 fn plain_key(k: &str) -> bool {
