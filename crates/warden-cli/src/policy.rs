@@ -132,11 +132,8 @@ fn validate(paths: &[PathBuf], json: bool) -> Result<Exit> {
 
 fn explain(args: &ExplainArgs) -> Result<Exit> {
     let action = check::action(&args.action)?;
-    let mut builder = crate::args::builder(&args.policy, &AuditArgs::default());
-    if let Some(embedder) = crate::model::drift_embedder(&args.model)? {
-        builder = builder.drift(embedder);
-    }
-    let warden = builder.build()?;
+    let builder = crate::args::builder(&args.policy, &AuditArgs::default());
+    let warden = crate::model::with_model(builder, &args.model)?.build()?;
     let e = warden.explain(&action);
     if args.json {
         outln!("{}", report::json(&e));
