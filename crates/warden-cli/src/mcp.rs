@@ -472,10 +472,10 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
         .runtime
         .apply(args.zero_trust.apply(builder(&args.policy, &args.audit))?)
         .protect_binary()
-        .memory_guard(
-            proxy::memory_detector_with(classifier.clone()),
-            args.require_provenance,
-        );
+        .memory_guard(proxy::memory_detector(), args.require_provenance);
+    if let Some(c) = &classifier {
+        builder = builder.memory_model(proxy::memory_model_detector(c.clone()));
+    }
     if let Some(lock) = &args.lock {
         builder = builder.protect(lock);
     }

@@ -212,10 +212,7 @@ pub fn with_model(
         builder = builder.drift(embedder);
     }
     if let Some(classifier) = detection.text_classifier() {
-        builder = builder.memory_guard(
-            warden_mcp::proxy::memory_detector_with(Some(classifier)),
-            false,
-        );
+        builder = builder.memory_model(warden_mcp::proxy::memory_model_detector(classifier));
     }
     Ok(builder)
 }

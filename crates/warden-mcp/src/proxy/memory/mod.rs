@@ -40,50 +40,38 @@ pub struct MemoryTools {
     pub reads: Vec<String>,
 }
 
-/// The fewest words a memory text has for the model to read it on its own.
-pub const MODEL_MIN_WORDS: usize = 5;
-
 /// The most texts checked in one read answer.
 pub const MAX_READ_TEXTS: usize = 20_000;
 
 /// The detector `memory.write` content goes through: the proxy's text detector in output
-/// mode, the one tool results meet (rules only). Every door Warden ships hands this, or
-/// [`memory_detector_with`] the model, to the builder.
+/// mode, the one tool results meet (rules). Every door Warden ships hands this to the
+/// builder, and with the model [`memory_model_detector`] too.
 pub fn memory_detector() -> warden::memory::Detector {
-    memory_detector_with(None)
-}
-
-/// [`memory_detector`], with the local model on what the rules pass when there is one —
-/// as on tool results: a text the proxy would block as a result must not be written to
-/// memory (with provenance that vouches for it) as a write. The model's findings are
-/// `model.text` and, when it cannot score a text, `model.error` (so the write is
-/// quarantined: fail closed). The model reads texts of [`MODEL_MIN_WORDS`] words or more:
-/// a write's short texts (a name, an entity type) are not sentences, and alone the model
-/// flags some of them (`person` scores 0.97); they reach it joined with the write's other
-/// texts (see `warden::memory`).
-pub fn memory_detector_with(
-    classifier: Option<std::sync::Arc<dyn crate::TextClassifier>>,
-) -> warden::memory::Detector {
-    std::sync::Arc::new(move |text: &str| {
-        let found: Vec<String> = detect::scan(text, Mode::Output)
+    std::sync::Arc::new(|text: &str| {
+        detect::scan(text, Mode::Output)
             .into_iter()
             .map(|h| h.id.to_string())
-            .collect();
-        match &classifier {
-            Some(model)
-                if found.is_empty()
-                    && text.split_whitespace().nth(MODEL_MIN_WORDS - 1).is_some() =>
-            {
-                match model.score_text(text) {
-                    Ok(v) if v.flagged => vec![MODEL_TEXT.to_string()],
-                    Ok(_) => found,
-                    Err(e) => {
-                        tracing::warn!("the model could not score a memory write: {e}");
-                        vec![MODEL_ERROR.to_string()]
-                    }
-                }
-            }
-            _ => found,
+            .collect()
+    })
+}
+
+/// The local model as the memory guard's second detector (`WardenBuilder::memory_model`):
+/// it reads each write whole, once, on what the rules passed — as on tool results, where
+/// the model reads the whole answer: a text the proxy would block as a result must not be
+/// written to memory with provenance that vouches for it. Its findings are `model.text`,
+/// and `model.error` when it cannot score (the write is quarantined: fail closed). One
+/// call per write keeps the cost of a write at most that of a result (the model's window
+/// cap), and a write's short texts (a name, an entity type) are read in their context: alone
+/// the model flags some of them (`person` scores 0.97).
+pub fn memory_model_detector(
+    classifier: std::sync::Arc<dyn crate::TextClassifier>,
+) -> warden::memory::Detector {
+    std::sync::Arc::new(move |text: &str| match classifier.score_text(text) {
+        Ok(v) if v.flagged => vec![MODEL_TEXT.to_string()],
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            tracing::warn!("the model could not score a memory write: {e}");
+            vec![MODEL_ERROR.to_string()]
         }
     })
 }
