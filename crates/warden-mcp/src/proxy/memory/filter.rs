@@ -82,13 +82,26 @@ impl Gateway {
         let Some(guard) = self.warden.memory().filter(|g| g.requires_provenance()) else {
             return answer;
         };
-        let Some(result) = answer.get_mut("result").filter(|r| r.is_object()) else {
-            return answer;
-        };
         let mut check = Check {
             guard,
             withheld: Vec::new(),
             texts: 0,
+        };
+        // An error answer is text the client's model reads too: a store-aware server may
+        // quote what it holds ("no entity X; did you mean <stored text>?").
+        if let Some(error) = answer.get_mut("error").filter(|e| e.is_object()) {
+            for key in ["message", "data"] {
+                if let Some(v) = error.get_mut(key) {
+                    check.filter(v);
+                }
+            }
+            if !check.withheld.is_empty() {
+                self.record_withheld(target, &check);
+            }
+            return answer;
+        }
+        let Some(result) = answer.get_mut("result").filter(|r| r.is_object()) else {
+            return answer;
         };
         if let Some(structured) = result.get_mut("structuredContent") {
             check.filter(structured);
@@ -121,6 +134,13 @@ impl Gateway {
                 m.insert("warden/withheld".into(), json!(n));
             }
         }
+        self.record_withheld(target, &check);
+        answer
+    }
+
+    /// The audit record of what `check` withheld from an answer read through `target`.
+    fn record_withheld(&self, target: &str, check: &Check<'_>) {
+        let n = check.withheld.len();
         let reason = format!(
             "withheld {n} memory item(s) read through `{target}`: no valid provenance ({})",
             check.withheld[0].1
@@ -134,11 +154,10 @@ impl Gateway {
             .collect();
         let action = self
             .action("memory.read")
-            .with_tool(target.as_str())
+            .with_tool(target)
             .with_arg("withheld", json!(named))
             .with_arg("count", json!(n));
         self.record_refusal(&action, &reason, PROVENANCE_RULE);
-        answer
     }
 }
 
