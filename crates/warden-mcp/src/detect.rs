@@ -646,6 +646,47 @@ mod tests {
     }
 
     #[test]
+    fn look_alike_spans_are_always_char_boundaries_of_the_original() {
+        use proptest::prelude::*;
+        let piece = prop::sample::select(vec![
+            "ignore",
+            "Disr",
+            "\u{0435}",
+            "gard your prior ",
+            "instructions",
+            "\u{03bf}",
+            "\u{ff29}",
+            "\u{1d403}",
+            "\u{1d7ce}",
+            "é",
+            "日本",
+            "\u{200b}",
+            " ",
+            ".",
+            "\u{e0041}",
+            "\u{1d6a3}",
+        ]);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 512,
+            ..ProptestConfig::default()
+        });
+        runner
+            .run(&prop::collection::vec(piece, 0..24), |parts| {
+                let text: String = parts.concat();
+                for mode in [Mode::Output, Mode::Metadata, Mode::Parameter] {
+                    for h in scan(&text, mode) {
+                        prop_assert!(h.span.0 <= h.span.1 && h.span.1 <= text.len());
+                        prop_assert!(
+                            text.is_char_boundary(h.span.0) && text.is_char_boundary(h.span.1)
+                        );
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
     fn patterns_compile() {
         assert!(!METADATA.rules.is_empty() && !OUTPUT.rules.is_empty());
     }
