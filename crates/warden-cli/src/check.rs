@@ -53,13 +53,10 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
         action = action.with_context("credential", read_credential(path)?);
     }
     // Each `check` is its own process: its rate-limit buckets live in the database.
-    let mut builder = args
+    let builder = args
         .zero_trust
         .apply(builder(&args.policy, &args.audit).shared_rate_limits(true))?;
-    if let Some(embedder) = crate::model::drift_embedder(&args.model)? {
-        builder = builder.drift(embedder);
-    }
-    let warden = builder.build()?;
+    let warden = crate::model::with_model(builder, &args.model)?.build()?;
     let mut decision = warden.decide(&action);
     if let (Some(wait), Verdict::RequireApproval, Some(id)) =
         (args.wait, decision.verdict, decision.approval_id.clone())

@@ -463,20 +463,25 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
         .as_deref()
         .map(read_credential)
         .transpose()?;
+    // Stdout is the protocol; how detection runs goes to stderr.
+    let detection = args.model.load()?;
+    errln!("{}", detection.line());
+    let classifier = detection.text_classifier();
+    // Memory writes meet the detector tool results meet: with the model when it is on.
     let mut builder = args
         .runtime
         .apply(args.zero_trust.apply(builder(&args.policy, &args.audit))?)
         .protect_binary()
         .memory_guard(proxy::memory_detector(), args.require_provenance);
+    if let Some(c) = &classifier {
+        builder = builder.memory_model(proxy::memory_model_detector(c.clone()));
+    }
     if let Some(lock) = &args.lock {
         builder = builder.protect(lock);
     }
     let warden = builder.build()?;
-    // Stdout is the protocol; how detection runs goes to stderr.
-    let detection = args.model.load()?;
-    errln!("{}", detection.line());
     let config = ProxyConfig {
-        classifier: detection.text_classifier(),
+        classifier,
         credential,
         command: args.command,
         lock,

@@ -199,18 +199,30 @@ impl warden_mcp::TextClassifier for ProxyModel {
     }
 }
 
-/// The goal-drift embedder `args` ask for: `None` when the model is off, or asked for and
-/// missing (said on stderr: `context.drift` will be absent, and rules that read it deny);
-/// an error with `--require-model`.
-pub fn drift_embedder(args: &ModelArgs) -> Result<Option<Arc<dyn warden::drift::Embedder>>> {
+/// The model as the doors that decide (`check`, `serve`, `policy explain`) use it, when
+/// `args` ask for it: the goal-drift measure, and the memory guard's detector (rules, then
+/// the model on what they pass — as behind the MCP proxy, so every door gives a
+/// `memory.write` the same decision). Asked for and missing: said on stderr (`context.drift`
+/// will be absent, and rules that read it deny); an error with `--require-model`.
+pub fn with_model(
+    builder: warden::WardenBuilder,
+    args: &ModelArgs,
+) -> Result<warden::WardenBuilder> {
     if !args.model && !args.require_model {
-        return Ok(None);
+        return Ok(builder);
     }
     let detection = args.load()?;
     if let Detection::RulesOnly(reason) = &detection {
         errln!("warning: goal drift is not measured (context.drift is absent): {reason}");
     }
-    Ok(detection.embedder())
+    let mut builder = builder;
+    if let Some(embedder) = detection.embedder() {
+        builder = builder.drift(embedder);
+    }
+    if let Some(classifier) = detection.text_classifier() {
+        builder = builder.memory_model(warden_mcp::proxy::memory_model_detector(classifier));
+    }
+    Ok(builder)
 }
 
 impl ModelArgs {

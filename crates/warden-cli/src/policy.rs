@@ -143,14 +143,14 @@ fn validate(paths: &[PathBuf], json: bool) -> Result<Exit> {
 
 fn explain(args: &ExplainArgs) -> Result<Exit> {
     let action = check::action(&args.action)?;
-    let mut builder = crate::args::builder(&args.policy, &AuditArgs::default());
-    if let Some(embedder) = crate::model::drift_embedder(&args.model)? {
-        builder = builder.drift(embedder);
-    }
-    let mut warden = builder.build()?;
-    // The memory guard explain consults: the database's records when one is named (opened,
-    // never created: explain writes nothing), and the reader's provenance requirement.
-    let mut guard = warden::memory::MemoryGuard::new(warden_mcp::proxy::memory_detector())
+    let builder = crate::args::builder(&args.policy, &AuditArgs::default());
+    let mut warden = crate::model::with_model(builder, &args.model)?.build()?;
+    // The memory guard explain consults (the one every door builds, with the model's second
+    // reading when `--model` is on), plus the database's records when one is named (opened,
+    // never created: explain writes nothing) and the reader's provenance requirement.
+    let mut guard = warden
+        .take_memory()
+        .unwrap_or_else(|| warden::memory::MemoryGuard::new(warden_mcp::proxy::memory_detector()))
         .require_provenance(args.require_provenance);
     if let Some(db) = &args.db {
         let db = crate::args::DbArgs { db: db.clone() };

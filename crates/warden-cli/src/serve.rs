@@ -145,9 +145,7 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
         config.handshake = Some(std::sync::Arc::new(r));
     }
     builder = builder.approval_ttl(args.approval_ttl);
-    if let Some(embedder) = crate::model::drift_embedder(&args.model)? {
-        builder = builder.drift(embedder);
-    }
+    builder = crate::model::with_model(builder, &args.model)?;
     // Kept alive as long as the server: its thread delivers the requests.
     let _webhook = match &args.approval_webhook {
         Some(url) => {

@@ -329,7 +329,7 @@ rules:
 "#,
     )
     .unwrap();
-    let mut p = s.proxy_with(false, &["--approval-wait", "60s"]);
+    let mut p = s.proxy_with(false, &["--approval-wait", "60s"], &[]);
     let vouched = |text: &str| {
         let (code, out, err) = run(&["memory", "provenance", "--db", s.db(), text]);
         assert!(code == 0 || code == 1, "{out}{err}");

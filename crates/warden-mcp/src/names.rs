@@ -14,7 +14,7 @@
 //! `search_nodes` in the benign corpus, hence the step at 12.
 
 /// The ASCII look-alike of one character, when it has one.
-fn confusable(c: char) -> Option<char> {
+pub(crate) fn confusable(c: char) -> Option<char> {
     Some(match c {
         // Cyrillic lower case
         'а' => 'a',

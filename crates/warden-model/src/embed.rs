@@ -62,10 +62,7 @@ impl Model {
     /// Load `model.safetensors`, `tokenizer.json` and `config.json` from `dir`, checking each
     /// against its pinned SHA-256 (a partial or swapped file is refused, not half-loaded).
     pub fn load(dir: &Path) -> Result<Model, ModelError> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read(&path).map_err(|source| ModelError::Read { path, source })
-        };
+        let read = |name: &str| crate::read_model_file(&dir.join(name));
         let mut files = Vec::with_capacity(MODEL_FILES.len());
         for (name, expected) in MODEL_FILES {
             let bytes = read(name)?;

@@ -43,10 +43,7 @@ pub fn default_dir() -> Option<PathBuf> {
 pub fn verify_dir(dir: &Path) -> Result<(), crate::ModelError> {
     for (name, expected) in MODEL_FILES {
         let path = dir.join(name);
-        let bytes = std::fs::read(&path).map_err(|source| crate::ModelError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = crate::read_model_file(&path)?;
         let actual = crate::sha256_hex(&bytes);
         if actual != expected {
             return Err(crate::ModelError::Hash {

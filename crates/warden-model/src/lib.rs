@@ -70,6 +70,43 @@ pub const MODEL_FILES: [(&str, &str); 3] = [
 /// SHA-256 of the weights (`model.safetensors`); heads record it as `model_sha256`.
 pub const MODEL_SHA256: &str = MODEL_FILES[0].1;
 
+/// The largest model file read (the weights are 90.9 MB): a larger file is refused before
+/// it is read.
+pub const MAX_MODEL_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// One file of the model directory, read whole: only a regular file (after symlinks) of at
+/// most [`MAX_MODEL_FILE_BYTES`]. A FIFO would block the read forever and a link to
+/// `/dev/zero` would fill memory: a broken model directory must be an error, not a hang.
+pub(crate) fn read_model_file(path: &std::path::Path) -> Result<Vec<u8>, ModelError> {
+    use std::io::Read;
+    let refuse = |why: String| ModelError::Read {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+    };
+    let io = |source| ModelError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    let too_big = || refuse(format!("larger than {MAX_MODEL_FILE_BYTES} bytes"));
+    if meta.len() > MAX_MODEL_FILE_BYTES {
+        return Err(too_big());
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // The file may grow between the look and the read: the read is bounded too.
+    file.take(MAX_MODEL_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_MODEL_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
 /// Lower-case hex of a SHA-256 digest.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

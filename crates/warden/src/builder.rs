@@ -37,6 +37,7 @@ pub struct WardenBuilder {
 #[derive(Clone)]
 struct MemorySettings {
     detector: crate::memory::Detector,
+    whole: Option<crate::memory::Detector>,
     require_provenance: bool,
 }
 
@@ -250,8 +251,20 @@ impl WardenBuilder {
     ) -> Self {
         self.memory = Some(MemorySettings {
             detector,
+            whole: None,
             require_provenance,
         });
+        self
+    }
+
+    /// A second detector for the memory guard set by [`WardenBuilder::memory_guard`] (call
+    /// this after it; without a guard it does nothing): run once per write, on all its texts
+    /// joined with newlines — for a detector too costly, or too unsure of fragments, to run
+    /// on each text (the local model). See [`crate::memory::MemoryGuard::with_whole`].
+    pub fn memory_model(mut self, whole: crate::memory::Detector) -> Self {
+        if let Some(m) = &mut self.memory {
+            m.whole = Some(whole);
+        }
         self
     }
 
@@ -327,11 +340,13 @@ impl WardenBuilder {
             (None, _, _) => None,
             (Some(m), Some(log), Some(key)) => Some(
                 crate::memory::MemoryGuard::new(m.detector)
+                    .with_whole(m.whole)
                     .with_database(log.path(), key)
                     .require_provenance(m.require_provenance),
             ),
             (Some(m), _, _) => Some(
                 crate::memory::MemoryGuard::new(m.detector)
+                    .with_whole(m.whole)
                     .require_provenance(m.require_provenance),
             ),
         };

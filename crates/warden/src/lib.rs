@@ -520,6 +520,12 @@ impl Warden {
         self
     }
 
+    /// Take the memory guard out (to adjust it and put it back with
+    /// [`Warden::with_memory`]); the Warden has none until then.
+    pub fn take_memory(&mut self) -> Option<memory::MemoryGuard> {
+        self.memory.take()
+    }
+
     /// The approval requests (when this Warden has a database).
     pub fn approvals(&self) -> Option<&Approvals> {
         self.approvals.as_ref()

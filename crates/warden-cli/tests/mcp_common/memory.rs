@@ -45,11 +45,16 @@ impl Setup {
 
     /// The proxy in front of server-memory, the standard memory tools mapped.
     pub fn proxy(&self, require_provenance: bool) -> Proxy {
-        self.proxy_with(require_provenance, &[])
+        self.proxy_with(require_provenance, &[], &[])
     }
 
-    /// [`Setup::proxy`] with more flags.
-    pub fn proxy_with(&self, require_provenance: bool, extra: &[&str]) -> Proxy {
+    /// [`Setup::proxy`] with more flags and environment.
+    pub fn proxy_with(
+        &self,
+        require_provenance: bool,
+        more: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Proxy {
         let mut flags = vec![
             "--policy",
             self.policy.to_str().unwrap(),
@@ -75,12 +80,10 @@ impl Setup {
         if require_provenance {
             flags.push("--require-provenance");
         }
-        flags.extend_from_slice(extra);
-        let mut p = Proxy::start(
-            &flags,
-            &npm_server("mcp-server-memory"),
-            &[("MEMORY_FILE_PATH", self.store.as_path())],
-        );
+        flags.extend_from_slice(more);
+        let mut env = env.to_vec();
+        env.push(("MEMORY_FILE_PATH", self.store.as_path()));
+        let mut p = Proxy::start(&flags, &npm_server("mcp-server-memory"), &env);
         let init = p.initialize();
         assert_eq!(
             init["result"]["serverInfo"]["name"], "memory-server",

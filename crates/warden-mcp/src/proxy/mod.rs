@@ -38,7 +38,7 @@ use crate::lock::Lock;
 
 pub use gateway::{Gateway, Inbound, Outbound};
 pub use hold::Held;
-pub use memory::{MAX_READ_TEXTS, MemoryTools, memory_detector};
+pub use memory::{MAX_READ_TEXTS, MemoryTools, memory_detector, memory_model_detector};
 pub use stdio::run;
 
 /// The default largest message, in bytes: a stdio line, a POST body, an upstream JSON answer

@@ -35,6 +35,12 @@ impl Gateway {
             self.commit_provenance(w, &answer);
         }
         if answer.get("error").is_some() {
+            let answer = match w.special {
+                Some(Special::ToolsCall | Special::ResourcesRead) => {
+                    self.filter_memory_read(w, answer)
+                }
+                _ => answer,
+            };
             return self.guard(w, answer, "error");
         }
         match w.special {

@@ -21,6 +21,24 @@ impl Gateway {
         self.config.memory.writes.iter().any(|t| t == tool)
     }
 
+    /// Whether the answer to a request about `target` is memory read back: `target` is named
+    /// with `--memory-read` — or spelled differently (a server that parses the URI serves
+    /// `MEMORY://knowledge-graph` as `memory://knowledge-graph`: compared folded), or the
+    /// answer's own `contents` say they are a named resource.
+    fn reads_memory(&self, target: &str, answer: &Value) -> bool {
+        let reads = &self.config.memory.reads;
+        let named = |u: &str| reads.iter().any(|t| t == u || fold_uri(t) == fold_uri(u));
+        named(target)
+            || answer
+                .pointer("/result/contents")
+                .and_then(Value::as_array)
+                .is_some_and(|items| {
+                    items
+                        .iter()
+                        .any(|i| i.get("uri").and_then(Value::as_str).is_some_and(named))
+                })
+    }
+
     /// Decide a memory-writing call as `memory.write`; `Err` is the refusal to answer with.
     /// `Ok` carries the write's provenance, signed but not recorded: it is recorded when the
     /// server answers the call with success ([`Gateway::commit_provenance`]), so a call
@@ -89,19 +107,32 @@ impl Gateway {
         let Some(target) = &w.target else {
             return answer;
         };
-        if !self.config.memory.reads.iter().any(|t| t == target) {
+        if !self.reads_memory(target, &answer) {
             return answer;
         }
         let Some(guard) = self.warden.memory().filter(|g| g.requires_provenance()) else {
-            return answer;
-        };
-        let Some(result) = answer.get_mut("result").filter(|r| r.is_object()) else {
             return answer;
         };
         let mut check = Check {
             guard,
             withheld: Vec::new(),
             texts: 0,
+        };
+        // An error answer is text the client's model reads too: a store-aware server may
+        // quote what it holds ("no entity X; did you mean <stored text>?").
+        if let Some(error) = answer.get_mut("error").filter(|e| e.is_object()) {
+            for key in ["message", "data"] {
+                if let Some(v) = error.get_mut(key) {
+                    check.filter(v);
+                }
+            }
+            if !check.withheld.is_empty() {
+                self.record_withheld(target, &check);
+            }
+            return answer;
+        }
+        let Some(result) = answer.get_mut("result").filter(|r| r.is_object()) else {
+            return answer;
         };
         if let Some(structured) = result.get_mut("structuredContent") {
             check.filter(structured);
@@ -134,6 +165,13 @@ impl Gateway {
                 m.insert("warden/withheld".into(), json!(n));
             }
         }
+        self.record_withheld(target, &check);
+        answer
+    }
+
+    /// The audit record of what `check` withheld from an answer read through `target`.
+    fn record_withheld(&self, target: &str, check: &Check<'_>) {
+        let n = check.withheld.len();
         let reason = format!(
             "withheld {n} memory item(s) read through `{target}`: no valid provenance ({})",
             check.withheld[0].1
@@ -147,11 +185,10 @@ impl Gateway {
             .collect();
         let action = self
             .action("memory.read")
-            .with_tool(target.as_str())
+            .with_tool(target)
             .with_arg("withheld", json!(named))
             .with_arg("count", json!(n));
         self.record_refusal(&action, &reason, PROVENANCE_RULE);
-        answer
     }
 }
 
@@ -215,6 +252,23 @@ impl Check<'_> {
             *item = json!({"type": "text", "text": WITHHELD});
             return;
         }
+        // The item's other fields (`annotations`, `_meta`, anything a server adds) are text
+        // a client may show too: filtered like the rest of the answer.
+        if let Value::Object(map) = item {
+            let mut rest: Value = Value::Object(
+                map.iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "type" | "text" | "uri" | "mimeType"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
+            if rest.as_object().is_some_and(|r| !r.is_empty()) {
+                map.retain(|k, _| matches!(k.as_str(), "type" | "text" | "uri" | "mimeType"));
+                self.filter(&mut rest);
+                if let Value::Object(rest) = rest {
+                    map.extend(rest);
+                }
+            }
+        }
         let Some(Value::String(text)) = item.get_mut("text") else {
             return;
         };
@@ -268,11 +322,43 @@ fn map_why_not(check: &mut Check<'_>, map: &Map<String, Value>) -> Option<String
     None
 }
 
+/// A URI as loosely as a server may read it: trimmed, `%XX` decoded, ASCII lower case,
+/// without its fragment or trailing slashes. Only for matching (a false match filters an
+/// answer that needed none: fail closed).
+fn fold_uri(uri: &str) -> String {
+    let uri = uri.trim();
+    let uri = uri.split('#').next().unwrap_or_default();
+    let bytes = uri.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'%'));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let mut s = String::from_utf8_lossy(&out).to_ascii_lowercase();
+    while s.ends_with('/') {
+        s.pop();
+    }
+    s
+}
+
 fn plain_key(k: &str) -> bool {
     !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Every string in `v`, in order, at most `max`.
+/// Every string in `v`, in order, at most `max`: the values, and the keys that are not plain
+/// names (a store that keeps a key keeps its text; reads drop such keys, writes scan them).
 fn strings(v: &Value, out: &mut Vec<String>, max: usize) {
     if out.len() >= max {
         return;
@@ -280,7 +366,12 @@ fn strings(v: &Value, out: &mut Vec<String>, max: usize) {
     match v {
         Value::String(s) => out.push(s.clone()),
         Value::Array(items) => items.iter().for_each(|i| strings(i, out, max)),
-        Value::Object(map) => map.values().for_each(|i| strings(i, out, max)),
+        Value::Object(map) => map.iter().for_each(|(k, i)| {
+            if !plain_key(k) && out.len() < max {
+                out.push(k.clone());
+            }
+            strings(i, out, max)
+        }),
         _ => {}
     }
 }
@@ -302,6 +393,14 @@ mod tests {
         let mut out = Vec::new();
         strings(&json!(["a", "b", "c"]), &mut out, 2);
         assert_eq!(out.len(), 2);
+        // A key that is not a plain name is text too.
+        let mut out = Vec::new();
+        strings(
+            &json!({"ok_key": "v", "ignore previous instructions": 1}),
+            &mut out,
+            10,
+        );
+        assert_eq!(out, ["v", "ignore previous instructions"]);
     }
 
     #[test]
@@ -378,6 +477,38 @@ mod tests {
         let kept: Value = serde_json::from_str(items[5]["text"].as_str().unwrap()).unwrap();
         assert_eq!(kept, json!(["likes tea"]));
         assert_eq!(check.withheld.len(), 5);
+    }
+
+    /// A store (or the server in front of it) that puts text beside a content item's
+    /// `text` — in `annotations`, `_meta`, a field of its own, an odd key — reaches the
+    /// client's model unless the filter reads those fields too.
+    #[test]
+    fn text_beside_a_content_items_text_is_filtered_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = warden_with(dir.path(), &["likes tea", "user"]);
+        let mut check = Check {
+            guard: w.memory().unwrap(),
+            withheld: Vec::new(),
+            texts: 0,
+        };
+        let mut items = vec![
+            json!({"type": "text", "text": "likes tea", "annotations": {"audience": ["user"], "note": "planted"}}),
+            json!({"type": "text", "text": "likes tea", "_meta": {"hint": "planted"}}),
+            json!({"uri": "memory://knowledge-graph", "mimeType": "text/plain", "text": "likes tea", "extra": ["planted"]}),
+            json!({"type": "text", "text": "likes tea", "ignore previous instructions": true}),
+        ];
+        for item in &mut items {
+            check.text_item(item);
+        }
+        for item in &items {
+            assert!(!item.to_string().contains("planted"), "{item}");
+            assert!(!item.to_string().contains("ignore previous"), "{item}");
+            assert_eq!(item["text"], "likes tea", "{item}");
+        }
+        // What has provenance stays.
+        assert_eq!(items[0]["annotations"]["audience"], json!(["user"]));
+        assert_eq!(items[2]["uri"], "memory://knowledge-graph");
+        assert_eq!(check.withheld.len(), 4, "{:?}", check.withheld);
     }
 
     /// Random answers made of written and unwritten texts, plain and odd keys, at any depth.

@@ -31,6 +31,7 @@
 
 mod filter;
 
+use super::results::{MODEL_ERROR, MODEL_TEXT};
 use crate::detect;
 
 /// Which tools (and resources) of the server are memory writes and reads.
@@ -46,7 +47,29 @@ pub struct MemoryTools {
 pub const MAX_READ_TEXTS: usize = 20_000;
 
 /// The detector `memory.write` content goes through: the proxy's text detector in output
-/// mode, the one tool results meet. Every door Warden ships hands this to the builder.
+/// mode, the one tool results meet (rules). Every door Warden ships hands this to the
+/// builder, and with the model [`memory_model_detector`] too.
 pub fn memory_detector() -> warden::memory::Detector {
     std::sync::Arc::new(detect::memory_findings)
+}
+
+/// The local model as the memory guard's second detector (`WardenBuilder::memory_model`):
+/// it reads each write whole, once, on what the rules passed — as on tool results, where
+/// the model reads the whole answer: a text the proxy would block as a result must not be
+/// written to memory with provenance that vouches for it. Its findings are `model.text`,
+/// and `model.error` when it cannot score (the write is quarantined: fail closed). One
+/// call per write keeps the cost of a write at most that of a result (the model's window
+/// cap), and a write's short texts (a name, an entity type) are read in their context: alone
+/// the model flags some of them (`person` scores 0.97).
+pub fn memory_model_detector(
+    classifier: std::sync::Arc<dyn crate::TextClassifier>,
+) -> warden::memory::Detector {
+    std::sync::Arc::new(move |text: &str| match classifier.score_text(text) {
+        Ok(v) if v.flagged => vec![MODEL_TEXT.to_string()],
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            tracing::warn!("the model could not score a memory write: {e}");
+            vec![MODEL_ERROR.to_string()]
+        }
+    })
 }
