@@ -530,11 +530,17 @@ fn over_http_a_client_that_hangs_up_on_a_slow_call_does_not_keep_its_rings_place
     }
 }
 
+/// A line to send: (name, bytes, the id it is answered by or 0, the error code expected or
+/// `None` for a result).
+type Shape = (&'static str, Vec<u8>, i64, Option<i64>);
+/// A [`Shape`] with the file it would write.
+type Attack = (&'static str, Vec<u8>, i64, Option<i64>, PathBuf);
+
 /// Lines a reader could take for something other than what the gateway judged (issue 19:
 /// the proxy writes a line it passes unchanged as it came, only when no reader can).
 /// `{P}` is replaced by a file the line would write. Each: (name, line, what the proxy must
 /// answer by id: `Some(code)` an error, `None` a result; `0` for a notification).
-fn differential_lines() -> Vec<(&'static str, Vec<u8>, i64, Option<i64>)> {
+fn differential_lines() -> Vec<Shape> {
     let call = |id: &str, params: &str| {
         format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{params}}}"#)
     };
@@ -613,7 +619,7 @@ fn differential_lines() -> Vec<(&'static str, Vec<u8>, i64, Option<i64>)> {
 }
 
 /// The attack lines for files in `dir`: (name, line, id, answer, file).
-fn differential_attacks(dir: &Path) -> Vec<(&'static str, Vec<u8>, i64, Option<i64>, PathBuf)> {
+fn differential_attacks(dir: &Path) -> Vec<Attack> {
     differential_lines()
         .into_iter()
         .enumerate()

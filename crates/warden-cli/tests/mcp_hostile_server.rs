@@ -469,7 +469,7 @@ fn poisoned_prompts_and_resources_are_withheld_from_listings() {
 /// lines at `\r` reads it), and `\u` escapes.
 #[test]
 fn answers_a_client_could_read_otherwise_reach_it_only_as_judged() {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufReader, Write};
     use std::process::{Command, Stdio};
     let tools = ["dup_text", "cr_split", "escaped"];
     let call = |id: usize, tool: &str| {
