@@ -741,3 +741,74 @@ fn lines_a_server_could_read_otherwise_reach_it_only_as_judged() {
         "the numbers as judged:\n{read}"
     );
 }
+
+/// The official Python SDK's stdio server (`sdk_server.py`, FastMCP) ends lines at a lone
+/// `\r`: alone, it runs a `tools/call` smuggled after a `\r` inside a notification. Through
+/// the proxy the notification goes on re-serialized (a line with `\r` is not plain), and the
+/// server reads one notification.
+#[test]
+fn the_python_sdk_server_runs_a_call_after_a_carriage_return_alone_but_not_through_the_proxy() {
+    let script = root().join("crates/warden-mcp/tests/peers/sdk_server.py");
+    let server = vec!["python3".to_string(), script.display().to_string()];
+    let dir = tempfile::tempdir().unwrap();
+    let smuggled = |path: &Path| {
+        let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "write_file", "arguments": {"path": path, "content": "pwned"}}});
+        format!(
+            "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":\r{call}\r}}"
+        )
+    };
+    let ping = r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#;
+
+    // Alone.
+    let alone = dir.path().join("alone");
+    let mut child = Command::new(&server[0])
+        .args(&server[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with the mcp SDK (scripts/test-peers.sh)");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    writeln!(stdin, "{}", init_line()).unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("python-sdk-writer"), "{line}");
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
+    writeln!(stdin, "{}", smuggled(&alone)).unwrap();
+    writeln!(stdin, "{ping}").unwrap();
+    // The answers to the smuggled call (id 2) and the ping (id 3), in either order.
+    let mut seen = String::new();
+    while !(seen.contains("\"id\":3") && seen.contains("\"id\":2")) {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the server exited: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    drop(stdin);
+    let _ = child.wait();
+    assert!(
+        alone.exists(),
+        "control: the Python SDK server did not run the smuggled call"
+    );
+
+    // Through the proxy.
+    let through = dir.path().join("through");
+    let policy = gateway_policy();
+    let mut p = Proxy::start(&["--policy", policy.to_str().unwrap()], &server, &[]);
+    p.initialize();
+    p.send_raw(&smuggled(&through));
+    let r = p.request("ping", json!({}));
+    assert!(r.get("result").is_some(), "{r}");
+    assert_eq!(p.finish(), 0);
+    assert!(
+        !through.exists(),
+        "through the proxy, the server ran the smuggled call"
+    );
+}
