@@ -529,3 +529,286 @@ fn over_http_a_client_that_hangs_up_on_a_slow_call_does_not_keep_its_rings_place
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// A line to send: (name, bytes, the id it is answered by or 0, the error code expected or
+/// `None` for a result).
+type Shape = (&'static str, Vec<u8>, i64, Option<i64>);
+/// A [`Shape`] with the file it would write.
+type Attack = (&'static str, Vec<u8>, i64, Option<i64>, PathBuf);
+
+/// Lines a reader could take for something other than what the gateway judged (issue 19:
+/// the proxy writes a line it passes unchanged as it came, only when no reader can).
+/// `{P}` is replaced by a file the line would write. Each: (name, line, what the proxy must
+/// answer by id: `Some(code)` an error, `None` a result; `0` for a notification).
+fn differential_lines() -> Vec<Shape> {
+    let call = |id: &str, params: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{params}}}"#)
+    };
+    let write = r#"{"name":"write_file","arguments":{"path":"{P}","content":"pwned"}}"#;
+    let mut lines = vec![
+        // serde_json keeps the last `name` (`add`: allowed); a reader keeping the first runs
+        // `write_file`.
+        (
+            "duplicate keys",
+            call(
+                "21",
+                r#"{"name":"write_file","arguments":{"path":"{P}","content":"pwned"},"name":"add"}"#,
+            )
+            .into_bytes(),
+            21,
+            None,
+        ),
+        // A notification for serde_json; for a reader that ends lines at `\r` (Node's
+        // readline, Python's universal newlines), a second line with a `tools/call`.
+        (
+            "carriage returns",
+            format!(
+                "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":\r{}\r}}",
+                call("22", write)
+            )
+            .into_bytes(),
+            0,
+            None,
+        ),
+        (
+            "an escaped method",
+            call("23", r#"{"name":"add","arguments":{"a":1,"b":2}}"#)
+                .replace("tools/call", r"tools\u002fcall")
+                .into_bytes(),
+            23,
+            None,
+        ),
+        (
+            "an escaped tool name",
+            call("24", &write.replace("write_file", r"write\u005ffile")).into_bytes(),
+            24,
+            Some(-32001),
+        ),
+        // `2.5e1` is the id 25, and `1e0` the number 1.
+        (
+            "numbers in other spellings",
+            call("2.5e1", r#"{"name":"add","arguments":{"a":1e0,"b":2}}"#).into_bytes(),
+            25,
+            None,
+        ),
+        (
+            "white space around the object",
+            format!("\t{} ", call("26", r#"{"name":"add","arguments":{"a":1,"b":2}}"#))
+                .into_bytes(),
+            26,
+            None,
+        ),
+    ];
+    // Refused outright, as before: not JSON serde_json reads (Node reads the first three).
+    let surrogate = call("27", &write.replace("write_file", r"write_file\ud800"));
+    lines.push(("a lone surrogate", surrogate.into_bytes(), 0, Some(-32700)));
+    let mut invalid = call("28", write).into_bytes();
+    let at = invalid.windows(5).position(|w| w == b"write").unwrap();
+    invalid.insert(at + 5, 0xff);
+    lines.push(("invalid UTF-8", invalid, 0, Some(-32700)));
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend(call("29", write).into_bytes());
+    lines.push(("a byte-order mark", bom, 0, Some(-32700)));
+    lines.push((
+        "a batch",
+        format!("[{}]", call("30", write)).into_bytes(),
+        0,
+        Some(-32600),
+    ));
+    lines
+}
+
+/// The attack lines for files in `dir`: (name, line, id, answer, file).
+fn differential_attacks(dir: &Path) -> Vec<Attack> {
+    differential_lines()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, line, id, answer))| {
+            let path = dir.join(format!("differential-{i}"));
+            let p = path.to_str().unwrap().as_bytes();
+            let mut out = Vec::new();
+            let mut rest = &line[..];
+            while let Some(at) = rest.windows(3).position(|w| w == b"{P}") {
+                out.extend_from_slice(&rest[..at]);
+                out.extend_from_slice(p);
+                rest = &rest[at + 3..];
+            }
+            out.extend_from_slice(rest);
+            (name, out, id, answer, path)
+        })
+        .collect()
+}
+
+#[test]
+fn lines_a_server_could_read_otherwise_reach_it_only_as_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("HOSTILE_KEYS", "first")];
+
+    // The control: alone, this server (first of duplicate keys, lines ended at `\r`) writes
+    // the files of the first two lines.
+    let alone = dir.path().join("alone");
+    std::fs::create_dir(&alone).unwrap();
+    let mut server = hostile_server();
+    let mut child = Command::new(server.remove(0))
+        .args(&server)
+        .envs(env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let attacks = differential_attacks(&alone);
+    for (_, line, ..) in &attacks {
+        stdin.write_all(line).unwrap();
+        stdin.write_all(b"\n").unwrap();
+    }
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":99,"method":"ping"}}"#).unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("\"id\":99") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the server exited");
+    }
+    drop(stdin);
+    let _ = child.wait();
+    for (name, _, _, _, path) in &attacks[..2] {
+        assert!(
+            path.exists(),
+            "control: the server alone did not run {name}"
+        );
+    }
+
+    // Through the proxy: each line is judged, and the server reads what was judged.
+    let log = dir.path().join("calls.log");
+    let raw = dir.path().join("raw.log");
+    let policy = gateway_policy();
+    let mut p = Proxy::start(
+        &["--policy", policy.to_str().unwrap()],
+        &hostile_server(),
+        &[
+            ("HOSTILE_LOG", &log),
+            ("HOSTILE_RAW_LOG", &raw),
+            ("HOSTILE_KEYS", Path::new("first")),
+        ],
+    );
+    p.initialize();
+    p.tool_names();
+    let attacks = differential_attacks(dir.path());
+    for (name, line, id, answer, _) in &attacks {
+        let mut bytes = line.clone();
+        bytes.push(b'\n');
+        p.send_bytes(&bytes);
+        let r = match (id, answer) {
+            // A notification: nothing comes back.
+            (0, None) => continue,
+            (0, Some(_)) => p.recv(),
+            // The answer carries the request's id as the proxy judged it: 25.0 for `2.5e1`.
+            (25, _) => p.response(&json!(25.0)).0,
+            (id, _) => p.response(&json!(id)).0,
+        };
+        match answer {
+            Some(code) => assert_eq!(r["error"]["code"], json!(code), "{name}: {r}"),
+            None => assert!(r.get("result").is_some(), "{name}: {r}"),
+        }
+    }
+    // Once the ping is answered, the server has read every line before it.
+    let r = p.request("ping", json!({}));
+    assert!(r.get("result").is_some(), "{r}");
+    assert_eq!(p.finish(), 0);
+
+    for (name, _, _, _, path) in &attacks {
+        assert!(!path.exists(), "through the proxy, the server ran {name}");
+    }
+    let ran = std::fs::read_to_string(&log).unwrap_or_default();
+    let ran: Vec<&str> = ran.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(ran, ["add", "add", "add", "add"], "{ran:?}");
+    // What the server read: each line in serde_json's canonical form (the form the proxy
+    // re-serializes to) — no duplicate, no escape, no other spelling of a number, nothing
+    // around the object.
+    let read = std::fs::read_to_string(&raw).unwrap();
+    for line in read.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            line,
+            v.to_string(),
+            "the server read a line the proxy did not write"
+        );
+    }
+    assert!(
+        read.contains(
+            r#""id":25.0,"method":"tools/call","params":{"name":"add","arguments":{"a":1.0,"b":2}}"#
+        ),
+        "the numbers as judged:\n{read}"
+    );
+}
+
+/// The official Python SDK's stdio server (`sdk_server.py`, FastMCP) ends lines at a lone
+/// `\r`: alone, it runs a `tools/call` smuggled after a `\r` inside a notification. Through
+/// the proxy the notification goes on re-serialized (a line with `\r` is not plain), and the
+/// server reads one notification.
+#[test]
+fn the_python_sdk_server_runs_a_call_after_a_carriage_return_alone_but_not_through_the_proxy() {
+    let script = root().join("crates/warden-mcp/tests/peers/sdk_server.py");
+    let server = vec!["python3".to_string(), script.display().to_string()];
+    let dir = tempfile::tempdir().unwrap();
+    let smuggled = |path: &Path| {
+        let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "write_file", "arguments": {"path": path, "content": "pwned"}}});
+        format!(
+            "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":\r{call}\r}}"
+        )
+    };
+    let ping = r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#;
+
+    // Alone.
+    let alone = dir.path().join("alone");
+    let mut child = Command::new(&server[0])
+        .args(&server[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with the mcp SDK (scripts/test-peers.sh)");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    writeln!(stdin, "{}", init_line()).unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("python-sdk-writer"), "{line}");
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
+    writeln!(stdin, "{}", smuggled(&alone)).unwrap();
+    writeln!(stdin, "{ping}").unwrap();
+    // The answers to the smuggled call (id 2) and the ping (id 3), in either order.
+    let mut seen = String::new();
+    while !(seen.contains("\"id\":3") && seen.contains("\"id\":2")) {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the server exited: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    drop(stdin);
+    let _ = child.wait();
+    assert!(
+        alone.exists(),
+        "control: the Python SDK server did not run the smuggled call"
+    );
+
+    // Through the proxy.
+    let through = dir.path().join("through");
+    let policy = gateway_policy();
+    let mut p = Proxy::start(&["--policy", policy.to_str().unwrap()], &server, &[]);
+    p.initialize();
+    p.send_raw(&smuggled(&through));
+    let r = p.request("ping", json!({}));
+    assert!(r.get("result").is_some(), "{r}");
+    assert_eq!(p.finish(), 0);
+    assert!(
+        !through.exists(),
+        "through the proxy, the server ran the smuggled call"
+    );
+}

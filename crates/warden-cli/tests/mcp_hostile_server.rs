@@ -462,3 +462,70 @@ fn poisoned_prompts_and_resources_are_withheld_from_listings() {
     );
     assert_eq!(direct.finish(), 0);
 }
+
+/// Issue 19: answers a client could read otherwise than the gateway judged them reach it only
+/// re-serialized. Alone, the server's lines carry the injection first under a duplicate key
+/// (a client keeping the first reads it), a `\r` before a second message (a client ending
+/// lines at `\r` reads it), and `\u` escapes.
+#[test]
+fn answers_a_client_could_read_otherwise_reach_it_only_as_judged() {
+    use std::io::{BufReader, Write};
+    use std::process::{Command, Stdio};
+    let tools = ["dup_text", "cr_split", "escaped"];
+    let call = |id: usize, tool: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": {}}})
+        .to_string()
+    };
+
+    // The control: the server's own lines.
+    let mut server = hostile_server();
+    let mut child = Command::new(server.remove(0))
+        .args(&server)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for (i, tool) in tools.iter().enumerate() {
+        writeln!(stdin, "{}", call(i + 1, tool)).unwrap();
+    }
+    drop(stdin);
+    let mut alone = String::new();
+    std::io::Read::read_to_string(
+        &mut BufReader::new(child.stdout.take().unwrap()),
+        &mut alone,
+    )
+    .unwrap();
+    let _ = child.wait();
+    let alone: Vec<&str> = alone.lines().collect();
+    assert_eq!(alone.len(), 3, "{alone:?}");
+    assert!(alone[0].contains(INJECTION), "control: {}", alone[0]);
+    assert!(alone[1].contains('\r'), "control: {:?}", alone[1]);
+    assert!(alone[2].contains(r"\u00e9"), "control: {}", alone[2]);
+
+    // Through the proxy.
+    let mut p = Proxy::start(
+        &["--policy", gateway_policy().to_str().unwrap()],
+        &hostile_server(),
+        &[],
+    );
+    p.initialize();
+    p.tool_names();
+    let mut got = Vec::new();
+    for (i, tool) in tools.iter().enumerate() {
+        let id = 100 + i;
+        p.send_raw(&call(id, tool));
+        got.push(p.response_line(id as i64));
+    }
+    assert_eq!(p.finish(), 0);
+    for line in &got {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(line, &v.to_string(), "not the canonical form: {line:?}");
+    }
+    assert!(!got[0].contains(INJECTION), "{}", got[0]);
+    assert_eq!(got[0].matches("\"text\":").count(), 1, "{}", got[0]);
+    assert!(got[0].contains("all good"), "{}", got[0]);
+    assert!(!got[1].contains('\r'), "{:?}", got[1]);
+    assert!(got[2].contains("café ☃"), "{}", got[2]);
+}

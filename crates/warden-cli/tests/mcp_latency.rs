@@ -5,8 +5,13 @@
 //! to a `tools/call`, side by side with a direct connection to the same real server
 //! (server-everything's `echo`), sequential calls after a warm-up.
 //!
+//! A third side is the floor of what any stdio proxy adds: the same server behind
+//! `cat | server | cat`, which copies bytes and decides nothing but puts the same two extra
+//! pipe hops (and process wake-ups) on every round trip as the proxy does.
+//!
 //! Run: `cargo test -p warden-cli --test mcp_latency -- --ignored --nocapture`
-//! (docs/mcp.md records the numbers with the machine and the build).
+//! (docs/mcp.md records the numbers with the machine and the build; `WARDEN_BIN` measures
+//! another build of `warden`, e.g. a release one).
 
 mod mcp_common;
 
@@ -96,32 +101,54 @@ fn proxy_added_latency_per_tools_call() {
         "--".into(),
     ];
     proxied.extend(server.iter().cloned());
-    // Alternate runs so machine noise hits both sides alike.
+    let mut relayed = vec![
+        "sh".to_string(),
+        "-c".into(),
+        r#"cat | "$@" | cat"#.into(),
+        "relay".into(),
+    ];
+    relayed.extend(server.iter().cloned());
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("warden: {}", warden().display());
+    println!("load average before: {}", load().trim());
+    // Alternate runs so machine noise hits every side alike.
     let mut direct = Vec::new();
     let mut through = Vec::new();
+    let mut relay = Vec::new();
     for _ in 0..2 {
         direct.extend(measure(&server));
         through.extend(measure(&proxied));
+        relay.extend(measure(&relayed));
     }
+    println!("load average after: {}", load().trim());
     direct.sort_unstable();
     through.sort_unstable();
+    relay.sort_unstable();
     println!("calls per side: {}", direct.len());
     println!("| | p50 µs | p90 µs | p99 µs |");
     println!("|---|---|---|---|");
+    for (name, t) in [
+        ("direct", &direct),
+        ("through `cat \\| server \\| cat`", &relay),
+        ("through the proxy", &through),
+    ] {
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.1} |",
+            pct(t, 0.5),
+            pct(t, 0.9),
+            pct(t, 0.99)
+        );
+    }
     println!(
-        "| direct | {:.1} | {:.1} | {:.1} |",
-        pct(&direct, 0.5),
-        pct(&direct, 0.9),
-        pct(&direct, 0.99)
-    );
-    println!(
-        "| through proxy | {:.1} | {:.1} | {:.1} |",
-        pct(&through, 0.5),
-        pct(&through, 0.9),
-        pct(&through, 0.99)
-    );
-    println!(
-        "| added (p50) | {:.1} | | |",
+        "| added by the proxy (p50) | {:.1} | | |",
         pct(&through, 0.5) - pct(&direct, 0.5)
+    );
+    println!(
+        "| added by the relay (p50) | {:.1} | | |",
+        pct(&relay, 0.5) - pct(&direct, 0.5)
+    );
+    println!(
+        "| proxy over relay (p50) | {:.1} | | |",
+        pct(&through, 0.5) - pct(&relay, 0.5)
     );
 }

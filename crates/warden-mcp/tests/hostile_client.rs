@@ -411,3 +411,75 @@ rings:
         .count();
     assert_eq!(refused, 2);
 }
+
+/// Issue 19: a client line goes on to the server as it came only when the gateway changed
+/// nothing and no server could read the line otherwise.
+#[test]
+fn a_client_line_goes_on_as_it_came_only_when_unchanged_and_unambiguous() {
+    use warden_mcp::proxy::{Outbound, Wire};
+    let t = stdio();
+    let call = |id: &str, params: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{params}}}"#)
+    };
+    let plain = call("1", r#"{"name":"add","arguments":{"a":1,"b":2}}"#);
+    let (inbound, wire) = t.client_wire(&plain);
+    assert_eq!(wire, Wire::AsReceived, "{inbound:?}");
+
+    // Judged as `add` (the last `name`); a server keeping the first would run write_file.
+    let dup = call(
+        "2",
+        r#"{"name":"write_file","arguments":{"path":"/tmp/x"},"name":"add"}"#,
+    );
+    match t.client_wire(&dup) {
+        (Inbound::Forward(v), Wire::Canonical) => {
+            assert_eq!(v["params"]["name"], "add");
+            assert!(!v.to_string().contains("write_file"), "{v}");
+        }
+        other => panic!("{other:?}"),
+    }
+    for (what, line) in [
+        (
+            "a carriage return",
+            plain.replace("\"id\":1,", "\"id\":3,\r"),
+        ),
+        (
+            "an escaped method",
+            plain
+                .replace("\"id\":1,", "\"id\":4,")
+                .replace("tools/call", r"tools\u002fcall"),
+        ),
+        ("an exponent", plain.replace("\"id\":1,", "\"id\":5e0,")),
+        (
+            "a fraction",
+            plain
+                .replace("\"id\":1,", "\"id\":6,")
+                .replace("\"a\":1", "\"a\":1.5"),
+        ),
+        (
+            "leading white space",
+            format!(" {}", plain.replace("\"id\":1,", "\"id\":7,")),
+        ),
+    ] {
+        let (inbound, wire) = t.client_wire(&line);
+        assert!(
+            matches!(inbound, Inbound::Forward(_)),
+            "{what}: {inbound:?}"
+        );
+        assert_eq!(wire, Wire::Canonical, "{what}");
+    }
+    // An answer to the server's request under another spelling of its id goes on with the
+    // server's own id.
+    match t.server(json!({"jsonrpc": "2.0", "id": 40, "method": "roots/list"})) {
+        Outbound::Forward(_) => {}
+        other => panic!("{other:?}"),
+    }
+    let (inbound, wire) = t.client_wire(r#"{"jsonrpc":"2.0","id":40.0,"result":{"roots":[]}}"#);
+    assert_eq!(wire, Wire::Canonical);
+    assert!(matches!(inbound, Inbound::Forward(v) if v["id"] == json!(40)));
+    match t.server(json!({"jsonrpc": "2.0", "id": 41, "method": "roots/list"})) {
+        Outbound::Forward(_) => {}
+        other => panic!("{other:?}"),
+    }
+    let (_, wire) = t.client_wire(r#"{"jsonrpc":"2.0","id":41,"result":{"roots":[]}}"#);
+    assert_eq!(wire, Wire::AsReceived);
+}

@@ -516,3 +516,91 @@ fn a_memory_reads_error_answer_is_filtered_like_its_result() {
         "the error itself still reaches the client: {out}"
     );
 }
+
+/// Issue 19: the stdio proxy writes a server line on as it came only when the gateway
+/// changed nothing and no client could read the line otherwise; everything else goes out
+/// re-serialized from what the gateway judged.
+#[test]
+fn a_server_line_goes_on_as_it_came_only_when_unchanged_and_unambiguous() {
+    use warden_mcp::proxy::Wire;
+    let t = stdio();
+    let answer =
+        |id: u64, result: &str| format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#);
+    let call = |id: u64| {
+        t.request(
+            json!(id),
+            "tools/call",
+            json!({"name": "add", "arguments": {}}),
+        );
+    };
+
+    call(1);
+    let clean = answer(
+        1,
+        r#"{"content":[{"type":"text","text":"3"}],"isError":false}"#,
+    );
+    let (out, wire) = t.server_wire(&clean);
+    assert_eq!(wire, Wire::AsReceived, "{out:?}");
+    let (out, wire) = t.server_wire(r#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"hi"}}"#);
+    assert_eq!(wire, Wire::AsReceived, "{out:?}");
+
+    // Read otherwise by some client: a client keeping the first `text` reads the injection.
+    call(2);
+    let dup = answer(
+        2,
+        &format!(r#"{{"content":[{{"type":"text","text":"{INJECTION}","text":"all good"}}]}}"#),
+    );
+    match t.server_wire(&dup) {
+        (Outbound::Forward(v), Wire::Canonical) => {
+            assert_eq!(v["result"]["content"][0]["text"], "all good");
+            assert!(!v.to_string().contains(INJECTION), "{v}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A client ending lines at `\r` reads a second message.
+    call(3);
+    let cr = answer(3, "{\"content\":[],\r\"_meta\":{}}");
+    assert!(matches!(
+        t.server_wire(&cr),
+        (Outbound::Forward(_), Wire::Canonical)
+    ));
+    call(4);
+    let escaped = answer(4, r#"{"content":[{"type":"text","text":"caf\u00e9"}]}"#);
+    assert!(matches!(
+        t.server_wire(&escaped),
+        (Outbound::Forward(_), Wire::Canonical)
+    ));
+
+    // Changed by the gateway: the id (another spelling), a redaction, a block, a listing.
+    call(5);
+    let (out, wire) =
+        t.server_wire(&answer(5, r#"{"content":[]}"#).replace("\"id\":5", "\"id\":5.0"));
+    assert_eq!(wire, Wire::Canonical);
+    assert!(matches!(out, Outbound::Forward(v) if v["id"] == json!(5)));
+    call(6);
+    let secret = answer(
+        6,
+        r#"{"content":[{"type":"text","text":"key AKIAIOSFODNN7EXAMPLE"}]}"#,
+    );
+    match t.server_wire(&secret) {
+        (Outbound::Forward(v), Wire::Canonical) => {
+            assert!(!v.to_string().contains("AKIAIOSFODNN7EXAMPLE"), "{v}")
+        }
+        other => panic!("{other:?}"),
+    }
+    call(7);
+    let injected = answer(
+        7,
+        &format!(r#"{{"content":[{{"type":"text","text":"{INJECTION}"}}]}}"#),
+    );
+    match t.server_wire(&injected) {
+        (Outbound::Forward(v), Wire::Canonical) => assert_eq!(code(&v), -32003),
+        other => panic!("{other:?}"),
+    }
+    t.request(json!(8), "tools/list", json!({}));
+    let listing = answer(8, &format!(r#"{{"tools":[{}]}}"#, tool("add")));
+    assert!(matches!(
+        t.server_wire(&listing),
+        (Outbound::Forward(_), Wire::Canonical)
+    ));
+}

@@ -189,6 +189,25 @@ impl Proxy {
             .unwrap_or_else(|e| panic!("the proxy sent a non-JSON line ({e}): {line}"))
     }
 
+    /// The next line from the proxy as it came (without its `\n`).
+    pub fn recv_line(&mut self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the proxy answered within 30 s")
+    }
+
+    /// The line of the response with this id (`"id":N` in the line), skipping others.
+    pub fn response_line(&mut self, id: i64) -> String {
+        loop {
+            let line = self.recv_line();
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("the proxy sent a non-JSON line ({e}): {line}"));
+            if v.get("id").and_then(Value::as_f64) == Some(id as f64) && v.get("method").is_none() {
+                return line;
+            }
+        }
+    }
+
     /// Close the client side (the proxy sees EOF) without waiting for it to exit.
     pub fn close_input(&mut self) {
         drop(self.stdin.take());

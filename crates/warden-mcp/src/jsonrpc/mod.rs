@@ -11,6 +11,7 @@
 
 pub mod framing;
 pub mod id;
+pub mod plain;
 
 use serde_json::{Value, json};
 
@@ -82,12 +83,18 @@ pub struct Invalid {
 
 /// Parse and classify one line.
 pub fn parse(line: &[u8]) -> Result<Message, Invalid> {
-    let value: Value = serde_json::from_slice(line).map_err(|e| Invalid {
+    parse_line(line).map(|(m, _)| m)
+}
+
+/// Parse and classify one line; `true` when the line is [plain](plain): a peer reads from
+/// the line itself exactly the message the gateway judges.
+pub fn parse_line(line: &[u8]) -> Result<(Message, bool), Invalid> {
+    let parsed = plain::parse(line).map_err(|e| Invalid {
         code: code::PARSE_ERROR,
         message: format!("parse error: {e}"),
         id: Value::Null,
     })?;
-    classify(value)
+    classify(parsed.value).map(|m| (m, parsed.plain))
 }
 
 /// Classify a JSON value as a JSON-RPC 2.0 message.

@@ -46,6 +46,26 @@ pub enum Outbound {
     Drop,
 }
 
+/// How a line-based transport writes a message the gateway lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// The line as it came: it is plain (see [`crate::jsonrpc::plain`]: every reader makes of
+    /// it what the gateway judged) and the gateway did not change the message.
+    AsReceived,
+    /// The message serialized from the value the gateway judged (and possibly changed).
+    Canonical,
+}
+
+impl Wire {
+    fn of(plain: bool) -> Wire {
+        if plain {
+            Wire::AsReceived
+        } else {
+            Wire::Canonical
+        }
+    }
+}
+
 /// One conversation's policy state and decision path, shared by both transports: the
 /// stdio proxy feeds it lines, the Streamable HTTP proxy POST bodies and SSE events. Every
 /// Warden decision the proxy makes goes through here.
@@ -141,30 +161,42 @@ impl Gateway {
 
     /// Decide one message (one line, one POST body) from the client.
     pub fn from_client(&self, raw: &[u8]) -> Inbound {
+        self.from_client_line(raw).0
+    }
+
+    /// Decide one line from the client, and say whether a forwarded message may go on as
+    /// the line itself ([`Wire::AsReceived`]) or must be re-serialized.
+    pub fn from_client_line(&self, raw: &[u8]) -> (Inbound, Wire) {
         match self.route(Side::Client, raw) {
-            Routed::Forward(v) => Inbound::Forward(v),
-            Routed::Refuse(answer) => Inbound::Answer(answer),
-            Routed::Reject(error) => Inbound::Malformed(error),
-            Routed::Drop(why) => Inbound::Dropped(why),
-            Routed::Hold(held) => Inbound::Held(held),
+            Routed::Forward(v, wire) => (Inbound::Forward(v), wire),
+            Routed::Refuse(answer) => (Inbound::Answer(answer), Wire::Canonical),
+            Routed::Reject(error) => (Inbound::Malformed(error), Wire::Canonical),
+            Routed::Drop(why) => (Inbound::Dropped(why), Wire::Canonical),
+            Routed::Hold(held) => (Inbound::Held(held), Wire::Canonical),
         }
     }
 
     /// Filter one message from the server.
     pub fn from_server(&self, raw: &[u8]) -> Outbound {
+        self.from_server_line(raw).0
+    }
+
+    /// Filter one line from the server, and say whether a forwarded message may go on as
+    /// the line itself ([`Wire::AsReceived`]) or must be re-serialized.
+    pub fn from_server_line(&self, raw: &[u8]) -> (Outbound, Wire) {
         match self.route(Side::Server, raw) {
-            Routed::Forward(v) => Outbound::Forward(v),
-            Routed::Refuse(answer) => Outbound::Answer(answer),
+            Routed::Forward(v, wire) => (Outbound::Forward(v), wire),
+            Routed::Refuse(answer) => (Outbound::Answer(answer), Wire::Canonical),
             // Nothing to answer: the server is not waiting. The client never sees it.
-            Routed::Reject(_) | Routed::Drop(_) => Outbound::Drop,
+            Routed::Reject(_) | Routed::Drop(_) => (Outbound::Drop, Wire::Canonical),
             // INVARIANT: only client requests are held (see `admit`).
-            Routed::Hold(_) => Outbound::Drop,
+            Routed::Hold(_) => (Outbound::Drop, Wire::Canonical),
         }
     }
 
     /// One message from `side`, on its way to the other side.
     fn route(&self, side: Side, raw: &[u8]) -> Routed {
-        let msg = match jsonrpc::parse(raw) {
+        let (msg, plain) = match jsonrpc::parse_line(raw) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(
@@ -188,14 +220,14 @@ impl Gateway {
                     _ => None,
                 };
                 match self.admit(side, id, method, special, &msg.value) {
-                    Ok(()) => Routed::Forward(msg.value),
+                    Ok(()) => Routed::Forward(msg.value, Wire::of(plain)),
                     Err(Refused::Answer(refusal)) => Routed::Refuse(refusal),
                     Err(Refused::Hold(ticket)) => self.hold(id, method, special, ticket, msg.value),
                 }
             }
             Kind::Notification { method } => {
                 self.note_cancel(side, method, &msg.value);
-                Routed::Forward(msg.value)
+                Routed::Forward(msg.value, Wire::of(plain))
             }
             Kind::Response { id } => {
                 // An answer from one side answers a request of the other.
@@ -203,12 +235,15 @@ impl Gateway {
                 let taken = asker.requests(&mut lock(&self.state)).take(id);
                 match taken {
                     Ok(w) if side == Side::Server => {
-                        Routed::Forward(self.filter_answer(&w, msg.value))
+                        let (value, unchanged) = self.filter_answer(&w, msg.value);
+                        Routed::Forward(value, Wire::of(plain && unchanged))
                     }
                     Ok(w) => {
+                        // The server reads its own id back, not the client's spelling of it.
                         let mut value = msg.value;
+                        let unchanged = value.get("id") == Some(&w.id);
                         value["id"] = w.id;
-                        Routed::Forward(value)
+                        Routed::Forward(value, Wire::of(plain && unchanged))
                     }
                     Err(e) => {
                         let why = format!(
@@ -433,8 +468,8 @@ impl Gateway {
 
 /// What becomes of one message, whichever side sent it.
 enum Routed {
-    /// On to the other side.
-    Forward(Value),
+    /// On to the other side, as the line came or re-serialized.
+    Forward(Value, Wire),
     /// Refused: this answer goes back to the sender's request.
     Refuse(Value),
     /// Not acceptable as sent: this error (id null when it had none).

@@ -36,7 +36,7 @@ use thiserror::Error;
 
 use crate::lock::Lock;
 
-pub use gateway::{Gateway, Inbound, Outbound};
+pub use gateway::{Gateway, Inbound, Outbound, Wire};
 pub use hold::Held;
 pub use memory::{MAX_READ_TEXTS, MemoryTools, memory_detector, memory_model_detector};
 pub use stdio::run;

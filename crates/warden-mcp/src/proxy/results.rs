@@ -27,40 +27,65 @@ use crate::detect::{self, Mode};
 use crate::jsonrpc::{self, code};
 
 impl Gateway {
-    /// The server's answer to the waiting request `w`, with the request's own id, filtered.
-    pub(super) fn filter_answer(&self, w: &Waiting, mut answer: Value) -> Value {
+    /// The server's answer to the waiting request `w`, with the request's own id, filtered;
+    /// `true` when the answer is exactly what the server sent (the same id value, nothing
+    /// filtered, redacted or replaced), so a line-based transport may pass the server's line
+    /// on. Only the paths that cannot change the answer say `true`; listings, `initialize`
+    /// and memory reads always count as changed.
+    pub(super) fn filter_answer(&self, w: &Waiting, mut answer: Value) -> (Value, bool) {
+        let same_id = answer.get("id") == Some(&w.id);
         answer["id"] = w.id.clone();
         if w.special == Some(Special::ToolsCall) {
             self.count_outcome(w, &answer);
             self.commit_provenance(w, &answer);
         }
         if answer.get("error").is_some() {
+            // A memory read's error may quote the store and be filtered: never "as it came".
+            let memory = self.is_memory_read(w, &answer);
             let answer = match w.special {
                 Some(Special::ToolsCall | Special::ResourcesRead) => {
                     self.filter_memory_read(w, answer)
                 }
                 _ => answer,
             };
-            return self.guard(w, answer, "error");
+            let (answer, clean) = self.guard(w, answer, "error");
+            return (answer, same_id && clean && !memory);
         }
         match w.special {
             Some(Special::Initialize) => {
                 self.learn_from_initialize(&mut answer);
-                answer
+                (answer, false)
             }
-            Some(Special::ToolsList) => self.filter_tools(&w.id, answer),
-            Some(Special::PromptsList) => self.filter_listing(answer, "prompts", "prompt"),
-            Some(Special::ResourcesList) => self.filter_listing(answer, "resources", "resource"),
-            Some(Special::ResourceTemplatesList) => {
-                self.filter_listing(answer, "resourceTemplates", "resource")
+            Some(Special::ToolsList) => (self.filter_tools(&w.id, answer), false),
+            Some(Special::PromptsList) => (self.filter_listing(answer, "prompts", "prompt"), false),
+            Some(Special::ResourcesList) => {
+                (self.filter_listing(answer, "resources", "resource"), false)
             }
+            Some(Special::ResourceTemplatesList) => (
+                self.filter_listing(answer, "resourceTemplates", "resource"),
+                false,
+            ),
             Some(Special::ToolsCall | Special::ResourcesRead) => {
+                let memory = self.is_memory_read(w, &answer);
                 let answer = self.filter_memory_read(w, answer);
-                self.guard(w, answer, "result")
+                let (answer, clean) = self.guard(w, answer, "result");
+                (answer, same_id && clean && !memory)
             }
-            Some(Special::PromptsGet | Special::Complete) => self.guard(w, answer, "result"),
-            _ => answer,
+            Some(Special::PromptsGet | Special::Complete) => {
+                let (answer, clean) = self.guard(w, answer, "result");
+                (answer, same_id && clean)
+            }
+            _ => (answer, same_id),
         }
+    }
+
+    /// Whether the memory-read filter may change this answer (the same test it makes: the
+    /// tool or URI named as a memory read, under any spelling, or contents that name one).
+    fn is_memory_read(&self, w: &Waiting, answer: &Value) -> bool {
+        matches!(w.special, Some(Special::ToolsCall | Special::ResourcesRead))
+            && w.target
+                .as_ref()
+                .is_some_and(|t| self.reads_memory(t, answer))
     }
 
     /// A tool call that failed — an error answer, or a result marked `isError` — is reported
@@ -77,11 +102,12 @@ impl Gateway {
         self.warden.record_outcome(&action, Outcome::Failure);
     }
 
-    /// Scan `answer[part]`; decide when something is found.
-    fn guard(&self, w: &Waiting, mut answer: Value, part: &str) -> Value {
+    /// Scan `answer[part]`; decide when something is found. `true`: nothing was found, and
+    /// the answer is returned untouched.
+    fn guard(&self, w: &Waiting, mut answer: Value, part: &str) -> (Value, bool) {
         let special = if part == "result" { w.special } else { None };
         let Some(body) = answer.get_mut(part) else {
-            return answer;
+            return (answer, true);
         };
         let mut findings = text_findings(body, special);
         // Rules first; the model reads only what they passed.
@@ -119,7 +145,7 @@ impl Gateway {
             }
         }
         if findings.is_empty() {
-            return answer;
+            return (answer, true);
         }
         let (name, what) = match w.special {
             Some(Special::ToolsCall) => ("mcp.tools/result", "result"),
@@ -154,14 +180,15 @@ impl Gateway {
                 }
                 visit_text(body, special, &mut |s: &mut String| *s = redact(s));
             }
-            return answer;
+            return (answer, false);
         }
-        decision_error(
+        let blocked = decision_error(
             &w.id,
             code::RESULT_BLOCKED,
             &format!("Warden blocked the {what}{about} ({list}): {}", d.reason),
             &d,
-        )
+        );
+        (blocked, false)
     }
 }
 

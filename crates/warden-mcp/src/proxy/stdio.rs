@@ -3,6 +3,12 @@
 //! through the [`Gateway`]. Lines longer than the message limit are never held in memory
 //! (see [`crate::jsonrpc::framing`]); the sender gets an error answer where one can be
 //! addressed.
+//!
+//! A message the gateway lets through unchanged goes on as the line it came as, when that
+//! line is plain ([`crate::jsonrpc::plain`]: no reader can make of it anything but what the
+//! gateway judged); any other message is serialized from the value the gateway judged. Each
+//! message leaves in one `write` call: a pipe reader woken per fragment costs more than the
+//! copy.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -12,7 +18,7 @@ use std::time::Duration;
 use serde_json::Value;
 use warden::Warden;
 
-use super::{Gateway, Held, Inbound, Outbound, ProxyConfig, ProxyError, Transport};
+use super::{Gateway, Held, Inbound, Outbound, ProxyConfig, ProxyError, Transport, Wire};
 use crate::jsonrpc::framing::{Frame, LineReader};
 
 type Out = Arc<Mutex<Box<dyn Write + Send>>>;
@@ -20,12 +26,30 @@ type Out = Arc<Mutex<Box<dyn Write + Send>>>;
 /// How long the server may take to finish after the client has gone.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Write one message, serialized from `msg`.
 fn send(out: &Out, msg: &Value) {
+    // INVARIANT: serializing a `Value` into a `Vec` cannot fail (string keys, finite numbers).
+    let mut line = serde_json::to_vec(msg).unwrap_or_default();
+    write_line(out, &mut line);
+}
+
+/// Write one message the gateway let through: the `line` it came as (without its `\n`), or
+/// serialized from `msg`.
+fn forward(out: &Out, mut line: Vec<u8>, msg: &Value, wire: Wire) {
+    match wire {
+        Wire::AsReceived => write_line(out, &mut line),
+        Wire::Canonical => send(out, msg),
+    }
+}
+
+/// `line` and its `\n` in one write.
+fn write_line(out: &Out, line: &mut Vec<u8>) {
+    line.push(b'\n');
     let mut w = out
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     // A closed peer shows up as EOF on its other pipe; the loops end there.
-    let _ = writeln!(w, "{msg}");
+    let _ = w.write_all(line);
     let _ = w.flush();
 }
 
@@ -123,7 +147,10 @@ fn from_client(
     while let Some(Ok(frame)) = input.next_frame() {
         match frame {
             Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => {}
-            Frame::Line(line) => deliver(gateway.from_client(&line), gateway, client, server),
+            Frame::Line(line) => match gateway.from_client_line(&line) {
+                (Inbound::Forward(msg), wire) => forward(server, line, &msg, wire),
+                (inbound, _) => deliver(inbound, gateway, client, server),
+            },
             Frame::TooLong(o) => {
                 if let Some(answer) = gateway.client_too_large(&o) {
                     send(client, &answer);
@@ -187,15 +214,15 @@ fn settle(held: Held, gateway: &Arc<Gateway>, client: &Out, server: &Out) {
 
 fn from_server(mut input: LineReader<impl BufRead>, gateway: &Gateway, client: &Out, server: &Out) {
     while let Some(Ok(frame)) = input.next_frame() {
-        let out = match frame {
+        let (out, line) = match frame {
             Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
-            Frame::Line(line) => gateway.from_server(&line),
-            Frame::TooLong(o) => gateway.server_too_large(&o),
+            Frame::Line(line) => (gateway.from_server_line(&line), line),
+            Frame::TooLong(o) => ((gateway.server_too_large(&o), Wire::Canonical), Vec::new()),
         };
         match out {
-            Outbound::Forward(msg) => send(client, &msg),
-            Outbound::Answer(answer) => send(server, &answer),
-            Outbound::Drop => {}
+            (Outbound::Forward(msg), wire) => forward(client, line, &msg, wire),
+            (Outbound::Answer(answer), _) => send(server, &answer),
+            (Outbound::Drop, _) => {}
         }
     }
 }

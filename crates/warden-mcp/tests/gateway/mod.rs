@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use warden::{AuditConfig, AuditLog, Warden};
-use warden_mcp::proxy::{Inbound, Outbound, Transport};
+use warden_mcp::proxy::{Inbound, Outbound, Transport, Wire};
 use warden_mcp::{Gateway, ProxyConfig};
 
 /// The injected instruction the tests plant.
@@ -122,6 +122,16 @@ impl Talk {
             Inbound::Forward(v) => v,
             other => panic!("{method} was not forwarded: {other:?}"),
         }
+    }
+
+    /// A client line, and how a line-based transport writes it on.
+    pub fn client_wire(&self, line: &str) -> (Inbound, Wire) {
+        self.gateway.from_client_line(line.as_bytes())
+    }
+
+    /// A server line, and how a line-based transport writes it on.
+    pub fn server_wire(&self, line: &str) -> (Outbound, Wire) {
+        self.gateway.from_server_line(line.as_bytes())
     }
 
     /// A server line.

@@ -25,7 +25,7 @@ impl Gateway {
     /// with `--memory-read` — or spelled differently (a server that parses the URI serves
     /// `MEMORY://knowledge-graph` as `memory://knowledge-graph`: compared folded), or the
     /// answer's own `contents` say they are a named resource.
-    fn reads_memory(&self, target: &str, answer: &Value) -> bool {
+    pub(in crate::proxy) fn reads_memory(&self, target: &str, answer: &Value) -> bool {
         let reads = &self.config.memory.reads;
         let named = |u: &str| reads.iter().any(|t| t == u || fold_uri(t) == fold_uri(u));
         named(target)
