@@ -193,6 +193,9 @@ struct Shared {
     hasher: RandomState,
     refresh: Duration,
     failed: AtomicU64,
+    /// This process's turn to write the file (shared with the audit log's writer): see
+    /// [`warden_audit::WriteGate`].
+    gate: warden_audit::WriteGate,
 }
 
 /// Trust scores of one Warden database.
@@ -238,6 +241,7 @@ impl TrustStore {
             hasher: RandomState::new(),
             refresh: Duration::from_secs(1),
             failed: AtomicU64::new(0),
+            gate: warden_audit::WriteGate::of(path),
         });
         let (tx, rx) = sync_channel(QUEUE);
         let writer_shared = shared.clone();
@@ -458,6 +462,7 @@ impl TrustStore {
         let c = &self.shared.config;
         let now = self.now();
         let mut conn = lock(&self.read);
+        let _turn = self.shared.gate.enter();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| TrustError::store(&self.shared.path, e.to_string()))?;
@@ -688,7 +693,11 @@ fn commit(shared: &Shared, conn: &mut Connection, jobs: &[Job]) -> Vec<Committed
         tx.commit().map_err(|e| format!("cannot commit: {e}"))?;
         Ok(out)
     };
-    match run(conn) {
+    let result = {
+        let _turn = shared.gate.enter();
+        run(conn)
+    };
+    match result {
         Ok(r) => r,
         Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
     }
