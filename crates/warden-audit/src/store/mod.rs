@@ -92,8 +92,8 @@ impl WriteGate {
     /// file that cannot be looked at gets a gate of its own, which only means its writers
     /// meet at SQLite's lock, as without a gate.
     pub fn of(path: &Path) -> WriteGate {
-        static GATES: OnceLock<Mutex<HashMap<(u64, u64), std::sync::Weak<Mutex<()>>>>> =
-            OnceLock::new();
+        type Gates = HashMap<(u64, u64), std::sync::Weak<Mutex<()>>>;
+        static GATES: OnceLock<Mutex<Gates>> = OnceLock::new();
         let Ok(meta) = fs::metadata(path) else {
             return WriteGate(std::sync::Arc::default());
         };
