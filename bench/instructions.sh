@@ -12,6 +12,12 @@
 # prints the difference divided by N − 1: the steady-state instructions of one decision, with
 # one-time costs (lazy statics, first-use caches, warm-up) cancelled out. The count is exact
 # for a given binary and input; it changes only when the code on the path does.
+#
+# The rows marked "writer" count instead what the audit log's writer thread (and, with a
+# credential, the trust store's) does per record with `--db --audit-mode buffered`: the whole
+# thread, from its start (`Writer::run`, `write_loop`), divided the same way. Those are stable
+# to about ±2%, not exactly: how records fall into batches (one transaction and one signed
+# checkpoint each) depends on the threads' timing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WARDEN=${WARDEN:-target/release/warden}
@@ -53,7 +59,12 @@ if "$WARDEN" bench --help | grep -q -- '--credential'; then
 fi
 
 # name | policy | input (empty: warden bench's default, an allowed GET to api.github.com) |
-# more `warden bench` arguments (a row whose arguments this binary lacks is printed as n/a)
+# more `warden bench` arguments (a row whose arguments this binary lacks is printed as n/a) |
+# the function whose calls are counted (default: Warden::decide)
+AUDIT="--db $WORK/w.db --audit-mode buffered"
+AUDIT_WRITER='warden_audit::log::writer::Writer::run'
+TRUST_WRITER='warden_trust::store::write_loop'
+
 ROWS=(
   "brief, GET allow (URL parsed)|examples/brief.yaml||"
   "brief, execute_code deny|examples/brief.yaml|$WORK/deny.json|"
@@ -64,6 +75,11 @@ ROWS=(
   "20,000 exact + 2,000 glob, glob name|$WORK/scale-20000-2000.yaml|$WORK/scale-20000-2000.glob.json|"
   "governed: kill switch, ring, rate limits, brief's policy|$WORK/governed.yaml|$WORK/get.json|"
   "governed, with a cached verified credential|$WORK/governed.yaml|$WORK/get.json|${IDENTITY:-missing}"
+  "governed, buffered audit log: decide|$WORK/governed.yaml|$WORK/get.json|$AUDIT"
+  "governed, buffered audit log: audit writer per record|$WORK/governed.yaml|$WORK/get.json|$AUDIT|$AUDIT_WRITER"
+  "governed + credential, buffered audit log: decide|$WORK/governed.yaml|$WORK/get.json|${IDENTITY:+$IDENTITY $AUDIT}|"
+  "governed + credential, buffered audit log: audit writer per record|$WORK/governed.yaml|$WORK/get.json|${IDENTITY:+$IDENTITY $AUDIT}|$AUDIT_WRITER"
+  "governed + credential, buffered audit log: trust writer per record|$WORK/governed.yaml|$WORK/get.json|${IDENTITY:+$IDENTITY $AUDIT}|$TRUST_WRITER"
 )
 
 echo "| workload (\`warden bench -t 1\` under callgrind, -n $N minus -n 1) | instructions per decision |"
@@ -74,21 +90,21 @@ count() {
   [ -n "$input" ] && args+=(--input "$input")
   # shellcheck disable=SC2206 # word splitting intended: the row's extra arguments
   [ -n "$extra" ] && args+=($extra)
-  rm -f "$out"
+  rm -f "$out" "$WORK"/w.db*
   timeout 1200 valgrind --tool=callgrind --callgrind-out-file="$out" \
-    --collect-atstart=no --toggle-collect='warden::Warden::decide' \
+    --collect-atstart=no --toggle-collect="${toggle:-warden::Warden::decide}" \
     "$WARDEN" "${args[@]}" >/dev/null 2>"$WORK/valgrind.log" \
     || { cat "$WORK/valgrind.log" >&2; exit 1; }
   local total
   total=$(grep -m1 '^summary:' "$out" | awk '{print $2}')
-  [ -n "$total" ] && [ "$total" -gt 0 ] || { echo "no instructions counted in decide: is the symbol there?" >&2; exit 1; }
+  [ -n "$total" ] && [ "$total" -gt 0 ] || { echo "no instructions counted in ${toggle:-decide}: is the symbol there?" >&2; exit 1; }
   echo "$total"
 }
 for row in "${ROWS[@]}"; do
-  IFS='|' read -r name policy input extra <<<"$row"
+  IFS='|' read -r name policy input extra toggle <<<"$row"
   # ONLY=word: just the rows whose name contains it.
   [[ "$name" == *"${ONLY:-}"* ]] || continue
-  if [ "$extra" = missing ]; then
+  if [ "$extra" = missing ] || { [[ "$name" == *credential* ]] && [ -z "$IDENTITY" ]; }; then
     echo "| $name | n/a (this binary's bench has no --credential) |"
     continue
   fi

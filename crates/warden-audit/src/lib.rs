@@ -24,13 +24,13 @@ pub use keys::{
     generate_signing_key, key_id, load_or_create_key_file, load_signing_key, parse_verifying_key,
     public_key_hex, public_key_path,
 };
-pub use log::{AuditConfig, AuditLog, AuditStats, Mode, WhenFull};
+pub use log::{Appended, AuditConfig, AuditLog, AuditStats, Mode, WhenFull};
 pub use read::{
     Filter, LogReader, RecordStatus, checkpoints, export_jsonl, export_jsonl_through,
     export_jsonl_with_progress, query,
 };
 pub use record::{Checkpoint, Entry, Gap, Incident, REDACT_OBLIGATION, Record};
-pub use store::{APPLICATION_ID, FORMAT_VERSION, open_state};
+pub use store::{APPLICATION_ID, FORMAT_VERSION, WriteGate, open_state};
 pub use timestamp::{Timestamp, TimestampError};
 pub use verify::{
     KnownHead, KnownHeadError, TamperKind, Tampering, VerifyOptions, VerifyReport, VerifySummary,

@@ -166,6 +166,11 @@ fn events(args: &EventsArgs) -> Result<Exit> {
                 .as_deref()
                 .map(|r| format!(": {}", report::visible(r)))
                 .unwrap_or_default()
+                + &if e.times > 1 {
+                    format!(" ({} times)", e.times)
+                } else {
+                    String::new()
+                }
         );
     }
     Ok(Exit::Ok)

@@ -751,3 +751,79 @@ fn a_consistent_cut_back_behind_a_running_server_is_refused_and_a_remembered_hea
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("SEQ:HASH"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_durable_server_answers_each_decision_after_its_record_is_committed() {
+    // `warden serve --db` awaits each record's group commit without a thread per request:
+    // many connections at once on one worker, each answer given only once its record is in
+    // the file, every decision recorded once, the chain intact.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let db_s = db.to_str().unwrap().to_string();
+    let server = Server::start(&[
+        "--policy",
+        &example("brief.yaml"),
+        "--db",
+        &db_s,
+        "--threads",
+        "1",
+    ]);
+    let server = std::sync::Arc::new(server);
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let server = server.clone();
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let reader = rusqlite::Connection::open_with_flags(
+                    &db,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .unwrap();
+                let mut seqs = Vec::new();
+                for i in 0..20 {
+                    let body = if (c + i) % 2 == 0 {
+                        ALLOWED
+                    } else {
+                        r#"{"agent":"bot","action":"execute_code"}"#
+                    };
+                    let d = server.post("/v1/decide", body).json();
+                    let seq = d["audit_seq"].as_u64().unwrap_or_else(|| panic!("{d}"));
+                    let expected = if (c + i) % 2 == 0 { "allow" } else { "deny" };
+                    assert_eq!(d["verdict"], expected, "{d}");
+                    // Answered means committed: another reader sees the record already.
+                    let verdict: String = reader
+                        .query_row(
+                            "SELECT verdict FROM records WHERE seq = ?1",
+                            [seq as i64],
+                            |r| r.get(0),
+                        )
+                        .unwrap_or_else(|e| panic!("record {seq} not committed: {e}"));
+                    assert_eq!(verdict, expected);
+                    seqs.push(seq);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let batch = format!("[{ALLOWED}, {ALLOWED}, {}]", r#"{"action":"execute_code"}"#);
+    let answers = server.post("/v1/decide/batch", &batch).json();
+    let mut seqs: Vec<u64> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["audit_seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(answers[2]["verdict"], "deny");
+    for c in clients {
+        seqs.extend(c.join().unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=163).collect::<Vec<_>>(),
+        "each decision its own record"
+    );
+    drop(server);
+    let v = verify_pinned(&db);
+    assert_eq!(v.code, 0, "{v:?}");
+}

@@ -461,10 +461,15 @@ impl Shared {
             Some(_) => self.refuse_gateway_context(action),
             None => self.warden.decide(action),
         };
+        self.decided(action, &decision, started);
+        decision
+    }
+
+    /// Count and publish a decision once it is final.
+    fn decided(&self, action: &Action, decision: &Decision, started: Instant) {
         let took = started.elapsed();
         self.metrics.record_decision(decision.verdict, took);
-        self.feed.publish(action, &decision, took);
-        decision
+        self.feed.publish(action, decision, took);
     }
 
     /// A caller claimed to be Warden's MCP gateway (`context.gateway`, which marks the
@@ -489,30 +494,65 @@ impl Shared {
     }
 
     /// Decide `actions` in order. A decision that only computes takes a microsecond and runs
-    /// right here; one that waits — for its audit record to be committed, or for the file
-    /// system while paths are checked against Warden's own files — runs on a blocking thread
-    /// where waiting does not stall other connections (and concurrent audit waits share one
-    /// group commit).
+    /// right here, and so does one that only waits for its audit record to be committed: it
+    /// is handed to the log's writer and awaited ([`warden::Warden::decide_async`]), so
+    /// waiting holds no thread and the records of concurrent requests share one group
+    /// commit. One that may wait before that — for the file system while paths are checked
+    /// against Warden's own files, a verifier, the model, the trust store — runs on a
+    /// blocking thread where waiting does not stall other connections; so does one whose
+    /// audit queue is full when the log waits for room.
     async fn decide_all(self: &Arc<Self>, actions: Vec<Action>, started: Instant) -> Vec<Decision> {
         if !actions.iter().any(|a| self.warden.may_wait(a)) {
             return actions.iter().map(|a| self.decide(a, started)).collect();
         }
-        let shared = self.clone();
         let n = actions.len();
-        let decided = tokio::task::spawn_blocking(move || {
-            actions
-                .iter()
-                .map(|a| shared.decide(a, started))
-                .collect::<Vec<_>>()
-        })
-        .await;
-        decided.unwrap_or_else(|e| {
-            // INVARIANT: a failed task never becomes an allow.
-            (0..n)
-                .map(|_| Decision::deny(format!("denied: the decision task failed: {e}")))
-                .collect()
-        })
+        if actions.iter().any(|a| {
+            self.warden.may_wait_before_audit(a) || a.context.get(GATEWAY_CONTEXT).is_some()
+        }) {
+            let shared = self.clone();
+            let decided = tokio::task::spawn_blocking(move || {
+                actions
+                    .iter()
+                    .map(|a| shared.decide(a, started))
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            return decided.unwrap_or_else(|e| failed_task(n, &e));
+        }
+        // Every record is queued before the first is awaited: one commit for the batch.
+        let deciding: Vec<warden::Deciding> = actions
+            .iter()
+            .map(|a| self.warden.decide_async(a))
+            .collect();
+        let decisions = if deciding.iter().any(warden::Deciding::must_block) {
+            let decided = tokio::task::spawn_blocking(move || {
+                deciding
+                    .into_iter()
+                    .map(warden::Deciding::wait)
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            decided.unwrap_or_else(|e| failed_task(n, &e))
+        } else {
+            let mut decisions = Vec::with_capacity(n);
+            for d in deciding {
+                decisions.push(d.await);
+            }
+            decisions
+        };
+        for (action, decision) in actions.iter().zip(&decisions) {
+            self.decided(action, decision, started);
+        }
+        decisions
     }
+}
+
+/// The decisions of a blocking task that failed. INVARIANT: a failed task never becomes an
+/// allow.
+fn failed_task(n: usize, e: &tokio::task::JoinError) -> Vec<Decision> {
+    (0..n)
+        .map(|_| Decision::deny(format!("denied: the decision task failed: {e}")))
+        .collect()
 }
 
 async fn decide(State(shared): State<AppState>, request: Request) -> Response {

@@ -11,9 +11,20 @@
 //! it returns at once. States read from the database are refreshed after one second, so a
 //! change made by another process is seen within that time.
 //!
+//! Why events are folded: a busy verified agent moves its score on every decision, most of
+//! them the same event (an allowed call whose gain the window already used up: `520 -> 520`).
+//! One row per decision made the trust writer the slowest part of a governed server (a row
+//! and an index entry each, on the audit log's file). So within one batch, an event equal in
+//! every field (same second, outcome, scores, ceiling, action and reason) to the agent's
+//! previous event in that batch is counted on that row (`times`) instead of written again:
+//! every event is still accounted for, in order per agent, and the events still chain.
+//!
+//! Commits are `synchronous = NORMAL` (WAL), as the audit log's are by default: a commit
+//! survives a crash of the process; only a power loss can take the newest ones.
+//!
 //! Tables: `trust_scores(agent PRIMARY KEY, score, last_event, window_start, window_gain,
 //! events, updated_at)` and `trust_events(id, agent, at, outcome, from_score, to_score,
-//! ceiling, action, reason)`.
+//! ceiling, action, reason, times)`.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -52,7 +63,8 @@ CREATE TABLE IF NOT EXISTS trust_events (
     to_score INTEGER NOT NULL,
     ceiling INTEGER NOT NULL,
     action TEXT,
-    reason TEXT
+    reason TEXT,
+    times INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS trust_events_by_agent ON trust_events (agent, id);
 ";
@@ -120,7 +132,7 @@ pub struct Score {
     pub last_event: u64,
 }
 
-/// One recorded change.
+/// One recorded change (or `times` equal ones in a row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     /// Unix seconds.
@@ -137,6 +149,9 @@ pub struct Event {
     pub action: Option<String>,
     /// The decision's reason.
     pub reason: Option<String>,
+    /// How many times this event happened in a row (equal in every field above, within one
+    /// second): 1 for most; a busy agent's repeated no-change events share a row.
+    pub times: u64,
 }
 
 /// A change just applied.
@@ -178,6 +193,9 @@ struct Shared {
     hasher: RandomState,
     refresh: Duration,
     failed: AtomicU64,
+    /// This process's turn to write the file (shared with the audit log's writer): see
+    /// [`warden_audit::WriteGate`].
+    gate: warden_audit::WriteGate,
 }
 
 /// Trust scores of one Warden database.
@@ -208,6 +226,10 @@ impl TrustStore {
                 warden_audit::open_state(path, BUSY_TIMEOUT).map_err(|e| store(e.to_string()))?;
             c.execute_batch(SCHEMA)
                 .map_err(|e| store(format!("cannot create the trust tables: {e}")))?;
+            add_times_column(&c)
+                .map_err(|e| store(format!("cannot add trust_events.times: {e}")))?;
+            c.execute_batch("PRAGMA synchronous = NORMAL")
+                .map_err(|e| store(format!("cannot set synchronous mode: {e}")))?;
             Ok(c)
         };
         let read = open()?;
@@ -219,6 +241,7 @@ impl TrustStore {
             hasher: RandomState::new(),
             refresh: Duration::from_secs(1),
             failed: AtomicU64::new(0),
+            gate: warden_audit::WriteGate::of(path),
         });
         let (tx, rx) = sync_channel(QUEUE);
         let writer_shared = shared.clone();
@@ -439,6 +462,7 @@ impl TrustStore {
         let c = &self.shared.config;
         let now = self.now();
         let mut conn = lock(&self.read);
+        let _turn = self.shared.gate.enter();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| TrustError::store(&self.shared.path, e.to_string()))?;
@@ -454,14 +478,17 @@ impl TrustStore {
         save(&tx, agent, &next, now).map_err(|e| TrustError::store(&self.shared.path, e))?;
         insert_event(
             &tx,
-            agent,
-            now,
-            "restored",
-            from,
-            next.score,
-            1000,
-            None,
-            Some(reason),
+            &Folded {
+                agent,
+                at: now,
+                outcome: "restored",
+                from,
+                to: next.score,
+                ceiling: 1000,
+                action: None,
+                reason,
+                times: 1,
+            },
         )
         .map_err(|e| TrustError::store(&self.shared.path, e))?;
         tx.commit()
@@ -498,13 +525,14 @@ impl TrustStore {
         Ok(out)
     }
 
-    /// `agent`'s most recent events, oldest first.
+    /// `agent`'s most recent events, oldest first: at most `limit` rows (a row may stand for
+    /// several equal events in a row: see [`Event::times`]).
     pub fn events(&self, agent: &str, limit: usize) -> Result<Vec<Event>, TrustError> {
         self.flush()?;
         let conn = lock(&self.read);
         let mut stmt = conn
             .prepare(
-                "SELECT at, outcome, from_score, to_score, ceiling, action, reason FROM (
+                "SELECT at, outcome, from_score, to_score, ceiling, action, reason, times FROM (
                    SELECT * FROM trust_events WHERE agent = ?1 ORDER BY id DESC LIMIT ?2
                  ) ORDER BY id",
             )
@@ -521,6 +549,7 @@ impl TrustStore {
                         ceiling: r.get(4)?,
                         action: r.get(5)?,
                         reason: r.get(6)?,
+                        times: r.get::<_, i64>(7)?.try_into().unwrap_or(1),
                     })
                 },
             )
@@ -600,8 +629,10 @@ fn commit(shared: &Shared, conn: &mut Connection, jobs: &[Job]) -> Vec<Committed
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| format!("cannot start a transaction: {e}"))?;
         let mut out = Vec::with_capacity(jobs.len());
-        // Each agent's row is read once and written once per batch; every event is a row.
-        let mut states: HashMap<&str, (State, u64)> = HashMap::new();
+        // Each agent's row is read once and written once per batch; events equal to the
+        // agent's previous one in this batch are counted on its row (see the module docs).
+        let mut states: HashMap<&str, (State, u64, Option<usize>)> = HashMap::new();
+        let mut events: Vec<Folded<'_>> = Vec::new();
         for job in jobs {
             let Job::Observe {
                 agent,
@@ -617,23 +648,33 @@ fn commit(shared: &Shared, conn: &mut Connection, jobs: &[Job]) -> Vec<Committed
                 continue;
             };
             let c = &shared.config;
-            let state = match states.get(&**agent) {
-                Some((s, _)) => *s,
-                None => load(&tx, agent)?.unwrap_or_else(|| State::new(c)),
+            let (state, last) = match states.get(&**agent) {
+                Some((s, _, last)) => (*s, *last),
+                None => (load(&tx, agent)?.unwrap_or_else(|| State::new(c)), None),
             };
             let (next, from, to) = state.apply(*outcome, *ceiling, *at, c);
-            states.insert(agent, (next, *at));
-            insert_event(
-                &tx,
+            let event = Folded {
                 agent,
-                *at,
-                outcome.as_str(),
+                at: *at,
+                outcome: outcome.as_str(),
                 from,
                 to,
-                *ceiling,
-                Some(action),
-                Some(reason),
-            )?;
+                ceiling: *ceiling,
+                action: Some(action),
+                reason,
+                times: 1,
+            };
+            let last = match last.and_then(|i| events.get_mut(i).map(|e| (i, e))) {
+                Some((i, e)) if e.same(&event) => {
+                    e.times += 1;
+                    i
+                }
+                _ => {
+                    events.push(event);
+                    events.len() - 1
+                }
+            };
+            states.insert(agent, (next, *at, Some(last)));
             out.push(Ok((
                 next,
                 Change {
@@ -643,13 +684,20 @@ fn commit(shared: &Shared, conn: &mut Connection, jobs: &[Job]) -> Vec<Committed
                 },
             )));
         }
-        for (agent, (state, at)) in &states {
+        for e in &events {
+            insert_event(&tx, e)?;
+        }
+        for (agent, (state, at, _)) in &states {
             save(&tx, agent, state, *at)?;
         }
         tx.commit().map_err(|e| format!("cannot commit: {e}"))?;
         Ok(out)
     };
-    match run(conn) {
+    let result = {
+        let _turn = shared.gate.enter();
+        run(conn)
+    };
+    match result {
         Ok(r) => r,
         Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
     }
@@ -699,25 +747,66 @@ fn save(conn: &Connection, agent: &str, s: &State, now: u64) -> Result<(), Strin
     .map_err(|e| format!("cannot store the trust score of {agent}: {e}"))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn insert_event(
-    conn: &Connection,
-    agent: &str,
+/// An event to write: one, or `times` equal ones in a row.
+struct Folded<'a> {
+    agent: &'a str,
     at: u64,
-    outcome: &str,
+    outcome: &'static str,
     from: u16,
     to: u16,
     ceiling: u16,
-    action: Option<&str>,
-    reason: Option<&str>,
-) -> Result<(), String> {
+    /// `None` for an operator's restore.
+    action: Option<&'a str>,
+    reason: &'a str,
+    times: u64,
+}
+
+impl Folded<'_> {
+    /// The same event again (the agent is the same by construction).
+    fn same(&self, other: &Folded<'_>) -> bool {
+        (self.at, self.outcome, self.from, self.to, self.ceiling)
+            == (other.at, other.outcome, other.from, other.to, other.ceiling)
+            && self.action == other.action
+            && self.reason == other.reason
+    }
+}
+
+fn insert_event(conn: &Connection, e: &Folded<'_>) -> Result<(), String> {
     conn.prepare_cached(
-        "INSERT INTO trust_events (agent, at, outcome, from_score, to_score, ceiling, action, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO trust_events (agent, at, outcome, from_score, to_score, ceiling, action, reason, times)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .and_then(|mut stmt| {
-        stmt.execute(params![agent, i64s(at), outcome, from, to, ceiling, action, reason])
+        stmt.execute(params![
+            e.agent,
+            i64s(e.at),
+            e.outcome,
+            e.from,
+            e.to,
+            e.ceiling,
+            e.action,
+            e.reason,
+            i64s(e.times)
+        ])
     })
     .map(drop)
-    .map_err(|e| format!("cannot record the trust event of {agent}: {e}"))
+    .map_err(|err| format!("cannot record the trust event of {}: {err}", e.agent))
+}
+
+/// Logs made before `times` existed get the column (every old row counts once). Two
+/// processes may race to add it: the loser finds it there.
+fn add_times_column(c: &Connection) -> rusqlite::Result<()> {
+    let has = |c: &Connection| -> rusqlite::Result<bool> {
+        let mut stmt =
+            c.prepare("SELECT 1 FROM pragma_table_info('trust_events') WHERE name = 'times'")?;
+        stmt.exists([])
+    };
+    if has(c)? {
+        return Ok(());
+    }
+    match c.execute_batch("ALTER TABLE trust_events ADD COLUMN times INTEGER NOT NULL DEFAULT 1") {
+        Ok(()) => Ok(()),
+        Err(_) if has(c)? => Ok(()),
+        Err(e) => Err(e),
+    }
 }

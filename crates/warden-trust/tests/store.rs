@@ -158,12 +158,16 @@ fn a_buffered_burst_chains_every_event_and_stores_the_last_score() {
         let s = t.score(a, 1000).unwrap();
         assert_eq!((s.value, s.events), (want, 500), "agent {a}");
         let ev = t.events(a, 1000).unwrap();
-        assert_eq!(ev.len(), 500);
+        // Every event is accounted for (equal ones in a row share a row and count there).
+        assert_eq!(ev.iter().map(|e| e.times).sum::<u64>(), 500, "agent {a}");
         assert_eq!(ev[0].from, 500);
         for w in ev.windows(2) {
             assert_eq!(w[1].from, w[0].to, "agent {a}: events do not chain");
         }
-        assert_eq!(ev[499].to, want);
+        for e in ev.iter().filter(|e| e.times > 1) {
+            assert_eq!(e.from, e.to, "only no-change events repeat: {e:?}");
+        }
+        assert_eq!(ev.last().unwrap().to, want);
     }
 }
 
@@ -185,4 +189,83 @@ fn asking_about_unknown_agents_keeps_nothing_in_memory() {
         .unwrap();
     assert_eq!(t.agents_in_memory(), 1);
     assert_eq!(t.score("a", 1000).unwrap().value, 475);
+}
+
+/// A busy agent whose gains the window already used up repeats the same event: one row per
+/// batch counts them, instead of one row per decision. Nothing else is folded: a change, a
+/// new second, another action or reason starts a new row.
+#[test]
+fn repeated_equal_events_share_a_row_and_are_all_counted() {
+    let (_d, db) = db();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let t = TrustStore::open(&db, TrustConfig::default())
+        .unwrap()
+        .durable(false)
+        .with_clock(clock.clone());
+    // 20 gains fill the hour's window (500 -> 520); the next 980 change nothing.
+    for _ in 0..1000 {
+        t.observe("busy", Outcome::Allowed, 1000, "http_request", "ok")
+            .unwrap();
+    }
+    t.observe(
+        "busy",
+        Outcome::Allowed,
+        1000,
+        "http_request",
+        "other reason",
+    )
+    .unwrap();
+    clock.advance(Duration::from_secs(1));
+    t.observe("busy", Outcome::Allowed, 1000, "http_request", "ok")
+        .unwrap();
+    t.flush().unwrap();
+    let s = t.score("busy", 1000).unwrap();
+    assert_eq!((s.value, s.events), (520, 1002));
+    let ev = t.events("busy", 10_000).unwrap();
+    assert_eq!(ev.iter().map(|e| e.times).sum::<u64>(), 1002);
+    // The 20 gains are rows of their own.
+    assert!(ev[..20].iter().all(|e| e.times == 1 && e.to == e.from + 1));
+    let repeats: Vec<_> = ev[20..].iter().collect();
+    assert!(
+        repeats.len() < 200,
+        "980 equal events in a few batches (each commit takes the queue): {}",
+        repeats.len()
+    );
+    assert!(repeats.iter().all(|e| (e.from, e.to) == (520, 520)));
+    let last = ev.last().unwrap();
+    assert_eq!((last.times, last.at), (1, 1_000_001));
+    assert_eq!(ev[ev.len() - 2].reason.as_deref(), Some("other reason"));
+    assert_eq!(ev[ev.len() - 2].times, 1);
+}
+
+/// A database whose trust tables were made before `times` existed opens, and its old
+/// events count once each.
+#[test]
+fn events_written_before_times_existed_count_once() {
+    let (_d, db) = db();
+    drop(TrustStore::open(&db, TrustConfig::default()).unwrap());
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "DROP TABLE trust_events;
+         CREATE TABLE trust_events (
+             id INTEGER PRIMARY KEY AUTOINCREMENT, agent TEXT NOT NULL, at INTEGER NOT NULL,
+             outcome TEXT NOT NULL, from_score INTEGER NOT NULL, to_score INTEGER NOT NULL,
+             ceiling INTEGER NOT NULL, action TEXT, reason TEXT);
+         INSERT INTO trust_events (agent, at, outcome, from_score, to_score, ceiling, action, reason)
+           VALUES ('old', 5, 'violation', 500, 475, 1000, 'x', 'r');",
+    )
+    .unwrap();
+    drop(c);
+    // Two processes opening at once both find (or add) the column.
+    let a = std::thread::spawn({
+        let db = db.clone();
+        move || TrustStore::open(&db, TrustConfig::default()).map(drop)
+    });
+    let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
+    a.join().unwrap().unwrap();
+    let ev = t.events("old", 10).unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!((ev[0].from, ev[0].to, ev[0].times), (500, 475, 1));
+    t.observe("old", Outcome::Denied, 1000, "y", "z").unwrap();
+    assert_eq!(t.events("old", 10).unwrap().len(), 2);
 }

@@ -324,6 +324,8 @@ impl WardenBuilder {
                 Some(log)
             }
         };
+        let shares_buckets =
+            self.shared_buckets || self.runtime.as_ref().is_some_and(|o| o.shared_buckets);
         let runtime = WardenBuilder::open_runtime(
             self.runtime,
             self.shared_buckets,
@@ -358,6 +360,7 @@ impl WardenBuilder {
         warden.protection = protection;
         warden.audit = audit;
         warden.drift = self.drift.map(|e| crate::drift::Drift::new(e.0));
+        warden.shared_buckets = shares_buckets && warden.runtime.db_path().is_some();
         if let Some(config) = self.zero_trust {
             let durable = db
                 .as_ref()

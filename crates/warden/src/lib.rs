@@ -59,6 +59,9 @@ pub struct Warden {
     memory: Option<memory::MemoryGuard>,
     /// Goal drift (`context.drift`), when a model is configured (see [`drift`]).
     drift: Option<drift::Drift>,
+    /// Rate limits take their tokens from buckets in the database (a write per limited
+    /// decision), so deciding may wait on SQLite.
+    shared_buckets: bool,
 }
 
 /// Called with each new approval request; must not block the decision that made it.
@@ -107,6 +110,7 @@ impl Warden {
             approval_listener: None,
             memory: None,
             drift: None,
+            shared_buckets: false,
         }
     }
 
@@ -171,11 +175,46 @@ impl Warden {
     /// (or run the goal-drift model). Async callers run such
     /// decisions on a blocking thread; the rest take about a microsecond.
     pub fn may_wait(&self, action: &Action) -> bool {
-        self.audit.is_some()
-            || self.protection.names_paths(action)
+        self.audit.is_some() || self.may_wait_before_audit(action)
+    }
+
+    /// Whether deciding `action` may wait on I/O *before* its audit record: for the file
+    /// system (paths checked against Warden's own files), verifiers, the goal-drift model, a
+    /// trust score read and moved in the database (a verified agent), rate-limit buckets
+    /// shared through the database, or the memory guard's quarantine. When this is `false`,
+    /// [`Warden::decide_async`] computes the decision on the calling thread in about a
+    /// microsecond and only the audit record is waited for, without holding a thread.
+    ///
+    /// Not counted: a `require_approval` verdict stores its request (one small SQLite write),
+    /// and kills, revivals or breaker trips append their own records; those are rare and
+    /// bounded by one commit.
+    pub fn may_wait_before_audit(&self, action: &Action) -> bool {
+        self.protection.names_paths(action)
             // Goal drift runs the model (milliseconds of CPU) when a task is declared.
             || (self.drift.is_some() && action.context.get(drift::TASK_CONTEXT).is_some())
+            || self.shared_buckets
+            || (self.memory.is_some() && action.action == memory::WRITE_ACTION)
+            || (self.zero_trust.trust().is_some() && action.context.get("credential").is_some())
             || self.policies.load().set.verifies()
+    }
+
+    /// Judge `action` now and hand its audit record to the log without waiting for it: the
+    /// returned [`Deciding`] is a future of the same decision [`Warden::decide`] returns —
+    /// with a durable log it completes once the record is committed (a record that cannot be
+    /// committed makes it a deny), so an async server answers only then, without a blocking
+    /// thread per request. Meant for actions where [`Warden::may_wait_before_audit`] is
+    /// `false`: the rest of the path runs on the calling thread.
+    pub fn decide_async(&self, action: &Action) -> Deciding {
+        let start = Instant::now();
+        let (judged, decision) = self.decide_unrecorded(action, Route::Full, None, &mut (), start);
+        let appended = self.audit.as_ref().map(|log| {
+            log.submit(Entry::new(&judged, &decision).with_policy_version(decision.policy_version))
+        });
+        Deciding {
+            decision: Some(decision),
+            start,
+            appended,
+        }
     }
 
     /// The files no action may change.
@@ -230,6 +269,27 @@ impl Warden {
         lap: &mut impl Lap,
     ) -> Decision {
         let start = Instant::now();
+        let (judged, mut decision) = self.decide_unrecorded(action, route, defer, lap, start);
+        if let Some(log) = &self.audit {
+            // The record carries the policy's own latency; the caller's `elapsed_ns` then
+            // grows to include the time the audit took.
+            let entry = Entry::new(&judged, &decision).with_policy_version(decision.policy_version);
+            recorded(&mut decision, log.append(entry), start);
+            lap.lap(Step::Audit);
+        }
+        decision
+    }
+
+    /// Every step before the audit record: the action as judged (what the record holds) and
+    /// the decision, its `elapsed_ns` set (counted from `start`).
+    fn decide_unrecorded<'a>(
+        &self,
+        action: &'a Action,
+        route: Route,
+        defer: Option<&mut Option<memory::PendingProvenance>>,
+        lap: &mut impl Lap,
+        start: Instant,
+    ) -> (Cow<'a, Action>, Decision) {
         // The action as judged: Warden's own fields (verified agent, trust) in place of the
         // caller's, so the audit record says who really asked.
         let mut judged = Cow::Borrowed(action);
@@ -256,24 +316,7 @@ impl Warden {
             Err((d, _)) => d,
         };
         decision.elapsed_ns = elapsed_ns(start);
-        if let Some(log) = &self.audit {
-            // The record carries the policy's own latency; the caller's `elapsed_ns` then
-            // grows to include the time the audit took.
-            let entry = Entry::new(&judged, &decision).with_policy_version(decision.policy_version);
-            match log.append(entry) {
-                Ok(seq) => decision.audit_seq = seq,
-                Err(e) => {
-                    let version = decision.policy_version;
-                    decision = Decision::deny(format!(
-                        "denied: the decision could not be recorded in the audit log: {e}"
-                    ));
-                    decision.policy_version = version;
-                }
-            }
-            decision.elapsed_ns = elapsed_ns(start);
-            lap.lap(Step::Audit);
-        }
-        decision
+        (judged, decision)
     }
 
     /// Write `context.drift` when a task is declared and a model is configured (a caller's
@@ -695,6 +738,86 @@ impl Warden {
             version,
         }));
         version
+    }
+}
+
+/// Put the audit log's answer into `decision`: its sequence number, or a deny when the
+/// record could not be written (the action must not happen unrecorded).
+fn recorded(
+    decision: &mut Decision,
+    result: Result<Option<u64>, warden_audit::AuditError>,
+    start: Instant,
+) {
+    match result {
+        Ok(seq) => decision.audit_seq = seq,
+        Err(e) => {
+            let version = decision.policy_version;
+            *decision = Decision::deny(format!(
+                "denied: the decision could not be recorded in the audit log: {e}"
+            ));
+            decision.policy_version = version;
+        }
+    }
+    decision.elapsed_ns = elapsed_ns(start);
+}
+
+/// A decision made by [`Warden::decide_async`] whose audit record may still be committing:
+/// await it (or [`Deciding::wait`] on a thread that may block) for the decision.
+#[must_use = "the decision is only final once its record is committed"]
+#[derive(Debug)]
+pub struct Deciding {
+    /// `None` once handed out.
+    decision: Option<Decision>,
+    start: Instant,
+    appended: Option<warden_audit::Appended>,
+}
+
+impl Deciding {
+    /// Whether finishing needs a thread that may block: the audit queue was full and the log
+    /// waits for room (`when_full = block`). Then call [`Deciding::wait`] on such a thread;
+    /// awaiting would block the task's thread until there is room.
+    pub fn must_block(&self) -> bool {
+        self.appended
+            .as_ref()
+            .is_some_and(warden_audit::Appended::must_block)
+    }
+
+    /// The decision, waiting on this thread for its record.
+    pub fn wait(mut self) -> Decision {
+        let mut decision = self.decision.take().unwrap_or_else(handed_out);
+        if let Some(appended) = self.appended.take() {
+            recorded(&mut decision, appended.wait(), self.start);
+        }
+        decision
+    }
+}
+
+/// (Only reachable by polling a finished future.)
+fn handed_out() -> Decision {
+    Decision::deny("denied: this decision was already handed out")
+}
+
+impl std::future::Future for Deciding {
+    type Output = Decision;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Decision> {
+        let this = &mut *self;
+        let result = match &mut this.appended {
+            None => None,
+            Some(appended) => match std::pin::Pin::new(appended).poll(cx) {
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+                std::task::Poll::Ready(r) => Some(r),
+            },
+        };
+        this.appended = None;
+        let mut decision = this.decision.take().unwrap_or_else(handed_out);
+        if let Some(r) = result {
+            recorded(&mut decision, r, this.start);
+        }
+        std::task::Poll::Ready(decision)
     }
 }
 

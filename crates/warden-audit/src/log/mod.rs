@@ -119,75 +119,34 @@ impl AuditLog {
     /// file's write lock, because other processes may be appending too. An error means the
     /// record is not (and will not be) in the log: deny the action.
     pub fn append(&self, entry: Entry) -> Result<Option<u64>, AuditError> {
-        let s = &*self.shared;
-        if entry
-            .policy_version
-            .is_some_and(|v| i64::try_from(v).is_err())
-        {
-            return Err(AuditError::InvalidInput {
-                path: s.path.clone(),
-                detail: "policy_version must be below 2^63".to_string(),
-            });
+        match enqueue(&self.shared, entry, true) {
+            Ok(done) => finish_blocking(&self.shared, done),
+            Err(Refused::Error(e)) => Err(e),
+            // (Not returned when blocking is allowed.)
+            Err(Refused::Full(_)) => Err(queue_full(&self.shared)),
         }
-        if s.mode == Mode::Buffered && s.failing.load(Ordering::Relaxed) {
-            return Err(self.write_error(WriteError::Failing(Box::new(s.last_error()))));
-        }
-        let done = (s.mode == Mode::Durable).then(|| Arc::new(Completion::new()));
-        let mut q = lock(&s.queue);
-        loop {
-            if let Some(reason) = &q.stopped {
-                return Err(AuditError::Closed {
-                    path: s.path.clone(),
-                    detail: reason.clone(),
-                });
-            }
-            if q.closing {
-                return Err(AuditError::Closed {
-                    path: s.path.clone(),
-                    detail: "the log is being closed".to_string(),
-                });
-            }
-            if q.items.len() < s.capacity {
-                break;
-            }
-            match s.when_full {
-                WhenFull::Deny => {
-                    s.rejected_full.fetch_add(1, Ordering::Relaxed);
-                    return Err(AuditError::QueueFull {
-                        path: s.path.clone(),
-                        capacity: s.capacity,
-                    });
-                }
-                WhenFull::Block => {
-                    s.blocked.fetch_add(1, Ordering::Relaxed);
-                    q = s
-                        .room
-                        .wait(q)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                }
-            }
-        }
-        q.items.push_back(Pending {
-            enqueued: Instant::now(),
-            entry,
-            done: done.clone(),
-        });
-        q.accepted += 1;
-        s.appended.fetch_add(1, Ordering::Relaxed);
-        // Wake the writer only when it has something to do now: in buffered mode a lone
-        // record waits out the flush interval anyway, so waking per record would be waste.
-        let wake = q.writer_idle
-            && (s.mode == Mode::Durable
-                || q.items.len() == 1
-                || q.items.len() >= s.max_batch
-                || q.flush_waiters > 0);
-        drop(q);
-        if wake {
-            s.work.notify_one();
-        }
-        match done {
-            None => Ok(None),
-            Some(done) => done.wait().map(Some).map_err(|e| self.write_error(e)),
+    }
+
+    /// Append one record without blocking the calling thread: the returned [`Appended`] is a
+    /// future (and can be waited for with [`Appended::wait`]) with the same result as
+    /// [`AuditLog::append`], completed by the writer thread when the record's group commits.
+    /// Async callers await it instead of parking a thread per record, and all records
+    /// submitted while a commit runs share the next one.
+    ///
+    /// One case still needs a thread that may block: the queue is full and the log is set to
+    /// wait for room (`when_full = block`). Then the record is not queued yet and
+    /// [`Appended::must_block`] says so; [`Appended::wait`] (on a blocking thread) queues it
+    /// and waits, while polling the future would block the polling thread.
+    pub fn submit(&self, entry: Entry) -> Appended {
+        let state = match enqueue(&self.shared, entry, false) {
+            Ok(None) => Waiting::Done(Ok(None)),
+            Ok(Some(done)) => Waiting::Commit(done),
+            Err(Refused::Error(e)) => Waiting::Done(Err(e)),
+            Err(Refused::Full(entry)) => Waiting::Room(entry),
+        };
+        Appended {
+            shared: self.shared.clone(),
+            state,
         }
     }
 
@@ -313,6 +272,207 @@ impl std::fmt::Debug for AuditLog {
             .field("path", &self.shared.path)
             .field("mode", &self.shared.mode)
             .finish_non_exhaustive()
+    }
+}
+
+/// Why [`enqueue`] did not queue a record.
+enum Refused {
+    /// The record will not be in the log.
+    Error(AuditError),
+    /// The queue is full, the log waits for room, and the caller may not block.
+    Full(Box<Entry>),
+}
+
+fn queue_full(s: &Shared) -> AuditError {
+    AuditError::QueueFull {
+        path: s.path.clone(),
+        capacity: s.capacity,
+    }
+}
+
+/// Put `entry` in the queue (waiting for room when the log says so and `block` allows).
+/// Returns what a durable appender waits on (`None` in buffered mode: queued is done).
+fn enqueue(s: &Shared, entry: Entry, block: bool) -> Result<Option<Arc<Completion>>, Refused> {
+    if entry
+        .policy_version
+        .is_some_and(|v| i64::try_from(v).is_err())
+    {
+        return Err(Refused::Error(AuditError::InvalidInput {
+            path: s.path.clone(),
+            detail: "policy_version must be below 2^63".to_string(),
+        }));
+    }
+    if s.mode == Mode::Buffered && s.failing.load(Ordering::Relaxed) {
+        return Err(Refused::Error(AuditError::from_write(
+            s.path.clone(),
+            WriteError::Failing(Box::new(s.last_error())),
+        )));
+    }
+    let mut q = lock(&s.queue);
+    loop {
+        if let Some(reason) = &q.stopped {
+            return Err(Refused::Error(AuditError::Closed {
+                path: s.path.clone(),
+                detail: reason.clone(),
+            }));
+        }
+        if q.closing {
+            return Err(Refused::Error(AuditError::Closed {
+                path: s.path.clone(),
+                detail: "the log is being closed".to_string(),
+            }));
+        }
+        if q.items.len() < s.capacity {
+            break;
+        }
+        match s.when_full {
+            WhenFull::Deny => {
+                s.rejected_full.fetch_add(1, Ordering::Relaxed);
+                return Err(Refused::Error(queue_full(s)));
+            }
+            WhenFull::Block if !block => return Err(Refused::Full(Box::new(entry))),
+            WhenFull::Block => {
+                s.blocked.fetch_add(1, Ordering::Relaxed);
+                q = s
+                    .room
+                    .wait(q)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+        }
+    }
+    let done = (s.mode == Mode::Durable).then(|| Arc::new(Completion::new()));
+    q.items.push_back(Pending {
+        enqueued: Instant::now(),
+        entry,
+        done: done.clone(),
+    });
+    q.accepted += 1;
+    s.appended.fetch_add(1, Ordering::Relaxed);
+    // Wake the writer only when it has something to do now: in buffered mode a lone
+    // record waits out the flush interval anyway, so waking per record would be waste.
+    let wake = q.writer_idle
+        && (s.mode == Mode::Durable
+            || q.items.len() == 1
+            || q.items.len() >= s.max_batch
+            || q.flush_waiters > 0);
+    drop(q);
+    if wake {
+        s.work.notify_one();
+    }
+    Ok(done)
+}
+
+/// Wait (on this thread) for what [`enqueue`] returned.
+fn finish_blocking(s: &Shared, done: Option<Arc<Completion>>) -> Result<Option<u64>, AuditError> {
+    match done {
+        None => Ok(None),
+        Some(done) => done
+            .wait()
+            .map(Some)
+            .map_err(|e| AuditError::from_write(s.path.clone(), e)),
+    }
+}
+
+/// A record handed to the log by [`AuditLog::submit`]: a future of the append's result
+/// (`Some(seq)` once committed in durable mode, `None` once queued in buffered mode, or the
+/// error that means the record is not in the log: deny the action).
+#[must_use = "a durable record is only committed once this says so"]
+pub struct Appended {
+    shared: Arc<Shared>,
+    state: Waiting,
+}
+
+enum Waiting {
+    /// The result is known.
+    Done(Result<Option<u64>, AuditError>),
+    /// Queued; the writer completes it after the commit.
+    Commit(Arc<Completion>),
+    /// Not queued yet: the queue was full and the log waits for room.
+    Room(Box<Entry>),
+    /// The result was handed out.
+    Taken,
+}
+
+impl Appended {
+    /// Whether finishing this append needs a thread that may block (the queue was full and
+    /// the log waits for room): then use [`Appended::wait`] on such a thread.
+    pub fn must_block(&self) -> bool {
+        matches!(self.state, Waiting::Room(_))
+    }
+
+    /// Wait on this thread for the result.
+    pub fn wait(mut self) -> Result<Option<u64>, AuditError> {
+        let s = &*self.shared;
+        match std::mem::replace(&mut self.state, Waiting::Taken) {
+            Waiting::Done(r) => r,
+            Waiting::Commit(done) => finish_blocking(s, Some(done)),
+            Waiting::Room(entry) => match enqueue(s, *entry, true) {
+                Ok(done) => finish_blocking(s, done),
+                Err(Refused::Error(e)) => Err(e),
+                Err(Refused::Full(_)) => Err(queue_full(s)),
+            },
+            Waiting::Taken => Err(taken(s)),
+        }
+    }
+}
+
+fn taken(s: &Shared) -> AuditError {
+    AuditError::Closed {
+        path: s.path.clone(),
+        detail: "this append's result was already taken".to_string(),
+    }
+}
+
+impl std::future::Future for Appended {
+    type Output = Result<Option<u64>, AuditError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = &mut *self;
+        let s = &*this.shared;
+        let result = match &mut this.state {
+            Waiting::Commit(done) => match done.poll(cx) {
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+                std::task::Poll::Ready(r) => r
+                    .map(Some)
+                    .map_err(|e| AuditError::from_write(s.path.clone(), e)),
+            },
+            Waiting::Room(_) | Waiting::Done(_) | Waiting::Taken => {
+                match std::mem::replace(&mut this.state, Waiting::Taken) {
+                    Waiting::Done(r) => r,
+                    // Documented: blocks this thread until there is room (see `must_block`).
+                    Waiting::Room(entry) => match enqueue(s, *entry, true) {
+                        Ok(None) => Ok(None),
+                        Ok(Some(done)) => {
+                            this.state = Waiting::Commit(done);
+                            return std::pin::Pin::new(this).poll(cx);
+                        }
+                        Err(Refused::Error(e)) => Err(e),
+                        Err(Refused::Full(_)) => Err(queue_full(s)),
+                    },
+                    _ => Err(taken(s)),
+                }
+            }
+        };
+        this.state = Waiting::Taken;
+        std::task::Poll::Ready(result)
+    }
+}
+
+impl std::fmt::Debug for Appended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            Waiting::Done(_) => "done",
+            Waiting::Commit(_) => "committing",
+            Waiting::Room(_) => "waiting for room",
+            Waiting::Taken => "taken",
+        };
+        f.debug_struct("Appended")
+            .field("path", &self.shared.path)
+            .field("state", &state)
+            .finish()
     }
 }
 

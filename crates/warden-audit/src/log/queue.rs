@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::config::{Mode, WhenFull};
@@ -94,7 +95,9 @@ impl Drop for Pending {
     }
 }
 
-/// Where a durable append waits for its commit (and learns its sequence number).
+/// Where a durable append waits for its commit (and learns its sequence number): a thread
+/// spins then sleeps on it ([`Completion::wait`]); a task registers its waker
+/// ([`Completion::poll`]), so an async caller waits without holding a thread.
 pub(super) struct Completion {
     /// Set once the result is stored, so a spinning waiter can see it without the lock.
     ready: AtomicBool,
@@ -107,6 +110,8 @@ struct Slot {
     result: Option<Result<u64, WriteError>>,
     /// The waiter stopped spinning and sleeps on `woken`.
     parked: bool,
+    /// The task to wake once the result is stored.
+    waker: Option<Waker>,
 }
 
 /// How long a durable append spins for its commit before sleeping, and how long the writer
@@ -130,10 +135,27 @@ impl Completion {
         slot.result = Some(result);
         self.ready.store(true, Ordering::Release);
         let parked = slot.parked;
+        let waker = slot.waker.take();
         drop(slot);
         if parked {
             self.woken.notify_one();
         }
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// The result, once stored; until then `cx`'s waker is woken when it is.
+    pub fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<u64, WriteError>> {
+        let mut slot = lock(&self.slot);
+        if let Some(r) = slot.result.take() {
+            return Poll::Ready(r);
+        }
+        match &mut slot.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     pub fn wait(&self) -> Result<u64, WriteError> {

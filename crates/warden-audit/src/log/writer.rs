@@ -88,6 +88,8 @@ pub(super) struct Writer {
     last_probe: Instant,
     /// Lease of a buffered writer, released (and its registration removed) at close.
     lease: Option<super::lease::Lease>,
+    /// This process's turn at the file (shared with the trust store's writer).
+    gate: store::WriteGate,
 }
 
 impl Writer {
@@ -107,6 +109,7 @@ impl Writer {
                 key,
             }
         });
+        let gate = store::WriteGate::of(&shared.path);
         Writer {
             shared,
             conn,
@@ -119,6 +122,7 @@ impl Writer {
             buf: Vec::with_capacity(1024),
             incidents: Vec::new(),
             last_probe: Instant::now(),
+            gate,
             lease,
         }
     }
@@ -221,6 +225,8 @@ impl Writer {
         &mut self,
         body: impl FnOnce(&mut Self) -> Result<T, WriteError>,
     ) -> Result<T, WriteError> {
+        let gate = self.gate.clone();
+        let _turn = gate.enter();
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(WriteError::sqlite("cannot start a write transaction"))?;

@@ -74,6 +74,56 @@ pub fn open_state(
     Ok(conn)
 }
 
+/// The in-process turn to write the Warden database at one file: every writer thread of this
+/// process that shares the file (the audit log's writer, the trust store's) takes it around
+/// its write transaction.
+///
+/// Why: SQLite has one writer at a time per file, and a connection that finds the write lock
+/// taken sleeps in its busy handler — 1 ms, then 2, 5, 10 … — before it tries again. Two busy
+/// writer threads in one process took turns that way, each sleeping milliseconds while the
+/// other committed in microseconds, and the queues behind both filled up. Waiting on a mutex
+/// instead wakes the next writer as soon as the lock is free. Other processes still meet at
+/// SQLite's lock as before (the gate is per process).
+#[derive(Clone)]
+pub struct WriteGate(std::sync::Arc<Mutex<()>>);
+
+impl WriteGate {
+    /// The gate of the file at `path` (every path to the same file gets the same gate). A
+    /// file that cannot be looked at gets a gate of its own, which only means its writers
+    /// meet at SQLite's lock, as without a gate.
+    pub fn of(path: &Path) -> WriteGate {
+        type Gates = HashMap<(u64, u64), std::sync::Weak<Mutex<()>>>;
+        static GATES: OnceLock<Mutex<Gates>> = OnceLock::new();
+        let Ok(meta) = fs::metadata(path) else {
+            return WriteGate(std::sync::Arc::default());
+        };
+        let mut gates = GATES
+            .get_or_init(|| Mutex::new(HashMap::new()))
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let key = (meta.dev(), meta.ino());
+        if let Some(gate) = gates.get(&key).and_then(std::sync::Weak::upgrade) {
+            return WriteGate(gate);
+        }
+        // Forget gates nobody holds any more (a long-lived process opening many files).
+        gates.retain(|_, g| g.strong_count() > 0);
+        let gate = std::sync::Arc::new(Mutex::new(()));
+        gates.insert(key, std::sync::Arc::downgrade(&gate));
+        WriteGate(gate)
+    }
+
+    /// Wait for this process's turn to write the file; the turn ends when the guard drops.
+    pub fn enter(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for WriteGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteGate")
+    }
+}
+
 /// What the header check found.
 pub(crate) enum Probe {
     /// No file: a writer may create one.
@@ -285,4 +335,33 @@ pub(crate) fn check_schema(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WriteGate;
+
+    #[test]
+    fn every_path_to_one_file_shares_one_gate_and_other_files_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.db");
+        let b = dir.path().join("b.db");
+        std::fs::write(&a, b"").unwrap();
+        std::fs::write(&b, b"").unwrap();
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        let hard = dir.path().join("hard.db");
+        std::fs::hard_link(&a, &hard).unwrap();
+        let gate = WriteGate::of(&a);
+        for other in [&link, &hard, &dir.path().join(".").join("a.db")] {
+            let g = WriteGate::of(other);
+            assert!(std::sync::Arc::ptr_eq(&gate.0, &g.0), "{}", other.display());
+        }
+        assert!(!std::sync::Arc::ptr_eq(&gate.0, &WriteGate::of(&b).0));
+        // Held by one writer, the same file's gate is taken for everyone in the process.
+        let turn = gate.enter();
+        assert!(WriteGate::of(&link).0.try_lock().is_err());
+        drop(turn);
+        assert!(WriteGate::of(&link).0.try_lock().is_ok());
+    }
 }

@@ -1,0 +1,196 @@
+//! `AuditLog::submit`: the append an async caller awaits instead of parking a thread. Same
+//! promises as `append`: a durable record's future completes only after its commit, with its
+//! number; a record that cannot be committed completes with an error; nothing is lost.
+
+mod common;
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use common::{assert_each_entry_once, config, entry, sql, verify};
+use warden_audit::{AuditConfig, AuditError, AuditLog, Mode, VerifyReport, WhenFull};
+
+/// Wakes the test thread.
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Drive `f` on this thread until it completes; only a wake-up moves it on (a lost wake-up
+/// shows as the "did not complete" panic, not as a hang).
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "the future did not complete");
+        std::thread::park_timeout(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn durable_submits_complete_after_their_commit_with_their_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let log = AuditLog::open(&db, config()).unwrap();
+    // All queued before any is awaited: they share commits, and each learns its number.
+    let pending: Vec<_> = (1..=50).map(|i| log.submit(entry(i))).collect();
+    assert!(pending.iter().all(|p| !p.must_block()));
+    let seqs: Vec<u64> = pending
+        .into_iter()
+        .map(|p| block_on(p).unwrap().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
+    // Completed means committed: another connection sees every record now.
+    let n: i64 = sql(&db)
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 50);
+    // And `wait` on a thread gives the same answer as awaiting.
+    assert_eq!(log.submit(entry(51)).wait().unwrap(), Some(51));
+    log.close().unwrap();
+    assert!(matches!(verify(&db), VerifyReport::Intact(_)));
+    assert_each_entry_once(&db, 1..=51);
+}
+
+#[test]
+fn buffered_submits_complete_once_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let mut c = config();
+    c.mode = Mode::Buffered;
+    let log = AuditLog::open(&db, c).unwrap();
+    for i in 1..=20 {
+        assert_eq!(block_on(log.submit(entry(i))).unwrap(), None);
+    }
+    log.close().unwrap();
+    assert_each_entry_once(&db, 1..=20);
+    assert!(matches!(verify(&db), VerifyReport::Intact(_)));
+}
+
+#[test]
+fn a_submit_that_cannot_be_committed_completes_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let mut c = config();
+    c.busy_timeout = Duration::from_millis(50);
+    let log = AuditLog::open(&db, c).unwrap();
+    assert_eq!(block_on(log.submit(entry(1))).unwrap(), Some(1));
+    // Someone else holds the write lock: the commit fails, and so does the future.
+    let other = sql(&db);
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let e = block_on(log.submit(entry(2))).unwrap_err();
+    assert!(matches!(e, AuditError::WriteFailed { .. }), "{e}");
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(block_on(log.submit(entry(3))).unwrap(), Some(2));
+    log.close().unwrap();
+    assert_each_entry_once(&db, [1, 3]);
+}
+
+/// A writer stuck on a lock someone else holds, with a queue of one: submits soon find the
+/// queue full.
+fn stuck_log(db: &std::path::Path, when_full: WhenFull) -> (AuditLog, rusqlite::Connection) {
+    let mut c: AuditConfig = config();
+    c.queue_capacity = 1;
+    c.max_batch = 1;
+    c.when_full = when_full;
+    c.busy_timeout = Duration::from_secs(30);
+    let log = AuditLog::open(db, c).unwrap();
+    let other = sql(db);
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    (log, other)
+}
+
+#[test]
+fn a_full_queue_that_waits_for_room_is_left_to_a_thread_that_may_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let (log, other) = stuck_log(&db, WhenFull::Block);
+    // The writer takes at most one record into its stuck commit and one more waits in the
+    // queue: by the third submit, one cannot be queued without blocking.
+    let mut pending = Vec::new();
+    for i in 1..=3 {
+        pending.push(log.submit(entry(i)));
+        if pending.last().unwrap().must_block() {
+            break;
+        }
+    }
+    let blocked = pending.pop().unwrap();
+    assert!(blocked.must_block(), "{blocked:?}");
+    assert!(pending.iter().all(|p| !p.must_block()));
+    let n = pending.len() as u64 + 1;
+    let waiter = std::thread::spawn(move || blocked.wait());
+    std::thread::sleep(Duration::from_millis(50));
+    other.execute_batch("ROLLBACK").unwrap();
+    // Nothing was lost: every one is committed, the blocked one once there was room.
+    let mut seqs: Vec<u64> = pending
+        .into_iter()
+        .map(|p| block_on(p).unwrap().unwrap())
+        .collect();
+    seqs.push(waiter.join().unwrap().unwrap().unwrap());
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+    log.close().unwrap();
+    assert_each_entry_once(&db, 1..=n);
+    assert!(matches!(verify(&db), VerifyReport::Intact(_)));
+}
+
+#[test]
+fn a_full_queue_that_denies_completes_with_queue_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let (log, other) = stuck_log(&db, WhenFull::Deny);
+    let mut results = Vec::new();
+    let mut full = None;
+    for i in 1..=3 {
+        let p = log.submit(entry(i));
+        assert!(!p.must_block());
+        results.push((i, p));
+        // A refused one is complete at once (poll it on this thread).
+        let (_, last) = results.last_mut().unwrap();
+        let waker = Waker::noop();
+        if let Poll::Ready(r) = std::pin::Pin::new(last).poll(&mut Context::from_waker(waker)) {
+            full = Some((i, r));
+            results.pop();
+            break;
+        }
+    }
+    let (refused, r) = full.expect("a full queue refuses at once");
+    assert!(matches!(r, Err(AuditError::QueueFull { .. })), "{r:?}");
+    other.execute_batch("ROLLBACK").unwrap();
+    let committed: Vec<u64> = results
+        .into_iter()
+        .map(|(i, p)| {
+            block_on(p).unwrap();
+            i
+        })
+        .collect();
+    log.close().unwrap();
+    assert!(!committed.contains(&refused));
+    assert_each_entry_once(&db, committed);
+}
+
+#[test]
+fn closing_the_log_completes_what_was_submitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let log = AuditLog::open(&db, config()).unwrap();
+    let pending: Vec<_> = (1..=10).map(|i| log.submit(entry(i))).collect();
+    // Close commits what is queued; the futures then hold its results.
+    log.close().unwrap();
+    for (i, p) in (1..=10).zip(pending) {
+        assert_eq!(block_on(p).unwrap(), Some(i));
+    }
+    assert_each_entry_once(&db, 1..=10);
+}
