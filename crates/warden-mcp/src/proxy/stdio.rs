@@ -23,8 +23,11 @@ use crate::jsonrpc::framing::{Frame, LineReader};
 
 type Out = Arc<Mutex<Box<dyn Write + Send>>>;
 
-/// How long the server may take to finish after the client has gone.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long the server may take to finish after the client has gone. Generous because the
+/// server may still be starting (a client that pipes its requests in and closes at once):
+/// a node server took more than 5 s to start on a loaded 2-core machine, and its answers
+/// were lost. A server that never exits is killed after this.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Write one message, serialized from `msg`.
 fn send(out: &Out, msg: &Value) {
