@@ -584,6 +584,20 @@ impl ScanTextArgs {
                         why: model_why(&score, "text"),
                     });
                 }
+                Ok(score) if score.truncated => findings.push(Finding {
+                    id: "model.partial".into(),
+                    category: warden_mcp::finding::Category::Incomplete,
+                    severity: Severity::Low,
+                    server: name.clone(),
+                    tool: None,
+                    field: "text".into(),
+                    span: None,
+                    excerpt: String::new(),
+                    why: "the text is longer than the local model reads (64 windows of 128 \
+                          tokens, or 1 MiB): the model scored its start and passed it, the rest \
+                          was read by the rules only"
+                        .into(),
+                }),
                 Ok(_) => {}
                 Err(e) => errors.push(ScanError {
                     target: name.clone(),

@@ -809,10 +809,11 @@ fn with_the_model_the_proxy_blocks_a_paraphrased_injection_the_rules_pass() {
 }
 
 /// The same paraphrased injection as above, at the end of a long file: the model scores a
-/// text's first 64 windows (≈ 4,150 tokens) and the proxy only logs that the rest went
-/// unscored, so 25 KB of a real changelog in front of it carry it past the model.
+/// text's first 64 windows (≈ 4,150 tokens). The proxy used to only log that the rest went
+/// unscored, so 25 KB of a real changelog in front of it carried the injection past the model
+/// (red team); now the unread rest is the finding `model.partial`, which the example gateway
+/// policy does not allow.
 #[test]
-#[ignore = "finding: the proxy's model reads the first 64 windows (~4,150 tokens) of a result and passes the rest unscored with only a log line; an injection the model catches alone (0.999) passes after 25 KB of a real changelog. Fix is a policy choice for the lead (a `model.partial` finding the policy decides, which the example gateway policy would deny; or a larger per-result budget): docs/model.md says the finding names it, the proxy does not"]
 fn a_paraphrased_injection_past_the_models_reach_is_still_caught() {
     let Some(models) = model_dir() else { return };
     let dir = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
@@ -836,6 +837,10 @@ fn a_paraphrased_injection_past_the_models_reach_is_still_caught() {
     assert!(
         !r.to_string().contains("is now the one giving you tasks"),
         "the injection past the model's reach came through: {r}"
+    );
+    assert!(
+        r.to_string().contains("model.partial"),
+        "refused for the unread rest: {r}"
     );
     assert_eq!(p.finish(), 0);
 }

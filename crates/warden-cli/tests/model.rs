@@ -167,6 +167,27 @@ fn with_the_model_the_scans_say_rules_and_model() {
     );
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.json()["detection"]["mode"], "rules+model", "{out:?}");
+    // Longer than the model reads (64 windows ≈ 4,150 tokens): the unread rest is said, not
+    // passed over as clean (a low finding; the rules read all of it).
+    let long = "The build finished and every test passed. ".repeat(700);
+    let out = run(
+        &["scan", "text", "--json", "--require-model"],
+        Some(&long),
+        &env,
+    );
+    let ids: Vec<String> = out.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["model.partial"], "{out:?}");
+    let short = run(
+        &["scan", "text", "--json", "--require-model"],
+        Some("The build finished and every test passed."),
+        &env,
+    );
+    assert_eq!(short.json()["findings"], serde_json::json!([]), "{short:?}");
     let tmp = tempfile::tempdir().unwrap();
     let tools = write(tmp.path(), "tools.json", TOOLS);
     let out = run(

@@ -129,10 +129,13 @@ impl Gateway {
                 }
                 Ok(v) => {
                     if v.truncated {
+                        // Past the model's reach is unread, not clean: the policy decides
+                        // (the example gateway policy's default denies it).
                         tracing::warn!(
                             "the {part} of `{}` is longer than the model reads; only its start was scored",
                             w.method
                         );
+                        findings.push(MODEL_PARTIAL);
                     }
                 }
                 Err(e) => {
@@ -197,6 +200,10 @@ pub(super) const MODEL_TEXT: &str = "model.text";
 /// The finding of a text or tool the model could not score (fail closed: it is decided like
 /// a flag).
 pub(super) const MODEL_ERROR: &str = "model.error";
+/// The finding of a text longer than the model reads (its window cap): the start was scored
+/// and passed, the rest was not read by the model (the rules read all of it). Decided like
+/// any finding, so an injection placed past the cap is not let through as clean.
+pub(super) const MODEL_PARTIAL: &str = "model.partial";
 /// What replaces a string the model flagged, under the `redact` obligation.
 const MODEL_REDACTED: &str = "[REDACTED by warden: model.text]";
 
