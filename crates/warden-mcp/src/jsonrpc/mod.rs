@@ -111,7 +111,7 @@ const PARAMS_KEYS: [&str; 4] = ["name", "arguments", "uri", "requestId"];
 /// Why a message is refused for its keys' case: two keys of one object the same but for
 /// case, or a key the gateway reads spelled in another case (a reader that ignores case —
 /// Go's `encoding/json` — reads what the gateway did not judge).
-fn folded_key(parsed: &plain::Parsed) -> Option<String> {
+pub(crate) fn folded_key(parsed: &plain::Parsed) -> Option<String> {
     if parsed.folded {
         return Some(
             "an object has two keys that differ only in case; JSON-RPC keys are exact".into(),
