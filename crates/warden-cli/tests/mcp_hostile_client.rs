@@ -921,3 +921,30 @@ fn keys_that_differ_only_in_case_do_not_reach_a_go_style_server() {
     let read = std::fs::read_to_string(&raw).unwrap();
     assert!(!read.contains("pwned"), "the server read:\n{read}");
 }
+
+/// What held: characters some line readers treat as line ends or white space — U+2028,
+/// U+2029, NEL (U+0085), DEL — raw inside a string, and the escaped slash `\/`, leave a line
+/// plain: it goes on as it came, and the server (Node's `readline`, `JSON.parse`) reads it as
+/// the one message the gateway judged (an `add`, answered), not as several.
+#[test]
+fn line_separators_inside_strings_stay_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.log");
+    let mut p = Proxy::start(
+        &["--policy", gateway_policy().to_str().unwrap()],
+        &hostile_server(),
+        &[("HOSTILE_RAW_LOG", &raw)],
+    );
+    p.initialize();
+    p.tool_names();
+    let line = "{\"jsonrpc\":\"2.0\",\"id\":51,\"method\":\"tools/call\",\"params\":{\"name\":\"add\",\"arguments\":{\"a\":1,\"b\":2,\"note\":\"x\u{2028}{\\\"jsonrpc\\\":\\\"2.0\\\"}\u{2029}y\u{85}z\u{7f}a\\/b\"}}}";
+    p.send_bytes(format!("{line}\n").as_bytes());
+    let r = p.response(&json!(51)).0;
+    assert_eq!(r["result"]["content"][0]["text"], "3", "{r}");
+    assert_eq!(p.finish(), 0);
+    let read = std::fs::read_to_string(&raw).unwrap();
+    assert!(
+        read.lines().any(|l| l == line),
+        "the server did not read the line as it came:\n{read}"
+    );
+}
