@@ -405,4 +405,71 @@ fn explain_with_a_database_without_memory_tables_changes_no_byte() {
             "explain --db {db} changed the database directory"
         );
     }
+    // While another process holds the database open (a `-wal` exists, so it is opened
+    // read-only): the release is still looked up, nothing is written to it or the log.
+    let out = warden(
+        &[
+            "check",
+            "--policy",
+            p,
+            "--db",
+            d,
+            "--action",
+            "memory.write",
+            "--agent",
+            "bot",
+            "--arg",
+            "content=warm up",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let other = rusqlite::Connection::open(&db).unwrap();
+    let _: i64 = other
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    assert!(std::path::Path::new(&wal).exists());
+    let without_shm = |all: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
+        all.into_iter()
+            .filter(|(n, _)| !n.ends_with("-shm"))
+            .collect()
+    };
+    let before = without_shm(snapshot(&data));
+    let arg = format!("content={}", json!([INJECTED]));
+    let out = warden(
+        &[
+            "policy",
+            "explain",
+            "--policy",
+            p,
+            "--db",
+            d,
+            "--signing-key",
+            k,
+            "--action",
+            "memory.write",
+            "--agent",
+            "bot",
+            "--arg",
+            &arg,
+            "--json",
+        ],
+        None,
+    );
+    let j = out.json();
+    assert_eq!(j["memory"]["step"], "quarantine", "{j}");
+    assert!(
+        !j["memory"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read"),
+        "{j}"
+    );
+    assert!(
+        without_shm(snapshot(&data)) == before,
+        "explain --db wrote beside a reader"
+    );
+    drop(other);
 }

@@ -405,9 +405,13 @@ impl Store {
         take: bool,
     ) -> Result<Option<String>, MemoryError> {
         let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        // Only looking: a read transaction, which a read-only connection can begin.
+        let behavior = if take {
+            TransactionBehavior::Immediate
+        } else {
+            TransactionBehavior::Deferred
+        };
+        let tx = conn.transaction_with_behavior(behavior).map_err(sql)?;
         let id: Option<String> = tx
             .query_row(
                 "SELECT id FROM quarantine WHERE write_hash = ?1 AND agent IS ?2 AND status = 'released'
