@@ -30,7 +30,7 @@ pub use read::{
     export_jsonl_with_progress, query,
 };
 pub use record::{Checkpoint, Entry, Gap, Incident, REDACT_OBLIGATION, Record};
-pub use store::{APPLICATION_ID, FORMAT_VERSION, WriteGate, open_state};
+pub use store::{APPLICATION_ID, FORMAT_VERSION, WriteGate, open_state, open_state_read_only};
 pub use timestamp::{Timestamp, TimestampError};
 pub use verify::{
     KnownHead, KnownHeadError, TamperKind, Tampering, VerifyOptions, VerifyReport, VerifySummary,

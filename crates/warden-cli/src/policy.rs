@@ -159,7 +159,7 @@ fn explain(args: &ExplainArgs) -> Result<Exit> {
             .signing_key
             .clone()
             .unwrap_or_else(|| warden_audit::default_key_path(path));
-        guard = guard.with_database(path, warden_audit::load_signing_key(&key)?);
+        guard = guard.with_database_read_only(path, warden_audit::load_signing_key(&key)?);
     }
     warden = warden.with_memory(guard);
     let e = warden.explain(&action);

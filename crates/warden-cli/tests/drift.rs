@@ -208,3 +208,33 @@ fn an_agent_that_copies_its_task_into_the_arguments_still_drifts() {
         assert!(drift > 0.75, "{padded:?}: drift {drift}");
     }
 }
+
+/// `context.drift` is Warden's to write: `warden check` drops the caller's own before the
+/// policy runs, and `warden policy explain` must show that same decision — not an allow on a
+/// drift the agent declared for itself.
+#[test]
+fn explain_ignores_a_drift_the_agent_declares_as_check_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = crate::util::write(
+        dir.path(),
+        "drift.yaml",
+        "name: d\ndefault: deny\nrules:\n  - action: deploy\n    when: \"context.drift < 0.5\"\n    allow: true\n",
+    );
+    let p = policy.to_str().unwrap();
+    let args = [
+        "--action",
+        "deploy",
+        "--context",
+        "drift=0.1",
+        "--context",
+        "task=ship",
+    ];
+    let mut check = vec!["check", "--policy", p];
+    check.extend_from_slice(&args);
+    let out = crate::util::warden(&check, None);
+    assert_eq!(out.code, 1, "check: {}{}", out.stdout, out.stderr);
+    let mut explain = vec!["policy", "explain", "--policy", p];
+    explain.extend_from_slice(&args);
+    let out = crate::util::warden(&explain, None);
+    assert_eq!(out.code, 1, "explain: {}{}", out.stdout, out.stderr);
+}

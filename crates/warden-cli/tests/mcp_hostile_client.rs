@@ -812,3 +812,139 @@ fn the_python_sdk_server_runs_a_call_after_a_carriage_return_alone_but_not_throu
         "through the proxy, the server ran the smuggled call"
     );
 }
+
+/// Lines whose keys a Go server reads otherwise: Go's `encoding/json` matches keys to struct
+/// tags ignoring case (and `ſ` as `s`), the last match winning — mark3labs/mcp-go, and the
+/// official go-sdk before CVE-2026-27896. `{P}` is replaced by the file the line would
+/// write: (name, line, id).
+fn case_fold_lines() -> Vec<(&'static str, String, i64)> {
+    let write = r#"{"name":"write_file","arguments":{"path":"{P}","content":"pwned"}}"#;
+    vec![
+        (
+            "a ping that is a tools/call as `Method`",
+            format!(
+                r#"{{"jsonrpc":"2.0","id":41,"method":"ping","Method":"tools/call","params":{write}}}"#
+            ),
+            41,
+        ),
+        (
+            "a second tool name as `Name`",
+            r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"add","Name":"write_file","arguments":{"a":1,"b":2,"path":"{P}","content":"pwned"}}}"#
+                .to_string(),
+            42,
+        ),
+        (
+            "second params as `paramſ`",
+            format!(
+                r#"{{"jsonrpc":"2.0","id":43,"method":"tools/call","params":{{"name":"add","arguments":{{"a":1,"b":2}}}},"paramſ":{write}}}"#
+            ),
+            43,
+        ),
+    ]
+}
+
+/// A Go MCP server (keys matched to struct tags ignoring case) runs a `write_file` smuggled
+/// in a key that differs from the judged one only in case (or by `ſ`); through the proxy,
+/// such a message is refused (it is not JSON-RPC 2.0's exact keys) and never reaches it.
+#[test]
+fn keys_that_differ_only_in_case_do_not_reach_a_go_style_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = |dir: &Path| -> Vec<(&'static str, String, i64, PathBuf)> {
+        case_fold_lines()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, line, id))| {
+                let path = dir.join(format!("fold-{i}"));
+                let line = line.replace("{P}", path.to_str().unwrap());
+                (name, line, id, path)
+            })
+            .collect()
+    };
+
+    // The control: alone, the server (keys matched as Go matches them) writes every file.
+    let alone = dir.path().join("alone");
+    std::fs::create_dir(&alone).unwrap();
+    let mut server = hostile_server();
+    let mut child = Command::new(server.remove(0))
+        .args(&server)
+        .env("HOSTILE_KEYS", "fold")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let attacks = lines(&alone);
+    for (_, line, ..) in &attacks {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":99,"method":"ping"}}"#).unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("\"id\":99") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the server exited");
+    }
+    drop(stdin);
+    let _ = child.wait();
+    for (name, _, _, path) in &attacks {
+        assert!(
+            path.exists(),
+            "control: the server alone did not run {name}"
+        );
+    }
+
+    // Through the proxy: each is refused.
+    let raw = dir.path().join("raw.log");
+    let policy = gateway_policy();
+    let mut p = Proxy::start(
+        &["--policy", policy.to_str().unwrap()],
+        &hostile_server(),
+        &[
+            ("HOSTILE_RAW_LOG", &raw),
+            ("HOSTILE_KEYS", Path::new("fold")),
+        ],
+    );
+    p.initialize();
+    p.tool_names();
+    let attacks = lines(dir.path());
+    for (name, line, id, _) in &attacks {
+        p.send_bytes(format!("{line}\n").as_bytes());
+        let r = p.response(&json!(id)).0;
+        assert_eq!(r["error"]["code"], json!(-32600), "{name}: {r}");
+    }
+    let r = p.request("ping", json!({}));
+    assert!(r.get("result").is_some(), "{r}");
+    assert_eq!(p.finish(), 0);
+    for (name, _, _, path) in &attacks {
+        assert!(!path.exists(), "through the proxy, the server ran {name}");
+    }
+    let read = std::fs::read_to_string(&raw).unwrap();
+    assert!(!read.contains("pwned"), "the server read:\n{read}");
+}
+
+/// What held: characters some line readers treat as line ends or white space — U+2028,
+/// U+2029, NEL (U+0085), DEL — raw inside a string, and the escaped slash `\/`, leave a line
+/// plain: it goes on as it came, and the server (Node's `readline`, `JSON.parse`) reads it as
+/// the one message the gateway judged (an `add`, answered), not as several.
+#[test]
+fn line_separators_inside_strings_stay_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.log");
+    let mut p = Proxy::start(
+        &["--policy", gateway_policy().to_str().unwrap()],
+        &hostile_server(),
+        &[("HOSTILE_RAW_LOG", &raw)],
+    );
+    p.initialize();
+    p.tool_names();
+    let line = "{\"jsonrpc\":\"2.0\",\"id\":51,\"method\":\"tools/call\",\"params\":{\"name\":\"add\",\"arguments\":{\"a\":1,\"b\":2,\"note\":\"x\u{2028}{\\\"jsonrpc\\\":\\\"2.0\\\"}\u{2029}y\u{85}z\u{7f}a\\/b\"}}}";
+    p.send_bytes(format!("{line}\n").as_bytes());
+    let r = p.response(&json!(51)).0;
+    assert_eq!(r["result"]["content"][0]["text"], "3", "{r}");
+    assert_eq!(p.finish(), 0);
+    let read = std::fs::read_to_string(&raw).unwrap();
+    assert!(
+        read.lines().any(|l| l == line),
+        "the server did not read the line as it came:\n{read}"
+    );
+}

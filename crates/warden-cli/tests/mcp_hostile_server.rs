@@ -529,3 +529,28 @@ fn answers_a_client_could_read_otherwise_reach_it_only_as_judged() {
     assert!(!got[1].contains('\r'), "{:?}", got[1]);
     assert!(got[2].contains("café ☃"), "{}", got[2]);
 }
+
+/// A server answers with a clean `result` and, as `Result`, an injection: the gateway scans
+/// `result`, a Go client (keys matched ignoring case, the last one winning) reads `Result`.
+/// Through the proxy the answer is refused and the client's request gets an error instead of
+/// the line (and does not wait for ever).
+#[test]
+fn an_answer_with_a_second_result_in_another_case_never_reaches_the_client() {
+    let mut p = Proxy::start(
+        &["--policy", gateway_policy().to_str().unwrap()],
+        &hostile_server(),
+        &[],
+    );
+    p.initialize();
+    p.tool_names();
+    p.send_raw(
+        &json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "folded", "arguments": {}}})
+        .to_string(),
+    );
+    let line = p.response_line(7);
+    assert!(!line.contains(INJECTION), "the client read: {line}");
+    let r: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(r["error"]["code"], json!(-32600), "{r}");
+    assert_eq!(p.finish(), 0);
+}

@@ -292,3 +292,184 @@ fn with_the_model_check_quarantines_what_the_proxy_quarantines() {
     let out = check("Alice prefers tea over coffee");
     assert_eq!(out.code, 0, "{out:?}");
 }
+
+/// Everything in `dir`, by name, with each file's bytes.
+fn snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut all: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let bytes = std::fs::read(e.path()).unwrap_or_default();
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// `explain --db` on a Warden database that has never kept memory records (made by
+/// `warden check` of another action): looking up a release for a flagged write, or the
+/// provenance of texts read back, must not create the memory tables, switch the journal, or
+/// leave `-wal`/`-shm` files — not one byte of the directory changes. The same through a
+/// symbolic link to the database.
+#[test]
+fn explain_with_a_database_without_memory_tables_changes_no_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(
+        dir.path(),
+        "p.yaml",
+        "rules:\n  - action: memory.write\n    allow: true\n  - action: memory.read\n    allow: true\n  - action: shell.exec\n    allow: true\n",
+    );
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let db = data.join("warden.db");
+    let (p, d) = (policy.to_str().unwrap(), db.to_str().unwrap());
+    let out = warden(
+        &[
+            "check",
+            "--policy",
+            p,
+            "--db",
+            d,
+            "--action",
+            "shell.exec",
+            "--arg",
+            "command=ls",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    let key = data.join("warden.db.key");
+    let k = key.to_str().unwrap();
+    let before = snapshot(&data);
+    for db in [d, link.to_str().unwrap()] {
+        let arg = format!("content={}", json!([INJECTED]));
+        let out = warden(
+            &[
+                "policy",
+                "explain",
+                "--policy",
+                p,
+                "--db",
+                db,
+                "--signing-key",
+                k,
+                "--action",
+                "memory.write",
+                "--agent",
+                "bot",
+                "--arg",
+                &arg,
+                "--json",
+            ],
+            None,
+        );
+        assert_eq!(
+            out.json()["memory"]["step"],
+            "quarantine",
+            "{}{}",
+            out.stdout,
+            out.stderr
+        );
+        let arg = format!("content={}", json!(["planted"]));
+        let out = warden(
+            &[
+                "policy",
+                "explain",
+                "--policy",
+                p,
+                "--db",
+                db,
+                "--signing-key",
+                k,
+                "--require-provenance",
+                "--action",
+                "memory.read",
+                "--arg",
+                &arg,
+                "--json",
+            ],
+            None,
+        );
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        assert_eq!(
+            out.json()["memory"]["texts"][0]["valid"],
+            false,
+            "{}",
+            out.stdout
+        );
+        assert!(
+            snapshot(&data) == before,
+            "explain --db {db} changed the database directory"
+        );
+    }
+    // While another process holds the database open (a `-wal` exists, so it is opened
+    // read-only): the release is still looked up, nothing is written to it or the log.
+    let out = warden(
+        &[
+            "check",
+            "--policy",
+            p,
+            "--db",
+            d,
+            "--action",
+            "memory.write",
+            "--agent",
+            "bot",
+            "--arg",
+            "content=warm up",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let other = rusqlite::Connection::open(&db).unwrap();
+    let _: i64 = other
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    assert!(std::path::Path::new(&wal).exists());
+    let without_shm = |all: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
+        all.into_iter()
+            .filter(|(n, _)| !n.ends_with("-shm"))
+            .collect()
+    };
+    let before = without_shm(snapshot(&data));
+    let arg = format!("content={}", json!([INJECTED]));
+    let out = warden(
+        &[
+            "policy",
+            "explain",
+            "--policy",
+            p,
+            "--db",
+            d,
+            "--signing-key",
+            k,
+            "--action",
+            "memory.write",
+            "--agent",
+            "bot",
+            "--arg",
+            &arg,
+            "--json",
+        ],
+        None,
+    );
+    let j = out.json();
+    assert_eq!(j["memory"]["step"], "quarantine", "{j}");
+    assert!(
+        !j["memory"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read"),
+        "{j}"
+    );
+    assert!(
+        without_shm(snapshot(&data)) == before,
+        "explain --db wrote beside a reader"
+    );
+    drop(other);
+}

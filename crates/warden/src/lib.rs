@@ -293,24 +293,7 @@ impl Warden {
         // The action as judged: Warden's own fields (verified agent, trust) in place of the
         // caller's, so the audit record says who really asked.
         let mut judged = Cow::Borrowed(action);
-        // `context.approval_id` is Warden's to write (step 5b): one the caller sent would put
-        // a person's approval on the record of an action nobody approved.
-        // So is `context.verification` (step 5a): votes nobody cast; the memory guard's
-        // `context.provenance` and `context.quarantine_id` (step 5c); and `context.drift`:
-        // an agent would declare itself on task.
-        for key in [
-            "approval_id",
-            "verification",
-            "provenance",
-            "quarantine_id",
-            drift::DRIFT_CONTEXT,
-        ] {
-            if action.context.get(key).is_some()
-                && let serde_json::Value::Object(m) = &mut judged.to_mut().context
-            {
-                m.remove(key);
-            }
-        }
+        strip_warden_context(&mut judged);
         let mut decision = match self.with_drift_context(&mut judged) {
             Ok(reading) => self.judge(&mut judged, route, &reading, defer, lap),
             Err((d, _)) => d,
@@ -577,8 +560,10 @@ impl Warden {
     /// Judge an action and report every rule's part in the decision.
     pub fn explain(&self, action: &Action) -> Explanation {
         let start = Instant::now();
-        // The action as the policy would see it: with Warden's `context.drift`.
+        // The action as the policy would see it: without the caller's spelling of what is
+        // Warden's to write (as decide), with Warden's `context.drift`.
         let mut judged = Cow::Borrowed(action);
+        strip_warden_context(&mut judged);
         let (reading, drift_error) = match self.with_drift_context(&mut judged) {
             Ok(r) => (r, None),
             Err((d, r)) => (r, Some(d)),
@@ -823,6 +808,29 @@ impl std::future::Future for Deciding {
 
 fn elapsed_ns(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Remove from the caller's context what only Warden writes, so the policy (and explain)
+/// never sees a caller's spelling of it.
+fn strip_warden_context(judged: &mut Cow<'_, Action>) {
+    // `context.approval_id` is Warden's to write (step 5b): one the caller sent would put
+    // a person's approval on the record of an action nobody approved.
+    // So is `context.verification` (step 5a): votes nobody cast; the memory guard's
+    // `context.provenance` and `context.quarantine_id` (step 5c); and `context.drift`:
+    // an agent would declare itself on task.
+    for key in [
+        "approval_id",
+        "verification",
+        "provenance",
+        "quarantine_id",
+        drift::DRIFT_CONTEXT,
+    ] {
+        if judged.context.get(key).is_some()
+            && let serde_json::Value::Object(m) = &mut judged.to_mut().context
+        {
+            m.remove(key);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -74,6 +74,14 @@ pub fn open_state(
     Ok(conn)
 }
 
+/// Open the existing Warden database at `path` for reading only: recognised as Warden's
+/// first, never created, and every write refused (`query_only`). Opened as the audit log's
+/// readers open it, so no `-wal`/`-shm` file is left behind and the journal mode is not
+/// changed: for commands that promise to write nothing (`warden policy explain --db`).
+pub fn open_state_read_only(path: &Path) -> Result<Connection, AuditError> {
+    open_read_only(path).map(|store| store.conn)
+}
+
 /// The in-process turn to write the Warden database at one file: every writer thread of this
 /// process that shares the file (the audit log's writer, the trust store's) takes it around
 /// its write transaction.

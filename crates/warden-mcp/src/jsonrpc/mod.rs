@@ -94,7 +94,46 @@ pub fn parse_line(line: &[u8]) -> Result<(Message, bool), Invalid> {
         message: format!("parse error: {e}"),
         id: Value::Null,
     })?;
+    if let Some(why) = folded_key(&parsed) {
+        return Err(Invalid {
+            code: code::INVALID_REQUEST,
+            message: format!("invalid request: {why}"),
+            id: request_id_of(&parsed.value),
+        });
+    }
     classify(parsed.value).map(|m| (m, parsed.plain))
+}
+
+/// The keys the gateway reads, at the top of a message and in its `params`.
+const PROTOCOL_KEYS: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+const PARAMS_KEYS: [&str; 4] = ["name", "arguments", "uri", "requestId"];
+
+/// Why a message is refused for its keys' case: two keys of one object the same but for
+/// case, or a key the gateway reads spelled in another case (a reader that ignores case —
+/// Go's `encoding/json` — reads what the gateway did not judge).
+pub(crate) fn folded_key(parsed: &plain::Parsed) -> Option<String> {
+    if parsed.folded {
+        return Some(
+            "an object has two keys that differ only in case; JSON-RPC keys are exact".into(),
+        );
+    }
+    let variant = |object: Option<&Value>, names: &[&str]| -> Option<String> {
+        let object = object?.as_object()?;
+        object.keys().find_map(|k| {
+            let f = plain::fold(k);
+            names
+                .iter()
+                .find(|n| plain::fold(n) == f && **n != k.as_str())
+                .map(|n| {
+                    format!(
+                        "the key `{}` is not `{n}`: JSON-RPC keys are exact",
+                        k.escape_debug()
+                    )
+                })
+        })
+    };
+    variant(Some(&parsed.value), &PROTOCOL_KEYS)
+        .or_else(|| variant(parsed.value.get("params"), &PARAMS_KEYS))
 }
 
 /// Classify a JSON value as a JSON-RPC 2.0 message.

@@ -24,6 +24,13 @@
 //! - **An object from the first byte to the last** (no byte-order mark, no white space
 //!   around it, no other top level). Anything else is refused or re-serialized anyway.
 //!
+//! Apart from plain or not, a line is **folded** when one of its objects has two keys that
+//! are the same once case is ignored (`method` and `Method`, `params` and `paramſ`): Go's
+//! `encoding/json` matches keys to struct fields that way, the last match winning
+//! (mark3labs/mcp-go; the official go-sdk before CVE-2026-27896), and no canonical form
+//! helps — both keys are kept. The gateway refuses such a message (see
+//! [`super::parse_line`]).
+//!
 //! Everything else (invalid UTF-8, lone surrogates, comments, `NaN`, trailing text, nesting
 //! deeper than serde_json's limit) does not parse here, and is refused as before.
 //!
@@ -33,6 +40,7 @@
 //! would judge an object the peer never sees. Here that key is a key like any other.
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -45,17 +53,36 @@ pub struct Parsed {
     pub value: Value,
     /// The line is plain (see the module docs): a peer reads exactly `value` from it.
     pub plain: bool,
+    /// An object of the line has two keys that differ only in case (see the module docs).
+    pub folded: bool,
+}
+
+/// What [`Seed`] learns of a line as it reads it.
+struct Flags {
+    plain: Cell<bool>,
+    folded: Cell<bool>,
+}
+
+/// A key as a reader that ignores case sees it: Go's `encoding/json` folds with Unicode
+/// simple case folding (`ſ` is `s`, the Kelvin sign is `k`); upper then lower case covers
+/// those (and folds a few more together, which only refuses more).
+pub fn fold(key: &str) -> String {
+    key.to_uppercase().to_lowercase()
 }
 
 /// Parse one line (without its `\n`).
 pub fn parse(line: &[u8]) -> serde_json::Result<Parsed> {
-    let plain = Cell::new(plain_bytes(line));
+    let flags = Flags {
+        plain: Cell::new(plain_bytes(line)),
+        folded: Cell::new(false),
+    };
     let mut de = serde_json::Deserializer::from_slice(line);
-    let value = Seed(&plain).deserialize(&mut de)?;
+    let value = Seed(&flags).deserialize(&mut de)?;
     de.end()?;
     Ok(Parsed {
         value,
-        plain: plain.get(),
+        plain: flags.plain.get(),
+        folded: flags.folded.get(),
     })
 }
 
@@ -74,7 +101,7 @@ fn plain_bytes(line: &[u8]) -> bool {
 
 /// Builds a [`Value`] like serde_json's own visitor, and clears the flag on what is not plain.
 #[derive(Clone, Copy)]
-struct Seed<'a>(&'a Cell<bool>);
+struct Seed<'a>(&'a Flags);
 
 impl<'de> DeserializeSeed<'de> for Seed<'_> {
     type Value = Value;
@@ -104,7 +131,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        self.0.set(false);
+        self.0.plain.set(false);
         // The parser never yields a non-finite double; serde_json maps one to null too.
         Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
@@ -135,12 +162,16 @@ impl<'de> Visitor<'de> for Seed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
+        let mut folds = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(self)?;
+            if !folds.insert(fold(&key)) && !object.contains_key(&key) {
+                self.0.folded.set(true);
+            }
             // serde_json's rule (the last value, at the first key's place), so the value is
             // the one serde_json would have made; the line is no longer plain.
             if object.insert(key, value).is_some() {
-                self.0.set(false);
+                self.0.plain.set(false);
             }
         }
         Ok(Value::Object(object))
@@ -227,6 +258,25 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         assert!(parse(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn keys_that_differ_only_in_case_are_folded() {
+        for line in [
+            r#"{"method":"ping","Method":"tools/call"}"#,
+            r#"{"a":{"params":{},"paramſ":{}}}"#,
+            r#"{"a":[{"k":1,"K":2}]}"#,
+            r#"{"path":"/tmp/ok","PATH":"/etc/shadow"}"#,
+        ] {
+            assert!(parse(line.as_bytes()).unwrap().folded, "{line}");
+        }
+        for line in [
+            r#"{"method":"ping","params":{"method":"x"}}"#,
+            r#"{"id":1,"id":2}"#,
+            r#"{"a":1,"b":2}"#,
+        ] {
+            assert!(!parse(line.as_bytes()).unwrap().folded, "{line}");
+        }
     }
 
     #[test]

@@ -204,6 +204,11 @@ impl Gateway {
                     side.name(),
                     e.message
                 );
+                if side == Side::Server
+                    && let Some(error) = self.fail_folded_answer(raw, &e.message)
+                {
+                    return Routed::Forward(error, Wire::Canonical);
+                }
                 return Routed::Reject(jsonrpc::error(&e.id, e.code, &e.message, None));
             }
         };
@@ -330,6 +335,23 @@ impl Gateway {
             special,
             cancelled,
         }))
+    }
+
+    /// A server answer refused for keys that differ only in case (a Go client would read
+    /// the key the gateway did not judge): the error for the client's request it answers,
+    /// rather than leaving that request waiting. `None` for anything else.
+    fn fail_folded_answer(&self, raw: &[u8], why: &str) -> Option<Value> {
+        let parsed = jsonrpc::plain::parse(raw).ok()?;
+        jsonrpc::folded_key(&parsed)?;
+        if parsed.value.get("method").is_some() {
+            return None;
+        }
+        let id = parsed.value.get("id")?;
+        self.fail_request(
+            id,
+            code::INVALID_REQUEST,
+            &format!("the server's answer was refused: {why}"),
+        )
     }
 
     /// `side` cancelled one of its requests: a late answer to it will be dropped.

@@ -122,6 +122,8 @@ struct Records {
     /// anything else should not pay for opening the tables).
     store: OnceLock<Result<Store, String>>,
     path: Option<std::path::PathBuf>,
+    /// Open `path` for reading only (see [`MemoryGuard::with_database_read_only`]).
+    read_only: bool,
     key: SigningKey,
     verifying: VerifyingKey,
     key_id: String,
@@ -131,6 +133,9 @@ impl Records {
     fn store(&self) -> Result<&Store, MemoryError> {
         self.store
             .get_or_init(|| match &self.path {
+                Some(path) if self.read_only => {
+                    Store::open_read_only(path).map_err(|e| e.to_string())
+                }
                 Some(path) => Store::open(path).map_err(|e| e.to_string()),
                 None => Err("no database".into()),
             })
@@ -191,6 +196,7 @@ impl MemoryGuard {
         self.records = Some(Records {
             store: OnceLock::from(Ok(store)),
             path: None,
+            read_only: false,
             key,
             verifying,
             key_id,
@@ -210,11 +216,28 @@ impl MemoryGuard {
         self.records = Some(Records {
             store: OnceLock::new(),
             path: Some(path.into()),
+            read_only: false,
             key,
             verifying,
             key_id,
         });
         self
+    }
+
+    /// Read quarantine and provenance from the existing Warden database at `path`, and
+    /// never write it: nothing is created (tables, `-wal`), and a write (a quarantine, a
+    /// provenance record, a release spent) fails — for [`MemoryGuard::explain`], which
+    /// promises to write nothing.
+    pub fn with_database_read_only(
+        self,
+        path: impl Into<std::path::PathBuf>,
+        key: SigningKey,
+    ) -> MemoryGuard {
+        let mut guard = self.with_database(path, key);
+        if let Some(r) = &mut guard.records {
+            r.read_only = true;
+        }
+        guard
     }
 
     /// Whether readers must withhold texts without valid provenance.

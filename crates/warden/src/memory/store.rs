@@ -200,6 +200,34 @@ fn to_i64(n: u64) -> i64 {
 }
 
 impl Store {
+    /// Open the guard's tables in the existing Warden database at `path` for reading only:
+    /// nothing is created or written (a write fails). A database that has never kept memory
+    /// records reads as empty tables (held in memory, not in the file).
+    pub fn open_read_only(path: &Path) -> Result<Store, MemoryError> {
+        let conn = warden_audit::open_state_read_only(path)
+            .map_err(|e| MemoryError::Store(e.to_string()))?;
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN \
+                 ('memory_writes', 'memory_provenance', 'quarantine', 'memory_counts')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        let conn = if tables == 4 {
+            conn
+        } else {
+            drop(conn);
+            let empty = Connection::open_in_memory().map_err(sql)?;
+            empty.execute_batch(SCHEMA).map_err(sql)?;
+            empty.execute_batch("PRAGMA query_only = 1;").map_err(sql)?;
+            empty
+        };
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
     /// Open (and create, if missing) the tables in the Warden database at `path`.
     pub fn open(path: &Path) -> Result<Store, MemoryError> {
         let conn = warden_audit::open_state(path, Duration::from_secs(10))
@@ -377,9 +405,13 @@ impl Store {
         take: bool,
     ) -> Result<Option<String>, MemoryError> {
         let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        // Only looking: a read transaction, which a read-only connection can begin.
+        let behavior = if take {
+            TransactionBehavior::Immediate
+        } else {
+            TransactionBehavior::Deferred
+        };
+        let tx = conn.transaction_with_behavior(behavior).map_err(sql)?;
         let id: Option<String> = tx
             .query_row(
                 "SELECT id FROM quarantine WHERE write_hash = ?1 AND agent IS ?2 AND status = 'released'
