@@ -330,21 +330,6 @@ fn with_the_model_a_paraphrased_injection_is_quarantined_not_vouched_for() {
     assert_eq!(p.finish(), 0);
 }
 
-#[allow(clippy::print_stderr)]
-fn model_dir() -> Option<std::path::PathBuf> {
-    match std::env::var_os("WARDEN_MODEL_DIR").filter(|v| !v.is_empty()) {
-        Some(d) => Some(d.into()),
-        None => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but WARDEN_MODEL_DIR is not set: run `warden model fetch` first"
-            );
-            eprintln!("skipped: WARDEN_MODEL_DIR is not set (run `warden model fetch`)");
-            None
-        }
-    }
-}
-
 /// The graph read as a resource under another spelling of its URI: a server that parses the
 /// URI (the SDK builds a `URL`) serves the same graph for `MEMORY://knowledge-graph`; the
 /// filter matched `--memory-read` URIs exactly, so the planted item came through.

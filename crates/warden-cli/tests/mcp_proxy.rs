@@ -737,23 +737,6 @@ fn a_held_call_reports_progress_and_the_conversation_goes_on_while_it_waits() {
     assert_eq!(p.finish(), 0);
 }
 
-/// The model directory the test setup installs (`WARDEN_MODEL_DIR`); `None` (skip, saying
-/// so) when it is not set locally, a failure under CI.
-#[allow(clippy::print_stderr)]
-fn model_dir() -> Option<std::path::PathBuf> {
-    match std::env::var_os("WARDEN_MODEL_DIR").filter(|v| !v.is_empty()) {
-        Some(d) => Some(d.into()),
-        None => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but WARDEN_MODEL_DIR is not set: run `warden model fetch` first"
-            );
-            eprintln!("skipped: WARDEN_MODEL_DIR is not set (run `warden model fetch`)");
-            None
-        }
-    }
-}
-
 /// A paraphrased injection (no trigger word the rules know: found with `warden scan text
 /// --model`, not trained on) in a file the real filesystem server returns: rules alone pass
 /// it; with `--model` the proxy blocks the result, and a clean file still passes.

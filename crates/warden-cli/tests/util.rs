@@ -11,6 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+#[path = "shared/model_dir.rs"]
+mod model_dir;
+pub use model_dir::model_dir;
+
 use serde_json::Value;
 
 /// The repository root.
@@ -288,22 +292,5 @@ pub fn read_reply(s: &mut TcpStream) -> Reply {
         status,
         head: head.to_string(),
         body: body.to_string(),
-    }
-}
-
-/// The model directory the test setup installs (`WARDEN_MODEL_DIR`); `None` (skip, saying
-/// so) when it is not set locally, a failure under CI.
-#[allow(clippy::print_stderr)]
-pub fn model_dir() -> Option<std::path::PathBuf> {
-    match std::env::var_os("WARDEN_MODEL_DIR").filter(|v| !v.is_empty()) {
-        Some(d) => Some(d.into()),
-        None => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but WARDEN_MODEL_DIR is not set: run `warden model fetch` first"
-            );
-            eprintln!("skipped: WARDEN_MODEL_DIR is not set (run `warden model fetch`)");
-            None
-        }
     }
 }

@@ -14,6 +14,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 pub mod memory;
+#[path = "../shared/model_dir.rs"]
+mod model_dir;
+#[allow(unused_imports)] // not every MCP test binary runs the model
+pub use model_dir::model_dir;
 
 /// The repository root.
 pub fn root() -> PathBuf {
