@@ -91,8 +91,7 @@ impl Gateway {
     /// A tool call that failed — an error answer, or a result marked `isError` — is reported
     /// to Warden, so the tool's circuit breakers count it (an allow was counted as a success).
     fn count_outcome(&self, w: &Waiting, answer: &Value) {
-        let failed = answer.get("error").is_some() || answer["result"]["isError"] == json!(true);
-        if !failed {
+        if !call_failed(answer) {
             return;
         }
         let mut action = self.action("mcp.tools/call");
@@ -193,6 +192,13 @@ impl Gateway {
         );
         (blocked, false)
     }
+}
+
+/// Whether a `tools/call` answer says the call failed: an error answer, or a result marked
+/// `isError`. One test for the breakers (a failure counted) and the memory guard (no
+/// provenance for a write the server did not store), so the two never disagree.
+pub(super) fn call_failed(answer: &Value) -> bool {
+    answer.get("error").is_some() || answer["result"]["isError"] == json!(true)
 }
 
 /// The finding of a text the model flags.

@@ -9,6 +9,7 @@ use crate::proxy::gateway::{self, Gateway};
 use crate::proxy::hold::Refused;
 use crate::proxy::pending::Waiting;
 use crate::proxy::requests::refusal;
+use crate::proxy::results::call_failed;
 
 /// What stands in for withheld text.
 const WITHHELD: &str = "[withheld by Warden: no valid provenance]";
@@ -81,8 +82,7 @@ impl Gateway {
         let Some(pending) = &w.provenance else {
             return;
         };
-        let failed = answer.get("error").is_some() || answer["result"]["isError"] == json!(true);
-        if failed {
+        if call_failed(answer) {
             tracing::info!(
                 "the memory write {} failed on the server: its provenance is not recorded",
                 pending.write_hash()
