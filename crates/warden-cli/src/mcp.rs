@@ -236,6 +236,11 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "BYTES", default_value_t = proxy::DEFAULT_MAX_MESSAGE_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_message_bytes: usize,
+    /// With the model on: the most bytes of entry JSON it reads in one tool, prompt or
+    /// resource listing; entries past it get `model.partial` (withheld unless a rule allows
+    /// them). Bounds the model time one listing costs (~35 s of one core at the default).
+    #[arg(long, value_name = "BYTES", default_value_t = proxy::DEFAULT_MODEL_LISTING_BYTES)]
+    model_listing_bytes: usize,
     /// Hold a call that needs a person's approval up to this long (`60s`, `5m`) while its
     /// approval request waits for an answer (`warden approvals approve ID`); approved, it is
     /// forwarded. Needs `--db`. Default: answer the refusal at once. Over stdio the client's
@@ -488,6 +493,7 @@ fn run_proxy(args: ProxyArgs) -> Result<Exit> {
         server_name: args.name,
         agent: args.agent,
         max_message_bytes: args.max_message_bytes,
+        model_listing_bytes: args.model_listing_bytes,
         approval_wait: args.approval_wait.unwrap_or_default(),
         memory: proxy::MemoryTools {
             writes: args.memory_writes,

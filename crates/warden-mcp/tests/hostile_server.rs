@@ -311,6 +311,9 @@ breakers:
 struct NeedleModel {
     needle: &'static str,
     broken: bool,
+    /// Texts longer than this many bytes are "longer than the model reads": scored as not
+    /// flagged and `truncated`, as the real model does past its window cap.
+    reach: usize,
     asked: std::sync::Mutex<Vec<String>>,
 }
 
@@ -319,6 +322,16 @@ impl NeedleModel {
         std::sync::Arc::new(NeedleModel {
             needle,
             broken,
+            reach: usize::MAX,
+            asked: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    fn with_reach(needle: &'static str, reach: usize) -> std::sync::Arc<NeedleModel> {
+        std::sync::Arc::new(NeedleModel {
+            needle,
+            broken: false,
+            reach,
             asked: std::sync::Mutex::new(Vec::new()),
         })
     }
@@ -327,6 +340,15 @@ impl NeedleModel {
         self.asked.lock().unwrap().push(text.to_owned());
         if self.broken {
             return Err(warden_mcp::ClassifyError("the model is broken".into()));
+        }
+        if text.len() > self.reach {
+            return Ok(warden_mcp::ModelVerdict {
+                score: 0.0,
+                threshold: 0.5,
+                flagged: false,
+                spans: Vec::new(),
+                truncated: true,
+            });
         }
         let spans: Vec<_> = text
             .match_indices(self.needle)
@@ -418,6 +440,73 @@ fn what_the_model_flags_in_a_result_or_a_listing_is_blocked_and_withheld() {
     let v = t.forwarded(&result_text(5, &[INJECTION]));
     assert_eq!(code(&v), -32003, "{v}");
     assert_eq!(model.asked.lock().unwrap().len(), before);
+}
+
+/// A hostile server's listing as large as the message cap (16 MiB) would hold the proxy for
+/// many minutes of model time; past the listing's model budget, entries are read by the rules
+/// only, and that is a finding (`model.partial`), not a pass.
+#[test]
+fn a_listing_past_the_models_budget_is_withheld_not_passed_unread() {
+    let model = NeedleModel::new("never", false);
+    let one = tool("add").to_string().len();
+    // Room for two small tools; a big one in between is skipped, and the next small one
+    // still fits where it is left.
+    let big = json!({"name": "big", "description": "x".repeat(4 * one),
+        "inputSchema": {"type": "object", "properties": {}}});
+    let config = ProxyConfig {
+        classifier: Some(model.clone()),
+        model_listing_bytes: 2 * one + 4,
+        ..ProxyConfig::default()
+    };
+    let t = talk(None, config, Transport::Stdio);
+    let seen = t.list(json!([tool("add"), big, tool("sub"), tool("mul")]));
+    assert_eq!(
+        seen,
+        ["add", "sub"],
+        "read and clean: only the tools within the budget"
+    );
+    let asked = model.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        !asked
+            .iter()
+            .any(|a| a.contains("\"big\"") || a.contains("\"mul\""))
+    );
+    // The withheld tools cannot be called; the refusal names the finding.
+    let v = t.client(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "mul"}}),
+    );
+    assert!(format!("{v:?}").contains("model.partial"), "{v:?}");
+
+    // A policy rule may let what the model did not read through (a vetted server).
+    let allow = r#"
+rules:
+  - id: vetted-server-unread-by-the-model
+    action: mcp.tools/list
+    when: "context.findings == ['model.partial']"
+    allow: true
+"#;
+    let config = ProxyConfig {
+        classifier: Some(NeedleModel::new("never", false)),
+        model_listing_bytes: one,
+        ..ProxyConfig::default()
+    };
+    let t = talk(Some(allow), config, Transport::Stdio);
+    assert_eq!(t.list(json!([tool("add"), tool("sub")])), ["add", "sub"]);
+}
+
+/// A tool card longer than the model reads: its start scored clean is not the whole tool.
+#[test]
+fn a_tool_longer_than_the_model_reads_is_withheld() {
+    let model = NeedleModel::with_reach("never", 200);
+    let long = json!({"name": "long", "description": format!("Adds. {}", "Really. ".repeat(40)),
+        "inputSchema": {"type": "object", "properties": {}}});
+    let t = with_model(model, None);
+    assert_eq!(t.list(json!([tool("add"), long])), ["add"]);
+    let v = t.client(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "long"}}),
+    );
+    assert!(format!("{v:?}").contains("model.partial"), "{v:?}");
 }
 
 #[test]

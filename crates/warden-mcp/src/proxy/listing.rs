@@ -11,7 +11,7 @@ use warden::Verdict;
 
 use super::gateway::{Gateway, lock};
 use super::method;
-use super::results::MODEL_ERROR;
+use super::results::{MODEL_ERROR, MODEL_PARTIAL};
 use crate::detect::{self, Mode};
 use crate::finding::{Finding, Severity};
 use crate::jsonrpc::{self, code};
@@ -91,7 +91,8 @@ impl Gateway {
 
     /// The model on the tools the rules passed (no high or critical finding), all in one
     /// batch: a tool it flags gets the finding `model.tool`, and every tool of a listing it
-    /// could not score gets `model.error` (both high: withheld unless a rule allows it).
+    /// could not score gets `model.error`; a tool past the listing's model budget, or longer
+    /// than the model reads, gets `model.partial` (all high: withheld unless a rule allows it).
     fn model_tools(&self, server: &str, scanned: &mut [(Value, Vec<Finding>)]) {
         let Some(classifier) = &self.config.classifier else {
             return;
@@ -99,6 +100,17 @@ impl Gateway {
         let passed: Vec<usize> = (0..scanned.len())
             .filter(|&i| !scanned[i].1.iter().any(|f| f.severity >= Severity::High))
             .collect();
+        let (passed, over) =
+            within_budget(passed, self.config.model_listing_bytes, |i| &scanned[i].0);
+        for i in over {
+            let (tool, findings) = &mut scanned[i];
+            findings.push(model_finding(
+                server,
+                tool,
+                MODEL_PARTIAL,
+                over_budget_why(),
+            ));
+        }
         if passed.is_empty() {
             return;
         }
@@ -116,18 +128,20 @@ impl Gateway {
         });
         for (n, &i) in passed.iter().enumerate() {
             let (tool, findings) = &mut scanned[i];
-            let why = match &verdicts {
-                Ok(v) if v[n].flagged => format!(
-                    "the local model scores this tool's metadata {:.3}, at or above its threshold {:.3}: it reads like injected instructions",
-                    v[n].score, v[n].threshold
+            let (id, why) = match &verdicts {
+                Ok(v) if v[n].flagged => (
+                    MODEL_TOOL,
+                    format!(
+                        "the local model scores this tool's metadata {:.3}, at or above its threshold {:.3}: it reads like injected instructions",
+                        v[n].score, v[n].threshold
+                    ),
                 ),
+                Ok(v) if v[n].truncated => (MODEL_PARTIAL, too_long_why()),
                 Ok(_) => continue,
-                Err(e) => format!("the local model could not score this tool: {e}"),
-            };
-            let id = if verdicts.is_ok() {
-                MODEL_TOOL
-            } else {
-                MODEL_ERROR
+                Err(e) => (
+                    MODEL_ERROR,
+                    format!("the local model could not score this tool: {e}"),
+                ),
             };
             findings.push(model_finding(server, tool, id, why));
         }
@@ -231,6 +245,18 @@ impl Gateway {
             let passed: Vec<usize> = (0..scanned.len())
                 .filter(|&i| scanned[i].2.is_empty())
                 .collect();
+            let (passed, over) =
+                within_budget(passed, self.config.model_listing_bytes, |i| &scanned[i].0);
+            if !over.is_empty() {
+                tracing::warn!(
+                    "{} {key} entries of `{server}` are past the model's budget for one listing; {}",
+                    over.len(),
+                    over_budget_why()
+                );
+            }
+            for i in over {
+                scanned[i].2.push(MODEL_PARTIAL);
+            }
             if !passed.is_empty() {
                 let batch: Vec<&Value> = passed.iter().map(|&i| &scanned[i].0).collect();
                 match classifier.score_tools(&batch) {
@@ -238,6 +264,8 @@ impl Gateway {
                         for (verdict, &i) in v.iter().zip(&passed) {
                             if verdict.flagged {
                                 scanned[i].2.push(MODEL_TOOL);
+                            } else if verdict.truncated {
+                                scanned[i].2.push(MODEL_PARTIAL);
                             }
                         }
                     }
@@ -311,6 +339,64 @@ impl Gateway {
 
 /// The finding of a tool (or prompt, or resource) the model flags.
 const MODEL_TOOL: &str = "model.tool";
+
+/// Split `passed` (indices of listing entries, in listing order) into those the model reads
+/// and those past `budget` bytes of entry JSON for this listing. An entry that does not fit in
+/// what is left of the budget is skipped and the next ones still tried, so one huge entry
+/// cannot keep the model off the others. Why a budget: the model costs ~17 ms per 128-token
+/// window on one core, and a listing is up to the message cap (16 MiB); without one, a hostile
+/// server could hold the proxy for minutes with one answer. Skipped entries are not clean:
+/// they get `model.partial`, decided like any high finding.
+fn within_budget<'a>(
+    passed: Vec<usize>,
+    budget: usize,
+    entry: impl Fn(usize) -> &'a Value,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut left = budget;
+    let (mut read, mut over) = (Vec::with_capacity(passed.len()), Vec::new());
+    for i in passed {
+        let size = json_len(entry(i));
+        if size <= left {
+            left -= size;
+            read.push(i);
+        } else {
+            over.push(i);
+        }
+    }
+    (read, over)
+}
+
+/// The length of `value`'s compact JSON, counted without building it.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        // Cannot happen for a `Value`; counted as too big (fail closed).
+        Err(_) => usize::MAX,
+    }
+}
+
+fn over_budget_why() -> String {
+    "the listing is larger than the local model reads in one listing (its budget of entry \
+     JSON bytes): this entry was read by the rules only"
+        .into()
+}
+
+fn too_long_why() -> String {
+    "the tool's metadata is longer than the local model reads (64 windows of 128 tokens): \
+     the model scored its start, the rest was read by the rules only"
+        .into()
+}
 
 fn model_finding(server: &str, tool: &Value, id: &str, why: String) -> Finding {
     Finding {

@@ -45,6 +45,11 @@ pub use stdio::run;
 /// or one SSE event (16 MiB).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The default [`ProxyConfig::model_listing_bytes`]: 512 KiB of entry JSON, almost three
+/// times the largest real listing in the benign set (185 KB, 47 tools), and at most ~2,000
+/// model windows (~35 s of one core) for the worst listing a server can send.
+pub const DEFAULT_MODEL_LISTING_BYTES: usize = 512 * 1024;
+
 /// How many requests may wait for their answer at once, in each direction, per conversation.
 pub const MAX_PENDING: usize = 4096;
 
@@ -81,6 +86,11 @@ pub struct ProxyConfig {
     /// findings; a model error is the finding `model.error` (fail closed). `None`: rules
     /// only.
     pub classifier: Option<std::sync::Arc<dyn crate::TextClassifier>>,
+    /// The most bytes of entry JSON the model reads in one tool, prompt or resource listing
+    /// (entries the rules passed, in listing order); an entry past it gets the high finding
+    /// `model.partial` and is withheld unless a rule allows it. Bounds the model time one
+    /// listing can cost; default [`DEFAULT_MODEL_LISTING_BYTES`].
+    pub model_listing_bytes: usize,
 }
 
 impl Default for ProxyConfig {
@@ -95,6 +105,7 @@ impl Default for ProxyConfig {
             approval_wait: std::time::Duration::ZERO,
             memory: MemoryTools::default(),
             classifier: None,
+            model_listing_bytes: DEFAULT_MODEL_LISTING_BYTES,
         }
     }
 }
