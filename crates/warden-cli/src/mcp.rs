@@ -384,6 +384,22 @@ fn model_tools(
     };
     for ((s, tool, name), score) in passed.into_iter().zip(scores) {
         if !score.flagged {
+            if score.truncated {
+                report.findings.push(Finding {
+                    id: "model.partial".into(),
+                    category: warden_mcp::finding::Category::Incomplete,
+                    severity: Severity::Low,
+                    server: s.server.clone(),
+                    tool: name,
+                    field: "tool card".into(),
+                    span: None,
+                    excerpt: String::new(),
+                    why: "the tool's metadata is longer than the local model reads (64 windows \
+                          of 128 tokens, or 1 MiB): the model scored its start and passed it, \
+                          the rest was read by the rules only"
+                        .into(),
+                });
+            }
             continue;
         }
         let card = warden_model::tool_card(tool);

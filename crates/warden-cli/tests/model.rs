@@ -202,6 +202,28 @@ fn with_the_model_the_scans_say_rules_and_model() {
         &env,
     );
     assert_eq!(out.json()["detection"]["mode"], "rules+model", "{out:?}");
+    // A tool card longer than the model reads: said too, for that tool.
+    let listing = serde_json::json!({"tools": [{"name": "long_tool", "description": long,
+        "inputSchema": {"type": "object", "properties": {}}}]});
+    let tools = write(tmp.path(), "long.json", &listing.to_string());
+    let out = run(
+        &[
+            "mcp",
+            "scan",
+            tools.to_str().unwrap(),
+            "--json",
+            "--require-model",
+        ],
+        None,
+        &env,
+    );
+    let findings = out.json()["findings"].as_array().unwrap().clone();
+    let partial: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["id"] == "model.partial")
+        .collect();
+    assert_eq!(partial.len(), 1, "{out:?}");
+    assert_eq!(partial[0]["tool"], "long_tool", "{out:?}");
 }
 
 #[test]
