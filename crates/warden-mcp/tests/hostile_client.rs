@@ -483,3 +483,115 @@ fn a_client_line_goes_on_as_it_came_only_when_unchanged_and_unambiguous() {
     let (_, wire) = t.client_wire(r#"{"jsonrpc":"2.0","id":41,"result":{"roots":[]}}"#);
     assert_eq!(wire, Wire::AsReceived);
 }
+
+/// Go's `encoding/json` reads `Path` (or `PATH`, or `ſ` for `s`) as the parameter `path`: a
+/// policy that judges `args.path` sees no path, and a Go server (mark3labs/mcp-go, the
+/// official go-sdk) writes where the call says. A lone key that differs only in case from a
+/// listed parameter is refused at any depth the schema describes; the exact spelling passes.
+#[test]
+fn an_argument_spelled_in_another_case_than_its_parameter_is_refused() {
+    let policy = r#"
+rules:
+  - id: reads-outside-etc
+    action: mcp.tools/call
+    tool: fetch_file
+    when: "!has(args.path) || !args.path.startsWith('/etc/')"
+    allow: true
+"#;
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let fetch = json!({"name": "fetch_file", "description": "Fetches a file.",
+        "inputSchema": {"type": "object", "properties": {
+            "path": {"type": "string"},
+            "options": {"type": "object", "properties": {"scope": {"type": "string"}}},
+            "also": {"type": "array", "items": {"type": "object",
+                "properties": {"path": {"type": "string"}}}}}}});
+    assert_eq!(t.list(json!([fetch])), ["fetch_file"]);
+    let call = |id: i64, arguments: Value| {
+        t.client(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "fetch_file", "arguments": arguments}}))
+    };
+    // The exact spelling is decided by the policy, both ways.
+    assert!(matches!(
+        call(1, json!({"path": "/tmp/a"})),
+        Inbound::Forward(_)
+    ));
+    match call(2, json!({"path": "/etc/shadow"})) {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32001, "{a}"),
+        other => panic!("{other:?}"),
+    }
+    // Another case, at the top, nested, in an array, and with Go's extra folds.
+    for (id, arguments, given) in [
+        (3, json!({"Path": "/etc/shadow"}), "Path"),
+        (4, json!({"PATH": "/etc/shadow"}), "PATH"),
+        (
+            5,
+            json!({"path": "/tmp/a", "options": {"Scope": "all"}}),
+            "options.Scope",
+        ),
+        (6, json!({"options": {"ſcope": "all"}}), "options.ſcope"),
+        (
+            7,
+            json!({"also": [{"path": "/tmp/b"}, {"pAth": "/etc/shadow"}]}),
+            "also.pAth",
+        ),
+    ] {
+        match call(id, arguments) {
+            Inbound::Answer(a) => {
+                assert_eq!(code(&a), -32602, "{a}");
+                let reason = a["error"]["data"]["reason"].as_str().unwrap();
+                assert!(reason.contains(&format!("`{given}`")), "{reason}");
+                assert_eq!(a["error"]["data"]["rule"], "warden-mcp.argument-case");
+            }
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    // Every refusal is on record.
+    let refused = refusals(&t);
+    assert_eq!(
+        refused
+            .iter()
+            .filter(|(_, _, rule)| rule == "warden-mcp.argument-case")
+            .count(),
+        5,
+        "{refused:?}"
+    );
+    // A key that matches no parameter in any case is the policy's business.
+    assert!(matches!(
+        call(8, json!({"path": "/tmp/a", "verbose": true})),
+        Inbound::Forward(_)
+    ));
+}
+
+/// Both sides choose how much the check folds: the server the schema's size, the client the
+/// arguments'. Past the budget the call is refused, not passed unchecked.
+#[test]
+fn arguments_too_many_to_check_against_the_schema_are_refused() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    tool: wide\n    allow: true\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let props: serde_json::Map<String, Value> = (0..2_000)
+        .map(|i| (format!("p{i}"), json!({"type": "string"})))
+        .collect();
+    let wide = json!({"name": "wide", "description": "Wide.",
+        "inputSchema": {"type": "object", "properties": {
+            "rows": {"type": "array", "items": {"type": "object", "properties": props}}}}});
+    assert_eq!(t.list(json!([wide])), ["wide"]);
+    let call = |id: i64, rows: usize| {
+        let rows: Vec<Value> = (0..rows).map(|_| json!({"unknown": 1})).collect();
+        t.client(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "wide", "arguments": {"rows": rows}}}))
+    };
+    assert!(matches!(call(1, 10), Inbound::Forward(_)));
+    match call(2, 600) {
+        Inbound::Answer(a) => {
+            assert_eq!(code(&a), -32602, "{a}");
+            assert!(
+                a["error"]["data"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("too many keys"),
+                "{a}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

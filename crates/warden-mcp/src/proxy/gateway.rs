@@ -88,6 +88,9 @@ pub(super) struct State {
     pub(super) verified: HashSet<String>,
     /// Every tool name seen in a listing, by its folded form (see [`method::fold`]).
     pub(super) known: HashMap<String, String>,
+    /// The `inputSchema` of each tool the client may call, as last listed: a call's argument
+    /// keys are checked against its property names (see `requests::case_variant`).
+    pub(super) schemas: HashMap<String, Arc<Value>>,
     /// With a lock, only `verified` tools may be called: a tool the client calls without
     /// listing it first was never checked against its pin.
     pub(super) require_verified: bool,
@@ -116,6 +119,7 @@ impl Gateway {
                 withheld: HashMap::new(),
                 verified: HashSet::new(),
                 known: HashMap::new(),
+                schemas: HashMap::new(),
                 require_verified: config.lock.is_some(),
                 server: config
                     .server_name

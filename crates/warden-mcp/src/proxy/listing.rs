@@ -63,25 +63,31 @@ impl Gateway {
         for (tool, findings) in scanned {
             let name = tool_name(&tool).to_string();
             let reason = self.withhold_reason(&server, &name, &tool, &findings);
+            let schema = tool.get("inputSchema").cloned().map(std::sync::Arc::new);
             if let Some(reason) = &reason {
                 tracing::warn!("withheld tool `{name}` of `{server}`: {reason}");
             } else {
                 keep.push(tool);
             }
-            seen.push((name, reason));
+            seen.push((name, reason, schema));
         }
         *tools = keep;
         let mut s = lock(&self.state);
-        for (name, reason) in seen {
+        for (name, reason, schema) in seen {
             s.known.insert(method::fold(&name), name.clone());
             match reason {
                 Some(r) => {
                     s.verified.remove(&name);
+                    s.schemas.remove(&name);
                     s.withheld.insert(name, r);
                 }
                 // A name listed twice, once poisoned, stays withheld.
                 None if s.withheld.contains_key(&name) => {}
                 None => {
+                    match schema {
+                        Some(schema) => s.schemas.insert(name.clone(), schema),
+                        None => s.schemas.remove(&name),
+                    };
                     s.verified.insert(name);
                 }
             }
