@@ -222,6 +222,8 @@ fn concurrent_submits_are_committed_in_one_group_by_one_of_their_pollers() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
     let log = AuditLog::open(&db, config()).unwrap();
+    // (Give the new writer thread time to go to sleep: awake, it would take what it finds.)
+    std::thread::sleep(Duration::from_millis(300));
     // Eight requests queued their records before any is polled a second time: the first
     // poller commits all eight in one transaction (one checkpoint), and each learns its own
     // number.
