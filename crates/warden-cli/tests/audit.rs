@@ -879,5 +879,5 @@ fn concurrent_requests_to_an_audited_server_get_one_committed_record_each() {
     assert_eq!(seqs, (1..=400).collect::<Vec<_>>(), "each record once");
     let v = verify_pinned(&db);
     assert_eq!(v.code, 0, "{v:?}");
-    assert!(v.stdout.contains("400 records"), "{}", v.stdout);
+    assert!(v.stdout.contains("400 (seq 1..=400)"), "{}", v.stdout);
 }

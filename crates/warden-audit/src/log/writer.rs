@@ -95,6 +95,13 @@ pub(super) struct Writer {
     busy_timeout: Duration,
     /// A batch's room, kept between the commits of async appenders.
     scratch: Vec<Pending>,
+    /// SQLite's `data_version` as this connection saw it in its last committed batch, whose
+    /// end it had checked (or vouched for by committing it). While it has not changed, no
+    /// other connection has committed anything since, so the end is exactly the one this
+    /// writer left and the checks of `tail.rs` need not run again.
+    clean_since: Option<i64>,
+    /// `data_version` as read in the current transaction, once its end checked out.
+    tx_version: Option<i64>,
 }
 
 impl Writer {
@@ -131,6 +138,8 @@ impl Writer {
             lease,
             busy_timeout: config.busy_timeout,
             scratch: Vec::new(),
+            clean_since: None,
+            tx_version: None,
         }
     }
 
@@ -188,7 +197,8 @@ impl Writer {
     }
 
     /// `BEGIN IMMEDIATE`: take the file's write lock (waiting up to the busy timeout).
-    fn begin(&self) -> rusqlite::Result<()> {
+    fn begin(&mut self) -> rusqlite::Result<()> {
+        self.tx_version = None;
         self.conn
             .prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut st| st.execute([]))
@@ -218,6 +228,22 @@ impl Writer {
     /// is refused unless allowed; then it is noted once as an incident and the chain continues
     /// from the last record as it is.
     fn end_in_tx(&mut self) -> Result<End, WriteError> {
+        // Inside the write lock: nobody can commit between this read and our commit.
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(WriteError::sqlite("cannot read the data version"))?;
+        if self.clean_since == Some(version) {
+            // Unchanged since this writer's last commit: the end is the one it left (its
+            // last record, signed by its own checkpoint), checked then.
+            self.tx_version = Some(version);
+            return Ok(End {
+                head: self.head,
+                anchor: self.signer.as_ref().and(self.trusted.clone()),
+                mac: None,
+            });
+        }
         let checked =
             tail::check_end(&self.conn, self.signer.is_some(), self.head).and_then(|end| {
                 match (&end.anchor, &self.signer) {
@@ -233,6 +259,10 @@ impl Writer {
                 }
             });
         match checked {
+            Ok(end) => {
+                self.tx_version = Some(version);
+                Ok(end)
+            }
             Err(WriteError::TamperedTail { seq, detail }) if self.allow_tampered_tail => {
                 let head = store::read_head(&self.conn)
                     .map_err(WriteError::sqlite("cannot read the last record"))?
@@ -343,6 +373,7 @@ impl Writer {
                 head,
                 checkpoint,
             }) => {
+                self.clean_since = self.tx_version.take();
                 self.incidents.clear();
                 self.head = head;
                 if let Some(cp) = checkpoint {
@@ -357,6 +388,8 @@ impl Writer {
                 }
             }
             Err(e) => {
+                self.clean_since = None;
+                self.tx_version = None;
                 s.failed.fetch_add(n, Ordering::Relaxed);
                 if !s.failing.swap(true, Ordering::Relaxed) {
                     // Once per failure episode, so a full disk does not flood the log.
