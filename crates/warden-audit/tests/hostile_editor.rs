@@ -510,3 +510,45 @@ fn a_remembered_head_reads_and_prints_as_seq_colon_hash() {
         assert!(e.to_string().contains("SEQ:HASH"), "{bad:?}: {e}");
     }
 }
+
+/// Poll a submitted record's future on this thread (as an async server's task does: the
+/// group is committed by the poller itself) until it completes.
+fn poll_here(mut f: warden_audit::Appended) -> Result<Option<u64>, AuditError> {
+    use std::future::Future;
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let std::task::Poll::Ready(r) = std::pin::Pin::new(&mut f).poll(&mut cx) {
+            return r;
+        }
+        assert!(std::time::Instant::now() < deadline, "did not complete");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_forged_record_is_refused_by_a_live_writer_whose_callers_commit_their_groups() {
+    // The HTTP server's path: records committed by the awaiting tasks, not the writer
+    // thread. Between two of its commits nobody else wrote, so the writer skips re-reading
+    // the end; a forgery in between is another connection's commit and must be seen.
+    let (_dir, path) = temp();
+    let log = AuditLog::open(&path, config()).unwrap();
+    for i in 1..=3 {
+        assert_eq!(poll_here(log.submit(entry(i))).unwrap(), Some(i));
+    }
+    forge_next(&path);
+    match poll_here(log.submit(entry(5))).unwrap_err() {
+        AuditError::TamperedTail { seq, detail, .. } => assert_eq!(seq, 4, "{detail}"),
+        other => panic!("expected TamperedTail, got {other}"),
+    }
+    // A consistent cut back (record, checkpoint and marker rewound together) too.
+    let (_dir2, path2) = temp();
+    let log2 = AuditLog::open(&path2, config()).unwrap();
+    let _ = cut_back_to_20(&path2, &log2);
+    assert!(matches!(
+        poll_here(log2.submit(entry(24))).unwrap_err(),
+        AuditError::TamperedTail { .. }
+    ));
+    drop((log, log2));
+}

@@ -194,3 +194,186 @@ fn closing_the_log_completes_what_was_submitted() {
     }
     assert_each_entry_once(&db, 1..=10);
 }
+
+/// Poll every future in turn, like a runtime running the tasks that are ready, until all
+/// are complete; returns their results in order. (Bounded: a lost wake-up or a record
+/// nobody commits shows as the "did not complete" panic.)
+fn run_together<F: Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while results.iter().any(Option::is_none) {
+        for (f, r) in futures.iter_mut().zip(results.iter_mut()) {
+            if r.is_none()
+                && let Poll::Ready(v) = std::pin::Pin::new(f).poll(&mut cx)
+            {
+                *r = Some(v);
+            }
+        }
+        assert!(Instant::now() < deadline, "the futures did not complete");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    results.into_iter().map(Option::unwrap).collect()
+}
+
+#[test]
+fn concurrent_submits_are_committed_in_one_group_by_one_of_their_pollers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let log = AuditLog::open(&db, config()).unwrap();
+    // (Give the new writer thread time to go to sleep: awake, it would take what it finds.)
+    std::thread::sleep(Duration::from_millis(300));
+    // Eight requests queued their records before any is polled a second time: the first
+    // poller commits all eight in one transaction (one checkpoint), and each learns its own
+    // number.
+    let pending: Vec<_> = (1..=8).map(|i| log.submit(entry(i))).collect();
+    let seqs: Vec<u64> = run_together(pending)
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+    let stats = log.stats();
+    assert_eq!((stats.committed, stats.checkpoints), (8, 1), "{stats:?}");
+    log.close().unwrap();
+    assert!(matches!(verify(&db), VerifyReport::Intact(_)));
+    assert_each_entry_once(&db, 1..=8);
+}
+
+#[test]
+fn a_commit_that_fails_while_grouped_fails_every_record_of_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let log = AuditLog::open(&db, config()).unwrap();
+    assert_eq!(block_on(log.submit(entry(1))).unwrap(), Some(1));
+    // Every insert now fails inside the transaction (not a lock: the grouped commit itself
+    // fails on the polling thread).
+    let other = sql(&db);
+    other
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+    let pending: Vec<_> = (2..=6).map(|i| log.submit(entry(i))).collect();
+    let results = run_together(pending);
+    for r in &results {
+        assert!(matches!(r, Err(AuditError::WriteFailed { .. })), "{r:?}");
+    }
+    assert_eq!(log.stats().failed, 5);
+    other.execute_batch("DROP TRIGGER refuse").unwrap();
+    // Writes work again: the next group is committed after record 1, nothing in between.
+    let pending: Vec<_> = (7..=9).map(|i| log.submit(entry(i))).collect();
+    let seqs: Vec<u64> = run_together(pending)
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![2, 3, 4]);
+    log.close().unwrap();
+    assert!(matches!(verify(&db), VerifyReport::Intact(_)));
+    assert_each_entry_once(&db, [1, 7, 8, 9]);
+}
+
+#[test]
+fn a_group_that_finds_the_file_locked_is_committed_by_the_writer_thread_once_it_is_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let mut c = config();
+    c.busy_timeout = Duration::from_secs(30);
+    let log = AuditLog::open(&db, c).unwrap();
+    // Another process holds the write lock: the poller does not wait for it (it would stall
+    // its runtime) but hands the group to the writer thread, which waits up to
+    // busy_timeout.
+    let other = sql(&db);
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let pending: Vec<_> = (1..=4).map(|i| log.submit(entry(i))).collect();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        other.execute_batch("ROLLBACK").unwrap();
+    });
+    let seqs: Vec<u64> = run_together(pending)
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    release.join().unwrap();
+    assert_eq!(seqs, (1..=4).collect::<Vec<_>>());
+    log.close().unwrap();
+    assert!(matches!(verify(&db), VerifyReport::Intact(_)));
+    assert_each_entry_once(&db, 1..=4);
+}
+
+#[test]
+fn a_submit_dropped_before_its_commit_is_still_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let log = AuditLog::open(&db, config()).unwrap();
+    // The caller went away (a client hung up) after the record was queued and before any
+    // poll committed it: the writer thread commits it, without a flush or a close.
+    drop(log.submit(entry(1)));
+    let mut polled_once = log.submit(entry(2));
+    let waker = Waker::noop();
+    assert!(
+        std::pin::Pin::new(&mut polled_once)
+            .poll(&mut Context::from_waker(waker))
+            .is_pending()
+    );
+    drop(polled_once);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while log.stats().committed < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the dropped submits were not committed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    log.close().unwrap();
+    assert_each_entry_once(&db, [1, 2]);
+}
+
+#[test]
+fn many_threads_submitting_and_awaiting_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let log = Arc::new(AuditLog::open(&db, config()).unwrap());
+    // Async pollers on several threads and blocking appenders at once: grouped commits by
+    // whichever caller gets the writer first, the writer thread for the rest.
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut seqs = Vec::new();
+                for round in 0..50u64 {
+                    let base = 1 + t * 1000 + round * 10;
+                    if t == 3 {
+                        seqs.push(log.append(entry(base)).unwrap().unwrap());
+                        continue;
+                    }
+                    let pending: Vec<_> = (base..base + 4).map(|i| log.submit(entry(i))).collect();
+                    seqs.extend(
+                        run_together(pending)
+                            .into_iter()
+                            .map(|r| r.unwrap().unwrap()),
+                    );
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    let n = seqs.len() as u64;
+    assert_eq!(n, 3 * 50 * 4 + 50);
+    assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "every number once");
+    Arc::try_unwrap(log).unwrap().close().unwrap();
+    assert!(matches!(verify(&db), VerifyReport::Intact(_)));
+    let expected = (0..4u64).flat_map(|t| {
+        (0..50u64).flat_map(move |round| {
+            let base = 1 + t * 1000 + round * 10;
+            let k = if t == 3 { 1 } else { 4 };
+            base..base + k
+        })
+    });
+    assert_each_entry_once(&db, expected);
+}

@@ -827,3 +827,57 @@ fn a_durable_server_answers_each_decision_after_its_record_is_committed() {
     let v = verify_pinned(&db);
     assert_eq!(v.code, 0, "{v:?}");
 }
+
+#[test]
+fn concurrent_requests_to_an_audited_server_get_one_committed_record_each() {
+    // Issue 19: the server's own tasks commit the records of concurrent requests in groups.
+    // Sixteen clients at once, then the server is killed (SIGKILL): every answer that named
+    // an audit_seq names a different record, and each of them survived the kill.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let db_s = db.to_str().unwrap();
+    let server = Server::start(&[
+        "--policy",
+        &example("brief.yaml"),
+        "--db",
+        db_s,
+        "--threads",
+        "2",
+    ]);
+    let denied = r#"{"agent":"bot","action":"execute_code","args":{"code":"print(1)"}}"#;
+    let addr = server.addr;
+    let clients: Vec<_> = (0..16)
+        .map(|c| {
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|i| {
+                        let body = if (c + i) % 2 == 0 { ALLOWED } else { denied };
+                        let d = crate::util::request(
+                            addr,
+                            "POST",
+                            "/v1/decide",
+                            &["Content-Type: application/json"],
+                            body.as_bytes(),
+                        )
+                        .json();
+                        let want = if (c + i) % 2 == 0 { "allow" } else { "deny" };
+                        assert_eq!(d["verdict"], want, "{d}");
+                        d["audit_seq"]
+                            .as_u64()
+                            .expect("a durable answer names its record")
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    drop(server);
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=400).collect::<Vec<_>>(), "each record once");
+    let v = verify_pinned(&db);
+    assert_eq!(v.code, 0, "{v:?}");
+    assert!(v.stdout.contains("400 (seq 1..=400)"), "{}", v.stdout);
+}

@@ -696,12 +696,12 @@ async fn readyz(State(shared): State<AppState>) -> Response {
 }
 
 async fn metrics(State(shared): State<AppState>) -> Response {
+    let stats = shared.warden.audit().map(|log| log.stats());
     let text = shared.metrics.render(Gauges {
         policy_version: shared.warden.policy_version(),
-        audit_queue_depth: shared
-            .warden
-            .audit()
-            .map(|log| log.stats().queue_depth as u64),
+        audit_queue_depth: stats.as_ref().map(|s| s.queue_depth as u64),
+        audit_committed: stats.as_ref().map_or(0, |s| s.committed),
+        audit_checkpoints: stats.as_ref().map_or(0, |s| s.checkpoints),
     });
     let mut response = (StatusCode::OK, text).into_response();
     response.headers_mut().insert(

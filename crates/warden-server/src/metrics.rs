@@ -48,6 +48,11 @@ pub struct Gauges {
     pub policy_version: u64,
     /// Audit records accepted but not yet written, when an audit log is open.
     pub audit_queue_depth: Option<u64>,
+    /// Audit records this server committed (0 without an audit log).
+    pub audit_committed: u64,
+    /// Checkpoints this server signed: one per commit, so `audit_committed` divided by this
+    /// is the mean group size (0 without an audit log).
+    pub audit_checkpoints: u64,
 }
 
 fn verdict_index(v: Verdict) -> usize {
@@ -173,7 +178,7 @@ impl Metrics {
             let name = format!("warden_http_rejected_total{{status=\"{status}\"}}");
             sample(&mut out, &name, n.load(Relaxed));
         }
-        let singles: [(&str, &str, &str, u64); 5] = [
+        let singles: [(&str, &str, &str, u64); 7] = [
             (
                 "warden_http_requests_in_flight",
                 "gauge",
@@ -203,6 +208,18 @@ impl Metrics {
                 "gauge",
                 "Audit records accepted but not yet written (0 without --db).",
                 gauges.audit_queue_depth.unwrap_or(0),
+            ),
+            (
+                "warden_audit_records_committed_total",
+                "counter",
+                "Audit records this server committed (0 without --db).",
+                gauges.audit_committed,
+            ),
+            (
+                "warden_audit_commits_total",
+                "counter",
+                "Audit commits this server made, each with its signed checkpoint; records committed divided by this is the mean group size (0 without --db).",
+                gauges.audit_checkpoints,
             ),
         ];
         for (name, kind, help, value) in singles {
@@ -239,6 +256,8 @@ mod tests {
         let text = m.render(Gauges {
             policy_version: 4,
             audit_queue_depth: None,
+            audit_committed: 12,
+            audit_checkpoints: 3,
         });
         assert!(text.contains("warden_decisions_total{verdict=\"allow\"} 1"));
         assert!(text.contains("warden_decisions_total{verdict=\"deny\"} 1"));
@@ -248,6 +267,8 @@ mod tests {
         assert!(text.contains("warden_http_rejected_total{status=\"413\"} 1"));
         assert!(text.contains("warden_policy_version 4"));
         assert!(text.contains("warden_policy_reload_failures_total 1"));
+        assert!(text.contains("warden_audit_records_committed_total 12"));
+        assert!(text.contains("warden_audit_commits_total 3"));
         m.record_decision(Verdict::Allow, Duration::from_secs(1));
         let h = m.latency_histogram();
         assert_eq!(h.len(), BUCKETS.len() + 1);

@@ -8,8 +8,8 @@
 //! moment (see `writer.rs`), so hook calls, CLI checks and a server can share one log.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -63,6 +63,9 @@ pub struct AuditStats {
 /// (see [`AuditLog::close`] to see errors).
 pub struct AuditLog {
     shared: Arc<Shared>,
+    /// The writer's state, owned by the writer thread and lent to async appenders that
+    /// commit their group themselves (`writer::combine`).
+    committer: Weak<Mutex<Writer>>,
     writer: Option<JoinHandle<()>>,
     wal: Option<WalCheckpointer>,
     incidents_at_open: Vec<Incident>,
@@ -119,7 +122,7 @@ impl AuditLog {
     /// file's write lock, because other processes may be appending too. An error means the
     /// record is not (and will not be) in the log: deny the action.
     pub fn append(&self, entry: Entry) -> Result<Option<u64>, AuditError> {
-        match enqueue(&self.shared, entry, true) {
+        match enqueue(&self.shared, entry, true, true) {
             Ok(done) => finish_blocking(&self.shared, done),
             Err(Refused::Error(e)) => Err(e),
             // (Not returned when blocking is allowed.)
@@ -133,12 +136,19 @@ impl AuditLog {
     /// Async callers await it instead of parking a thread per record, and all records
     /// submitted while a commit runs share the next one.
     ///
+    /// In durable mode without `fsync` the writer thread is not woken for it: the first
+    /// poll yields once (so the caller's runtime runs its other ready tasks, which queue
+    /// their records too), and the next poll commits everything queued on the polling
+    /// thread unless someone else is committing already (then their commit, or the writer
+    /// thread, completes it). Such a commit never waits for a lock: if another connection
+    /// or this process's other writer holds the file, the group goes to the writer thread.
+    ///
     /// One case still needs a thread that may block: the queue is full and the log is set to
     /// wait for room (`when_full = block`). Then the record is not queued yet and
     /// [`Appended::must_block`] says so; [`Appended::wait`] (on a blocking thread) queues it
     /// and waits, while polling the future would block the polling thread.
     pub fn submit(&self, entry: Entry) -> Appended {
-        let state = match enqueue(&self.shared, entry, false) {
+        let state = match enqueue(&self.shared, entry, false, !self.shared.combine) {
             Ok(None) => Waiting::Done(Ok(None)),
             Ok(Some(done)) => Waiting::Commit(done),
             Err(Refused::Error(e)) => Waiting::Done(Err(e)),
@@ -146,6 +156,8 @@ impl AuditLog {
         };
         Appended {
             shared: self.shared.clone(),
+            committer: self.committer.clone(),
+            yielded: false,
             state,
         }
     }
@@ -169,6 +181,7 @@ impl AuditLog {
                 });
             }
             q.flush_waiters += 1;
+            s.flushers.fetch_add(1, Ordering::SeqCst);
             q.accepted
         };
         s.work.notify_one();
@@ -192,6 +205,7 @@ impl AuditLog {
             }
         }
         lock(&s.queue).flush_waiters -= 1;
+        s.flushers.fetch_sub(1, Ordering::SeqCst);
         match (stopped, failed) {
             (Some(detail), _) => Err(AuditError::Closed {
                 path: s.path.clone(),
@@ -292,7 +306,14 @@ fn queue_full(s: &Shared) -> AuditError {
 
 /// Put `entry` in the queue (waiting for room when the log says so and `block` allows).
 /// Returns what a durable appender waits on (`None` in buffered mode: queued is done).
-fn enqueue(s: &Shared, entry: Entry, block: bool) -> Result<Option<Arc<Completion>>, Refused> {
+/// `blocking`: the appender waits on a thread for the writer thread's commit (otherwise,
+/// with `Shared::combine`, it commits its group itself and the writer is not woken).
+fn enqueue(
+    s: &Shared,
+    entry: Entry,
+    block: bool,
+    blocking: bool,
+) -> Result<Option<Arc<Completion>>, Refused> {
     if entry
         .policy_version
         .is_some_and(|v| i64::try_from(v).is_err())
@@ -333,10 +354,12 @@ fn enqueue(s: &Shared, entry: Entry, block: bool) -> Result<Option<Arc<Completio
             WhenFull::Block if !block => return Err(Refused::Full(Box::new(entry))),
             WhenFull::Block => {
                 s.blocked.fetch_add(1, Ordering::Relaxed);
+                q.room_waiters += 1;
                 q = s
                     .room
                     .wait(q)
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
+                q.room_waiters -= 1;
             }
         }
     }
@@ -345,16 +368,19 @@ fn enqueue(s: &Shared, entry: Entry, block: bool) -> Result<Option<Arc<Completio
         enqueued: Instant::now(),
         entry,
         done: done.clone(),
+        blocking,
     });
     q.accepted += 1;
     s.appended.fetch_add(1, Ordering::Relaxed);
     // Wake the writer only when it has something to do now: in buffered mode a lone
     // record waits out the flush interval anyway, so waking per record would be waste.
+    // An async durable appender that commits its group itself wakes nobody.
     let wake = q.writer_idle
-        && (s.mode == Mode::Durable
-            || q.items.len() == 1
-            || q.items.len() >= s.max_batch
-            || q.flush_waiters > 0);
+        && (q.flush_waiters > 0
+            || match s.mode {
+                Mode::Durable => blocking || !s.combine,
+                Mode::Buffered => q.items.len() == 1 || q.items.len() >= s.max_batch,
+            });
     drop(q);
     if wake {
         s.work.notify_one();
@@ -379,6 +405,9 @@ fn finish_blocking(s: &Shared, done: Option<Arc<Completion>>) -> Result<Option<u
 #[must_use = "a durable record is only committed once this says so"]
 pub struct Appended {
     shared: Arc<Shared>,
+    committer: Weak<Mutex<Writer>>,
+    /// Polled once already: the next poll commits the group (see [`AuditLog::submit`]).
+    yielded: bool,
     state: Waiting,
 }
 
@@ -405,8 +434,13 @@ impl Appended {
         let s = &*self.shared;
         match std::mem::replace(&mut self.state, Waiting::Taken) {
             Waiting::Done(r) => r,
-            Waiting::Commit(done) => finish_blocking(s, Some(done)),
-            Waiting::Room(entry) => match enqueue(s, *entry, true) {
+            Waiting::Commit(done) => {
+                // Queued without waking the writer thread (the poller would have committed
+                // it): this thread waits for the writer's commit instead.
+                s.wake_writer();
+                finish_blocking(s, Some(done))
+            }
+            Waiting::Room(entry) => match enqueue(s, *entry, true, true) {
                 Ok(done) => finish_blocking(s, done),
                 Err(Refused::Error(e)) => Err(e),
                 Err(Refused::Full(_)) => Err(queue_full(s)),
@@ -433,17 +467,33 @@ impl std::future::Future for Appended {
         let this = &mut *self;
         let s = &*this.shared;
         let result = match &mut this.state {
-            Waiting::Commit(done) => match done.poll(cx) {
-                std::task::Poll::Pending => return std::task::Poll::Pending,
-                std::task::Poll::Ready(r) => r
-                    .map(Some)
-                    .map_err(|e| AuditError::from_write(s.path.clone(), e)),
-            },
+            Waiting::Commit(done) => {
+                let mut polled = done.poll(cx);
+                if polled.is_pending() && s.combine {
+                    if !this.yielded {
+                        // Let the runtime run the other ready tasks first: their records
+                        // join this one's commit.
+                        this.yielded = true;
+                        cx.waker().wake_by_ref();
+                        return std::task::Poll::Pending;
+                    }
+                    if let Some(committer) = this.committer.upgrade() {
+                        writer::combine(&committer, s);
+                    }
+                    polled = done.poll(cx);
+                }
+                match polled {
+                    std::task::Poll::Pending => return std::task::Poll::Pending,
+                    std::task::Poll::Ready(r) => r
+                        .map(Some)
+                        .map_err(|e| AuditError::from_write(s.path.clone(), e)),
+                }
+            }
             Waiting::Room(_) | Waiting::Done(_) | Waiting::Taken => {
                 match std::mem::replace(&mut this.state, Waiting::Taken) {
                     Waiting::Done(r) => r,
                     // Documented: blocks this thread until there is room (see `must_block`).
-                    Waiting::Room(entry) => match enqueue(s, *entry, true) {
+                    Waiting::Room(entry) => match enqueue(s, *entry, true, !s.combine) {
                         Ok(None) => Ok(None),
                         Ok(Some(done)) => {
                             this.state = Waiting::Commit(done);
@@ -458,6 +508,19 @@ impl std::future::Future for Appended {
         };
         this.state = Waiting::Taken;
         std::task::Poll::Ready(result)
+    }
+}
+
+impl Drop for Appended {
+    fn drop(&mut self) {
+        // Dropped before its commit (the caller went away): its record stays queued, and
+        // nobody would commit it but the writer thread.
+        if let Waiting::Commit(done) = &self.state
+            && self.shared.combine
+            && !done.is_ready()
+        {
+            self.shared.wake_writer();
+        }
     }
 }
 
@@ -684,17 +747,26 @@ fn start(prepared: Prepared, config: AuditConfig) -> Result<AuditLog, AuditError
 
     let shared = Arc::new(Shared::new(path.clone(), &config));
     let busy_timeout = config.busy_timeout;
-    let writer = Writer::new(shared.clone(), conn, opened, config, lease);
+    let writer = Arc::new(Mutex::new(Writer::new(
+        shared.clone(),
+        conn,
+        opened,
+        config,
+        lease,
+    )));
+    let committer = Arc::downgrade(&writer);
     let wal = WalCheckpointer::spawn(&path, busy_timeout, shared.clone())?;
+    let for_thread = shared.clone();
     let handle = std::thread::Builder::new()
         .name("warden-audit-writer".to_string())
-        .spawn(move || writer.run())
+        .spawn(move || Writer::run(writer, for_thread))
         .map_err(AuditError::io(
             &path,
             "cannot start the audit writer thread",
         ))?;
     Ok(AuditLog {
         shared,
+        committer,
         writer: Some(handle),
         wal: Some(wal),
         incidents_at_open,

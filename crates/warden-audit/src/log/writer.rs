@@ -15,8 +15,8 @@
 //! checkpoint commit together or not at all); so unsigned records at the end can only be a
 //! forgery, and the next writer refuses them (`tail.rs`).
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -90,6 +90,18 @@ pub(super) struct Writer {
     lease: Option<super::lease::Lease>,
     /// This process's turn at the file (shared with the trust store's writer).
     gate: store::WriteGate,
+    /// How long the writer thread's commits wait for another connection's write lock (an
+    /// async appender's commit does not wait: see [`combine`]).
+    busy_timeout: Duration,
+    /// A batch's room, kept between the commits of async appenders.
+    scratch: Vec<Pending>,
+    /// SQLite's `data_version` as this connection saw it in its last committed batch, whose
+    /// end it had checked (or vouched for by committing it). While it has not changed, no
+    /// other connection has committed anything since, so the end is exactly the one this
+    /// writer left and the checks of `tail.rs` need not run again.
+    clean_since: Option<i64>,
+    /// `data_version` as read in the current transaction, once its end checked out.
+    tx_version: Option<i64>,
 }
 
 impl Writer {
@@ -124,94 +136,46 @@ impl Writer {
             last_probe: Instant::now(),
             gate,
             lease,
+            busy_timeout: config.busy_timeout,
+            scratch: Vec::new(),
+            clean_since: None,
+            tx_version: None,
         }
     }
 
-    pub(super) fn run(mut self) {
-        let shared = self.shared.clone();
+    /// The writer thread: commit what is queued until the log closes. Async appenders may
+    /// commit groups themselves meanwhile ([`combine`]); both take the writer's lock before
+    /// they take records off the queue, so records are committed in the order they were
+    /// queued.
+    pub(super) fn run(committer: Arc<Mutex<Writer>>, shared: Arc<Shared>) {
         // Whatever ends this thread (including a panic), appenders must stop waiting.
         let _stopped = StopGuard(shared.clone());
         let mut batch: Vec<Pending> = Vec::with_capacity(shared.max_batch);
+        let mut spin = false;
         loop {
-            let closing = self.next_batch(&mut batch);
+            let probe_at = lock(&committer).next_probe();
+            wait_for_work(&shared, spin, probe_at);
+            let mut w = lock(&committer);
+            let closing = take_batch(&shared, &mut batch);
+            spin = false;
             if !batch.is_empty() {
-                self.commit(&mut batch);
+                spin = batch.iter().any(|p| p.blocking);
+                w.commit(&mut batch);
             } else if closing {
+                w.finish();
                 break;
-            } else if self.probe_due() {
-                self.probe();
+            } else if w.probe_due() {
+                w.probe();
             }
         }
-        self.finish();
     }
 
-    /// Wait for work and take up to `max_batch` records. Returns whether the log is closing.
-    fn next_batch(&mut self, batch: &mut Vec<Pending>) -> bool {
-        let s = &*self.shared;
-        let mut q = lock(&s.queue);
-        let mut spun = false;
-        loop {
-            if !q.items.is_empty() {
-                let ready = q.closing
-                    || s.mode == Mode::Durable
-                    || q.items.len() >= s.max_batch
-                    || q.flush_waiters > 0;
-                let age = q
-                    .items
-                    .front()
-                    .map_or(Duration::ZERO, |p| p.enqueued.elapsed());
-                if ready || age >= s.flush_interval {
-                    break;
-                }
-                q.writer_idle = true;
-                q = s
-                    .work
-                    .wait_timeout(q, s.flush_interval - age)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
-                q.writer_idle = false;
-                continue;
-            }
-            if q.closing {
-                return true;
-            }
-            if self.probe_due() {
-                return false;
-            }
-            if s.mode == Mode::Durable && !spun {
-                // Durable appenders wait on us: catch the next one without a wake-up.
-                let seen = s.appended.load(Ordering::Relaxed);
-                drop(q);
-                spin_until(WRITER_SPIN, || s.appended.load(Ordering::Relaxed) != seen);
-                spun = true;
-                q = lock(&s.queue);
-                continue;
-            }
-            q.writer_idle = true;
-            let wait = s
-                .failing
-                .load(Ordering::Relaxed)
-                .then(|| PROBE_INTERVAL.saturating_sub(self.last_probe.elapsed()));
-            q = match wait {
-                Some(t) => {
-                    s.work
-                        .wait_timeout(q, t)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0
-                }
-                None => s
-                    .work
-                    .wait(q)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            };
-            q.writer_idle = false;
-        }
-        let n = q.items.len().min(s.max_batch);
-        batch.extend(q.items.drain(..n));
-        let closing = q.closing;
-        drop(q);
-        s.room.notify_all();
-        closing
+    /// When a failing log should next be probed (`None` while writes work).
+    fn next_probe(&self) -> Option<Instant> {
+        self.shared
+            .failing
+            .load(Ordering::Relaxed)
+            .then(|| self.last_probe + PROBE_INTERVAL)
     }
 
     /// Writes are failing and it is time to try again.
@@ -227,14 +191,32 @@ impl Writer {
     ) -> Result<T, WriteError> {
         let gate = self.gate.clone();
         let _turn = gate.enter();
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
+        self.begin()
             .map_err(WriteError::sqlite("cannot start a write transaction"))?;
+        self.in_transaction(body)
+    }
+
+    /// `BEGIN IMMEDIATE`: take the file's write lock (waiting up to the busy timeout).
+    fn begin(&mut self) -> rusqlite::Result<()> {
+        self.tx_version = None;
+        self.conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut st| st.execute([]))
+            .map(|_| ())
+    }
+
+    /// After `BEGIN IMMEDIATE`: run `body`, then `COMMIT`, or `ROLLBACK` on any error.
+    fn in_transaction<T>(
+        &mut self,
+        body: impl FnOnce(&mut Self) -> Result<T, WriteError>,
+    ) -> Result<T, WriteError> {
         let result = body(self).and_then(|v| {
+            // (Prepared once: parsing the statement at every commit showed in profiles.)
             self.conn
-                .execute_batch("COMMIT")
+                .prepare_cached("COMMIT")
+                .and_then(|mut st| st.execute([]))
                 .map_err(WriteError::sqlite("commit failed"))
-                .map(|()| v)
+                .map(|_| v)
         });
         if result.is_err() {
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -246,6 +228,22 @@ impl Writer {
     /// is refused unless allowed; then it is noted once as an incident and the chain continues
     /// from the last record as it is.
     fn end_in_tx(&mut self) -> Result<End, WriteError> {
+        // Inside the write lock: nobody can commit between this read and our commit.
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(WriteError::sqlite("cannot read the data version"))?;
+        if self.clean_since == Some(version) {
+            // Unchanged since this writer's last commit: the end is the one it left (its
+            // last record, signed by its own checkpoint), checked then.
+            self.tx_version = Some(version);
+            return Ok(End {
+                head: self.head,
+                anchor: self.signer.as_ref().and(self.trusted.clone()),
+                mac: None,
+            });
+        }
         let checked =
             tail::check_end(&self.conn, self.signer.is_some(), self.head).and_then(|end| {
                 match (&end.anchor, &self.signer) {
@@ -261,6 +259,10 @@ impl Writer {
                 }
             });
         match checked {
+            Ok(end) => {
+                self.tx_version = Some(version);
+                Ok(end)
+            }
             Err(WriteError::TamperedTail { seq, detail }) if self.allow_tampered_tail => {
                 let head = store::read_head(&self.conn)
                     .map_err(WriteError::sqlite("cannot read the last record"))?
@@ -319,8 +321,50 @@ impl Writer {
     }
 
     fn commit(&mut self, batch: &mut Vec<Pending>) {
-        let n = batch.len() as u64;
         let result = self.transaction(|w| w.write_batch(batch));
+        self.settle(batch, result);
+    }
+
+    /// [`Writer::commit`] on a thread that must not wait for a lock: returns `false`, with
+    /// nothing done and `batch` untouched, when this process's other writer or another
+    /// connection holds the file's write lock now. Otherwise the batch is committed (or
+    /// failed, every record of it) as by `commit`.
+    fn commit_without_waiting(&mut self, batch: &mut Vec<Pending>) -> bool {
+        let gate = self.gate.clone();
+        let Some(_turn) = gate.try_enter() else {
+            return false;
+        };
+        // No busy handler for this BEGIN: a lock held elsewhere is the writer thread's to
+        // wait for. (Once begun, the transaction holds the write lock; nothing else waits.)
+        if self.conn.busy_timeout(Duration::ZERO).is_err() {
+            return false;
+        }
+        let begun = self.begin();
+        if let Err(e) = self.conn.busy_timeout(self.busy_timeout) {
+            tracing::warn!(
+                "{}: cannot restore the busy timeout: {e}",
+                self.shared.path.display()
+            );
+        }
+        let result = match begun {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                return false;
+            }
+            Err(e) => Err(WriteError::sqlite("cannot start a write transaction")(e)),
+            Ok(()) => self.in_transaction(|w| w.write_batch(batch)),
+        };
+        self.settle(batch, result);
+        true
+    }
+
+    /// Complete every record of a batch with the commit's result and update the counters.
+    fn settle(&mut self, batch: &mut Vec<Pending>, result: Result<Committed, WriteError>) {
+        let n = batch.len() as u64;
         let failed = result.is_err();
         let s = self.shared.clone();
         match result {
@@ -329,6 +373,7 @@ impl Writer {
                 head,
                 checkpoint,
             }) => {
+                self.clean_since = self.tx_version.take();
                 self.incidents.clear();
                 self.head = head;
                 if let Some(cp) = checkpoint {
@@ -343,6 +388,8 @@ impl Writer {
                 }
             }
             Err(e) => {
+                self.clean_since = None;
+                self.tx_version = None;
                 s.failed.fetch_add(n, Ordering::Relaxed);
                 if !s.failing.swap(true, Ordering::Relaxed) {
                     // Once per failure episode, so a full disk does not flood the log.
@@ -379,7 +426,10 @@ impl Writer {
             p.failed_total += n;
         }
         drop(p);
-        s.progressed.notify_all();
+        // (After `done` moved, under its lock: a flusher counted itself before it looked.)
+        if s.flushers.load(Ordering::SeqCst) > 0 {
+            s.progressed.notify_all();
+        }
     }
 
     /// Inside the transaction: check the end, number, chain and insert the batch after it,
@@ -529,6 +579,116 @@ impl Writer {
         }
         drop(lease);
     }
+}
+
+/// Wait until there is a batch to commit (durable: any record; buffered: a full batch, a
+/// flush, or the oldest record's flush interval), the log is closing, or a probe is due.
+/// `spin`: the last batch had appenders waiting on threads, so spin briefly for the next one
+/// instead of sleeping (a wake-up costs more than the commit).
+fn wait_for_work(s: &Shared, mut spin: bool, probe_at: Option<Instant>) {
+    let mut q = lock(&s.queue);
+    loop {
+        if !q.items.is_empty() {
+            let ready = q.closing
+                || s.mode == Mode::Durable
+                || q.items.len() >= s.max_batch
+                || q.flush_waiters > 0;
+            let age = q
+                .items
+                .front()
+                .map_or(Duration::ZERO, |p| p.enqueued.elapsed());
+            if ready || age >= s.flush_interval {
+                return;
+            }
+            q.writer_idle = true;
+            q = s
+                .work
+                .wait_timeout(q, s.flush_interval - age)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+            q.writer_idle = false;
+            continue;
+        }
+        if q.closing || probe_at.is_some_and(|t| Instant::now() >= t) {
+            return;
+        }
+        if spin {
+            // Durable appenders wait on us: catch the next one without a wake-up.
+            let seen = s.appended.load(Ordering::Relaxed);
+            drop(q);
+            spin_until(WRITER_SPIN, || s.appended.load(Ordering::Relaxed) != seen);
+            spin = false;
+            q = lock(&s.queue);
+            continue;
+        }
+        q.writer_idle = true;
+        q = match probe_at {
+            Some(t) => {
+                s.work
+                    .wait_timeout(q, t.saturating_duration_since(Instant::now()))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0
+            }
+            None => s
+                .work
+                .wait(q)
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        };
+        q.writer_idle = false;
+    }
+}
+
+/// Take up to `max_batch` queued records (the caller holds the writer's lock). Returns
+/// whether the log is closing.
+fn take_batch(s: &Shared, batch: &mut Vec<Pending>) -> bool {
+    let mut q = lock(&s.queue);
+    let n = q.items.len().min(s.max_batch);
+    batch.extend(q.items.drain(..n));
+    let closing = q.closing;
+    let room = n > 0 && q.room_waiters > 0;
+    drop(q);
+    if room {
+        s.room.notify_all();
+    }
+    closing
+}
+
+/// How many groups an async appender commits in a row before it leaves the rest to the
+/// writer thread (it holds a thread of the caller's runtime meanwhile).
+const COMBINE_ROUNDS: usize = 2;
+
+/// Called by an async durable appender whose record is not committed yet: if nobody else is
+/// committing, commit what is queued now — its own record and those of every other
+/// appender that queued meanwhile — on this thread, without waking the writer thread (flat
+/// combining). A commit that would have to wait (another thread of this process or another
+/// process holds the file's write lock) is handed back to the writer thread instead, which
+/// may wait `busy_timeout`. Whatever is still queued when this returns is the writer
+/// thread's (woken here), so no record waits on a caller that stopped committing.
+pub(super) fn combine(committer: &Mutex<Writer>, s: &Shared) {
+    let mut w = match committer.try_lock() {
+        Ok(w) => w,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        // The holder commits, or leaves what remains to the writer thread.
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
+    let mut batch = std::mem::take(&mut w.scratch);
+    for _ in 0..COMBINE_ROUNDS {
+        take_batch(s, &mut batch);
+        if batch.is_empty() {
+            break;
+        }
+        if !w.commit_without_waiting(&mut batch) {
+            // Back at the front of the queue, in order, for the writer thread.
+            let mut q = lock(&s.queue);
+            for p in batch.drain(..).rev() {
+                q.items.push_front(p);
+            }
+            break;
+        }
+    }
+    w.scratch = batch;
+    drop(w);
+    s.wake_writer();
 }
 
 /// Marks the writer stopped and wakes everyone when the writer thread ends, however it ends.

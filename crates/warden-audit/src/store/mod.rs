@@ -124,6 +124,16 @@ impl WriteGate {
     pub fn enter(&self) -> std::sync::MutexGuard<'_, ()> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// This process's turn to write the file if nobody in it is writing now (for a caller
+    /// that must not wait: it hands its work to a thread that may).
+    pub fn try_enter(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        match self.0.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for WriteGate {
