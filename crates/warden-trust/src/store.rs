@@ -553,8 +553,13 @@ impl TrustStore {
     ) -> Result<Change, TrustError> {
         let now = self.now();
         let c = &self.shared.config;
+        // One clock read for both the freshness check and the new state's time.
+        let instant = Instant::now();
+        let fresh = |e: &Cached| {
+            !e.noted.is_empty() || instant.saturating_duration_since(e.loaded) < self.shared.refresh
+        };
         let mut map = lock(self.shard(agent));
-        if !map.get(agent).is_some_and(|e| self.usable(e)) {
+        if !map.get(agent).is_some_and(fresh) {
             // Read from the file without holding the shard (`state` caches an agent that
             // has a stored score; one observed for the first time is cached here).
             drop(map);
@@ -581,7 +586,7 @@ impl TrustStore {
         };
         let (next, from, to) = entry.state.apply(outcome, ceiling, now, c);
         entry.state = next;
-        entry.loaded = Instant::now();
+        entry.loaded = instant;
         let ring = entry.noted.is_empty();
         match entry.noted.last_mut() {
             Some(last) if last.is(outcome, ceiling, now, action, reason) => last.times += 1,
