@@ -136,15 +136,15 @@ impl PartialEq for Summary {
 impl Eq for Summary {}
 
 impl Verified {
-    /// Who this chain makes the agent, as a JSON object: `chain` (the last link's hash),
-    /// `ceiling`, `depth`, `did` (the subject), `expires_at` and `root`, keys in that (sorted)
+    /// Who this chain makes the agent, as a JSON object: `ceiling`, `chain` (the last
+    /// link's hash), `depth`, `did` (the subject), `expires_at` and `root`, keys in that (sorted)
     /// order. Warden writes it into every decision as `context.identity`; a cached chain
     /// builds it once, and each decision clones it (no key hashed again).
     pub fn summary(&self) -> &serde_json::Value {
         self.summary.0.get_or_init(|| {
             let mut m = serde_json::Map::with_capacity(6);
-            m.insert("chain".into(), self.hash.as_str().into());
             m.insert("ceiling".into(), self.ceiling.into());
+            m.insert("chain".into(), self.hash.as_str().into());
             m.insert("depth".into(), self.depth().into());
             m.insert("did".into(), self.subject.as_str().into());
             m.insert("expires_at".into(), self.expires_at.into());

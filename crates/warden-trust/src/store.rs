@@ -354,7 +354,7 @@ impl TrustStore {
     }
 
     fn shard(&self, agent: &str) -> &Shard {
-        &self.shared.shards[(self.shared.hasher.hash_one(agent) as usize) % SHARDS]
+        shard_of(&self.shared, agent)
     }
 
     /// How many agents this process holds in memory (for tests of its bound).
@@ -558,67 +558,66 @@ impl TrustStore {
         let fresh = |e: &Cached| {
             !e.noted.is_empty() || instant.saturating_duration_since(e.loaded) < self.shared.refresh
         };
+        let apply = |entry: &mut Cached| -> (Change, Option<Arc<str>>, bool) {
+            let (next, from, to) = entry.state.apply(outcome, ceiling, now, c);
+            entry.state = next;
+            entry.loaded = instant;
+            let ring = entry.noted.is_empty();
+            match entry.noted.last_mut() {
+                Some(last) if last.is(outcome, ceiling, now, action, reason) => last.times += 1,
+                last => {
+                    // The previous event's strings, when equal, are shared, not copied.
+                    let (action, reason) = match last {
+                        Some(l) => (
+                            if *l.action == *action {
+                                l.action.clone()
+                            } else {
+                                Arc::from(action)
+                            },
+                            if *l.reason == *reason {
+                                l.reason.clone()
+                            } else {
+                                Arc::from(reason)
+                            },
+                        ),
+                        None => (Arc::from(action), Arc::from(reason)),
+                    };
+                    entry.noted.push(Noted {
+                        outcome,
+                        ceiling,
+                        at: now,
+                        action,
+                        reason,
+                        times: 1,
+                    });
+                }
+            }
+            let full = entry.noted.len() >= MAX_NOTED;
+            let name = ring.then(|| entry.name.clone());
+            (Change { outcome, from, to }, name, full)
+        };
         let mut map = lock(self.shard(agent));
-        if !map.get(agent).is_some_and(fresh) {
+        // One lookup when the agent is in memory and fresh (every decision but the first
+        // of each second); otherwise read it from the file and look again.
+        let (change, name, full) = if let Some(entry) = map.get_mut(agent)
+            && fresh(entry)
+        {
+            apply(entry)
+        } else {
             // Read from the file without holding the shard (`state` caches an agent that
             // has a stored score; one observed for the first time is cached here).
             drop(map);
             let state = self.state(agent)?;
             map = lock(self.shard(agent));
-            if !map.contains_key(agent) {
-                let name: Arc<str> = Arc::from(agent);
-                map.insert(
-                    name.clone(),
-                    Cached {
-                        name,
-                        state,
-                        loaded: Instant::now(),
-                        noted: Vec::new(),
-                    },
-                );
-            }
-        }
-        let Some(entry) = map.get_mut(agent) else {
-            return Err(TrustError::store(
-                &self.shared.path,
-                "the agent's trust state vanished while it was noted".to_string(),
-            ));
+            let name: Arc<str> = Arc::from(agent);
+            let entry = map.entry(name.clone()).or_insert_with(|| Cached {
+                name,
+                state,
+                loaded: Instant::now(),
+                noted: Vec::new(),
+            });
+            apply(entry)
         };
-        let (next, from, to) = entry.state.apply(outcome, ceiling, now, c);
-        entry.state = next;
-        entry.loaded = instant;
-        let ring = entry.noted.is_empty();
-        match entry.noted.last_mut() {
-            Some(last) if last.is(outcome, ceiling, now, action, reason) => last.times += 1,
-            last => {
-                // The previous event's strings, when equal, are shared, not copied.
-                let (action, reason) = match last {
-                    Some(l) => (
-                        if *l.action == *action {
-                            l.action.clone()
-                        } else {
-                            Arc::from(action)
-                        },
-                        if *l.reason == *reason {
-                            l.reason.clone()
-                        } else {
-                            Arc::from(reason)
-                        },
-                    ),
-                    None => (Arc::from(action), Arc::from(reason)),
-                };
-                entry.noted.push(Noted {
-                    outcome,
-                    ceiling,
-                    at: now,
-                    action,
-                    reason,
-                    times: 1,
-                });
-            }
-        }
-        let full = entry.noted.len() >= MAX_NOTED;
-        let name = ring.then(|| entry.name.clone());
         drop(map);
         if let Some(name) = name {
             self.send(Job::Collect(name))?;
@@ -627,7 +626,7 @@ impl TrustStore {
             // The writer is behind: wait for it, as a full queue made `observe` wait.
             self.wait_writer()?;
         }
-        Ok(Change { outcome, from, to })
+        Ok(change)
     }
 
     fn send(&self, job: Job) -> Result<(), TrustError> {
@@ -845,8 +844,12 @@ fn write_loop(shared: &Shared, mut conn: Connection, rx: &Receiver<Job>) {
     write(shared, &mut conn, &items, Vec::new());
 }
 
+/// The shard holding `agent`: chosen by its last 16 bytes only (a DID's last characters
+/// are its key's, as random as the rest), since the shard's map hashes the whole name
+/// again; a crafted name can only crowd one shard's lock, not slow its map.
 fn shard_of<'a>(shared: &'a Shared, agent: &str) -> &'a Shard {
-    &shared.shards[(shared.hasher.hash_one(agent) as usize) % SHARDS]
+    let tail = &agent.as_bytes()[agent.len().saturating_sub(16)..];
+    &shared.shards[(shared.hasher.hash_one(tail) as usize) % SHARDS]
 }
 
 /// Move `agent`'s noted events into `items`.
