@@ -312,9 +312,17 @@ fn write_canonical(value: &Value, out: &mut String) {
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
         Value::Number(n) => {
-            use std::fmt::Write as _;
-            // Writing into a String cannot fail.
-            let _ = write!(out, "{n}");
+            if let Some(u) = n.as_u64() {
+                write_u64(u, out);
+            } else if let Some(i) = n.as_i64() {
+                // Negative (a non-negative one is a u64 above).
+                out.push('-');
+                write_u64(i.unsigned_abs(), out);
+            } else {
+                use std::fmt::Write as _;
+                // Writing into a String cannot fail.
+                let _ = write!(out, "{n}");
+            }
         }
         Value::String(s) => write_string(s, out),
         Value::Array(items) => {
@@ -343,6 +351,25 @@ fn write_canonical(value: &Value, out: &mut String) {
                 write_entries(entries.into_iter(), out);
             }
         }
+    }
+}
+
+/// Decimal digits of `n`, as serde_json prints an integer (without the formatting
+/// machinery: a record's context holds several integers).
+fn write_u64(mut n: u64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // INVARIANT: `n % 10 < 10`, so the cast cannot truncate.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
     }
 }
 
