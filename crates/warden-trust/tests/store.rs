@@ -361,3 +361,30 @@ fn different_events_noted_for_the_writer_are_bounded() {
     let ev = t.events("y", 30_000).unwrap();
     assert_eq!(ev.iter().map(|e| e.times).sum::<u64>(), 20_000);
 }
+
+/// The trust writer's commits must not copy the WAL back into the database file (SQLite's
+/// automatic checkpoint, with its fsync, inside the write transaction, behind the write gate
+/// the audit writer waits on): that is the audit log's checkpoint thread's work.
+#[test]
+fn trust_commits_leave_the_wal_to_the_audit_log_checkpointer() {
+    let (_d, db) = db();
+    let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
+    // 8 MiB waiting in the WAL (the audit log's writer never checkpoints either), from a
+    // connection kept open so that closing it does not checkpoint.
+    let raw = rusqlite::Connection::open(&db).unwrap();
+    raw.execute_batch(
+        "PRAGMA wal_autocheckpoint = 0; CREATE TABLE scratch (b BLOB);
+         INSERT INTO scratch VALUES (zeroblob(8388608));",
+    )
+    .unwrap();
+    let before = std::fs::metadata(&db).unwrap().len();
+    assert!(before < 4 << 20, "the blob is still in the WAL: {before}");
+    // A durable change: committed before `observe` returns.
+    t.observe("a", Outcome::Allowed, 1000, "x", "").unwrap();
+    let after = std::fs::metadata(&db).unwrap().len();
+    assert!(
+        after < 4 << 20,
+        "the trust commit copied the WAL into the file ({before} -> {after} bytes)"
+    );
+    drop(raw);
+}
