@@ -312,17 +312,10 @@ fn write_canonical(value: &Value, out: &mut String) {
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
         Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                write_u64(u, out);
-            } else if let Some(i) = n.as_i64() {
-                // Negative (a non-negative one is a u64 above).
-                out.push('-');
-                write_u64(i.unsigned_abs(), out);
-            } else {
-                use std::fmt::Write as _;
-                // Writing into a String cannot fail.
-                let _ = write!(out, "{n}");
-            }
+            use std::fmt::Write as _;
+            // Writing into a String cannot fail. (A hand-written digit loop measured no
+            // fewer instructions.)
+            let _ = write!(out, "{n}");
         }
         Value::String(s) => write_string(s, out),
         Value::Array(items) => {
@@ -354,24 +347,6 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-/// Decimal digits of `n`, as serde_json prints an integer (without the formatting
-/// machinery: a record's context holds several integers).
-fn write_u64(mut n: u64, out: &mut String) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        // INVARIANT: `n % 10 < 10`, so the cast cannot truncate.
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // INVARIANT: ASCII digits only, so this is always UTF-8.
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
-}
-
 fn write_entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut String) {
     out.push('{');
     for (i, (k, v)) in entries.enumerate() {
@@ -391,8 +366,10 @@ fn write_entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out
 fn write_string(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
-    // Nearly no string needs escaping: check that eight bytes at a time first.
-    if is_plain(s.as_bytes()) {
+    // One pass without an early exit (the compiler vectorises it) tells whether anything
+    // needs escaping at all; nearly nothing does. (Eight bytes at a time by hand measured
+    // 11% more instructions under callgrind.)
+    if !s.bytes().fold(false, |any, b| any | needs_escape(b)) {
         out.push_str(s);
         out.push('"');
         return;
@@ -418,26 +395,6 @@ fn write_string(s: &str, out: &mut String) {
     }
     out.push_str(rest);
     out.push('"');
-}
-
-/// Whether no byte of `bytes` needs escaping: eight at a time, with the classic tests for a
-/// zero byte (`v - 0x01… & !v & 0x80…`) applied to the bytes below 0x20 and to the bytes equal
-/// to `"` and `\\` (each exact: no false positives, no misses).
-fn is_plain(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(c);
-        let x = u64::from_ne_bytes(word);
-        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
-        if below || zero(x ^ (ONES * u64::from(b'"'))) || zero(x ^ (ONES * u64::from(b'\\'))) {
-            return false;
-        }
-    }
-    !chunks.remainder().iter().any(|&b| needs_escape(b))
 }
 
 fn needs_escape(b: u8) -> bool {
@@ -535,24 +492,6 @@ mod tests {
                     .prop_map(|kv| Value::Object(kv.into_iter().collect())),
             ]
         })
-    }
-
-    /// The eight-at-a-time check agrees with the byte test for every byte value at every
-    /// position of a word and of the remainder, beside every other byte value.
-    #[test]
-    fn is_plain_agrees_with_needs_escape_byte_by_byte() {
-        for len in [1usize, 7, 8, 9, 16, 23] {
-            for at in 0..len {
-                for b in 0..=255u8 {
-                    for fill in [b'a', 0x1f, 0x20, b'"', 0x7f, 0x80, 0xff] {
-                        let mut bytes = vec![fill; len];
-                        bytes[at] = b;
-                        let want = !bytes.iter().any(|&x| needs_escape(x));
-                        assert_eq!(is_plain(&bytes), want, "{bytes:?}");
-                    }
-                }
-            }
-        }
     }
 
     proptest! {
