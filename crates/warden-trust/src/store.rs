@@ -88,9 +88,6 @@ const QUEUE: usize = 4096;
 const BATCH: usize = 512;
 /// Longest agent name stored.
 const MAX_AGENT: usize = 512;
-/// WAL pages after which this store's own commit copies the WAL back into the file (see
-/// `open`): 64 MiB of 4 KiB pages, the audit log's WAL size limit.
-const WAL_PAGES: u32 = 16_384;
 /// Most different events one agent may have noted for the writer (buffered mode) before
 /// `observe` waits for the writer to take them.
 const MAX_NOTED: usize = 4096;
@@ -287,15 +284,15 @@ impl TrustStore {
             add_times_column(&c)
                 .map_err(|e| store(format!("cannot add trust_events.times: {e}")))?;
             // Copying the WAL back into the file is the audit log's checkpoint thread's
-            // work (every 100 ms). With SQLite's default (every 1,000 pages), this
-            // connection's small commits ran that copy and its fsync inside the write
-            // transaction, behind the in-process write gate the audit writer waits on: at
-            // 100k+ audited decisions/s, every few commits, for milliseconds. The bound
-            // stays for a process without an audit log: the WAL's size limit.
-            c.execute_batch(&format!(
-                "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {WAL_PAGES};"
-            ))
-            .map_err(|e| store(format!("cannot set synchronous mode: {e}")))?;
+            // work (every 100 ms; a Warden always opens the audit log on the file its trust
+            // store uses), or the last connection's when it closes. With SQLite's default
+            // (every 1,000 pages), this connection's small commits ran that copy and its
+            // fsync inside the write transaction, behind the in-process write gate the audit
+            // writer waits on: at 100k+ audited decisions/s, every few commits, for
+            // milliseconds (and with any fixed bound, once the audit log's WAL passes it,
+            // on every commit).
+            c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")
+                .map_err(|e| store(format!("cannot set synchronous mode: {e}")))?;
             Ok(c)
         };
         let read = open()?;
