@@ -13,13 +13,6 @@
 // The binary is where output is allowed to happen.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-/// The allocator. A governed decision allocates on the deciding thread what the audit log's
-/// writer thread frees (each record's entry), and glibc's malloc paid for that in arena
-/// locks and consolidation (a fifth of a deciding thread's CPU under `perf`); mimalloc frees
-/// across threads cheaply. Measured in BENCHMARKS.md ("The governed path").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[macro_use]
 mod report;
 
