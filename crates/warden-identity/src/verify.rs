@@ -119,9 +119,40 @@ pub struct Verified {
     pub identities: Arc<[Did]>,
     /// The last link's hash (hex): names this exact chain.
     pub hash: String,
+    /// [`Verified::summary`], built on first use.
+    summary: Summary,
 }
 
+/// A value computed once from the other fields (so it plays no part in equality).
+#[derive(Debug, Clone, Default)]
+struct Summary(std::sync::OnceLock<serde_json::Value>);
+
+impl PartialEq for Summary {
+    fn eq(&self, _: &Summary) -> bool {
+        true
+    }
+}
+
+impl Eq for Summary {}
+
 impl Verified {
+    /// Who this chain makes the agent, as a JSON object: `ceiling`, `chain` (the last
+    /// link's hash), `depth`, `did` (the subject), `expires_at` and `root`, keys in that (sorted)
+    /// order. Warden writes it into every decision as `context.identity`; a cached chain
+    /// builds it once, and each decision clones it (no key hashed again).
+    pub fn summary(&self) -> &serde_json::Value {
+        self.summary.0.get_or_init(|| {
+            let mut m = serde_json::Map::with_capacity(6);
+            m.insert("ceiling".into(), self.ceiling.into());
+            m.insert("chain".into(), self.hash.as_str().into());
+            m.insert("depth".into(), self.depth().into());
+            m.insert("did".into(), self.subject.as_str().into());
+            m.insert("expires_at".into(), self.expires_at.into());
+            m.insert("root".into(), self.root.as_str().into());
+            serde_json::Value::Object(m)
+        })
+    }
+
     /// Links in the chain.
     pub fn depth(&self) -> usize {
         self.link_ids.len()
@@ -340,5 +371,6 @@ pub fn verify_chain(
         link_ids: links.iter().map(|l| l.claims().id.clone()).collect(),
         identities: identities.into(),
         hash: last.hash_hex(),
+        summary: Summary::default(),
     })
 }

@@ -424,6 +424,39 @@ fn revocation_reaches_cached_results() {
     assert!(matches!(e.failure(), Failure::Revoked { .. }), "{e}");
 }
 
+/// Warden writes `Verified::summary` into every decision as `context.identity`: it must
+/// say what the chain verified to (not what was cached first for another chain), in key
+/// order, and building it must not change what the result compares equal to.
+#[test]
+fn the_summary_is_the_verified_chain_in_key_order() {
+    let (v, root, parent) = root_and_parent();
+    let verifier = Verifier::new(trusting(root), None);
+    let now = unix_now();
+    let first = verifier.verify_presented(&v, now).unwrap();
+    let s = first.summary().as_object().unwrap();
+    let keys: Vec<&str> = s.keys().map(String::as_str).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(keys, sorted);
+    assert_eq!(
+        keys,
+        ["ceiling", "chain", "depth", "did", "expires_at", "root"]
+    );
+    assert_eq!(s["did"], json!(parent.did().as_str()));
+    assert_eq!(s["root"], json!(root.did().as_str()));
+    assert_eq!(s["chain"], json!(first.hash));
+    assert_eq!(s["depth"], json!(first.depth()));
+    assert_eq!(s["ceiling"], json!(first.ceiling));
+    assert_eq!(s["expires_at"], json!(first.expires_at));
+    // The cached result carries the same summary; a fresh verification equals it.
+    let again = verifier.verify_presented(&v, now).unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
+    let fresh = verifier
+        .verify(&Chain::from_value(&v).unwrap(), now)
+        .unwrap();
+    assert_eq!(fresh, *first);
+}
+
 #[test]
 fn the_cache_never_accepts_an_edited_copy() {
     let (v, root, _) = root_and_parent();

@@ -269,3 +269,122 @@ fn events_written_before_times_existed_count_once() {
     t.observe("old", Outcome::Denied, 1000, "y", "z").unwrap();
     assert_eq!(t.events("old", 10).unwrap().len(), 2);
 }
+
+/// Buffered events are noted beside the agent's state on the deciding thread and taken by
+/// the writer later: closing the store without a flush must still commit every one of
+/// them, in order, chained.
+#[test]
+fn buffered_events_noted_but_not_flushed_are_committed_when_the_store_closes() {
+    let (_d, db) = db();
+    let mut want = 0;
+    {
+        let t = TrustStore::open(&db, TrustConfig::default())
+            .unwrap()
+            .durable(false);
+        for i in 0..3000 {
+            let outcome = if i % 11 == 0 {
+                Outcome::Violation
+            } else {
+                Outcome::Allowed
+            };
+            want = t
+                .observe("n", outcome, 1000, "http_request", "ok")
+                .unwrap()
+                .unwrap()
+                .to;
+        }
+        // No flush: dropping the store closes it.
+    }
+    let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
+    let s = t.score("n", 1000).unwrap();
+    assert_eq!((s.value, s.events), (want, 3000));
+    let ev = t.events("n", 10_000).unwrap();
+    assert_eq!(ev.iter().map(|e| e.times).sum::<u64>(), 3000);
+    for w in ev.windows(2) {
+        assert_eq!(w[1].from, w[0].to, "events do not chain");
+    }
+}
+
+/// A busy agent's events are noted in memory ahead of the file; what another process
+/// recorded meanwhile still reaches this one once its writer commits (the file's state
+/// with this process's newer events replayed on top), and a listing of agents keeps the
+/// noted events.
+#[test]
+fn another_process_events_reach_a_buffered_store_with_events_noted() {
+    let (_d, db) = db();
+    let a = TrustStore::open(&db, TrustConfig::default())
+        .unwrap()
+        .durable(false);
+    let b = TrustStore::open(&db, TrustConfig::default()).unwrap();
+    for _ in 0..5 {
+        a.observe("x", Outcome::Allowed, 1000, "get", "").unwrap();
+    }
+    a.flush().unwrap();
+    assert_eq!(a.score("x", 1000).unwrap().value, 505);
+    // Another process: two violations (25 each), committed.
+    for _ in 0..2 {
+        b.observe("x", Outcome::Violation, 1000, "rm", "").unwrap();
+    }
+    // This process has not read them yet (its state is fresh): it notes on top of its own.
+    a.observe("x", Outcome::Allowed, 1000, "get", "").unwrap();
+    a.observe("x", Outcome::Allowed, 1000, "get", "").unwrap();
+    // `agents` re-reads every score, but not at the cost of what is noted.
+    let listed = a.agents(10).unwrap();
+    assert_eq!(listed.len(), 1);
+    a.flush().unwrap();
+    // 505 - 50 + 2: the file's truth (`b` itself sees it within its refresh second).
+    assert_eq!(a.score("x", 1000).unwrap().value, 457);
+    let fresh = TrustStore::open(&db, TrustConfig::default()).unwrap();
+    assert_eq!(fresh.score("x", 1000).unwrap().value, 457);
+    let ev = a.events("x", 100).unwrap();
+    assert_eq!(ev.iter().map(|e| e.times).sum::<u64>(), 9);
+}
+
+/// Hostile input: an agent whose every decision has another reason cannot make this
+/// process hold an unbounded list of noted events: past the bound, `observe` waits for the
+/// writer. Every event is still recorded.
+#[test]
+fn different_events_noted_for_the_writer_are_bounded() {
+    let (_d, db) = db();
+    let t = TrustStore::open(&db, TrustConfig::default())
+        .unwrap()
+        .durable(false);
+    let mut most = 0;
+    for i in 0..20_000 {
+        t.observe("y", Outcome::Allowed, 1000, "get", &format!("reason {i}"))
+            .unwrap();
+        most = most.max(t.noted_in_memory());
+    }
+    assert!(most <= 4096, "{most} events noted at once");
+    t.flush().unwrap();
+    assert_eq!(t.noted_in_memory(), 0);
+    let ev = t.events("y", 30_000).unwrap();
+    assert_eq!(ev.iter().map(|e| e.times).sum::<u64>(), 20_000);
+}
+
+/// The trust writer's commits must not copy the WAL back into the database file (SQLite's
+/// automatic checkpoint, with its fsync, inside the write transaction, behind the write gate
+/// the audit writer waits on): that is the audit log's checkpoint thread's work.
+#[test]
+fn trust_commits_leave_the_wal_to_the_audit_log_checkpointer() {
+    let (_d, db) = db();
+    let t = TrustStore::open(&db, TrustConfig::default()).unwrap();
+    // 8 MiB waiting in the WAL (the audit log's writer never checkpoints either), from a
+    // connection kept open so that closing it does not checkpoint.
+    let raw = rusqlite::Connection::open(&db).unwrap();
+    raw.execute_batch(
+        "PRAGMA wal_autocheckpoint = 0; CREATE TABLE scratch (b BLOB);
+         INSERT INTO scratch VALUES (zeroblob(8388608));",
+    )
+    .unwrap();
+    let before = std::fs::metadata(&db).unwrap().len();
+    assert!(before < 4 << 20, "the blob is still in the WAL: {before}");
+    // A durable change: committed before `observe` returns.
+    t.observe("a", Outcome::Allowed, 1000, "x", "").unwrap();
+    let after = std::fs::metadata(&db).unwrap().len();
+    assert!(
+        after < 4 << 20,
+        "the trust commit copied the WAL into the file ({before} -> {after} bytes)"
+    );
+    drop(raw);
+}
