@@ -568,12 +568,13 @@ rules:
 fn arguments_too_many_to_check_against_the_schema_are_refused() {
     let policy = "rules:\n  - action: mcp.tools/call\n    tool: wide\n    allow: true\n";
     let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
-    let props: serde_json::Map<String, Value> = (0..2_000)
-        .map(|i| (format!("p{i}"), json!({"type": "string"})))
+    // 1,000 branches, each with its own properties: every row's key is looked up in each.
+    let branches: Vec<Value> = (0..1_000)
+        .map(|i| json!({"properties": {format!("p{i}"): {"type": "string"}}}))
         .collect();
     let wide = json!({"name": "wide", "description": "Wide.",
         "inputSchema": {"type": "object", "properties": {
-            "rows": {"type": "array", "items": {"type": "object", "properties": props}}}}});
+            "rows": {"type": "array", "items": {"type": "object", "anyOf": branches}}}}});
     assert_eq!(t.list(json!([wide])), ["wide"]);
     let call = |id: i64, rows: usize| {
         let rows: Vec<Value> = (0..rows).map(|_| json!({"unknown": 1})).collect();
@@ -588,10 +589,196 @@ fn arguments_too_many_to_check_against_the_schema_are_refused() {
                 a["error"]["data"]["reason"]
                     .as_str()
                     .unwrap()
-                    .contains("too many keys"),
+                    .contains("too large to check"),
                 "{a}"
             );
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The shapes Go schema generators and hand-written schemas give a parameter besides a plain
+/// `properties` entry: invopop/jsonschema's default puts the whole argument struct behind a
+/// `$ref` into `$defs`; a `map[string]Struct` is `additionalProperties`; unions are
+/// `allOf`/`anyOf`/`oneOf`; tuples are `prefixItems` (or `items` as an array). A case variant
+/// behind any of them is the same bypass, and must be refused the same.
+#[test]
+fn a_case_variant_behind_refs_maps_unions_and_tuples_is_refused() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let path = json!({"type": "object", "properties": {"path": {"type": "string"}}});
+    let tools = json!([
+        {"name": "referenced", "description": "Reads.", "inputSchema": {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": "#/$defs/Args", "$defs": {"Args": path}}},
+        {"name": "nested_ref", "description": "Reads.", "inputSchema": {
+            "type": "object", "properties": {"opts": {"$ref": "#/definitions/Opts"}},
+            "definitions": {"Opts": path}}},
+        {"name": "map", "description": "Reads.", "inputSchema": {
+            "type": "object", "properties": {"files": {"type": "object",
+                "additionalProperties": path}}}},
+        {"name": "all_of", "description": "Reads.", "inputSchema": {
+            "allOf": [{"type": "object", "properties": {"mode": {"type": "string"}}}, path]}},
+        {"name": "any_of", "description": "Reads.", "inputSchema": {
+            "type": "object", "anyOf": [path, {"properties": {"url": {"type": "string"}}}]}},
+        {"name": "one_of", "description": "Reads.", "inputSchema": {
+            "type": "object", "properties": {"x": {"oneOf": [{"type": "string"}, path]}}}},
+        {"name": "tuple", "description": "Reads.", "inputSchema": {
+            "type": "object", "properties": {
+                "pair": {"type": "array", "prefixItems": [{"type": "string"}, path]},
+                "old": {"type": "array", "items": [{"type": "string"}, path]}}}},
+    ]);
+    assert_eq!(t.list(tools).len(), 7);
+    let call = |id: i64, name: &str, arguments: Value| {
+        t.client(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}}))
+    };
+    for (id, name, good, bad, given) in [
+        (
+            1,
+            "referenced",
+            json!({"path": "/tmp/a"}),
+            json!({"Path": "/etc/shadow"}),
+            "Path",
+        ),
+        (
+            3,
+            "nested_ref",
+            json!({"opts": {"path": "/tmp/a"}}),
+            json!({"opts": {"PATH": "/etc/shadow"}}),
+            "opts.PATH",
+        ),
+        (
+            5,
+            "map",
+            json!({"files": {"a": {"path": "/tmp/a"}}}),
+            json!({"files": {"a": {"path": "/tmp/a"}, "b": {"pAth": "/etc/shadow"}}}),
+            "files.b.pAth",
+        ),
+        (
+            7,
+            "all_of",
+            json!({"mode": "r", "path": "/tmp/a"}),
+            json!({"mode": "r", "Path": "/etc/shadow"}),
+            "Path",
+        ),
+        (
+            9,
+            "any_of",
+            json!({"url": "u"}),
+            json!({"pATH": "/etc/shadow"}),
+            "pATH",
+        ),
+        (
+            11,
+            "one_of",
+            json!({"x": {"path": "/tmp/a"}}),
+            json!({"x": {"Path": "/etc/shadow"}}),
+            "x.Path",
+        ),
+        (
+            13,
+            "tuple",
+            json!({"pair": ["a", {"path": "/tmp/a"}], "old": ["a", {"path": "/tmp/a"}]}),
+            json!({"pair": ["a", {"Path": "/etc/shadow"}]}),
+            "pair.Path",
+        ),
+        (
+            15,
+            "tuple",
+            json!({"old": [{"Path": "not an object here"}]}),
+            json!({"old": ["a", {"Path": "/etc/shadow"}]}),
+            "old.Path",
+        ),
+    ] {
+        assert!(
+            matches!(call(id, name, good.clone()), Inbound::Forward(_)),
+            "{name}: {good} was refused"
+        );
+        match call(id + 1, name, bad.clone()) {
+            Inbound::Answer(a) => {
+                assert_eq!(code(&a), -32602, "{name}: {a}");
+                let reason = a["error"]["data"]["reason"].as_str().unwrap();
+                assert!(reason.contains(&format!("`{given}`")), "{name}: {reason}");
+            }
+            other => panic!("{name}: {bad} passed: {other:?}"),
+        }
+    }
+}
+
+/// The check must not refuse what the schema does not make a parameter: properties that are
+/// not an object, a `$ref` that points nowhere or at itself are no parameters, not an error.
+/// (A schema that lists both `path` and `Path` never gets this far: an answer with two keys
+/// that differ only in case is refused whole.)
+#[test]
+fn case_checks_do_not_refuse_what_the_schema_lists() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let tools = json!([
+        {"name": "odd", "description": "Reads.", "inputSchema": {"type": "object",
+            "properties": ["path"], "$ref": "#/nowhere", "additionalProperties": true}},
+        {"name": "loop", "description": "Reads.", "inputSchema": {"$ref": "#",
+            "allOf": [{"$ref": "#"}], "properties": {"path": {"$ref": "#"}}}},
+    ]);
+    assert_eq!(t.list(tools).len(), 2);
+    let call = |id: i64, name: &str, arguments: Value| {
+        t.client(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}}))
+    };
+    assert!(matches!(
+        call(3, "odd", json!({"Path": "b"})),
+        Inbound::Forward(_)
+    ));
+    assert!(matches!(
+        call(4, "loop", json!({"path": {"path": {"path": 1}}})),
+        Inbound::Forward(_)
+    ));
+    match call(5, "loop", json!({"path": {"path": {"PATH": 1}}})) {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32602, "{a}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Go folds `ẞ` (capital sharp s) and `ß` together (one simple case-folding orbit); a
+/// fold that upper-cases `ß` to `SS` first kept them apart, and `STRAẞE` passed for `straße`.
+#[test]
+fn a_capital_sharp_s_is_the_same_parameter_to_go() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let tool = json!({"name": "street", "description": "Looks up a street.", "inputSchema": {
+        "type": "object", "properties": {"straße": {"type": "string"}}}});
+    assert_eq!(t.list(json!([tool])), ["street"]);
+    let v = t.client(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "street", "arguments": {"STRAẞE": "x"}}}));
+    match v {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32602, "{a}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The check's budget counted folds, not their length: a server's 4 MiB parameter name was
+/// folded again for every object of an array (50,000 objects: 200 GiB of folding, many
+/// minutes of one core, under the gateway's lock). Each parameter name is folded once per call.
+#[test]
+fn a_long_parameter_name_is_folded_once_per_call_not_once_per_element() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = std::sync::Arc::new(talk(Some(policy), ProxyConfig::default(), Transport::Stdio));
+    let long = "p".repeat(4 << 20);
+    let tool = json!({"name": "rows", "description": "Rows.", "inputSchema": {
+        "type": "object", "properties": {"rows": {"type": "array", "items": {
+            "type": "object", "properties": {long: {"type": "string"}}}}}}});
+    assert_eq!(t.list(json!([tool])), ["rows"]);
+    let rows: Vec<Value> = (0..50_000).map(|_| json!({"x": 0})).collect();
+    let msg = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "rows", "arguments": {"rows": rows}}});
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t2 = t.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(matches!(t2.client(msg), Inbound::Forward(_)));
+    });
+    // "Did not hang" only: generous for a debug build on a shared core.
+    let forwarded = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the check hung");
+    assert!(forwarded);
 }

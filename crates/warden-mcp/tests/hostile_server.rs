@@ -693,3 +693,27 @@ fn a_server_line_goes_on_as_it_came_only_when_unchanged_and_unambiguous() {
         (Outbound::Forward(_), Wire::Canonical)
     ));
 }
+
+/// Server `instructions` reach the model like a tool card, but a text longer than the model
+/// reads was scored on its start only and passed as clean: the injection sat past the
+/// model's reach. What the model did not read is not let through as clean.
+#[test]
+fn instructions_longer_than_the_model_reads_are_removed() {
+    let model = NeedleModel::with_reach("never", 200);
+    let t = with_model(model, None);
+    let init = |id: &str, text: String| {
+        t.request(json!(id), "initialize", json!({}));
+        t.forwarded(
+            &json!({"jsonrpc": "2.0", "id": id, "result": {
+                "serverInfo": {"name": "hostile"}, "instructions": text}})
+            .to_string(),
+        )
+    };
+    let v = init("short", "Use `add` for sums.".into());
+    assert_eq!(v["result"]["instructions"], "Use `add` for sums.", "{v}");
+    let v = init(
+        "long",
+        format!("Use `add` for sums. {}{PARAPHRASE}", "Really. ".repeat(40)),
+    );
+    assert!(v["result"].get("instructions").is_none(), "{v}");
+}

@@ -317,7 +317,7 @@ impl Gateway {
     }
 
     /// Drop poisoned server `instructions`: the rules, then the model on what they passed
-    /// (a model error drops them too).
+    /// (a model error drops them too, and so do instructions longer than the model reads).
     fn strip_poisoned_instructions(&self, answer: &mut Value) {
         if strip_poisoned_instructions(answer) {
             return;
@@ -333,6 +333,10 @@ impl Gateway {
         };
         let why = match classifier.score_text(text) {
             Ok(v) if v.flagged => format!("the model scores them {:.3}", v.score),
+            // Scored on their start only: the rest, unread by the model, is not clean.
+            Ok(v) if v.truncated => {
+                "they are longer than the model reads (model.partial)".to_owned()
+            }
             Ok(_) => return,
             Err(e) => format!("the model could not score them: {e}"),
         };

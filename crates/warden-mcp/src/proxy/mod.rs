@@ -19,6 +19,7 @@
 //! - Variants of the methods above (`Tools/Call`, `"tools/call "`), `tools/call` as a
 //!   notification, and malformed or oversized messages are refused and never forwarded.
 
+mod argument_case;
 mod gateway;
 mod hold;
 pub mod http;
