@@ -717,3 +717,47 @@ fn instructions_longer_than_the_model_reads_are_removed() {
     );
     assert!(v["result"].get("instructions").is_none(), "{v}");
 }
+
+/// The gateway keeps each listed tool's `inputSchema` (the case check reads it) and every
+/// name it has seen. A server that lists new names with big schemas again and again (it can
+/// ask the client to, with `notifications/tools/list_changed`) grew the proxy without end: a
+/// schema of 400,000 small numbers is 0.8 MB of JSON and 13–32 MB as kept. Past what one
+/// conversation keeps (64 MiB), a listing is refused; what was listed before stays as it was.
+#[test]
+fn listings_cannot_grow_what_the_gateway_keeps_without_bound() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let list = |n: usize| {
+        let id = format!("list{n}");
+        t.request(json!(id), "tools/list", json!({}));
+        let tool = json!({"name": format!("t{n}"), "description": "Big.", "inputSchema": {
+            "type": "object", "properties": {"path": {"type": "string"}},
+            "enum": vec![0; 400_000]}});
+        t.forwarded(&json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [tool]}}).to_string())
+    };
+    assert_eq!(names(&list(0)), ["t0"]);
+    // The same name again replaces what was kept: no growth.
+    for _ in 0..8 {
+        assert_eq!(names(&list(0)), ["t0"]);
+    }
+    let refused = (1..8)
+        .map(|n| (n, list(n)))
+        .find(|(_, v)| v.get("error").is_some());
+    let Some((n, v)) = refused else {
+        panic!("eight listings of new names were all kept")
+    };
+    assert!(n >= 2, "{v}");
+    assert_eq!(code(&v), -32006, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("keeps"),
+        "{v}"
+    );
+    // What was listed before is kept, and still checked.
+    assert_eq!(names(&list(0)), ["t0"]);
+    let v = t.client(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "t0", "arguments": {"PATH": "/etc/shadow"}}}));
+    match v {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32602, "{a}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -59,11 +59,17 @@ impl Gateway {
             scan_tool(&server, &tool, &mut findings);
             scanned.push((tool, findings));
         }
+        if let Err(why) = self.room_to_keep(&scanned) {
+            tracing::warn!("refused a tools/list answer of `{server}`: {why}");
+            return jsonrpc::error(id, code::BAD_ANSWER, &why, None);
+        }
         self.model_tools(&server, &mut scanned);
         for (tool, findings) in scanned {
             let name = tool_name(&tool).to_string();
             let reason = self.withhold_reason(&server, &name, &tool, &findings);
-            let schema = tool.get("inputSchema").cloned().map(std::sync::Arc::new);
+            let schema = tool
+                .get("inputSchema")
+                .map(|schema| (std::sync::Arc::new(schema.clone()), kept_cost(schema)));
             if let Some(reason) = &reason {
                 tracing::warn!("withheld tool `{name}` of `{server}`: {reason}");
             } else {
@@ -74,25 +80,66 @@ impl Gateway {
         *tools = keep;
         let mut s = lock(&self.state);
         for (name, reason, schema) in seen {
-            s.known.insert(method::fold(&name), name.clone());
-            match reason {
+            if s.known.insert(method::fold(&name), name.clone()).is_none() {
+                s.kept = s.kept.saturating_add(name_cost(&name));
+            }
+            let replaced = match reason {
                 Some(r) => {
                     s.verified.remove(&name);
-                    s.schemas.remove(&name);
+                    let replaced = s.schemas.remove(&name);
                     s.withheld.insert(name, r);
+                    replaced
                 }
                 // A name listed twice, once poisoned, stays withheld.
-                None if s.withheld.contains_key(&name) => {}
+                None if s.withheld.contains_key(&name) => None,
                 None => {
-                    match schema {
-                        Some(schema) => s.schemas.insert(name.clone(), schema),
+                    let replaced = match schema {
+                        Some(schema) => {
+                            s.kept = s.kept.saturating_add(schema.1);
+                            s.schemas.insert(name.clone(), schema)
+                        }
                         None => s.schemas.remove(&name),
                     };
                     s.verified.insert(name);
+                    replaced
                 }
+            };
+            if let Some((_, cost)) = replaced {
+                s.kept = s.kept.saturating_sub(cost);
             }
         }
         answer
+    }
+
+    /// Whether the gateway can keep what this listing adds (new tool names, the schemas it
+    /// replaces or adds) within [`MAX_KEPT`]. Counted before anything is kept or scored; a
+    /// name listed twice counts twice (more, never less).
+    fn room_to_keep(&self, scanned: &[(Value, Vec<Finding>)]) -> Result<(), String> {
+        let s = lock(&self.state);
+        let mut freed = std::collections::HashSet::new();
+        let mut kept = s.kept;
+        for (tool, _) in scanned {
+            let name = tool_name(tool);
+            if !s.known.contains_key(&method::fold(name)) {
+                kept = kept.saturating_add(name_cost(name));
+            }
+            if freed.insert(name)
+                && let Some((_, cost)) = s.schemas.get(name)
+            {
+                kept = kept.saturating_sub(*cost);
+            }
+            if let Some(schema) = tool.get("inputSchema") {
+                kept = kept.saturating_add(kept_cost(schema));
+            }
+        }
+        if kept > MAX_KEPT {
+            return Err(format!(
+                "the server's listings name more tools and schemas than the gateway keeps for one \
+                 conversation ({} MiB as held in memory)",
+                MAX_KEPT >> 20
+            ));
+        }
+        Ok(())
     }
 
     /// The model on the tools the rules passed (no high or critical finding), all in one
@@ -349,6 +396,42 @@ impl Gateway {
 
 /// The finding of a tool (or prompt, or resource) the model flags.
 const MODEL_TOOL: &str = "model.tool";
+
+/// The most one conversation keeps of its tool listings (tool names, and the `inputSchema`s
+/// the case check reads), as [`kept_cost`] counts it: 64 MiB, over 300 times the largest
+/// real listing we captured (185 KB of JSON). Without it, a server that lists new names again
+/// and again (`notifications/tools/list_changed` asks the client to) grows the proxy without
+/// end: a schema of small numbers takes 16 times its JSON size in memory.
+pub(super) const MAX_KEPT: usize = 64 << 20;
+
+/// What keeping `value` costs, about as held in memory: every value's slot and every
+/// string's and key's bytes.
+fn kept_cost(value: &Value) -> usize {
+    let mut cost = 0usize;
+    let mut todo = vec![value];
+    while let Some(v) = todo.pop() {
+        cost = cost.saturating_add(std::mem::size_of::<Value>());
+        match v {
+            Value::String(s) => cost = cost.saturating_add(s.len()),
+            Value::Array(items) => todo.extend(items),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    cost = cost.saturating_add(name_cost(k));
+                    todo.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    cost
+}
+
+/// What keeping a name costs (its bytes and its string, in a few maps).
+fn name_cost(name: &str) -> usize {
+    name.len()
+        .saturating_add(std::mem::size_of::<String>())
+        .saturating_mul(2)
+}
 
 /// Split `passed` (indices of listing entries, in listing order) into those the model reads
 /// and those past `budget` bytes of entry JSON for this listing. An entry that does not fit in

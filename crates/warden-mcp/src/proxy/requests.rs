@@ -113,7 +113,10 @@ impl Gateway {
             } else {
                 None
             };
-            (refusal, s.schemas.get(tool).cloned())
+            (
+                refusal,
+                s.schemas.get(tool).map(|(schema, _)| schema.clone()),
+            )
         };
         // Outside the gateway's lock: the check's cost is the call's and the schema's size.
         let refusal = refusal.or_else(|| {
