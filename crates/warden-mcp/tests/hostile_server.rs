@@ -761,3 +761,95 @@ fn listings_cannot_grow_what_the_gateway_keeps_without_bound() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A stand-in for the real model that reads what the real one reads of a tool: its card
+/// (`warden_model::tool_card`: name, title, description, then `inputSchema.properties` to
+/// depth 3 — not `$defs`, `items`, `anyOf`, `outputSchema` or `annotations`).
+#[derive(Debug)]
+struct CardModel(&'static str);
+
+impl CardModel {
+    fn card(tool: &Value) -> String {
+        fn props(p: &serde_json::Map<String, Value>, depth: usize, out: &mut String) {
+            for (name, s) in p {
+                out.push_str(name);
+                out.push_str(s.get("description").and_then(Value::as_str).unwrap_or(""));
+                if depth < 3
+                    && let Some(n) = s.get("properties").and_then(Value::as_object)
+                {
+                    props(n, depth + 1, out);
+                }
+            }
+        }
+        let mut out = String::new();
+        for key in ["name", "title", "description"] {
+            out.push_str(tool.get(key).and_then(Value::as_str).unwrap_or(""));
+        }
+        if let Some(p) = tool
+            .pointer("/inputSchema/properties")
+            .and_then(Value::as_object)
+        {
+            props(p, 1, &mut out);
+        }
+        out
+    }
+
+    fn verdict(&self, text: &str) -> warden_mcp::ModelVerdict {
+        let flagged = text.contains(self.0);
+        warden_mcp::ModelVerdict {
+            score: if flagged { 1.0 } else { 0.0 },
+            threshold: 0.5,
+            flagged,
+            spans: Vec::new(),
+            truncated: false,
+        }
+    }
+}
+
+impl warden_mcp::TextClassifier for CardModel {
+    fn score_text(
+        &self,
+        text: &str,
+    ) -> Result<warden_mcp::ModelVerdict, warden_mcp::ClassifyError> {
+        Ok(self.verdict(text))
+    }
+
+    fn score_tools(
+        &self,
+        tools: &[&Value],
+    ) -> Result<Vec<warden_mcp::ModelVerdict>, warden_mcp::ClassifyError> {
+        Ok(tools.iter().map(|t| self.verdict(&Self::card(t))).collect())
+    }
+}
+
+/// What the model never reads of a tool is not scored by it, and nothing says so: a
+/// paraphrase the rules miss (the model's job) placed in a parameter description behind
+/// `$ref` (invopop/jsonschema's default schema shape), under `items`, or in an `anyOf`
+/// branch reaches the client with the model on, while the same sentence in a top-level
+/// parameter description is withheld. The client's model reads all of it.
+#[test]
+#[ignore = "finding: the model's tool card (warden_model::tool_card, shared with training) \
+            leaves out $defs, items, anyOf/oneOf/allOf, outputSchema and annotations; text \
+            there is read by the rules only, with no model.partial"]
+fn text_the_tool_card_leaves_out_is_not_passed_as_scored() {
+    let config = ProxyConfig {
+        classifier: Some(std::sync::Arc::new(CardModel("gives the orders"))),
+        ..ProxyConfig::default()
+    };
+    let t = talk(None, config, Transport::Stdio);
+    let said = json!({"type": "string", "description": PARAPHRASE});
+    let tools = json!([
+        {"name": "plain", "description": "Reads.", "inputSchema": {"type": "object",
+            "properties": {"path": said}}},
+        {"name": "referenced", "description": "Reads.", "inputSchema": {
+            "$ref": "#/$defs/Args", "$defs": {"Args": {"type": "object",
+                "properties": {"path": said}}}}},
+        {"name": "items", "description": "Reads.", "inputSchema": {"type": "object",
+            "properties": {"rows": {"type": "array", "items": {"type": "object",
+                "properties": {"path": said}}}}}},
+        {"name": "union", "description": "Reads.", "inputSchema": {"type": "object",
+            "anyOf": [{"properties": {"path": said}}]}},
+    ]);
+    // Today: ["referenced", "items", "union"]: only the plain one is withheld.
+    assert_eq!(t.list(tools), Vec::<String>::new());
+}
