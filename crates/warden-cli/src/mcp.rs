@@ -339,6 +339,7 @@ fn scan(args: &ScanArgs) -> Result<Exit> {
     report.read = Some(warden_mcp::Coverage::of(&servers));
     if let Some(classifier) = detection.classifier() {
         model_tools(classifier, &servers, &mut report);
+        model_instructions(classifier, &servers, &mut report);
     }
     if let Some(lock) = lock {
         report.findings.extend(lock.check(&servers));
@@ -416,6 +417,67 @@ fn model_tools(
                 120,
             ),
             why: model_why(&score, "tool's metadata"),
+        });
+    }
+    report
+        .findings
+        .sort_by_key(|f| std::cmp::Reverse(f.severity));
+}
+
+/// The model on each server's `instructions` the rules passed (no finding at medium or
+/// above), as the proxy's model reads them: flagged is the medium finding `model.text`,
+/// longer than the model reads the low `model.partial`, so a scan with the model never
+/// passes instructions the model did not read as read.
+fn model_instructions(
+    classifier: &warden_model::Classifier,
+    servers: &[ServerTools],
+    report: &mut ScanReport,
+) {
+    for s in servers {
+        let Some(text) = &s.instructions else {
+            continue;
+        };
+        let caught = report.findings.iter().any(|f| {
+            f.server == s.server && f.field == "instructions" && f.severity >= Severity::Medium
+        });
+        if caught {
+            continue;
+        }
+        let (id, severity, category, why) = match classifier.score_text(text) {
+            Ok(score) if score.flagged => (
+                "model.text",
+                Severity::Medium,
+                warden_mcp::finding::Category::Poisoning,
+                model_why(&score, "server's instructions"),
+            ),
+            Ok(score) if score.truncated => (
+                "model.partial",
+                Severity::Low,
+                warden_mcp::finding::Category::Incomplete,
+                "the server's instructions are longer than the local model reads (64 windows of \
+                 128 tokens, or 1 MiB): the model scored their start and passed it, the rest \
+                 was read by the rules only"
+                    .into(),
+            ),
+            Ok(_) => continue,
+            Err(e) => {
+                report.errors.push(ScanError {
+                    target: s.server.clone(),
+                    message: format!("the model could not score the server's instructions: {e}"),
+                });
+                continue;
+            }
+        };
+        report.findings.push(Finding {
+            id: id.into(),
+            category,
+            severity,
+            server: s.server.clone(),
+            tool: None,
+            field: "instructions".into(),
+            span: None,
+            excerpt: String::new(),
+            why,
         });
     }
     report
