@@ -737,6 +737,18 @@ fn case_checks_do_not_refuse_what_the_schema_lists() {
         Inbound::Answer(a) => assert_eq!(code(&a), -32602, "{a}"),
         other => panic!("{other:?}"),
     }
+    // Deeper than the check goes (32 levels) where the schema still describes the value (a
+    // recursive `$ref`, a Go tree type): refused, not passed unchecked.
+    let nest =
+        |levels: usize, leaf: Value| (0..levels).fold(leaf, |inner, _| json!({"path": inner}));
+    assert!(matches!(
+        call(6, "loop", nest(30, json!({"path": 1}))),
+        Inbound::Forward(_)
+    ));
+    match call(7, "loop", nest(40, json!({"PATH": 1}))) {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32602, "{a}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// Go folds `ẞ` (capital sharp s) and `ß` together (one simple case-folding orbit); a

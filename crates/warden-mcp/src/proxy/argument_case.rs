@@ -26,7 +26,8 @@ use serde_json::{Map, Value};
 
 use crate::jsonrpc::plain;
 
-/// Deepest nesting of arguments checked against the schema.
+/// Deepest nesting of arguments checked against the schema; an object or array deeper
+/// that the schema still describes is refused.
 const MAX_DEPTH: usize = 32;
 /// The most steps (schemas visited, keys looked up, property names folded) one call's check
 /// takes. A real call takes a few dozen.
@@ -85,8 +86,16 @@ impl<'a> Check<'a> {
         schemas: &[&'a Value],
         depth: usize,
     ) -> Result<(), CaseVariant> {
-        if depth > MAX_DEPTH || schemas.is_empty() {
+        if schemas.is_empty() {
             return Ok(());
+        }
+        if depth > MAX_DEPTH {
+            // Deeper than checked, where the schema still describes it (a recursive `$ref`):
+            // refused, not passed unchecked.
+            return match value {
+                Value::Object(_) | Value::Array(_) => Err(CaseVariant::TooMuch),
+                _ => Ok(()),
+            };
         }
         match value {
             Value::Object(map) => self.object(map, schemas, depth),
