@@ -238,7 +238,8 @@ pub struct ProxyArgs {
     max_message_bytes: usize,
     /// With the model on: the most bytes of entry JSON it reads in one tool, prompt or
     /// resource listing; entries past it get `model.partial` (withheld unless a rule allows
-    /// them). Bounds the model time one listing costs (~35 s of one core at the default).
+    /// them). Bounds the model time one listing costs (at the default ~35 s of one core for
+    /// English text, ~140 s at worst).
     #[arg(long, value_name = "BYTES", default_value_t = proxy::DEFAULT_MODEL_LISTING_BYTES)]
     model_listing_bytes: usize,
     /// Hold a call that needs a person's approval up to this long (`60s`, `5m`) while its

@@ -853,3 +853,100 @@ fn text_the_tool_card_leaves_out_is_not_passed_as_scored() {
     // Today: ["referenced", "items", "union"]: only the plain one is withheld.
     assert_eq!(t.list(tools), Vec::<String>::new());
 }
+
+/// The model reads a tool's card, not its JSON, and the card writes each nested parameter
+/// under its full path (`parent.child: …`, down to depth 3): a 400-byte parameter name with
+/// 40 children is ~0.9 KB of JSON and a 16 KB card (64 model windows, the most one card
+/// gets). A budget counted in JSON bytes let cards twenty times its size through to the
+/// model: at the default, ~12 minutes of model time for one listing instead of ~2. What the
+/// model is given stays within the budget.
+#[test]
+fn cards_that_repeat_long_parent_names_count_against_the_models_budget() {
+    #[derive(Debug, Default)]
+    struct Cards(std::sync::Mutex<usize>);
+    impl Cards {
+        /// The card as `warden_model::tool_card` writes it (properties with full paths).
+        fn card(tool: &Value) -> String {
+            fn props(
+                p: &serde_json::Map<String, Value>,
+                prefix: &str,
+                d: usize,
+                out: &mut Vec<String>,
+            ) {
+                for (name, s) in p {
+                    let full = if prefix.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{prefix}.{name}")
+                    };
+                    let description = s.get("description").and_then(Value::as_str).unwrap_or("");
+                    out.push(format!("{full}: {description}"));
+                    if d < 3
+                        && let Some(n) = s.get("properties").and_then(Value::as_object)
+                    {
+                        props(n, &full, d + 1, out);
+                    }
+                }
+            }
+            let mut out: Vec<String> = ["name", "title", "description"]
+                .iter()
+                .filter_map(|k| tool.get(*k).and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            if let Some(p) = tool
+                .pointer("/inputSchema/properties")
+                .and_then(Value::as_object)
+            {
+                props(p, "", 1, &mut out);
+            }
+            out.join("\n")
+        }
+    }
+    impl warden_mcp::TextClassifier for Cards {
+        fn score_text(
+            &self,
+            _: &str,
+        ) -> Result<warden_mcp::ModelVerdict, warden_mcp::ClassifyError> {
+            unreachable!()
+        }
+        fn score_tools(
+            &self,
+            tools: &[&Value],
+        ) -> Result<Vec<warden_mcp::ModelVerdict>, warden_mcp::ClassifyError> {
+            *self.0.lock().unwrap() += tools.iter().map(|t| Cards::card(t).len()).sum::<usize>();
+            Ok(tools
+                .iter()
+                .map(|_| warden_mcp::ModelVerdict {
+                    score: 0.0,
+                    threshold: 0.5,
+                    flagged: false,
+                    spans: Vec::new(),
+                    truncated: false,
+                })
+                .collect())
+        }
+    }
+    let model = std::sync::Arc::new(Cards::default());
+    let budget = 10_000;
+    let config = ProxyConfig {
+        classifier: Some(model.clone()),
+        model_listing_bytes: budget,
+        ..ProxyConfig::default()
+    };
+    let t = talk(None, config, Transport::Stdio);
+    let children: serde_json::Map<String, Value> =
+        (0..40).map(|i| (format!("c{i}"), json!({}))).collect();
+    let wide = |n: usize| {
+        json!({"name": format!("wide{n}"), "description": "Wide.", "inputSchema": {
+            "type": "object", "properties": {"p".repeat(400): {"type": "object",
+                "properties": children.clone()}}}})
+    };
+    let tools: Vec<Value> = (0..10).map(wide).chain([tool("add")]).collect();
+    let seen = t.list(json!(tools));
+    let read = *model.0.lock().unwrap();
+    assert!(
+        read <= budget,
+        "the model was given {read} bytes of cards for a budget of {budget}"
+    );
+    // What the model was not given is withheld (model.partial), what it read passes.
+    assert!(seen.contains(&"add".to_string()), "{seen:?}");
+}

@@ -434,7 +434,8 @@ fn name_cost(name: &str) -> usize {
 }
 
 /// Split `passed` (indices of listing entries, in listing order) into those the model reads
-/// and those past `budget` bytes of entry JSON for this listing. An entry that does not fit in
+/// and those past `budget` bytes of entry JSON (and what the card adds, [`card_excess`]) for
+/// this listing. An entry that does not fit in
 /// what is left of the budget is skipped and the next ones still tried, so one huge entry
 /// cannot keep the model off the others. Why a budget: the model costs ~17 ms per 128-token
 /// window on one core, and a listing is up to the message cap (16 MiB); without one, a hostile
@@ -448,7 +449,8 @@ fn within_budget<'a>(
     let mut left = budget;
     let (mut read, mut over) = (Vec::with_capacity(passed.len()), Vec::new());
     for i in passed {
-        let size = json_len(entry(i));
+        let entry = entry(i);
+        let size = json_len(entry).saturating_add(card_excess(entry));
         if size <= left {
             left -= size;
             read.push(i);
@@ -457,6 +459,40 @@ fn within_budget<'a>(
         }
     }
     (read, over)
+}
+
+/// How much longer the model's card of `tool` (`warden_model::tool_card`: name, title,
+/// description, then one line per property of `inputSchema.properties` down to depth 3) can
+/// be than its JSON: a nested property's line starts with its parent's full path
+/// (`parent.child: …`), so one long parent name is repeated for every child and grandchild
+/// (a 400-byte name with 40 children: 0.9 KB of JSON, a 16 KB card); an enum's values are
+/// joined with `, ` where JSON has `,`; a line's literals are a byte or two longer than the
+/// JSON they stand for. Counted with the JSON, the budget bounds what the model reads.
+fn card_excess(tool: &Value) -> usize {
+    fn walk(props: &serde_json::Map<String, Value>, prefix: usize, depth: usize) -> usize {
+        let mut excess = 0usize;
+        for (name, schema) in props {
+            let enums = schema
+                .get("enum")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            excess = excess
+                .saturating_add(prefix)
+                .saturating_add(enums)
+                .saturating_add(4);
+            if depth < 3
+                && let Some(nested) = schema.get("properties").and_then(Value::as_object)
+            {
+                let full = prefix.saturating_add(name.len()).saturating_add(1);
+                excess = excess.saturating_add(walk(nested, full, depth + 1));
+            }
+        }
+        excess
+    }
+    tool.get("inputSchema")
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .map_or(0, |props| walk(props, 0, 1))
 }
 
 /// The length of `value`'s compact JSON, counted without building it.
