@@ -950,3 +950,32 @@ fn cards_that_repeat_long_parent_names_count_against_the_models_budget() {
     // What the model was not given is withheld (model.partial), what it read passes.
     assert!(seen.contains(&"add".to_string()), "{seen:?}");
 }
+
+/// A server's `sampling/createMessage` puts its text before the client's model, like a tool
+/// result does; with the model on, the rules alone decided it, and a paraphrase they miss
+/// (the model's job) reached the client's model. The model reads it too now: flagged is
+/// `model.text`, longer than it reads `model.partial`, a model error `model.error`.
+#[test]
+fn sampling_requests_are_read_by_the_model_too() {
+    let sample = |id: i64, text: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "sampling/createMessage",
+            "params": {"messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+            "maxTokens": 5}})
+    };
+    let t = with_model(NeedleModel::with_reach("gives the orders", 300), None);
+    assert!(matches!(
+        t.server(sample(1, "Say hi")),
+        Outbound::Forward(_)
+    ));
+    for (id, text) in [
+        (2, PARAPHRASE.to_owned()),
+        (3, format!("Say hi. {}", "Really. ".repeat(60))),
+    ] {
+        match t.server(sample(id, &text)) {
+            Outbound::Answer(a) => assert_eq!(a["id"], id, "{a}"),
+            other => panic!("{id}: reached the client's model unread or flagged: {other:?}"),
+        }
+    }
+    let t = with_model(NeedleModel::new("never", true), None);
+    assert!(matches!(t.server(sample(4, "Say hi")), Outbound::Answer(_)));
+}

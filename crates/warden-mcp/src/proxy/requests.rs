@@ -5,7 +5,7 @@
 //! | `tools/call` (client) | `mcp.tools/call` | `tool` = `params.name`, `args` = `params.arguments` |
 //! | `resources/read` (client) | `mcp.resources/read` | `resource` = `params.uri` |
 //! | `prompts/get` (client) | `mcp.prompts/get` | `tool` = `params.name`, `args` = `params.arguments` |
-//! | `sampling/createMessage` (server) | `mcp.sampling/createMessage` | `context.findings`: what the text detector found in the messages |
+//! | `sampling/createMessage` (server) | `mcp.sampling/createMessage` | `context.findings`: what the text detector (and the model, on what the rules passed) found in the messages |
 //! | `tools/call` of a memory-write tool (client) | `memory.write`, then `mcp.tools/call` | `args.content` = every string of the arguments, `context.source` (see [`super::memory`]) |
 //!
 //! Anything but allow is answered by the proxy with a JSON-RPC error; the request never
@@ -30,7 +30,9 @@ use super::argument_case::{CaseVariant, MAX_STEPS, case_variant};
 use super::gateway::{Gateway, Inbound, lock};
 use super::hold::{HELD, Held, HoldTicket, MAX_HELD, Refused, progress_token};
 use super::method::{self, Special};
-use super::results::{decision_error, text_findings};
+use super::results::{
+    MODEL_ERROR, MODEL_PARTIAL, MODEL_TEXT, decision_error, joined_text, text_findings,
+};
 use crate::jsonrpc::{self, code};
 
 impl Gateway {
@@ -176,7 +178,23 @@ impl Gateway {
     /// read goes through the detector, and policy decides with the findings in context.
     pub(super) fn decide_sampling(&self, id: &Value, msg: &Value) -> Result<(), Value> {
         let mut params = msg.get("params").cloned().unwrap_or(Value::Null);
-        let findings = text_findings(&mut params, Some(Special::CreateMessage));
+        let mut findings = text_findings(&mut params, Some(Special::CreateMessage));
+        // The text goes before the client's model like a result does: the model reads what
+        // the rules passed, and what it did not read (or could not) is not clean.
+        if findings.is_empty()
+            && let Some(classifier) = &self.config.classifier
+        {
+            let (text, _) = joined_text(&mut params, Some(Special::CreateMessage));
+            match classifier.score_text(&text) {
+                Ok(v) if v.flagged => findings.push(MODEL_TEXT),
+                Ok(v) if v.truncated => findings.push(MODEL_PARTIAL),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("the model could not score a sampling request: {e}");
+                    findings.push(MODEL_ERROR);
+                }
+            }
+        }
         let action = self
             .action("mcp.sampling/createMessage")
             .with_context("findings", json!(findings));
