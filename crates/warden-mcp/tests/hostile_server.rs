@@ -979,3 +979,46 @@ fn sampling_requests_are_read_by_the_model_too() {
     let t = with_model(NeedleModel::new("never", true), None);
     assert!(matches!(t.server(sample(4, "Say hi")), Outbound::Answer(_)));
 }
+
+/// Tool names that differ only in case are one name to the look-alike check (`known` keeps
+/// one per fold) but each is kept where the gateway remembers what it decided: counted by
+/// fold, a server listing a long name in ever new cases grew the proxy without bound.
+#[test]
+fn names_in_ever_new_cases_count_against_what_the_gateway_keeps() {
+    let t = stdio();
+    // Case spellings of a 64 KiB name, 16 a listing: 1 MiB of names each time.
+    let base = "t".repeat(64 << 10);
+    let spelled = |n: usize| {
+        let mut name: Vec<char> = base.chars().collect();
+        for (bit, c) in name.iter_mut().enumerate().take(20) {
+            if n >> bit & 1 == 1 {
+                *c = 'T';
+            }
+        }
+        name.into_iter().collect::<String>()
+    };
+    let mut refused = None;
+    for listing in 0..40 {
+        let id = format!("list{listing}");
+        t.request(json!(id), "tools/list", json!({}));
+        let tools: Vec<Value> = (0..16)
+            .map(|i| {
+                json!({"name": spelled(listing * 16 + i), "description": "Same.",
+                "inputSchema": {"type": "object", "properties": {}}})
+            })
+            .collect();
+        let v = t.forwarded(
+            &json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools}}).to_string(),
+        );
+        if v.get("error").is_some() {
+            refused = Some(listing);
+            break;
+        }
+    }
+    // 64 MiB over ~3 MiB kept a listing (three copies of 16 names of 64 KiB): about 21.
+    // Counted by fold, each listing after the first kept nothing new.
+    assert!(
+        refused.is_some(),
+        "40 listings of new spellings were all kept"
+    );
+}

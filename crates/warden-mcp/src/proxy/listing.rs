@@ -80,9 +80,11 @@ impl Gateway {
         *tools = keep;
         let mut s = lock(&self.state);
         for (name, reason, schema) in seen {
-            if s.known.insert(method::fold(&name), name.clone()).is_none() {
+            // Every exact name stays in `verified` or `withheld` (and its fold in `known`).
+            if !s.verified.contains(&name) && !s.withheld.contains_key(&name) {
                 s.kept = s.kept.saturating_add(name_cost(&name));
             }
+            s.known.insert(method::fold(&name), name.clone());
             let replaced = match reason {
                 Some(r) => {
                     s.verified.remove(&name);
@@ -120,7 +122,7 @@ impl Gateway {
         let mut kept = s.kept;
         for (tool, _) in scanned {
             let name = tool_name(tool);
-            if !s.known.contains_key(&method::fold(name)) {
+            if !s.verified.contains(name) && !s.withheld.contains_key(name) {
                 kept = kept.saturating_add(name_cost(name));
             }
             if freed.insert(name)
@@ -416,7 +418,9 @@ fn kept_cost(value: &Value) -> usize {
             Value::Array(items) => todo.extend(items),
             Value::Object(map) => {
                 for (k, v) in map {
-                    cost = cost.saturating_add(name_cost(k));
+                    cost = cost
+                        .saturating_add(k.len())
+                        .saturating_add(std::mem::size_of::<String>());
                     todo.push(v);
                 }
             }
@@ -426,11 +430,13 @@ fn kept_cost(value: &Value) -> usize {
     cost
 }
 
-/// What keeping a name costs (its bytes and its string, in a few maps).
+/// What keeping a tool name costs: it is kept three times (in `verified` or `withheld`, and
+/// its fold and itself in `known`). Names that differ only in case are each kept, so each
+/// exact name counts, not each fold.
 fn name_cost(name: &str) -> usize {
     name.len()
         .saturating_add(std::mem::size_of::<String>())
-        .saturating_mul(2)
+        .saturating_mul(3)
 }
 
 /// Split `passed` (indices of listing entries, in listing order) into those the model reads
