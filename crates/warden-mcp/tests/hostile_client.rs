@@ -794,3 +794,123 @@ fn a_long_parameter_name_is_folded_once_per_call_not_once_per_element() {
         .expect("the check hung");
     assert!(forwarded);
 }
+
+/// Against an oracle written the plain way (Go's fold over ASCII, `ſ` and the Kelvin sign;
+/// a schema of nested `properties` and `items`): every call whose arguments hold a key that
+/// is no property where it stands but folds to one is refused, every call that holds none is
+/// forwarded, and the check never panics or hangs on what either side chose.
+mod case_oracle {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEYS: [&str; 8] = ["a", "A", "b", "s", "S", "ſ", "k", "\u{212A}"];
+
+    fn go_fold(key: &str) -> String {
+        key.chars()
+            .map(|c| match c {
+                'ſ' => 'S',
+                '\u{212A}' => 'K',
+                c => c.to_ascii_uppercase(),
+            })
+            .collect()
+    }
+
+    fn schema() -> impl Strategy<Value = Value> {
+        let leaf = Just(json!({"type": "string"}));
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::btree_map(
+                    proptest::sample::select(&KEYS[..]),
+                    inner.clone(),
+                    0..4
+                )
+                .prop_map(|p| json!({"type": "object", "properties": p})),
+                inner.prop_map(|i| json!({"type": "array", "items": i})),
+            ]
+        })
+    }
+
+    fn args() -> impl Strategy<Value = Value> {
+        let leaf = Just(json!(1));
+        let value = leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                object(inner.clone()),
+                proptest::collection::vec(inner, 0..3).prop_map(Value::Array),
+            ]
+        });
+        object(value)
+    }
+
+    fn object(inner: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
+        proptest::collection::btree_map(proptest::sample::select(&KEYS[..]), inner, 0..4)
+            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    }
+
+    /// `Some(true)`: a case variant the check must refuse; `Some(false)`: none; `None`: two
+    /// keys of one object fold together (refused earlier, as ever).
+    fn oracle(value: &Value, schema: &Value) -> Option<bool> {
+        if folded_twice(value) {
+            return None;
+        }
+        Some(variant(value, schema))
+    }
+
+    /// An object anywhere in `value` has two keys that fold together.
+    fn folded_twice(value: &Value) -> bool {
+        match value {
+            Value::Object(map) => {
+                let folds: Vec<String> = map.keys().map(|k| go_fold(k)).collect();
+                (1..folds.len()).any(|i| folds[..i].contains(&folds[i]))
+                    || map.values().any(folded_twice)
+            }
+            Value::Array(items) => items.iter().any(folded_twice),
+            _ => false,
+        }
+    }
+
+    fn variant(value: &Value, schema: &Value) -> bool {
+        match value {
+            Value::Object(map) => {
+                let props = schema.get("properties").and_then(Value::as_object);
+                map.iter().any(|(key, inner)| match props {
+                    Some(p) if p.contains_key(key) => variant(inner, &p[key]),
+                    Some(p) => p.keys().any(|n| go_fold(n) == go_fold(key)),
+                    None => false,
+                })
+            }
+            Value::Array(items) => match schema.get("items") {
+                Some(sub) => items.iter().any(|item| variant(item, sub)),
+                None => false,
+            },
+            _ => false,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 64,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+        #[test]
+        fn the_check_agrees_with_the_oracle(schema in schema(), args in args()) {
+            let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+            let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+            t.request(json!("list"), "tools/list", json!({}));
+            let listing = json!({"jsonrpc": "2.0", "id": "list", "result": {"tools": [
+                {"name": "t", "description": "T.", "inputSchema": schema}]}});
+            let v = t.forwarded(&listing.to_string());
+            // A schema with two properties that fold together is refused whole (the answer's
+            // keys differ only in case): nothing to call.
+            prop_assume!(v.get("error").is_none());
+            let verdict = t.client(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "t", "arguments": args}}));
+            match (oracle(&args, &schema), verdict) {
+                (None, Inbound::Answer(_) | Inbound::Malformed(_))
+                | (Some(false), Inbound::Forward(_)) => {}
+                (Some(true), Inbound::Answer(a)) => prop_assert_eq!(code(&a), -32602),
+                (want, got) => prop_assert!(false, "{want:?} for {args} against {schema}: {got:?}"),
+            }
+        }
+    }
+}
