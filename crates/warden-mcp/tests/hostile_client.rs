@@ -914,3 +914,23 @@ mod case_oracle {
         }
     }
 }
+
+/// The check's budget is for what the server's schema multiplies (branches, `$ref`s), not
+/// for the size of the call: a bulk call of 200,000 rows that spell their keys as listed is
+/// checked and forwarded, not refused as too large.
+#[test]
+fn a_large_call_spelled_as_listed_is_not_refused_as_too_large() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let tool = json!({"name": "insert", "description": "Inserts rows.", "inputSchema": {
+        "type": "object", "properties": {"rows": {"type": "array", "items": {
+            "type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"},
+                "c": {"type": "integer"}, "d": {"type": "integer"}}}}}}});
+    assert_eq!(t.list(json!([tool])), ["insert"]);
+    let rows: Vec<Value> = (0..200_000)
+        .map(|i| json!({"a": i, "b": 1, "c": 2, "d": 3}))
+        .collect();
+    let v = t.client(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "insert", "arguments": {"rows": rows}}}));
+    assert!(matches!(v, Inbound::Forward(_)), "{v:?}");
+}
