@@ -238,7 +238,8 @@ pub struct ProxyArgs {
     max_message_bytes: usize,
     /// With the model on: the most bytes of entry JSON it reads in one tool, prompt or
     /// resource listing; entries past it get `model.partial` (withheld unless a rule allows
-    /// them). Bounds the model time one listing costs (~35 s of one core at the default).
+    /// them). Bounds the model time one listing costs (at the default ~35 s of one core for
+    /// English text, ~140 s at worst).
     #[arg(long, value_name = "BYTES", default_value_t = proxy::DEFAULT_MODEL_LISTING_BYTES)]
     model_listing_bytes: usize,
     /// Hold a call that needs a person's approval up to this long (`60s`, `5m`) while its
@@ -339,6 +340,7 @@ fn scan(args: &ScanArgs) -> Result<Exit> {
     report.read = Some(warden_mcp::Coverage::of(&servers));
     if let Some(classifier) = detection.classifier() {
         model_tools(classifier, &servers, &mut report);
+        model_server_extras(classifier, &servers, &mut report);
     }
     if let Some(lock) = lock {
         report.findings.extend(lock.check(&servers));
@@ -416,6 +418,120 @@ fn model_tools(
                 120,
             ),
             why: model_why(&score, "tool's metadata"),
+        });
+    }
+    report
+        .findings
+        .sort_by_key(|f| std::cmp::Reverse(f.severity));
+}
+
+/// The model on what else of a server the proxy's model reads, where the rules passed it (no
+/// finding at medium or above): each server's `instructions` as a text, and its prompt and
+/// resource listing entries as cards (one batch). Flagged is a medium finding (`model.text`,
+/// `model.tool`), longer than the model reads the low `model.partial`: a scan with the model
+/// never passes what the model did not read as read.
+fn model_server_extras(
+    classifier: &warden_model::Classifier,
+    servers: &[ServerTools],
+    report: &mut ScanReport,
+) {
+    let caught = |report: &ScanReport, server: &str, tool: Option<&str>, field: Option<&str>| {
+        report.findings.iter().any(|f| {
+            f.server == server
+                && f.tool.as_deref() == tool
+                && field.is_none_or(|field| f.field == field)
+                && f.severity >= Severity::Medium
+        })
+    };
+    let mut found = Vec::new();
+    for s in servers {
+        let Some(text) = &s.instructions else {
+            continue;
+        };
+        if caught(report, &s.server, None, Some("instructions")) {
+            continue;
+        }
+        match classifier.score_text(text) {
+            Ok(score) => found.push((s, None, "instructions", "server's instructions", score)),
+            Err(e) => report.errors.push(ScanError {
+                target: s.server.clone(),
+                message: format!("the model could not score the server's instructions: {e}"),
+            }),
+        }
+    }
+    // Prompt and resource entries, labelled as the rules label them.
+    let mut entries = Vec::new();
+    for s in servers {
+        let labelled =
+            s.prompts
+                .iter()
+                .map(|p| ("prompt", p, "name"))
+                .chain(s.resources.iter().map(|r| {
+                    let key = if r.get("uri").is_some() {
+                        "uri"
+                    } else {
+                        "uriTemplate"
+                    };
+                    ("resource", r, key)
+                }));
+        for (kind, entry, key) in labelled {
+            let at = format!(
+                "{kind}:{}",
+                entry.get(key).and_then(|v| v.as_str()).unwrap_or("?")
+            );
+            if !caught(report, &s.server, Some(&at), None) {
+                entries.push((s, at, entry));
+            }
+        }
+    }
+    let cards: Vec<&serde_json::Value> = entries.iter().map(|(_, _, e)| *e).collect();
+    match classifier.score_tools(&cards) {
+        Ok(scores) => {
+            for ((s, at, _), score) in entries.into_iter().zip(scores) {
+                found.push((s, Some(at), "listing entry", "listing entry", score));
+            }
+        }
+        Err(e) => report.errors.push(ScanError {
+            target: "(model)".into(),
+            message: format!("the model could not score the prompts and resources: {e}"),
+        }),
+    }
+    for (s, tool, field, what, score) in found {
+        let (id, severity, category, why) = if score.flagged {
+            (
+                if tool.is_some() {
+                    "model.tool"
+                } else {
+                    "model.text"
+                },
+                Severity::Medium,
+                warden_mcp::finding::Category::Poisoning,
+                model_why(&score, what),
+            )
+        } else if score.truncated {
+            (
+                "model.partial",
+                Severity::Low,
+                warden_mcp::finding::Category::Incomplete,
+                format!(
+                    "the {what} is longer than the local model reads (64 windows of 128 \
+                     tokens, or 1 MiB): the model scored its start and passed it, the rest was \
+                     read by the rules only"
+                ),
+            )
+        } else {
+            continue;
+        };
+        report.findings.push(Finding {
+            id: id.into(),
+            category,
+            severity,
+            server: s.server.clone(),
+            tool,
+            field: field.into(),
+            span: None,
+            excerpt: String::new(),
+            why,
         });
     }
     report

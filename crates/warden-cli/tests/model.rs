@@ -224,6 +224,37 @@ fn with_the_model_the_scans_say_rules_and_model() {
         .collect();
     assert_eq!(partial.len(), 1, "{out:?}");
     assert_eq!(partial[0]["tool"], "long_tool", "{out:?}");
+    // The server's instructions are read by the proxy's model; the scan with the model read
+    // only the tools, and said nothing of instructions it never gave the model.
+    // The same for its prompt and resource entries.
+    let saved = serde_json::json!({"tools": [], "instructions": long,
+        "prompts": [{"name": "long_prompt", "description": long}],
+        "resources": [{"uri": "memo://short", "name": "short", "description": "A memo."}]});
+    let file = write(tmp.path(), "instructions.json", &saved.to_string());
+    let out = run(
+        &[
+            "mcp",
+            "scan",
+            file.to_str().unwrap(),
+            "--json",
+            "--require-model",
+        ],
+        None,
+        &env,
+    );
+    let findings = out.json()["findings"].as_array().unwrap().clone();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["id"] == "model.partial" && f["field"] == "instructions"),
+        "{out:?}"
+    );
+    let partial: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["id"] == "model.partial" && f["field"] != "instructions")
+        .collect();
+    assert_eq!(partial.len(), 1, "{out:?}");
+    assert_eq!(partial[0]["tool"], "prompt:long_prompt", "{out:?}");
 }
 
 #[test]

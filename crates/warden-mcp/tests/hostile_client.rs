@@ -568,12 +568,13 @@ rules:
 fn arguments_too_many_to_check_against_the_schema_are_refused() {
     let policy = "rules:\n  - action: mcp.tools/call\n    tool: wide\n    allow: true\n";
     let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
-    let props: serde_json::Map<String, Value> = (0..2_000)
-        .map(|i| (format!("p{i}"), json!({"type": "string"})))
+    // 1,000 branches, each with its own properties: every row's key is looked up in each.
+    let branches: Vec<Value> = (0..1_000)
+        .map(|i| json!({"properties": {format!("p{i}"): {"type": "string"}}}))
         .collect();
     let wide = json!({"name": "wide", "description": "Wide.",
         "inputSchema": {"type": "object", "properties": {
-            "rows": {"type": "array", "items": {"type": "object", "properties": props}}}}});
+            "rows": {"type": "array", "items": {"type": "object", "anyOf": branches}}}}});
     assert_eq!(t.list(json!([wide])), ["wide"]);
     let call = |id: i64, rows: usize| {
         let rows: Vec<Value> = (0..rows).map(|_| json!({"unknown": 1})).collect();
@@ -588,10 +589,348 @@ fn arguments_too_many_to_check_against_the_schema_are_refused() {
                 a["error"]["data"]["reason"]
                     .as_str()
                     .unwrap()
-                    .contains("too many keys"),
+                    .contains("too large to check"),
                 "{a}"
             );
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The shapes Go schema generators and hand-written schemas give a parameter besides a plain
+/// `properties` entry: invopop/jsonschema's default puts the whole argument struct behind a
+/// `$ref` into `$defs`; a `map[string]Struct` is `additionalProperties`; unions are
+/// `allOf`/`anyOf`/`oneOf`; tuples are `prefixItems` (or `items` as an array). A case variant
+/// behind any of them is the same bypass, and must be refused the same.
+#[test]
+fn a_case_variant_behind_refs_maps_unions_and_tuples_is_refused() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let path = json!({"type": "object", "properties": {"path": {"type": "string"}}});
+    let tools = json!([
+        {"name": "referenced", "description": "Reads.", "inputSchema": {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": "#/$defs/Args", "$defs": {"Args": path}}},
+        {"name": "nested_ref", "description": "Reads.", "inputSchema": {
+            "type": "object", "properties": {"opts": {"$ref": "#/definitions/Opts"}},
+            "definitions": {"Opts": path}}},
+        {"name": "map", "description": "Reads.", "inputSchema": {
+            "type": "object", "properties": {"files": {"type": "object",
+                "additionalProperties": path}}}},
+        {"name": "all_of", "description": "Reads.", "inputSchema": {
+            "allOf": [{"type": "object", "properties": {"mode": {"type": "string"}}}, path]}},
+        {"name": "any_of", "description": "Reads.", "inputSchema": {
+            "type": "object", "anyOf": [path, {"properties": {"url": {"type": "string"}}}]}},
+        {"name": "one_of", "description": "Reads.", "inputSchema": {
+            "type": "object", "properties": {"x": {"oneOf": [{"type": "string"}, path]}}}},
+        {"name": "tuple", "description": "Reads.", "inputSchema": {
+            "type": "object", "properties": {
+                "pair": {"type": "array", "prefixItems": [{"type": "string"}, path]},
+                "old": {"type": "array", "items": [{"type": "string"}, path]}}}},
+    ]);
+    assert_eq!(t.list(tools).len(), 7);
+    let call = |id: i64, name: &str, arguments: Value| {
+        t.client(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}}))
+    };
+    for (id, name, good, bad, given) in [
+        (
+            1,
+            "referenced",
+            json!({"path": "/tmp/a"}),
+            json!({"Path": "/etc/shadow"}),
+            "Path",
+        ),
+        (
+            3,
+            "nested_ref",
+            json!({"opts": {"path": "/tmp/a"}}),
+            json!({"opts": {"PATH": "/etc/shadow"}}),
+            "opts.PATH",
+        ),
+        (
+            5,
+            "map",
+            json!({"files": {"a": {"path": "/tmp/a"}}}),
+            json!({"files": {"a": {"path": "/tmp/a"}, "b": {"pAth": "/etc/shadow"}}}),
+            "files.b.pAth",
+        ),
+        (
+            7,
+            "all_of",
+            json!({"mode": "r", "path": "/tmp/a"}),
+            json!({"mode": "r", "Path": "/etc/shadow"}),
+            "Path",
+        ),
+        (
+            9,
+            "any_of",
+            json!({"url": "u"}),
+            json!({"pATH": "/etc/shadow"}),
+            "pATH",
+        ),
+        (
+            11,
+            "one_of",
+            json!({"x": {"path": "/tmp/a"}}),
+            json!({"x": {"Path": "/etc/shadow"}}),
+            "x.Path",
+        ),
+        (
+            13,
+            "tuple",
+            json!({"pair": ["a", {"path": "/tmp/a"}], "old": ["a", {"path": "/tmp/a"}]}),
+            json!({"pair": ["a", {"Path": "/etc/shadow"}]}),
+            "pair.Path",
+        ),
+        (
+            15,
+            "tuple",
+            json!({"old": [{"Path": "not an object here"}]}),
+            json!({"old": ["a", {"Path": "/etc/shadow"}]}),
+            "old.Path",
+        ),
+    ] {
+        assert!(
+            matches!(call(id, name, good.clone()), Inbound::Forward(_)),
+            "{name}: {good} was refused"
+        );
+        match call(id + 1, name, bad.clone()) {
+            Inbound::Answer(a) => {
+                assert_eq!(code(&a), -32602, "{name}: {a}");
+                let reason = a["error"]["data"]["reason"].as_str().unwrap();
+                assert!(reason.contains(&format!("`{given}`")), "{name}: {reason}");
+            }
+            other => panic!("{name}: {bad} passed: {other:?}"),
+        }
+    }
+}
+
+/// The check must not refuse what the schema does not make a parameter: properties that are
+/// not an object, a `$ref` that points nowhere or at itself are no parameters, not an error.
+/// (A schema that lists both `path` and `Path` never gets this far: an answer with two keys
+/// that differ only in case is refused whole.)
+#[test]
+fn case_checks_do_not_refuse_what_the_schema_lists() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let tools = json!([
+        {"name": "odd", "description": "Reads.", "inputSchema": {"type": "object",
+            "properties": ["path"], "$ref": "#/nowhere", "additionalProperties": true}},
+        {"name": "loop", "description": "Reads.", "inputSchema": {"$ref": "#",
+            "allOf": [{"$ref": "#"}], "properties": {"path": {"$ref": "#"}}}},
+    ]);
+    assert_eq!(t.list(tools).len(), 2);
+    let call = |id: i64, name: &str, arguments: Value| {
+        t.client(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}}))
+    };
+    assert!(matches!(
+        call(3, "odd", json!({"Path": "b"})),
+        Inbound::Forward(_)
+    ));
+    assert!(matches!(
+        call(4, "loop", json!({"path": {"path": {"path": 1}}})),
+        Inbound::Forward(_)
+    ));
+    match call(5, "loop", json!({"path": {"path": {"PATH": 1}}})) {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32602, "{a}"),
+        other => panic!("{other:?}"),
+    }
+    // Deeper than the check goes (32 levels) where the schema still describes the value (a
+    // recursive `$ref`, a Go tree type): refused, not passed unchecked.
+    let nest =
+        |levels: usize, leaf: Value| (0..levels).fold(leaf, |inner, _| json!({"path": inner}));
+    assert!(matches!(
+        call(6, "loop", nest(30, json!({"path": 1}))),
+        Inbound::Forward(_)
+    ));
+    match call(7, "loop", nest(40, json!({"PATH": 1}))) {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32602, "{a}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Go folds `ẞ` (capital sharp s) and `ß` together (one simple case-folding orbit); a
+/// fold that upper-cases `ß` to `SS` first kept them apart, and `STRAẞE` passed for `straße`.
+#[test]
+fn a_capital_sharp_s_is_the_same_parameter_to_go() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let tool = json!({"name": "street", "description": "Looks up a street.", "inputSchema": {
+        "type": "object", "properties": {"straße": {"type": "string"}}}});
+    assert_eq!(t.list(json!([tool])), ["street"]);
+    let v = t.client(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "street", "arguments": {"STRAẞE": "x"}}}));
+    match v {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32602, "{a}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The check's budget counted folds, not their length: a server's 4 MiB parameter name was
+/// folded again for every object of an array (50,000 objects: 200 GiB of folding, many
+/// minutes of one core, under the gateway's lock). Each parameter name is folded once per call.
+#[test]
+fn a_long_parameter_name_is_folded_once_per_call_not_once_per_element() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = std::sync::Arc::new(talk(Some(policy), ProxyConfig::default(), Transport::Stdio));
+    let long = "p".repeat(4 << 20);
+    let tool = json!({"name": "rows", "description": "Rows.", "inputSchema": {
+        "type": "object", "properties": {"rows": {"type": "array", "items": {
+            "type": "object", "properties": {long: {"type": "string"}}}}}}});
+    assert_eq!(t.list(json!([tool])), ["rows"]);
+    let rows: Vec<Value> = (0..50_000).map(|_| json!({"x": 0})).collect();
+    let msg = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "rows", "arguments": {"rows": rows}}});
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t2 = t.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(matches!(t2.client(msg), Inbound::Forward(_)));
+    });
+    // "Did not hang" only: generous for a debug build on a shared core.
+    let forwarded = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the check hung");
+    assert!(forwarded);
+}
+
+/// Against an oracle written the plain way (Go's fold over ASCII, `ſ` and the Kelvin sign;
+/// a schema of nested `properties` and `items`): every call whose arguments hold a key that
+/// is no property where it stands but folds to one is refused, every call that holds none is
+/// forwarded, and the check never panics or hangs on what either side chose.
+mod case_oracle {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEYS: [&str; 8] = ["a", "A", "b", "s", "S", "ſ", "k", "\u{212A}"];
+
+    fn go_fold(key: &str) -> String {
+        key.chars()
+            .map(|c| match c {
+                'ſ' => 'S',
+                '\u{212A}' => 'K',
+                c => c.to_ascii_uppercase(),
+            })
+            .collect()
+    }
+
+    fn schema() -> impl Strategy<Value = Value> {
+        let leaf = Just(json!({"type": "string"}));
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::btree_map(
+                    proptest::sample::select(&KEYS[..]),
+                    inner.clone(),
+                    0..4
+                )
+                .prop_map(|p| json!({"type": "object", "properties": p})),
+                inner.prop_map(|i| json!({"type": "array", "items": i})),
+            ]
+        })
+    }
+
+    fn args() -> impl Strategy<Value = Value> {
+        let leaf = Just(json!(1));
+        let value = leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                object(inner.clone()),
+                proptest::collection::vec(inner, 0..3).prop_map(Value::Array),
+            ]
+        });
+        object(value)
+    }
+
+    fn object(inner: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
+        proptest::collection::btree_map(proptest::sample::select(&KEYS[..]), inner, 0..4)
+            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    }
+
+    /// `Some(true)`: a case variant the check must refuse; `Some(false)`: none; `None`: two
+    /// keys of one object fold together (refused earlier, as ever).
+    fn oracle(value: &Value, schema: &Value) -> Option<bool> {
+        if folded_twice(value) {
+            return None;
+        }
+        Some(variant(value, schema))
+    }
+
+    /// An object anywhere in `value` has two keys that fold together.
+    fn folded_twice(value: &Value) -> bool {
+        match value {
+            Value::Object(map) => {
+                let folds: Vec<String> = map.keys().map(|k| go_fold(k)).collect();
+                (1..folds.len()).any(|i| folds[..i].contains(&folds[i]))
+                    || map.values().any(folded_twice)
+            }
+            Value::Array(items) => items.iter().any(folded_twice),
+            _ => false,
+        }
+    }
+
+    fn variant(value: &Value, schema: &Value) -> bool {
+        match value {
+            Value::Object(map) => {
+                let props = schema.get("properties").and_then(Value::as_object);
+                map.iter().any(|(key, inner)| match props {
+                    Some(p) if p.contains_key(key) => variant(inner, &p[key]),
+                    Some(p) => p.keys().any(|n| go_fold(n) == go_fold(key)),
+                    None => false,
+                })
+            }
+            Value::Array(items) => match schema.get("items") {
+                Some(sub) => items.iter().any(|item| variant(item, sub)),
+                None => false,
+            },
+            _ => false,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 64,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+        #[test]
+        fn the_check_agrees_with_the_oracle(schema in schema(), args in args()) {
+            let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+            let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+            t.request(json!("list"), "tools/list", json!({}));
+            let listing = json!({"jsonrpc": "2.0", "id": "list", "result": {"tools": [
+                {"name": "t", "description": "T.", "inputSchema": schema}]}});
+            let v = t.forwarded(&listing.to_string());
+            // A schema with two properties that fold together is refused whole (the answer's
+            // keys differ only in case): nothing to call.
+            prop_assume!(v.get("error").is_none());
+            let verdict = t.client(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "t", "arguments": args}}));
+            match (oracle(&args, &schema), verdict) {
+                (None, Inbound::Answer(_) | Inbound::Malformed(_))
+                | (Some(false), Inbound::Forward(_)) => {}
+                (Some(true), Inbound::Answer(a)) => prop_assert_eq!(code(&a), -32602),
+                (want, got) => prop_assert!(false, "{want:?} for {args} against {schema}: {got:?}"),
+            }
+        }
+    }
+}
+
+/// The check's budget is for what the server's schema multiplies (branches, `$ref`s), not
+/// for the size of the call: a bulk call of 200,000 rows that spell their keys as listed is
+/// checked and forwarded, not refused as too large.
+#[test]
+fn a_large_call_spelled_as_listed_is_not_refused_as_too_large() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let tool = json!({"name": "insert", "description": "Inserts rows.", "inputSchema": {
+        "type": "object", "properties": {"rows": {"type": "array", "items": {
+            "type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"},
+                "c": {"type": "integer"}, "d": {"type": "integer"}}}}}}});
+    assert_eq!(t.list(json!([tool])), ["insert"]);
+    let rows: Vec<Value> = (0..200_000)
+        .map(|i| json!({"a": i, "b": 1, "c": 2, "d": 3}))
+        .collect();
+    let v = t.client(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "insert", "arguments": {"rows": rows}}}));
+    assert!(matches!(v, Inbound::Forward(_)), "{v:?}");
 }

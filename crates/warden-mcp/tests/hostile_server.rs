@@ -693,3 +693,332 @@ fn a_server_line_goes_on_as_it_came_only_when_unchanged_and_unambiguous() {
         (Outbound::Forward(_), Wire::Canonical)
     ));
 }
+
+/// Server `instructions` reach the model like a tool card, but a text longer than the model
+/// reads was scored on its start only and passed as clean: the injection sat past the
+/// model's reach. What the model did not read is not let through as clean.
+#[test]
+fn instructions_longer_than_the_model_reads_are_removed() {
+    let model = NeedleModel::with_reach("never", 200);
+    let t = with_model(model, None);
+    let init = |id: &str, text: String| {
+        t.request(json!(id), "initialize", json!({}));
+        t.forwarded(
+            &json!({"jsonrpc": "2.0", "id": id, "result": {
+                "serverInfo": {"name": "hostile"}, "instructions": text}})
+            .to_string(),
+        )
+    };
+    let v = init("short", "Use `add` for sums.".into());
+    assert_eq!(v["result"]["instructions"], "Use `add` for sums.", "{v}");
+    let v = init(
+        "long",
+        format!("Use `add` for sums. {}{PARAPHRASE}", "Really. ".repeat(40)),
+    );
+    assert!(v["result"].get("instructions").is_none(), "{v}");
+}
+
+/// The gateway keeps each listed tool's `inputSchema` (the case check reads it) and every
+/// name it has seen. A server that lists new names with big schemas again and again (it can
+/// ask the client to, with `notifications/tools/list_changed`) grew the proxy without end: a
+/// schema of 400,000 small numbers is 0.8 MB of JSON and 13–32 MB as kept. Past what one
+/// conversation keeps (64 MiB), a listing is refused; what was listed before stays as it was.
+#[test]
+fn listings_cannot_grow_what_the_gateway_keeps_without_bound() {
+    let policy = "rules:\n  - action: mcp.tools/call\n    allow: true\n";
+    let t = talk(Some(policy), ProxyConfig::default(), Transport::Stdio);
+    let list = |n: usize| {
+        let id = format!("list{n}");
+        t.request(json!(id), "tools/list", json!({}));
+        let tool = json!({"name": format!("t{n}"), "description": "Big.", "inputSchema": {
+            "type": "object", "properties": {"path": {"type": "string"}},
+            "enum": vec![0; 400_000]}});
+        t.forwarded(&json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [tool]}}).to_string())
+    };
+    assert_eq!(names(&list(0)), ["t0"]);
+    // The same name again replaces what was kept: no growth.
+    for _ in 0..8 {
+        assert_eq!(names(&list(0)), ["t0"]);
+    }
+    let refused = (1..8)
+        .map(|n| (n, list(n)))
+        .find(|(_, v)| v.get("error").is_some());
+    let Some((n, v)) = refused else {
+        panic!("eight listings of new names were all kept")
+    };
+    assert!(n >= 2, "{v}");
+    assert_eq!(code(&v), -32006, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("keeps"),
+        "{v}"
+    );
+    // What was listed before is kept, and still checked.
+    assert_eq!(names(&list(0)), ["t0"]);
+    let v = t.client(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "t0", "arguments": {"PATH": "/etc/shadow"}}}));
+    match v {
+        Inbound::Answer(a) => assert_eq!(code(&a), -32602, "{a}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A stand-in for the real model that reads what the real one reads of a tool: its card
+/// (`warden_model::tool_card`: name, title, description, then `inputSchema.properties` to
+/// depth 3 — not `$defs`, `items`, `anyOf`, `outputSchema` or `annotations`).
+#[derive(Debug)]
+struct CardModel(&'static str);
+
+impl CardModel {
+    fn card(tool: &Value) -> String {
+        fn props(p: &serde_json::Map<String, Value>, depth: usize, out: &mut String) {
+            for (name, s) in p {
+                out.push_str(name);
+                out.push_str(s.get("description").and_then(Value::as_str).unwrap_or(""));
+                if depth < 3
+                    && let Some(n) = s.get("properties").and_then(Value::as_object)
+                {
+                    props(n, depth + 1, out);
+                }
+            }
+        }
+        let mut out = String::new();
+        for key in ["name", "title", "description"] {
+            out.push_str(tool.get(key).and_then(Value::as_str).unwrap_or(""));
+        }
+        if let Some(p) = tool
+            .pointer("/inputSchema/properties")
+            .and_then(Value::as_object)
+        {
+            props(p, 1, &mut out);
+        }
+        out
+    }
+
+    fn verdict(&self, text: &str) -> warden_mcp::ModelVerdict {
+        let flagged = text.contains(self.0);
+        warden_mcp::ModelVerdict {
+            score: if flagged { 1.0 } else { 0.0 },
+            threshold: 0.5,
+            flagged,
+            spans: Vec::new(),
+            truncated: false,
+        }
+    }
+}
+
+impl warden_mcp::TextClassifier for CardModel {
+    fn score_text(
+        &self,
+        text: &str,
+    ) -> Result<warden_mcp::ModelVerdict, warden_mcp::ClassifyError> {
+        Ok(self.verdict(text))
+    }
+
+    fn score_tools(
+        &self,
+        tools: &[&Value],
+    ) -> Result<Vec<warden_mcp::ModelVerdict>, warden_mcp::ClassifyError> {
+        Ok(tools.iter().map(|t| self.verdict(&Self::card(t))).collect())
+    }
+}
+
+/// What the model never reads of a tool is not scored by it, and nothing says so: a
+/// paraphrase the rules miss (the model's job) placed in a parameter description behind
+/// `$ref` (invopop/jsonschema's default schema shape), under `items`, or in an `anyOf`
+/// branch reaches the client with the model on, while the same sentence in a top-level
+/// parameter description is withheld. The client's model reads all of it.
+#[test]
+#[ignore = "finding: the model's tool card (warden_model::tool_card, shared with training) \
+            leaves out $defs, items, anyOf/oneOf/allOf, outputSchema and annotations; text \
+            there is read by the rules only, with no model.partial"]
+fn text_the_tool_card_leaves_out_is_not_passed_as_scored() {
+    let config = ProxyConfig {
+        classifier: Some(std::sync::Arc::new(CardModel("gives the orders"))),
+        ..ProxyConfig::default()
+    };
+    let t = talk(None, config, Transport::Stdio);
+    let said = json!({"type": "string", "description": PARAPHRASE});
+    let tools = json!([
+        {"name": "plain", "description": "Reads.", "inputSchema": {"type": "object",
+            "properties": {"path": said}}},
+        {"name": "referenced", "description": "Reads.", "inputSchema": {
+            "$ref": "#/$defs/Args", "$defs": {"Args": {"type": "object",
+                "properties": {"path": said}}}}},
+        {"name": "items", "description": "Reads.", "inputSchema": {"type": "object",
+            "properties": {"rows": {"type": "array", "items": {"type": "object",
+                "properties": {"path": said}}}}}},
+        {"name": "union", "description": "Reads.", "inputSchema": {"type": "object",
+            "anyOf": [{"properties": {"path": said}}]}},
+    ]);
+    // Today: ["referenced", "items", "union"]: only the plain one is withheld.
+    assert_eq!(t.list(tools), Vec::<String>::new());
+}
+
+/// The model reads a tool's card, not its JSON, and the card writes each nested parameter
+/// under its full path (`parent.child: …`, down to depth 3): a 400-byte parameter name with
+/// 40 children is ~0.9 KB of JSON and a 16 KB card (64 model windows, the most one card
+/// gets). A budget counted in JSON bytes let cards twenty times its size through to the
+/// model: at the default, ~12 minutes of model time for one listing instead of ~2. What the
+/// model is given stays within the budget.
+#[test]
+fn cards_that_repeat_long_parent_names_count_against_the_models_budget() {
+    #[derive(Debug, Default)]
+    struct Cards(std::sync::Mutex<usize>);
+    impl Cards {
+        /// The card as `warden_model::tool_card` writes it (properties with full paths).
+        fn card(tool: &Value) -> String {
+            fn props(
+                p: &serde_json::Map<String, Value>,
+                prefix: &str,
+                d: usize,
+                out: &mut Vec<String>,
+            ) {
+                for (name, s) in p {
+                    let full = if prefix.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{prefix}.{name}")
+                    };
+                    let description = s.get("description").and_then(Value::as_str).unwrap_or("");
+                    out.push(format!("{full}: {description}"));
+                    if d < 3
+                        && let Some(n) = s.get("properties").and_then(Value::as_object)
+                    {
+                        props(n, &full, d + 1, out);
+                    }
+                }
+            }
+            let mut out: Vec<String> = ["name", "title", "description"]
+                .iter()
+                .filter_map(|k| tool.get(*k).and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            if let Some(p) = tool
+                .pointer("/inputSchema/properties")
+                .and_then(Value::as_object)
+            {
+                props(p, "", 1, &mut out);
+            }
+            out.join("\n")
+        }
+    }
+    impl warden_mcp::TextClassifier for Cards {
+        fn score_text(
+            &self,
+            _: &str,
+        ) -> Result<warden_mcp::ModelVerdict, warden_mcp::ClassifyError> {
+            unreachable!()
+        }
+        fn score_tools(
+            &self,
+            tools: &[&Value],
+        ) -> Result<Vec<warden_mcp::ModelVerdict>, warden_mcp::ClassifyError> {
+            *self.0.lock().unwrap() += tools.iter().map(|t| Cards::card(t).len()).sum::<usize>();
+            Ok(tools
+                .iter()
+                .map(|_| warden_mcp::ModelVerdict {
+                    score: 0.0,
+                    threshold: 0.5,
+                    flagged: false,
+                    spans: Vec::new(),
+                    truncated: false,
+                })
+                .collect())
+        }
+    }
+    let model = std::sync::Arc::new(Cards::default());
+    let budget = 10_000;
+    let config = ProxyConfig {
+        classifier: Some(model.clone()),
+        model_listing_bytes: budget,
+        ..ProxyConfig::default()
+    };
+    let t = talk(None, config, Transport::Stdio);
+    let children: serde_json::Map<String, Value> =
+        (0..40).map(|i| (format!("c{i}"), json!({}))).collect();
+    let wide = |n: usize| {
+        json!({"name": format!("wide{n}"), "description": "Wide.", "inputSchema": {
+            "type": "object", "properties": {"p".repeat(400): {"type": "object",
+                "properties": children.clone()}}}})
+    };
+    let tools: Vec<Value> = (0..10).map(wide).chain([tool("add")]).collect();
+    let seen = t.list(json!(tools));
+    let read = *model.0.lock().unwrap();
+    assert!(
+        read <= budget,
+        "the model was given {read} bytes of cards for a budget of {budget}"
+    );
+    // What the model was not given is withheld (model.partial), what it read passes.
+    assert!(seen.contains(&"add".to_string()), "{seen:?}");
+}
+
+/// A server's `sampling/createMessage` puts its text before the client's model, like a tool
+/// result does; with the model on, the rules alone decided it, and a paraphrase they miss
+/// (the model's job) reached the client's model. The model reads it too now: flagged is
+/// `model.text`, longer than it reads `model.partial`, a model error `model.error`.
+#[test]
+fn sampling_requests_are_read_by_the_model_too() {
+    let sample = |id: i64, text: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "sampling/createMessage",
+            "params": {"messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+            "maxTokens": 5}})
+    };
+    let t = with_model(NeedleModel::with_reach("gives the orders", 300), None);
+    assert!(matches!(
+        t.server(sample(1, "Say hi")),
+        Outbound::Forward(_)
+    ));
+    for (id, text) in [
+        (2, PARAPHRASE.to_owned()),
+        (3, format!("Say hi. {}", "Really. ".repeat(60))),
+    ] {
+        match t.server(sample(id, &text)) {
+            Outbound::Answer(a) => assert_eq!(a["id"], id, "{a}"),
+            other => panic!("{id}: reached the client's model unread or flagged: {other:?}"),
+        }
+    }
+    let t = with_model(NeedleModel::new("never", true), None);
+    assert!(matches!(t.server(sample(4, "Say hi")), Outbound::Answer(_)));
+}
+
+/// Tool names that differ only in case are one name to the look-alike check (`known` keeps
+/// one per fold) but each is kept where the gateway remembers what it decided: counted by
+/// fold, a server listing a long name in ever new cases grew the proxy without bound.
+#[test]
+fn names_in_ever_new_cases_count_against_what_the_gateway_keeps() {
+    let t = stdio();
+    // Case spellings of a 64 KiB name, 16 a listing: 1 MiB of names each time.
+    let base = "t".repeat(64 << 10);
+    let spelled = |n: usize| {
+        let mut name: Vec<char> = base.chars().collect();
+        for (bit, c) in name.iter_mut().enumerate().take(20) {
+            if n >> bit & 1 == 1 {
+                *c = 'T';
+            }
+        }
+        name.into_iter().collect::<String>()
+    };
+    let mut refused = None;
+    for listing in 0..40 {
+        let id = format!("list{listing}");
+        t.request(json!(id), "tools/list", json!({}));
+        let tools: Vec<Value> = (0..16)
+            .map(|i| {
+                json!({"name": spelled(listing * 16 + i), "description": "Same.",
+                "inputSchema": {"type": "object", "properties": {}}})
+            })
+            .collect();
+        let v = t.forwarded(
+            &json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools}}).to_string(),
+        );
+        if v.get("error").is_some() {
+            refused = Some(listing);
+            break;
+        }
+    }
+    // 64 MiB over ~3 MiB kept a listing (three copies of 16 names of 64 KiB): about 21.
+    // Counted by fold, each listing after the first kept nothing new.
+    assert!(
+        refused.is_some(),
+        "40 listings of new spellings were all kept"
+    );
+}

@@ -64,10 +64,15 @@ struct Flags {
 }
 
 /// A key as a reader that ignores case sees it: Go's `encoding/json` folds with Unicode
-/// simple case folding (`ſ` is `s`, the Kelvin sign is `k`); upper then lower case covers
-/// those (and folds a few more together, which only refuses more).
+/// simple case folding (`ſ` is `s`, the Kelvin sign is `k`, `ẞ` is `ß`); upper then lower
+/// case covers those (and folds a few more together, which only refuses more) once done
+/// twice: once, `ß` became `ss` (its upper case is `SS`) but `ẞ` became `ß`, and the two
+/// Go reads as one key stayed apart.
 pub fn fold(key: &str) -> String {
-    key.to_uppercase().to_lowercase()
+    key.to_uppercase()
+        .to_lowercase()
+        .to_uppercase()
+        .to_lowercase()
 }
 
 /// Parse one line (without its `\n`).

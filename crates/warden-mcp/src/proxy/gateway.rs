@@ -88,9 +88,12 @@ pub(super) struct State {
     pub(super) verified: HashSet<String>,
     /// Every tool name seen in a listing, by its folded form (see [`method::fold`]).
     pub(super) known: HashMap<String, String>,
-    /// The `inputSchema` of each tool the client may call, as last listed: a call's argument
-    /// keys are checked against its property names (see `requests::case_variant`).
-    pub(super) schemas: HashMap<String, Arc<Value>>,
+    /// The `inputSchema` of each tool the client may call, as last listed, with what it
+    /// costs to keep: a call's argument keys are checked against it (see `argument_case`).
+    pub(super) schemas: HashMap<String, (Arc<Value>, usize)>,
+    /// What the tool names in `known` and the `schemas` cost to keep, bounded by
+    /// `listing::MAX_KEPT` (a hostile server lists new names and big schemas again and again).
+    pub(super) kept: usize,
     /// With a lock, only `verified` tools may be called: a tool the client calls without
     /// listing it first was never checked against its pin.
     pub(super) require_verified: bool,
@@ -120,6 +123,7 @@ impl Gateway {
                 verified: HashSet::new(),
                 known: HashMap::new(),
                 schemas: HashMap::new(),
+                kept: 0,
                 require_verified: config.lock.is_some(),
                 server: config
                     .server_name

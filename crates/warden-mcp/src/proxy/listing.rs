@@ -59,11 +59,17 @@ impl Gateway {
             scan_tool(&server, &tool, &mut findings);
             scanned.push((tool, findings));
         }
+        if let Err(why) = self.room_to_keep(&scanned) {
+            tracing::warn!("refused a tools/list answer of `{server}`: {why}");
+            return jsonrpc::error(id, code::BAD_ANSWER, &why, None);
+        }
         self.model_tools(&server, &mut scanned);
         for (tool, findings) in scanned {
             let name = tool_name(&tool).to_string();
             let reason = self.withhold_reason(&server, &name, &tool, &findings);
-            let schema = tool.get("inputSchema").cloned().map(std::sync::Arc::new);
+            let schema = tool
+                .get("inputSchema")
+                .map(|schema| (std::sync::Arc::new(schema.clone()), kept_cost(schema)));
             if let Some(reason) = &reason {
                 tracing::warn!("withheld tool `{name}` of `{server}`: {reason}");
             } else {
@@ -74,25 +80,68 @@ impl Gateway {
         *tools = keep;
         let mut s = lock(&self.state);
         for (name, reason, schema) in seen {
+            // Every exact name stays in `verified` or `withheld` (and its fold in `known`).
+            if !s.verified.contains(&name) && !s.withheld.contains_key(&name) {
+                s.kept = s.kept.saturating_add(name_cost(&name));
+            }
             s.known.insert(method::fold(&name), name.clone());
-            match reason {
+            let replaced = match reason {
                 Some(r) => {
                     s.verified.remove(&name);
-                    s.schemas.remove(&name);
+                    let replaced = s.schemas.remove(&name);
                     s.withheld.insert(name, r);
+                    replaced
                 }
                 // A name listed twice, once poisoned, stays withheld.
-                None if s.withheld.contains_key(&name) => {}
+                None if s.withheld.contains_key(&name) => None,
                 None => {
-                    match schema {
-                        Some(schema) => s.schemas.insert(name.clone(), schema),
+                    let replaced = match schema {
+                        Some(schema) => {
+                            s.kept = s.kept.saturating_add(schema.1);
+                            s.schemas.insert(name.clone(), schema)
+                        }
                         None => s.schemas.remove(&name),
                     };
                     s.verified.insert(name);
+                    replaced
                 }
+            };
+            if let Some((_, cost)) = replaced {
+                s.kept = s.kept.saturating_sub(cost);
             }
         }
         answer
+    }
+
+    /// Whether the gateway can keep what this listing adds (new tool names, the schemas it
+    /// replaces or adds) within [`MAX_KEPT`]. Counted before anything is kept or scored; a
+    /// name listed twice counts twice (more, never less).
+    fn room_to_keep(&self, scanned: &[(Value, Vec<Finding>)]) -> Result<(), String> {
+        let s = lock(&self.state);
+        let mut freed = std::collections::HashSet::new();
+        let mut kept = s.kept;
+        for (tool, _) in scanned {
+            let name = tool_name(tool);
+            if !s.verified.contains(name) && !s.withheld.contains_key(name) {
+                kept = kept.saturating_add(name_cost(name));
+            }
+            if freed.insert(name)
+                && let Some((_, cost)) = s.schemas.get(name)
+            {
+                kept = kept.saturating_sub(*cost);
+            }
+            if let Some(schema) = tool.get("inputSchema") {
+                kept = kept.saturating_add(kept_cost(schema));
+            }
+        }
+        if kept > MAX_KEPT {
+            return Err(format!(
+                "the server's listings name more tools and schemas than the gateway keeps for one \
+                 conversation ({} MiB as held in memory)",
+                MAX_KEPT >> 20
+            ));
+        }
+        Ok(())
     }
 
     /// The model on the tools the rules passed (no high or critical finding), all in one
@@ -317,7 +366,7 @@ impl Gateway {
     }
 
     /// Drop poisoned server `instructions`: the rules, then the model on what they passed
-    /// (a model error drops them too).
+    /// (a model error drops them too, and so do instructions longer than the model reads).
     fn strip_poisoned_instructions(&self, answer: &mut Value) {
         if strip_poisoned_instructions(answer) {
             return;
@@ -333,6 +382,10 @@ impl Gateway {
         };
         let why = match classifier.score_text(text) {
             Ok(v) if v.flagged => format!("the model scores them {:.3}", v.score),
+            // Scored on their start only: the rest, unread by the model, is not clean.
+            Ok(v) if v.truncated => {
+                "they are longer than the model reads (model.partial)".to_owned()
+            }
             Ok(_) => return,
             Err(e) => format!("the model could not score them: {e}"),
         };
@@ -346,8 +399,49 @@ impl Gateway {
 /// The finding of a tool (or prompt, or resource) the model flags.
 const MODEL_TOOL: &str = "model.tool";
 
+/// The most one conversation keeps of its tool listings (tool names, and the `inputSchema`s
+/// the case check reads), as [`kept_cost`] counts it: 64 MiB, over 300 times the largest
+/// real listing we captured (185 KB of JSON). Without it, a server that lists new names again
+/// and again (`notifications/tools/list_changed` asks the client to) grows the proxy without
+/// end: a schema of small numbers takes 16 times its JSON size in memory.
+pub(super) const MAX_KEPT: usize = 64 << 20;
+
+/// What keeping `value` costs, about as held in memory: every value's slot and every
+/// string's and key's bytes.
+fn kept_cost(value: &Value) -> usize {
+    let mut cost = 0usize;
+    let mut todo = vec![value];
+    while let Some(v) = todo.pop() {
+        cost = cost.saturating_add(std::mem::size_of::<Value>());
+        match v {
+            Value::String(s) => cost = cost.saturating_add(s.len()),
+            Value::Array(items) => todo.extend(items),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    cost = cost
+                        .saturating_add(k.len())
+                        .saturating_add(std::mem::size_of::<String>());
+                    todo.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    cost
+}
+
+/// What keeping a tool name costs: it is kept three times (in `verified` or `withheld`, and
+/// its fold and itself in `known`). Names that differ only in case are each kept, so each
+/// exact name counts, not each fold.
+fn name_cost(name: &str) -> usize {
+    name.len()
+        .saturating_add(std::mem::size_of::<String>())
+        .saturating_mul(3)
+}
+
 /// Split `passed` (indices of listing entries, in listing order) into those the model reads
-/// and those past `budget` bytes of entry JSON for this listing. An entry that does not fit in
+/// and those past `budget` bytes of entry JSON (and what the card adds, [`card_excess`]) for
+/// this listing. An entry that does not fit in
 /// what is left of the budget is skipped and the next ones still tried, so one huge entry
 /// cannot keep the model off the others. Why a budget: the model costs ~17 ms per 128-token
 /// window on one core, and a listing is up to the message cap (16 MiB); without one, a hostile
@@ -361,7 +455,8 @@ fn within_budget<'a>(
     let mut left = budget;
     let (mut read, mut over) = (Vec::with_capacity(passed.len()), Vec::new());
     for i in passed {
-        let size = json_len(entry(i));
+        let entry = entry(i);
+        let size = json_len(entry).saturating_add(card_excess(entry));
         if size <= left {
             left -= size;
             read.push(i);
@@ -370,6 +465,40 @@ fn within_budget<'a>(
         }
     }
     (read, over)
+}
+
+/// How much longer the model's card of `tool` (`warden_model::tool_card`: name, title,
+/// description, then one line per property of `inputSchema.properties` down to depth 3) can
+/// be than its JSON: a nested property's line starts with its parent's full path
+/// (`parent.child: …`), so one long parent name is repeated for every child and grandchild
+/// (a 400-byte name with 40 children: 0.9 KB of JSON, a 16 KB card); an enum's values are
+/// joined with `, ` where JSON has `,`; a line's literals are a byte or two longer than the
+/// JSON they stand for. Counted with the JSON, the budget bounds what the model reads.
+fn card_excess(tool: &Value) -> usize {
+    fn walk(props: &serde_json::Map<String, Value>, prefix: usize, depth: usize) -> usize {
+        let mut excess = 0usize;
+        for (name, schema) in props {
+            let enums = schema
+                .get("enum")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            excess = excess
+                .saturating_add(prefix)
+                .saturating_add(enums)
+                .saturating_add(4);
+            if depth < 3
+                && let Some(nested) = schema.get("properties").and_then(Value::as_object)
+            {
+                let full = prefix.saturating_add(name.len()).saturating_add(1);
+                excess = excess.saturating_add(walk(nested, full, depth + 1));
+            }
+        }
+        excess
+    }
+    tool.get("inputSchema")
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .map_or(0, |props| walk(props, 0, 1))
 }
 
 /// The length of `value`'s compact JSON, counted without building it.

@@ -19,6 +19,7 @@
 //! - Variants of the methods above (`Tools/Call`, `"tools/call "`), `tools/call` as a
 //!   notification, and malformed or oversized messages are refused and never forwarded.
 
+mod argument_case;
 mod gateway;
 mod hold;
 pub mod http;
@@ -46,8 +47,9 @@ pub use stdio::run;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// The default [`ProxyConfig::model_listing_bytes`]: 512 KiB of entry JSON, almost three
-/// times the largest real listing in the benign set (185 KB, 47 tools), and at most ~2,000
-/// model windows (~35 s of one core) for the worst listing a server can send.
+/// times the largest real listing in the benign set (185 KB, 47 tools): ~2,000 model windows
+/// (~35 s of one core) for a listing of English text, at most ~8,200 (~140 s: one token per
+/// byte, as punctuation is) for the worst a server can send.
 pub const DEFAULT_MODEL_LISTING_BYTES: usize = 512 * 1024;
 
 /// How many requests may wait for their answer at once, in each direction, per conversation.

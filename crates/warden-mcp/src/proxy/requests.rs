@@ -5,7 +5,7 @@
 //! | `tools/call` (client) | `mcp.tools/call` | `tool` = `params.name`, `args` = `params.arguments` |
 //! | `resources/read` (client) | `mcp.resources/read` | `resource` = `params.uri` |
 //! | `prompts/get` (client) | `mcp.prompts/get` | `tool` = `params.name`, `args` = `params.arguments` |
-//! | `sampling/createMessage` (server) | `mcp.sampling/createMessage` | `context.findings`: what the text detector found in the messages |
+//! | `sampling/createMessage` (server) | `mcp.sampling/createMessage` | `context.findings`: what the text detector (and the model, on what the rules passed) found in the messages |
 //! | `tools/call` of a memory-write tool (client) | `memory.write`, then `mcp.tools/call` | `args.content` = every string of the arguments, `context.source` (see [`super::memory`]) |
 //!
 //! Anything but allow is answered by the proxy with a JSON-RPC error; the request never
@@ -13,7 +13,6 @@
 //! request waits for a person (`ProxyConfig::approval_wait`), then let through or refused. A refusal Warden's policy never saw (a withheld tool, a look-alike
 //! method) is recorded in the audit log here, so every refusal is on the record.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -27,11 +26,14 @@ const APPROVAL_POLL: Duration = Duration::from_millis(100);
 /// waiting (the first one goes out at once), so clients that reset their timeout on
 /// progress keep waiting.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+use super::argument_case::{CaseVariant, MAX_STEPS, case_variant};
 use super::gateway::{Gateway, Inbound, lock};
 use super::hold::{HELD, Held, HoldTicket, MAX_HELD, Refused, progress_token};
 use super::method::{self, Special};
-use super::results::{decision_error, text_findings};
-use crate::jsonrpc::{self, code, plain};
+use super::results::{
+    MODEL_ERROR, MODEL_PARTIAL, MODEL_TEXT, decision_error, joined_text, text_findings,
+};
+use crate::jsonrpc::{self, code};
 
 impl Gateway {
     /// Decide a client request the gateway treats specially. `Ok(target)` lets it through
@@ -88,12 +90,12 @@ impl Gateway {
     ) -> Result<(String, Option<PendingProvenance>), Refused> {
         let tool = string_param(id, params, "name", "tools/call")?;
         let args = object_param(id, params, "arguments")?;
-        let refusal = {
+        let (refusal, schema) = {
             let s = lock(&self.state);
             // Every listed tool is either verified or withheld.
             let listed = s.verified.contains(tool) || s.withheld.contains_key(tool);
             let variant = s.known.get(&method::fold(tool)).filter(|_| !listed);
-            if let Some(listed) = variant {
+            let refusal = if let Some(listed) = variant {
                 Some((
                     format!(
                         "the server has no tool `{}`; it listed `{listed}` (tool names are exact)",
@@ -110,30 +112,33 @@ impl Gateway {
                     "warden-mcp.withheld",
                     code::TOOL_WITHHELD,
                 ))
-            } else if let Some(variant) = s
-                .schemas
-                .get(tool)
-                .and_then(|schema| case_variant(&args, schema, 0, &mut { MAX_FOLDS }))
-            {
-                let reason = match variant {
-                    CaseVariant::Key(given, param) => format!(
-                        "the argument `{}` differs only in case from the tool's parameter `{}`: \
-                         a server that reads keys without regard to case (Go's encoding/json) \
-                         would take it for that parameter, which the policy did not judge; \
-                         spell it as listed",
-                        given.escape_debug(),
-                        param.escape_debug(),
-                    ),
-                    CaseVariant::TooMuch => format!(
-                        "the arguments have too many keys to check against the tool's \
-                         parameters (over {MAX_FOLDS})"
-                    ),
-                };
-                Some((reason, "warden-mcp.argument-case", code::INVALID_PARAMS))
             } else {
                 None
-            }
+            };
+            (
+                refusal,
+                s.schemas.get(tool).map(|(schema, _)| schema.clone()),
+            )
         };
+        // Outside the gateway's lock: the check's cost is the call's and the schema's size.
+        let refusal = refusal.or_else(|| {
+            let variant = case_variant(&args, schema.as_deref()?)?;
+            let reason = match variant {
+                CaseVariant::Key(given, param) => format!(
+                    "the argument `{}` differs only in case from the tool's parameter `{}`: \
+                     a server that reads keys without regard to case (Go's encoding/json) \
+                     would take it for that parameter, which the policy did not judge; \
+                     spell it as listed",
+                    given.escape_debug(),
+                    param.escape_debug(),
+                ),
+                CaseVariant::TooMuch => format!(
+                    "the arguments are too large to check against the tool's parameters \
+                     (over {MAX_STEPS} steps)"
+                ),
+            };
+            Some((reason, "warden-mcp.argument-case", code::INVALID_PARAMS))
+        });
         let mut action = self.action("mcp.tools/call").with_tool(tool);
         action.args = args;
         if let Some((reason, rule, code)) = refusal {
@@ -173,7 +178,23 @@ impl Gateway {
     /// read goes through the detector, and policy decides with the findings in context.
     pub(super) fn decide_sampling(&self, id: &Value, msg: &Value) -> Result<(), Value> {
         let mut params = msg.get("params").cloned().unwrap_or(Value::Null);
-        let findings = text_findings(&mut params, Some(Special::CreateMessage));
+        let mut findings = text_findings(&mut params, Some(Special::CreateMessage));
+        // The text goes before the client's model like a result does: the model reads what
+        // the rules passed, and what it did not read (or could not) is not clean.
+        if findings.is_empty()
+            && let Some(classifier) = &self.config.classifier
+        {
+            let (text, _) = joined_text(&mut params, Some(Special::CreateMessage));
+            match classifier.score_text(&text) {
+                Ok(v) if v.flagged => findings.push(MODEL_TEXT),
+                Ok(v) if v.truncated => findings.push(MODEL_PARTIAL),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("the model could not score a sampling request: {e}");
+                    findings.push(MODEL_ERROR);
+                }
+            }
+        }
         let action = self
             .action("mcp.sampling/createMessage")
             .with_context("findings", json!(findings));
@@ -433,80 +454,6 @@ impl Gateway {
         if let Err(e) = audit.append(warden_audit::Entry::new(action, &d)) {
             tracing::error!("could not record a refusal in the audit log: {e}");
         }
-    }
-}
-
-/// Deepest nesting of arguments checked against the schema by [`case_variant`].
-const MAX_SCHEMA_DEPTH: usize = 32;
-/// The most keys and property names [`case_variant`] folds for one call (both sides control
-/// their counts: the client the arguments, the server the schema). Past it the call is
-/// refused, not passed unchecked; a real call folds a few dozen.
-const MAX_FOLDS: usize = 1_000_000;
-
-/// Why a call's arguments are refused by [`case_variant`].
-enum CaseVariant {
-    /// A key (its path) given for a property (its path) spelled in another case.
-    Key(String, String),
-    /// More to check than [`MAX_FOLDS`].
-    TooMuch,
-}
-
-/// The first key of `value` (a call's arguments, or a value nested in them) that is not a
-/// property of `schema` but equals one when case is folded the way Go's `encoding/json`
-/// folds it (`Path` for `path`, `ſcope` for `scope`); nested objects are followed through
-/// `properties`, arrays through `items`. A policy judges `args.path`; a server that ignores
-/// case would act on `args.Path` as if it were that parameter. Keys that match no property
-/// at all are the policy's business, not this check's. `budget`: folds left.
-fn case_variant(
-    value: &Value,
-    schema: &Value,
-    depth: usize,
-    budget: &mut usize,
-) -> Option<CaseVariant> {
-    if depth > MAX_SCHEMA_DEPTH {
-        return None;
-    }
-    match value {
-        Value::Object(map) => {
-            let props = schema.get("properties").and_then(Value::as_object)?;
-            let mut folded: Option<HashMap<String, &String>> = None;
-            for (key, inner) in map {
-                if let Some(sub) = props.get(key) {
-                    match case_variant(inner, sub, depth + 1, budget) {
-                        Some(CaseVariant::Key(given, param)) => {
-                            return Some(CaseVariant::Key(
-                                format!("{key}.{given}"),
-                                format!("{key}.{param}"),
-                            ));
-                        }
-                        Some(CaseVariant::TooMuch) => return Some(CaseVariant::TooMuch),
-                        None => continue,
-                    }
-                }
-                if folded.is_none() {
-                    let Some(left) = budget.checked_sub(props.len()) else {
-                        return Some(CaseVariant::TooMuch);
-                    };
-                    *budget = left;
-                    folded = Some(props.keys().map(|p| (plain::fold(p), p)).collect());
-                }
-                let Some(left) = budget.checked_sub(1) else {
-                    return Some(CaseVariant::TooMuch);
-                };
-                *budget = left;
-                if let Some(param) = folded.as_ref().and_then(|f| f.get(&plain::fold(key))) {
-                    return Some(CaseVariant::Key(key.clone(), (*param).clone()));
-                }
-            }
-            None
-        }
-        Value::Array(items) => {
-            let sub = schema.get("items")?;
-            items
-                .iter()
-                .find_map(|v| case_variant(v, sub, depth + 1, budget))
-        }
-        _ => None,
     }
 }
 
