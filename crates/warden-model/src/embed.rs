@@ -228,6 +228,14 @@ impl Model {
             })
             .collect();
         let passes = plan_passes(&distinct);
+        tracing::debug!(
+            texts = texts.len(),
+            windows = refs.iter().map(Vec::len).sum::<usize>(),
+            distinct = distinct.len(),
+            passes = passes.len(),
+            threads = self.threads(),
+            "embedding"
+        );
         let results: Vec<Result<Vec<[f32; EMBED_DIM]>, ModelError>> = self.pool.install(|| {
             use rayon::prelude::*;
             passes
