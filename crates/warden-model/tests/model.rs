@@ -310,3 +310,37 @@ fn repeated_windows_get_the_same_embedding_as_when_alone() {
         }
     }
 }
+
+/// candle runs element-wise operations of 64 Ki elements or more on a second set of threads
+/// ("candle-bp-N") that spin while they wait; beside the model's own threads that would
+/// oversubscribe a two-core machine. The encoder's large element-wise steps are its own, so
+/// a batch of full windows (activations well past 64 Ki elements) never starts that pool.
+#[test]
+fn embedding_never_starts_candles_spinning_threads() {
+    let Some(model) = load() else { return };
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        eprintln!("skipped: no /proc/self/task on this system");
+        return;
+    };
+    drop(tasks);
+    let text = (0..2000)
+        .map(|i| format!("w{}", i % 97))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let e = model.embed(&text).expect("embeds");
+    assert!(e.windows.len() > 8, "{}", e.windows.len());
+    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .expect("lists threads")
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim().to_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("warden-model")),
+        "the model's own threads ran: {names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("candle-bp")),
+        "candle's barrier pool was started: {names:?}"
+    );
+}
