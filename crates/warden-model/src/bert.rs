@@ -119,24 +119,42 @@ impl Bert {
         let hidden = x.dim(D::Minus1)?;
         let head_dim = hidden / self.heads;
         let scale = (1.0 / (head_dim as f64).sqrt()) as f32;
+        // The heads in two groups, attended side by side (`rayon::join` in the model's pool:
+        // a lone window's attention uses both cores; when the other core is busy with another
+        // pass, both groups run here one after the other). Each head's arithmetic is the same
+        // either way.
+        let groups = if self.heads.is_multiple_of(2) { 2 } else { 1 };
+        let per_group = self.heads / groups;
+        let group_width = per_group * head_dim;
         let split = |t: Tensor| -> Result<Tensor> {
-            t.reshape((batch, len, self.heads, head_dim))?
+            t.reshape((batch, len, per_group, head_dim))?
                 .transpose(1, 2)?
                 .contiguous()
         };
         for l in &self.layers {
             let qkv = l.qkv.forward(&x)?;
-            let q = split(qkv.narrow(D::Minus1, 0, hidden)?)?;
-            let k = split(qkv.narrow(D::Minus1, hidden, hidden)?)?;
-            let v = split(qkv.narrow(D::Minus1, 2 * hidden, hidden)?)?;
+            let attend = |g: usize| -> Result<Tensor> {
+                let at = |part: usize| {
+                    qkv.narrow(D::Minus1, part * hidden + g * group_width, group_width)
+                };
+                let q = split(at(0)?)?;
+                let k = split(at(1)?)?;
+                let v = split(at(2)?)?;
+                let probs = q.matmul(&k.t()?)?;
+                crate::kernels::masked_softmax_inplace(&probs, mask, scale)?;
+                probs
+                    .matmul(&v)?
+                    .transpose(1, 2)?
+                    .contiguous()?
+                    .reshape((batch, len, group_width))
+            };
+            let context = if groups == 2 {
+                let (a, b) = rayon::join(|| attend(0), || attend(1));
+                Tensor::cat(&[a?, b?], D::Minus1)?
+            } else {
+                attend(0)?
+            };
             drop(qkv);
-            let probs = q.matmul(&k.t()?)?;
-            crate::kernels::masked_softmax_inplace(&probs, mask, scale)?;
-            let context = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((batch, len, hidden))?;
             let attended = l.attention_out.forward(&context)?;
             crate::kernels::add_cyclic_inplace(&attended, &x)?;
             let attended = l.attention_norm.forward(&attended)?;
