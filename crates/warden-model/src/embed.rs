@@ -232,6 +232,7 @@ impl Model {
             texts = texts.len(),
             windows = refs.iter().map(Vec::len).sum::<usize>(),
             distinct = distinct.len(),
+            tokens = distinct.iter().map(|w| w.len() + 2).sum::<usize>(),
             passes = passes.len(),
             threads = self.threads(),
             "embedding"
