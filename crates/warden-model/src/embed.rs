@@ -32,8 +32,10 @@ const CONTENT: usize = WINDOW - 2;
 const PASS_TOKENS: usize = 2 * WINDOW;
 /// Most windows in one pass.
 const PASS_WINDOWS: usize = 8;
-/// Most threads a model uses by default.
+/// Most threads a model uses when nothing says how many.
 const MAX_DEFAULT_THREADS: usize = 8;
+/// Most threads a model uses at all.
+pub const MAX_THREADS: usize = 64;
 const CLS: u32 = 101;
 const SEP: u32 = 102;
 
@@ -73,13 +75,14 @@ impl std::fmt::Debug for Model {
 }
 
 /// The number of threads [`Model::load`] gives a model: `RAYON_NUM_THREADS` when it is set to
-/// a positive number (the variable candle and rayon read too), else the cores this process
-/// may run on, at most 8.
+/// a positive number (the variable candle and rayon read too; at most [`MAX_THREADS`]), else
+/// the cores this process may run on, at most 8.
 pub fn default_threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
+        .map(|n| n.min(MAX_THREADS))
         .unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map_or(1, usize::from)
@@ -89,7 +92,7 @@ pub fn default_threads() -> usize {
 
 fn build_pool(threads: usize) -> Result<rayon::ThreadPool, ModelError> {
     rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
+        .num_threads(threads.clamp(1, MAX_THREADS))
         .thread_name(|i| format!("warden-model-{i}"))
         .build()
         .map_err(|e| ModelError::Threads(e.to_string()))
@@ -103,8 +106,8 @@ impl Model {
         Model::load_with_threads(dir, default_threads())
     }
 
-    /// [`Model::load`] with `threads` threads (0 counts as 1). The embeddings do not depend
-    /// on the number of threads, only the time does.
+    /// [`Model::load`] with `threads` threads (0 counts as 1, more than [`MAX_THREADS`] as
+    /// that many). The embeddings do not depend on the number of threads, only the time does.
     pub fn load_with_threads(dir: &Path, threads: usize) -> Result<Model, ModelError> {
         let read = |name: &str| crate::read_model_file(&dir.join(name));
         let mut files = Vec::with_capacity(MODEL_FILES.len());

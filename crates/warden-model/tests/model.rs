@@ -259,6 +259,9 @@ fn two_threads_embed_exactly_as_one() {
     let one = Model::load_with_threads(&dir, 1).expect("loads");
     let two = Model::load_with_threads(&dir, 2).expect("loads");
     assert_eq!((one.threads(), two.threads()), (1, 2));
+    let zero = Model::load_with_threads(&dir, 0).expect("loads");
+    assert_eq!(zero.threads(), 1, "0 threads counts as 1");
+    drop(zero);
     let texts = mixed_texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let a = one.embed_batch(&refs).expect("embeds");
