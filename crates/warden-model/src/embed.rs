@@ -6,12 +6,13 @@
 //!
 //! How the windows are run (measured in docs/model.md "Speed"): identical windows (the same
 //! token ids, within one call) are embedded once; the distinct windows are sorted by length
-//! and grouped into forward passes of about [`PASS_TOKENS`] tokens (a full window alone, short
-//! ones several together, padded to the longest and masked), and the passes are shared out
-//! over the model's own rayon pool: two cores run two windows at once. Inside a pass candle's
-//! matrix products split their work over the same pool, so a single window uses the idle
-//! core too. Small passes also keep each pass's activations small (about 3 MB), so the
-//! allocator reuses its memory instead of mapping and faulting fresh pages for every pass.
+//! and grouped into forward passes of at most [`PASS_TOKENS`] tokens (two full windows, or up
+//! to [`PASS_WINDOWS`] short ones, padded to the longest and masked), and the passes are
+//! shared out over the model's own rayon pool: two cores run two passes at once. Inside a
+//! pass candle's matrix products split their work over the same pool, so a single window
+//! uses the idle core too. Small passes also keep each tensor of a pass small (at most
+//! ~1.5 MB), so the allocator reuses its memory instead of mapping and faulting fresh pages
+//! for every pass (8-window passes cost the 1,000-tool scan 18 s of page faults).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -27,8 +28,9 @@ use crate::{EMBED_DIM, MAX_TEXT_BYTES, MAX_WINDOWS, MODEL_FILES, STRIDE, WINDOW}
 
 /// Content tokens per window (the window less `[CLS]` and `[SEP]`).
 const CONTENT: usize = WINDOW - 2;
-/// Tokens per forward pass, padding included: a full window runs alone, shorter windows
-/// share a pass (their matrix products then read the weights once for several windows).
+/// Tokens per forward pass, padding included: two full windows, or more shorter ones (their
+/// matrix products then read the weights once for several windows). Larger passes saved a
+/// few per cent of CPU and brought the page faults back.
 const PASS_TOKENS: usize = 2 * WINDOW;
 /// Most windows in one pass.
 const PASS_WINDOWS: usize = 8;
