@@ -1,7 +1,9 @@
-//! Embedding speed: one 128-token window, a short tool card, a text of 8 windows, and 64 tool
-//! cards one by one and batched across cards.
+//! Embedding speed: one 128-token window, a short tool card, texts of 8 and 32 windows, and 64
+//! tool cards one by one and batched across cards.
 //! Needs the model in `WARDEN_MODEL_DIR` (`warden model fetch`); without it the benches say so
 //! and measure nothing. Run: `WARDEN_MODEL_DIR=… cargo bench -p warden-model --bench embed`.
+//! The model runs on `RAYON_NUM_THREADS` threads (default: the cores): run once with
+//! `RAYON_NUM_THREADS=1` and once with `RAYON_NUM_THREADS=2` to compare.
 #![allow(clippy::print_stderr)]
 
 use std::sync::OnceLock;
@@ -48,12 +50,37 @@ fn tool_card_short(b: divan::Bencher) {
     b.bench(|| m.embed(divan::black_box(card)).map(|e| e.windows.len()));
 }
 
+/// `tokens` one-token words from a cycle of 37, so that no two windows are the same (identical
+/// windows would be embedded once).
+fn varied_text(tokens: usize) -> String {
+    const WORDS: [&str; 37] = [
+        "the", "cat", "dog", "house", "red", "blue", "green", "tree", "water", "fire", "stone",
+        "river", "city", "road", "book", "paper", "light", "night", "day", "sun", "moon", "star",
+        "bird", "fish", "horse", "table", "chair", "door", "window", "garden", "music", "song",
+        "game", "ball", "ship", "train", "car",
+    ];
+    (0..tokens)
+        .map(|i| WORDS[i % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn text_of_windows(b: divan::Bencher, windows: usize) {
+    let Some(m) = model() else { return };
+    // 126 + (windows − 1) × 64 content tokens.
+    let text = varied_text(126 + (windows - 1) * 64);
+    assert_eq!(m.window_ids(&text).map(|w| w.len()).ok(), Some(windows));
+    b.bench(|| m.embed(divan::black_box(&text)).map(|e| e.windows.len()));
+}
+
 #[divan::bench]
 fn text_8_windows(b: divan::Bencher) {
-    let Some(m) = model() else { return };
-    // 126 + 7 × 64 = 574 content tokens: eight windows, one batch.
-    let text = "word ".repeat(574);
-    b.bench(|| m.embed(divan::black_box(&text)).map(|e| e.windows.len()));
+    text_of_windows(b, 8);
+}
+
+#[divan::bench]
+fn text_32_windows(b: divan::Bencher) {
+    text_of_windows(b, 32);
 }
 
 /// 64 tool cards of different lengths (10–60 tokens), as a `tools/list` has them.

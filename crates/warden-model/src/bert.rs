@@ -7,7 +7,7 @@
 //! embeddings match the reference implementation used by the training side to within float
 //! rounding — a test checks that against a fixture that side produced.
 
-use candle_core::{D, DType, Module, Result, Tensor};
+use candle_core::{D, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
 use serde::Deserialize;
 
@@ -105,46 +105,65 @@ impl Bert {
         })
     }
 
-    /// Hidden states `(batch, len, hidden)` for token ids `(batch, len)` and a 0/1 attention
-    /// mask of the same shape.
+    /// Hidden states `(batch, len, hidden)` for token ids `(batch, len)` and an additive
+    /// attention mask `(batch, len)`: 0 for a token, −1e9 for padding.
     pub(crate) fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (batch, len) = ids.dims2()?;
         let positions = Tensor::arange(0u32, len as u32, ids.device())?;
-        let mut x = self
-            .words
-            .forward(ids)?
-            .broadcast_add(&self.positions.forward(&positions)?)?
-            .broadcast_add(&self.types.forward(&ids.zeros_like()?)?)?;
-        x = self.norm.forward(&x)?;
-        // Padding gets a large negative score before the softmax: (batch, 1, 1, len).
-        let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((batch, 1, 1, len))?;
+        // Every token has type 0: its row is added to every token.
+        let token_type = self.types.embeddings().narrow(0, 0, 1)?;
+        let x = self.words.forward(ids)?;
+        crate::kernels::add_cyclic_inplace(&x, &self.positions.forward(&positions)?)?;
+        crate::kernels::add_cyclic_inplace(&x, &token_type)?;
+        let mut x = self.norm.forward(&x)?;
         let hidden = x.dim(D::Minus1)?;
         let head_dim = hidden / self.heads;
-        let scale = 1.0 / (head_dim as f64).sqrt();
+        let scale = (1.0 / (head_dim as f64).sqrt()) as f32;
+        // The heads in two groups, attended side by side (`rayon::join` in the model's pool:
+        // a lone window's attention uses both cores; when the other core is busy with another
+        // pass, both groups run here one after the other). Each head's arithmetic is the same
+        // either way.
+        let groups = if self.heads.is_multiple_of(2) { 2 } else { 1 };
+        let per_group = self.heads / groups;
+        let group_width = per_group * head_dim;
         let split = |t: Tensor| -> Result<Tensor> {
-            t.reshape((batch, len, self.heads, head_dim))?
+            t.reshape((batch, len, per_group, head_dim))?
                 .transpose(1, 2)?
                 .contiguous()
         };
         for l in &self.layers {
             let qkv = l.qkv.forward(&x)?;
-            let q = split(qkv.narrow(D::Minus1, 0, hidden)?)?;
-            let k = split(qkv.narrow(D::Minus1, hidden, hidden)?)?;
-            let v = split(qkv.narrow(D::Minus1, 2 * hidden, hidden)?)?;
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            let probs = crate::kernels::softmax_last_dim(&scores)?;
-            let context = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((batch, len, hidden))?;
-            let attended = l
-                .attention_norm
-                .forward(&(l.attention_out.forward(&context)? + &x)?)?;
-            let inner = crate::kernels::gelu_erf(&l.intermediate.forward(&attended)?)?;
-            x = l
-                .output_norm
-                .forward(&(l.output.forward(&inner)? + &attended)?)?;
+            let attend = |g: usize| -> Result<Tensor> {
+                let at = |part: usize| {
+                    qkv.narrow(D::Minus1, part * hidden + g * group_width, group_width)
+                };
+                let q = split(at(0)?)?;
+                let k = split(at(1)?)?;
+                let v = split(at(2)?)?;
+                let probs = q.matmul(&k.t()?)?;
+                crate::kernels::masked_softmax_inplace(&probs, mask, scale)?;
+                probs
+                    .matmul(&v)?
+                    .transpose(1, 2)?
+                    .contiguous()?
+                    .reshape((batch, len, group_width))
+            };
+            let context = if groups == 2 {
+                let (a, b) = rayon::join(|| attend(0), || attend(1));
+                Tensor::cat(&[a?, b?], D::Minus1)?
+            } else {
+                attend(0)?
+            };
+            drop(qkv);
+            let attended = l.attention_out.forward(&context)?;
+            crate::kernels::add_cyclic_inplace(&attended, &x)?;
+            let attended = l.attention_norm.forward(&attended)?;
+            let inner = l.intermediate.forward(&attended)?;
+            crate::kernels::gelu_erf_inplace(&inner)?;
+            let out = l.output.forward(&inner)?;
+            drop(inner);
+            crate::kernels::add_cyclic_inplace(&out, &attended)?;
+            x = l.output_norm.forward(&out)?;
         }
         Ok(x)
     }
@@ -177,13 +196,12 @@ impl Dense {
         })
     }
 
-    /// `(batch, len, in)` → `(batch, len, out)`.
+    /// `(batch, len, in)` → `(batch, len, out)`, a fresh tensor (callers update it in place).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (batch, len, width) = x.dims3()?;
         let out = self.weight.dim(1)?;
-        x.reshape((batch * len, width))?
-            .matmul(&self.weight)?
-            .broadcast_add(&self.bias)?
-            .reshape((batch, len, out))
+        let y = x.reshape((batch * len, width))?.matmul(&self.weight)?;
+        crate::kernels::add_cyclic_inplace(&y, &self.bias)?;
+        y.reshape((batch, len, out))
     }
 }

@@ -2,8 +2,17 @@
 //!
 //! Texts longer than one window are cut into overlapping windows so nothing is dropped at the
 //! model's 128-token horizon and an instruction buried in a long tool output gets a window of
-//! its own. Windows of one text run as one batch (padded to the longest, masked), which is
-//! cheaper than one forward pass per window.
+//! its own.
+//!
+//! How the windows are run (measured in docs/model.md "Speed"): identical windows (the same
+//! token ids, within one call) are embedded once; the distinct windows are sorted by length
+//! and grouped into forward passes of at most [`PASS_TOKENS`] tokens (two full windows, or up
+//! to [`PASS_WINDOWS`] short ones, padded to the longest and masked), and the passes are
+//! shared out over the model's own rayon pool: two cores run two passes at once. Inside a
+//! pass candle's matrix products split their work over the same pool, so a single window
+//! uses the idle core too. Small passes also keep each tensor of a pass small (at most
+//! ~1.5 MB), so the allocator reuses its memory instead of mapping and faulting fresh pages
+//! for every pass (8-window passes cost the 1,000-tool scan 18 s of page faults).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -19,8 +28,16 @@ use crate::{EMBED_DIM, MAX_TEXT_BYTES, MAX_WINDOWS, MODEL_FILES, STRIDE, WINDOW}
 
 /// Content tokens per window (the window less `[CLS]` and `[SEP]`).
 const CONTENT: usize = WINDOW - 2;
-/// Windows per forward pass: bounds the activations' memory (≈ 8 × 128 × 1536 floats per layer).
-const BATCH: usize = 8;
+/// Tokens per forward pass, padding included: two full windows, or more shorter ones (their
+/// matrix products then read the weights once for several windows). Larger passes saved a
+/// few per cent of CPU and brought the page faults back.
+const PASS_TOKENS: usize = 2 * WINDOW;
+/// Most windows in one pass.
+const PASS_WINDOWS: usize = 8;
+/// Most threads a model uses when nothing says how many.
+const MAX_DEFAULT_THREADS: usize = 8;
+/// Most threads a model uses at all.
+pub const MAX_THREADS: usize = 64;
 const CLS: u32 = 101;
 const SEP: u32 = 102;
 
@@ -30,6 +47,7 @@ pub struct Model {
     bert: Bert,
     device: Device,
     dir: PathBuf,
+    pool: rayon::ThreadPool,
 }
 
 /// One window of a text and its embedding.
@@ -58,10 +76,41 @@ impl std::fmt::Debug for Model {
     }
 }
 
+/// The number of threads [`Model::load`] gives a model: `RAYON_NUM_THREADS` when it is set to
+/// a positive number (the variable candle and rayon read too; at most [`MAX_THREADS`]), else
+/// the cores this process may run on, at most 8.
+pub fn default_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .map(|n| n.min(MAX_THREADS))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(MAX_DEFAULT_THREADS)
+        })
+}
+
+fn build_pool(threads: usize) -> Result<rayon::ThreadPool, ModelError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.clamp(1, MAX_THREADS))
+        .thread_name(|i| format!("warden-model-{i}"))
+        .build()
+        .map_err(|e| ModelError::Threads(e.to_string()))
+}
+
 impl Model {
     /// Load `model.safetensors`, `tokenizer.json` and `config.json` from `dir`, checking each
     /// against its pinned SHA-256 (a partial or swapped file is refused, not half-loaded).
+    /// The model runs on [`default_threads`] threads of its own.
     pub fn load(dir: &Path) -> Result<Model, ModelError> {
+        Model::load_with_threads(dir, default_threads())
+    }
+
+    /// [`Model::load`] with `threads` threads (0 counts as 1, more than [`MAX_THREADS`] as
+    /// that many). The embeddings do not depend on the number of threads, only the time does.
+    pub fn load_with_threads(dir: &Path, threads: usize) -> Result<Model, ModelError> {
         let read = |name: &str| crate::read_model_file(&dir.join(name));
         let mut files = Vec::with_capacity(MODEL_FILES.len());
         for (name, expected) in MODEL_FILES {
@@ -111,7 +160,13 @@ impl Model {
             bert,
             device,
             dir: dir.to_owned(),
+            pool: build_pool(threads)?,
         })
+    }
+
+    /// The number of threads the model runs on.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
     }
 
     /// The directory the model was loaded from.
@@ -121,20 +176,9 @@ impl Model {
 
     /// Embed `text`: one normalised embedding per window.
     pub fn embed(&self, text: &str) -> Result<Embedded, ModelError> {
-        let cut = self.cut(text)?;
-        let mut windows = Vec::with_capacity(cut.starts.len());
-        for batch in cut.starts.chunks(BATCH) {
-            let ranges: Vec<Range<usize>> = batch.iter().map(|&s| cut.range(s)).collect();
-            let embeddings = self.forward(&cut.ids, &ranges)?;
-            for (range, embedding) in ranges.into_iter().zip(embeddings) {
-                let span = cut.span(&range);
-                windows.push(Window { span, embedding });
-            }
-        }
-        Ok(Embedded {
-            windows,
-            truncated: cut.truncated,
-        })
+        self.embed_batch(&[text])?
+            .pop()
+            .ok_or_else(|| ModelError::Candle(candle_core::Error::Msg("no embedding".into())))
     }
 
     /// The embedding of the first window of `text` only (its first 126 content tokens): for
@@ -153,60 +197,84 @@ impl Model {
         let cut = self.cut(text)?;
         let range = cut.range(0);
         let whole = !cut.truncated && cut.starts.len() == 1 && range.end == cut.ids.len();
+        let window = &cut.ids[range];
         let e = self
-            .forward(&cut.ids, &[range])?
+            .pool
+            .install(|| self.forward(&[window]))?
             .pop()
             .ok_or_else(|| ModelError::Candle(candle_core::Error::Msg("no embedding".into())))?;
         Ok((e, whole))
     }
 
-    /// Embed several texts, batching windows *across* texts: a list of short tool cards takes
-    /// one forward pass per [`BATCH`] cards instead of one per card. Windows are sorted by
-    /// length before batching, so little of each batch is padding. The result is in the order
-    /// of `texts`, each as [`Model::embed`] would give it.
+    /// Embed several texts, each as [`Model::embed`] would, in the order of `texts`. The
+    /// windows of all the texts are run together: identical windows once, the rest in
+    /// passes of similar lengths shared out over the model's threads.
     pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Embedded>, ModelError> {
         let cuts = texts
             .iter()
             .map(|t| self.cut(t))
             .collect::<Result<Vec<Cut>, ModelError>>()?;
-        // (text, window index, content range), shortest first.
-        let mut jobs: Vec<(usize, usize, Range<usize>)> = Vec::new();
-        for (t, cut) in cuts.iter().enumerate() {
-            for (i, &s) in cut.starts.iter().enumerate() {
-                jobs.push((t, i, cut.range(s)));
-            }
-        }
-        jobs.sort_by_key(|(_, _, r)| r.len());
-        let mut out: Vec<Embedded> = cuts
+        // Each text's windows as indices into the distinct windows.
+        let mut distinct: Vec<&[u32]> = Vec::new();
+        let mut seen: std::collections::HashMap<&[u32], usize> = std::collections::HashMap::new();
+        let refs: Vec<Vec<usize>> = cuts
             .iter()
-            .map(|c| Embedded {
-                windows: Vec::with_capacity(c.starts.len()),
-                truncated: c.truncated,
+            .map(|cut| {
+                cut.starts
+                    .iter()
+                    .map(|&s| {
+                        let ids = &cut.ids[cut.range(s)];
+                        *seen.entry(ids).or_insert_with(|| {
+                            distinct.push(ids);
+                            distinct.len() - 1
+                        })
+                    })
+                    .collect()
             })
             .collect();
-        let mut slots: Vec<Vec<Option<Window>>> =
-            cuts.iter().map(|c| vec![None; c.starts.len()]).collect();
-        for batch in jobs.chunks(BATCH) {
-            // Each window's ids copied out, so windows of different texts share one pass.
-            let mut ids = Vec::new();
-            let mut ranges = Vec::with_capacity(batch.len());
-            for (t, _, r) in batch {
-                let start = ids.len();
-                ids.extend_from_slice(&cuts[*t].ids[r.clone()]);
-                ranges.push(start..ids.len());
-            }
-            let embeddings = self.forward(&ids, &ranges)?;
-            for ((t, i, r), embedding) in batch.iter().zip(embeddings) {
-                let span = cuts[*t].span(r);
-                if let Some(slot) = slots.get_mut(*t).and_then(|s| s.get_mut(*i)) {
-                    *slot = Some(Window { span, embedding });
-                }
+        let passes = plan_passes(&distinct);
+        tracing::debug!(
+            texts = texts.len(),
+            windows = refs.iter().map(Vec::len).sum::<usize>(),
+            distinct = distinct.len(),
+            tokens = distinct.iter().map(|w| w.len() + 2).sum::<usize>(),
+            passes = passes.len(),
+            threads = self.threads(),
+            "embedding"
+        );
+        let results: Vec<Result<Vec<[f32; EMBED_DIM]>, ModelError>> = self.pool.install(|| {
+            use rayon::prelude::*;
+            passes
+                .par_iter()
+                .with_max_len(1)
+                .map(|pass| {
+                    let windows: Vec<&[u32]> = pass.iter().map(|&i| distinct[i]).collect();
+                    self.forward(&windows)
+                })
+                .collect()
+        });
+        let mut embeddings = vec![[0f32; EMBED_DIM]; distinct.len()];
+        for (pass, result) in passes.iter().zip(results) {
+            for (&i, e) in pass.iter().zip(result?) {
+                embeddings[i] = e;
             }
         }
-        for (e, s) in out.iter_mut().zip(slots) {
-            e.windows = s.into_iter().flatten().collect();
-        }
-        Ok(out)
+        Ok(cuts
+            .iter()
+            .zip(refs)
+            .map(|(cut, refs)| Embedded {
+                windows: cut
+                    .starts
+                    .iter()
+                    .zip(refs)
+                    .map(|(&s, i)| Window {
+                        span: cut.span(&cut.range(s)),
+                        embedding: embeddings[i],
+                    })
+                    .collect(),
+                truncated: cut.truncated,
+            })
+            .collect())
     }
 
     /// The token ids of each window of `text`, `[CLS]` and `[SEP]` included: what
@@ -247,50 +315,82 @@ impl Model {
         })
     }
 
-    /// One forward pass over a batch of windows (content-token ranges of `ids`).
-    fn forward(
-        &self,
-        ids: &[u32],
-        ranges: &[Range<usize>],
-    ) -> Result<Vec<[f32; EMBED_DIM]>, ModelError> {
-        let len = ranges.iter().map(|r| r.len() + 2).max().unwrap_or(2);
-        let mut input = Vec::with_capacity(ranges.len() * len);
-        let mut mask = Vec::with_capacity(ranges.len() * len);
-        for r in ranges {
-            let used = r.len() + 2;
+    /// One forward pass over a batch of windows (their content tokens, without `[CLS]` and
+    /// `[SEP]`), padded to the longest.
+    fn forward(&self, windows: &[&[u32]]) -> Result<Vec<[f32; EMBED_DIM]>, ModelError> {
+        let len = windows.iter().map(|w| w.len() + 2).max().unwrap_or(2);
+        let mut input = Vec::with_capacity(windows.len() * len);
+        let mut mask = Vec::with_capacity(windows.len() * len);
+        for w in windows {
+            let used = w.len() + 2;
             input.push(CLS);
-            input.extend_from_slice(&ids[r.clone()]);
+            input.extend_from_slice(w);
             input.push(SEP);
             input.extend(std::iter::repeat_n(0u32, len - used));
-            mask.extend(std::iter::repeat_n(1u32, used));
-            mask.extend(std::iter::repeat_n(0u32, len - used));
+            // Added to the attention scores: padding gets a large negative score.
+            mask.extend(std::iter::repeat_n(0f32, used));
+            mask.extend(std::iter::repeat_n(-1e9f32, len - used));
         }
-        let shape = (ranges.len(), len);
+        let shape = (windows.len(), len);
         let input = Tensor::from_vec(input, shape, &self.device)?;
         let mask = Tensor::from_vec(mask, shape, &self.device)?;
-        let hidden = self.bert.forward(&input, &mask)?;
-        // Mean over the real tokens: sum(hidden * mask) / sum(mask).
-        let maskf = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&maskf)?.sum(1)?;
-        let counts = maskf.sum(1)?;
-        let pooled = summed.broadcast_div(&counts)?.to_vec2::<f32>()?;
-        let mut out = Vec::with_capacity(pooled.len());
-        for row in pooled {
-            let mut e = [0f32; EMBED_DIM];
-            if row.len() != EMBED_DIM {
-                return Err(ModelError::Candle(candle_core::Error::Msg(format!(
-                    "embedding has {} values, expected {EMBED_DIM}",
-                    row.len()
-                ))));
+        let hidden = self
+            .bert
+            .forward(&input, &mask)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        if hidden.len() != windows.len() * len * EMBED_DIM {
+            return Err(ModelError::Candle(candle_core::Error::Msg(format!(
+                "the encoder gave {} values, expected {}",
+                hidden.len(),
+                windows.len() * len * EMBED_DIM
+            ))));
+        }
+        // Mean over the real tokens, then L2 normalisation.
+        let mut out = Vec::with_capacity(windows.len());
+        for (w, rows) in windows.iter().zip(hidden.chunks_exact(len * EMBED_DIM)) {
+            let used = w.len() + 2;
+            let mut sum = [0f32; EMBED_DIM];
+            for row in rows.chunks_exact(EMBED_DIM).take(used) {
+                for (s, v) in sum.iter_mut().zip(row) {
+                    *s += v;
+                }
             }
-            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            for (o, v) in e.iter_mut().zip(&row) {
-                *o = v / norm;
+            let count = used as f32;
+            for s in &mut sum {
+                *s /= count;
             }
-            out.push(e);
+            let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            for s in &mut sum {
+                *s /= norm;
+            }
+            out.push(sum);
         }
         Ok(out)
     }
+}
+
+/// Group windows (indices into `windows`) into forward passes: sorted by length, so a pass
+/// pads little, and each pass at most [`PASS_TOKENS`] tokens (padding included) and
+/// [`PASS_WINDOWS`] windows, or a single window. The grouping depends only on the windows,
+/// never on the number of threads, so neither do the embeddings.
+pub(crate) fn plan_passes(windows: &[&[u32]]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..windows.len()).collect();
+    order.sort_by_key(|&i| windows[i].len());
+    let mut passes: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for i in order {
+        // Sorted: this window is the longest of the pass so far.
+        let padded = (current.len() + 1) * (windows[i].len() + 2);
+        if !current.is_empty() && (padded > PASS_TOKENS || current.len() == PASS_WINDOWS) {
+            passes.push(std::mem::take(&mut current));
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        passes.push(current);
+    }
+    passes
 }
 
 /// A tokenized text and where its windows start.
@@ -358,6 +458,29 @@ mod tests {
             assert!(last + CONTENT >= n, "{n} tokens: last window ends short");
             assert!(last < n.max(1), "{n} tokens: an empty trailing window");
         }
+    }
+
+    #[test]
+    fn passes_cover_every_window_once_within_their_bounds() {
+        let ids: Vec<Vec<u32>> = [
+            126usize, 3, 0, 126, 40, 41, 60, 126, 5, 5, 5, 5, 5, 5, 5, 5, 5, 90,
+        ]
+        .iter()
+        .map(|&n| vec![7u32; n])
+        .collect();
+        let windows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        let passes = plan_passes(&windows);
+        let mut all: Vec<usize> = passes.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..windows.len()).collect::<Vec<_>>());
+        for p in &passes {
+            let longest = p.iter().map(|&i| windows[i].len() + 2).max().unwrap_or(0);
+            assert!(p.len() == 1 || p.len() * longest <= PASS_TOKENS, "{p:?}");
+            assert!(p.len() <= PASS_WINDOWS, "{p:?}");
+        }
+        // The nine 5-token windows share passes of at most eight.
+        assert!(passes.iter().any(|p| p.len() == PASS_WINDOWS));
+        assert!(plan_passes(&[]).is_empty());
     }
 
     #[test]

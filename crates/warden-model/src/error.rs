@@ -45,6 +45,9 @@ pub enum ModelError {
     /// The network itself failed (candle).
     #[error("model: {0}")]
     Candle(#[from] candle_core::Error),
+    /// The model's threads could not be started.
+    #[error("cannot start the model's threads: {0}")]
+    Threads(String),
 }
 
 /// The model could not be fetched. Nothing is left in the cache directory when this happens.

@@ -1,5 +1,6 @@
-//! The two element-wise steps of the encoder that are not matrix products: the exact (erf)
-//! GELU of the feed-forward layers and the attention softmax.
+//! The element-wise steps of the encoder that are not matrix products: the exact (erf) GELU
+//! of the feed-forward layers, the attention softmax (with its scale and padding mask), and
+//! the additions (biases, residuals, position rows).
 //!
 //! Why not candle's: its CPU versions call the scalar `libm` `erff`/`expf` once per element.
 //! Profiled on one 128-token window (perf, one thread), those calls were a fifth of the
@@ -9,6 +10,18 @@
 //! runs each loop under the widest instruction set the CPU has (AVX-512, AVX2, or the
 //! baseline), chosen at run time, without `unsafe` in this crate.
 //!
+//! Why the additions too: candle runs every element-wise operation of 64 Ki elements or more
+//! on its own "barrier pool", a second set of threads outside any rayon pool whose workers
+//! spin while they wait and whose one lock serialises callers. The model's own threads (two
+//! windows at once, see `embed.rs`) would queue on that lock while a third thread spun on a
+//! two-core machine. Here the additions, the GELU and the softmax run on the caller's thread,
+//! split with rayon when large (inside the model's pool that is the model's threads), and
+//! write *in place* into the tensor they update: the matrix product's fresh output takes its
+//! bias and residual without a new allocation (fewer pages mapped and faulted per pass).
+//!
+//! Every operation does the same `f32` arithmetic in the same order as the candle expression
+//! it replaces (`(s · scale) + mask`, `a + b`), so results do not move.
+//!
 //! Accuracy: `exp` is within a few units in the last place over the range used;
 //! `erfc` uses the Abramowitz–Stegun 7.1.26 rational form (absolute error ≤ 1.5e-7), and GELU
 //! is computed from `erfc` on the negative side so that `1 + erf(x)` does not cancel. The
@@ -16,16 +29,51 @@
 //! (`tests/embeddings.rs`) holds the whole encoder to the reference implementation.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Result, Tensor, bail};
+#[cfg(test)]
+use candle_core::{CustomOp1, Shape};
+use rayon::prelude::*;
+
+/// Element counts at or above which an operation is split across the current rayon pool
+/// (below it, the split costs more than it saves).
+const PAR_MIN: usize = 32 * 1024;
 
 /// `gelu(x) = x/2 · (1 + erf(x/√2))`, element-wise, on a contiguous `f32` tensor.
+#[cfg(test)]
 pub(crate) fn gelu_erf(t: &Tensor) -> Result<Tensor> {
     t.apply_op1_no_bwd(&Gelu)
 }
 
+/// [`gelu_erf`] in place.
+pub(crate) fn gelu_erf_inplace(t: &Tensor) -> Result<()> {
+    t.inplace_op1(&Gelu)
+}
+
 /// Softmax over the last dimension of a contiguous `f32` tensor.
+#[cfg(test)]
 pub(crate) fn softmax_last_dim(t: &Tensor) -> Result<Tensor> {
     t.apply_op1_no_bwd(&Softmax)
+}
+
+/// The attention's `softmax(scores · scale + mask)` in place: `scores` is `(batch, heads,
+/// len, len)` and contiguous, `mask` is `(batch, len)` (0 for a token, −1e9 for padding).
+pub(crate) fn masked_softmax_inplace(scores: &Tensor, mask: &Tensor, scale: f32) -> Result<()> {
+    let (_, heads, rows, width) = scores.dims4()?;
+    scores.inplace_op2(
+        mask,
+        &MaskedSoftmax {
+            heads,
+            rows,
+            width,
+            scale,
+        },
+    )
+}
+
+/// `x[i] += y[i mod y.len()]` in place, on contiguous `f32` tensors: a bias added to every
+/// row, a residual of the same shape, or position rows added to every window of a batch.
+pub(crate) fn add_cyclic_inplace(x: &Tensor, y: &Tensor) -> Result<()> {
+    x.inplace_op2(y, &AddCyclic)
 }
 
 /// The contiguous `f32` data of a storage, or an error naming the operation.
@@ -40,44 +88,205 @@ fn f32_data<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> Result<&'
         .ok_or_else(|| candle_core::Error::Msg(format!("{op}: layout outside its storage")))
 }
 
+/// [`f32_data`], writable.
+fn f32_data_mut<'a>(
+    op: &str,
+    storage: &'a mut CpuStorage,
+    layout: &Layout,
+) -> Result<&'a mut [f32]> {
+    let dtype = storage.dtype();
+    let CpuStorage::F32(data) = storage else {
+        bail!("{op}: expected f32 data, got {dtype:?}")
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        bail!("{op}: expected a contiguous tensor")
+    };
+    data.get_mut(start..end)
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: layout outside its storage")))
+}
+
+/// Rows of `width` per rayon task so that a task has about [`PAR_MIN`] elements.
+fn rows_per_task(width: usize) -> usize {
+    (PAR_MIN / width.max(1)).max(1)
+}
+
+struct AddCyclic;
+
+impl InplaceOp2 for AddCyclic {
+    fn name(&self) -> &'static str {
+        "warden-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
+        let y = f32_data(self.name(), s2, l2)?;
+        let x = f32_data_mut(self.name(), s1, l1)?;
+        if y.is_empty() || !x.len().is_multiple_of(y.len()) {
+            bail!(
+                "warden-add: {} values do not repeat {} values",
+                x.len(),
+                y.len()
+            )
+        }
+        let add = |x: &mut [f32], y: &[f32]| pulp::Arch::new().dispatch(AddLoop { x, y });
+        if x.len() < PAR_MIN {
+            for row in x.chunks_exact_mut(y.len()) {
+                add(row, y);
+            }
+        } else if x.len() == y.len() {
+            let task = PAR_MIN;
+            x.par_chunks_mut(task)
+                .zip(y.par_chunks(task))
+                .for_each(|(x, y)| add(x, y));
+        } else {
+            let task = rows_per_task(y.len()) * y.len();
+            x.par_chunks_mut(task).for_each(|x| {
+                for row in x.chunks_exact_mut(y.len()) {
+                    add(row, y);
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+struct AddLoop<'a> {
+    x: &'a mut [f32],
+    y: &'a [f32],
+}
+
+impl pulp::WithSimd for AddLoop<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        for (a, &b) in self.x.iter_mut().zip(self.y) {
+            *a += b;
+        }
+    }
+}
+
 struct Gelu;
 
+#[cfg(test)]
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
         "warden-gelu-erf"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let input = f32_data(self.name(), storage, layout)?;
-        let mut out = vec![0f32; input.len()];
-        pulp::Arch::new().dispatch(GeluLoop {
-            input,
-            out: &mut out,
-        });
+        let mut out = f32_data(CustomOp1::name(self), storage, layout)?.to_vec();
+        gelu_slice(&mut out);
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }
 
+impl InplaceOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "warden-gelu-erf"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        gelu_slice(f32_data_mut(InplaceOp1::name(self), storage, layout)?);
+        Ok(())
+    }
+}
+
+fn gelu_slice(x: &mut [f32]) {
+    if x.len() < PAR_MIN {
+        pulp::Arch::new().dispatch(GeluLoop { x });
+    } else {
+        x.par_chunks_mut(PAR_MIN)
+            .for_each(|x| pulp::Arch::new().dispatch(GeluLoop { x }));
+    }
+}
+
+/// Plain softmax over the last dimension (the unit tests compare it with candle's).
+#[cfg(test)]
 struct Softmax;
 
+#[cfg(test)]
 impl CustomOp1 for Softmax {
     fn name(&self) -> &'static str {
         "warden-softmax"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let input = f32_data(self.name(), storage, layout)?;
+        let mut out = f32_data(self.name(), storage, layout)?.to_vec();
         let width = layout.shape().dims().last().copied().unwrap_or(1);
-        if width == 0 {
-            return Ok((CpuStorage::F32(Vec::new()), layout.shape().clone()));
+        if width > 0 {
+            pulp::Arch::new().dispatch(SoftmaxLoop {
+                x: &mut out,
+                mask: &[],
+                width,
+                scale: 1.0,
+            });
         }
-        let mut out = vec![0f32; input.len()];
-        pulp::Arch::new().dispatch(SoftmaxLoop {
-            input,
-            out: &mut out,
-            width,
-        });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+struct MaskedSoftmax {
+    heads: usize,
+    rows: usize,
+    width: usize,
+    scale: f32,
+}
+
+impl InplaceOp2 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "warden-masked-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
+        let mask = f32_data(self.name(), s2, l2)?;
+        let scores = f32_data_mut(self.name(), s1, l1)?;
+        // One (window, head) block of `rows × width` scores at a time; its window's mask row.
+        let block = self.rows * self.width;
+        if block == 0 {
+            return Ok(());
+        }
+        let windows = scores.len() / block;
+        if scores.len() != windows * block
+            || self.heads == 0
+            || !windows.is_multiple_of(self.heads)
+            || mask.len() != windows / self.heads * self.width
+        {
+            bail!(
+                "warden-masked-softmax: {} scores and {} mask values do not fit {} heads of {}×{}",
+                scores.len(),
+                mask.len(),
+                self.heads,
+                self.rows,
+                self.width
+            )
+        }
+        let run = |(i, x): (usize, &mut [f32])| {
+            let w = i / self.heads;
+            pulp::Arch::new().dispatch(SoftmaxLoop {
+                x,
+                mask: &mask[w * self.width..(w + 1) * self.width],
+                width: self.width,
+                scale: self.scale,
+            });
+        };
+        if scores.len() < PAR_MIN {
+            scores.chunks_exact_mut(block).enumerate().for_each(run);
+        } else {
+            scores.par_chunks_exact_mut(block).enumerate().for_each(run);
+        }
+        Ok(())
     }
 }
 
@@ -87,8 +296,7 @@ impl CustomOp1 for Softmax {
 // baseline and called from there).
 
 struct GeluLoop<'a> {
-    input: &'a [f32],
-    out: &'a mut [f32],
+    x: &'a mut [f32],
 }
 
 impl pulp::WithSimd for GeluLoop<'_> {
@@ -96,16 +304,19 @@ impl pulp::WithSimd for GeluLoop<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        for (o, &x) in self.out.iter_mut().zip(self.input) {
-            *o = gelu(x);
+        for v in self.x.iter_mut() {
+            *v = gelu(*v);
         }
     }
 }
 
+/// Rows of `width` softmaxed in place, each first scaled and given the mask (an empty mask:
+/// neither).
 struct SoftmaxLoop<'a> {
-    input: &'a [f32],
-    out: &'a mut [f32],
+    x: &'a mut [f32],
+    mask: &'a [f32],
     width: usize,
+    scale: f32,
 }
 
 impl pulp::WithSimd for SoftmaxLoop<'_> {
@@ -113,9 +324,13 @@ impl pulp::WithSimd for SoftmaxLoop<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        let rows = self.input.chunks_exact(self.width);
-        for (o, x) in self.out.chunks_exact_mut(self.width).zip(rows) {
-            softmax_row(x, o);
+        for row in self.x.chunks_exact_mut(self.width) {
+            if !self.mask.is_empty() {
+                for (v, &m) in row.iter_mut().zip(self.mask) {
+                    *v = *v * self.scale + m;
+                }
+            }
+            softmax_row(row);
         }
     }
 }
@@ -125,7 +340,7 @@ impl pulp::WithSimd for SoftmaxLoop<'_> {
 const LANES: usize = 16;
 
 #[inline(always)]
-fn softmax_row(x: &[f32], out: &mut [f32]) {
+fn softmax_row(x: &mut [f32]) {
     let mut lane_max = [f32::NEG_INFINITY; LANES];
     let chunks = x.chunks_exact(LANES);
     let rest = chunks.remainder();
@@ -138,11 +353,11 @@ fn softmax_row(x: &[f32], out: &mut [f32]) {
         .iter()
         .chain(&lane_max)
         .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = exp(v - max);
+    for v in x.iter_mut() {
+        *v = exp(*v - max);
     }
     let mut lane_sum = [0f32; LANES];
-    let chunks = out.chunks_exact(LANES);
+    let chunks = x.chunks_exact(LANES);
     let rest = chunks.remainder();
     for c in chunks {
         for (s, &v) in lane_sum.iter_mut().zip(c) {
@@ -152,8 +367,8 @@ fn softmax_row(x: &[f32], out: &mut [f32]) {
     let sum: f32 = lane_sum.iter().chain(rest).sum();
     // The row's maximum contributes exp(0) = 1, so `sum ≥ 1` for any finite row.
     let inv = 1.0 / sum;
-    for o in out.iter_mut() {
-        *o *= inv;
+    for v in x.iter_mut() {
+        *v *= inv;
     }
 }
 
@@ -299,6 +514,113 @@ mod tests {
         for (a, b) in ours.iter().flatten().zip(theirs.iter().flatten()) {
             assert!((a - b).abs() < 1e-6, "{a} vs candle's {b}");
         }
+    }
+
+    #[test]
+    fn masked_softmax_is_candles_expression_exactly() {
+        let dev = candle_core::Device::Cpu;
+        // Two windows, three heads, 5 × 5 scores; the second window has two padding tokens.
+        let (b, h, l) = (2, 3, 5);
+        let v: Vec<f32> = (0..b * h * l * l)
+            .map(|i| ((i * 37 % 101) as f32) * 0.173 - 8.0)
+            .collect();
+        let scores = Tensor::from_vec(v, (b, h, l, l), &dev).unwrap();
+        let used = [5usize, 3];
+        let mask: Vec<f32> = used
+            .iter()
+            .flat_map(|&u| (0..l).map(move |t| if t < u { 0.0 } else { -1e9 }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (b, l), &dev).unwrap();
+        let scale = 0.176_776_7_f32;
+        // What the encoder computed before: affine scale, broadcast add, softmax.
+        let want = (scores.clone() * f64::from(scale))
+            .unwrap()
+            .broadcast_add(&mask.reshape((b, 1, 1, l)).unwrap())
+            .unwrap();
+        let want: Vec<f32> = softmax_last_dim(&want)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let got = scores.copy().unwrap();
+        masked_softmax_inplace(&got, &mask, scale).unwrap();
+        let got: Vec<f32> = got.flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(got, want);
+        // Padding columns of the second window get nothing.
+        for row in got[h * l * l..].chunks(l) {
+            assert_eq!(&row[3..], &[0.0, 0.0]);
+        }
+    }
+
+    #[test]
+    fn masked_softmax_refuses_a_mask_of_the_wrong_size() {
+        let dev = candle_core::Device::Cpu;
+        let scores = Tensor::zeros((2, 3, 4, 4), candle_core::DType::F32, &dev).unwrap();
+        let mask = Tensor::zeros((1, 4), candle_core::DType::F32, &dev).unwrap();
+        assert!(masked_softmax_inplace(&scores, &mask, 1.0).is_err());
+    }
+
+    #[test]
+    fn cyclic_add_is_candles_broadcast_add_small_and_large() {
+        let dev = candle_core::Device::Cpu;
+        // Below and above the size at which the addition is split across threads.
+        for rows in [3usize, 300] {
+            let width = 384;
+            let x: Vec<f32> = (0..rows * width)
+                .map(|i| ((i * 13 % 97) as f32) * 0.31 - 15.0)
+                .collect();
+            let x = Tensor::from_vec(x, (rows, width), &dev).unwrap();
+            let bias: Vec<f32> = (0..width).map(|i| (i as f32) * 0.01 - 1.9).collect();
+            let bias = Tensor::from_vec(bias, width, &dev).unwrap();
+            let want: Vec<f32> = x
+                .broadcast_add(&bias)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let got = x.copy().unwrap();
+            add_cyclic_inplace(&got, &bias).unwrap();
+            assert_eq!(got.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want);
+            // Same shape (a residual).
+            let other = (x.clone() * 0.5).unwrap();
+            let want: Vec<f32> = (&x + &other)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let got = x.copy().unwrap();
+            add_cyclic_inplace(&got, &other).unwrap();
+            assert_eq!(got.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want);
+        }
+        let x = Tensor::zeros((2, 5), candle_core::DType::F32, &dev).unwrap();
+        let y = Tensor::zeros(3, candle_core::DType::F32, &dev).unwrap();
+        assert!(
+            add_cyclic_inplace(&x, &y).is_err(),
+            "10 values do not repeat 3"
+        );
+        // A tensor may not be added to itself in place (candle refuses the aliasing).
+        assert!(add_cyclic_inplace(&x, &x).is_err());
+    }
+
+    #[test]
+    fn gelu_in_place_matches_the_copying_op_above_the_split_size() {
+        let dev = candle_core::Device::Cpu;
+        let v: Vec<f32> = (0..100_000)
+            .map(|i| (i as f32 - 50_000.0) * 0.0002)
+            .collect();
+        let t = Tensor::from_vec(v, (100, 1000), &dev).unwrap();
+        let want: Vec<f32> = gelu_erf(&t)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let got = t.copy().unwrap();
+        gelu_erf_inplace(&got).unwrap();
+        assert_eq!(got.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want);
     }
 
     #[test]

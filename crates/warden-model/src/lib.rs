@@ -27,7 +27,7 @@ mod kernels;
 
 pub use card::tool_card;
 pub use classify::{Classifier, Score, bundled_heads};
-pub use embed::{Embedded, Model, Window};
+pub use embed::{Embedded, MAX_THREADS, Model, Window, default_threads};
 pub use error::{FetchError, ModelError};
 pub use fetch::{FetchOutcome, default_dir, fetch, verify_dir};
 pub use head::{Head, HeadKind};
