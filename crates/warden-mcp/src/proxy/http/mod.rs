@@ -20,8 +20,8 @@
 //! Listening elsewhere needs `insecure`.
 
 mod answer;
+mod sessions;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -76,7 +76,7 @@ struct App {
     client: HttpClient<Body>,
     warden: Arc<Warden>,
     config: Arc<ProxyConfig>,
-    sessions: Mutex<HashMap<String, Arc<Gateway>>>,
+    sessions: Mutex<sessions::Sessions<Arc<Gateway>>>,
     /// For requests without a session id (a stateless upstream).
     sessionless: Mutex<Arc<Gateway>>,
 }
@@ -99,10 +99,10 @@ impl App {
     /// called — and is remembered once the upstream accepts the session ([`App::keep`]).
     fn gateway(&self, session: Option<&str>) -> Arc<Gateway> {
         match session {
-            Some(id) => lock(&self.sessions)
-                .get(id)
-                .cloned()
-                .unwrap_or_else(|| self.new_gateway(Some(id))),
+            Some(id) => {
+                let known = lock(&self.sessions).get(id);
+                known.unwrap_or_else(|| self.new_gateway(Some(id)))
+            }
             None => lock(&self.sessionless).clone(),
         }
     }
@@ -111,9 +111,13 @@ impl App {
     fn keep(&self, session: Option<&str>, gateway: &Arc<Gateway>) {
         match session {
             Some(id) => {
-                lock(&self.sessions)
-                    .entry(id.to_string())
-                    .or_insert_with(|| gateway.clone());
+                let forgotten = lock(&self.sessions).keep(id, gateway.clone());
+                if forgotten.is_some() {
+                    tracing::warn!(
+                        "remembering {} sessions already: forgot the least recently used one",
+                        sessions::MAX_SESSIONS
+                    );
+                }
             }
             None => *lock(&self.sessionless) = gateway.clone(),
         }
@@ -167,7 +171,7 @@ pub fn run(
             ))),
             warden,
             config,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(sessions::Sessions::new(sessions::MAX_SESSIONS)),
         });
         tracing::info!(
             "listening on http://{local}/mcp, forwarding to {}",
@@ -328,7 +332,7 @@ async fn post(
     let mut inbound = decide(|| gateway.from_client(&bytes));
     if let Inbound::Held(held) = inbound {
         let known = match session.as_deref() {
-            Some(id) => lock(&app.sessions).contains_key(id),
+            Some(id) => lock(&app.sessions).contains(id),
             None => !initialize,
         };
         if !known {
