@@ -155,49 +155,11 @@ impl Gateway {
         let passed: Vec<usize> = (0..scanned.len())
             .filter(|&i| !scanned[i].1.iter().any(|f| f.severity >= Severity::High))
             .collect();
-        let (passed, over) =
-            within_budget(passed, self.config.model_listing_bytes, |i| &scanned[i].0);
-        for i in over {
-            let (tool, findings) = &mut scanned[i];
-            findings.push(model_finding(
-                server,
-                tool,
-                MODEL_PARTIAL,
-                over_budget_why(),
-            ));
-        }
-        if passed.is_empty() {
-            return;
-        }
-        let tools: Vec<&Value> = passed.iter().map(|&i| &scanned[i].0).collect();
-        let verdicts = classifier.score_tools(&tools).and_then(|v| {
-            if v.len() == tools.len() {
-                Ok(v)
-            } else {
-                Err(crate::ClassifyError(format!(
-                    "{} verdicts for {} tools",
-                    v.len(),
-                    tools.len()
-                )))
-            }
+        let read = model_read(classifier, passed, self.config.model_listing_bytes, |i| {
+            &scanned[i].0
         });
-        for (n, &i) in passed.iter().enumerate() {
+        for (i, id, why) in read {
             let (tool, findings) = &mut scanned[i];
-            let (id, why) = match &verdicts {
-                Ok(v) if v[n].flagged => (
-                    MODEL_TOOL,
-                    format!(
-                        "the local model scores this tool's metadata {:.3}, at or above its threshold {:.3}: it reads like injected instructions",
-                        v[n].score, v[n].threshold
-                    ),
-                ),
-                Ok(v) if v[n].truncated => (MODEL_PARTIAL, too_long_why()),
-                Ok(_) => continue,
-                Err(e) => (
-                    MODEL_ERROR,
-                    format!("the local model could not score this tool: {e}"),
-                ),
-            };
             findings.push(model_finding(server, tool, id, why));
         }
     }
@@ -300,41 +262,16 @@ impl Gateway {
             let passed: Vec<usize> = (0..scanned.len())
                 .filter(|&i| scanned[i].2.is_empty())
                 .collect();
-            let (passed, over) =
-                within_budget(passed, self.config.model_listing_bytes, |i| &scanned[i].0);
-            if !over.is_empty() {
+            let read = model_read(classifier, passed, self.config.model_listing_bytes, |i| {
+                &scanned[i].0
+            });
+            if let Some((_, _, why)) = read.iter().find(|(_, id, _)| *id != MODEL_TOOL) {
                 tracing::warn!(
-                    "{} {key} entries of `{server}` are past the model's budget for one listing; {}",
-                    over.len(),
-                    over_budget_why()
+                    "the model did not read all the {key} of `{server}` as clean: {why}"
                 );
             }
-            for i in over {
-                scanned[i].2.push(MODEL_PARTIAL);
-            }
-            if !passed.is_empty() {
-                let batch: Vec<&Value> = passed.iter().map(|&i| &scanned[i].0).collect();
-                match classifier.score_tools(&batch) {
-                    Ok(v) if v.len() == batch.len() => {
-                        for (verdict, &i) in v.iter().zip(&passed) {
-                            if verdict.flagged {
-                                scanned[i].2.push(MODEL_TOOL);
-                            } else if verdict.truncated {
-                                scanned[i].2.push(MODEL_PARTIAL);
-                            }
-                        }
-                    }
-                    other => {
-                        let why = other.err().map_or_else(
-                            || "a verdict count that does not match".to_owned(),
-                            |e| e.to_string(),
-                        );
-                        tracing::warn!("the model could not score the {key} of `{server}`: {why}");
-                        for &i in &passed {
-                            scanned[i].2.push(MODEL_ERROR);
-                        }
-                    }
-                }
+            for (i, id, _) in read {
+                scanned[i].2.push(id);
             }
         }
         for (entry, label, mut ids) in scanned {
@@ -398,6 +335,60 @@ impl Gateway {
 
 /// The finding of a tool (or prompt, or resource) the model flags.
 const MODEL_TOOL: &str = "model.tool";
+
+/// The model on the listing entries the rules passed (`passed`, indices into the listing;
+/// `entry` gives each one), within `budget` (see [`within_budget`]), in one batch. For every
+/// entry it does not pass as read and clean: its index, the finding (`model.tool` flagged,
+/// `model.partial` past the budget or longer than the model reads, `model.error` for every
+/// entry of a batch it could not score) and why. Tool listings and prompt/resource listings
+/// both decide through this one reading.
+fn model_read<'a>(
+    classifier: &std::sync::Arc<dyn crate::TextClassifier>,
+    passed: Vec<usize>,
+    budget: usize,
+    entry: impl Fn(usize) -> &'a Value,
+) -> Vec<(usize, &'static str, String)> {
+    let (passed, over) = within_budget(passed, budget, &entry);
+    let mut out: Vec<(usize, &'static str, String)> = over
+        .into_iter()
+        .map(|i| (i, MODEL_PARTIAL, over_budget_why()))
+        .collect();
+    if passed.is_empty() {
+        return out;
+    }
+    let batch: Vec<&Value> = passed.iter().map(|&i| entry(i)).collect();
+    let verdicts = classifier.score_tools(&batch).and_then(|v| {
+        if v.len() == batch.len() {
+            Ok(v)
+        } else {
+            Err(crate::ClassifyError(format!(
+                "{} verdicts for {} tools",
+                v.len(),
+                batch.len()
+            )))
+        }
+    });
+    match verdicts {
+        Ok(v) => {
+            for (verdict, &i) in v.iter().zip(&passed) {
+                if verdict.flagged {
+                    let why = format!(
+                        "the local model scores this tool's metadata {:.3}, at or above its threshold {:.3}: it reads like injected instructions",
+                        verdict.score, verdict.threshold
+                    );
+                    out.push((i, MODEL_TOOL, why));
+                } else if verdict.truncated {
+                    out.push((i, MODEL_PARTIAL, too_long_why()));
+                }
+            }
+        }
+        Err(e) => {
+            let why = format!("the local model could not score this tool: {e}");
+            out.extend(passed.iter().map(|&i| (i, MODEL_ERROR, why.clone())));
+        }
+    }
+    out
+}
 
 /// The most one conversation keeps of its tool listings (tool names, and the `inputSchema`s
 /// the case check reads), as [`kept_cost`] counts it: 64 MiB, over 300 times the largest
