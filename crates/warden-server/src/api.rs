@@ -493,6 +493,35 @@ impl Shared {
         d
     }
 
+    /// Before a request commits the audit group its records wait in, let the runtime read
+    /// and decide the requests that arrived meanwhile (tokio's yield polls for I/O first), so
+    /// their records join this commit instead of the next one. While commits carry more than
+    /// one record (clients are concurrent) that is up to [`GATHER_ROUNDS`] rounds, ended
+    /// early once another request's commit took these records; alone, one round (~1 µs).
+    /// Measured with 8 clients on one server thread: groups of ~4.3 records became ~7.9 and
+    /// the audited rate went from ~38k to ~46k decisions/s (before the WAL restarts of
+    /// `warden-audit`'s `log/wal.rs`, which brought it to ~49k).
+    async fn gather(&self, deciding: &[warden::Deciding]) {
+        let Some(log) = self.warden.audit() else {
+            return;
+        };
+        if !deciding.iter().any(warden::Deciding::commits_on_await) {
+            return;
+        }
+        // Alone (the last commit carried one record): one round, for whatever arrived.
+        let rounds = if log.last_group() > 1 {
+            GATHER_ROUNDS
+        } else {
+            1
+        };
+        for _ in 0..rounds {
+            tokio::task::yield_now().await;
+            if !deciding.iter().any(warden::Deciding::commits_on_await) {
+                break;
+            }
+        }
+    }
+
     /// Decide `actions` in order. A decision that only computes takes a microsecond and runs
     /// right here, and so does one that only waits for its audit record to be committed: it
     /// is handed to the log's writer and awaited ([`warden::Warden::decide_async`]), so
@@ -534,6 +563,7 @@ impl Shared {
             .await;
             decided.unwrap_or_else(|e| failed_task(n, &e))
         } else {
+            self.gather(&deciding).await;
             let mut decisions = Vec::with_capacity(n);
             for d in deciding {
                 decisions.push(d.await);
@@ -546,6 +576,9 @@ impl Shared {
         decisions
     }
 }
+
+/// At most this many rounds of [`Shared::gather`].
+const GATHER_ROUNDS: usize = 5;
 
 /// The decisions of a blocking task that failed. INVARIANT: a failed task never becomes an
 /// allow.

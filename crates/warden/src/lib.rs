@@ -767,6 +767,14 @@ impl Deciding {
             .is_some_and(warden_audit::Appended::must_block)
     }
 
+    /// Whether awaiting this commits the audit group on the awaiting task (see
+    /// [`warden_audit::Appended::commits_on_await`]).
+    pub fn commits_on_await(&self) -> bool {
+        self.appended
+            .as_ref()
+            .is_some_and(warden_audit::Appended::commits_on_await)
+    }
+
     /// The decision, waiting on this thread for its record.
     pub fn wait(mut self) -> Decision {
         let mut decision = self.decision.take().unwrap_or_else(handed_out);

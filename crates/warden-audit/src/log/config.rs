@@ -73,6 +73,10 @@ pub struct AuditConfig {
     /// it signs then vouches for whatever was there: use it only after `verify` (and a person)
     /// looked at the end.
     pub allow_tampered_tail: bool,
+    /// Once the WAL holds more than this many bytes, the checkpoint thread has the next
+    /// writer start it over from the beginning (see `log/wal.rs`: under sustained load
+    /// SQLite alone never does, and the WAL grows until the disk is full). Default 4 MiB.
+    pub wal_restart_bytes: u64,
 }
 
 impl Default for AuditConfig {
@@ -88,6 +92,7 @@ impl Default for AuditConfig {
             signing_key: None,
             busy_timeout: Duration::from_secs(5),
             allow_tampered_tail: false,
+            wal_restart_bytes: 4 << 20,
         }
     }
 }
@@ -111,6 +116,7 @@ impl fmt::Debug for AuditConfig {
             )
             .field("busy_timeout", &self.busy_timeout)
             .field("allow_tampered_tail", &self.allow_tampered_tail)
+            .field("wal_restart_bytes", &self.wal_restart_bytes)
             .finish()
     }
 }

@@ -216,6 +216,12 @@ impl AuditLog {
         }
     }
 
+    /// How many records the last successful commit carried (0 before the first): above one,
+    /// appenders are concurrent and waiting a little for the next ones makes groups larger.
+    pub fn last_group(&self) -> usize {
+        self.shared.last_group.load(Ordering::Relaxed)
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> AuditStats {
         let s = &*self.shared;
@@ -427,6 +433,13 @@ impl Appended {
     /// the log waits for room): then use [`Appended::wait`] on such a thread.
     pub fn must_block(&self) -> bool {
         matches!(self.state, Waiting::Room(_))
+    }
+
+    /// Whether awaiting this append commits its group on the awaiting task (a durable log
+    /// whose async appenders commit themselves, the record not committed yet). Records
+    /// queued before that await join the same commit.
+    pub fn commits_on_await(&self) -> bool {
+        self.shared.combine && matches!(&self.state, Waiting::Commit(done) if !done.is_ready())
     }
 
     /// Wait on this thread for the result.
@@ -747,6 +760,7 @@ fn start(prepared: Prepared, config: AuditConfig) -> Result<AuditLog, AuditError
 
     let shared = Arc::new(Shared::new(path.clone(), &config));
     let busy_timeout = config.busy_timeout;
+    let wal_restart_bytes = config.wal_restart_bytes;
     let writer = Arc::new(Mutex::new(Writer::new(
         shared.clone(),
         conn,
@@ -755,7 +769,7 @@ fn start(prepared: Prepared, config: AuditConfig) -> Result<AuditLog, AuditError
         lease,
     )));
     let committer = Arc::downgrade(&writer);
-    let wal = WalCheckpointer::spawn(&path, busy_timeout, shared.clone())?;
+    let wal = WalCheckpointer::spawn(&path, busy_timeout, wal_restart_bytes, shared.clone())?;
     let for_thread = shared.clone();
     let handle = std::thread::Builder::new()
         .name("warden-audit-writer".to_string())
