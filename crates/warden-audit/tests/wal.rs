@@ -71,3 +71,57 @@ fn sustained_appends_keep_the_wal_bounded() {
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.summary().unwrap().records, appended);
 }
+
+/// Frames in the WAL now (a passive checkpoint from another connection says so).
+fn wal_frames(path: &std::path::Path) -> i64 {
+    common::sql(path)
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+        .unwrap()
+}
+
+/// A reader still on old frames keeps SQLite from starting the WAL over, but must not hold
+/// the appends (a restart that waited for it would hold the writer): they go on and the WAL
+/// grows meanwhile; once the reader lets go, a later restart starts it over.
+#[test]
+fn a_reader_on_old_frames_delays_the_restart_not_the_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let mut c = config();
+    c.wal_restart_bytes = 256 << 10;
+    c.keep_checkpoint_every = 100_000;
+    let threshold = (256 << 10) / FRAME as i64;
+    let log = AuditLog::open(&path, c).unwrap();
+    log.append(entry(0)).unwrap();
+    let reader = common::sql(&path);
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    for i in 1..=1000 {
+        log.append(entry(i)).unwrap();
+    }
+    let held = wal_frames(&path);
+    assert!(
+        held > 4 * threshold,
+        "with a reader on old frames the WAL should have grown: {held} frames"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut i = 1001;
+    let mut frames = held;
+    while frames >= held && Instant::now() < deadline {
+        for _ in 0..100 {
+            log.append(entry(i)).unwrap();
+            i += 1;
+        }
+        frames = wal_frames(&path);
+    }
+    assert!(
+        frames < held,
+        "the WAL was not started over after the reader let go: {frames} frames"
+    );
+    log.close().unwrap();
+    let report = verify(&path);
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.summary().unwrap().records, i);
+}

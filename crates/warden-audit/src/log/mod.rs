@@ -769,7 +769,13 @@ fn start(prepared: Prepared, config: AuditConfig) -> Result<AuditLog, AuditError
         lease,
     )));
     let committer = Arc::downgrade(&writer);
-    let wal = WalCheckpointer::spawn(&path, busy_timeout, wal_restart_bytes, shared.clone())?;
+    let wal = WalCheckpointer::spawn(
+        &path,
+        busy_timeout,
+        wal_restart_bytes,
+        shared.clone(),
+        committer.clone(),
+    )?;
     let for_thread = shared.clone();
     let handle = std::thread::Builder::new()
         .name("warden-audit-writer".to_string())

@@ -39,6 +39,9 @@ pub(super) struct Shared {
     pub flushers: AtomicUsize,
     pub appended: AtomicU64,
     pub committed: AtomicU64,
+    /// The WAL checkpoint thread wants the writer's lock for a restart (see `wal.rs`): the
+    /// writer thread and async appenders stand back until it has it.
+    pub restart_wanted: AtomicBool,
     /// Records in the last successful commit.
     pub last_group: AtomicUsize,
     pub failed: AtomicU64,
@@ -64,8 +67,6 @@ pub(super) struct Queue {
     /// only when someone waits.
     pub room_waiters: usize,
     pub closing: bool,
-    /// The WAL checkpoint thread asks the writer thread to restart the WAL (see `wal.rs`).
-    pub restart_wal: bool,
     /// Set when the writer thread has stopped; appends fail with this reason.
     pub stopped: Option<String>,
 }
@@ -236,7 +237,6 @@ impl Shared {
                 flush_waiters: 0,
                 room_waiters: 0,
                 closing: false,
-                restart_wal: false,
                 stopped: None,
             }),
             work: Condvar::new(),
@@ -247,6 +247,7 @@ impl Shared {
             appended: AtomicU64::new(0),
             committed: AtomicU64::new(0),
             last_group: AtomicUsize::new(0),
+            restart_wanted: AtomicBool::new(false),
             failed: AtomicU64::new(0),
             blocked: AtomicU64::new(0),
             rejected_full: AtomicU64::new(0),
@@ -261,17 +262,6 @@ impl Shared {
     pub fn wake_writer(&self) {
         let q = lock(&self.queue);
         let wake = q.writer_idle && (!q.items.is_empty() || q.closing);
-        drop(q);
-        if wake {
-            self.work.notify_one();
-        }
-    }
-
-    /// Ask the writer thread to restart the WAL (waking it if it sleeps).
-    pub fn request_wal_restart(&self) {
-        let mut q = lock(&self.queue);
-        q.restart_wal = true;
-        let wake = q.writer_idle;
         drop(q);
         if wake {
             self.work.notify_one();

@@ -37,9 +37,6 @@ use crate::timestamp::Timestamp;
 
 /// How often a failing writer tries whether it can write again.
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
-/// WAL restarts in a row that found a lock or a reader in the way before that is warned
-/// about (≈ 5 s of checkpoint rounds).
-const RESTART_MISSES_WARNED: u32 = 100;
 
 /// The node key and what is derived from it once.
 struct NodeKey {
@@ -105,8 +102,6 @@ pub(super) struct Writer {
     clean_since: Option<i64>,
     /// `data_version` as read in the current transaction, once its end checked out.
     tx_version: Option<i64>,
-    /// WAL restarts in a row that a lock or a reader kept from finishing.
-    restart_misses: u32,
 }
 
 impl Writer {
@@ -145,7 +140,6 @@ impl Writer {
             scratch: Vec::new(),
             clean_since: None,
             tx_version: None,
-            restart_misses: 0,
         }
     }
 
@@ -161,10 +155,10 @@ impl Writer {
         loop {
             let probe_at = lock(&committer).next_probe();
             wait_for_work(&shared, spin, probe_at);
-            let mut w = lock(&committer);
-            if std::mem::take(&mut lock(&shared.queue).restart_wal) {
-                w.restart_wal();
+            while shared.restart_wanted.load(Ordering::SeqCst) {
+                std::thread::yield_now();
             }
+            let mut w = lock(&committer);
             let closing = take_batch(&shared, &mut batch);
             spin = false;
             if !batch.is_empty() {
@@ -176,45 +170,6 @@ impl Writer {
             } else if w.probe_due() {
                 w.probe();
             }
-        }
-    }
-
-    /// Copy what is left of the WAL back into the database file and have the next
-    /// transaction start the WAL over (`RESTART`; see `wal.rs` for why). It never waits:
-    /// another connection's write lock, or a reader still on old frames, makes it try again
-    /// at the checkpoint thread's next round (waiting would hold this process's appends
-    /// for as long). A reader that never lets go keeps the WAL growing; that is said once.
-    fn restart_wal(&mut self) {
-        let gate = self.gate.clone();
-        let done = match gate.try_enter() {
-            None => false,
-            Some(_turn) => {
-                if self.conn.busy_timeout(Duration::ZERO).is_err() {
-                    return;
-                }
-                // Its first column is 1 when a lock or a reader kept it from finishing.
-                let done = self
-                    .conn
-                    .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
-                if let Err(e) = self.conn.busy_timeout(self.busy_timeout) {
-                    tracing::warn!(
-                        "{}: cannot restore the busy timeout: {e}",
-                        self.shared.path.display()
-                    );
-                }
-                matches!(done, Ok(0))
-            }
-        };
-        if done {
-            self.restart_misses = 0;
-            return;
-        }
-        self.restart_misses += 1;
-        if self.restart_misses == RESTART_MISSES_WARNED {
-            tracing::warn!(
-                "{}: the WAL cannot be started over (another connection keeps reading old frames or holding the write lock); it grows until it can",
-                self.shared.path.display()
-            );
         }
     }
 
@@ -637,9 +592,6 @@ impl Writer {
 fn wait_for_work(s: &Shared, mut spin: bool, probe_at: Option<Instant>) {
     let mut q = lock(&s.queue);
     loop {
-        if q.restart_wal {
-            return;
-        }
         if !q.items.is_empty() {
             let ready = q.closing
                 || s.mode == Mode::Durable
@@ -717,6 +669,10 @@ const COMBINE_ROUNDS: usize = 2;
 /// may wait `busy_timeout`. Whatever is still queued when this returns is the writer
 /// thread's (woken here), so no record waits on a caller that stopped committing.
 pub(super) fn combine(committer: &Mutex<Writer>, s: &Shared) {
+    if s.restart_wanted.load(Ordering::SeqCst) {
+        // The WAL checkpoint thread takes the lock next, and wakes the writer after.
+        return;
+    }
     let mut w = match committer.try_lock() {
         Ok(w) => w,
         Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
