@@ -67,7 +67,10 @@ impl Entry {
             args: if redact { None } else { Some(canonical) },
             args_digest: digest,
             context: canonical_context(&action.context),
-            latency_ns: decision.elapsed_ns,
+            // Stored as SQLite's signed 64-bit integer: clamped here, so the hash covers the
+            // value the row holds (a caller's `elapsed_ns` past 2^63 - 1 made a record that
+            // failed its own verification).
+            latency_ns: decision.elapsed_ns.min(i64::MAX as u64),
             // 0 means "decided outside a versioned policy set": nothing to record.
             policy_version: (decision.policy_version != 0).then_some(decision.policy_version),
         }

@@ -88,6 +88,24 @@ fn appends_number_from_one_and_read_back_exactly() {
     assert!(verify(&path).is_intact());
 }
 
+/// `Decision::elapsed_ns` is the caller's to set; past 2^63 - 1 the row could not hold it and
+/// the record failed its own verification (found by a test entry with a huge number).
+#[test]
+fn an_elapsed_time_past_what_a_row_holds_is_clamped_and_verifies() {
+    let (_dir, path) = temp();
+    let log = AuditLog::open(&path, config()).unwrap();
+    for elapsed in [i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
+        let mut decision = Decision::deny("no");
+        decision.elapsed_ns = elapsed;
+        log.append(Entry::new(&Action::new("read_file"), &decision))
+            .unwrap();
+    }
+    log.close().unwrap();
+    assert!(verify(&path).is_intact(), "{:?}", verify(&path));
+    let records = query(&path, &Filter::default()).unwrap();
+    assert!(records.iter().all(|r| r.latency_ns == i64::MAX as u64));
+}
+
 #[test]
 fn redact_obligation_keeps_only_the_digest() {
     let (_dir, path) = temp();

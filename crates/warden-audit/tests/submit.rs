@@ -5,39 +5,12 @@
 mod common;
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use common::{assert_each_entry_once, config, entry, sql, verify};
+use common::{assert_each_entry_once, block_on, config, entry, sql, verify};
 use warden_audit::{AuditConfig, AuditError, AuditLog, Mode, VerifyReport, WhenFull};
-
-/// Wakes the test thread.
-struct Unpark(Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Drive `f` on this thread until it completes; only a wake-up moves it on (a lost wake-up
-/// shows as the "did not complete" panic, not as a hang).
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "the future did not complete");
-        std::thread::park_timeout(Duration::from_secs(1));
-    }
-}
 
 #[test]
 fn durable_submits_complete_after_their_commit_with_their_numbers() {

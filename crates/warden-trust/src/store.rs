@@ -284,7 +284,7 @@ impl TrustStore {
             add_times_column(&c)
                 .map_err(|e| store(format!("cannot add trust_events.times: {e}")))?;
             // Copying the WAL back into the file is the audit log's checkpoint thread's
-            // work (every 100 ms; a Warden always opens the audit log on the file its trust
+            // work (every 50 ms; a Warden always opens the audit log on the file its trust
             // store uses), or the last connection's when it closes. With SQLite's default
             // (every 1,000 pages), this connection's small commits ran that copy and its
             // fsync inside the write transaction, behind the in-process write gate the audit

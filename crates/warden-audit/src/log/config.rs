@@ -75,7 +75,8 @@ pub struct AuditConfig {
     pub allow_tampered_tail: bool,
     /// Once the WAL holds more than this many bytes, the checkpoint thread has the next
     /// writer start it over from the beginning (see `log/wal.rs`: under sustained load
-    /// SQLite alone never does, and the WAL grows until the disk is full). Default 4 MiB.
+    /// SQLite alone never does, and the WAL grows until the disk is full). Default 4 MiB; below 16
+    /// pages counts as 16 pages.
     pub wal_restart_bytes: u64,
 }
 

@@ -79,7 +79,10 @@ impl WalCheckpointer {
             .map_err(AuditError::sqlite(path, "cannot read the page size"))?;
         // A WAL frame: a 24-byte header and one page.
         let frame = u64::try_from(page_size).unwrap_or(4096) + 24;
-        let restart_frames = i64::try_from(restart_bytes / frame).unwrap_or(i64::MAX);
+        // (At least 16 frames: a threshold of 0 would take the writer's lock every round.)
+        let restart_frames = i64::try_from(restart_bytes / frame)
+            .unwrap_or(i64::MAX)
+            .max(16);
         let gate = WriteGate::of(path);
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = stop.clone();

@@ -37,6 +37,8 @@ use crate::timestamp::Timestamp;
 
 /// How often a failing writer tries whether it can write again.
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// The longest the writer thread stands back for the WAL checkpoint thread's restart.
+const RESTART_STAND_BACK: Duration = Duration::from_millis(2);
 
 /// The node key and what is derived from it once.
 struct NodeKey {
@@ -155,9 +157,11 @@ impl Writer {
         loop {
             let probe_at = lock(&committer).next_probe();
             wait_for_work(&shared, spin, probe_at);
-            while shared.restart_wanted.load(Ordering::SeqCst) {
-                std::thread::yield_now();
-            }
+            // Stand back while the WAL checkpoint thread takes the lock for a restart (for
+            // at most RESTART_STAND_BACK: then queue behind it like anyone).
+            spin_until(RESTART_STAND_BACK, || {
+                !shared.restart_wanted.load(Ordering::SeqCst)
+            });
             let mut w = lock(&committer);
             let closing = take_batch(&shared, &mut batch);
             spin = false;

@@ -95,8 +95,8 @@ pub(crate) const INSERT_CHECKPOINT: &str = "INSERT OR REPLACE INTO checkpoints \
 
 /// SQLite stores integers signed; sequence numbers, latencies and versions never reach 2^63.
 pub(crate) fn to_i64(v: u64) -> i64 {
-    // INVARIANT: sequence numbers count up from 1 and latencies are nanoseconds; neither
-    // reaches 2^63. Policy versions are checked in `append`.
+    // INVARIANT: sequence numbers count up from 1 and never reach 2^63; latencies are
+    // clamped below it in `Entry::new`, policy versions checked in `append`.
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 

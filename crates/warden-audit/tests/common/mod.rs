@@ -3,8 +3,13 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
 use warden_audit::{AuditConfig, AuditLog, Entry, SigningKey, VerifyReport};
 use warden_core::{Action, Decision, Verdict};
@@ -79,4 +84,29 @@ pub fn assert_each_entry_once(path: &Path, ns: impl IntoIterator<Item = u64>) {
     found.sort_unstable();
     assert_eq!(found.len(), expected.len(), "record count");
     assert_eq!(found, expected, "each entry exactly once");
+}
+
+/// Wakes the test thread.
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Drive `f` on this thread until it completes; only a wake-up moves it on (a lost wake-up
+/// shows as the "did not complete" panic, not as a hang).
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "the future did not complete");
+        std::thread::park_timeout(Duration::from_secs(1));
+    }
 }
