@@ -216,10 +216,19 @@ impl AuditLog {
         }
     }
 
-    /// How many records the last successful commit carried (0 before the first): above one,
-    /// appenders are concurrent and waiting a little for the next ones makes groups larger.
-    pub fn last_group(&self) -> usize {
+    /// How many records the largest recent commit carried (0 before the first; forgotten
+    /// by a sixteenth per commit): above one, appenders are concurrent, and waiting for that
+    /// many records before committing makes groups as large as they recently were.
+    pub fn recent_group(&self) -> usize {
         self.shared.last_group.load(Ordering::Relaxed)
+    }
+
+    /// Records handed to this log and not yet committed or failed (three atomic loads; may
+    /// be off by the records of a commit in progress).
+    pub fn uncommitted(&self) -> u64 {
+        let s = &*self.shared;
+        let done = s.committed.load(Ordering::Relaxed) + s.failed.load(Ordering::Relaxed);
+        s.appended.load(Ordering::Relaxed).saturating_sub(done)
     }
 
     /// A snapshot of the counters.

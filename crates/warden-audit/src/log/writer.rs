@@ -389,7 +389,10 @@ impl Writer {
                 }
                 // Counters first, so a caller whose append returned sees them updated.
                 s.committed.fetch_add(n, Ordering::Relaxed);
-                s.last_group.store(batch.len(), Ordering::Relaxed);
+                // The largest recent group: a new one, or the last decayed by 1/16.
+                let peak = s.last_group.load(Ordering::Relaxed);
+                s.last_group
+                    .store(batch.len().max(peak - peak / 16), Ordering::Relaxed);
                 self.recovered();
                 for (i, p) in batch.iter_mut().enumerate() {
                     p.complete(Ok(first + i as u64));
