@@ -42,8 +42,8 @@ pub(super) struct Shared {
     /// The WAL checkpoint thread wants the writer's lock for a restart (see `wal.rs`): the
     /// writer thread and async appenders stand back until it has it.
     pub restart_wanted: AtomicBool,
-    /// Records in the largest recent commit (each commit takes the larger of its own size
-    /// and this, less a sixteenth).
+    /// Records in the largest recent commit, in 1/256ths (each commit takes the larger of
+    /// its own size and this, less a sixteenth).
     pub last_group: AtomicUsize,
     pub failed: AtomicU64,
     pub blocked: AtomicU64,

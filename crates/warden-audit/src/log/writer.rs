@@ -389,10 +389,9 @@ impl Writer {
                 }
                 // Counters first, so a caller whose append returned sees them updated.
                 s.committed.fetch_add(n, Ordering::Relaxed);
-                // The largest recent group: a new one, or the last decayed by 1/16.
                 let peak = s.last_group.load(Ordering::Relaxed);
                 s.last_group
-                    .store(batch.len().max(peak - peak / 16), Ordering::Relaxed);
+                    .store(recent_group(peak, batch.len()), Ordering::Relaxed);
                 self.recovered();
                 for (i, p) in batch.iter_mut().enumerate() {
                     p.complete(Ok(first + i as u64));
@@ -649,6 +648,12 @@ fn wait_for_work(s: &Shared, mut spin: bool, probe_at: Option<Instant>) {
     }
 }
 
+/// The largest recent group after a commit of `n` records, in 1/256ths of a record: `n`, or
+/// the last value less a sixteenth (so from 8 to 1 in ~34 commits of one).
+fn recent_group(peak: usize, n: usize) -> usize {
+    (n << 8).max(peak - peak / 16)
+}
+
 /// Take up to `max_batch` queued records (the caller holds the writer's lock). Returns
 /// whether the log is closing.
 fn take_batch(s: &Shared, batch: &mut Vec<Pending>) -> bool {
@@ -727,5 +732,31 @@ impl Drop for StopGuard {
         drop(orphans);
         s.room.notify_all();
         s.progressed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recent_group;
+
+    #[test]
+    fn the_recent_group_follows_the_largest_and_forgets_it_slowly() {
+        let as_records = |v: usize| v.div_ceil(256);
+        let mut v = recent_group(0, 8);
+        assert_eq!(as_records(v), 8);
+        v = recent_group(v, 3);
+        assert_eq!(
+            as_records(v),
+            8,
+            "one smaller group does not undo a larger one"
+        );
+        let mut commits = 1;
+        while as_records(v) > 1 {
+            v = recent_group(v, 1);
+            commits += 1;
+            assert!(commits < 100, "never forgot the group of 8");
+        }
+        assert!((20..=40).contains(&commits), "{commits}");
+        assert_eq!(as_records(recent_group(v, 5)), 5);
     }
 }
