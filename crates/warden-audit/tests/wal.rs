@@ -80,6 +80,7 @@ fn sustained_appends_keep_the_wal_bounded() {
     stop.store(true, Ordering::Relaxed);
     let appended: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
     let commits = log.stats().checkpoints;
+    assert!(log.stats().wal_restarts > 0, "{:?}", log.stats());
     assert!(
         commits >= target_commits,
         "only {commits} commits of {target_commits} in two minutes"

@@ -735,6 +735,7 @@ async fn metrics(State(shared): State<AppState>) -> Response {
         audit_queue_depth: stats.as_ref().map(|s| s.queue_depth as u64),
         audit_committed: stats.as_ref().map_or(0, |s| s.committed),
         audit_checkpoints: stats.as_ref().map_or(0, |s| s.checkpoints),
+        audit_wal_restarts: stats.as_ref().map_or(0, |s| s.wal_restarts),
     });
     let mut response = (StatusCode::OK, text).into_response();
     response.headers_mut().insert(

@@ -53,6 +53,8 @@ pub struct Gauges {
     /// Checkpoints this server signed: one per commit, so `audit_committed` divided by this
     /// is the mean group size (0 without an audit log).
     pub audit_checkpoints: u64,
+    /// Times the audit log's WAL was started over (0 without an audit log).
+    pub audit_wal_restarts: u64,
 }
 
 fn verdict_index(v: Verdict) -> usize {
@@ -178,7 +180,7 @@ impl Metrics {
             let name = format!("warden_http_rejected_total{{status=\"{status}\"}}");
             sample(&mut out, &name, n.load(Relaxed));
         }
-        let singles: [(&str, &str, &str, u64); 7] = [
+        let singles: [(&str, &str, &str, u64); 8] = [
             (
                 "warden_http_requests_in_flight",
                 "gauge",
@@ -221,6 +223,12 @@ impl Metrics {
                 "Audit commits this server made, each with its signed checkpoint; records committed divided by this is the mean group size (0 without --db).",
                 gauges.audit_checkpoints,
             ),
+            (
+                "warden_audit_wal_restarts_total",
+                "counter",
+                "Times the audit log's WAL file was started over after passing its size threshold (0 without --db).",
+                gauges.audit_wal_restarts,
+            ),
         ];
         for (name, kind, help, value) in singles {
             head(&mut out, name, kind, help);
@@ -258,6 +266,7 @@ mod tests {
             audit_queue_depth: None,
             audit_committed: 12,
             audit_checkpoints: 3,
+            audit_wal_restarts: 2,
         });
         assert!(text.contains("warden_decisions_total{verdict=\"allow\"} 1"));
         assert!(text.contains("warden_decisions_total{verdict=\"deny\"} 1"));
@@ -269,6 +278,7 @@ mod tests {
         assert!(text.contains("warden_policy_reload_failures_total 1"));
         assert!(text.contains("warden_audit_records_committed_total 12"));
         assert!(text.contains("warden_audit_commits_total 3"));
+        assert!(text.contains("warden_audit_wal_restarts_total 2"));
         m.record_decision(Verdict::Allow, Duration::from_secs(1));
         let h = m.latency_histogram();
         assert_eq!(h.len(), BUCKETS.len() + 1);

@@ -50,6 +50,8 @@ pub struct AuditStats {
     pub rejected_full: u64,
     /// Checkpoints signed by this process.
     pub checkpoints: u64,
+    /// Times this process's checkpoint thread started the WAL over (see `wal_restart_bytes`).
+    pub wal_restarts: u64,
     /// Whether the most recent commit failed.
     pub failing: bool,
     /// The most recent write error, if any ever happened.
@@ -243,6 +245,7 @@ impl AuditLog {
             blocked: s.blocked.load(Ordering::Relaxed),
             rejected_full: s.rejected_full.load(Ordering::Relaxed),
             checkpoints: s.checkpoints.load(Ordering::Relaxed),
+            wal_restarts: s.wal_restarts.load(Ordering::Relaxed),
             failing: s.failing.load(Ordering::Relaxed),
             last_error: lock(&s.last_error).as_ref().map(ToString::to_string),
         }

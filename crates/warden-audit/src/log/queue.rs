@@ -49,6 +49,8 @@ pub(super) struct Shared {
     pub blocked: AtomicU64,
     pub rejected_full: AtomicU64,
     pub checkpoints: AtomicU64,
+    /// WAL restarts made by the checkpoint thread.
+    pub wal_restarts: AtomicU64,
     /// The last commit failed. Buffered appends are refused while it is set (they would be
     /// acknowledged and then lost); the writer probes until a write succeeds again.
     pub failing: AtomicBool,
@@ -253,6 +255,7 @@ impl Shared {
             blocked: AtomicU64::new(0),
             rejected_full: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
+            wal_restarts: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             last_error: Mutex::new(None),
             close_error: Mutex::new(None),

@@ -119,6 +119,7 @@ impl WalCheckpointer {
                             }
                         }
                         if restart(&conn, &committer, &gate, busy_timeout, &shared) {
+                            shared.wal_restarts.fetch_add(1, Ordering::Relaxed);
                             missed_restarts = 0;
                         } else {
                             missed_restarts += 1;
