@@ -222,7 +222,10 @@ impl AuditLog {
     /// by a sixteenth per commit): above one, appenders are concurrent, and waiting for that
     /// many records before committing makes groups as large as they recently were.
     pub fn recent_group(&self) -> usize {
-        self.shared.last_group.load(Ordering::Relaxed).div_ceil(256)
+        self.shared
+            .recent_group
+            .load(Ordering::Relaxed)
+            .div_ceil(256)
     }
 
     /// Records handed to this log and not yet committed or failed (three atomic loads; may

@@ -44,7 +44,7 @@ pub(super) struct Shared {
     pub restart_wanted: AtomicBool,
     /// Records in the largest recent commit, in 1/256ths (each commit takes the larger of
     /// its own size and this, less a sixteenth).
-    pub last_group: AtomicUsize,
+    pub recent_group: AtomicUsize,
     pub failed: AtomicU64,
     pub blocked: AtomicU64,
     pub rejected_full: AtomicU64,
@@ -249,7 +249,7 @@ impl Shared {
             flushers: AtomicUsize::new(0),
             appended: AtomicU64::new(0),
             committed: AtomicU64::new(0),
-            last_group: AtomicUsize::new(0),
+            recent_group: AtomicUsize::new(0),
             restart_wanted: AtomicBool::new(false),
             failed: AtomicU64::new(0),
             blocked: AtomicU64::new(0),

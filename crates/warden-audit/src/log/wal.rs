@@ -30,7 +30,6 @@ use rusqlite::{Connection, OpenFlags};
 use super::queue::{Shared, lock};
 use super::writer::Writer;
 use crate::error::AuditError;
-use crate::store::WriteGate;
 
 /// What the WAL file is truncated to after a checkpoint, so one burst does not leave a huge
 /// file behind.
@@ -83,7 +82,6 @@ impl WalCheckpointer {
         let restart_frames = i64::try_from(restart_bytes / frame)
             .unwrap_or(i64::MAX)
             .max(16);
-        let gate = WriteGate::of(path);
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = stop.clone();
         let handle = std::thread::Builder::new()
@@ -118,7 +116,7 @@ impl WalCheckpointer {
                                 break;
                             }
                         }
-                        if restart(&conn, &committer, &gate, busy_timeout, &shared) {
+                        if restart(&conn, &committer, busy_timeout, &shared) {
                             shared.wal_restarts.fetch_add(1, Ordering::Relaxed);
                             missed_restarts = 0;
                         } else {
@@ -166,7 +164,6 @@ fn passive(conn: &Connection) -> rusqlite::Result<i64> {
 fn restart(
     conn: &Connection,
     committer: &Weak<Mutex<Writer>>,
-    gate: &WriteGate,
     busy_timeout: Duration,
     shared: &Shared,
 ) -> bool {
@@ -178,6 +175,8 @@ fn restart(
     shared.restart_wanted.store(true, Ordering::SeqCst);
     let writer = lock(&committer);
     shared.restart_wanted.store(false, Ordering::SeqCst);
+    // The writer's own gate: the one its commits and the trust store's take.
+    let gate = writer.gate().clone();
     let done = match gate.try_enter() {
         Some(_turn) if conn.busy_timeout(Duration::ZERO).is_ok() => {
             // Its first column is 1 when a lock or a reader kept it from finishing.

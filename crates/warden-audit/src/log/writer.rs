@@ -177,6 +177,11 @@ impl Writer {
         }
     }
 
+    /// This process's turn at the file (shared with the trust store's writer).
+    pub(super) fn gate(&self) -> &store::WriteGate {
+        &self.gate
+    }
+
     /// When a failing log should next be probed (`None` while writes work).
     fn next_probe(&self) -> Option<Instant> {
         self.shared
@@ -389,8 +394,8 @@ impl Writer {
                 }
                 // Counters first, so a caller whose append returned sees them updated.
                 s.committed.fetch_add(n, Ordering::Relaxed);
-                let peak = s.last_group.load(Ordering::Relaxed);
-                s.last_group
+                let peak = s.recent_group.load(Ordering::Relaxed);
+                s.recent_group
                     .store(recent_group(peak, batch.len()), Ordering::Relaxed);
                 self.recovered();
                 for (i, p) in batch.iter_mut().enumerate() {
