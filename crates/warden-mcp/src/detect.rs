@@ -470,8 +470,8 @@ pub fn scan(text: &str, mode: Mode) -> Vec<Hit> {
     // the same to the model; the patterns are ASCII. So the text is also read with each
     // look-alike folded to its letter, and what only that reading finds is reported at the
     // original span.
-    // Typographic apostrophes are folded the same way (`don’t tell the user`), without the
-    // look-alike note when they are all that was folded.
+    // Typographic apostrophes are folded the same way (`don’t tell the user`); a finding
+    // gets the look-alike note only if its own span holds a look-alike letter.
     if let Some(folded) = fold_lookalikes(text) {
         let mut found = Vec::new();
         scan_patterns(&folded.text, mode, &mut found, None);
