@@ -38,7 +38,12 @@
 //! ceiling, action, reason, times)`.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+// foldhash, not std's SipHash: two lookups per verified decision each hashed the ~57-byte DID
+// twice (~1,000 instructions, callgrind). Only verified agents are kept, so no one can fill a
+// shard with chosen colliding names; the seed is still random per process.
+use foldhash::quality::RandomState;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -226,7 +231,7 @@ fn replay(mut state: State, noted: &[Noted], c: &TrustConfig) -> State {
     state
 }
 
-type Shard = Mutex<HashMap<Arc<str>, Cached>>;
+type Shard = Mutex<HashMap<Arc<str>, Cached, RandomState>>;
 
 enum Job {
     /// Durable mode: one event, whose commit the caller waits for.
@@ -300,8 +305,10 @@ impl TrustStore {
         let shared = Arc::new(Shared {
             path: path.to_path_buf(),
             config,
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: RandomState::new(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
+            hasher: RandomState::default(),
             refresh: Duration::from_secs(1),
             failed: AtomicU64::new(0),
             gate: warden_audit::WriteGate::of(path),
