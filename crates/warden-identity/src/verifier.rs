@@ -13,13 +13,13 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::{Arc, RwLock};
 
 // foldhash, not std's SipHash: a cache hit hashed a ~90-byte key twice per decision with
 // SipHash (~500 instructions, callgrind). Keys are inserted only after their chain verified
 // against a trusted root, so no one can fill a shard with chosen colliding keys; the seed is
 // still random per process.
 use foldhash::quality::RandomState;
-use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 

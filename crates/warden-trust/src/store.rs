@@ -39,17 +39,17 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-
-// foldhash, not std's SipHash: two lookups per verified decision each hashed the ~57-byte DID
-// twice (~1,000 instructions, callgrind). Only verified agents are kept, so no one can fill a
-// shard with chosen colliding names; the seed is still random per process.
-use foldhash::quality::RandomState;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+// foldhash, not std's SipHash: two lookups per verified decision each hashed the ~57-byte DID
+// twice (~1,000 instructions, callgrind). Only verified agents are kept, so no one can fill a
+// shard with chosen colliding names; the seed is still random per process.
+use foldhash::quality::RandomState;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
