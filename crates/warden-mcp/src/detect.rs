@@ -443,16 +443,19 @@ const SECRET_RULES: &[PatternRule] = &[
         category: Category::Secret,
         severity: Severity::Medium,
         scope: Scope::Output,
-        pattern: r#"(?i)\b(password|passwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token)\s*[:=]\s*['"]?[^\s'"]{8,}"#,
+        pattern: r#"(?i)\b\w*?(password|passwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token)\s*[:=]\s*['"]?[^\s'"]{8,}"#,
         why: "a password or key assigned in text",
+        // The name may carry a prefix, as environment variables do (`POSTGRES_PASSWORD=`,
+        // `PGPASSWORD=`, `client_secret:`).
         // Code and docs name the slot without filling it: the whole value is a type
         // (`password: string)`, `Option<String>`), a reference (`${DB_PASSWORD}`), a name
         // that says what it holds (`apiKey: apiKeyOption,`, `process.env.SESSION_SECRET`,
         // `your_api_key_here`) or a placeholder in capitals that says so (`--password=PASSWORD`,
-        // `YOUR_API_KEY`, `CHANGEME`, `XXXX`). A connection string's `Password=kJ8fP2qLx9;…` and
+        // `YOUR_API_KEY`, `CHANGEME`, `XXXX`, `sk-ant-...`), or a call that names it
+        // (`secrets.token_hex(32)`). A connection string's `Password=kJ8fP2qLx9;…` and
         // an all-capitals passphrase (`CORRECT_HORSE_BATTERY_STAPLE`) are none of these.
         unless: Some(
-            r#"^[^:=]*[:=]\s*['"]?((?i:string|number|boolean|bool|str|int|bytes|any|unknown|undefined|secretstr|secretstring)|Option<\w+>|\$\{?[A-Za-z_][\w.]*\}?|[A-Za-z_$][\w.$]*(?i:key|password|passwd|secret|token)[\w.$]*|[A-Z_]*(PASSWORD|PASSWD|PASS|PWD|SECRET|KEY|TOKEN)[A-Z_]*|CHANGEME|REDACTED|X{4,}|\*{4,})['"]?[,;:)\]}>]*($|\s)"#,
+            r#"^[^:=]*[:=]\s*['"]?((?i:string|number|boolean|bool|str|int|bytes|any|unknown|undefined|secretstr|secretstring)|Option<\w+>|\$\{?[A-Za-z_][\w.]*\}?|[A-Za-z_$][\w.$]*(?i:key|password|passwd|secret|token)[\w.$]*(\([^)\s]*\)?)?|[A-Z_]*(PASSWORD|PASSWD|PASS|PWD|SECRET|KEY|TOKEN)[A-Z_]*|CHANGEME|REDACTED|X{4,}|\*{4,}|[^\s'"]*(\.\.\.|…))['"]?[,;:)\]}>({]*($|\s)"#,
         ),
     },
 ];
@@ -1972,6 +1975,11 @@ mod tests {
                 "api_key=8f3kd92jf0s1a7c4:PROD",
                 "password: \"CORRECT_HORSE_BATTERY_STAPLE\"",
                 "password=HUNTERXYZ",
+                // Environment variables, as `env` or a `.env` file shows them:
+                "POSTGRES_PASSWORD=s3cr3tpassw0rd",
+                "PGPASSWORD=pgAdmin2024; export PGPASSWORD",
+                "DB_PASSWORD=CORRECTHORSEBATTERYSTAPLE",
+                "JWT_SECRET=9f8e7d6c5b4a3210",
             ],
         );
         not_flagged(
@@ -1988,6 +1996,9 @@ mod tests {
                 "api_key=your_api_key_here",
                 "API_KEY=YOUR_API_KEY",
                 "password=CHANGEME",
+                "ANTHROPIC_API_KEY=sk-ant-...",
+                "caching_sha2_password: mysql.authPlugins.caching_sha2_password({",
+                "client_secret = secrets.token_hex(32)",
             ],
         );
     }
