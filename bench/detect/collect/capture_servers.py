@@ -6,7 +6,7 @@ Packages are installed beforehand outside the repo (see DATA.md):
   pypi: $ROOT/py/<pkg>/ (a venv)
 Captures go to captures/<slug>.json (committed) so the data builds without reinstalling.
 
-    python3 capture_servers.py [--root /tmp/mcp-capture] [--only NAME ...]
+    python3 capture_servers.py [--root /tmp/mcp-capture] [--only NAME ...] [--servers servers-extra.json]
 """
 import argparse
 import json
@@ -54,9 +54,10 @@ def main():
     ap.add_argument("--root", default="/tmp/mcp-capture")
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--skip-existing", action="store_true")
+    ap.add_argument("--servers", default="servers.json", help="server list, relative to this folder")
     a = ap.parse_args()
     root = Path(a.root)
-    specs = json.loads((HERE / "servers.json").read_text())
+    specs = json.loads((HERE / a.servers).read_text())
     (HERE / "captures").mkdir(exist_ok=True)
     for spec in specs:
         if a.only and spec["package"] not in a.only:

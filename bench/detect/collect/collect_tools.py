@@ -6,7 +6,10 @@ numbers them into bench/detect/data/tools/.
 
 Benign captured servers are split into four sources by hash, not by hand:
     bucket = int(sha256(package name).hexdigest(), 16) % 4  ->  source "servers-h<bucket>"
-so that a by-source hold-out holds out whole servers.
+so that a by-source hold-out holds out whole servers. The servers of servers-extra.json (captured
+later, for training) are not hashed: their tools form one source, "servers-extra", with at most
+EXTRA_PER_SERVER tools of each server (the first by sha256 of the tool's name), so one API wrapper
+with 401 endpoints does not make up half of the source.
 """
 import hashlib
 import json
@@ -19,6 +22,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 RAW = Path(os.environ.get("RAW", "/tmp/detect-raw"))
 CORPUS = REPO / "crates/warden-mcp/corpus"
+EXTRA = {s["package"] for s in json.loads((HERE / "servers-extra.json").read_text())}
+EXTRA_PER_SERVER = 40
 
 # Attack class of each file of our own malicious corpus (its `expect.category` is coarser).
 CORPUS_CLASS = {
@@ -68,6 +73,10 @@ def bucket(package: str) -> str:
     return f"servers-h{int(hashlib.sha256(package.encode()).hexdigest(), 16) % 4}"
 
 
+def source_of(package: str) -> str:
+    return "servers-extra" if package in EXTRA else bucket(package)
+
+
 def corpus_rows():
     rows = []
     for f in sorted((CORPUS / "benign").glob("*.json")):
@@ -103,9 +112,14 @@ def capture_rows():
     by_source = {}
     for f in sorted((HERE / "captures").glob("*.json")):
         d = json.loads(f.read_text())
-        src = bucket(d["package"])
+        src = source_of(d["package"])
         server = (d.get("serverInfo") or {}).get("name") or d["package"]
-        for t in d["tools"]:
+        tools = d["tools"]
+        if src == "servers-extra" and len(tools) > EXTRA_PER_SERVER:
+            keep = sorted(range(len(tools)), key=lambda i: hashlib.sha256(str(tools[i].get("name")).encode()).hexdigest())
+            keep = set(keep[:EXTRA_PER_SERVER])
+            tools = [t for i, t in enumerate(tools) if i in keep]
+        for t in tools:
             by_source.setdefault(src, []).append(
                 {"source": src, "label": "benign", "class": "benign", "server": server, "tool": t,
                  "origin": f"{d['registry']}:{d['origin']}", "licence": d.get("licence") or "see package"})

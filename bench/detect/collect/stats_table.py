@@ -29,10 +29,10 @@ def table() -> str:
     out.append("| package@version | registry | source | tools | licence |")
     out.append("| --- | --- | --- | ---: | --- |")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from collect_tools import bucket
+    from collect_tools import source_of
     for f in sorted((Path(__file__).resolve().parent / "captures").glob("*.json")):
         d = json.loads(f.read_text())
-        out.append(f"| {d['origin']} | {d['registry']} | {bucket(d['package'])} | {len(d['tools'])} | "
+        out.append(f"| {d['origin']} | {d['registry']} | {source_of(d['package'])} | {len(d['tools'])} | "
                    f"{d.get('licence') or 'not stated in the package metadata'} |")
     return "\n".join(out) + "\n"
 
