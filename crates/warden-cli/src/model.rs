@@ -59,8 +59,9 @@ pub struct InfoArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
     /// Use the local model: scans and the proxy score what the rules pass with it too (off by
-    /// default: on sources it never saw it flags too many real tools and texts, see
-    /// docs/detection.md); `check` and `policy explain` measure goal drift with it.
+    /// default: on sources it never saw it flags too many real texts and catches too few
+    /// poisoned tools, see docs/detection.md); `check` and `policy explain` measure goal drift
+    /// with it.
     #[arg(long)]
     model: bool,
     /// Load the detection model from here instead of the cache directory.
@@ -231,7 +232,7 @@ impl ModelArgs {
     pub fn load(&self) -> Result<Detection> {
         if !self.model && !self.require_model {
             return Ok(Detection::RulesOnly(
-                "the model is off (`--model` turns it on; on sources it never saw it flags too many real tools and texts to be on by default: docs/detection.md)".into(),
+                "the model is off (`--model` turns it on; on sources it never saw it flags too many real texts and catches too few poisoned tools to be on by default: docs/detection.md)".into(),
             ));
         }
         let detection = match self.model_dir.clone().or_else(warden_model::default_dir) {
