@@ -8,8 +8,8 @@ plausible tool with the poison inside, phrased the way the PoCs phrase it: expli
 """
 
 
-def S(**props):
-    """properties from name=(type, description[, extra dict])"""
+def S(required=None, **props):
+    """properties from name=(type, description[, extra dict]); required defaults to the first."""
     out = {}
     for k, v in props.items():
         d = {"type": v[0]}
@@ -18,7 +18,7 @@ def S(**props):
         if len(v) > 2:
             d.update(v[2])
         out[k] = d
-    return {"type": "object", "properties": out, "required": list(props)[:1]}
+    return {"type": "object", "properties": out, "required": list(props)[:1] if required is None else required}
 
 
 def T(cls, server, name, description, schema, title=None):

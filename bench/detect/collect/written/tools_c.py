@@ -23,27 +23,7 @@ servers-h0 / servers-h2 only; see collect_written_c.py).
 import copy
 import hashlib
 
-
-def S(required=None, **props):
-    """properties from name=(type, description[, extra dict]); required defaults to the first."""
-    out = {}
-    for k, v in props.items():
-        d = {"type": v[0]}
-        if v[1] is not None:
-            d["description"] = v[1]
-        if len(v) > 2:
-            d.update(v[2])
-        out[k] = d
-    return {"type": "object", "properties": out, "required": list(props)[:1] if required is None else required}
-
-
-def T(cls, server, name, description, schema, title=None):
-    t = {"name": name}
-    if title:
-        t["title"] = title
-    t["description"] = description
-    t["inputSchema"] = schema
-    return {"class": cls, "server": server, "tool": t}
+from tools_a import S, T  # the schema and tool builders of written-a
 
 
 def soft(s):  # soft hyphens between the characters: nothing shows in a rendered UI
