@@ -512,7 +512,7 @@ const HIDDEN_RULES: &[PatternRule] = &[
         // other path of words is not excused: ROT13 or base32 cut into words, and an
         // instruction written as a path ("/read/the/users/sshPrivateKey/…"), stay blobs.
         unless: Some(
-            r"^/?(properties|items|prefixItems|anyOf|oneOf|allOf|not|additionalProperties|patternProperties|definitions|defs|components|schemas)(/([a-z]{1,24}([A-Z][a-z]{1,15}){0,3}|([A-Z][a-z]{1,15}){1,4}|[0-9]{1,4}))?(/(properties|items|prefixItems|anyOf|oneOf|allOf|not|additionalProperties|patternProperties|definitions|defs|components|schemas)(/([a-z]{1,24}([A-Z][a-z]{1,15}){0,3}|([A-Z][a-z]{1,15}){1,4}|[0-9]{1,4}))?)+/?([^A-Za-z0-9+/=]|$)",
+            r"^((^|/)(properties|items|prefixItems|anyOf|oneOf|allOf|not|additionalProperties|patternProperties|definitions|defs|components|schemas)(/([a-z]{1,24}([A-Z][a-z]{1,15}){0,3}|([A-Z][a-z]{1,15}){1,4}|[0-9]{1,4}))?){2,}/?([^A-Za-z0-9+/=]|$)",
         ),
     },
     PatternRule {
