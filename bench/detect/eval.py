@@ -14,6 +14,7 @@ threshold chosen out-of-fold on the others.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -174,7 +175,11 @@ def main(argv):
     ap.add_argument("--write", action="store_true", help="write into docs/detection.md between the markers")
     ap.add_argument("--command", default="bash bench/detect/run.sh")
     args = ap.parse_args(argv)
-    md = [f"Produced by `{args.command}`.\n"]
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    md = [
+        f"Produced by `{args.command}` on {when}. The model columns score each row with the heads "
+        "`train.py` wrote, or, for a kind in its `KEEP_HEAD`, with the committed head it kept.\n"
+    ]
     summaries = {}
     for kind in ("tools", "texts"):
         text, summary = evaluate(kind, args.warden, Path(args.jailguard) if args.jailguard else None, not args.no_agt)

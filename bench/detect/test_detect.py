@@ -72,6 +72,25 @@ class Head(unittest.TestCase):
         )
         np.testing.assert_allclose(s_contract, T.sigmoid(z), atol=1e-5)
 
+    def test_a_kept_head_reads_back_as_written(self):
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(50, 384))
+        layers = T.init_layers("mlp-64", rng)
+        head = T.to_contract(layers, "texts", 0.95, "a" * 64, ["a"], ["b"], "mlp-64")
+        _, arch, back, thr = T.from_contract(head, "texts", "a" * 64)
+        self.assertEqual((arch, thr), ("mlp-64", float(np.float32(0.95))))
+        np.testing.assert_allclose(T.forward(back, x)[0], T.forward(layers, x)[0], atol=1e-5)
+        # A head of the other kind, or for another model, is refused rather than scored.
+        with self.assertRaises(SystemExit):
+            T.from_contract(head, "tools", "a" * 64)
+        with self.assertRaises(SystemExit):
+            T.from_contract(head, "texts", "b" * 64)
+
+    def test_the_committed_texts_head_is_kept(self):
+        self.assertIn("texts", T.KEEP_HEAD)
+        head = json.loads((T.HEADS / "texts.json").read_text())
+        self.assertEqual(T.from_contract(head, "texts", head["model_sha256"])[1], head["arch"])
+
 
 class Windows(unittest.TestCase):
     @classmethod
