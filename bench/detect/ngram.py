@@ -1,0 +1,103 @@
+"""An experiment beside the heads (issue 16): a linear model over hashed word and character
+n-grams, fitted on the same train sources, its threshold chosen on the same validation sources,
+scored per split. Not shipped; docs/detection.md ("A hashed n-gram model") has its numbers and
+why it is here.
+
+    bench/detect/.venv/bin/pip install scikit-learn==1.9.1    # once; not in requirements.txt
+    cd bench/detect && .venv/bin/python ngram.py tools|texts [--test] [--warden PATH]
+
+Without `--test` it prints validation only. `--test` adds the test sources, and with `--warden`
+the rules and their union with this model and with the committed MiniLM head
+(`results/<kind>.json`, as train.py scored it), so the three can be compared on one set of rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import hstack
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import data as D  # noqa: E402
+import train as T  # noqa: E402
+
+# Chosen before any score was seen: words (and single punctuation marks) 1–3 at a time, and
+# characters 3–5 inside word boundaries, each hashed into 2^20 slots and L2-normalised.
+WORDS = HashingVectorizer(n_features=2**20, ngram_range=(1, 3), alternate_sign=False, norm="l2",
+                          token_pattern=r"(?u)\b\w+\b|[^\w\s]")
+CHARS = HashingVectorizer(n_features=2**20, analyzer="char_wb", ngram_range=(3, 5),
+                          alternate_sign=False, norm="l2")
+# The regularisation, chosen on validation recall (0.3, 1, 3 and 10 were tried; 1 was best or
+# tied on both kinds).
+C = 1.0
+
+
+def features(texts: list[str]):
+    return hstack([WORDS.transform(texts), CHARS.transform(texts)]).tocsr()
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("kind", choices=["tools", "texts"])
+    ap.add_argument("--test", action="store_true", help="also score the test sources")
+    ap.add_argument("--warden", help="the warden binary, for the rules' columns (with --test)")
+    args = ap.parse_args(argv)
+    kind = args.kind
+
+    rows = D.load(kind)
+    part = np.array([T.split_of(kind, r.group) for r in rows])
+    y = np.array([r.label for r in rows])
+    x = features([r.text for r in rows])
+    # Every (group, label) weighs the same in all: a source with many rows does not decide.
+    count = Counter((r.group, r.label) for r in rows)
+    w = np.array([1.0 / count[(r.group, r.label)] for r in rows])
+    tr, va, te = part == "train", part == "val", part == "test"
+    model = LogisticRegression(C=C, max_iter=3000, class_weight="balanced")
+    model.fit(x[tr], y[tr], sample_weight=w[tr] / w[tr].mean())
+    score = model.decision_function(x)
+    thr = T.choose_threshold(score[va], y[va], T.TARGET_FPR[kind])
+    flags = {"n-gram": (score >= thr).astype(int)}
+
+    if args.test and args.warden:
+        import baselines as B
+
+        rules = (B.rules_tools if kind == "tools" else B.rules_texts)(rows, args.warden)
+        flags["rules"] = np.array([rules[r.id] for r in rows])
+        head = json.loads((HERE / "results" / f"{kind}.json").read_text())
+        by_id = {h["id"]: int(h["score"] >= head["threshold"]) for h in head["rows"]}
+        flags["MiniLM head"] = np.array([by_id[r.id] for r in rows])
+        flags["rules + n-gram"] = np.maximum(flags["rules"], flags["n-gram"])
+        flags["rules + MiniLM head"] = np.maximum(flags["rules"], flags["MiniLM head"])
+
+    splits = [("validation", va)] + ([("test", te)] if args.test else [])
+    print(f"{kind}: {len(rows)} rows; threshold {thr:.4f} for FPR ≤ {T.TARGET_FPR[kind]} on validation")
+    for name, f in flags.items():
+        cells = []
+        for split, mask in splits:
+            pos, neg = mask & (y == 1), mask & (y == 0)
+            cells.append(f"{split} {f[pos].mean():.2f} ({f[pos].sum()}/{pos.sum()}) at "
+                         f"{f[neg].mean():.3f} ({f[neg].sum()}/{neg.sum()})")
+        print(f"  {name:20} " + " · ".join(cells))
+    if args.test:
+        print("  per test source, n-gram: recall · FPR")
+        for source in sorted({r.source for r, t in zip(rows, te) if t}):
+            mask = te & np.array([r.source == source for r in rows])
+            pos, neg = mask & (y == 1), mask & (y == 0)
+            f = flags["n-gram"]
+            rec = f"{f[pos].mean():.2f} ({f[pos].sum()}/{pos.sum()})" if pos.any() else "–"
+            fpr = f"{f[neg].mean():.3f} ({f[neg].sum()}/{neg.sum()})" if neg.any() else "–"
+            print(f"    {source:24} {rec} · {fpr}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
