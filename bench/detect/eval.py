@@ -98,6 +98,7 @@ def evaluate(kind: str, warden: str | None, jg_dir: Path | None, use_agt: bool) 
 
     out = []
     split = {x["id"]: x["split"] for x in scored}
+    seen = {x["id"]: x.get("seen", x["split"] == "train") for x in scored}
     names = list(methods)
     # 1. headline on the test sources.
     test = [i for i, r in enumerate(rows) if split[r.id] == "test"]
@@ -123,8 +124,9 @@ def evaluate(kind: str, warden: str | None, jg_dir: Path | None, use_agt: bool) 
     order = {"test": 0, "val": 1, "train": 2}
     for sp, s in sorted(by_src, key=lambda k: (order[k[0]], k[1])):
         ii = by_src[(sp, s)]
+        fitted = all(seen[rows[i].id] for i in ii)
         cells = [
-            "(trained on)" if sp == "train" and n in ("model (held-out)", "rules+model")
+            "(trained on)" if fitted and n in ("model (held-out)", "rules+model")
             else cell([methods[n][i] for i in ii], [labels[i] for i in ii])
             for n in names
         ]

@@ -90,6 +90,11 @@ class Head(unittest.TestCase):
         self.assertIn("texts", T.KEEP_HEAD)
         head = json.loads((T.HEADS / "texts.json").read_text())
         self.assertEqual(T.from_contract(head, "texts", head["model_sha256"])[1], head["arch"])
+        # The sources named as never seen by the kept head: those that are their own group are
+        # not among the groups it was fitted on.
+        own_group = {r.source for r in D.load("texts") if r.group == r.source}
+        for source in T.KEEP_HEAD["texts"] & own_group:
+            self.assertNotIn(source, head["trained_on"])
 
 
 class Windows(unittest.TestCase):

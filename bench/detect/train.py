@@ -77,7 +77,9 @@ SEED = 16
 # run.sh leaves that file as it is. The texts head of 2026-11-30 is kept because the one trained
 # with the 2026-12-01 sources was not adopted (it flagged more real texts on the test sources and
 # a short clean note; docs/detection.md says why). `--retrain texts` fits one anyway.
-KEEP_HEAD = {"texts"}
+# Each kept kind names the train sources added after its head was fitted: their rows were never
+# seen by it, so the tables score them instead of marking them "(trained on)".
+KEEP_HEAD: dict[str, set[str]] = {"texts": {"files-cargo", "cmd-output", "written-texts-c"}}
 
 
 # ---- the head -------------------------------------------------------------------------------
@@ -391,10 +393,13 @@ def run(kind: str, archs: list[str], do_loso: bool, write_head: bool, units: str
     if do_loso:
         loso_scores, loso_thr = loso(rows, embs, arch, kind)
     result["loso_thresholds"] = loso_thr
+    unseen = KEEP_HEAD.get(kind, set()) if keep else set()
     for i, r in enumerate(rows):
         result["rows"].append(
             {
                 "id": r.id,
+                # Whether the head scoring this row was fitted on it.
+                "seen": part[i] == "train" and r.source not in unseen,
                 "source": r.source,
                 "label": r.label,
                 "class": r.cls,
