@@ -26,6 +26,14 @@ cargo nextest run --workspace --no-fail-fast
 # The detection data's layout (bench/detect/DATA.md) and the checker's own cases.
 python3 bench/detect/collect/check_data.py
 python3 bench/detect/collect/test_check_data.py
+# The evaluation code's own checks (cards, windows, the threshold rule, head maths, the kept
+# texts head), with requirements.txt's numpy, safetensors and tokenizers in a scratch venv.
+detect_venv=$(mktemp -d)
+python3 -m venv "$detect_venv"
+"$detect_venv/bin/pip" install -q --disable-pip-version-check \
+  $(grep -E '^(numpy|safetensors|tokenizers)==' bench/detect/requirements.txt)
+"$detect_venv/bin/python" -m unittest bench/detect/test_detect.py
+rm -rf "$detect_venv"
 bash scripts/test-browser.sh  # the dashboard in headless Chromium (docs/dashboard.md)
 bash scripts/test-python.sh  # the Python package and its nine framework adapters (docs/python.md)
 # Every fuzz target, built and run for a short smoke time from its seeds.
