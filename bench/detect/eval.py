@@ -124,9 +124,11 @@ def evaluate(kind: str, warden: str | None, jg_dir: Path | None, use_agt: bool) 
     order = {"test": 0, "val": 1, "train": 2}
     for sp, s in sorted(by_src, key=lambda k: (order[k[0]], k[1])):
         ii = by_src[(sp, s)]
-        fitted = all(seen[rows[i].id] for i in ii)
+        # The held-out model's cells count only rows its head was not fitted on.
+        fresh = [i for i in ii if not seen[rows[i].id]]
         cells = [
-            "(trained on)" if fitted and n in ("model (held-out)", "rules+model")
+            ("(trained on)" if not fresh else cell([methods[n][i] for i in fresh], [labels[i] for i in fresh]))
+            if n in ("model (held-out)", "rules+model")
             else cell([methods[n][i] for i in ii], [labels[i] for i in ii])
             for n in names
         ]
@@ -179,8 +181,9 @@ def main(argv):
     args = ap.parse_args(argv)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     md = [
-        f"Produced by `{args.command}` on {when}. The model columns score each row with the heads "
-        "`train.py` wrote, or, for a kind in its `KEEP_HEAD`, with the committed head it kept.\n"
+        f"Produced by `{args.command}` on {when}. The held-out model columns score each row with "
+        "the head `train.py` wrote or, for a kind in its `KEEP_HEAD`, the committed head it kept; "
+        "the LOSO columns with heads fitted per group during the run.\n"
     ]
     summaries = {}
     for kind in ("tools", "texts"):

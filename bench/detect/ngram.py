@@ -4,7 +4,7 @@ scored per split. Not shipped; docs/detection.md ("A hashed n-gram model") has i
 why it is here.
 
     bench/detect/.venv/bin/pip install scikit-learn==1.9.1    # once; not in requirements.txt
-    cd bench/detect && .venv/bin/python ngram.py tools|texts [--test] [--warden PATH]
+    cd bench/detect && .venv/bin/python ngram.py tools|texts [--test] [--warden PATH] [--bits N]
 
 Without `--test` it prints validation only. `--test` adds the test sources, and with `--warden`
 the rules and their union with this model and with the committed MiniLM head
@@ -31,18 +31,22 @@ import data as D  # noqa: E402
 import train as T  # noqa: E402
 
 # Chosen before any score was seen: words (and single punctuation marks) 1–3 at a time, and
-# characters 3–5 inside word boundaries, each hashed into 2^20 slots and L2-normalised.
-WORDS = HashingVectorizer(n_features=2**20, ngram_range=(1, 3), alternate_sign=False, norm="l2",
-                          token_pattern=r"(?u)\b\w+\b|[^\w\s]")
-CHARS = HashingVectorizer(n_features=2**20, analyzer="char_wb", ngram_range=(3, 5),
-                          alternate_sign=False, norm="l2")
+# characters 3–5 inside word boundaries, each hashed into 2^bits slots (20 unless --bits) and
+# L2-normalised.
+def vectorizers(bits: int) -> tuple[HashingVectorizer, HashingVectorizer]:
+    words = HashingVectorizer(n_features=2**bits, ngram_range=(1, 3), alternate_sign=False,
+                              norm="l2", token_pattern=r"(?u)\b\w+\b|[^\w\s]")
+    chars = HashingVectorizer(n_features=2**bits, analyzer="char_wb", ngram_range=(3, 5),
+                              alternate_sign=False, norm="l2")
+    return words, chars
 # The regularisation, chosen on validation recall (0.3, 1, 3 and 10 were tried; 1 was best or
 # tied on both kinds).
 C = 1.0
 
 
-def features(texts: list[str]):
-    return hstack([WORDS.transform(texts), CHARS.transform(texts)]).tocsr()
+def features(texts: list[str], bits: int):
+    words, chars = vectorizers(bits)
+    return hstack([words.transform(texts), chars.transform(texts)]).tocsr()
 
 
 def main(argv: list[str]) -> int:
@@ -50,14 +54,17 @@ def main(argv: list[str]) -> int:
     ap.add_argument("kind", choices=["tools", "texts"])
     ap.add_argument("--test", action="store_true", help="also score the test sources")
     ap.add_argument("--warden", help="the warden binary, for the rules' columns (with --test)")
+    ap.add_argument("--bits", type=int, default=20, choices=range(10, 21), metavar="10..20",
+                    help="hash slots per vectorizer, as a power of two (default 20)")
     args = ap.parse_args(argv)
     kind = args.kind
 
     rows = D.load(kind)
     part = np.array([T.split_of(kind, r.group) for r in rows])
     y = np.array([r.label for r in rows])
-    x = features([r.text for r in rows])
-    # Every (group, label) weighs the same in all: a source with many rows does not decide.
+    x = features([r.text for r in rows], args.bits)
+    # Each (group, label)'s rows share one weight, so a source with many rows does not decide;
+    # `class_weight="balanced"` then evens out the two labels.
     count = Counter((r.group, r.label) for r in rows)
     w = np.array([1.0 / count[(r.group, r.label)] for r in rows])
     tr, va, te = part == "train", part == "val", part == "test"

@@ -77,6 +77,7 @@ class Head(unittest.TestCase):
         x = rng.normal(size=(50, 384))
         layers = T.init_layers("mlp-64", rng)
         head = T.to_contract(layers, "texts", 0.95, "a" * 64, ["a"], ["b"], "mlp-64")
+        head["units"] = "windows"  # as run() writes it
         _, arch, back, thr = T.from_contract(head, "texts", "a" * 64)
         self.assertEqual((arch, thr), ("mlp-64", float(np.float32(0.95))))
         np.testing.assert_allclose(T.forward(back, x)[0], T.forward(layers, x)[0], atol=1e-5)
@@ -92,9 +93,23 @@ class Head(unittest.TestCase):
         self.assertEqual(T.from_contract(head, "texts", head["model_sha256"])[1], head["arch"])
         # The sources named as never seen by the kept head: those that are their own group are
         # not among the groups it was fitted on.
-        own_group = {r.source for r in D.load("texts") if r.group == r.source}
+        rows = D.load("texts")
+        own_group = {r.source for r in rows if r.group == r.source}
         for source in T.KEEP_HEAD["texts"] & own_group:
             self.assertNotIn(source, head["trained_on"])
+        # Every train group of today's data the head was not fitted on is named there, so no
+        # new source is shown as "(trained on)" by mistake.
+        train_groups = {r.group for r in rows if T.split_of("texts", r.group) == "train"}
+        self.assertLessEqual(train_groups - set(head["trained_on"]), T.KEEP_HEAD["texts"])
+
+    def test_a_kept_head_with_other_windows_is_refused(self):
+        layers = T.init_layers("logreg", np.random.default_rng(4))
+        head = T.to_contract(layers, "texts", 0.5, "a" * 64, ["a"], ["b"], "logreg")
+        head["units"] = "windows"
+        T.from_contract(head, "texts", "a" * 64)
+        for key, value in (("window", T.WINDOW * 2), ("stride", 1), ("max_windows", 1), ("units", "lines")):
+            with self.subTest(key=key), self.assertRaises(SystemExit):
+                T.from_contract({**head, key: value}, "texts", "a" * 64)
 
 
 class Windows(unittest.TestCase):

@@ -14,7 +14,8 @@ is on windows (contract 3): every window of a benign text is benign; for an atta
 highest-scoring window is kept as the positive after a first fit (a long page with one injected
 paragraph is not attack everywhere). A row's score is the max over its windows.
 
-Output: crates/warden-model/heads/{tools,texts}.json in the contract-4 format, and
+Output: crates/warden-model/heads/{tools,texts}.json in the contract-4 format (a kind in
+KEEP_HEAD keeps its committed head: it is read back and used, not refitted), and
 bench/detect/results/<kind>.json with every row's held-out scores for eval.py.
 """
 
@@ -301,6 +302,12 @@ def from_contract(head: dict, kind: str, sha: str) -> tuple:
     validation choice in `run`. Refuses a head of another kind or for another model."""
     if head.get("kind") != kind or head.get("model_sha256") != sha:
         raise SystemExit(f"{HEADS / (kind + '.json')}: not a {kind} head for model {sha[:12]}…")
+    settings = {"window": WINDOW, "stride": STRIDE, "max_windows": MAX_WINDOWS}
+    if kind == "texts":
+        settings["units"] = "windows"
+    for key, want in settings.items():
+        if head.get(key) != want:
+            raise SystemExit(f"{HEADS / (kind + '.json')}: {key} is {head.get(key)!r}, this code uses {want!r}")
     layers = [
         {
             "W": np.asarray(layer["weight"], dtype=np.float64),
@@ -357,8 +364,13 @@ def run(kind: str, archs: list[str], do_loso: bool, write_head: bool, units: str
     tr_embs = [embs[i] for i in idx["train"]]
     val_embs = [embs[i] for i in idx["val"]]
     kept = None
+    fitted_on = None
     if keep:
-        kept = from_contract(json.loads((HEADS / f"{kind}.json").read_text()), kind, emb.model_sha256)
+        committed = json.loads((HEADS / f"{kind}.json").read_text())
+        kept = from_contract(committed, kind, emb.model_sha256)
+        fitted_on = set(committed["trained_on"])
+        if archs != ["mlp-64", "logreg"]:
+            print(f"  --arch is ignored for {kind}: its committed head is kept", file=sys.stderr)
         archs = []
         print(f"  kept the committed head ({kept[1]}, threshold {kept[3]:.4f}); not retrained", file=sys.stderr)
     # Architecture chosen on validation: recall at the validation threshold.
@@ -393,13 +405,17 @@ def run(kind: str, archs: list[str], do_loso: bool, write_head: bool, units: str
     if do_loso:
         loso_scores, loso_thr = loso(rows, embs, arch, kind)
     result["loso_thresholds"] = loso_thr
+    # A kept head saw a train row if the row's group is one it was fitted on and its source is
+    # not one added since (grafted rows of a new writer sit in an old host's group).
     unseen = KEEP_HEAD.get(kind, set()) if keep else set()
     for i, r in enumerate(rows):
         result["rows"].append(
             {
                 "id": r.id,
                 # Whether the head scoring this row was fitted on it.
-                "seen": part[i] == "train" and r.source not in unseen,
+                "seen": part[i] == "train"
+                and r.source not in unseen
+                and (fitted_on is None or r.group in fitted_on),
                 "source": r.source,
                 "label": r.label,
                 "class": r.cls,
