@@ -27,13 +27,13 @@ cargo nextest run --workspace --no-fail-fast
 python3 bench/detect/collect/check_data.py
 python3 bench/detect/collect/test_check_data.py
 # The evaluation code's own checks (cards, windows, the threshold rule, head maths, the kept
-# texts head), with requirements.txt's numpy, safetensors and tokenizers in a scratch venv.
-detect_venv=$(mktemp -d)
-python3 -m venv "$detect_venv"
-"$detect_venv/bin/pip" install -q --disable-pip-version-check \
+# texts head), with requirements.txt's numpy, safetensors and tokenizers in a venv kept under
+# target/py (ignored by git; pip skips what is already installed on the next run).
+detect_venv=target/py/detect
+[ -x "$detect_venv/bin/python" ] || python3 -m venv "$detect_venv"
+timeout 600 "$detect_venv/bin/pip" install -q --disable-pip-version-check \
   $(grep -E '^(numpy|safetensors|tokenizers)==' bench/detect/requirements.txt)
 "$detect_venv/bin/python" -m unittest bench/detect/test_detect.py
-rm -rf "$detect_venv"
 bash scripts/test-browser.sh  # the dashboard in headless Chromium (docs/dashboard.md)
 bash scripts/test-python.sh  # the Python package and its nine framework adapters (docs/python.md)
 # Every fuzz target, built and run for a short smoke time from its seeds.
