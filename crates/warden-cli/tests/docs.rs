@@ -111,10 +111,19 @@ fn run(doc: &Path, steps: &[Step]) -> Vec<String> {
         script.push_str(&format!("printf '\\n{MARK} {i}\\n'\n"));
         match command.trim_end().strip_suffix('&') {
             // A server started in the background: its first output is this step's, and the
-            // next step waits (bounded) until it has said something (its address).
-            Some(bg) => script.push_str(&format!(
-                "{bg} > .bg{i} 2>&1 &\nfor _ in $(seq 300); do [ -s .bg{i} ] && break; sleep 0.1; done; cat .bg{i}\n"
-            )),
+            // next step waits (bounded) until it has printed the last line the doc shows
+            // under it (its address), or anything at all if the doc shows nothing. A server
+            // may print a line about detection first, so "said something" is not yet
+            // "listening".
+            Some(bg) => {
+                let ready = match s.expected.iter().rev().find(|l| !l.trim().is_empty()) {
+                    Some(line) => format!("grep -qF -- '{}' .bg{i}", line.replace('\'', "'\\''")),
+                    None => format!("[ -s .bg{i} ]"),
+                };
+                script.push_str(&format!(
+                    "{bg} > .bg{i} 2>&1 &\nfor _ in $(seq 300); do {ready} && break; sleep 0.1; done; cat .bg{i}\n"
+                ))
+            }
             None => script.push_str(&format!("{command}\n")),
         }
     }
