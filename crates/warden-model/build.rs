@@ -7,9 +7,13 @@
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(warden_heads)");
+    println!("cargo::rustc-check-cfg=cfg(warden_ngram_texts)");
     println!("cargo::rerun-if-changed=heads");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("heads");
     if dir.join("tools.json").is_file() && dir.join("texts.json").is_file() {
         println!("cargo::rustc-cfg=warden_heads");
+    }
+    if dir.join("ngram-texts.json").is_file() {
+        println!("cargo::rustc-cfg=warden_ngram_texts");
     }
 }

@@ -84,7 +84,7 @@ impl OutputArgs {
 
     /// Print the report, saying how detection ran (rules only, or rules and the model), and
     /// pick the exit code: any error is 2, whatever was found.
-    fn finish(&self, report: &ScanReport, detection: &Detection) -> Exit {
+    fn finish(&self, report: &ScanReport, detection: &Detection, ngram: Option<&NgramRun>) -> Exit {
         for e in &report.errors {
             errln!("error: {}", e.text());
         }
@@ -93,6 +93,9 @@ impl OutputArgs {
             Format::Table => {
                 out!("{rendered}");
                 outln!("{}", detection.line());
+                if let Some(n) = ngram {
+                    outln!("{}", n.line());
+                }
             }
             format => {
                 // The detection mode joins the JSON (top level) or the SARIF run's properties.
@@ -110,7 +113,11 @@ impl OutputArgs {
                             Some(&mut v)
                         };
                         if let Some(obj) = target.and_then(|t| t.as_object_mut()) {
-                            obj.insert("detection".into(), detection.to_json());
+                            let mut d = detection.to_json();
+                            if let (Some(n), Some(m)) = (ngram, d.as_object_mut()) {
+                                m.insert("ngram".into(), n.to_json());
+                            }
+                            obj.insert("detection".into(), d);
                         }
                         outln!("{}", serde_json::to_string_pretty(&v).unwrap_or(rendered));
                     }
@@ -294,6 +301,35 @@ pub struct ScanTextArgs {
     output: OutputArgs,
     #[command(flatten)]
     model: ModelArgs,
+    /// Also score the text with the hashed n-gram model built into this binary (word 1–3 and
+    /// character 3–5-grams, a linear classifier; no download, microseconds a text). Off by
+    /// default: on sources it never saw it flags too many real texts (docs/detection.md).
+    #[arg(long)]
+    ngram: bool,
+}
+
+/// What the n-gram text model said of a text (`warden scan text --ngram`).
+struct NgramRun(warden_model::ngram::NgramScore);
+
+impl NgramRun {
+    fn line(&self) -> String {
+        let s = &self.0;
+        format!(
+            "n-gram model: {:.3} against its threshold {:.3}: {}{}",
+            s.value,
+            s.threshold,
+            if s.flagged { "flagged" } else { "passed" },
+            if s.truncated {
+                " (only the first 1 MiB was scored)"
+            } else {
+                ""
+            }
+        )
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.0).unwrap_or_default()
+    }
 }
 
 impl McpCommand {
@@ -348,7 +384,7 @@ fn scan(args: &ScanArgs) -> Result<Exit> {
             .findings
             .sort_by_key(|f| std::cmp::Reverse(f.severity));
     }
-    Ok(args.output.finish(&report, &detection))
+    Ok(args.output.finish(&report, &detection, None))
 }
 
 /// The model on every tool the rules passed (no finding at medium or above): a flagged tool
@@ -743,6 +779,52 @@ impl ScanTextArgs {
                 }),
             }
         }
+        // The n-gram model reads the text too (its verdict is reported either way), and adds a
+        // finding only where the rules passed it, as the local model does.
+        let ngram = if self.ngram {
+            let head = warden_model::ngram::NgramHead::bundled_texts()
+                .map_err(|e| crate::error::Error::msg(format!("--ngram: {e}")))?
+                .ok_or_else(|| {
+                    crate::error::Error::msg("--ngram: this build has no n-gram texts head")
+                })?;
+            let score = head.score(&text);
+            if score.flagged && !findings.iter().any(|f| f.severity >= Severity::Medium) {
+                findings.push(Finding {
+                    id: "ngram.text".into(),
+                    category: warden_mcp::finding::Category::Poisoning,
+                    severity: Severity::Medium,
+                    server: name.clone(),
+                    tool: None,
+                    field: format!(
+                        "line {}",
+                        text.get(..score.span.start)
+                            .unwrap_or("")
+                            .matches('\n')
+                            .count()
+                            + 1
+                    ),
+                    span: Some((score.span.start, score.span.end)),
+                    excerpt: warden_mcp::finding::visible(
+                        text.get(score.span.clone()).unwrap_or(""),
+                        120,
+                    ),
+                    why: format!(
+                        "the n-gram model scores this text {:.3}, at or above its threshold \
+                         {:.3}: its words read like injected instructions{}",
+                        score.value,
+                        score.threshold,
+                        if score.truncated {
+                            " (only the first 1 MiB was scored)"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+            }
+            Some(NgramRun(score))
+        } else {
+            None
+        };
         Ok(self.output.finish(
             &ScanReport {
                 scanned: vec![name],
@@ -751,6 +833,7 @@ impl ScanTextArgs {
                 read: None,
             },
             &detection,
+            ngram.as_ref(),
         ))
     }
 }

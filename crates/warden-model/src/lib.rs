@@ -24,6 +24,7 @@ mod error;
 mod fetch;
 mod head;
 mod kernels;
+pub mod ngram;
 
 pub use card::tool_card;
 pub use classify::{Classifier, Score, bundled_heads};
