@@ -301,11 +301,6 @@ pub struct ScanTextArgs {
     output: OutputArgs,
     #[command(flatten)]
     model: ModelArgs,
-    /// Also score the text with the hashed n-gram model built into this binary (word 1–3 and
-    /// character 3–5-grams, a linear classifier; no download, microseconds a text). Off by
-    /// default: on sources it never saw it flags too many real texts (docs/detection.md).
-    #[arg(long)]
-    ngram: bool,
 }
 
 /// What the n-gram text model said of a text (`warden scan text --ngram`).
@@ -374,6 +369,9 @@ fn scan(args: &ScanArgs) -> Result<Exit> {
     let (servers, mut report) = args.targets.load();
     report.findings = scan_servers(&servers);
     report.read = Some(warden_mcp::Coverage::of(&servers));
+    if let Some(head) = detection.ngram() {
+        ngram_instructions(head, &servers, &mut report);
+    }
     if let Some(classifier) = detection.classifier() {
         model_tools(classifier, &servers, &mut report);
         model_server_extras(classifier, &servers, &mut report);
@@ -385,6 +383,56 @@ fn scan(args: &ScanArgs) -> Result<Exit> {
             .sort_by_key(|f| std::cmp::Reverse(f.severity));
     }
     Ok(args.output.finish(&report, &detection, None))
+}
+
+/// The n-gram model on each server's `instructions` the rules passed (the texts of a scan;
+/// tool metadata is not its to read): flagged is the medium finding `ngram.text`, as the
+/// proxy drops such instructions.
+fn ngram_instructions(
+    head: &warden_model::ngram::NgramHead,
+    servers: &[ServerTools],
+    report: &mut ScanReport,
+) {
+    for s in servers {
+        let Some(text) = &s.instructions else {
+            continue;
+        };
+        let caught = report.findings.iter().any(|f| {
+            f.server == s.server
+                && f.tool.is_none()
+                && f.field == "instructions"
+                && f.severity >= Severity::Medium
+        });
+        let score = head.score(text);
+        if caught || !score.flagged {
+            continue;
+        }
+        report.findings.push(Finding {
+            id: "ngram.text".into(),
+            category: warden_mcp::finding::Category::Poisoning,
+            severity: Severity::Medium,
+            server: s.server.clone(),
+            tool: None,
+            field: "instructions".into(),
+            span: Some((score.span.start, score.span.end)),
+            excerpt: warden_mcp::finding::visible(text.get(score.span.clone()).unwrap_or(""), 120),
+            why: ngram_why(&score, "server's instructions"),
+        });
+    }
+}
+
+fn ngram_why(score: &warden_model::ngram::NgramScore, what: &str) -> String {
+    format!(
+        "the n-gram model scores this {what} {:.3}, at or above its threshold {:.3}: its words \
+         read like injected instructions{}",
+        score.value,
+        score.threshold,
+        if score.truncated {
+            " (only the first 1 MiB was scored)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The model on every tool the rules passed (no finding at medium or above): a flagged tool
@@ -735,8 +783,38 @@ impl ScanTextArgs {
                 why: h.why,
             })
             .collect();
+        // Rules first; then the n-gram model (its verdict is reported either way; a finding
+        // only where the rules passed the text), then the model on what both passed.
+        let ngram = if let Some(head) = detection.ngram() {
+            let score = head.score(&text);
+            if score.flagged && !findings.iter().any(|f| f.severity >= Severity::Medium) {
+                findings.push(Finding {
+                    id: "ngram.text".into(),
+                    category: warden_mcp::finding::Category::Poisoning,
+                    severity: Severity::Medium,
+                    server: name.clone(),
+                    tool: None,
+                    field: format!(
+                        "line {}",
+                        text.get(..score.span.start)
+                            .unwrap_or("")
+                            .matches('\n')
+                            .count()
+                            + 1
+                    ),
+                    span: Some((score.span.start, score.span.end)),
+                    excerpt: warden_mcp::finding::visible(
+                        text.get(score.span.clone()).unwrap_or(""),
+                        120,
+                    ),
+                    why: ngram_why(&score, "text"),
+                });
+            }
+            Some(NgramRun(score))
+        } else {
+            None
+        };
         let mut errors = Vec::new();
-        // Rules first; the model reads what they passed.
         if let Some(classifier) = detection.classifier()
             && !findings.iter().any(|f| f.severity >= Severity::Medium)
         {
@@ -779,52 +857,6 @@ impl ScanTextArgs {
                 }),
             }
         }
-        // The n-gram model reads the text too (its verdict is reported either way), and adds a
-        // finding only where the rules passed it, as the local model does.
-        let ngram = if self.ngram {
-            let head = warden_model::ngram::NgramHead::bundled_texts()
-                .map_err(|e| crate::error::Error::msg(format!("--ngram: {e}")))?
-                .ok_or_else(|| {
-                    crate::error::Error::msg("--ngram: this build has no n-gram texts head")
-                })?;
-            let score = head.score(&text);
-            if score.flagged && !findings.iter().any(|f| f.severity >= Severity::Medium) {
-                findings.push(Finding {
-                    id: "ngram.text".into(),
-                    category: warden_mcp::finding::Category::Poisoning,
-                    severity: Severity::Medium,
-                    server: name.clone(),
-                    tool: None,
-                    field: format!(
-                        "line {}",
-                        text.get(..score.span.start)
-                            .unwrap_or("")
-                            .matches('\n')
-                            .count()
-                            + 1
-                    ),
-                    span: Some((score.span.start, score.span.end)),
-                    excerpt: warden_mcp::finding::visible(
-                        text.get(score.span.clone()).unwrap_or(""),
-                        120,
-                    ),
-                    why: format!(
-                        "the n-gram model scores this text {:.3}, at or above its threshold \
-                         {:.3}: its words read like injected instructions{}",
-                        score.value,
-                        score.threshold,
-                        if score.truncated {
-                            " (only the first 1 MiB was scored)"
-                        } else {
-                            ""
-                        }
-                    ),
-                });
-            }
-            Some(NgramRun(score))
-        } else {
-            None
-        };
         Ok(self.output.finish(
             &ScanReport {
                 scanned: vec![name],

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+use warden_model::ngram::NgramHead;
 use warden_model::{Classifier, FetchError, FetchOutcome};
 
 use crate::error::{Error, Result};
@@ -71,71 +72,117 @@ pub struct ModelArgs {
     /// rules-only detection when it is missing or does not load.
     #[arg(long)]
     require_model: bool,
+    /// Also read texts (tool results, resources, prompts, server instructions, memory writes,
+    /// `scan text`) with the hashed n-gram model built into this binary: no download,
+    /// microseconds a text, after the rules and before the model. Tool listings are not its
+    /// to read. Off by default: on sources it never saw it flags too many real texts (mail
+    /// above all), see docs/detection.md.
+    #[arg(long)]
+    ngram: bool,
 }
 
-/// How detection ran.
-pub enum Detection {
+/// How detection runs: the rules always; the model, or why not; the n-gram model if asked.
+pub struct Detection {
+    model: ModelState,
+    ngram: Option<Arc<NgramHead>>,
+}
+
+enum ModelState {
     /// Rules, then the model on what the rules passed.
-    Model {
+    Loaded {
         /// The classifier.
         classifier: Arc<Classifier>,
         /// Where the model was loaded from.
         dir: PathBuf,
     },
-    /// The rules alone, and why.
-    RulesOnly(String),
+    /// No model, and why.
+    Off(String),
 }
 
 impl Detection {
     /// The classifier, when the model is loaded.
     pub fn classifier(&self) -> Option<&Classifier> {
-        match self {
-            Detection::Model { classifier, .. } => Some(classifier),
-            Detection::RulesOnly(_) => None,
+        match &self.model {
+            ModelState::Loaded { classifier, .. } => Some(classifier),
+            ModelState::Off(_) => None,
+        }
+    }
+
+    /// The n-gram texts model, when asked for (`--ngram`).
+    pub fn ngram(&self) -> Option<&NgramHead> {
+        self.ngram.as_deref()
+    }
+
+    /// Why the model is not used, when it is not.
+    fn off(&self) -> Option<&str> {
+        match &self.model {
+            ModelState::Off(reason) => Some(reason),
+            ModelState::Loaded { .. } => None,
         }
     }
 
     /// The `detection` object of JSON outputs.
     pub fn to_json(&self) -> Value {
-        match self {
-            Detection::Model { dir, .. } => json!({
-                "mode": "rules+model",
+        let ngram = if self.ngram.is_some() { "+ngram" } else { "" };
+        match &self.model {
+            ModelState::Loaded { dir, .. } => json!({
+                "mode": format!("rules{ngram}+model"),
                 "model": warden_model::MODEL_NAME,
                 "model_dir": dir.display().to_string(),
             }),
-            Detection::RulesOnly(reason) => json!({"mode": "rules-only", "reason": reason}),
+            ModelState::Off(reason) if ngram.is_empty() => {
+                json!({"mode": "rules-only", "reason": reason})
+            }
+            ModelState::Off(reason) => json!({"mode": "rules+ngram", "reason": reason}),
         }
     }
 
     /// One line for people.
     pub fn line(&self) -> String {
-        match self {
-            Detection::Model { dir, .. } => format!(
-                "detection: rules + model ({} from {})",
+        let ngram = if self.ngram.is_some() {
+            " + n-gram model (built in)"
+        } else {
+            ""
+        };
+        match &self.model {
+            ModelState::Loaded { dir, .. } => format!(
+                "detection: rules{ngram} + model ({} from {})",
                 warden_model::MODEL_NAME,
                 dir.display()
             ),
-            Detection::RulesOnly(reason) => format!("detection: rules only — {reason}"),
+            ModelState::Off(reason) if ngram.is_empty() => {
+                format!("detection: rules only — {reason}")
+            }
+            ModelState::Off(reason) => format!("detection: rules{ngram}; no model — {reason}"),
         }
     }
 }
 
 impl Detection {
-    /// The model as the MCP proxy asks it (`None` for rules-only detection).
+    /// What reads texts after the rules, as the MCP proxy and the memory guard ask it: the
+    /// n-gram model and the model, whichever are on (`None` for rules-only detection).
     pub fn text_classifier(&self) -> Option<Arc<dyn warden_mcp::TextClassifier>> {
-        match self {
-            Detection::Model { classifier, .. } => Some(Arc::new(ProxyModel(classifier.clone()))),
-            Detection::RulesOnly(_) => None,
+        let model = match &self.model {
+            ModelState::Loaded { classifier, .. } => Some(classifier.clone()),
+            ModelState::Off(_) => None,
+        };
+        if model.is_none() && self.ngram.is_none() {
+            return None;
         }
+        Some(Arc::new(ProxyModel {
+            model,
+            ngram: self.ngram.clone(),
+        }))
     }
 }
 
 impl Detection {
-    /// The model as the goal-drift measure asks it (`None` for rules-only detection).
+    /// The model as the goal-drift measure asks it (`None` without the model; the n-gram
+    /// model does not embed).
     pub fn embedder(&self) -> Option<Arc<dyn warden::drift::Embedder>> {
-        match self {
-            Detection::Model { classifier, .. } => Some(Arc::new(DriftModel(classifier.clone()))),
-            Detection::RulesOnly(_) => None,
+        match &self.model {
+            ModelState::Loaded { classifier, .. } => Some(Arc::new(DriftModel(classifier.clone()))),
+            ModelState::Off(_) => None,
         }
     }
 }
@@ -161,9 +208,14 @@ impl warden::drift::Embedder for DriftModel {
     }
 }
 
-/// The loaded model behind warden-mcp's seam (the proxy does not link candle itself).
+/// The n-gram model and the model behind warden-mcp's seam (the proxy does not link candle
+/// itself): a text goes to the n-gram model first (microseconds), and to the model when the
+/// n-gram model passed it; tools go to the model alone.
 #[derive(Debug)]
-struct ProxyModel(Arc<Classifier>);
+struct ProxyModel {
+    model: Option<Arc<Classifier>>,
+    ngram: Option<Arc<NgramHead>>,
+}
 
 fn verdict(
     score: &warden_model::Score,
@@ -178,22 +230,58 @@ fn verdict(
     }
 }
 
+/// The n-gram verdict on the seam's [0, 1] scale (a logistic of the decision value; the
+/// verdict itself compares the values, so the squashing cannot move it).
+fn ngram_verdict(s: &warden_model::ngram::NgramScore) -> warden_mcp::ModelVerdict {
+    let squash = |v: f32| 1.0 / (1.0 + (-v).exp());
+    warden_mcp::ModelVerdict {
+        score: squash(s.value),
+        threshold: squash(s.threshold),
+        flagged: s.flagged,
+        spans: if s.flagged {
+            vec![s.span.clone()]
+        } else {
+            Vec::new()
+        },
+        truncated: s.truncated,
+    }
+}
+
 impl warden_mcp::TextClassifier for ProxyModel {
     fn score_text(
         &self,
         text: &str,
     ) -> Result<warden_mcp::ModelVerdict, warden_mcp::ClassifyError> {
-        self.0
-            .score_text_spans(text)
-            .map(|(score, spans)| verdict(&score, spans))
-            .map_err(|e| warden_mcp::ClassifyError(e.to_string()))
+        let ngram = self.ngram.as_ref().map(|h| h.score(text));
+        if let Some(n) = ngram.as_ref().filter(|n| n.flagged) {
+            return Ok(ngram_verdict(n));
+        }
+        match (&self.model, ngram) {
+            (Some(model), _) => model
+                .score_text_spans(text)
+                .map(|(score, spans)| verdict(&score, spans))
+                .map_err(|e| warden_mcp::ClassifyError(e.to_string())),
+            (None, Some(n)) => Ok(ngram_verdict(&n)),
+            (None, None) => Err(warden_mcp::ClassifyError(
+                "neither the model nor the n-gram model is on".into(),
+            )),
+        }
+    }
+
+    fn reads_tools(&self) -> bool {
+        self.model.is_some()
     }
 
     fn score_tools(
         &self,
         tools: &[&Value],
     ) -> Result<Vec<warden_mcp::ModelVerdict>, warden_mcp::ClassifyError> {
-        self.0
+        let Some(model) = &self.model else {
+            return Err(warden_mcp::ClassifyError(
+                "tool metadata is read by the model, which is off".into(),
+            ));
+        };
+        model
             .score_tools(tools)
             .map(|scores| scores.iter().map(|s| verdict(s, Vec::new())).collect())
             .map_err(|e| warden_mcp::ClassifyError(e.to_string()))
@@ -209,11 +297,12 @@ pub fn with_model(
     builder: warden::WardenBuilder,
     args: &ModelArgs,
 ) -> Result<warden::WardenBuilder> {
-    if !args.model && !args.require_model {
+    let model = args.model || args.require_model;
+    if !model && !args.ngram {
         return Ok(builder);
     }
     let detection = args.load()?;
-    if let Detection::RulesOnly(reason) = &detection {
+    if let Some(reason) = detection.off().filter(|_| model) {
         errln!("warning: goal drift is not measured (context.drift is absent): {reason}");
     }
     let mut builder = builder;
@@ -230,33 +319,48 @@ impl ModelArgs {
     /// Load the model, or say why detection is rules-only; with `--require-model` a missing
     /// model is an error.
     pub fn load(&self) -> Result<Detection> {
+        let ngram = if self.ngram {
+            let head = NgramHead::bundled_texts()
+                .map_err(|e| Error::msg(format!("--ngram: {e}")))?
+                .ok_or_else(|| Error::msg("--ngram: this build has no n-gram texts head"))?;
+            Some(Arc::new(head))
+        } else {
+            None
+        };
+        Ok(Detection {
+            model: self.load_model()?,
+            ngram,
+        })
+    }
+
+    fn load_model(&self) -> Result<ModelState> {
         if !self.model && !self.require_model {
-            return Ok(Detection::RulesOnly(
+            return Ok(ModelState::Off(
                 "the model is off (`--model` turns it on; on sources it never saw it flags too many real texts and catches too few poisoned tools to be on by default: docs/detection.md)".into(),
             ));
         }
         let detection = match self.model_dir.clone().or_else(warden_model::default_dir) {
-            None => Detection::RulesOnly(
+            None => ModelState::Off(
                 "no model directory (set WARDEN_MODEL_DIR or HOME, or give --model-dir)".into(),
             ),
-            Some(dir) if !dir.join("model.safetensors").exists() => Detection::RulesOnly(format!(
+            Some(dir) if !dir.join("model.safetensors").exists() => ModelState::Off(format!(
                 "the model is not installed in {} (run `warden model fetch`)",
                 dir.display()
             )),
             Some(dir) => match Classifier::load_bundled(&dir) {
-                Ok(Some(classifier)) => Detection::Model {
+                Ok(Some(classifier)) => ModelState::Loaded {
                     classifier: Arc::new(classifier),
                     dir,
                 },
-                Ok(None) => Detection::RulesOnly("this build has no trained heads".into()),
-                Err(e) => Detection::RulesOnly(format!(
+                Ok(None) => ModelState::Off("this build has no trained heads".into()),
+                Err(e) => ModelState::Off(format!(
                     "the model in {} does not load: {e} (run `warden model fetch` again)",
                     dir.display()
                 )),
             },
         };
         match detection {
-            Detection::RulesOnly(reason) if self.require_model => Err(Error::msg(format!(
+            ModelState::Off(reason) if self.require_model => Err(Error::msg(format!(
                 "--require-model: the detection model is not available: {reason}"
             ))),
             d => Ok(d),

@@ -42,4 +42,10 @@ pub trait TextClassifier: Send + Sync + std::fmt::Debug {
     /// description), in the order given. One call for a whole listing lets an
     /// implementation batch them.
     fn score_tools(&self, tools: &[&Value]) -> Result<Vec<ModelVerdict>, ClassifyError>;
+
+    /// Whether this classifier reads tool metadata at all. `false` (a texts-only model): tool,
+    /// prompt and resource listings are left to the rules, and `score_tools` is not called.
+    fn reads_tools(&self) -> bool {
+        true
+    }
 }

@@ -149,7 +149,7 @@ impl Gateway {
     /// could not score gets `model.error`; a tool past the listing's model budget, or longer
     /// than the model reads, gets `model.partial` (all high: withheld unless a rule allows it).
     fn model_tools(&self, server: &str, scanned: &mut [(Value, Vec<Finding>)]) {
-        let Some(classifier) = &self.config.classifier else {
+        let Some(classifier) = self.config.classifier.as_ref().filter(|c| c.reads_tools()) else {
             return;
         };
         let passed: Vec<usize> = (0..scanned.len())
@@ -258,7 +258,7 @@ impl Gateway {
             scanned.push((entry, label, ids));
         }
         // Then the model on what the rules passed, in one batch.
-        if let Some(classifier) = &self.config.classifier {
+        if let Some(classifier) = self.config.classifier.as_ref().filter(|c| c.reads_tools()) {
             let passed: Vec<usize> = (0..scanned.len())
                 .filter(|&i| scanned[i].2.is_empty())
                 .collect();
