@@ -229,6 +229,7 @@ const DOCS: &[&str] = &[
     "docs/approvals.md",
     "docs/dashboard.md",
     "docs/memory.md",
+    "docs/model.md",
 ];
 
 #[test]
