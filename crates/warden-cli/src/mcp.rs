@@ -403,8 +403,19 @@ fn ngram_instructions(
                 && f.field == "instructions"
                 && f.severity >= Severity::Medium
         });
-        let score = head.score(text);
-        if caught || !score.flagged {
+        let score = crate::model::ngram_score(head, text);
+        if caught {
+            continue;
+        }
+        if !score.flagged {
+            if score.truncated {
+                report.findings.push(ngram_partial(
+                    &s.server,
+                    None,
+                    "instructions",
+                    "server's instructions",
+                ));
+            }
             continue;
         }
         report.findings.push(Finding {
@@ -421,12 +432,36 @@ fn ngram_instructions(
     }
 }
 
+/// The low finding for a text longer than the n-gram model reads that it passed: the rest
+/// was read by the rules only, and a scan does not call unread text clean.
+fn ngram_partial(server: &str, tool: Option<String>, field: &str, what: &str) -> Finding {
+    Finding {
+        id: "ngram.partial".into(),
+        category: warden_mcp::finding::Category::Incomplete,
+        severity: Severity::Low,
+        server: server.to_owned(),
+        tool,
+        field: field.into(),
+        span: None,
+        excerpt: String::new(),
+        why: format!(
+            "the {what} is longer than the n-gram model reads (1 MiB): it scored the start and \
+             passed it, the rest was read by the rules only"
+        ),
+    }
+}
+
 fn ngram_why(score: &warden_model::ngram::NgramScore, what: &str) -> String {
     format!(
         "the n-gram model scores this {what} {:.3}, at or above its threshold {:.3}: its words \
-         read like injected instructions{}",
+         read like injected instructions{}{}",
         score.value,
         score.threshold,
+        if score.folded {
+            " (read with look-alike letters folded and invisible characters removed)"
+        } else {
+            ""
+        },
         if score.truncated {
             " (only the first 1 MiB was scored)"
         } else {
@@ -786,7 +821,7 @@ impl ScanTextArgs {
         // Rules first; then the n-gram model (its verdict is reported either way; a finding
         // only where the rules passed the text), then the model on what both passed.
         let ngram = if let Some(head) = detection.ngram() {
-            let score = head.score(&text);
+            let score = crate::model::ngram_score(head, &text);
             if score.flagged && !findings.iter().any(|f| f.severity >= Severity::Medium) {
                 findings.push(Finding {
                     id: "ngram.text".into(),
@@ -809,6 +844,8 @@ impl ScanTextArgs {
                     ),
                     why: ngram_why(&score, "text"),
                 });
+            } else if score.truncated && !score.flagged {
+                findings.push(ngram_partial(&name, None, "text", "text"));
             }
             Some(NgramRun(score))
         } else {

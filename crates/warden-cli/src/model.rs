@@ -230,6 +230,30 @@ fn verdict(
     }
 }
 
+/// The n-gram model on a text as written and, when it differs, on its folded reading
+/// (`warden_mcp::detect::model_reading`: look-alike letters folded, invisible characters
+/// removed); the higher value is the verdict. A verdict of the folded reading points at the
+/// whole scored text (its byte offsets are not the text's).
+pub fn ngram_score(head: &NgramHead, text: &str) -> warden_model::ngram::NgramScore {
+    let mut score = head.score(text);
+    if let Some(reading) = warden_mcp::detect::model_reading(text) {
+        let other = head.score(&reading);
+        if other.value > score.value {
+            let whole = 0..score.scored_bytes;
+            score.value = other.value;
+            score.flagged = other.flagged;
+            score.span = whole.clone();
+            score.flagged_spans = if other.flagged {
+                vec![whole]
+            } else {
+                Vec::new()
+            };
+            score.folded = true;
+        }
+    }
+    score
+}
+
 /// The n-gram verdict on the seam's [0, 1] scale (a logistic of the decision value; the
 /// verdict itself compares the values, so the squashing cannot move it).
 fn ngram_verdict(s: &warden_model::ngram::NgramScore) -> warden_mcp::ModelVerdict {
@@ -238,11 +262,7 @@ fn ngram_verdict(s: &warden_model::ngram::NgramScore) -> warden_mcp::ModelVerdic
         score: squash(s.value),
         threshold: squash(s.threshold),
         flagged: s.flagged,
-        spans: if s.flagged {
-            vec![s.span.clone()]
-        } else {
-            Vec::new()
-        },
+        spans: s.flagged_spans.clone(),
         truncated: s.truncated,
     }
 }
@@ -252,9 +272,19 @@ impl warden_mcp::TextClassifier for ProxyModel {
         &self,
         text: &str,
     ) -> Result<warden_mcp::ModelVerdict, warden_mcp::ClassifyError> {
-        let ngram = self.ngram.as_ref().map(|h| h.score(text));
+        let ngram = self.ngram.as_ref().map(|h| ngram_score(h, text));
         if let Some(n) = ngram.as_ref().filter(|n| n.flagged) {
-            return Ok(ngram_verdict(n));
+            let mut v = ngram_verdict(n);
+            // Flagged either way; with the model on, what it flags is cut out too under
+            // `redact` (its windows may find a second injection the pieces scored low); a
+            // text the model cannot read is cut out whole (fail closed).
+            if let Some(model) = &self.model {
+                match model.score_text_spans(text) {
+                    Ok((_, spans)) => v.spans.extend(spans),
+                    Err(_) => v.spans = std::iter::once(0..text.len()).collect(),
+                }
+            }
+            return Ok(v);
         }
         match (&self.model, ngram) {
             (Some(model), _) => model

@@ -466,4 +466,40 @@ fn scan_text_ngram_reads_paraphrases_the_rules_pass() {
         v["detection"]["ngram"]["pieces"].as_u64().unwrap() > 1,
         "{out}"
     );
+
+    // The same words in fullwidth letters, or with a soft hyphen inside words: no rule and no
+    // spelling the model learnt, but its folded reading is the plain text.
+    let fullwidth: String = paraphrase
+        .chars()
+        .map(|c| match c {
+            '!'..='~' => char::from_u32(c as u32 + 0xFEE0).unwrap(),
+            c => c,
+        })
+        .collect();
+    let hyphened = paraphrase
+        .replace("ss", "s\u{AD}s")
+        .replace("on", "o\u{AD}n");
+    for disguised in [fullwidth, hyphened] {
+        let (code, out, _) = scan(&disguised, &["--ngram", "--json"]);
+        assert_eq!(code, 1, "{disguised}: {out}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert!(
+            v["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["id"] == "ngram.text"),
+            "{out}"
+        );
+        assert_eq!(v["detection"]["ngram"]["folded"], true, "{out}");
+    }
+
+    // Past the 1 MiB it reads, a text it passed is not called clean: `ngram.partial`.
+    let mut huge = "nothing to see here\n".repeat((1 << 20) / 20 + 1);
+    huge += paraphrase;
+    let (code, out, _) = scan(&huge, &["--ngram", "--json", "--fail-on", "low"]);
+    assert_eq!(code, 1, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["findings"][0]["id"], "ngram.partial", "{out}");
+    assert_eq!(v["detection"]["ngram"]["truncated"], true, "{out}");
 }

@@ -32,40 +32,47 @@ pub const WORD_NGRAMS: std::ops::RangeInclusive<usize> = 1..=3;
 pub const CHAR_NGRAMS: std::ops::RangeInclusive<usize> = 3..=5;
 /// The largest `bits` accepted (2^20 slots a family).
 pub const MAX_BITS: u32 = 20;
-/// A piece is closed once its lines have this many characters.
-pub const PIECE_CHARS: usize = 160;
-/// Pieces with fewer characters than this other than space, tab, CR and LF are not scored.
+/// A piece ends after a newline once it has this many characters other than space, tab, CR
+/// and LF (shorter lines join the next); pieces with fewer are not scored.
 pub const PIECE_VISIBLE: usize = 30;
-/// Most pieces scored per text, spread over it.
-pub const PIECE_MOST: usize = 64;
+/// A piece ends after a space or tab once it has this many characters (a long line is cut
+/// between words) ...
+pub const PIECE_CHARS: usize = 160;
+/// ... and after twice as many in any case (a long line without spaces is cut too).
+pub const PIECE_HARD: usize = 2 * PIECE_CHARS;
+/// Most pieces scored per text: more than a scored text can have (1 MiB in pieces of at least
+/// 160 characters is at most 6,554), so every piece is scored.
+pub const PIECE_MOST: usize = 8192;
 
-/// The pieces of a text a head with pieces scores besides the whole: its lines (split at
-/// `\n`) gathered until a piece has [`PIECE_CHARS`] characters, those with fewer than
-/// [`PIECE_VISIBLE`] visible characters dropped, at most `most` of them spread evenly over the
-/// text. Why: an injected paragraph in a long ordinary file is a small share of the whole
-/// text's features; scored on its own it stands out. (`bench/detect/ngram.py`'s `chunks` is
-/// the same rule; the fixture test holds them together.)
+/// The pieces of a text a head with pieces scores besides the whole: consecutive slices that
+/// cover it, each ending after a newline once it has [`PIECE_VISIBLE`] visible characters (so
+/// a piece is a line, short lines joined to the next), after a space or tab once it has
+/// [`PIECE_CHARS`] characters, or after [`PIECE_HARD`] characters in any case; those with
+/// fewer than [`PIECE_VISIBLE`] visible characters are dropped, and of the rest at most
+/// `most`, spread evenly over the text (scoring asks for [`PIECE_MOST`]: all of them;
+/// training takes a few of each benign text). Why: an injected paragraph in a long ordinary
+/// file is a small share of the whole text's features; scored on its own it stands out,
+/// wherever it is and however long the file's lines are. (`bench/detect/ngram.py`'s `chunks` is the same rule; the
+/// fixture test holds them together.)
 pub fn pieces(text: &str, most: usize) -> Vec<Range<usize>> {
     let mut all = Vec::new();
-    // (start, end, characters) of the piece being gathered; no characters yet means none.
-    let mut cur = (0, 0, 0);
-    let mut pos = 0;
-    for line in text.split('\n') {
-        let (start, end) = (pos, pos + line.len());
-        pos = end + 1;
-        let n = line.chars().count();
-        cur = if cur.2 == 0 {
-            (start, end, n)
-        } else {
-            (cur.0, end, cur.2 + 1 + n)
-        };
-        if cur.2 >= PIECE_CHARS {
-            all.push(cur.0..cur.1);
-            cur = (0, 0, 0);
+    let (mut start, mut n, mut visible) = (0, 0, 0);
+    for (i, c) in text.char_indices() {
+        n += 1;
+        if !matches!(c, ' ' | '\t' | '\r' | '\n') {
+            visible += 1;
+        }
+        if (c == '\n' && visible >= PIECE_VISIBLE)
+            || (n >= PIECE_CHARS && matches!(c, ' ' | '\t'))
+            || n >= PIECE_HARD
+        {
+            let end = i + c.len_utf8();
+            all.push(start..end);
+            (start, n, visible) = (end, 0, 0);
         }
     }
-    if cur.2 > 0 {
-        all.push(cur.0..cur.1);
+    if start < text.len() {
+        all.push(start..text.len());
     }
     all.retain(|r| {
         text[r.clone()]
@@ -268,18 +275,30 @@ mod tests {
     }
 
     #[test]
-    fn pieces_gather_lines_drop_blank_ones_and_spread_out() {
+    fn pieces_are_lines_long_ones_cut_short_ones_joined() {
         let line = "x".repeat(100);
-        // Two lines of 100 make a piece of 201 characters; the third is a piece of its own.
+        // Each line of 100 is a piece of its own, its newline included.
         let text = format!("{line}\n{line}\n{line}");
-        assert_eq!(pieces(&text, 64), [0..201, 202..302]);
-        // Leading empty lines do not start a piece; mostly-blank pieces are dropped.
-        assert_eq!(pieces("\n\nshort", 64), Vec::<Range<usize>>::new());
-        let one = pieces(&format!("\n\n{line}"), 64);
-        assert_eq!((one.len(), one[0].clone()), (1, 2..102));
+        assert_eq!(pieces(&text, PIECE_MOST), [0..101, 101..202, 202..302]);
+        // Short lines join the next until the piece has 30 visible characters; the last
+        // line alone (10 visible) is too short to score.
+        let short = "abcdefghij\n".repeat(4);
+        let joined = pieces(&short, PIECE_MOST);
+        assert_eq!((joined.len(), joined[0].clone()), (1, 0..33));
+        // A line with no break at all is cut every 320 characters.
+        let long = "y".repeat(700);
+        assert_eq!(pieces(&long, PIECE_MOST), [0..320, 320..640, 640..700]);
+        // Words: the first space at or past 160 characters ends the piece.
+        let words = "abcd ".repeat(100);
+        let p = pieces(&words, PIECE_MOST);
+        assert_eq!(p[0], 0..160);
+        assert!(p.iter().all(|r| r.len() == 160 || r.end == words.len()));
+        // Mostly blank stretches are dropped.
+        let one = pieces(&format!("{}{line}", "\n".repeat(200)), PIECE_MOST);
+        assert_eq!((one.len(), one[0].clone()), (1, 0..300));
         // Many pieces: `most` of them, the first one first, evenly spread.
-        let many = vec![line.repeat(2); 10].join("\n");
-        let all = pieces(&many, 64);
+        let many = vec![line.clone(); 10].join("\n");
+        let all = pieces(&many, PIECE_MOST);
         assert_eq!(all.len(), 10);
         let five = pieces(&many, 5);
         assert_eq!(five, [0, 2, 4, 6, 8].map(|i| all[i].clone()));
@@ -315,6 +334,7 @@ pub struct NgramHead {
 #[serde(deny_unknown_fields)]
 struct PiecesFile {
     chars: usize,
+    hard: usize,
     visible: usize,
     most: usize,
 }
@@ -354,6 +374,14 @@ pub struct NgramScore {
     pub span: Range<usize>,
     /// Pieces scored besides the whole text.
     pub pieces: usize,
+    /// Every stretch the head flags, for callers that cut out what was flagged (the proxy's
+    /// `redact`): each piece at or above the threshold, or the whole scored text when only
+    /// the whole is; empty when not flagged.
+    #[serde(skip)]
+    pub flagged_spans: Vec<Range<usize>>,
+    /// The value came from the text's folded reading (look-alike letters folded, invisible
+    /// characters removed; set by callers that score that reading too), not as written.
+    pub folded: bool,
     /// Bytes scored (the text up to [`crate::MAX_TEXT_BYTES`], cut at a character boundary).
     pub scored_bytes: usize,
     /// Part of the text was past [`crate::MAX_TEXT_BYTES`] and not scored.
@@ -417,6 +445,7 @@ impl NgramHead {
         }
         let ours = PiecesFile {
             chars: PIECE_CHARS,
+            hard: PIECE_HARD,
             visible: PIECE_VISIBLE,
             most: PIECE_MOST,
         };
@@ -482,19 +511,31 @@ impl NgramHead {
             Vec::new()
         };
         let mut best = (self.decide(scored), 0..end);
-        for part in &parts {
+        let mut flagged_spans = Vec::new();
+        // One piece that is the whole text scores as the whole: not twice.
+        let alone = parts.len() == 1 && parts[0] == (0..end);
+        for part in parts.iter().filter(|_| !alone) {
             let v = self.decide(&scored[part.clone()]);
+            if v as f32 >= self.threshold {
+                flagged_spans.push(part.clone());
+            }
             if v > best.0 {
                 best = (v, part.clone());
             }
         }
         let value = best.0 as f32;
+        let flagged = value >= self.threshold;
+        if flagged && flagged_spans.is_empty() {
+            flagged_spans.push(0..end);
+        }
         NgramScore {
             value,
             threshold: self.threshold,
-            flagged: value >= self.threshold,
+            flagged,
             span: best.1,
             pieces: parts.len(),
+            flagged_spans,
+            folded: false,
             scored_bytes: end,
             truncated: end < text.len(),
         }
