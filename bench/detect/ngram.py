@@ -98,11 +98,11 @@ def chunks(text: str, most: int = PIECE_MOST) -> list[str]:
         visible += c not in " \t\r\n"
         if (c == "\n" and visible >= PIECE_VISIBLE) or (n >= PIECE_CHARS and c in " \t") \
                 or n >= PIECE_HARD:
-            pieces.append(text[start:i + 1])
+            if visible >= PIECE_VISIBLE:
+                pieces.append(text[start:i + 1])
             start, n, visible = i + 1, 0, 0
-    if start < len(text):
+    if visible >= PIECE_VISIBLE:
         pieces.append(text[start:])
-    pieces = [p for p in pieces if sum(c not in " \t\r\n" for c in p) >= PIECE_VISIBLE]
     if len(pieces) <= most:
         return pieces
     step = len(pieces) / most

@@ -432,6 +432,30 @@ fn ngram_instructions(
     }
 }
 
+/// The medium finding of `scan text` for a stretch of the text a model flagged, at its line.
+fn flagged_text(
+    id: &str,
+    name: &str,
+    text: &str,
+    span: std::ops::Range<usize>,
+    why: String,
+) -> Finding {
+    Finding {
+        id: id.into(),
+        category: warden_mcp::finding::Category::Poisoning,
+        severity: Severity::Medium,
+        server: name.to_owned(),
+        tool: None,
+        field: format!(
+            "line {}",
+            text.get(..span.start).unwrap_or("").matches('\n').count() + 1
+        ),
+        span: Some((span.start, span.end)),
+        excerpt: warden_mcp::finding::visible(text.get(span).unwrap_or(""), 120),
+        why,
+    }
+}
+
 /// The low finding for a text longer than the n-gram model reads that it passed: the rest
 /// was read by the rules only, and a scan does not call unread text clean.
 fn ngram_partial(server: &str, tool: Option<String>, field: &str, what: &str) -> Finding {
@@ -823,27 +847,13 @@ impl ScanTextArgs {
         let ngram = if let Some(head) = detection.ngram() {
             let score = crate::model::ngram_score(head, &text);
             if score.flagged && !findings.iter().any(|f| f.severity >= Severity::Medium) {
-                findings.push(Finding {
-                    id: "ngram.text".into(),
-                    category: warden_mcp::finding::Category::Poisoning,
-                    severity: Severity::Medium,
-                    server: name.clone(),
-                    tool: None,
-                    field: format!(
-                        "line {}",
-                        text.get(..score.span.start)
-                            .unwrap_or("")
-                            .matches('\n')
-                            .count()
-                            + 1
-                    ),
-                    span: Some((score.span.start, score.span.end)),
-                    excerpt: warden_mcp::finding::visible(
-                        text.get(score.span.clone()).unwrap_or(""),
-                        120,
-                    ),
-                    why: ngram_why(&score, "text"),
-                });
+                findings.push(flagged_text(
+                    "ngram.text",
+                    &name,
+                    &text,
+                    score.span.clone(),
+                    ngram_why(&score, "text"),
+                ));
             } else if score.truncated && !score.flagged {
                 findings.push(ngram_partial(&name, None, "text", "text"));
             }
@@ -856,23 +866,13 @@ impl ScanTextArgs {
             && !findings.iter().any(|f| f.severity >= Severity::Medium)
         {
             match classifier.score_text(&text) {
-                Ok(score) if score.flagged => {
-                    let span = score.span.clone();
-                    findings.push(Finding {
-                        id: "model.text".into(),
-                        category: warden_mcp::finding::Category::Poisoning,
-                        severity: Severity::Medium,
-                        server: name.clone(),
-                        tool: None,
-                        field: format!(
-                            "line {}",
-                            text.get(..span.start).unwrap_or("").matches('\n').count() + 1
-                        ),
-                        span: Some((span.start, span.end)),
-                        excerpt: warden_mcp::finding::visible(text.get(span).unwrap_or(""), 120),
-                        why: model_why(&score, "text"),
-                    });
-                }
+                Ok(score) if score.flagged => findings.push(flagged_text(
+                    "model.text",
+                    &name,
+                    &text,
+                    score.span.clone(),
+                    model_why(&score, "text"),
+                )),
                 Ok(score) if score.truncated => findings.push(Finding {
                     id: "model.partial".into(),
                     category: warden_mcp::finding::Category::Incomplete,

@@ -67,20 +67,15 @@ pub fn pieces(text: &str, most: usize) -> Vec<Range<usize>> {
             || n >= PIECE_HARD
         {
             let end = i + c.len_utf8();
-            all.push(start..end);
+            if visible >= PIECE_VISIBLE {
+                all.push(start..end);
+            }
             (start, n, visible) = (end, 0, 0);
         }
     }
-    if start < text.len() {
+    if visible >= PIECE_VISIBLE {
         all.push(start..text.len());
     }
-    all.retain(|r| {
-        text[r.clone()]
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n'))
-            .count()
-            >= PIECE_VISIBLE
-    });
     if all.len() <= most {
         return all;
     }
