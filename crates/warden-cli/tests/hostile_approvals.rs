@@ -167,11 +167,14 @@ fn long_polls_are_bounded() {
     );
     let id = r.json()["approval_id"].as_str().unwrap().to_string();
     let mut held = Vec::new();
+    // Each wait is the longest the server grants (60 s), longer than this test's deadline: on
+    // a loaded machine the server may take seconds to take up 300 requests, and waits of 10 s
+    // ended before the last ones began, so 256 were never held at once (a CI failure).
     for _ in 0..300 {
         let mut c = std::net::TcpStream::connect(s.addr).unwrap();
         write!(
             c,
-            "GET /v1/approvals/{id}?wait=10s HTTP/1.1\r\nHost: {}\r\n\r\n",
+            "GET /v1/approvals/{id}?wait=60s HTTP/1.1\r\nHost: {}\r\n\r\n",
             s.addr
         )
         .unwrap();
