@@ -255,7 +255,8 @@ fn explain_shows_the_memory_step_and_writes_nothing() {
 
 /// A paraphrased injection (no trigger word the rules know) written to memory through
 /// `warden check --model`: the proxy with `--model` quarantines it (its memory writes meet
-/// the model), so every door must — the guard is one step of one decision path.
+/// the model), so every door must — the guard is one step of one decision path. A write
+/// longer than the model reads is quarantined too.
 #[test]
 fn with_the_model_check_quarantines_what_the_proxy_quarantines() {
     let Some(models) = model_dir() else { return };
@@ -291,6 +292,19 @@ fn with_the_model_check_quarantines_what_the_proxy_quarantines() {
     assert_eq!(out.json()["rule"], "warden.memory-quarantine", "{out:?}");
     let out = check("Alice prefers tea over coffee");
     assert_eq!(out.code, 0, "{out:?}");
+    // Longer than the model reads (64 windows, about 4,150 tokens): what it did not read is
+    // not clean, so the write is quarantined with `model.partial`, as a result is flagged.
+    let long = "Alice prefers tea over coffee. ".repeat(800);
+    let out = check(&long);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.json()["rule"], "warden.memory-quarantine", "{out:?}");
+    assert!(
+        out.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("model.partial"),
+        "{out:?}"
+    );
 }
 
 /// Everything in `dir`, by name, with each file's bytes.

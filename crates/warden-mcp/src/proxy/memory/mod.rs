@@ -31,7 +31,7 @@
 
 mod filter;
 
-use super::results::{MODEL_ERROR, MODEL_TEXT};
+use super::results::{MODEL_ERROR, MODEL_PARTIAL, MODEL_TEXT};
 use crate::detect;
 
 /// Which tools (and resources) of the server are memory writes and reads.
@@ -57,7 +57,9 @@ pub fn memory_detector() -> warden::memory::Detector {
 /// it reads each write whole, once, on what the rules passed — as on tool results, where
 /// the model reads the whole answer: a text the proxy would block as a result must not be
 /// written to memory with provenance that vouches for it. Its findings are `model.text`,
-/// and `model.error` when it cannot score (the write is quarantined: fail closed). One
+/// `model.partial` when the write is longer than the model reads (as on a result: what it
+/// did not read is not clean), and `model.error` when it cannot score (each quarantines the
+/// write: fail closed; an operator can release it). One
 /// call per write keeps the cost of a write at most that of a result (the model's window
 /// cap), and a write's short texts (a name, an entity type) are read in their context: alone
 /// the model flags some of them (`person` scores 0.97).
@@ -66,6 +68,7 @@ pub fn memory_model_detector(
 ) -> warden::memory::Detector {
     std::sync::Arc::new(move |text: &str| match classifier.score_text(text) {
         Ok(v) if v.flagged => vec![MODEL_TEXT.to_string()],
+        Ok(v) if v.truncated => vec![MODEL_PARTIAL.to_string()],
         Ok(_) => Vec::new(),
         Err(e) => {
             tracing::warn!("the model could not score a memory write: {e}");
