@@ -230,13 +230,13 @@ fn verdict(
     }
 }
 
-/// The n-gram model on a text as written and, when it differs, on its folded reading
-/// (`warden_mcp::detect::model_reading`: look-alike letters folded, invisible characters
-/// removed); the higher value is the verdict. A verdict of the folded reading points at the
-/// whole scored text (its byte offsets are not the text's).
+/// The n-gram model on a text as written and on each of its second readings
+/// (`warden_mcp::detect::model_readings`: look-alike letters folded, characters that do not
+/// show left out or read as a space); the highest value is the verdict. A verdict of a
+/// second reading points at the whole scored text (its byte offsets are not the text's).
 pub fn ngram_score(head: &NgramHead, text: &str) -> warden_model::ngram::NgramScore {
     let mut score = head.score(text);
-    if let Some(reading) = warden_mcp::detect::model_reading(text) {
+    for reading in warden_mcp::detect::model_readings(text) {
         let other = head.score(&reading);
         if other.value > score.value {
             let whole = 0..score.scored_bytes;

@@ -4,8 +4,9 @@
 //! Latin letter or digit is mapped to it, then the text is case-folded, and the multi-letter
 //! look-alikes `rn`→`m`, `vv`→`w` and the digit look-alikes `0`→`o`, `1`/`|`→`l` are applied.
 //! Two different names with the same skeleton look the same to a person. The table is a
-//! compact built-in subset of Unicode's `confusables.txt` (Cyrillic, Greek, fullwidth, a few
-//! Latin letters) — the characters seen in real homoglyph attacks — not the whole file.
+//! compact built-in subset of Unicode's `confusables.txt` (Cyrillic, Greek, Armenian,
+//! fullwidth, Latin small capitals, a few other Latin letters) — the characters seen in real
+//! homoglyph attacks — not the whole file.
 //!
 //! Thresholds (documented in docs/mcp.md): two names are "near" when their Levenshtein
 //! distance is at most 1 for names of 5–11 characters and at most 2 from 12 characters on;
@@ -75,8 +76,37 @@ pub(crate) fn confusable(c: char) -> Option<char> {
         'Τ' => 't',
         'Υ' => 'y',
         'Χ' => 'x',
+        // Armenian
+        'օ' => 'o',
+        'ս' => 'u',
+        'հ' => 'h',
+        'ո' => 'n',
+        'զ' => 'q',
+        // Latin small capitals (IPA and phonetic blocks)
+        'ᴀ' => 'a',
+        'ʙ' => 'b',
+        'ᴄ' => 'c',
+        'ᴅ' => 'd',
+        'ᴇ' => 'e',
+        'ɢ' => 'g',
+        'ʜ' => 'h',
+        'ɪ' => 'i',
+        'ᴊ' => 'j',
+        'ᴋ' => 'k',
+        'ʟ' => 'l',
+        'ᴍ' => 'm',
+        'ɴ' => 'n',
+        'ᴏ' => 'o',
+        'ᴘ' => 'p',
+        'ᴛ' => 't',
+        'ᴜ' => 'u',
+        'ᴠ' => 'v',
+        'ᴡ' => 'w',
+        'ʏ' => 'y',
+        'ᴢ' => 'z',
         // Latin look-alikes
-        'ı' => 'i',
+        'ɩ' => 'i',
+        'ǀ' => 'l',
         'ℓ' => 'l',
         'ɡ' => 'g',
         'ɑ' => 'a',
