@@ -972,13 +972,34 @@ fn emoji(c: char) -> bool {
         | 0xA9 | 0xAE | 0x203C | 0x2049 | 0x2122 | 0x2139 | 0x3030 | 0x303D | 0x3297 | 0x3299)
 }
 
+/// The length in bytes of the tag characters that spell a subdivision flag at the start of
+/// `rest` (the text after a 🏴): two to six lower-case letters or digits in tag characters,
+/// then the cancel tag, as England's, Scotland's and Wales's flags are written. Such a
+/// sequence is how an emoji is spelled and has no room for a message.
+fn flag_tags(rest: &str) -> Option<usize> {
+    let mut n = 0;
+    for (i, c) in rest.char_indices() {
+        match c as u32 {
+            0xE0030..=0xE0039 | 0xE0061..=0xE007A if n < 6 => n += 1,
+            0xE007F if n >= 2 => return Some(i + c.len_utf8()),
+            _ => return None,
+        }
+    }
+    None
+}
+
 fn scan_chars(text: &str, hits: &mut Vec<Hit>) {
     // Consecutive characters of one class are reported once, as one span.
     let mut run: Option<(&'static str, Severity, &'static str, usize, usize)> = None;
     let mut vs_run: Option<(usize, usize, usize)> = None; // start, end, count of FE00..FE0F
     let mut prev = None;
+    // The tag characters of a subdivision flag (🏴 + `gbeng` in tags + cancel tag) end here.
+    let mut flag_end = 0;
     for (i, c) in text.char_indices() {
         let end = i + c.len_utf8();
+        if c == '\u{1F3F4}' {
+            flag_end = flag_tags(&text[end..]).map_or(0, |n| end + n);
+        }
         if matches!(c as u32, 0xFE00..=0xFE0F) {
             vs_run = match vs_run {
                 Some((s, e, n)) if e == i => Some((s, end, n + 1)),
@@ -1001,7 +1022,7 @@ fn scan_chars(text: &str, hits: &mut Vec<Hit>) {
                 last.span.1 = end;
             }
         }
-        let class = if c == '\t' || c == '\n' || c == '\r' {
+        let class = if c == '\t' || c == '\n' || c == '\r' || i < flag_end {
             None
         } else if c == '\u{200D}'
             && prev.is_some_and(|p| p == '\u{FE0F}' || emoji(p))
@@ -1449,6 +1470,27 @@ mod tests {
                 hits.iter().any(|h| h.id == "hidden.zero-width"),
                 flagged,
                 "{text:?}: {hits:?}"
+            );
+        }
+        // England's flag is tag characters after 🏴: no finding. Other tags after 🏴, or a
+        // message spelled in them, still are.
+        let england = "Go \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}!";
+        assert!(
+            scan(england, Mode::Output).is_empty(),
+            "{:?}",
+            scan(england, Mode::Output)
+        );
+        for text in [
+            "\u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}",
+            "\u{1F3F4}\u{E0049}\u{E0067}\u{E006E}\u{E006F}\u{E007F}",
+            "\u{1F3F4}\u{E0069}\u{E0067}\u{E006E}\u{E006F}\u{E0072}\u{E0065}\u{E0061}\u{E007F}",
+            "\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}",
+        ] {
+            assert!(
+                scan(text, Mode::Output)
+                    .iter()
+                    .any(|h| h.id == "hidden.unicode-tags"),
+                "{text:?}"
             );
         }
         // Secrecy in a description, split inside `tell`.
