@@ -904,11 +904,12 @@ fn with_rest_of_line(text: &str, start: usize, end: usize) -> &str {
     &text[start..end + stop]
 }
 
-/// Whether a character is invisible or a control character: the classes below, the
-/// ordinary variation selectors and the soft hyphen.
+/// Whether a character is invisible or a control character: the classes below and every
+/// character the second readings leave out ([`unseen`]), one list for both (the Mongolian
+/// and Khmer selectors were missing from the first copy).
 #[cfg(feature = "proxy")]
 pub(crate) fn is_invisible(c: char) -> bool {
-    char_class(c).is_some() || matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{00AD}')
+    char_class(c).is_some() || unseen(c)
 }
 
 /// The character classes that have no business in text meant for people.

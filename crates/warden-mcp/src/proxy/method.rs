@@ -135,6 +135,9 @@ mod tests {
             "tools/call\n",
             "tools/call\u{200b}",
             "tools/call\u{0}",
+            "tools/call\u{180b}", // Mongolian free variation selector
+            "tools/\u{17b4}call", // Khmer inherent vowel, which shows nothing
+            "tools/call\u{e01f0}",
             "t\u{043e}\u{043e}ls/call", // Cyrillic о
             "ｔｏｏｌｓ/ｃａｌｌ",
         ] {
