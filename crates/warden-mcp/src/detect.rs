@@ -973,6 +973,26 @@ fn emoji(c: char) -> bool {
         | 0xA9 | 0xAE | 0x203C | 0x2049 | 0x2122 | 0x2139 | 0x3030 | 0x303D | 0x3297 | 0x3299)
 }
 
+/// The scripts whose spelling uses the zero-width non-joiner and joiner between letters, each
+/// as a number: Persian, Urdu and the other Arabic-script languages write `می\u{200C}خواهم`
+/// with a non-joiner in the word, Syriac likewise, and the Indic scripts (Devanagari through
+/// Sinhala, Myanmar) choose a conjunct's form with one after a virama (`ශ්\u{200D}රී`, Sri).
+/// In those words the character is spelling, not a hidden message.
+fn joiner_script(c: char) -> Option<u32> {
+    let code = c as u32;
+    match code {
+        0x0600..=0x06FF | 0x0750..=0x077F | 0x08A0..=0x08FF | 0xFB50..=0xFDFF | 0xFE70..=0xFEFC => {
+            Some(1)
+        }
+        0x0700..=0x074F => Some(2),
+        // One number per 128-character block: Devanagari, Bengali, Gurmukhi, Gujarati, Oriya,
+        // Tamil, Telugu, Kannada, Malayalam, Sinhala.
+        0x0900..=0x0DFF => Some(0x10 + (code - 0x0900) / 0x80),
+        0x1000..=0x109F => Some(3),
+        _ => None,
+    }
+}
+
 /// The length in bytes of the tag characters that spell a subdivision flag at the start of
 /// `rest` (the text after a 🏴): two to six lower-case letters or digits in tag characters,
 /// then the cancel tag, as England's, Scotland's and Wales's flags are written. Such a
@@ -1031,6 +1051,15 @@ fn scan_chars(text: &str, hits: &mut Vec<Hit>) {
         {
             // The joiner of an emoji sequence (👩‍💻, 🏳️‍🌈): how those are spelled, and it
             // splits no word.
+            None
+        } else if matches!(c, '\u{200C}' | '\u{200D}')
+            && let Some(script) = prev.and_then(joiner_script)
+            && text[end..].chars().next().and_then(joiner_script) == Some(script)
+        {
+            // One (non-)joiner between two characters of a script that spells with it:
+            // neither neighbour is another invisible character, so a run of them (a
+            // message spelled in zero-width characters) or one between Latin letters still
+            // is a finding. (The second readings still leave it out.)
             None
         } else {
             char_class(c)
@@ -1465,6 +1494,35 @@ mod tests {
             ("ig\u{200D}nore", true),
             ("\u{1F469}\u{200D}ignore", true),
             ("\u{200D}\u{1F4BB}", true),
+            // Persian and Urdu words with a non-joiner inside, Hindi and Sinhala conjuncts with
+            // a joiner after the virama, a Malayalam chillu: spelling, no finding.
+            (
+                "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}",
+                false,
+            ),
+            (
+                "\u{0646}\u{0645}\u{06CC}\u{200C}\u{062F}\u{0627}\u{0646}\u{0645}",
+                false,
+            ),
+            ("\u{0915}\u{094D}\u{200D}\u{0937}", false),
+            ("\u{0936}\u{094D}\u{200C}\u{0930}", false),
+            (
+                "\u{0DC1}\u{0DCA}\u{200D}\u{0DBB}\u{0DD3} \u{0DBD}\u{0D82}\u{0D9A}\u{0DCF}",
+                false,
+            ),
+            ("\u{0D28}\u{0D4D}\u{200D}", true),
+            (
+                "\u{0D05}\u{0D35}\u{0D7B}\u{0D28}\u{0D4D}\u{200D}\u{0D31}",
+                false,
+            ),
+            // Two in a row, other zero-width characters, a joiner between two scripts or
+            // between Latin letters, and one at the edge of the text still are.
+            ("\u{0645}\u{06CC}\u{200C}\u{200C}\u{062E}", true),
+            ("\u{0645}\u{06CC}\u{200B}\u{062E}", true),
+            ("\u{0645}\u{200C}a", true),
+            ("\u{0915}\u{200D}\u{0DBB}", true),
+            ("ig\u{200C}nore", true),
+            ("\u{0645}\u{200C}", true),
         ] {
             let hits = scan(text, Mode::Output);
             assert_eq!(
