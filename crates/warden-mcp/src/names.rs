@@ -137,6 +137,10 @@ pub(crate) fn confusable(c: char) -> Option<char> {
         'ʀ' => 'r',
         'ꜱ' => 's',
         '‐' | '‑' | '‒' | '–' | '—' | '−' => '-',
+        // Round zeros of other scripts (Devanagari to Malayalam, Thai, Lao, Myanmar), the
+        // Arabic-Indic five and the ideographic zero, drawn like an `o`
+        '\u{966}' | '\u{9E6}' | '\u{A66}' | '\u{AE6}' | '\u{B66}' | '\u{C66}' | '\u{CE6}'
+        | '\u{D66}' | '\u{E50}' | '\u{ED0}' | '\u{1040}' | '\u{665}' | '\u{3007}' => 'o',
         // Fullwidth ASCII
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0)?,
         _ => return None,

@@ -13,7 +13,7 @@
 //! fold makes tool names exact: a call to `Write_File` when the server listed `write_file`
 //! is refused rather than left to the server's idea of case.
 
-use crate::detect::is_invisible;
+use crate::detect::{is_invisible, read_char};
 use crate::names::skeleton;
 
 /// A method with its own treatment in the gateway.
@@ -98,25 +98,49 @@ pub(crate) enum Class {
 }
 
 /// Classify a method name.
+///
+/// The special methods are ASCII. A method name with other characters is also compared
+/// with only the ASCII of its fold: a server that strips format characters or marks it was
+/// never told about (`tools/call\u{70F}`, `tools/ca\u{301}ll`) could read one as
+/// `tools/call`, so such a name is refused rather than passed on.
 pub(crate) fn classify(method: &str) -> Class {
     if let Some(s) = Special::ALL.into_iter().find(|s| s.name() == method) {
         return Class::Exact(s);
     }
     let folded = fold(method);
-    match Special::ALL.into_iter().find(|s| fold(s.name()) == folded) {
+    let ascii: String = folded.chars().filter(char::is_ascii).collect();
+    let found = Special::ALL.into_iter().find(|s| {
+        let name = fold(s.name());
+        name == folded || (!method.is_ascii() && name == ascii)
+    });
+    match found {
         Some(s) => Class::Variant(s),
         None => Class::Other,
     }
 }
 
 /// A name as a lenient peer might read it: without white space, control or invisible
-/// characters, case-folded, look-alike characters mapped to the letters they imitate.
+/// characters, each character read as the second readings of the scanner read it
+/// ([`read_char`]: look-alike letters mapped to the letters they imitate, compatibility
+/// forms such as `ﬁ`, `ⅽ`, `㎈`, `ſ` or mathematical letters decomposed, combining marks
+/// left out), `ß` as `ss`, then the confusable skeleton (case-folded).
 pub(crate) fn fold(name: &str) -> String {
-    let visible: String = name
-        .chars()
-        .filter(|&c| !c.is_whitespace() && !c.is_control() && !is_invisible(c))
-        .collect();
-    skeleton(&visible)
+    let mut plain = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_whitespace() || c.is_control() || is_invisible(c) {
+            continue;
+        }
+        if matches!(c, '\u{DF}' | '\u{1E9E}') {
+            plain.push_str("ss");
+            continue;
+        }
+        read_char(c, |d| {
+            if !d.is_whitespace() {
+                plain.push(d);
+            }
+        });
+    }
+    skeleton(&plain)
 }
 
 #[cfg(test)]
@@ -138,6 +162,18 @@ mod tests {
             "tools/call\u{180b}", // Mongolian free variation selector
             "tools/\u{17b4}call", // Khmer inherent vowel, which shows nothing
             "tools/call\u{e01f0}",
+            // A second red team's forms: marks, format characters a lenient server could
+            // strip, compatibility forms (long s, Roman numerals, a unit sign, an enclosed
+            // letter, mathematical bold), a dotted capital I.
+            "tools/ca\u{301}ll",
+            "tools/call\u{70f}",
+            "\u{600}tools/call",
+            "tool\u{17f}/call",
+            "tools/\u{217d}a\u{217c}\u{217c}",
+            "tools/\u{3388}l",
+            "tools/\u{24d2}all",
+            "\u{1d42d}\u{1d428}\u{1d428}\u{1d425}\u{1d42c}/\u{1d41c}\u{1d41a}\u{1d425}\u{1d425}",
+            "tools/call\u{6f3}",
             "t\u{043e}\u{043e}ls/call", // Cyrillic о
             "ｔｏｏｌｓ/ｃａｌｌ",
         ] {
@@ -155,7 +191,25 @@ mod tests {
             classify("resources/Read"),
             Class::Variant(Special::ResourcesRead)
         );
+        assert_eq!(
+            classify("sampling/createMe\u{df}age"),
+            Class::Variant(Special::CreateMessage)
+        );
+        assert_eq!(
+            classify("\u{130}nitialize"),
+            Class::Variant(Special::Initialize)
+        );
+        assert_eq!(
+            classify("noti\u{fb01}cations/cancelled"),
+            Class::Variant(Special::Cancelled)
+        );
+        assert_eq!(
+            classify("resources/templates/li\u{fb06}"),
+            Class::Variant(Special::ResourceTemplatesList)
+        );
+        // Other methods, ASCII or not, pass.
         assert_eq!(classify("tools/calls"), Class::Other);
+        assert_eq!(classify("notifications/\u{8fdb}\u{5ea6}"), Class::Other);
         assert_eq!(classify("ping"), Class::Other);
         assert_eq!(classify("notifications/initialized"), Class::Other);
     }
