@@ -14,8 +14,36 @@
 //! mid-length names flagged real neighbours such as GitHub's `search_code` and Memory's
 //! `search_nodes` in the benign corpus, hence the step at 12.
 
-/// The ASCII look-alike of one character, when it has one.
+/// The ASCII look-alike of one character, when it has one: from the table, or the table's
+/// entry for the character's other case (`Ɪ` is drawn like `I` as `ɪ` is like `i`; a
+/// Cherokee small letter like its capital).
 pub(crate) fn confusable(c: char) -> Option<char> {
+    // (Other cases drawn unlike their pair's look-alike: Greek capital sigma, mu and zeta,
+    // Armenian capital za and ho.)
+    if c.is_ascii() || matches!(c, 'Σ' | 'μ' | 'ζ' | 'Զ' | 'Հ') {
+        return confusable_as_listed(c);
+    }
+    confusable_as_listed(c)
+        .or_else(|| {
+            only(c.to_lowercase())
+                .filter(|&l| l != c)
+                .and_then(confusable_as_listed)
+        })
+        .or_else(|| {
+            only(c.to_uppercase())
+                .filter(|&u| u != c)
+                .and_then(confusable_as_listed)
+        })
+}
+
+/// The one character of a case mapping, if it is one.
+fn only(mut chars: impl Iterator<Item = char>) -> Option<char> {
+    let first = chars.next()?;
+    chars.next().is_none().then_some(first)
+}
+
+/// The table itself: one case of each look-alike.
+fn confusable_as_listed(c: char) -> Option<char> {
     Some(match c {
         // Cyrillic lower case
         'а' => 'a',
@@ -141,6 +169,14 @@ pub(crate) fn confusable(c: char) -> Option<char> {
         // Arabic-Indic five and the ideographic zero, drawn like an `o`
         '\u{966}' | '\u{9E6}' | '\u{A66}' | '\u{AE6}' | '\u{B66}' | '\u{C66}' | '\u{CE6}'
         | '\u{D66}' | '\u{E50}' | '\u{ED0}' | '\u{1040}' | '\u{665}' | '\u{3007}' => 'o',
+        // More round zeros and letters (Tamil, Khmer, Mongolian, N'Ko, New Tai Lue, Tibetan, Ol
+        // Chiki, Saurashtra, Balinese, Myanmar wa, Malayalam ttha, the Persian five, a white
+        // circle) and the round anusvara signs of Telugu and Sinhala
+        '\u{BE6}' | '\u{17E0}' | '\u{1810}' | '\u{7C0}' | '\u{19D0}' | '\u{F20}' | '\u{1C50}'
+        | '\u{A8D0}' | '\u{1B50}' | '\u{101D}' | '\u{D20}' | '\u{6F5}' | '\u{25CB}' | '\u{C02}'
+        | '\u{D82}' => 'o',
+        // Slashes
+        '\u{2215}' | '\u{2044}' | '\u{29F8}' | '\u{2571}' => '/',
         // Fullwidth ASCII
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0)?,
         _ => return None,

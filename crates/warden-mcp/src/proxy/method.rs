@@ -174,6 +174,10 @@ mod tests {
             "tools/\u{24d2}all",
             "\u{1d42d}\u{1d428}\u{1d428}\u{1d425}\u{1d42c}/\u{1d41c}\u{1d41a}\u{1d425}\u{1d425}",
             "tools/call\u{6f3}",
+            // A third: other cases of look-alikes, slash look-alikes.
+            "t\u{555}\u{555}ls/call",
+            "tools\u{2215}call",
+            "tools\u{2044}call",
             "t\u{043e}\u{043e}ls/call", // Cyrillic о
             "ｔｏｏｌｓ/ｃａｌｌ",
         ] {
@@ -195,10 +199,9 @@ mod tests {
             classify("sampling/createMe\u{df}age"),
             Class::Variant(Special::CreateMessage)
         );
-        assert_eq!(
-            classify("\u{130}nitialize"),
-            Class::Variant(Special::Initialize)
-        );
+        for initialize in ["\u{130}nitialize", "\u{a7ae}nitialize"] {
+            assert_eq!(classify(initialize), Class::Variant(Special::Initialize));
+        }
         assert_eq!(
             classify("noti\u{fb01}cations/cancelled"),
             Class::Variant(Special::Cancelled)
