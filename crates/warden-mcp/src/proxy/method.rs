@@ -187,29 +187,20 @@ mod tests {
                 "{variant:?}"
             );
         }
-        assert_eq!(
-            classify("Sampling/CreateMessage"),
-            Class::Variant(Special::CreateMessage)
-        );
-        assert_eq!(
-            classify("resources/Read"),
-            Class::Variant(Special::ResourcesRead)
-        );
-        assert_eq!(
-            classify("sampling/createMe\u{df}age"),
-            Class::Variant(Special::CreateMessage)
-        );
-        for initialize in ["\u{130}nitialize", "\u{a7ae}nitialize"] {
-            assert_eq!(classify(initialize), Class::Variant(Special::Initialize));
+        for (variant, special) in [
+            ("Sampling/CreateMessage", Special::CreateMessage),
+            ("resources/Read", Special::ResourcesRead),
+            ("sampling/createMe\u{df}age", Special::CreateMessage),
+            ("\u{130}nitialize", Special::Initialize),
+            ("\u{a7ae}nitialize", Special::Initialize),
+            ("noti\u{fb01}cations/cancelled", Special::Cancelled),
+            (
+                "resources/templates/li\u{fb06}",
+                Special::ResourceTemplatesList,
+            ),
+        ] {
+            assert_eq!(classify(variant), Class::Variant(special), "{variant:?}");
         }
-        assert_eq!(
-            classify("noti\u{fb01}cations/cancelled"),
-            Class::Variant(Special::Cancelled)
-        );
-        assert_eq!(
-            classify("resources/templates/li\u{fb06}"),
-            Class::Variant(Special::ResourceTemplatesList)
-        );
         // Other methods, ASCII or not, pass.
         assert_eq!(classify("tools/calls"), Class::Other);
         assert_eq!(classify("notifications/\u{8fdb}\u{5ea6}"), Class::Other);
