@@ -1162,10 +1162,11 @@ fn spelling_joiner(text: &str, i: usize, c: char) -> bool {
             .rev()
             .take(4)
             .find(|&b| !(is_combining_mark(b) && matches!(b as u32, 0x064B..=0x065F | 0x0670)));
-        // (And before the Persian plural ها after any letter, where people type it whether
-        // or not the letter joins.)
+        // (And before the Persian plural ها after any letter, or a Latin letter or digit
+        // (`API‌ها`), where people type it whether or not the letter joins.)
         return (base.is_some_and(joins_the_next) && after.is_some_and(arabic_letter))
-            || (base.is_some_and(arabic_letter) && rest.starts_with("\u{647}\u{627}"));
+            || (base.is_some_and(|b| arabic_letter(b) || b.is_ascii_alphanumeric())
+                && rest.starts_with("\u{647}\u{627}"));
     }
     false
 }
@@ -1818,6 +1819,14 @@ mod tests {
                 false,
             ),
             ("\u{0646}\u{06CC}\u{0631}\u{0648}\u{200C}\u{0628}", true),
+            (
+                "API\u{200C}\u{0647}\u{0627}\u{06CC} \u{062C}\u{062F}\u{06CC}\u{062F}",
+                false,
+            ),
+            ("v2\u{200C}\u{0647}\u{0627}", false),
+            ("API\u{200C}\u{0628}", true),
+            ("API\u{200C}\u{200C}\u{0647}\u{0627}", true),
+            ("\u{E9}\u{200C}\u{0647}\u{0627}", true),
             ("\u{09B0}\u{200D}\u{09CD}\u{09AF}", false),
             ("\u{0645}\u{0650}\u{200C}\u{062E}", false),
         ] {
