@@ -828,6 +828,10 @@ impl ScanTextArgs {
                 ("-".to_string(), String::from_utf8_lossy(&b).into_owned())
             }
         };
+        // Where each line starts, so a finding's line is a binary search (a long text can
+        // have tens of thousands of findings; counting newlines for each was quadratic).
+        let newlines: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+        let line = |at: usize| newlines.partition_point(|&n| n < at) + 1;
         let mut findings: Vec<Finding> = detect::scan(&text, detect::Mode::Output)
             .into_iter()
             .map(|h| Finding {
@@ -836,7 +840,7 @@ impl ScanTextArgs {
                 severity: h.severity,
                 server: name.clone(),
                 tool: None,
-                field: format!("line {}", text[..h.span.0].matches('\n').count() + 1),
+                field: format!("line {}", line(h.span.0)),
                 span: Some(h.span),
                 excerpt: warden_mcp::finding::visible(&text[h.span.0..h.span.1], 120),
                 why: h.why,
