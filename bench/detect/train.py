@@ -55,9 +55,12 @@ MAX_WINDOWS = 64
 #          val   = promptfoo, mcp-results, cmd-man (+ grafted on those);
 #          test  = agentdojo (injected tool outputs, published), written-texts-b, files-pypi,
 #                  api-botocore, email-packages (+ grafted on those).
+# Added 2026-12-02, before any score of it was seen: tools val also takes written-d, attacks by
+# a writer of its own (written for validation, grafted ones on servers-h1 hosts), because 15
+# grafted rows were too few to choose anything on.
 SPLITS: dict[str, dict[str, list[str]]] = {
     "tools": {
-        "val": ["servers-h1"],
+        "val": ["servers-h1", "written-d"],
         "test": ["servers-h3", "written-b", "agentseal"],
     },
     "texts": {

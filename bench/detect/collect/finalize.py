@@ -23,7 +23,9 @@ RAW = Path(os.environ.get("RAW", "/tmp/detect-raw"))
 ORDER = {
     "tools": ["warden-corpus", "servers-h0", "servers-h1", "servers-h2", "servers-h3", "written-a", "written-b", "written-grafted", "agentseal", "mcp-guard-audit",
               # added after the split was fixed (2026-12-01), last so no earlier row changes: train
-              "servers-extra", "written-c", "written-grafted-c"],
+              "servers-extra", "written-c", "written-grafted-c",
+              # added 2026-12-02 (writer d): validation
+              "written-d", "written-grafted-d"],
     "texts": ["files-npm", "files-pypi", "web-debian-doc", "email-cpython", "email-packages", "api-npm-registry", "api-botocore",
               "cmd-man", "mcp-results", "server-text", "security-docs", "written-texts-a", "written-texts-b", "written-texts-grafted", "agentseal", "garak", "agentdojo", "pyrit", "promptfoo", "agent-injection-bench", "mcp-guard-audit",
               # added after the split was fixed (2026-12-01), last: train
