@@ -53,6 +53,10 @@ class Threshold(unittest.TestCase):
                 thr = T.choose_threshold(scores, labels, target)
                 _, fpr = T.rates(scores, labels, thr)
                 self.assertLessEqual(fpr, target)
+                # the threshold is a float32, and the binary compares float32 values: the same
+                self.assertEqual(thr, float(np.float32(thr)))
+                f32 = (scores.astype(np.float32) >= np.float32(thr))[labels == 0].mean()
+                self.assertLessEqual(f32, target)
                 # and it is the lowest such threshold: one benign row more would pass the target
                 neg = np.sort(scores[labels == 0])[::-1]
                 allowed = int(np.floor(target * len(neg)))
@@ -89,20 +93,22 @@ class Head(unittest.TestCase):
         with self.assertRaises(SystemExit):
             T.from_contract(head, "texts", "b" * 64)
 
-    def test_the_committed_texts_head_is_kept(self):
+    def test_the_committed_heads_are_kept(self):
         self.assertIn("texts", T.KEEP_HEAD)
-        head = json.loads((T.HEADS / "texts.json").read_text())
-        self.assertEqual(T.from_contract(head, "texts", head["model_sha256"])[1], head["arch"])
-        # The sources named as never seen by the kept head: those that are their own group are
-        # not among the groups it was fitted on.
-        rows = D.load("texts")
-        own_group = {r.source for r in rows if r.group == r.source}
-        for source in T.KEEP_HEAD["texts"] & own_group:
-            self.assertNotIn(source, head["trained_on"])
-        # Every train group of today's data the head was not fitted on is named there, so no
-        # new source is shown as "(trained on)" by mistake.
-        train_groups = {r.group for r in rows if T.split_of("texts", r.group) == "train"}
-        self.assertLessEqual(train_groups - set(head["trained_on"]), T.KEEP_HEAD["texts"])
+        self.assertIn("tools", T.KEEP_HEAD)
+        for kind in sorted(T.KEEP_HEAD):
+            head = json.loads((T.HEADS / f"{kind}.json").read_text())
+            self.assertEqual(T.from_contract(head, kind, head["model_sha256"])[1], head["arch"])
+            # The sources named as never seen by the kept head: those that are their own group
+            # are not among the groups it was fitted on.
+            rows = D.load(kind)
+            own_group = {r.source for r in rows if r.group == r.source}
+            for source in T.KEEP_HEAD[kind] & own_group:
+                self.assertNotIn(source, head["trained_on"])
+            # Every train group of today's data the head was not fitted on is named there, so
+            # no new source is shown as "(trained on)" by mistake.
+            train_groups = {r.group for r in rows if T.split_of(kind, r.group) == "train"}
+            self.assertLessEqual(train_groups - set(head["trained_on"]), T.KEEP_HEAD[kind], kind)
 
     def test_a_kept_head_with_other_windows_is_refused(self):
         layers = T.init_layers("logreg", np.random.default_rng(4))

@@ -83,7 +83,13 @@ SEED = 16
 # a short clean note; docs/detection.md says why). `--retrain texts` fits one anyway.
 # Each kept kind names the train sources added after its head was fitted: their rows were never
 # seen by it, so the tables score them instead of marking them "(trained on)".
-KEEP_HEAD: dict[str, set[str]] = {"texts": {"files-cargo", "cmd-output", "written-texts-c", "email-mailtools"}}
+# The tools head is kept since written-d joined tools validation (2026-12-02): a refit would
+# choose its architecture on that set, which is a decision to make and say, not a side effect of
+# rerunning run.sh. It was fitted with every tools train source there is (none unseen).
+KEEP_HEAD: dict[str, set[str]] = {
+    "texts": {"files-cargo", "cmd-output", "written-texts-c", "email-mailtools"},
+    "tools": set(),
+}
 
 
 # ---- the head -------------------------------------------------------------------------------
@@ -218,16 +224,20 @@ def train_head(rows: list[D.Row], embs: list[np.ndarray], arch: str) -> list[dic
 
 
 def choose_threshold(scores: np.ndarray, labels: np.ndarray, target_fpr: float) -> float:
-    """The lowest threshold whose FPR on these benign rows is <= target_fpr."""
-    neg = np.sort(scores[labels == 0])[::-1]
+    """The lowest threshold whose FPR on these benign rows is <= target_fpr, as a float32.
+
+    Heads store float32 thresholds and the binary compares float32 values, so the scores are
+    rounded to float32 and the threshold is the next float32 above the (allowed+1)-th highest
+    benign one: a float64 step above it rounded back onto the score when stored, and the
+    binary flagged that row. The step goes towards +inf (a step towards 1.0 went below a
+    decision value past 1, as the n-gram model's are)."""
+    neg = np.sort(scores[labels == 0].astype(np.float32))[::-1]
     if len(neg) == 0:
         return 0.5
     allowed = int(np.floor(target_fpr * len(neg)))  # benign rows allowed at or above it
     if allowed >= len(neg):
         return float(neg[-1])
-    # Just above the (allowed+1)-th highest benign score (towards +inf: the n-gram model's
-    # decision values go past 1, where a step towards 1.0 went below the score and flagged it).
-    return float(np.nextafter(neg[allowed], np.inf))
+    return float(np.nextafter(neg[allowed], np.float32(np.inf)))
 
 
 def rates(scores, labels, thr):

@@ -42,7 +42,8 @@ def main(argv: list[str]) -> int:
     emb = Embedder()
     _, _, layers, thr = T.from_contract(head, "tools", emb.model_sha256)
     embs = T.embed_rows(rows, CachedEmbedder(emb, HERE / ".cache"), head.get("units", "windows"))
-    model = (T.row_scores(layers, embs) >= thr).astype(int)
+    # compared as the binary compares them: float32 score against the float32 threshold
+    model = (T.row_scores(layers, embs).astype(np.float32) >= np.float32(thr)).astype(int)
     flags = {"rules": np.array([rules[r.id] for r in rows]), "MiniLM head": model}
     flags["rules + MiniLM head"] = np.maximum(flags["rules"], flags["MiniLM head"])
 

