@@ -26,34 +26,41 @@ import tools_c  # noqa: E402
 LIC = "Apache-2.0 (written for this repository)"
 
 
-def standalone():
-    return [{"source": "written-c", "label": "attack", "class": t["class"], "server": t["server"], "tool": t["tool"],
-             "origin": "written (product voice, varied vehicles) from the public write-ups, see tools_c.py", "licence": LIC}
-            for t in tools_c.TOOLS]
-
-
-def grafted_c():
+def written_rows(letter: str, module, host_sources, about: str):
+    """A written set's raw rows: its standalone tools (`module.TOOLS`) as source written-<letter>
+    and its clauses grafted into real tools of `host_sources` (`module.grafted`) as
+    written-grafted-<letter>, each origin naming the clause, where it went and its host."""
+    a = [{"source": f"written-{letter}", "label": "attack", "class": t["class"], "server": t["server"], "tool": t["tool"],
+          "origin": f"written ({about}) from the public write-ups, see {module.__name__}.py", "licence": LIC}
+         for t in module.TOOLS]
     hosts = []
-    for src in HOST_SOURCES:
+    for src in host_sources:
         hosts += [json.loads(line) for line in (DATA / f"{src}.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
-    rows = []
-    for cls, host, tool, ci, where in tools_c.grafted(hosts):
-        rows.append({"source": "written-grafted-c", "label": "attack", "class": cls, "server": host["server"], "tool": tool,
-                     "origin": f"written-c clause {ci} grafted at {where} of {host['origin']} (server {host['server']}) "
-                               f"tool {host['tool']['name']} (host source {host['source']})",
-                     "licence": LIC + "; host tool: " + host["licence"]})
-    return rows
+    g = []
+    for cls, host, tool, ci, where in module.grafted(hosts):
+        g.append({"source": f"written-grafted-{letter}", "label": "attack", "class": cls, "server": host["server"], "tool": tool,
+                  "origin": f"written-{letter} clause {ci} grafted at {where} of {host['origin']} (server {host['server']}) "
+                            f"tool {host['tool']['name']} (host source {host['source']})",
+                  "licence": LIC + "; host tool: " + host["licence"]})
+    return a, g
+
+
+def check_and_write(letter: str, a, g) -> None:
+    """Every card non-empty and none twice, then RAW/tools/written-<letter>.jsonl and -grafted-."""
+    seen = {}
+    for r in a + g:
+        card = tool_card(r["tool"])
+        assert card.strip(), ("empty tool card", r["origin"])
+        k = norm(card)
+        assert k not in seen, ("duplicate tool card", r["origin"], seen[k])
+        seen[k] = r["origin"]
+    write_jsonl(RAW / f"tools/written-{letter}.jsonl", a)
+    write_jsonl(RAW / f"tools/written-grafted-{letter}.jsonl", g)
 
 
 def main():
-    a, g = standalone(), grafted_c()
-    seen = {}
-    for r in a + g:
-        k = norm(tool_card(r["tool"]))
-        assert k not in seen, ("duplicate tool card", r["origin"], seen[k])
-        seen[k] = r["origin"]
-    write_jsonl(RAW / "tools/written-c.jsonl", a)
-    write_jsonl(RAW / "tools/written-grafted-c.jsonl", g)
+    a, g = written_rows("c", tools_c, HOST_SOURCES, "product voice, varied vehicles")
+    check_and_write("c", a, g)
     print(f"written-c {len(a)}, written-grafted-c {len(g)} -> {RAW / 'tools'}")
 
 

@@ -10,56 +10,22 @@ adds them). Hosts come from the finished data file servers-h1.jsonl only; each g
 says `host source servers-h1` and names the host tool. The writer did not open the other written
 sets, the other attack sources, docs/detection.md or the detector sources (see tools_d.py).
 """
-import json
-import os
 import sys
 from collections import Counter
 from pathlib import Path
 
-from common import norm, tool_card, write_jsonl
+# The same rows, checks and files as written-c's, from another module and other hosts.
+from collect_written_c import RAW, check_and_write, written_rows
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE / "written"))
-RAW = Path(os.environ.get("RAW", "/tmp/detect-raw"))
-DATA = HERE.parent / "data/tools"
+sys.path.insert(0, str(Path(__file__).resolve().parent / "written"))
 HOST_SOURCES = ("servers-h1",)
 
 import tools_d  # noqa: E402
 
-LIC = "Apache-2.0 (written for this repository)"
-
-
-def standalone():
-    return [{"source": "written-d", "label": "attack", "class": t["class"], "server": t["server"], "tool": t["tool"],
-             "origin": "written (writer d, independent validation set; varied tone and vehicles) from the public "
-                       "write-ups, see tools_d.py", "licence": LIC}
-            for t in tools_d.TOOLS]
-
-
-def grafted_d():
-    hosts = []
-    for src in HOST_SOURCES:
-        hosts += [json.loads(line) for line in (DATA / f"{src}.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
-    rows = []
-    for cls, host, tool, ci, where in tools_d.grafted(hosts):
-        rows.append({"source": "written-grafted-d", "label": "attack", "class": cls, "server": host["server"], "tool": tool,
-                     "origin": f"written-d clause {ci} grafted at {where} of {host['origin']} (server {host['server']}) "
-                               f"tool {host['tool']['name']} (host source {host['source']})",
-                     "licence": LIC + "; host tool: " + host["licence"]})
-    return rows
-
 
 def main():
-    a, g = standalone(), grafted_d()
-    seen = {}
-    for r in a + g:
-        card = tool_card(r["tool"])
-        assert card.strip(), ("empty tool card", r["origin"])
-        k = norm(card)
-        assert k not in seen, ("duplicate tool card", r["origin"], seen[k])
-        seen[k] = r["origin"]
-    write_jsonl(RAW / "tools/written-d.jsonl", a)
-    write_jsonl(RAW / "tools/written-grafted-d.jsonl", g)
+    a, g = written_rows("d", tools_d, HOST_SOURCES, "writer d, independent validation set; varied tone and vehicles")
+    check_and_write("d", a, g)
     print(f"written-d {len(a)} {dict(sorted(Counter(r['class'] for r in a).items()))}")
     print(f"written-grafted-d {len(g)} {dict(sorted(Counter(r['class'] for r in g).items()))}")
     print(f"-> {RAW / 'tools'}")
