@@ -66,12 +66,94 @@ def tool_card(tool: dict) -> str:
     exists + " (one of: <values joined by ', '>)" if an enum (a list) exists, strings unquoted.
     A name, title or description that is not a string is left out (no empty line); a property
     whose schema is not an object still gives its "<name>: " line.
+
+    Then the rest of the tool (a client's model reads the whole tool object): in document order,
+    every part the lines above did not write, one line each and without a path — each object
+    key that is not a keyword of JSON Schema or of MCP's tool object (_KEYWORDS), and each
+    string, except a string under a key in _MACHINE that is ASCII without a space. A line equal
+    to an earlier one is left out. The Rust card (crates/warden-model/src/card.rs) is the same.
     """
+    if not isinstance(tool, dict):
+        return ""
     lines = [tool[k] for k in ("name", "title", "description") if isinstance(tool.get(k), str)]
     schema = tool.get("inputSchema")
     if isinstance(schema, dict):
         _card_properties(schema.get("properties"), "", 1, lines)
+    _Rest(lines).tool(tool)
     return "\n".join(lines)
+
+
+_KEYWORDS = frozenset("""
+    name title description inputSchema outputSchema annotations _meta icons src mimeType sizes
+    theme readOnlyHint destructiveHint idempotentHint openWorldHint
+    type properties items prefixItems additionalProperties patternProperties additionalItems
+    required default enum const examples $ref $defs definitions $schema $id $comment $anchor
+    $dynamicRef $dynamicAnchor $vocabulary anyOf oneOf allOf not if then else format pattern
+    minimum maximum exclusiveMinimum exclusiveMaximum multipleOf minLength maxLength minItems
+    maxItems uniqueItems minProperties maxProperties contains minContains maxContains
+    propertyNames dependentRequired dependentSchemas dependencies unevaluatedProperties
+    unevaluatedItems contentMediaType contentEncoding contentSchema deprecated readOnly
+    writeOnly nullable
+""".split())
+_MACHINE = frozenset("""
+    type $ref $schema $id $anchor $dynamicRef $dynamicAnchor format pattern required
+    contentMediaType contentEncoding src mimeType sizes theme
+""".split())
+
+
+class _Rest:
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self.seen = set(lines)
+
+    def push(self, line: str) -> None:
+        if line and line not in self.seen:
+            self.seen.add(line)
+            self.lines.append(line)
+
+    def tool(self, tool: dict) -> None:
+        for key, value in tool.items():
+            if key in ("name", "title", "description") and isinstance(value, str):
+                continue
+            if key == "inputSchema" and isinstance(value, dict):
+                for k, v in value.items():
+                    if k == "properties" and isinstance(v, dict):
+                        self.listed(v, 1)
+                    else:
+                        self.entry(k, v)
+                continue
+            self.entry(key, value)
+
+    def listed(self, props: dict, depth: int) -> None:
+        for name, schema in props.items():
+            if not isinstance(schema, dict):
+                self.any(name, schema)
+                continue
+            for key, value in schema.items():
+                if (key == "description" and isinstance(value, str)) or key == "default" or (
+                    key == "enum" and isinstance(value, list)
+                ):
+                    continue
+                if key == "properties" and isinstance(value, dict) and depth < MAX_CARD_DEPTH:
+                    self.listed(value, depth + 1)
+                    continue
+                self.entry(key, value)
+
+    def entry(self, key: str, value) -> None:
+        if key not in _KEYWORDS:
+            self.push(key)
+        self.any(key, value)
+
+    def any(self, key: str, value) -> None:
+        if isinstance(value, str):
+            if not (key in _MACHINE and value.isascii() and " " not in value):
+                self.push(value)
+        elif isinstance(value, list):
+            for item in value:
+                self.any(key, item)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                self.entry(k, v)
 
 
 @dataclass

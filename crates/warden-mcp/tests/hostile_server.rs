@@ -763,37 +763,11 @@ fn listings_cannot_grow_what_the_gateway_keeps_without_bound() {
 }
 
 /// A stand-in for the real model that reads what the real one reads of a tool: its card
-/// (`warden_model::tool_card`: name, title, description, then `inputSchema.properties` to
-/// depth 3 — not `$defs`, `items`, `anyOf`, `outputSchema` or `annotations`).
+/// (`warden_model::tool_card` itself), and flags a card that holds its phrase.
 #[derive(Debug)]
 struct CardModel(&'static str);
 
 impl CardModel {
-    fn card(tool: &Value) -> String {
-        fn props(p: &serde_json::Map<String, Value>, depth: usize, out: &mut String) {
-            for (name, s) in p {
-                out.push_str(name);
-                out.push_str(s.get("description").and_then(Value::as_str).unwrap_or(""));
-                if depth < 3
-                    && let Some(n) = s.get("properties").and_then(Value::as_object)
-                {
-                    props(n, depth + 1, out);
-                }
-            }
-        }
-        let mut out = String::new();
-        for key in ["name", "title", "description"] {
-            out.push_str(tool.get(key).and_then(Value::as_str).unwrap_or(""));
-        }
-        if let Some(p) = tool
-            .pointer("/inputSchema/properties")
-            .and_then(Value::as_object)
-        {
-            props(p, 1, &mut out);
-        }
-        out
-    }
-
     fn verdict(&self, text: &str) -> warden_mcp::ModelVerdict {
         let flagged = text.contains(self.0);
         warden_mcp::ModelVerdict {
@@ -818,20 +792,20 @@ impl warden_mcp::TextClassifier for CardModel {
         &self,
         tools: &[&Value],
     ) -> Result<Vec<warden_mcp::ModelVerdict>, warden_mcp::ClassifyError> {
-        Ok(tools.iter().map(|t| self.verdict(&Self::card(t))).collect())
+        Ok(tools
+            .iter()
+            .map(|t| self.verdict(&warden_model::tool_card(t)))
+            .collect())
     }
 }
 
-/// What the model never reads of a tool is not scored by it, and nothing says so: a
-/// paraphrase the rules miss (the model's job) placed in a parameter description behind
-/// `$ref` (invopop/jsonschema's default schema shape), under `items`, or in an `anyOf`
-/// branch reaches the client with the model on, while the same sentence in a top-level
-/// parameter description is withheld. The client's model reads all of it.
+/// What the model reads of a tool is all of it: a paraphrase the rules miss (the model's job)
+/// placed in a parameter description behind `$ref` (invopop/jsonschema's default schema
+/// shape), under `items`, in an `anyOf` branch or in `outputSchema` is withheld as the same
+/// sentence in a top-level parameter description is. (A red team found the card read only
+/// `inputSchema.properties` down to depth 3, and the rest reached the client's model unscored.)
 #[test]
-#[ignore = "finding: the model's tool card (warden_model::tool_card, shared with training) \
-            leaves out $defs, items, anyOf/oneOf/allOf, outputSchema and annotations; text \
-            there is read by the rules only, with no model.partial"]
-fn text_the_tool_card_leaves_out_is_not_passed_as_scored() {
+fn text_anywhere_in_a_tool_is_scored_by_the_model() {
     let config = ProxyConfig {
         classifier: Some(std::sync::Arc::new(CardModel("gives the orders"))),
         ..ProxyConfig::default()
@@ -849,9 +823,15 @@ fn text_the_tool_card_leaves_out_is_not_passed_as_scored() {
                 "properties": {"path": said}}}}}},
         {"name": "union", "description": "Reads.", "inputSchema": {"type": "object",
             "anyOf": [{"properties": {"path": said}}]}},
+        {"name": "output", "description": "Reads.", "inputSchema": {"type": "object"},
+            "outputSchema": {"type": "object", "properties": {"path": said}}},
+        {"name": "deep", "description": "Reads.", "inputSchema": {"type": "object",
+            "properties": {"a": {"properties": {"b": {"properties": {"c": {"properties":
+                {"path": said}}}}}}}}},
+        {"name": "clean", "description": "Reads.", "inputSchema": {"type": "object",
+            "$defs": {"Args": {"properties": {"path": {"description": "A path."}}}}}},
     ]);
-    // Today: ["referenced", "items", "union"]: only the plain one is withheld.
-    assert_eq!(t.list(tools), Vec::<String>::new());
+    assert_eq!(t.list(tools), ["clean"]);
 }
 
 /// The model reads a tool's card, not its JSON, and the card writes each nested parameter
@@ -864,43 +844,6 @@ fn text_the_tool_card_leaves_out_is_not_passed_as_scored() {
 fn cards_that_repeat_long_parent_names_count_against_the_models_budget() {
     #[derive(Debug, Default)]
     struct Cards(std::sync::Mutex<usize>);
-    impl Cards {
-        /// The card as `warden_model::tool_card` writes it (properties with full paths).
-        fn card(tool: &Value) -> String {
-            fn props(
-                p: &serde_json::Map<String, Value>,
-                prefix: &str,
-                d: usize,
-                out: &mut Vec<String>,
-            ) {
-                for (name, s) in p {
-                    let full = if prefix.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{prefix}.{name}")
-                    };
-                    let description = s.get("description").and_then(Value::as_str).unwrap_or("");
-                    out.push(format!("{full}: {description}"));
-                    if d < 3
-                        && let Some(n) = s.get("properties").and_then(Value::as_object)
-                    {
-                        props(n, &full, d + 1, out);
-                    }
-                }
-            }
-            let mut out: Vec<String> = ["name", "title", "description"]
-                .iter()
-                .filter_map(|k| tool.get(*k).and_then(Value::as_str).map(str::to_owned))
-                .collect();
-            if let Some(p) = tool
-                .pointer("/inputSchema/properties")
-                .and_then(Value::as_object)
-            {
-                props(p, "", 1, &mut out);
-            }
-            out.join("\n")
-        }
-    }
     impl warden_mcp::TextClassifier for Cards {
         fn score_text(
             &self,
@@ -912,7 +855,10 @@ fn cards_that_repeat_long_parent_names_count_against_the_models_budget() {
             &self,
             tools: &[&Value],
         ) -> Result<Vec<warden_mcp::ModelVerdict>, warden_mcp::ClassifyError> {
-            *self.0.lock().unwrap() += tools.iter().map(|t| Cards::card(t).len()).sum::<usize>();
+            *self.0.lock().unwrap() += tools
+                .iter()
+                .map(|t| warden_model::tool_card(t).len())
+                .sum::<usize>();
             Ok(tools
                 .iter()
                 .map(|_| warden_mcp::ModelVerdict {
@@ -940,7 +886,15 @@ fn cards_that_repeat_long_parent_names_count_against_the_models_budget() {
             "type": "object", "properties": {"p".repeat(400): {"type": "object",
                 "properties": children.clone()}}}})
     };
-    let tools: Vec<Value> = (0..10).map(wide).chain([tool("add")]).collect();
+    // The card's rest (other keys and strings, one line each) on a tool whose output schema
+    // holds many strings under a long key.
+    let strings: Vec<String> = (0..200).map(|i| format!("value {i}")).collect();
+    let rest = json!({"name": "rest", "description": "Rest.", "inputSchema": {"type": "object"},
+        "outputSchema": {"type": "object", "properties": {"q".repeat(400): {"enum": strings}}}});
+    let tools: Vec<Value> = (0..10)
+        .map(wide)
+        .chain([rest.clone(), rest, tool("add")])
+        .collect();
     let seen = t.list(json!(tools));
     let read = *model.0.lock().unwrap();
     assert!(

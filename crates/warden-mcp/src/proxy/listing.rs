@@ -464,7 +464,9 @@ fn within_budget<'a>(
 /// (`parent.child: …`), so one long parent name is repeated for every child and grandchild
 /// (a 400-byte name with 40 children: 0.9 KB of JSON, a 16 KB card); an enum's values are
 /// joined with `, ` where JSON has `,`; a line's literals are a byte or two longer than the
-/// JSON they stand for. Counted with the JSON, the budget bounds what the model reads.
+/// JSON they stand for. The card's rest (every other key and string of the tool, one line
+/// each, no path) is never longer than the JSON it is read from, so it adds nothing here.
+/// Counted with the JSON, the budget bounds what the model reads.
 fn card_excess(tool: &Value) -> usize {
     fn walk(props: &serde_json::Map<String, Value>, prefix: usize, depth: usize) -> usize {
         let mut excess = 0usize;
