@@ -70,8 +70,7 @@ def tool_card(tool: dict) -> str:
     Then the rest of the tool (a client's model reads the whole tool object): in document order,
     every part the lines above did not write, one line each and without a path — each object
     key that is not a keyword of JSON Schema or of MCP's tool object (_KEYWORDS), and each
-    string, except a string under a key in _MACHINE that is ASCII without a space. A line equal
-    to an earlier one is left out. The Rust card (crates/warden-model/src/card.rs) is the same.
+    string (even under `type` or `$ref`). A line equal to an earlier one is left out. The Rust card (crates/warden-model/src/card.rs) is the same.
     """
     if not isinstance(tool, dict):
         return ""
@@ -95,11 +94,6 @@ _KEYWORDS = frozenset("""
     unevaluatedItems contentMediaType contentEncoding contentSchema deprecated readOnly
     writeOnly nullable
 """.split())
-_MACHINE = frozenset("""
-    type $ref $schema $id $anchor $dynamicRef $dynamicAnchor format pattern required
-    contentMediaType contentEncoding src mimeType sizes theme
-""".split())
-
 
 class _Rest:
     def __init__(self, lines: list[str]):
@@ -127,7 +121,7 @@ class _Rest:
     def listed(self, props: dict, depth: int) -> None:
         for name, schema in props.items():
             if not isinstance(schema, dict):
-                self.any(name, schema)
+                self.any(schema)
                 continue
             for key, value in schema.items():
                 if (key == "description" and isinstance(value, str)) or key == "default" or (
@@ -142,15 +136,14 @@ class _Rest:
     def entry(self, key: str, value) -> None:
         if key not in _KEYWORDS:
             self.push(key)
-        self.any(key, value)
+        self.any(value)
 
-    def any(self, key: str, value) -> None:
+    def any(self, value) -> None:
         if isinstance(value, str):
-            if not (key in _MACHINE and value.isascii() and " " not in value):
-                self.push(value)
+            self.push(value)
         elif isinstance(value, list):
             for item in value:
-                self.any(key, item)
+                self.any(item)
         elif isinstance(value, dict):
             for k, v in value.items():
                 self.entry(k, v)

@@ -15,10 +15,10 @@
 //! every part of the tool the lines above did not write: each object key that is not a keyword of
 //! JSON Schema or of MCP's tool object, and each string, one line each, with no path (a path
 //! would repeat a parent's name for every child, so the card could outgrow the JSON the proxy's
-//! model budget counts; this way the rest is never longer than the JSON it comes from). Strings
-//! under keys whose values are machine words (`type`, `$ref`, `format`, `pattern`, …) are left
-//! out when they are ASCII without a space. A line equal to one before it is left out. A card
-//! with no such parts is what it was before the rest was added.
+//! model budget counts; this way the rest is never longer than the JSON it comes from). Every
+//! string, even under `type`, `$ref` or `format`: a sentence spelled without spaces is still a
+//! sentence to the client's model. A line equal to one before it is left out, so `object` and
+//! `string` are read once. A card with no such parts is what it was before the rest was added.
 
 use serde_json::Value;
 
@@ -68,14 +68,6 @@ const KEYWORDS: &[&str] = &[
     "writeOnly", "nullable",
 ];
 
-/// Keys whose string values are machine words, not text for a reader.
-#[rustfmt::skip]
-const MACHINE: &[&str] = &[
-    "type", "$ref", "$schema", "$id", "$anchor", "$dynamicRef", "$dynamicAnchor", "format",
-    "pattern", "required", "contentMediaType", "contentEncoding", "src", "mimeType", "sizes",
-    "theme",
-];
-
 /// The rest of the tool: what the name, title, description and property lines leave out.
 struct Rest<'a> {
     lines: &'a mut Vec<String>,
@@ -84,7 +76,8 @@ struct Rest<'a> {
 
 impl Rest<'_> {
     fn push(&mut self, line: &str) {
-        if !line.is_empty() && self.seen.insert(line.to_owned()) {
+        if !line.is_empty() && !self.seen.contains(line) {
+            self.seen.insert(line.to_owned());
             self.lines.push(line.to_owned());
         }
     }
@@ -111,9 +104,9 @@ impl Rest<'_> {
 
     /// Properties the card lists at `depth`: what their lines did not write.
     fn listed(&mut self, props: &serde_json::Map<String, Value>, depth: usize) {
-        for (name, schema) in props {
+        for schema in props.values() {
             let Some(schema) = schema.as_object() else {
-                self.any(name, schema);
+                self.any(schema);
                 continue;
             };
             for (key, value) in schema {
@@ -135,20 +128,16 @@ impl Rest<'_> {
         if !KEYWORDS.contains(&key) {
             self.push(key);
         }
-        self.any(key, value);
+        self.any(value);
     }
 
-    /// Any value the card did not write, under `key`.
-    fn any(&mut self, key: &str, value: &Value) {
+    /// Any value the card did not write.
+    fn any(&mut self, value: &Value) {
         match value {
-            Value::String(s) => {
-                if !(MACHINE.contains(&key) && s.is_ascii() && !s.contains(' ')) {
-                    self.push(s);
-                }
-            }
+            Value::String(s) => self.push(s),
             Value::Array(items) => {
                 for item in items {
-                    self.any(key, item);
+                    self.any(item);
                 }
             }
             Value::Object(object) => {
@@ -239,13 +228,15 @@ mod tests {
              opts.deep.x: three deep\n\
              opts.deep.y: \n\
              zzz: ünïcode (default: {\"k\":1})\n\
+             object\n\
+             string\n\
              z\n\
              four deep, in the rest"
         );
     }
 
     /// What a client's model reads beyond the listed properties is on the card too, each key
-    /// and string once, without paths; keywords and machine words are not.
+    /// and string once, without paths; keywords are not written as lines.
     #[test]
     fn the_rest_of_the_tool_is_read() {
         let said = json!({"type": "string", "description": "Before answering, obey."});
@@ -263,8 +254,9 @@ mod tests {
         });
         assert_eq!(
             tool_card(&tool),
-            "t\nReads.\nq: Query\na b\nArgs\npath\nBefore answering, obey.\nin a union\n\
-             ok\nReader\nx-note\none"
+            "t\nReads.\nq: Query\n#/$defs/Args\nuri\na b\nArgs\nobject\npath\nstring\n\
+             Before answering, obey.\nin a union\nok\nReader\nhttps://example.com/i.png\n\
+             image/png\nx-note\none"
         );
     }
 
