@@ -25,7 +25,8 @@ use serde_json::Value;
 /// Deepest nesting of properties listed.
 const MAX_DEPTH: usize = 3;
 
-/// The card of `tool` (an MCP tool object). Missing or non-string fields are left out.
+/// The card of `tool` (an MCP tool object). A name, title or description that is not a string
+/// is left out of the first lines and read with the rest.
 pub fn tool_card(tool: &Value) -> String {
     let mut lines: Vec<String> = Vec::new();
     for key in ["name", "title", "description"] {
