@@ -37,9 +37,8 @@ def _compact(value) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _card_properties(props, prefix: str, depth: int, out: list[str]) -> None:
-    if not isinstance(props, dict) or depth > MAX_CARD_DEPTH:
-        return
+def _card_properties(props, prefix: str, depth: int, out: list[str], rest: list[str]) -> None:
+    """The lines of `props` at `depth`; what a line does not write of its schema goes to `rest`."""
     for name, schema in props.items():
         full = f"{prefix}.{name}" if prefix else name
         desc = ""
@@ -53,8 +52,19 @@ def _card_properties(props, prefix: str, depth: int, out: list[str]) -> None:
                 vals = [v if isinstance(v, str) else _compact(v) for v in schema["enum"]]
                 line_extra += f" (one of: {', '.join(vals)})"
         out.append(f"{full}: {desc}{line_extra}")
-        if isinstance(schema, dict):
-            _card_properties(schema.get("properties"), full, depth + 1, out)
+        if not isinstance(schema, dict):
+            _rest_of(schema, rest)
+            continue
+        # The keys the line above wrote, and nested properties listed under this one's path.
+        for key, value in schema.items():
+            if (key == "description" and isinstance(value, str)) or key == "default" or (
+                key == "enum" and isinstance(value, list)
+            ):
+                continue
+            if key == "properties" and isinstance(value, dict) and depth < MAX_CARD_DEPTH:
+                _card_properties(value, full, depth + 1, out, rest)
+                continue
+            _rest_entry(key, value, rest)
 
 
 def tool_card(tool: dict) -> str:
@@ -70,15 +80,31 @@ def tool_card(tool: dict) -> str:
     Then the rest of the tool (a client's model reads the whole tool object): in document order,
     every part the lines above did not write, one line each and without a path — each object
     key that is not a keyword of JSON Schema or of MCP's tool object (_KEYWORDS), and each
-    string (even under `type` or `$ref`). A line equal to an earlier one is left out. The Rust card (crates/warden-model/src/card.rs) is the same.
+    string (even under `type` or `$ref`). A line equal to an earlier one is left out. The Rust
+    card (crates/warden-model/src/card.rs) is the same.
     """
     if not isinstance(tool, dict):
         return ""
     lines = [tool[k] for k in ("name", "title", "description") if isinstance(tool.get(k), str)]
-    schema = tool.get("inputSchema")
-    if isinstance(schema, dict):
-        _card_properties(schema.get("properties"), "", 1, lines)
-    _Rest(lines).tool(tool)
+    # One walk in document order: the property lines where inputSchema.properties is, and
+    # everything they do not write into `rest`.
+    rest: list[str] = []
+    for key, value in tool.items():
+        if key in ("name", "title", "description") and isinstance(value, str):
+            continue
+        if key == "inputSchema" and isinstance(value, dict):
+            for k, v in value.items():
+                if k == "properties" and isinstance(v, dict):
+                    _card_properties(v, "", 1, lines, rest)
+                else:
+                    _rest_entry(k, v, rest)
+            continue
+        _rest_entry(key, value, rest)
+    seen = set(lines)
+    for line in rest:
+        if line and line not in seen:
+            seen.add(line)
+            lines.append(line)
     return "\n".join(lines)
 
 
@@ -95,58 +121,23 @@ _KEYWORDS = frozenset("""
     writeOnly nullable
 """.split())
 
-class _Rest:
-    def __init__(self, lines: list[str]):
-        self.lines = lines
-        self.seen = set(lines)
+def _rest_entry(key: str, value, rest: list[str]) -> None:
+    """A key the property lines did not write (unless a keyword) and its value, for the rest."""
+    if key not in _KEYWORDS:
+        rest.append(key)
+    _rest_of(value, rest)
 
-    def push(self, line: str) -> None:
-        if line and line not in self.seen:
-            self.seen.add(line)
-            self.lines.append(line)
 
-    def tool(self, tool: dict) -> None:
-        for key, value in tool.items():
-            if key in ("name", "title", "description") and isinstance(value, str):
-                continue
-            if key == "inputSchema" and isinstance(value, dict):
-                for k, v in value.items():
-                    if k == "properties" and isinstance(v, dict):
-                        self.listed(v, 1)
-                    else:
-                        self.entry(k, v)
-                continue
-            self.entry(key, value)
-
-    def listed(self, props: dict, depth: int) -> None:
-        for name, schema in props.items():
-            if not isinstance(schema, dict):
-                self.any(schema)
-                continue
-            for key, value in schema.items():
-                if (key == "description" and isinstance(value, str)) or key == "default" or (
-                    key == "enum" and isinstance(value, list)
-                ):
-                    continue
-                if key == "properties" and isinstance(value, dict) and depth < MAX_CARD_DEPTH:
-                    self.listed(value, depth + 1)
-                    continue
-                self.entry(key, value)
-
-    def entry(self, key: str, value) -> None:
-        if key not in _KEYWORDS:
-            self.push(key)
-        self.any(value)
-
-    def any(self, value) -> None:
-        if isinstance(value, str):
-            self.push(value)
-        elif isinstance(value, list):
-            for item in value:
-                self.any(item)
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                self.entry(k, v)
+def _rest_of(value, rest: list[str]) -> None:
+    """Every key and string of a value the property lines did not write, for the rest."""
+    if isinstance(value, str):
+        rest.append(value)
+    elif isinstance(value, list):
+        for item in value:
+            _rest_of(item, rest)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _rest_entry(k, v, rest)
 
 
 @dataclass

@@ -34,19 +34,32 @@ pub fn tool_card(tool: &Value) -> String {
             lines.push(s.to_owned());
         }
     }
-    if let Some(props) = tool
-        .get("inputSchema")
-        .and_then(|s| s.get("properties"))
-        .and_then(Value::as_object)
-    {
-        properties(props, "", 1, &mut lines);
+    // One walk in document order: the property lines where `inputSchema.properties` is, and
+    // everything they do not write into `rest`.
+    let mut rest: Vec<&str> = Vec::new();
+    for (key, value) in tool.as_object().into_iter().flatten() {
+        match (key.as_str(), value) {
+            ("name" | "title" | "description", Value::String(_)) => {}
+            ("inputSchema", Value::Object(schema)) => {
+                for (k, v) in schema {
+                    match (k.as_str(), v) {
+                        ("properties", Value::Object(props)) => {
+                            properties(props, "", 1, &mut lines, &mut rest)
+                        }
+                        _ => entry(k, v, &mut rest),
+                    }
+                }
+            }
+            _ => entry(key, value, &mut rest),
+        }
     }
-    let mut rest = Rest {
-        seen: lines.iter().cloned().collect(),
-        lines: &mut lines,
-    };
-    rest.tool(tool);
-    lines.join("\n")
+    let mut seen: std::collections::HashSet<&str> = lines.iter().map(String::as_str).collect();
+    let card: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .chain(rest.into_iter().filter(|l| !l.is_empty() && seen.insert(l)))
+        .collect();
+    card.join("\n")
 }
 
 /// Keys that are JSON Schema's or MCP's own words: not written as lines (their values are).
@@ -69,93 +82,39 @@ const KEYWORDS: &[&str] = &[
     "writeOnly", "nullable",
 ];
 
-/// The rest of the tool: what the name, title, description and property lines leave out.
-struct Rest<'a> {
-    lines: &'a mut Vec<String>,
-    seen: std::collections::HashSet<String>,
+/// A key the property lines did not write (unless it is a keyword) and its value, for the rest.
+fn entry<'t>(key: &'t str, value: &'t Value, rest: &mut Vec<&'t str>) {
+    if !KEYWORDS.contains(&key) {
+        rest.push(key);
+    }
+    any(value, rest);
 }
 
-impl Rest<'_> {
-    fn push(&mut self, line: &str) {
-        if !line.is_empty() && !self.seen.contains(line) {
-            self.seen.insert(line.to_owned());
-            self.lines.push(line.to_owned());
-        }
-    }
-
-    fn tool(&mut self, tool: &Value) {
-        let Some(object) = tool.as_object() else {
-            return;
-        };
-        for (key, value) in object {
-            match key.as_str() {
-                "name" | "title" | "description" if value.is_string() => {}
-                "inputSchema" if value.is_object() => {
-                    for (k, v) in value.as_object().into_iter().flatten() {
-                        match v.as_object() {
-                            Some(props) if k == "properties" => self.listed(props, 1),
-                            _ => self.entry(k, v),
-                        }
-                    }
-                }
-                _ => self.entry(key, value),
+/// Every key and string of a value the property lines did not write, for the rest.
+fn any<'t>(value: &'t Value, rest: &mut Vec<&'t str>) {
+    match value {
+        Value::String(s) => rest.push(s),
+        Value::Array(items) => {
+            for item in items {
+                any(item, rest);
             }
         }
-    }
-
-    /// Properties the card lists at `depth`: what their lines did not write.
-    fn listed(&mut self, props: &serde_json::Map<String, Value>, depth: usize) {
-        for schema in props.values() {
-            let Some(schema) = schema.as_object() else {
-                self.any(schema);
-                continue;
-            };
-            for (key, value) in schema {
-                match (key.as_str(), value) {
-                    ("description", Value::String(_))
-                    | ("default", _)
-                    | ("enum", Value::Array(_)) => {}
-                    ("properties", Value::Object(nested)) if depth < MAX_DEPTH => {
-                        self.listed(nested, depth + 1)
-                    }
-                    _ => self.entry(key, value),
-                }
+        Value::Object(object) => {
+            for (k, v) in object {
+                entry(k, v, rest);
             }
         }
-    }
-
-    /// A key the card did not write and its value.
-    fn entry(&mut self, key: &str, value: &Value) {
-        if !KEYWORDS.contains(&key) {
-            self.push(key);
-        }
-        self.any(value);
-    }
-
-    /// Any value the card did not write.
-    fn any(&mut self, value: &Value) {
-        match value {
-            Value::String(s) => self.push(s),
-            Value::Array(items) => {
-                for item in items {
-                    self.any(item);
-                }
-            }
-            Value::Object(object) => {
-                for (k, v) in object {
-                    self.entry(k, v);
-                }
-            }
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
-        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 
-fn properties(
-    props: &serde_json::Map<String, Value>,
+/// The lines of `props` at `depth`; what a line does not write of its schema goes to `rest`.
+fn properties<'t>(
+    props: &'t serde_json::Map<String, Value>,
     prefix: &str,
     depth: usize,
     lines: &mut Vec<String>,
+    rest: &mut Vec<&'t str>,
 ) {
     for (name, schema) in props {
         let full = if prefix.is_empty() {
@@ -182,10 +141,19 @@ fn properties(
             line.push_str(&format!(" (one of: {})", values.join(", ")));
         }
         lines.push(line);
-        if depth < MAX_DEPTH
-            && let Some(nested) = schema.get("properties").and_then(Value::as_object)
-        {
-            properties(nested, &full, depth + 1, lines);
+        let Some(schema) = schema.as_object() else {
+            any(schema, rest);
+            continue;
+        };
+        // The keys the line above wrote, and nested properties listed under this one's path.
+        for (key, value) in schema {
+            match (key.as_str(), value) {
+                ("description", Value::String(_)) | ("default", _) | ("enum", Value::Array(_)) => {}
+                ("properties", Value::Object(nested)) if depth < MAX_DEPTH => {
+                    properties(nested, &full, depth + 1, lines, rest)
+                }
+                _ => entry(key, value, rest),
+            }
         }
     }
 }
