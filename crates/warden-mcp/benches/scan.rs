@@ -1,5 +1,10 @@
 //! Scanner throughput: 1,000 real tools (the benign corpus, renamed copies) on 10 servers
-//! side by side — the per-tool rules and the cross-server checks — and one poisoned tool.
+//! side by side — the per-tool rules and the cross-server checks — and one poisoned tool;
+//! and 1,000 *different* real tools (those of `bench/tools1000.py`), which is what a real
+//! listing holds. Copies of 151 tools flatter the rules: their lazy automaton has met every
+//! text after the first copy, while different texts keep it building states (a fresh
+//! process pays that on every listing: time `warden mcp scan` for the cold number,
+//! docs/mcp.md "Performance"). Here the first sample is cold and the median warm.
 
 use std::path::Path;
 
@@ -65,6 +70,41 @@ fn scan_1000_tools_one_server(bencher: divan::Bencher) {
         tools,
         ..ServerTools::default()
     }];
+    bencher.bench(|| scan_servers(divan::black_box(&s)));
+}
+
+/// The first 1,000 tools of the real servers' captures (`bench/detect/data/tools/servers-h*`),
+/// in file order, on one server, as `bench/tools1000.py` writes them for the binary.
+fn distinct_real_tools() -> Vec<ServerTools> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/detect/data/tools");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("servers-h") && name.ends_with(".jsonl")
+        })
+        .collect();
+    files.sort();
+    let mut tools = Vec::new();
+    for p in files {
+        for line in std::fs::read_to_string(p).unwrap().lines() {
+            let row: Value = serde_json::from_str(line).unwrap();
+            tools.push(row["tool"].clone());
+        }
+    }
+    assert!(tools.len() >= 1000, "only {} real tools", tools.len());
+    tools.truncate(1000);
+    vec![ServerTools {
+        server: "real".into(),
+        tools,
+        ..ServerTools::default()
+    }]
+}
+
+#[divan::bench(sample_count = 10)]
+fn scan_1000_distinct_real_tools(bencher: divan::Bencher) {
+    let s = distinct_real_tools();
     bencher.bench(|| scan_servers(divan::black_box(&s)));
 }
 
