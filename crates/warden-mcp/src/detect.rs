@@ -554,7 +554,46 @@ struct Compiled {
     relaxed_each: OnceLock<Vec<Regex>>,
     /// Bytes of short texts outside ASCII read by the set as written so far.
     short_read: AtomicUsize,
-    rules: Vec<(&'static PatternRule, Regex, Option<Regex>)>,
+    rules: Vec<Rule>,
+}
+
+/// One rule of a mode, its pattern and exception compiled on first use: the set decides
+/// which rules a text matches, and most rules match none of a run's texts (compiling every
+/// pattern alone as well as in the set was half of the rules' start-up).
+struct Rule {
+    rule: &'static PatternRule,
+    re: OnceLock<Regex>,
+    unless: OnceLock<Option<Regex>>,
+}
+
+impl Rule {
+    fn new(rule: &'static PatternRule) -> Rule {
+        Rule {
+            rule,
+            re: OnceLock::new(),
+            unless: OnceLock::new(),
+        }
+    }
+
+    /// The pattern as written.
+    fn re(&self) -> &Regex {
+        self.re.get_or_init(|| {
+            // INVARIANT: the patterns are literals checked by the unit tests below.
+            Regex::new(self.rule.pattern).expect("detector pattern compiles")
+        })
+    }
+
+    /// The exception, if the rule has one.
+    fn unless(&self) -> Option<&Regex> {
+        self.unless
+            .get_or_init(|| {
+                // INVARIANT: the exceptions are literals checked by the unit tests below.
+                self.rule
+                    .unless
+                    .map(|u| Regex::new(u).expect("detector exception compiles"))
+            })
+            .as_ref()
+    }
 }
 
 /// Texts up to this size are not read by the relaxed set even outside ASCII: below it each
@@ -571,7 +610,7 @@ impl Compiled {
             build_set(
                 self.rules
                     .iter()
-                    .map(|(r, _, _)| without_word_boundaries(r.pattern)),
+                    .map(|r| without_word_boundaries(r.rule.pattern)),
             )
         })
     }
@@ -581,9 +620,9 @@ impl Compiled {
         self.relaxed_each.get_or_init(|| {
             self.rules
                 .iter()
-                .map(|(r, _, _)| {
+                .map(|r| {
                     // INVARIANT: the patterns are literals checked by the unit tests below.
-                    Regex::new(&without_word_boundaries(r.pattern))
+                    Regex::new(&without_word_boundaries(r.rule.pattern))
                         .expect("relaxed detector pattern compiles")
                 })
                 .collect()
@@ -688,19 +727,7 @@ fn compile(mode: Mode) -> Compiled {
         .collect();
     // The set holds every rule of a mode in one automaton.
     let set = build_set(rules.iter().map(|r| r.pattern));
-    let rules = rules
-        .into_iter()
-        .map(|r| {
-            let unless = r
-                .unless
-                .map(|u| Regex::new(u).expect("detector exception compiles"));
-            (
-                r,
-                Regex::new(r.pattern).expect("detector pattern compiles"),
-                unless,
-            )
-        })
-        .collect();
+    let rules = rules.into_iter().map(Rule::new).collect();
     Compiled {
         set,
         relaxed: OnceLock::new(),
@@ -1195,12 +1222,10 @@ fn report_matches(
     hidden_span: Option<(usize, usize)>,
 ) {
     for i in candidates {
-        let (rule, re, unless) = &compiled.rules[i];
-        for m in re.find_iter(text) {
-            if unless
-                .as_ref()
-                .is_some_and(|u| u.is_match(with_rest_of_line(text, m.start(), m.end())))
-            {
+        let compiled_rule = &compiled.rules[i];
+        let (rule, unless) = (compiled_rule.rule, compiled_rule.unless());
+        for m in compiled_rule.re().find_iter(text) {
+            if unless.is_some_and(|u| u.is_match(with_rest_of_line(text, m.start(), m.end()))) {
                 continue;
             }
             let (span, why) = match hidden_span {
@@ -1541,7 +1566,7 @@ mod tests {
                 .filter(|&i| compiled.relaxed_each_built()[i].is_match(t))
                 .collect();
             for i in strict.iter() {
-                let id = compiled.rules[i].0.id;
+                let id = compiled.rules[i].rule.id;
                 if !relaxed.matched(i) {
                     return Err(format!("relaxed set lost {id} on {t:?}"));
                 }
@@ -1777,9 +1802,18 @@ mod tests {
             .unwrap();
     }
 
+    /// Every pattern and exception of every mode compiles, as written and relaxed (they are
+    /// compiled on first use, so this is where a bad one shows).
     #[test]
     fn patterns_compile() {
-        assert!(!METADATA.rules.is_empty() && !OUTPUT.rules.is_empty());
+        for mode in [Mode::Metadata, Mode::Output, Mode::Parameter] {
+            let compiled = compiled(mode);
+            assert!(!compiled.rules.is_empty());
+            for rule in &compiled.rules {
+                let _ = (rule.re(), rule.unless());
+            }
+            let _ = (compiled.relaxed(), compiled.relaxed_each_built());
+        }
     }
 
     #[test]
