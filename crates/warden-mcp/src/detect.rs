@@ -677,7 +677,7 @@ fn compiled(mode: Mode) -> &'static Compiled {
 /// are a prefilter: a rule they do not match cannot match, and a rule they do match is then
 /// run as written (only that rule pays the slow engine, and only when its words are there).
 /// Findings are the same either way (`tests::relaxed_set_finds_what_the_patterns_find`).
-fn without_word_boundaries(pattern: &str) -> String {
+pub(crate) fn without_word_boundaries(pattern: &str) -> String {
     use regex_syntax::hir::{Hir, HirKind, Look};
     fn strip(h: Hir) -> Hir {
         match h.into_kind() {

@@ -3,6 +3,7 @@
 //! another server's tools) and the capability notes.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde_json::Value;
 
@@ -557,17 +558,51 @@ fn cross_references(
     }
 }
 
+/// A capability pattern with a prefilter for texts outside ASCII. The patterns decide word
+/// boundaries the Unicode way, which the regex crate's fast automaton cannot do past a byte
+/// outside ASCII, so such a text went through its slow engine: 131 of 1,000 real tools have
+/// such a string, and these three patterns on them were a fifth of the rules' warm scan of
+/// all 1,000 (0.92 → 0.74 G instructions, callgrind). The pattern with its word boundaries
+/// left out matches wherever it does (`detect::without_word_boundaries`) and runs at the
+/// fast automaton's speed on any text, so only a text it matches pays for the pattern as
+/// written.
+struct Capability {
+    re: regex::Regex,
+    relaxed: regex::Regex,
+}
+
+impl Capability {
+    fn new(pattern: &str) -> Capability {
+        // INVARIANT: the patterns are literals, compiled by every scan's tests.
+        Capability {
+            re: regex::Regex::new(pattern).expect("static regex"),
+            relaxed: regex::Regex::new(&detect::without_word_boundaries(pattern))
+                .expect("static regex"),
+        }
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        (text.is_ascii() || self.relaxed.is_match(text)) && self.re.is_match(text)
+    }
+}
+
+static SHELL: LazyLock<Capability> = LazyLock::new(|| {
+    Capability::new(
+        r"(?i)(^|[_\-\s])(exec|execute|shell|bash|sh|cmd|powershell|terminal|run_command|run_script)([_\-\s]|$)|\b(execute|run)s?\b.{0,30}\b(shell|terminal|commands?|scripts?)\b",
+    )
+});
+static WRITE: LazyLock<Capability> = LazyLock::new(|| {
+    Capability::new(
+        r"(?i)\b(write|overwrite|edit|delete|remove|move|rename)s?\b.{0,20}\b(files?|director(y|ies)|folders?)\b|^(write|edit|delete|move)_file",
+    )
+});
+static NET: LazyLock<Capability> = LazyLock::new(|| {
+    Capability::new(
+        r"(?i)\b(fetch|fetches|download|downloads|browse|navigate|navigates|request)\b.{0,30}\b(url|urls|web\s*pages?|websites?|internet|http)\b",
+    )
+});
+
 fn capability_notes(server: &str, tool: &Value, findings: &mut Vec<Finding>) {
-    use std::sync::LazyLock;
-    static SHELL: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"(?i)(^|[_\-\s])(exec|execute|shell|bash|sh|cmd|powershell|terminal|run_command|run_script)([_\-\s]|$)|\b(execute|run)s?\b.{0,30}\b(shell|terminal|commands?|scripts?)\b").expect("static regex")
-    });
-    static WRITE: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"(?i)\b(write|overwrite|edit|delete|remove|move|rename)s?\b.{0,20}\b(files?|director(y|ies)|folders?)\b|^(write|edit|delete|move)_file").expect("static regex")
-    });
-    static NET: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"(?i)\b(fetch|fetches|download|downloads|browse|navigate|navigates|request)\b.{0,30}\b(url|urls|web\s*pages?|websites?|internet|http)\b").expect("static regex")
-    });
     let name = tool_name(tool);
     let desc = tool
         .get("description")
@@ -621,6 +656,56 @@ mod tests {
 
     fn ids(f: &[Finding]) -> Vec<&str> {
         f.iter().map(|f| f.id.as_str()).collect()
+    }
+
+    /// A capability pattern with its prefilter says what the pattern as written says, on
+    /// texts that match, nearly match (a word joined to letters of another script, where a
+    /// Unicode word boundary decides) and do not, in ASCII and around other scripts.
+    #[test]
+    fn capability_prefilter_decides_as_the_pattern_does() {
+        let phrases = [
+            "Runs shell commands on the host.",
+            "Run a script in the terminal",
+            "Deletes files in the workspace.",
+            "Move the folder",
+            "Fetch a URL and return its text",
+            "Download web pages",
+            "Truncates the shell history",
+            "runés shell commands",
+            "Executeä the shell",
+            "Deletes filesé",
+            "rename ünd files",
+            "Returns the weather.",
+            "exec_query",
+            "write_file",
+            "A powershell — ok",
+        ];
+        let wraps = [
+            "{}",
+            "Привет! {} Спасибо.",
+            "天气很好。{}",
+            "é{}é",
+            "{}Ω",
+            "ß{}",
+            "{} — ok",
+        ];
+        let mut agreed = (0, 0);
+        for (p, cap) in [("shell", &*SHELL), ("write", &*WRITE), ("network", &*NET)] {
+            for phrase in phrases {
+                for w in wraps {
+                    let t = w.replace("{}", phrase);
+                    let exact = cap.re.is_match(&t);
+                    assert_eq!(cap.is_match(&t), exact, "{p} on {t:?}");
+                    if exact {
+                        agreed.0 += 1;
+                    } else {
+                        agreed.1 += 1;
+                    }
+                }
+            }
+        }
+        // Both answers were tested, many times each.
+        assert!(agreed.0 > 20 && agreed.1 > 20, "{agreed:?}");
     }
 
     #[test]
