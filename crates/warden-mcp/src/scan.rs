@@ -2,6 +2,7 @@
 //! need the whole picture (look-alike names, one tool name on two servers, references to
 //! another server's tools) and the capability notes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -121,47 +122,75 @@ pub fn tool_name(tool: &Value) -> &str {
 /// Every text the model reads in one tool, with the field path it sits at.
 ///
 /// Property names are included with `_` and `-` read as spaces (same length, so spans stay
-/// valid): full-schema poisoning hides instructions in parameter names too.
-pub fn tool_texts(tool: &Value) -> Vec<(String, String)> {
+/// valid): full-schema poisoning hides instructions in parameter names too. A text is
+/// borrowed from the tool unless it had to be respelled that way.
+pub fn tool_texts(tool: &Value) -> Vec<(String, Cow<'_, str>)> {
     let mut out = Vec::new();
     if let Value::Object(map) = tool {
+        let mut path = String::new();
         for (key, value) in map {
             match key.as_str() {
                 "name" => {
                     if let Some(s) = value.as_str() {
-                        out.push(("name".into(), s.replace(['_', '-'], " ")));
+                        out.push(("name".into(), spaced(s)));
                     }
                 }
-                _ => walk(key, value, &mut out),
+                _ => {
+                    path.clear();
+                    path.push_str(key);
+                    walk(&mut path, value, &mut out);
+                }
             }
         }
     }
     out
 }
 
-pub(crate) fn walk(path: &str, value: &Value, out: &mut Vec<(String, String)>) {
+/// A name with `_` and `-` read as spaces.
+fn spaced(s: &str) -> Cow<'_, str> {
+    if s.contains(['_', '-']) {
+        Cow::Owned(s.replace(['_', '-'], " "))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Every string under `value` with its path, `path` being the path of `value` itself (it is
+/// extended in place and given back as it came). Why one buffer: a tool's texts are read
+/// on every scan, and building each child's path with `format!` was a twentieth of scanning
+/// the 1,000 real tools of `bench/tools1000.py` (perf, warm).
+pub(crate) fn walk<'a>(path: &mut String, value: &'a Value, out: &mut Vec<(String, Cow<'a, str>)>) {
+    use std::fmt::Write as _;
+    let len = path.len();
     match value {
-        Value::String(s) => out.push((path.to_string(), s.clone())),
+        Value::String(s) => out.push((path.clone(), Cow::Borrowed(s))),
         Value::Array(items) => {
             // `required` lists parameter names: read them like property names.
             let names = path.ends_with("required");
             for (i, v) in items.iter().enumerate() {
+                // Writing into a `String` cannot fail.
+                let _ = write!(path, "[{i}]");
                 match v.as_str() {
-                    Some(s) if names => {
-                        out.push((format!("{path}[{i}]"), s.replace(['_', '-'], " ")))
-                    }
-                    _ => walk(&format!("{path}[{i}]"), v, out),
+                    Some(s) if names => out.push((path.clone(), spaced(s))),
+                    _ => walk(path, v, out),
                 }
+                path.truncate(len);
             }
         }
         Value::Object(map) => {
+            // Keys under `properties` are parameter names chosen by the server.
+            let names = path.ends_with(".properties") || path == "properties";
             for (k, v) in map {
-                let child = format!("{path}.{k}");
-                // Keys under `properties` are parameter names chosen by the server.
-                if path.ends_with(".properties") || path == "properties" {
-                    out.push((format!("{child}#name"), k.replace(['_', '-'], " ")));
+                path.push('.');
+                path.push_str(k);
+                if names {
+                    let mut field = String::with_capacity(path.len() + 5);
+                    field.push_str(path);
+                    field.push_str("#name");
+                    out.push((field, spaced(k)));
                 }
-                walk(&child, v, out);
+                walk(path, v, out);
+                path.truncate(len);
             }
         }
         _ => {}
@@ -216,8 +245,11 @@ pub fn scan_prompts_and_resources(s: &ServerTools, findings: &mut Vec<Finding>) 
     for (at, entry) in entries {
         let mut texts = Vec::new();
         if let Value::Object(map) = entry {
+            let mut path = String::new();
             for (key, value) in map {
-                walk(key, value, &mut texts);
+                path.clear();
+                path.push_str(key);
+                walk(&mut path, value, &mut texts);
             }
         }
         for (field, text) in texts {
@@ -851,5 +883,91 @@ mod tests {
             assert_eq!(ServerTools::from_json("s", &v).unwrap().tools.len(), 1);
         }
         assert!(ServerTools::from_json("s", &json!({"x": 1})).is_none());
+    }
+
+    /// The fields and texts of every tool in the detection data set
+    /// (`bench/detect/data/tools`: real servers' tools and written attacks, 2,000+ tools with
+    /// nested schemas, `required` lists and arrays of objects), and of a tool built to have
+    /// each kind of node, are what the first `walk` gave: it built each child's path with
+    /// `format!`, and is kept here as the reference.
+    #[test]
+    fn tool_texts_give_the_fields_the_first_walk_gave() {
+        fn reference(path: &str, value: &Value, out: &mut Vec<(String, String)>) {
+            match value {
+                Value::String(s) => out.push((path.to_string(), s.clone())),
+                Value::Array(items) => {
+                    let names = path.ends_with("required");
+                    for (i, v) in items.iter().enumerate() {
+                        match v.as_str() {
+                            Some(s) if names => {
+                                out.push((format!("{path}[{i}]"), s.replace(['_', '-'], " ")))
+                            }
+                            _ => reference(&format!("{path}[{i}]"), v, out),
+                        }
+                    }
+                }
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        let child = format!("{path}.{k}");
+                        if path.ends_with(".properties") || path == "properties" {
+                            out.push((format!("{child}#name"), k.replace(['_', '-'], " ")));
+                        }
+                        reference(&child, v, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        fn reference_texts(tool: &Value) -> Vec<(String, String)> {
+            let mut out = Vec::new();
+            if let Value::Object(map) = tool {
+                for (key, value) in map {
+                    match key.as_str() {
+                        "name" => {
+                            if let Some(s) = value.as_str() {
+                                out.push(("name".into(), s.replace(['_', '-'], " ")));
+                            }
+                        }
+                        _ => reference(key, value, &mut out),
+                    }
+                }
+            }
+            out
+        }
+        let mut tools = vec![json!({
+            "name": "a_b-c",
+            "description": "d",
+            "properties": {"top_level": {"type": "string"}},
+            "inputSchema": {
+                "type": "object",
+                "required": ["file_path", "mode-x", 3, {"nested": "n_1"}],
+                "properties": {
+                    "file_path": {"type": "string", "description": "p", "enum": ["a_b", "c"]},
+                    "items": {"type": "array", "items": [{"properties": {"x_y": {"default": "z"}}}]},
+                    "deep": {"properties": {"inner-most": {"required": ["q_r"]}}}
+                }
+            },
+            "annotations": {"title": "t", "list": [[["x"]], null, true, 1.5]}
+        })];
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/detect/data/tools");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for line in text.lines() {
+                let row: Value = serde_json::from_str(line).unwrap();
+                tools.push(row["tool"].clone());
+            }
+        }
+        assert!(tools.len() > 2000, "{} tools", tools.len());
+        let mut fields = 0;
+        for tool in &tools {
+            let now: Vec<(String, String)> = tool_texts(tool)
+                .into_iter()
+                .map(|(f, t)| (f, t.into_owned()))
+                .collect();
+            assert_eq!(now, reference_texts(tool), "{tool}");
+            fields += now.len();
+        }
+        assert!(fields > 20_000, "{fields} fields");
     }
 }

@@ -243,9 +243,12 @@ impl Gateway {
                 .unwrap_or("?")
                 .to_string();
             let mut ids: Vec<&'static str> = Vec::new();
+            let mut path = String::new();
             for (k, v) in map {
                 let mut texts = Vec::new();
-                crate::scan::walk(k, v, &mut texts);
+                path.clear();
+                path.push_str(k);
+                crate::scan::walk(&mut path, v, &mut texts);
                 for (_, text) in texts {
                     ids.extend(
                         detect::scan(&text, Mode::Metadata)
