@@ -1134,6 +1134,11 @@ pub(crate) fn read_char(c: char, mut out: impl FnMut(char)) {
 /// Arabic tatweel, which only draws a joined letter longer. The second readings (the rules'
 /// and the model's) take them out, so a word they split reads whole.
 fn unseen(c: char) -> bool {
+    // Nothing below the soft hyphen is one: most characters read are ASCII, and the ranges
+    // below are tried one by one otherwise.
+    if c < '\u{AD}' {
+        return false;
+    }
     matches!(c as u32,
         0xAD | 0x034F | 0x0600..=0x0605 | 0x061C | 0x0640 | 0x06DD | 0x070F | 0x0890 | 0x0891
         | 0x08E2 | 0x110BD | 0x110CD | 0x13430..=0x1343F
@@ -1440,6 +1445,21 @@ fn flag_tags(rest: &str) -> Option<usize> {
 }
 
 fn scan_chars(text: &str, hits: &mut Vec<Hit>) {
+    // Printable ASCII, tabs and line ends hold no character of any class below (the
+    // controls they leave out are the only ASCII ones): most texts, checked in one pass
+    // over their bytes instead of a class lookup for each character.
+    if text.bytes().all(plain_ascii) {
+        return;
+    }
+    scan_each_char(text, hits);
+}
+
+/// Printable ASCII, a tab or a line end.
+fn plain_ascii(b: u8) -> bool {
+    matches!(b, b' '..=b'~' | b'\t' | b'\n' | b'\r')
+}
+
+fn scan_each_char(text: &str, hits: &mut Vec<Hit>) {
     // Consecutive characters of one class are reported once, as one span.
     let mut run: Option<(&'static str, Severity, &'static str, usize, usize)> = None;
     let mut vs_run: Option<(usize, usize, usize)> = None; // start, end, count of FE00..FE0F
@@ -1537,6 +1557,9 @@ fn char_hit(text: &str, id: &'static str, sev: Severity, why: &str, s: usize, e:
 
 /// The ASCII text spelled by Unicode tag characters, and the span they cover.
 fn decode_tags(text: &str) -> Option<(String, (usize, usize))> {
+    if text.is_ascii() {
+        return None;
+    }
     let mut decoded = String::new();
     let mut span: Option<(usize, usize)> = None;
     for (i, c) in text.char_indices() {
@@ -1551,6 +1574,26 @@ fn decode_tags(text: &str) -> Option<(String, (usize, usize))> {
 
 #[cfg(test)]
 mod tests {
+
+    /// `scan_chars` skips a text of printable ASCII, tabs and line ends: no such character
+    /// has a class, and the characters it would look at around them (variation selectors,
+    /// the joiner, a flag) are not ASCII. Every other ASCII character is one it reads.
+    #[test]
+    fn plain_ascii_is_exactly_the_ascii_without_a_class() {
+        for b in 0u8..=0x7F {
+            let c = char::from(b);
+            let reported = !matches!(c, '\t' | '\n' | '\r') && char_class(c).is_some();
+            assert_eq!(plain_ascii(b), !reported, "{b:#04x}");
+            let text = format!("a{c}b");
+            let mut each = Vec::new();
+            scan_each_char(&text, &mut each);
+            let mut skipped = Vec::new();
+            scan_chars(&text, &mut skipped);
+            assert_eq!(each.len(), usize::from(reported), "{b:#04x}");
+            assert_eq!(skipped.len(), each.len(), "{b:#04x}");
+        }
+        assert!(!plain_ascii(0x80) && !plain_ascii(0xFF));
+    }
     use super::*;
 
     fn ids(text: &str, mode: Mode) -> Vec<&'static str> {
