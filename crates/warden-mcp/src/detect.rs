@@ -1068,8 +1068,8 @@ fn reading(text: &str, spaced: bool, joints: &[std::ops::Range<usize>], keep: bo
     reading_each(text, spaced, joints, keep)
 }
 
-/// [`reading`] of an ASCII text, which has nothing to fold and no character that does not
-/// show: the text between joints is copied whole (read a character at a time, this was a
+/// [`reading`] of an ASCII text, which has nothing to fold and no character the readings
+/// leave out (no ASCII character is [`unseen`]): the text between joints is copied whole (read a character at a time, this was a
 /// sixth of a warm scan's instructions).
 fn reading_ascii(text: &str, joints: &[std::ops::Range<usize>], keep: bool) -> Folded {
     let mut folded = String::with_capacity(text.len());
@@ -1613,14 +1613,15 @@ fn decode_tags(text: &str) -> Option<(String, (usize, usize))> {
 mod tests {
 
     /// The readings of an ASCII text are what reading it a character at a time gives, on
-    /// texts of words, joints of every kind the joint finder takes (kept marks, addresses,
-    /// runs of several characters) and spaces, in both modes.
+    /// texts of words, joints (kept marks, addresses, runs of several characters, control
+    /// characters, which join words in metadata) and white space, in both modes.
     #[test]
     fn ascii_readings_are_the_readings_char_by_char() {
         use proptest::prelude::*;
         let piece = prop::sample::select(vec![
             "do", "not", "tell", "the", "user", "a1", "2", "evil", "x", "com", "_", ".", "@", ",_",
-            ":*", "/", "-", "*", "|", " ", "  ", "\n", "'", "!!", "e.g.", "?", "~", "+",
+            ":*", "/", "-", "*", "|", " ", "  ", "\n", "'", "!!", "e.g.", "?", "~", "+", "\t",
+            "\r", "\u{0}", "\u{1b}", "\u{7f}",
         ]);
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
             cases: 2000,
@@ -1650,7 +1651,9 @@ mod tests {
 
     /// `scan_chars` skips a text of printable ASCII, tabs and line ends: no such character
     /// has a class, and the characters it would look at around them (variation selectors,
-    /// the joiner, a flag) are not ASCII. Every other ASCII character is one it reads.
+    /// the joiner, a flag) are not ASCII. Every other ASCII character is one it reads. (The
+    /// byte check against the class table is what decides; the two calls below show the
+    /// skipped text gives what the loop gives, and the others one finding each.)
     #[test]
     fn plain_ascii_is_exactly_the_ascii_without_a_class() {
         for b in 0u8..=0x7F {
