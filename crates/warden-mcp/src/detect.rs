@@ -1069,8 +1069,9 @@ fn reading(text: &str, spaced: bool, joints: &[std::ops::Range<usize>], keep: bo
 }
 
 /// [`reading`] of an ASCII text, which has nothing to fold and no character the readings
-/// leave out (no ASCII character is [`unseen`]): the text between joints is copied whole (read a character at a time, this was a
-/// sixth of a warm scan's instructions).
+/// leave out (no ASCII character is [`unseen`]): the text between joints is copied whole
+/// (read a character at a time, a warm scan of the 1,000 real tools took 7 % more
+/// instructions).
 fn reading_ascii(text: &str, joints: &[std::ops::Range<usize>], keep: bool) -> Folded {
     let mut folded = String::with_capacity(text.len());
     let mut at = Vec::with_capacity(text.len() + 1);

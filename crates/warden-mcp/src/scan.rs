@@ -146,6 +146,19 @@ pub fn tool_texts(tool: &Value) -> Vec<(String, Cow<'_, str>)> {
     out
 }
 
+/// Every text of a prompt's or resource's listing entry, with the field path it sits at
+/// (as [`walk`] gives them under each key).
+pub(crate) fn entry_texts(map: &serde_json::Map<String, Value>) -> Vec<(String, Cow<'_, str>)> {
+    let mut out = Vec::new();
+    let mut path = String::new();
+    for (key, value) in map {
+        path.clear();
+        path.push_str(key);
+        walk(&mut path, value, &mut out);
+    }
+    out
+}
+
 /// A name with `_` and `-` read as spaces.
 fn spaced(s: &str) -> Cow<'_, str> {
     if s.contains(['_', '-']) {
@@ -159,7 +172,7 @@ fn spaced(s: &str) -> Cow<'_, str> {
 /// extended in place and given back as it came). Why one buffer: a tool's texts are read
 /// on every scan, and building each child's path with `format!` was a twentieth of scanning
 /// the 1,000 real tools of `bench/tools1000.py` (perf, warm).
-pub(crate) fn walk<'a>(path: &mut String, value: &'a Value, out: &mut Vec<(String, Cow<'a, str>)>) {
+fn walk<'a>(path: &mut String, value: &'a Value, out: &mut Vec<(String, Cow<'a, str>)>) {
     use std::fmt::Write as _;
     let len = path.len();
     match value {
@@ -243,15 +256,10 @@ pub fn scan_prompts_and_resources(s: &ServerTools, findings: &mut Vec<Finding>) 
             (label("resource", r, key), r)
         }));
     for (at, entry) in entries {
-        let mut texts = Vec::new();
-        if let Value::Object(map) = entry {
-            let mut path = String::new();
-            for (key, value) in map {
-                path.clear();
-                path.push_str(key);
-                walk(&mut path, value, &mut texts);
-            }
-        }
+        let texts = match entry {
+            Value::Object(map) => entry_texts(map),
+            _ => Vec::new(),
+        };
         for (field, text) in texts {
             push_hits(s, &at, &field, &text, Mode::Metadata, findings);
         }

@@ -243,20 +243,13 @@ impl Gateway {
                 .unwrap_or("?")
                 .to_string();
             let mut ids: Vec<&'static str> = Vec::new();
-            let mut path = String::new();
-            for (k, v) in map {
-                let mut texts = Vec::new();
-                path.clear();
-                path.push_str(k);
-                crate::scan::walk(&mut path, v, &mut texts);
-                for (_, text) in texts {
-                    ids.extend(
-                        detect::scan(&text, Mode::Metadata)
-                            .into_iter()
-                            .filter(|h| h.severity >= Severity::High)
-                            .map(|h| h.id),
-                    );
-                }
+            for (_, text) in crate::scan::entry_texts(map) {
+                ids.extend(
+                    detect::scan(&text, Mode::Metadata)
+                        .into_iter()
+                        .filter(|h| h.severity >= Severity::High)
+                        .map(|h| h.id),
+                );
             }
             scanned.push((entry, label, ids));
         }
