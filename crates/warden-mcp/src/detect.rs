@@ -1582,7 +1582,9 @@ fn scan_each_char(text: &str, hits: &mut Vec<Hit>) {
                 last.span.1 = end;
             }
         }
-        let class = if c == '\t' || c == '\n' || c == '\r' || i < flag_end {
+        // Most characters of a text with others are printable ASCII, which has no class
+        // (`plain_ascii`'s test): not looked up.
+        let class = if u8::try_from(c).is_ok_and(plain_ascii) || i < flag_end {
             None
         } else if c == '\u{200D}'
             && prev.is_some_and(|p| p == '\u{FE0F}' || emoji(p))
