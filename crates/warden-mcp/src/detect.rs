@@ -991,7 +991,8 @@ fn word_joints(text: &str, mode: Mode) -> Vec<std::ops::Range<usize>> {
 /// What a character is to [`word_joints`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum JointKind {
-    /// A letter, digit or apostrophe; `letter` when it is a letter.
+    /// A letter, a number of any kind (`2`, `½`, `Ⅻ`) or an apostrophe; `letter` when it is
+    /// a letter.
     Word { letter: bool },
     /// A character that does not show or a mark: part of the joint it stands in, else of a
     /// word.
@@ -2331,6 +2332,10 @@ mod tests {
             joints("a\u{1F9D1}\u{200D}\u{1F4BB}b_\u{301}_c", m),
             ["\u{1F9D1}\u{200D}\u{1F4BB}", "_\u{301}_"]
         );
+        // A mark that is also a letter (U+0345, U+093E) is a mark first: inside a joint it
+        // is part of the joint, not the start of a word.
+        assert_eq!(joints("Do_\u{345}not_tell", m), ["_\u{345}", "_"]);
+        assert_eq!(joints("Do_\u{93E}not_tell", m), ["_\u{93E}", "_"]);
         assert_eq!(joints("x \u{1F642}\u{FE0F} y", m), Vec::<&str>::new());
         // Two words, words without a letter, a joint after a space.
         for t in [
