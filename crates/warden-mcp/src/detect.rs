@@ -985,6 +985,11 @@ fn word_joints(text: &str, mode: Mode) -> Vec<std::ops::Range<usize>> {
         // tables outside ASCII (a quarter of a warm scan's own instructions did).
         return chains(text.bytes().map(|b| joint_kind_ascii(b, mode)).enumerate());
     }
+    word_joints_each(text, mode)
+}
+
+/// [`word_joints`] a character at a time, for any text.
+fn word_joints_each(text: &str, mode: Mode) -> Vec<std::ops::Range<usize>> {
     chains(text.char_indices().map(|(i, c)| (i, joint_kind(c, mode))))
 }
 
@@ -1005,11 +1010,14 @@ enum JointKind {
 
 /// [`JointKind`] of a character.
 fn joint_kind(c: char, mode: Mode) -> JointKind {
-    let letter = c.is_alphabetic();
     if unseen(c) || combining(c) {
-        JointKind::Inside { letter }
+        JointKind::Inside {
+            letter: c.is_alphabetic(),
+        }
     } else if c.is_alphanumeric() || c == '\'' || is_apostrophe(c) {
-        JointKind::Word { letter }
+        JointKind::Word {
+            letter: c.is_alphabetic(),
+        }
     } else if c.is_whitespace() || (mode == Mode::Output && joins_code(c)) {
         JointKind::Apart
     } else {
@@ -1025,9 +1033,7 @@ fn joint_kind_ascii(b: u8, mode: Mode) -> JointKind {
         JointKind::Word {
             letter: b.is_ascii_alphabetic(),
         }
-    } else if matches!(b, b'\t'..=b'\r' | b' ')
-        || (mode == Mode::Output && joins_code(char::from(b)))
-    {
+    } else if char::from(b).is_whitespace() || (mode == Mode::Output && joins_code(char::from(b))) {
         JointKind::Apart
     } else {
         JointKind::Joins
@@ -1688,8 +1694,7 @@ mod tests {
                 let text = pieces.concat();
                 for mode in [Mode::Metadata, Mode::Output] {
                     let joints = word_joints(&text, mode);
-                    let each = chains(text.char_indices().map(|(i, c)| (i, joint_kind(c, mode))));
-                    prop_assert_eq!(&joints, &each, "{:?}", text);
+                    prop_assert_eq!(&joints, &word_joints_each(&text, mode), "{:?}", text);
                     joined.set(joined.get() + usize::from(!joints.is_empty()));
                     for keep in [false, true] {
                         for spaced in [false, true] {
